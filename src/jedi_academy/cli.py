@@ -1,0 +1,282 @@
+"""The ``academy`` command. Thin: parses flags, calls the stage packages, prints results.
+
+Heavy libraries (torch, transformers, SQLAlchemy) are imported inside the commands that need them, so that
+``academy --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+
+app = typer.Typer(
+    name="academy",
+    help="Jedi Academy: simulated patients, validated questionnaires, verifiable therapist track records.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+model_app = typer.Typer(help="Build and inspect models.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema and migrations.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+def _settings(ctx: typer.Context, **more: Any) -> Settings:
+    from jedi_academy.config import load_settings
+
+    overrides = dict(ctx.find_root().obj or {})
+    overrides.update({k: v for k, v in more.items() if v is not None})
+    return load_settings(**overrides)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option(help="academy.toml to read (default ./academy.toml).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ./academy-data).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default SQLite in the data dir).")
+    ] = None,
+    backend: Annotated[str | None, typer.Option(help="LLM backend: transformers, openai or mistral.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model: 'tiny', a local folder or a hub id.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Server URL for the openai/mistral backends.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    if config is not None:
+        os.environ["ACADEMY_CONFIG"] = str(config)
+    ctx.obj = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "backend": backend,
+        "model": model,
+        "base_url": base_url,
+    }
+
+
+# ---------------------------------------------------------------- config and db
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective settings as JSON (secrets hidden)."""
+    settings = _settings(ctx)
+    shown = settings.model_dump(mode="json")
+    shown["api_key"] = "***" if settings.api_key else None
+    shown["resolved_database_url"] = settings.resolved_database_url
+    typer.echo(json.dumps(shown, indent=2))
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending migrations (commands also do this on first use)."""
+    from jedi_academy.store import open_database
+    from jedi_academy.store.db import current_revision
+
+    database = open_database(_settings(ctx))
+    typer.echo(f"database at revision {current_revision(database.engine)}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the schema revision of the database and the newest one this version knows."""
+    from jedi_academy.store.db import Database, current_revision, head_revision
+
+    database = Database(_settings(ctx).resolved_database_url)
+    typer.echo(f"current: {current_revision(database.engine)}  head: {head_revision()}")
+
+
+# ---------------------------------------------------------------- models and the LLM layer
+
+
+@model_app.command("init-tiny")
+def model_init_tiny(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write (default <data-dir>/models/tiny).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the folder exists.")] = False,
+) -> None:
+    """Build the tiny random-weight Mistral model with the real v3 tokenizer (Hugging Face format)."""
+    from jedi_academy.llm.tiny import build_tiny_model, tiny_model_dir
+
+    target = out or tiny_model_dir(_settings(ctx))
+    path = build_tiny_model(target, force=force)
+    typer.echo(f"tiny model ready at {path}")
+
+
+@model_app.command("info")
+def model_info(ctx: typer.Context) -> None:
+    """Load the configured model and print its architecture and chat format."""
+    from jedi_academy.llm import open_llm
+
+    llm = open_llm(_settings(ctx))
+    typer.echo(json.dumps(llm.describe(), indent=2))
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    message: Annotated[list[str] | None, typer.Option("--message", "-m", help="Send and exit.")] = None,
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 128,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+) -> None:
+    """Chat with a model: one reply per --message, or an interactive session without it."""
+    from jedi_academy.llm import GenerationParams, open_llm
+
+    settings = _settings(ctx)
+    llm = open_llm(settings)
+    params = GenerationParams(
+        temperature=temperature, max_tokens=max_tokens, seed=settings.seed if seed is None else seed
+    )
+    history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    adapter_path = str(adapter) if adapter else None
+
+    def reply_to(text: str) -> str:
+        history.append({"role": "user", "content": text})
+        answer = llm.generate([history], params, adapter=adapter_path)[0]
+        history.append({"role": "assistant", "content": answer})
+        return answer
+
+    if message:
+        for text in message:
+            typer.echo(f"you> {text}")
+            typer.echo(f"model> {reply_to(text)}")
+        return
+    typer.echo("Type a message; an empty line or Ctrl-D ends the chat.")
+    while True:
+        try:
+            text = input("you> ").strip()
+        except EOFError:
+            break
+        if not text:
+            break
+        typer.echo(f"model> {reply_to(text)}")
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    prompt: Annotated[str, typer.Option(help="The user message.")],
+    continuation: Annotated[list[str], typer.Option(help="Candidate reply; repeat for several.")],
+    system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Log-likelihood of each candidate reply after the prompt (the questionnaire-scoring primitive)."""
+    from jedi_academy.llm import LoglikelihoodRequest, open_llm
+
+    llm = open_llm(_settings(ctx))
+    context = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": prompt}
+    ]
+    requests = [
+        LoglikelihoodRequest(context, text, adapter=str(adapter) if adapter else None)
+        for text in continuation
+    ]
+    results = llm.loglikelihood(requests)
+    rows = [
+        {"continuation": text, "logprob": r.logprob, "tokens": r.num_tokens, "greedy": r.is_greedy}
+        for text, r in zip(continuation, results, strict=True)
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        typer.echo(f"{row['logprob']:12.4f}  ({row['tokens']} tokens)  {row['continuation']!r}")
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    lora: Annotated[list[str] | None, typer.Option(help="NAME=ADAPTER_DIR, served as model NAME.")] = None,
+    served_name: Annotated[
+        str | None, typer.Option(help="Model name clients use (default: --model).")
+    ] = None,
+) -> None:
+    """Serve a local model over the OpenAI wire format (chat completions with logprobs, as vLLM does)."""
+    import uvicorn
+
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.llm.server import create_app
+    from jedi_academy.llm.transformers_backend import TransformersLLM
+
+    settings = _settings(ctx)
+    adapters: dict[str, str] = {}
+    for spec in lora or []:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(
+                f"--lora {spec!r} is not NAME=ADAPTER_DIR", "for example --lora autism=./adapters/a1"
+            )
+        adapters[name] = path
+    llm = TransformersLLM.from_settings(settings)
+    for path in adapters.values():
+        llm.ensure_adapter(path)
+    typer.echo(f"serving {llm.model_name} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(
+        create_app(llm, served_name or settings.model, adapters), host=host, port=port, log_level="warning"
+    )
+
+
+# ---------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """The offline demo: build the tiny model, chat with it, score two replies."""
+    from jedi_academy.demo import run_demo
+
+    run_demo(_settings(ctx), echo=typer.echo)
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; problems the user can fix print one line and exit 1 (``--debug`` shows tracebacks)."""
+    import click
+
+    from jedi_academy.errors import AcademyError
+
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("ACADEMY_DEBUG") == "1"
+    try:
+        result = app(args=args, prog_name="academy", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    except AcademyError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Chat formatting: conversations to token ids.
+
+Mistral models are formatted by ``mistral-common`` itself, so the ids are exactly the official ones (including
+the v3 rule that the system prompt goes into the *last* user turn). Other models use their Hugging Face chat
+template; a model with neither gets a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from jedi_academy.errors import AcademyError, ModelLoadError
+from jedi_academy.llm.base import Message, validate_conversation
+
+MISTRAL_TOKENIZER_FILES = ("tokenizer.model.v3", "tekken.json", "tokenizer.model.v7", "tokenizer.model.v2")
+
+
+class ChatFormatter(Protocol):
+    kind: str
+    bos_id: int | None
+    eos_id: int
+    pad_id: int
+    vocab_size: int
+
+    def encode_prompt(self, messages: Sequence[Message]) -> list[int]: ...
+
+    def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def token_text(self, token_id: int) -> str: ...
+
+
+def _check_prefix(prompt: list[int], full: list[int], what: str) -> None:
+    if full[: len(prompt)] != prompt:
+        raise AcademyError(
+            f"{what}: the chat format does not tokenize the reply as a continuation of the prompt",
+            "use a model whose chat template appends the assistant turn after the generation prompt",
+        )
+
+
+class MistralCommonFormatter:
+    """Exact Mistral chat encoding through ``mistral-common`` (v3 SentencePiece or Tekken files)."""
+
+    kind = "mistral-common"
+
+    def __init__(self, tokenizer_file: Path) -> None:
+        from mistral_common.protocol.instruct.validator import ValidationMode
+        from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+        try:
+            self._serving = MistralTokenizer.from_file(str(tokenizer_file), mode=ValidationMode.test)
+            self._training = MistralTokenizer.from_file(str(tokenizer_file), mode=ValidationMode.finetuning)
+        except Exception as exc:  # mistral-common raises several types for a bad file
+            raise ModelLoadError(f"cannot read tokenizer file {tokenizer_file}: {exc}") from exc
+        self.tokenizer_file = Path(tokenizer_file)
+        raw = self._serving.instruct_tokenizer.tokenizer
+        self._raw = raw
+        self.bos_id = raw.bos_id
+        self.eos_id = raw.eos_id
+        # mistral-common has no pad id for SentencePiece models; 0 (<unk>) never appears in real text.
+        self.pad_id = raw.pad_id if raw.pad_id is not None and raw.pad_id >= 0 else 0
+        self.vocab_size = raw.n_words
+
+    @staticmethod
+    def _to_request(messages: Sequence[Message]) -> Any:
+        from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, UserMessage
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest
+
+        classes = {"system": SystemMessage, "user": UserMessage, "assistant": AssistantMessage}
+        return ChatCompletionRequest(messages=[classes[m["role"]](content=m["content"]) for m in messages])
+
+    def _encode(self, tokenizer: Any, messages: Sequence[Message]) -> list[int]:
+        from mistral_common.exceptions import MistralCommonException
+
+        try:
+            return list(tokenizer.encode_chat_completion(self._to_request(messages)).tokens)
+        except MistralCommonException as exc:
+            raise AcademyError(f"conversation rejected by the Mistral chat format: {exc}") from exc
+
+    def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
+        validate_conversation(list(messages))
+        return self._encode(self._serving, messages)
+
+    def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
+        if not reply:
+            raise AcademyError("the reply to score is empty")
+        prompt = self.encode_prompt(messages)
+        full = self._encode(self._training, [*messages, {"role": "assistant", "content": reply}])
+        _check_prefix(prompt, full, "Mistral format")
+        if not close and full and full[-1] == self.eos_id:
+            full = full[:-1]
+        return full
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._raw.decode([int(i) for i in ids if not self._raw.is_special(int(i))])
+
+    def token_text(self, token_id: int) -> str:
+        return self._raw.id_to_piece(int(token_id))
+
+
+class HFTemplateFormatter:
+    """Formatting through a Hugging Face tokenizer's ``chat_template``."""
+
+    kind = "hf-chat-template"
+
+    def __init__(self, model_dir: Path) -> None:
+        from transformers import AutoTokenizer
+
+        try:
+            self._tok = AutoTokenizer.from_pretrained(str(model_dir))
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load a tokenizer from {model_dir}: {exc}") from exc
+        if not getattr(self._tok, "chat_template", None):
+            raise ModelLoadError(
+                f"the model at {model_dir} has no chat template",
+                "use an instruction-tuned model, or add tokenizer.model.v3 (Mistral) or a chat_template",
+            )
+        self.bos_id = self._tok.bos_token_id
+        self.eos_id = self._tok.eos_token_id
+        self.pad_id = self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id
+        self.vocab_size = len(self._tok)
+
+    def _apply(self, messages: Sequence[Message], **kwargs: Any) -> list[int]:
+        ids = self._tok.apply_chat_template(list(messages), tokenize=True, return_dict=False, **kwargs)
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        return [int(i) for i in ids]
+
+    def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
+        validate_conversation(list(messages))
+        return self._apply(messages, add_generation_prompt=True)
+
+    def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
+        if not reply:
+            raise AcademyError("the reply to score is empty")
+        prompt = self.encode_prompt(messages)
+        full_messages = [*messages, {"role": "assistant", "content": reply}]
+        if close:
+            full = self._apply(full_messages)
+        else:
+            full = self._apply(full_messages, continue_final_message=True)
+        _check_prefix(prompt, full, "chat template")
+        return full
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=True)
+
+    def token_text(self, token_id: int) -> str:
+        return self._tok.convert_ids_to_tokens(int(token_id))
+
+
+def mistral_tokenizer_file(model_dir: Path) -> Path | None:
+    for name in MISTRAL_TOKENIZER_FILES:
+        if (model_dir / name).is_file():
+            return model_dir / name
+    return None
+
+
+def load_formatter(model_dir: Path) -> ChatFormatter:
+    tokenizer_file = mistral_tokenizer_file(model_dir)
+    if tokenizer_file is not None:
+        return MistralCommonFormatter(tokenizer_file)
+    return HFTemplateFormatter(model_dir)

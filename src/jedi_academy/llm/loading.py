@@ -1,0 +1,46 @@
+"""Turning a model name into a local folder: ``tiny``, a local path, or a Hugging Face Hub id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jedi_academy.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+
+
+def resolve_model_dir(name: str, settings: Settings) -> Path:
+    from jedi_academy.llm.tiny import TINY_NAME, build_tiny_model, tiny_model_dir
+
+    if name == TINY_NAME:
+        return build_tiny_model(tiny_model_dir(settings))
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(
+                f"{path} is a folder but holds no config.json", "point --model at a Hugging Face model folder"
+            )
+        return path
+    if path.exists() or name.startswith((".", "/", "~")):
+        raise ModelLoadError(f"model folder {name} does not exist", "check the path given to --model")
+    if name.count("/") != 1:
+        raise ModelLoadError(
+            f"unknown model {name!r}",
+            "use 'tiny', a local model folder, or a Hub id such as mistralai/Mistral-7B-Instruct-v0.3",
+        )
+    return _download(name)
+
+
+def _download(repo_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "tokenizer.model*", "tekken.json", "*.jinja"]
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc})",
+            "download it where the Hub is reachable and pass the local folder to --model",
+        ) from exc

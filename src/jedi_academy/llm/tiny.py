@@ -1,0 +1,77 @@
+"""The tiny Mistral-architecture model used by tests and the offline demo.
+
+Random weights from a fixed seed, the real Mistral v3 tokenizer from ``mistral-common``'s package data,
+saved in Hugging Face format, and loaded through the same code path as any real model folder. Its text is
+gibberish; its mechanics (formatting, log-probs, LoRA, checkpoints) are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+
+TINY_NAME = "tiny"
+TINY_SEED = 1234
+TINY_MARKER = "academy-tiny.json"
+V3_TOKENIZER = "mistral_instruct_tokenizer_240323.model.v3"
+
+TINY_CONFIG = {
+    "vocab_size": 32768,
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "max_position_embeddings": 4096,
+    "rope_theta": 1e6,
+    "sliding_window": None,
+    "tie_word_embeddings": False,
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+    "pad_token_id": 0,
+}
+
+
+def tiny_model_dir(settings: Settings) -> Path:
+    return settings.path("models", TINY_NAME)
+
+
+def v3_tokenizer_file() -> Path:
+    import mistral_common
+
+    return Path(mistral_common.__file__).parent / "data" / V3_TOKENIZER
+
+
+def build_tiny_model(target: Path, *, force: bool = False) -> Path:
+    """Write the tiny model to ``target`` (atomically: a half-written folder never appears there)."""
+    target = Path(target)
+    if (target / TINY_MARKER).is_file() and not force:
+        return target
+    import torch
+    from transformers import MistralConfig, MistralForCausalLM
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
+    try:
+        torch.manual_seed(TINY_SEED)
+        model = MistralForCausalLM(MistralConfig(**TINY_CONFIG))
+        model.generation_config.pad_token_id = 0
+        model.save_pretrained(staging)
+        shutil.copyfile(v3_tokenizer_file(), staging / "tokenizer.model.v3")
+        (staging / TINY_MARKER).write_text(
+            json.dumps({"seed": TINY_SEED, "config": TINY_CONFIG, "tokenizer": V3_TOKENIZER}, indent=2)
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -1,0 +1,188 @@
+"""SQLAlchemy models. Schema changes go through an Alembic revision in ``migrations/versions``.
+
+Later waves (therapy sessions, recommendations, portfolios) add tables that reference ``personas``,
+``checkpoints`` and ``dataset_versions`` by key; nothing here needs to change for them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
+
+
+class Artifact(Base):
+    """A file or folder under ``<data_dir>/artifacts``, named by the SHA-256 of its content."""
+
+    __tablename__ = "artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    relpath: Mapped[str] = mapped_column(String(512))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Specialization(Base):
+    __tablename__ = "specializations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    definition_sha256: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class IngestRun(Base):
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|completed|partial|failed
+    inputs: Mapped[list[Any]] = mapped_column(default=list)  # [{path, size, head_sha256}]
+    specializations: Mapped[list[Any]] = mapped_column(default=list)
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output_dir: Mapped[str | None] = mapped_column(String(1024))
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+class Persona(Base):
+    __tablename__ = "personas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    specialization_id: Mapped[str] = mapped_column(ForeignKey("specializations.id"), index=True)
+    card: Mapped[dict[str, Any]] = mapped_column(default=dict)  # what a therapist may see
+    # Provenance: never shown to a therapist.
+    source_author_hash: Mapped[str | None] = mapped_column(String(128))
+    source_comment_ids: Mapped[list[Any]] = mapped_column(default=list)
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    persona_id: Mapped[str] = mapped_column(ForeignKey("personas.id"), index=True)
+    specialization_id: Mapped[str] = mapped_column(ForeignKey("specializations.id"), index=True)
+    origin: Mapped[str] = mapped_column(String(32), default="generated")  # generated|session|...
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    turns: Mapped[list[Turn]] = relationship(
+        back_populates="conversation", order_by="Turn.turn", cascade="all, delete-orphan"
+    )
+
+
+class Turn(Base):
+    __tablename__ = "turns"
+    __table_args__ = (UniqueConstraint("conversation_id", "turn"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    turn: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="turns")
+
+
+class DatasetVersion(Base):
+    """An immutable set of conversations; ``id`` is the hash of its rows."""
+
+    __tablename__ = "dataset_versions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    specializations: Mapped[list[Any]] = mapped_column(default=list)
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    export_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatasetMember(Base):
+    __tablename__ = "dataset_members"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("dataset_versions.id"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), primary_key=True)
+    split: Mapped[str] = mapped_column(String(16))  # train|validation
+
+
+class Checkpoint(Base):
+    """A patient model: the base, or a LoRA adapter (local) or fine-tuned model id (remote) on top of it."""
+
+    __tablename__ = "checkpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    specialization_id: Mapped[str | None] = mapped_column(ForeignKey("specializations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # base|lora|remote
+    base_model: Mapped[str] = mapped_column(String(256))
+    adapter_sha256: Mapped[str | None] = mapped_column(ForeignKey("artifacts.sha256"))
+    remote_model_id: Mapped[str | None] = mapped_column(String(256))
+    dataset_id: Mapped[str | None] = mapped_column(ForeignKey("dataset_versions.id"))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("checkpoints.id"))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AssessmentRun(Base):
+    __tablename__ = "assessment_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    checkpoint_id: Mapped[str | None] = mapped_column(ForeignKey("checkpoints.id"), index=True)
+    model: Mapped[str] = mapped_column(String(256))
+    backend: Mapped[str] = mapped_column(String(32))
+    persona_id: Mapped[str | None] = mapped_column(ForeignKey("personas.id"), index=True)
+    instrument_id: Mapped[str] = mapped_column(String(64))
+    instrument_version: Mapped[str] = mapped_column(String(32))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))  # logprob|sample
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[float | None] = mapped_column(Float)
+    ci_low: Mapped[float | None] = mapped_column(Float)
+    ci_high: Mapped[float | None] = mapped_column(Float)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+    items: Mapped[list[ItemResult]] = relationship(
+        back_populates="run", order_by="ItemResult.position", cascade="all, delete-orphan"
+    )
+
+
+class ItemResult(Base):
+    __tablename__ = "item_results"
+    __table_args__ = (UniqueConstraint("run_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("assessment_runs.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    distribution: Mapped[dict[str, Any]] = mapped_column(default=dict)  # value -> probability
+    expected_value: Mapped[float | None] = mapped_column(Float)
+    argmax_value: Mapped[float | None] = mapped_column(Float)
+    entropy: Mapped[float | None] = mapped_column(Float)
+    order_sensitivity: Mapped[float | None] = mapped_column(Float)
+    n_missing: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    run: Mapped[AssessmentRun] = relationship(back_populates="items")
