@@ -32,6 +32,20 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
 
+def _register_stages() -> None:
+    """Each stage package owns its commands in ``<stage>/cli.py``."""
+    from jedi_academy.instruments.cli import app as instruments_app
+    from jedi_academy.reddit.cli import register as register_ingest
+    from jedi_academy.specializations.cli import app as specializations_app
+
+    app.add_typer(instruments_app, name="instruments")
+    app.add_typer(specializations_app, name="specializations")
+    register_ingest(app)
+
+
+_register_stages()
+
+
 def _settings(ctx: typer.Context, **more: Any) -> Settings:
     from jedi_academy.config import load_settings
 

@@ -1,0 +1,1 @@
+"""Validated clinical questionnaires: definitions (YAML package data), scoring and change statistics."""

@@ -1,0 +1,1 @@
+"""Reddit ingestion: stream Pushshift dumps, keep the specializations' subreddits, pseudonymise, scrub."""

@@ -1,0 +1,1 @@
+"""Specializations: clinical focus areas mapped to subreddits and instruments (YAML package data)."""
