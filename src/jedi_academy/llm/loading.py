@@ -11,6 +11,16 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
 
+def quiet_hf_libraries() -> None:
+    """Progress bars from transformers/huggingface_hub clutter our own output; errors still show."""
+    from huggingface_hub.utils import disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+
+
 def resolve_model_dir(name: str, settings: Settings) -> Path:
     from jedi_academy.llm.tiny import TINY_NAME, build_tiny_model, tiny_model_dir
 

@@ -58,6 +58,10 @@ def build_tiny_model(target: Path, *, force: bool = False) -> Path:
     import torch
     from transformers import MistralConfig, MistralForCausalLM
 
+    from jedi_academy.llm.loading import quiet_hf_libraries
+
+    quiet_hf_libraries()
+
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:

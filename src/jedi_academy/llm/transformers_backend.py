@@ -27,16 +27,24 @@ from jedi_academy.llm.base import (
     validate_conversation,
 )
 from jedi_academy.llm.chat_format import ChatFormatter, load_formatter
-from jedi_academy.llm.loading import resolve_model_dir
+from jedi_academy.llm.loading import quiet_hf_libraries, resolve_model_dir
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
 
 @dataclass(frozen=True)
+class Generated:
+    token_ids: list[int]
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+
+
+@dataclass(frozen=True)
 class TokenScore:
     token_id: int
     logprob: float
+    rank: int  # 1 = the model's most likely token at this position
     top: list[tuple[int, float]]  # the k most likely tokens at this position, best first
 
 
@@ -90,6 +98,7 @@ class TransformersLLM:
     ) -> None:
         from transformers import AutoModelForCausalLM
 
+        quiet_hf_libraries()
         self.model_dir = Path(model_dir)
         self.model_name = model_name or str(model_dir)
         self.formatter = load_formatter(self.model_dir)
@@ -156,7 +165,8 @@ class TransformersLLM:
                 with context:
                     yield
             else:
-                self.model.set_adapter(self.ensure_adapter(adapter))
+                name = self.ensure_adapter(adapter)  # may wrap self.model in a PeftModel
+                self.model.set_adapter(name)
                 yield
 
     # ------------------------------------------------------------------ generation
@@ -165,19 +175,24 @@ class TransformersLLM:
         self, conversations: Sequence[Conversation], params: GenerationParams, adapter: str | None = None
     ) -> list[str]:
         prompts = [self.formatter.encode_prompt(c) for c in conversations]
-        texts: list[str] = []
-        batch_size = max(
-            1, self.max_batch_tokens // max(1, max((len(p) for p in prompts), default=1) + params.max_tokens)
-        )
+        return [g.text for g in self.generate_ids(prompts, params, adapter)]
+
+    def generate_ids(
+        self, prompts: Sequence[list[int]], params: GenerationParams, adapter: str | None = None
+    ) -> list[Generated]:
+        """Continue each token-id prompt; stop strings are already cut from the returned tokens."""
+        results: list[Generated] = []
+        longest = max((len(p) for p in prompts), default=1)
+        batch_size = max(1, self.max_batch_tokens // (longest + params.max_tokens))
         with self.using_adapter(adapter), torch.inference_mode():
             for number, start in enumerate(range(0, len(prompts), batch_size)):
                 seed = None if params.seed is None else params.seed + number
-                texts.extend(self._generate_batch(prompts[start : start + batch_size], params, seed))
-        return texts
+                results.extend(self._generate_batch(list(prompts[start : start + batch_size]), params, seed))
+        return results
 
     def _generate_batch(
         self, prompts: list[list[int]], params: GenerationParams, seed: int | None
-    ) -> list[str]:
+    ) -> list[Generated]:
         from transformers import StoppingCriteriaList
 
         width = max(len(p) for p in prompts)
@@ -200,12 +215,24 @@ class TransformersLLM:
         if seed is not None:
             torch.manual_seed(seed)
         output = self.model.generate(input_ids=input_ids, attention_mask=attention, **options)
-        texts = []
-        for row in output[:, width:].tolist():
-            if self.formatter.eos_id in row:
-                row = row[: row.index(self.formatter.eos_id)]
-            texts.append(truncate_at_stop(self.formatter.decode(row), params.stop))
-        return texts
+        return [self._finish(row, params) for row in output[:, width:].tolist()]
+
+    def _finish(self, row: list[int], params: GenerationParams) -> Generated:
+        """Cut a generated row at EOS or at the first stop string."""
+        if self.formatter.eos_id in row:
+            row = row[: row.index(self.formatter.eos_id)]
+            return Generated(row, truncate_at_stop(self.formatter.decode(row), params.stop), "stop")
+        text = self.formatter.decode(row)
+        cut = truncate_at_stop(text, params.stop)
+        if cut == text:
+            return Generated(row, text, "length")
+        # the tokens up to (not including) the one that completed the stop string
+        end = next(
+            i
+            for i in range(1, len(row) + 1)
+            if self.formatter.decode(row[:i]) != truncate_at_stop(self.formatter.decode(row[:i]), params.stop)
+        )
+        return Generated(row[: end - 1], cut, "stop")
 
     # ------------------------------------------------------------------ scoring
 
@@ -326,7 +353,9 @@ class TransformersLLM:
             if top_k > 0:
                 values, indices = row.topk(top_k)
                 top = list(zip(indices.tolist(), values.tolist(), strict=True))
-            scores.append(TokenScore(token, float(row[token]), top))
+            logprob = row[token]
+            rank = int((row > logprob).sum()) + 1
+            scores.append(TokenScore(token, float(logprob), rank, top))
         return scores
 
     def describe(self) -> dict[str, Any]:
