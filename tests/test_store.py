@@ -26,13 +26,19 @@ FIRST_WAVE_TABLES = {
 def exercise_schema(database: Database) -> None:
     database.migrate()
     assert current_revision(database.engine) == head_revision()
-    assert FIRST_WAVE_TABLES <= set(inspect(database.engine).get_table_names())
+    assert set(inspect(database.engine).get_table_names()) >= FIRST_WAVE_TABLES
     database.migrate()  # idempotent
     with database.session() as session:
         session.add(Specialization(id="depression", display_name="Depression", definition_sha256="0" * 64))
         session.flush()
         session.add(
-            Persona(id="p1", specialization_id="depression", backend="transformers", model="tiny", prompt_version="1")
+            Persona(
+                id="p1",
+                specialization_id="depression",
+                backend="transformers",
+                model="tiny",
+                prompt_version="1",
+            )
         )
         session.flush()
         conversation = Conversation(id="c1", persona_id="p1", specialization_id="depression")

@@ -54,7 +54,9 @@ def test_documented_example_and_system_prompt_placement(formatter) -> None:  # t
     ids = formatter.encode_prompt(CONVERSATIONS[1])
     assert len(ids) == 24
     assert ids[:4] == [1, 3, 2592, 1117]
-    with_system = formatter.encode_prompt([{"role": "system", "content": "You are terse."}, *CONVERSATIONS[1]])
+    with_system = formatter.encode_prompt(
+        [{"role": "system", "content": "You are terse."}, *CONVERSATIONS[1]]
+    )
     assert with_system == reference_ids([{"role": "system", "content": "You are terse."}, *CONVERSATIONS[1]])
     text = formatter.decode(with_system)
     # v3 puts the system prompt into the last user turn, not the first
@@ -66,7 +68,9 @@ def test_documented_example_and_system_prompt_placement(formatter) -> None:  # t
 def test_reply_ids_equal_finetuning_encoding(formatter, messages) -> None:  # type: ignore[no-untyped-def]
     reply = "Rome, I think."
     closed = formatter.encode_with_reply(messages, reply, close=True)
-    assert closed == reference_ids([*messages, {"role": "assistant", "content": reply}], ValidationMode.finetuning)
+    assert closed == reference_ids(
+        [*messages, {"role": "assistant", "content": reply}], ValidationMode.finetuning
+    )
     open_ended = formatter.encode_with_reply(messages, reply, close=False)
     assert open_ended == closed[:-1]
     assert closed[-1] == formatter.eos_id

@@ -33,7 +33,10 @@ def test_generates_text_reproducibly(tiny_llm) -> None:  # type: ignore[no-untyp
 
 
 def test_batched_generation_matches_one_by_one_when_greedy(tiny_llm) -> None:  # type: ignore[no-untyped-def]
-    conversations = [item("Short?"), item("A much longer question about how the last fortnight has been going?")]
+    conversations = [
+        item("Short?"),
+        item("A much longer question about how the last fortnight has been going?"),
+    ]
     greedy = GenerationParams(temperature=0.0, max_tokens=8)
     batched = tiny_llm.generate(conversations, greedy)
     assert batched == [tiny_llm.generate([c], greedy)[0] for c in conversations]
@@ -121,7 +124,7 @@ def test_missing_or_invalid_adapter_is_a_clear_error(tiny_llm, tmp_path) -> None
     with pytest.raises(ModelLoadError, match="does not exist"):
         tiny_llm.ensure_adapter(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelLoadError, match="adapter_config.json"):
+    with pytest.raises(ModelLoadError, match=r"adapter_config\.json"):
         tiny_llm.ensure_adapter(tmp_path / "empty")
 
 
