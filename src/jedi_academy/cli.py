@@ -34,6 +34,7 @@ app.add_typer(config_app, name="config")
 
 def _register_stages() -> None:
     """Each stage package owns its commands in ``<stage>/cli.py``."""
+    from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.specializations.cli import app as specializations_app
@@ -41,6 +42,7 @@ def _register_stages() -> None:
     app.add_typer(instruments_app, name="instruments")
     app.add_typer(specializations_app, name="specializations")
     register_ingest(app)
+    register_finetune(app)
 
 
 _register_stages()
@@ -140,26 +142,45 @@ def model_info(ctx: typer.Context) -> None:
     typer.echo(json.dumps(llm.describe(), indent=2))
 
 
+def _checkpoint_target(settings: Settings, checkpoint_id: str) -> tuple[Settings, str | None]:
+    """Settings and adapter path that make the LLM layer serve a checkpoint."""
+    from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
+    from jedi_academy.store import ArtifactStore, open_database
+
+    with open_database(settings).session() as session:
+        checkpoint = get_checkpoint(session, checkpoint_id)
+        if checkpoint.kind == "remote":
+            return settings.model_copy(
+                update={"backend": "mistral", "model": checkpoint.remote_model_id}
+            ), None
+        adapter = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
+        updated = settings.model_copy(update={"model": checkpoint.base_model})
+        return updated, str(adapter) if adapter else None
+
+
 @app.command()
 def chat(
     ctx: typer.Context,
     message: Annotated[list[str] | None, typer.Option("--message", "-m", help="Send and exit.")] = None,
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
+    checkpoint: Annotated[str | None, typer.Option(help="Chat with this checkpoint (id or prefix).")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 128,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
 ) -> None:
-    """Chat with a model: one reply per --message, or an interactive session without it."""
+    """Chat with a model or checkpoint: one reply per --message, or an interactive session without it."""
     from jedi_academy.llm import GenerationParams, open_llm
 
     settings = _settings(ctx)
+    adapter_path = str(adapter) if adapter else None
+    if checkpoint:
+        settings, adapter_path = _checkpoint_target(settings, checkpoint)
     llm = open_llm(settings)
     params = GenerationParams(
         temperature=temperature, max_tokens=max_tokens, seed=settings.seed if seed is None else seed
     )
     history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
-    adapter_path = str(adapter) if adapter else None
 
     def reply_to(text: str) -> str:
         history.append({"role": "user", "content": text})

@@ -1,1 +1,82 @@
-"""Validated clinical questionnaires: definitions (YAML package data), scoring and change statistics."""
+"""Validated clinical questionnaires: definitions (YAML package data), scoring and change statistics.
+
+Public API (imported lazily, so ``import jedi_academy.instruments`` stays cheap for the CLI)::
+
+    load_instrument(id, data_dir=None) -> Instrument
+    list_instruments(data_dir=None) -> list[Instrument]
+    instrument_ids() -> tuple[str, ...]
+    instruments_for_specialization(specialization) -> list[str]
+    score(instrument, responses) -> ScoreResult
+    reliable_change(instrument, before, after, *, sd=None, reliability=None, method="auto") -> ChangeResult
+    parse_definition(text, source) / load_definition_file(path) -> InstrumentDefinition
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jedi_academy.instruments.api import (
+        instruments_for_specialization,
+        list_instruments,
+        load_instrument,
+        specialization_map,
+    )
+    from jedi_academy.instruments.change import ChangeResult, reliable_change, reliable_change_index
+    from jedi_academy.instruments.loading import instrument_ids, load_definition_file, parse_definition
+    from jedi_academy.instruments.model import Instrument, Item, Option
+    from jedi_academy.instruments.problems import DefinitionError, Problem
+    from jedi_academy.instruments.schema import InstrumentDefinition
+    from jedi_academy.instruments.scoring import ResponseError, ScoreResult, score
+
+_EXPORTS = {
+    "load_instrument": "api",
+    "list_instruments": "api",
+    "instruments_for_specialization": "api",
+    "specialization_map": "api",
+    "instrument_ids": "loading",
+    "parse_definition": "loading",
+    "load_definition_file": "loading",
+    "Instrument": "model",
+    "Item": "model",
+    "Option": "model",
+    "InstrumentDefinition": "schema",
+    "score": "scoring",
+    "ScoreResult": "scoring",
+    "ResponseError": "scoring",
+    "reliable_change": "change",
+    "reliable_change_index": "change",
+    "ChangeResult": "change",
+    "DefinitionError": "problems",
+    "Problem": "problems",
+}
+
+__all__ = [
+    "ChangeResult",
+    "DefinitionError",
+    "Instrument",
+    "InstrumentDefinition",
+    "Item",
+    "Option",
+    "Problem",
+    "ResponseError",
+    "ScoreResult",
+    "instrument_ids",
+    "instruments_for_specialization",
+    "list_instruments",
+    "load_definition_file",
+    "load_instrument",
+    "parse_definition",
+    "reliable_change",
+    "reliable_change_index",
+    "score",
+    "specialization_map",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

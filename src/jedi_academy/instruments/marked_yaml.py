@@ -79,8 +79,9 @@ def _build(node: yaml.Node, path: Path, document: MarkedDocument, loader: yaml.S
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool) and key is not None:
-                raise yaml.MarkedYAMLError(problem="mapping keys must be plain values",
-                                           problem_mark=key_node.start_mark)
+                raise yaml.MarkedYAMLError(
+                    problem="mapping keys must be plain values", problem_mark=key_node.start_mark
+                )
             if key in out:
                 document.duplicates.append(((*path, key), f"key '{key}' appears twice in this mapping"))
             # A key's own line is the most useful place for errors about it (unknown field, bad value).

@@ -19,7 +19,7 @@ TextSource = Literal["shipped", "imported", "missing"]
 
 @dataclass(frozen=True)
 class Option:
-    """One answer an item accepts: the ``code`` a respondent gives, its ``label`` and the ``value`` it scores."""
+    """One answer to an item: the ``code`` a respondent gives, its ``label`` and the ``value`` it scores."""
 
     code: int
     label: str
@@ -30,7 +30,9 @@ class Option:
 class Item:
     id: str
     position: int  # 1-based place in the form; answers are given in this order
-    text: str | None  # None when the licence keeps the text out and none has been imported
+    # None when the licence keeps the text out and none has been imported; forced-choice items have no
+    # text of their own: their two statements are the option labels.
+    text: str | None
     options: tuple[Option, ...]
     scored: bool
     optional: bool
@@ -141,8 +143,6 @@ def build_instrument(definition: InstrumentDefinition, imported: ImportedText | 
             label = pair[index] if pair is not None and index < len(pair) else option.label
             value = scored_value(item_def, option.code, codes) if item_def.scored else float(option.code)
             resolved.append(Option(option.code, label, value))
-        if pair is not None:
-            text = text or " / ".join(pair)
         items.append(
             Item(
                 id=item_def.id,
@@ -162,7 +162,9 @@ def build_instrument(definition: InstrumentDefinition, imported: ImportedText | 
     return Instrument(
         definition=definition,
         items=tuple(items),
-        instructions=(imported.instructions if imported and imported.instructions else definition.instructions),
+        instructions=(
+            imported.instructions if imported and imported.instructions else definition.instructions
+        ),
         stem=(imported.stem if imported and imported.stem else definition.stem),
         text_source=source,
     )

@@ -33,8 +33,9 @@ class DefinitionError(AcademyError):
 
 
 def make_problem(source: str, position: Position | None, path: str, message: str) -> Problem:
-    return Problem(source, position.line if position else None, position.column if position else None,
-                   path, message)
+    return Problem(
+        source, position.line if position else None, position.column if position else None, path, message
+    )
 
 
 def pydantic_problems(source: str, document: MarkedDocument, errors: list[dict[str, Any]]) -> list[Problem]:

@@ -33,6 +33,7 @@ def _int_to_str(value: Any) -> Any:
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
 ItemId = Annotated[str, BeforeValidator(_int_to_str), Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Key = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 Text = Annotated[str, Field(min_length=1)]
 
 
@@ -114,7 +115,7 @@ class Screening(_Model):
 
 
 class Subscale(_Model):
-    id: Slug
+    id: Key
     name: Text
     items: list[ItemId] = Field(min_length=1)
     method: Literal["sum", "mean"] = "sum"
@@ -132,7 +133,7 @@ class TotalRule(_Model):
 
 
 class SubscaleRule(_Model):
-    subscale: Slug
+    subscale: Key
     at_least: float
 
 
@@ -154,7 +155,9 @@ _RULE_TAGS = {
 
 
 def _rule_tag(value: Any) -> str | None:
-    keys = value.keys() if isinstance(value, dict) else vars(value).keys() if isinstance(value, _Model) else ()
+    keys = (
+        value.keys() if isinstance(value, dict) else vars(value).keys() if isinstance(value, _Model) else ()
+    )
     for key, tag in _RULE_TAGS.items():
         if key in keys:
             return tag
@@ -178,7 +181,7 @@ AnyRule.model_rebuild()
 
 
 class Outcome(_Model):
-    id: Slug
+    id: Key
     description: Text
     rule: Rule
     source: str | None = None
@@ -218,7 +221,9 @@ class ChangeSpec(_Model):
         for name in ("reliability", "sd", "fixed_threshold", "caseness"):
             value = getattr(self, "caseness_cutoff" if name == "caseness" else name)
             if value is not None and not getattr(self, f"{name}_source"):
-                raise ValueError(f"'{name}_source' is required when a value is given (say where it comes from)")
+                raise ValueError(
+                    f"'{name}_source' is required when a value is given (say where it comes from)"
+                )
         return self
 
 

@@ -28,9 +28,23 @@ class ChatFormatter(Protocol):
 
     def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]: ...
 
+    def encode_for_training(self, messages: Sequence[Message]) -> tuple[list[int], list[bool]]: ...
+
     def decode(self, ids: Sequence[int]) -> str: ...
 
     def token_text(self, token_id: int) -> str: ...
+
+
+def _assistant_weights(messages: Sequence[Message]) -> list[bool]:
+    """Which assistant turns are trained: all, except those marked ``"weight": 0`` (Mistral's format)."""
+    weights = []
+    for message in messages:
+        if message["role"] == "assistant":
+            weight = message.get("weight", 1)
+            if weight not in (0, 1):
+                raise AcademyError(f"assistant message weight must be 0 or 1, got {weight!r}")
+            weights.append(weight == 1)
+    return weights
 
 
 def _check_prefix(prompt: list[int], full: list[int], what: str) -> None:
@@ -94,6 +108,32 @@ class MistralCommonFormatter:
             full = full[:-1]
         return full
 
+    def encode_for_training(self, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
+        """Token ids of a conversation that ends with the assistant, and which ids carry loss.
+
+        In the Mistral layout every assistant turn is the run of tokens after an ``[/INST]`` up to and
+        including its ``</s>``; those runs are trained unless their message has ``"weight": 0``."""
+        weights = _assistant_weights(messages)
+        if not messages or messages[-1]["role"] != "assistant":
+            raise AcademyError("a training conversation must end with an assistant message")
+        clean = [{"role": m["role"], "content": m["content"]} for m in messages]
+        ids = self._encode(self._training, clean)
+        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token
+        end_of_instruction = lookup("[/INST]")
+        mask = [False] * len(ids)
+        turn, inside = -1, False
+        for index, token in enumerate(ids):
+            if token == end_of_instruction:
+                turn, inside = turn + 1, True
+                continue
+            if inside:
+                mask[index] = weights[turn]
+                if token == self.eos_id:
+                    inside = False
+        if turn + 1 != len(weights):
+            raise AcademyError("could not align assistant turns with the Mistral encoding")
+        return ids, mask
+
     def decode(self, ids: Sequence[int]) -> str:
         return self._raw.decode([int(i) for i in ids if not self._raw.is_special(int(i))])
 
@@ -144,6 +184,26 @@ class HFTemplateFormatter:
             full = self._apply(full_messages, continue_final_message=True)
         _check_prefix(prompt, full, "chat template")
         return full
+
+    def encode_for_training(self, messages: Sequence[Message]) -> tuple[list[int], list[bool]]:
+        """Loss on each assistant turn: the tokens that turn adds after the generation prompt before it."""
+        weights = _assistant_weights(messages)
+        if not messages or messages[-1]["role"] != "assistant":
+            raise AcademyError("a training conversation must end with an assistant message")
+        clean = [{"role": m["role"], "content": m["content"]} for m in messages]
+        ids = self._apply(clean)
+        mask = [False] * len(ids)
+        turn = 0
+        for index, message in enumerate(clean):
+            if message["role"] != "assistant":
+                continue
+            start = len(self._apply(clean[:index], add_generation_prompt=True))
+            end = len(self._apply(clean[: index + 1]))
+            _check_prefix(self._apply(clean[: index + 1]), ids, "chat template")
+            for position in range(start, end):
+                mask[position] = weights[turn]
+            turn += 1
+        return ids, mask
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=True)

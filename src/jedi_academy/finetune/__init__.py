@@ -1,0 +1,1 @@
+"""Patient models: LoRA fine-tuning (local, or the Mistral API) and the checkpoint lineage."""

@@ -1,0 +1,193 @@
+"""The checkpoint lineage: registering, listing, tree view, export and deletion.
+
+A checkpoint is the base model plus either a LoRA adapter (a content-addressed artifact folder) or a remote
+fine-tuned model id, with the dataset version, hyperparameters, seed, metrics and parent that produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.models import Artifact, Checkpoint
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    base_model: str
+    kind: str  # "base" | "lora" | "remote"
+    specialization_id: str | None
+    dataset_id: str | None
+    parent_id: str | None
+    hyperparameters: dict[str, Any]
+    seed: int
+    metrics: dict[str, Any]
+    adapter_dir: Path | None = None
+    remote_model_id: str | None = None
+
+
+def checkpoint_id(spec: CheckpointSpec, content_hash: str) -> str:
+    """Stable id: the same inputs and the same adapter give the same checkpoint."""
+    key = json.dumps(
+        [spec.base_model, spec.kind, spec.specialization_id, spec.dataset_id, spec.parent_id,
+         spec.hyperparameters, spec.seed, content_hash],
+        sort_keys=True,
+    )  # fmt: skip
+    return "ck-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def register_checkpoint(database: Database, store: ArtifactStore, spec: CheckpointSpec) -> Checkpoint:
+    """Copy the adapter into the artifact store and record the checkpoint, in one transaction."""
+    ref = store.put_dir(spec.adapter_dir, "adapter") if spec.adapter_dir is not None else None
+    content = ref.sha256 if ref else (spec.remote_model_id or "")
+    new_id = checkpoint_id(spec, content)
+    with database.session() as session:
+        existing = session.get(Checkpoint, new_id)
+        if existing is not None:
+            return existing
+        if spec.parent_id is not None and session.get(Checkpoint, spec.parent_id) is None:
+            raise AcademyError(f"parent checkpoint {spec.parent_id} does not exist")
+        if ref is not None:
+            store.register(session, ref)
+        row = Checkpoint(
+            id=new_id,
+            specialization_id=spec.specialization_id,
+            kind=spec.kind,
+            base_model=spec.base_model,
+            adapter_sha256=ref.sha256 if ref else None,
+            remote_model_id=spec.remote_model_id,
+            dataset_id=spec.dataset_id,
+            parent_id=spec.parent_id,
+            hyperparameters=spec.hyperparameters,
+            seed=spec.seed,
+            metrics=spec.metrics,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+
+def get_checkpoint(session: Session, wanted: str) -> Checkpoint:
+    """By full id or unique prefix."""
+    row = session.get(Checkpoint, wanted)
+    if row is not None:
+        return row
+    matches = session.scalars(select(Checkpoint).where(Checkpoint.id.startswith(wanted))).all()
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise AcademyError(f"no checkpoint {wanted!r}", "see `academy checkpoints list`")
+    raise AcademyError(f"checkpoint prefix {wanted!r} is ambiguous", "give more characters of the id")
+
+
+def adapter_path(session: Session, store: ArtifactStore, checkpoint: Checkpoint) -> Path | None:
+    if checkpoint.adapter_sha256 is None:
+        return None
+    artifact = session.get(Artifact, checkpoint.adapter_sha256)
+    assert artifact is not None  # foreign key
+    path = store.path(artifact)
+    if not path.is_dir():
+        raise AcademyError(f"the adapter of checkpoint {checkpoint.id} is missing from {path}")
+    return path
+
+
+def list_checkpoints(session: Session, specialization: str | None = None) -> list[Checkpoint]:
+    query = select(Checkpoint).order_by(Checkpoint.created_at)
+    if specialization:
+        query = query.where(Checkpoint.specialization_id == specialization)
+    return list(session.scalars(query))
+
+
+def lineage_tree(checkpoints: list[Checkpoint]) -> str:
+    """Text tree per specialization, children indented under their parent."""
+    children: dict[str | None, list[Checkpoint]] = defaultdict(list)
+    known = {c.id for c in checkpoints}
+    for checkpoint in checkpoints:
+        children[checkpoint.parent_id if checkpoint.parent_id in known else None].append(checkpoint)
+    lines: list[str] = []
+
+    def describe(c: Checkpoint) -> str:
+        loss = c.metrics.get("validation_loss")
+        loss_text = f" val_loss={loss:.4f}" if isinstance(loss, int | float) else ""
+        dataset = f" dataset={c.dataset_id[:12]}" if c.dataset_id else ""
+        return f"{c.id} [{c.kind}] base={c.base_model}{dataset}{loss_text}"
+
+    def walk(node: Checkpoint, prefix: str, last: bool) -> None:
+        lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(node)}")
+        kids = children.get(node.id, [])
+        for index, child in enumerate(kids):
+            walk(child, prefix + ("    " if last else "│   "), index == len(kids) - 1)
+
+    roots_by_specialization: dict[str, list[Checkpoint]] = defaultdict(list)
+    for root in children.get(None, []):
+        roots_by_specialization[root.specialization_id or "(none)"].append(root)
+    for specialization in sorted(roots_by_specialization):
+        lines.append(specialization)
+        roots = roots_by_specialization[specialization]
+        for index, root in enumerate(roots):
+            walk(root, "", index == len(roots) - 1)
+    return "\n".join(lines)
+
+
+def delete_checkpoint(database: Database, wanted: str, *, force: bool = False) -> list[str]:
+    """Delete a checkpoint (and, with ``force``, its descendants); returns the deleted ids, children first."""
+    with database.session() as session:
+        root = get_checkpoint(session, wanted)
+        descendants: list[Checkpoint] = []
+        frontier = [root.id]
+        while frontier:
+            kids = list(session.scalars(select(Checkpoint).where(Checkpoint.parent_id.in_(frontier))))
+            descendants.extend(kids)
+            frontier = [k.id for k in kids]
+        if descendants and not force:
+            raise AcademyError(
+                f"checkpoint {root.id} has {len(descendants)} descendant(s)",
+                "delete them first or pass --force",
+            )
+        deleted = []
+        for checkpoint in [*reversed(descendants), root]:
+            session.delete(checkpoint)
+            session.flush()
+            deleted.append(checkpoint.id)
+        return deleted
+
+
+def export_checkpoint(session: Session, store: ArtifactStore, checkpoint: Checkpoint, out: Path) -> Path:
+    """Write a self-describing folder: the PEFT adapter files (loadable by vLLM and transformers) plus
+    ``checkpoint.json`` with the lineage metadata."""
+    if out.exists() and any(out.iterdir()):
+        raise AcademyError(f"{out} exists and is not empty", "choose a new folder")
+    source = adapter_path(session, store, checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    if source is not None:
+        for file in source.iterdir():
+            shutil.copy2(file, out / file.name)
+    (out / "checkpoint.json").write_text(json.dumps(checkpoint_summary(checkpoint), indent=2))
+    return out
+
+
+def checkpoint_summary(c: Checkpoint) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "kind": c.kind,
+        "specialization": c.specialization_id,
+        "base_model": c.base_model,
+        "adapter_sha256": c.adapter_sha256,
+        "remote_model_id": c.remote_model_id,
+        "dataset": c.dataset_id,
+        "parent": c.parent_id,
+        "hyperparameters": c.hyperparameters,
+        "seed": c.seed,
+        "metrics": c.metrics,
+        "created_at": c.created_at.isoformat() if c.created_at else None,
+    }

@@ -1,0 +1,205 @@
+"""``academy finetune`` and ``academy checkpoints ...`` (light imports: loaded on every CLI start)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+checkpoints_app = typer.Typer(
+    help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
+)
+
+
+def _settings(ctx: typer.Context) -> Any:
+    from jedi_academy.config import load_settings
+
+    return load_settings(**(ctx.find_root().obj or {}))
+
+
+def finetune_command(
+    ctx: typer.Context,
+    dataset: Annotated[
+        str, typer.Option(help="Dataset version id (or prefix), or a Mistral-format .jsonl file.")
+    ],
+    base: Annotated[str | None, typer.Option(help="Base model (default: --model, e.g. tiny).")] = None,
+    from_checkpoint: Annotated[
+        str | None, typer.Option("--from", help="Continue from this checkpoint's adapter.")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="local or mistral-api.")] = "local",
+    specialization: Annotated[
+        str | None, typer.Option(help="Specialization the checkpoint belongs to.")
+    ] = None,
+    validation: Annotated[
+        Path | None, typer.Option(help="Validation .jsonl (with a .jsonl --dataset).")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 6e-5,
+    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 64,
+    alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default 2 x rank).")] = None,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Conversations per micro-batch.")] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
+    max_seq_len: Annotated[
+        int, typer.Option(help="Longest sequence in tokens (longer ones are cut).")
+    ] = 2048,
+    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.")] = 0.05,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
+    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.")] = 100,
+    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.")] = 50,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
+    precision: Annotated[str, typer.Option(help="auto, float32 or bfloat16.")] = "auto",
+    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory (GPU).")] = False,
+    quantize: Annotated[
+        str, typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
+    ] = "none",
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run with the same inputs.")] = False,
+    restart: Annotated[bool, typer.Option(help="Discard an interrupted run and start over.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoint as JSON.")] = False,
+) -> None:
+    """Fine-tune a patient model (LoRA) on a dataset version and register the checkpoint."""
+    from pydantic import ValidationError
+
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.finetune.checkpoints import checkpoint_summary
+    from jedi_academy.finetune.config import TrainingConfig
+    from jedi_academy.finetune.service import FinetuneRequest, finetune
+
+    settings = _settings(ctx)
+    try:
+        config = TrainingConfig(
+            lora_rank=rank,
+            lora_alpha=alpha if alpha is not None else 2.0 * rank,
+            lora_dropout=dropout,
+            learning_rate=lr,
+            weight_decay=weight_decay,
+            warmup_fraction=warmup,
+            max_steps=steps,
+            batch_size=batch_size,
+            grad_accumulation=grad_accum,
+            max_seq_len=max_seq_len,
+            eval_every=eval_every,
+            save_every=save_every,
+            seed=settings.seed if seed is None else seed,
+            precision=precision,  # type: ignore[arg-type]
+            gradient_checkpointing=gradient_checkpointing,
+            quantization=quantize,  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid training options: {problems}") from exc
+    request = FinetuneRequest(
+        dataset=dataset,
+        base_model=base,
+        parent=from_checkpoint,
+        specialization=specialization,
+        validation_file=validation,
+        backend=backend,
+        resume=resume,
+        restart=restart,
+        show_progress=not as_json,
+    )
+    echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
+    checkpoint = finetune(settings, request, config, echo=echo)
+    summary = checkpoint_summary(checkpoint)
+    if as_json:
+        summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    metrics = checkpoint.metrics
+    typer.echo(f"checkpoint {checkpoint.id} registered ({checkpoint.kind}, base {checkpoint.base_model})")
+    for key in (
+        "train_loss_first",
+        "train_loss_last",
+        "validation_loss",
+        "tokens_per_second",
+        "padding_waste",
+    ):
+        if metrics.get(key) is not None:
+            typer.echo(f"  {key}: {metrics[key]:.4f}")
+
+
+@checkpoints_app.command("list")
+def checkpoints_list(
+    ctx: typer.Context,
+    specialization: Annotated[str | None, typer.Option(help="Only this specialization.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """All checkpoints, oldest first."""
+    from jedi_academy.finetune.checkpoints import checkpoint_summary, list_checkpoints
+    from jedi_academy.store import open_database
+
+    with open_database(_settings(ctx)).session() as session:
+        rows = [checkpoint_summary(c) for c in list_checkpoints(session, specialization)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        loss = row["metrics"].get("validation_loss")
+        loss_text = f"{loss:.4f}" if isinstance(loss, int | float) else "-"
+        typer.echo(
+            f"{row['id']}  {row['kind']:6}  {row['specialization'] or '-':12}  base={row['base_model']}  "
+            f"parent={row['parent'] or '-'}  val_loss={loss_text}"
+        )
+
+
+@checkpoints_app.command("show")
+def checkpoints_show(ctx: typer.Context, checkpoint: str) -> None:
+    """Everything recorded about one checkpoint (JSON)."""
+    from jedi_academy.finetune.checkpoints import checkpoint_summary, get_checkpoint
+    from jedi_academy.store import open_database
+
+    with open_database(_settings(ctx)).session() as session:
+        summary = checkpoint_summary(get_checkpoint(session, checkpoint))
+    summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@checkpoints_app.command("tree")
+def checkpoints_tree(
+    ctx: typer.Context,
+    specialization: Annotated[str | None, typer.Option(help="Only this specialization.")] = None,
+) -> None:
+    """The lineage per specialization."""
+    from jedi_academy.finetune.checkpoints import lineage_tree, list_checkpoints
+    from jedi_academy.store import open_database
+
+    with open_database(_settings(ctx)).session() as session:
+        typer.echo(lineage_tree(list_checkpoints(session, specialization)) or "no checkpoints yet")
+
+
+@checkpoints_app.command("export")
+def checkpoints_export(
+    ctx: typer.Context, checkpoint: str, out: Annotated[Path, typer.Option(help="New folder to write.")]
+) -> None:
+    """Copy the adapter (PEFT format, for vLLM --lora-modules or transformers) and its metadata."""
+    from jedi_academy.finetune.checkpoints import export_checkpoint, get_checkpoint
+    from jedi_academy.store import ArtifactStore, open_database
+
+    settings = _settings(ctx)
+    with open_database(settings).session() as session:
+        folder = export_checkpoint(
+            session, ArtifactStore(settings.data_dir), get_checkpoint(session, checkpoint), out
+        )
+    typer.echo(f"exported to {folder}")
+
+
+@checkpoints_app.command("delete")
+def checkpoints_delete(
+    ctx: typer.Context,
+    checkpoint: str,
+    force: Annotated[bool, typer.Option(help="Also delete its descendants.")] = False,
+) -> None:
+    """Delete a checkpoint; refused while it has children unless --force."""
+    from jedi_academy.finetune.checkpoints import delete_checkpoint
+    from jedi_academy.store import open_database
+
+    for deleted in delete_checkpoint(open_database(_settings(ctx)), checkpoint, force=force):
+        typer.echo(f"deleted {deleted}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune_command)
+    app.add_typer(checkpoints_app, name="checkpoints")

@@ -1,0 +1,196 @@
+"""``academy finetune``: from a dataset version to a registered checkpoint (local LoRA or the Mistral API)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.errors import AcademyError, ConfigError
+from jedi_academy.finetune.checkpoints import (
+    CheckpointSpec,
+    adapter_path,
+    get_checkpoint,
+    register_checkpoint,
+)
+from jedi_academy.finetune.config import TrainingConfig
+from jedi_academy.finetune.datasets import TRAIN_FILE, VALIDATION_FILE, load_training_data
+from jedi_academy.store import ArtifactStore, open_database
+from jedi_academy.store.models import Checkpoint
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+    from jedi_academy.finetune.trainer import StepCallback
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    dataset: str
+    base_model: str | None = None
+    parent: str | None = None
+    specialization: str | None = None
+    validation_file: Path | None = None
+    backend: str = "local"  # local | mistral-api
+    resume: bool = False
+    restart: bool = False
+    show_progress: bool = True
+
+
+def run_key(base_model: str, dataset_id: str, parent: str | None, config: TrainingConfig) -> str:
+    key = json.dumps([base_model, dataset_id, parent, config.fingerprint()])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def finetune(
+    settings: Settings,
+    request: FinetuneRequest,
+    config: TrainingConfig,
+    *,
+    on_step: StepCallback | None = None,
+    echo: Callable[[str], None] = print,
+) -> Checkpoint:
+    database = open_database(settings)
+    store = ArtifactStore(settings.data_dir)
+    data = load_training_data(
+        database,
+        store,
+        request.dataset,
+        validation_file=request.validation_file,
+        specialization=request.specialization,
+    )
+    parent_adapter: Path | None = None
+    base_model = request.base_model or settings.model
+    if request.parent:
+        with database.session() as session:
+            parent = get_checkpoint(session, request.parent)
+            if request.base_model and request.base_model != parent.base_model:
+                raise ConfigError(
+                    f"--from {parent.id} was trained on {parent.base_model}, not {request.base_model}",
+                    "drop --base when continuing from a checkpoint",
+                )
+            base_model = parent.base_model
+            parent_adapter = adapter_path(session, store, parent)
+            parent_id = parent.id
+            if parent_adapter is None:
+                raise AcademyError(f"checkpoint {parent.id} has no local adapter to continue from")
+    else:
+        parent_id = None
+
+    if request.backend == "mistral-api":
+        return _finetune_remote(settings, database, store, data, base_model, parent_id, config, echo)
+    if request.backend != "local":
+        raise ConfigError(f"unknown fine-tuning backend {request.backend!r}", "use local or mistral-api")
+
+    from jedi_academy.finetune.data import encode_examples
+    from jedi_academy.finetune.trainer import train_lora
+    from jedi_academy.llm.chat_format import load_formatter
+    from jedi_academy.llm.loading import resolve_model_dir
+
+    base_dir = resolve_model_dir(base_model, settings)
+    formatter = load_formatter(base_dir)
+    train, truncated_train = encode_examples(data.train, formatter, config.max_seq_len, source="train.jsonl")
+    validation, truncated_validation = encode_examples(
+        data.validation, formatter, config.max_seq_len, source="validation.jsonl"
+    )
+    run_dir = settings.path("runs", "finetune", run_key(base_model, data.dataset_id, parent_id, config))
+    if request.restart:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    echo(
+        f"training {base_model} on dataset {data.dataset_id[:12]} ({len(train)} train / {len(validation)} "
+        f"validation conversations, {config.max_steps} steps), run folder {run_dir}"
+    )
+    result = train_lora(
+        base_dir,
+        train,
+        validation,
+        config,
+        run_dir,
+        pad_id=formatter.pad_id,
+        device=settings.device,
+        resume=request.resume,
+        init_adapter=parent_adapter,
+        show_progress=request.show_progress,
+        on_step=on_step,
+    )
+    metrics = {
+        **result.metrics,
+        "history": result.history,
+        "validation_history": result.validation,
+        "truncated_conversations": truncated_train + truncated_validation,
+        "resumed_from_step": result.resumed_from,
+    }
+    spec = CheckpointSpec(
+        base_model=base_model,
+        kind="lora",
+        specialization_id=data.specialization_id,
+        dataset_id=data.dataset_id,
+        parent_id=parent_id,
+        hyperparameters=config.model_dump(mode="json"),
+        seed=config.seed,
+        metrics=metrics,
+        adapter_dir=result.adapter_dir,
+    )
+    checkpoint = register_checkpoint(database, store, spec)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return checkpoint
+
+
+def _finetune_remote(
+    settings: Settings,
+    database: Any,
+    store: ArtifactStore,
+    data: Any,
+    base_model: str,
+    parent_id: str | None,
+    config: TrainingConfig,
+    echo: Callable[[str], None],
+) -> Checkpoint:
+    from jedi_academy.finetune.mistral_api import MistralFineTuning, RemoteFineTuneError, api_hyperparameters
+    from jedi_academy.llm.mistral_backend import MISTRAL_API_URL
+
+    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("MISTRAL_API_KEY")
+    if not key:
+        raise ConfigError(
+            "the mistral-api backend needs an API key", "set MISTRAL_API_KEY or ACADEMY_API_KEY"
+        )
+    api = MistralFineTuning(settings.base_url or MISTRAL_API_URL, key, timeout_s=settings.request_timeout_s)
+    training_file = api.upload(data.folder / TRAIN_FILE)
+    validation_id = None
+    if data.validation:
+        validation_id = api.upload(data.folder / VALIDATION_FILE)["id"]
+    hyperparameters = api_hyperparameters(
+        config.max_steps, config.learning_rate, config.weight_decay, config.warmup_fraction
+    )
+    job = api.create_job(
+        base_model, training_file["id"], validation_id, hyperparameters, suffix=data.dataset_id[:8]
+    )
+    echo(f"created Mistral fine-tuning job {job['id']} ({job['status']})")
+    final = api.wait(job["id"], on_status=lambda j: echo(f"job {j['id']}: {j['status']}"))
+    if final["status"] != "SUCCESS" or not final.get("fine_tuned_model"):
+        raise RemoteFineTuneError(f"fine-tuning job {final['id']} ended {final['status']}")
+    metrics = {
+        "job_id": final["id"],
+        "status": final["status"],
+        "events": final.get("events", []),
+        "job_checkpoints": final.get("checkpoints", []),
+        "trained_tokens": final.get("trained_tokens"),
+        "cost": (final.get("metadata") or {}).get("cost"),
+        "cost_currency": (final.get("metadata") or {}).get("cost_currency"),
+    }
+    spec = CheckpointSpec(
+        base_model=base_model,
+        kind="remote",
+        specialization_id=data.specialization_id,
+        dataset_id=data.dataset_id,
+        parent_id=parent_id,
+        hyperparameters=hyperparameters,
+        seed=config.seed,
+        metrics=metrics,
+        remote_model_id=final["fine_tuned_model"],
+    )
+    return register_checkpoint(database, store, spec)
