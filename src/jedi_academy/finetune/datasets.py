@@ -51,12 +51,13 @@ def import_jsonl(
     for path in (train_file, validation_file):
         if path is not None and not path.is_file():
             raise AcademyError(f"dataset file {path} does not exist")
+    train = read_conversations(train_file)  # validated before anything is copied or registered
+    validation = read_conversations(validation_file) if validation_file is not None else []
     staging = Path(tempfile.mkdtemp())
     try:
         shutil.copyfile(train_file, staging / TRAIN_FILE)
         if validation_file is not None:
             shutil.copyfile(validation_file, staging / VALIDATION_FILE)
-        train, validation = _read_folder(staging)  # validates before anything is registered
         ref = store.put_dir(staging, "dataset-export")
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -274,8 +274,9 @@ def train_lora(
                 loss = model(**batch).loss / config.grad_accumulation
                 if not torch.isfinite(loss):
                     snapshot(step)
+                    value = float(loss.detach())
                     raise TrainingError(
-                        f"the training loss became {float(loss.detach())} at step {step + 1}; the last good state "
+                        f"the training loss became {value} at step {step + 1}; the last good state "
                         f"(step {step}) is kept in {state.path}",
                         "lower --lr, check the data, or use float32",
                     )

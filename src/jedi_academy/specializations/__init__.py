@@ -1,1 +1,48 @@
-"""Specializations: clinical focus areas mapped to subreddits and instruments (YAML package data)."""
+"""Specializations: clinical focus areas mapped to subreddits and instruments (YAML package data).
+
+Public API (imported lazily, so the CLI stays fast)::
+
+    load_specializations(settings=None, extra_dirs=()) -> dict[str, Specialization]
+    get_specialization(spec_id, settings=None, extra_dirs=()) -> Specialization
+    select_specializations(selection, available) -> list[Specialization]
+    parse_specialization(text, source) / load_specialization_file(path) -> Specialization
+    sync_specializations(database, specs) -> SyncResult
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jedi_academy.specializations.loading import (
+        SpecializationError,
+        get_specialization,
+        load_specialization_file,
+        load_specializations,
+        parse_specialization,
+        select_specializations,
+    )
+    from jedi_academy.specializations.model import Specialization
+    from jedi_academy.specializations.sync import SyncResult, sync_specializations
+
+_EXPORTS = {
+    "Specialization": "model",
+    "SpecializationError": "loading",
+    "get_specialization": "loading",
+    "load_specialization_file": "loading",
+    "load_specializations": "loading",
+    "parse_specialization": "loading",
+    "select_specializations": "loading",
+    "SyncResult": "sync",
+    "sync_specializations": "sync",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
