@@ -26,19 +26,10 @@ Problem = tuple[Path, str]
 
 def definition_problems(definition: InstrumentDefinition) -> list[Problem]:
     """All cross-check problems, in file order as far as possible; empty when the definition is sound."""
-    problems: list[Problem] = []
-    for check in (
-        _option_sets,
-        _items,
-        _text_against_licence,
-        _score_range,
-        _bands,
-        _screening,
-        _subscales,
-        _outcomes,
-        _safety,
-        _change,
-    ):
+    problems = list(_option_sets(definition)) + list(_items(definition))
+    # Score-range checks depend on sound items and option sets; skip them rather than report knock-on errors.
+    value_checks = () if problems else (_score_range, _bands, _screening, _change)
+    for check in (_text_against_licence, *value_checks, _subscales, _outcomes, _safety):
         problems.extend(check(definition))
     return problems
 

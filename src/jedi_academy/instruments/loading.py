@@ -47,7 +47,7 @@ def parse_definition(text: str, source: str = "<text>") -> InstrumentDefinition:
         _, position = document.locate(path)
         problems.append(make_problem(source, position, format_path(path), message))
     if problems:
-        raise DefinitionError(problems)
+        raise DefinitionError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     return definition
 
 
