@@ -69,6 +69,7 @@ def root(
     backend: Annotated[str | None, typer.Option(help="LLM backend: transformers, openai or mistral.")] = None,
     model: Annotated[str | None, typer.Option(help="Model: 'tiny', a local folder or a hub id.")] = None,
     base_url: Annotated[str | None, typer.Option(help="Server URL for the openai/mistral backends.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     if config is not None:
@@ -79,6 +80,7 @@ def root(
         "backend": backend,
         "model": model,
         "base_url": base_url,
+        "device": device,
     }
 
 

@@ -49,7 +49,9 @@ def eutils() -> Iterator[EutilsReplay]:
             params = {key: values[0] for key, values in parse_qs(query).items()}
             replay.seen.append(Seen(endpoint, params, time.monotonic()))
             queue = replay.replies.get(endpoint)
-            status, body = (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else (404, b"no such endpoint")
+            status, body = (
+                (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else (404, b"no such endpoint")
+            )
             self.send_response(status)
             self.send_header("Content-Type", "text/xml; charset=UTF-8")
             self.send_header("Content-Length", str(len(body)))
@@ -67,7 +69,7 @@ def eutils() -> Iterator[EutilsReplay]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     replay.base_url = f"http://127.0.0.1:{server.server_address[1]}/entrez/eutils/"
     try:
@@ -80,8 +82,16 @@ def eutils() -> Iterator[EutilsReplay]:
 
 @pytest.fixture(autouse=True)
 def _no_ambient_ncbi_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ACADEMY_NCBI_EMAIL", "NCBI_EMAIL", "ACADEMY_NCBI_API_KEY", "NCBI_API_KEY",
-                 "ACADEMY_NCBI_TOOL", "ACADEMY_EUTILS_URL", "ACADEMY_DATA_DIR", "ACADEMY_CONFIG"):
+    for name in (
+        "ACADEMY_NCBI_EMAIL",
+        "NCBI_EMAIL",
+        "ACADEMY_NCBI_API_KEY",
+        "NCBI_API_KEY",
+        "ACADEMY_NCBI_TOOL",
+        "ACADEMY_EUTILS_URL",
+        "ACADEMY_DATA_DIR",
+        "ACADEMY_CONFIG",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -46,7 +46,11 @@ def test_show_json_has_labelled_options_with_values(academy):
     data = json.loads(academy("instruments", "show", "asrs-v1.1-a", "--json").out)
     item4 = data["items"][3]
     assert [(o["label"], o["value"]) for o in item4["options"]] == [
-        ("Never", 0.0), ("Rarely", 0.0), ("Sometimes", 0.0), ("Often", 1.0), ("Very often", 1.0)
+        ("Never", 0.0),
+        ("Rarely", 0.0),
+        ("Sometimes", 0.0),
+        ("Often", 1.0),
+        ("Very often", 1.0),
     ]
     assert data["licence"]["text_shippable"] is False
 
@@ -75,8 +79,15 @@ def test_score_json_has_exactly_the_agreed_keys(academy):
 
 
 def test_score_json_phq9_with_a_missing_answer(academy):
-    data = json.loads(academy("instruments", "score", "phq-9", "--responses", "3,3,3,3,3,3,3,,1", "--json").out)
-    assert (data["total"], data["band"], data["positive_screen"], data["safety_flags"]) == (25, "severe", True, ["9"])
+    data = json.loads(
+        academy("instruments", "score", "phq-9", "--responses", "3,3,3,3,3,3,3,,1", "--json").out
+    )
+    assert (data["total"], data["band"], data["positive_screen"], data["safety_flags"]) == (
+        25,
+        "severe",
+        True,
+        ["9"],
+    )
 
 
 def test_score_text(academy):
@@ -101,9 +112,13 @@ def test_score_errors_are_one_clear_line(academy, args, message):
 
 
 def test_change_command(academy):
-    data = json.loads(academy("instruments", "change", "phq-9", "--before", "18", "--after", "8", "--json").out)
+    data = json.loads(
+        academy("instruments", "change", "phq-9", "--before", "18", "--after", "8", "--json").out
+    )
     assert (data["classification"], data["method"], data["clinically_significant"]) == (
-        "reliable improvement", "fixed_threshold", True,
+        "reliable improvement",
+        "fixed_threshold",
+        True,
     )
     result = academy("instruments", "change", "npi-16", "--before", "10", "--after", "5")
     assert result.code == 1 and "pass sd= and reliability=" in result.err
@@ -133,7 +148,9 @@ def test_validate_reports_each_problem_with_its_line(academy, tmp_path):
 
 def test_import_then_show(academy, tmp_path):
     text = tmp_path / "asrs.yaml"
-    text.write_text("items:\n" + "".join(f"  {n}: Placeholder item {n}\n" for n in range(1, 7)), encoding="utf-8")
+    text.write_text(
+        "items:\n" + "".join(f"  {n}: Placeholder item {n}\n" for n in range(1, 7)), encoding="utf-8"
+    )
     result = academy("instruments", "import", "asrs-v1.1-a", "--items", str(text))
     assert result.code == 0, result.err
     assert (academy.data_dir / "instruments" / "text" / "asrs-v1.1-a.yaml").is_file()

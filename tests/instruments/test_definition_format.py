@@ -76,14 +76,21 @@ def test_toy_definition_scores_reverse_and_value_keyed_items_by_hand():
     toy = build_instrument(parse_definition(TOY))
     # a = 2; b reversed: 0 -> 2; c = 1 -> 0 by its value table
     result = score(toy, [2, 0, 1])
-    assert (result.total, result.band, result.subscales, result.outcomes) == (4, "low", {"ab": 4}, {"strong_c": False})
+    assert (result.total, result.band, result.subscales, result.outcomes) == (
+        4,
+        "low",
+        {"ab": 4},
+        {"strong_c": False},
+    )
     result = score(toy, [0, 2, 2])
     assert (result.total, result.band, result.outcomes) == (5, "high", {"strong_c": True})
     assert [o.value for o in toy.item("b").options] == [2, 1, 0]
 
 
 def test_unknown_field_points_at_its_line():
-    text = TOY.replace('  - {id: a, text: "First statement"}', '  - {id: a, text: "First statement", colour: blue}')
+    text = TOY.replace(
+        '  - {id: a, text: "First statement"}', '  - {id: a, text: "First statement", colour: blue}'
+    )
     problem = only_problem(text)
     assert (problem.line, problem.path, problem.message) == (
         line_of(text, "colour"),
@@ -170,14 +177,18 @@ def test_yaml_syntax_error_has_a_line():
 
 
 def test_rule_without_a_known_kind():
-    text = TOY.replace("rule: {any: [{count_items: [c], code_at_least: 2, at_least: 1}]}", "rule: {most: [c]}")
+    text = TOY.replace(
+        "rule: {any: [{count_items: [c], code_at_least: 2, at_least: 1}]}", "rule: {most: [c]}"
+    )
     problem = only_problem(text)
     assert problem.line == line_of(text, "rule: {most")
     assert "a rule needs one of" in problem.message
 
 
 def test_rule_referring_to_a_missing_item_and_an_impossible_count():
-    text = TOY.replace("count_items: [c], code_at_least: 2, at_least: 1", "count_items: [q], code_at_least: 2, at_least: 2")
+    text = TOY.replace(
+        "count_items: [c], code_at_least: 2, at_least: 1", "count_items: [q], code_at_least: 2, at_least: 2"
+    )
     messages = [p.message for p in problems(text)]
     assert messages == ["no item 'q'", "at_least 2 exceeds the 1 items"]
 
@@ -189,7 +200,7 @@ def test_safety_item_must_exist():
 
 
 def test_citation_needs_an_identifier():
-    text = TOY.replace(', pmid: 123}', "}")
+    text = TOY.replace(", pmid: 123}", "}")
     problem = only_problem(text)
     assert problem.line == line_of(text, "Someone A.")
     assert problem.message == "a citation needs a pmid or a doi"
@@ -208,7 +219,11 @@ def test_every_cross_check_problem_is_reported():
     text = TOY.replace("range: [0, 9]", "range: [0, 8]").replace("items: [a, b]", "items: [a, z]")
     found = problems(text)
     assert [p.path for p in found] == ["scoring.range", "bands[1].max", "subscales[0].items[1]"]
-    assert [p.line for p in found] == [line_of(text, "range:"), line_of(text, "label: high"), line_of(text, "[a, z]")]
+    assert [p.line for p in found] == [
+        line_of(text, "range:"),
+        line_of(text, "label: high"),
+        line_of(text, "[a, z]"),
+    ]
 
 
 def test_a_document_that_is_not_a_mapping():

@@ -23,8 +23,15 @@ EMAIL = "tester@example.org"
 
 
 def client(tmp_path: Path, eutils, **overrides) -> EntrezClient:
-    settings = dict(cache_dir=tmp_path / "cache", email=EMAIL, api_key="test-key", base_url=eutils.base_url,
-                    max_tries=2, retry_sleep_s=0.05, timeout_s=5)
+    settings = dict(
+        cache_dir=tmp_path / "cache",
+        email=EMAIL,
+        api_key="test-key",
+        base_url=eutils.base_url,
+        max_tries=2,
+        retry_sleep_s=0.05,
+        timeout_s=5,
+    )
     settings.update(overrides)
     return EntrezClient(EntrezConfig(**settings))
 
@@ -91,7 +98,12 @@ def test_efetch_parsing_reads_medline_dates_and_doi_fallbacks():
 <PubmedData><PublicationStatus>ppublish</PublicationStatus><ArticleIdList><ArticleId IdType="pubmed">1</ArticleId>
 </ArticleIdList></PubmedData></PubmedArticle></PubmedArticleSet>"""
     (article,) = parse_efetch(content)
-    assert (article.year, article.journal, article.doi, article.abstract) == (2015, "Test J", "10.1000/test.1", "")
+    assert (article.year, article.journal, article.doi, article.abstract) == (
+        2015,
+        "Test J",
+        "10.1000/test.1",
+        "",
+    )
 
 
 # ---------------------------------------------------------------- searching the loopback server
@@ -103,11 +115,19 @@ def test_search_returns_articles_in_relevance_order_with_named_instruments(tmp_p
     assert (result.count, result.from_cache) == (1523, False)
     first, second = result.articles
     assert (first.pmid, first.year, first.journal, first.doi) == (
-        "11556941", 2001, "Journal of general internal medicine", "10.1046/j.1525-1497.2001.016009606.x",
+        "11556941",
+        2001,
+        "Journal of general internal medicine",
+        "10.1046/j.1525-1497.2001.016009606.x",
     )
     assert first.title == "The PHQ-9: validity of a brief depression severity measure."
     assert first.instruments == ["phq-9"]
-    assert (second.pmid, second.year, second.doi, second.instruments) == ("14583691", 2003, None, ["phq-9", "phq-2"])
+    assert (second.pmid, second.year, second.doi, second.instruments) == (
+        "14583691",
+        2003,
+        None,
+        ["phq-9", "phq-2"],
+    )
 
 
 def test_requests_carry_tool_email_key_and_the_query(tmp_path, eutils):
@@ -118,11 +138,17 @@ def test_requests_carry_tool_email_key_and_the_query(tmp_path, eutils):
     assert search.params["sort"] == "relevance"
     assert '"Depression"[MeSH]' in search.params["term"]
     assert (search.params["tool"], search.params["email"], search.params["api_key"]) == (
-        "jedi-academy", EMAIL, "test-key",
+        "jedi-academy",
+        EMAIL,
+        "test-key",
     )
     (fetch,) = eutils.calls("efetch.fcgi")
     assert fetch.params["id"] == "11556941,14583691"
-    assert (fetch.params["rettype"], fetch.params["retmode"], fetch.params["email"]) == ("abstract", "xml", EMAIL)
+    assert (fetch.params["rettype"], fetch.params["retmode"], fetch.params["email"]) == (
+        "abstract",
+        "xml",
+        EMAIL,
+    )
 
 
 def test_answers_are_cached_and_served_offline(tmp_path, eutils):

@@ -86,7 +86,12 @@ def test_phq9_two_missing_items_make_the_total_invalid():
 )
 def test_gad7_bands_and_cutoff_edges(answers, total, band, screen):
     result = run("gad-7", answers)
-    assert (result.total, result.band, result.positive_screen, result.safety_flags) == (total, band, screen, [])
+    assert (result.total, result.band, result.positive_screen, result.safety_flags) == (
+        total,
+        band,
+        screen,
+        [],
+    )
 
 
 # ---------------------------------------------------------------- PCL-5
@@ -205,7 +210,9 @@ def test_npi16_counts_keyed_choices():
     assert run("npi-16", NPI_KEY).total == 16
     assert run("npi-16", [3 - k for k in NPI_KEY]).total == 0
     everything_first = run("npi-16", [1] * 16)
-    assert everything_first.total == 8  # items 12, 13, 14, 21, 24, 30, 34, 39 are keyed on the first statement
+    assert (
+        everything_first.total == 8
+    )  # items 12, 13, 14, 21, 24, 30, 34, 39 are keyed on the first statement
     assert everything_first.subscales == {"mean": 0.5}
 
 

@@ -36,9 +36,24 @@ def test_specialization_mapping():
 @pytest.mark.parametrize(
     ("instrument_id", "items", "codes", "labels"),
     [
-        ("phq-9", 9, [0, 1, 2, 3], ["Not at all", "Several days", "More than half the days", "Nearly every day"]),
-        ("gad-7", 7, [0, 1, 2, 3], ["Not at all", "Several days", "More than half the days", "Nearly every day"]),
-        ("pcl-5", 20, [0, 1, 2, 3, 4], ["Not at all", "A little bit", "Moderately", "Quite a bit", "Extremely"]),
+        (
+            "phq-9",
+            9,
+            [0, 1, 2, 3],
+            ["Not at all", "Several days", "More than half the days", "Nearly every day"],
+        ),
+        (
+            "gad-7",
+            7,
+            [0, 1, 2, 3],
+            ["Not at all", "Several days", "More than half the days", "Nearly every day"],
+        ),
+        (
+            "pcl-5",
+            20,
+            [0, 1, 2, 3, 4],
+            ["Not at all", "A little bit", "Moderately", "Quite a bit", "Extremely"],
+        ),
         (
             "aq-10",
             10,
@@ -66,7 +81,14 @@ def test_phq9_and_gad7_difficulty_items_are_optional_and_unscored():
 
 @pytest.mark.parametrize(
     ("instrument_id", "shippable"),
-    [("phq-9", True), ("gad-7", True), ("pcl-5", True), ("aq-10", False), ("npi-16", False), ("asrs-v1.1-a", False)],
+    [
+        ("phq-9", True),
+        ("gad-7", True),
+        ("pcl-5", True),
+        ("aq-10", False),
+        ("npi-16", False),
+        ("asrs-v1.1-a", False),
+    ],
 )
 def test_item_text_ships_only_where_the_licence_allows(instrument_id, shippable):
     instrument = load_instrument(instrument_id)
@@ -105,8 +127,13 @@ def test_citations(instrument_id, pmids, dois):
 
 def test_verbatim_text_spot_checks():
     phq9 = load_instrument("phq-9")
-    assert phq9.item("9").text == "Thoughts that you would be better off dead or of hurting yourself in some way"
-    assert phq9.stem == "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
+    assert (
+        phq9.item("9").text == "Thoughts that you would be better off dead or of hurting yourself in some way"
+    )
+    assert (
+        phq9.stem
+        == "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
+    )
     pcl5 = load_instrument("pcl-5")
     assert pcl5.item("17").text == 'Being "superalert" or watchful or on guard?'
     assert pcl5.item("10").text.endswith("what happened after it?")  # CamCOPS drops this "?"

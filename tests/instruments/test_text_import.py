@@ -17,8 +17,12 @@ NPI_IDS = ["4", "7", "9", "12", "13", "14", "20", "21", "23", "24", "30", "32", 
 
 
 def aq10_file(tmp_path: Path, drop: str | None = None, extra: str = "") -> Path:
-    lines = ["instrument: aq-10", "source: placeholder text for tests", "instructions: Placeholder instructions.",
-             "items:"]
+    lines = [
+        "instrument: aq-10",
+        "source: placeholder text for tests",
+        "instructions: Placeholder instructions.",
+        "items:",
+    ]
     lines += [f'  "{n}": "Placeholder statement {n}"' for n in range(1, 11) if str(n) != drop]
     path = tmp_path / "aq10-text.yaml"
     path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")

@@ -1,0 +1,94 @@
+"""Keep rules: which matched comments enter the corpus. Each rejected comment is counted under the first
+rule it fails, in the order of ``REASONS``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REASONS = (
+    "invalid_record",  # not a comment object: no id, body or created_utc of the right type
+    "deleted_body",
+    "removed_body",
+    "empty_body",
+    "excluded_author",
+    "distinguished",
+    "too_short",
+    "duplicate",  # counted by the pipeline: duplicates are per specialization
+)
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class KeepRules(BaseModel):
+    """The configurable rules (``academy ingest --rules FILE`` reads these fields from YAML)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    deleted_markers: tuple[str, ...] = Field(default=("[deleted]",), description="bodies of deleted comments")
+    removed_markers: tuple[str, ...] = Field(default=("[removed]",), description="bodies removed by moderators")
+    excluded_authors: tuple[str, ...] = Field(default=("AutoModerator",), description="bots, case-insensitive")
+    drop_distinguished: bool = Field(default=True, description="drop comments with a 'distinguished' value")
+    min_body_chars: int = Field(default=20, ge=0, description="shortest stripped body kept, in characters")
+    dedupe_bodies: bool = Field(default=True, description="keep the first of identical bodies per specialization")
+
+    def excluded_author_keys(self) -> frozenset[str]:
+        return frozenset(name.lower() for name in self.excluded_authors)
+
+
+class RuleChecker:
+    """Applies the per-comment rules (everything except duplicates) to a parsed comment."""
+
+    def __init__(self, rules: KeepRules) -> None:
+        self.rules = rules
+        self._deleted = frozenset(rules.deleted_markers)
+        self._removed = frozenset(rules.removed_markers)
+        self._excluded = rules.excluded_author_keys()
+
+    def reason_to_drop(self, comment: dict[str, Any]) -> str | None:
+        body = comment.get("body")
+        if not isinstance(body, str) or not isinstance(comment.get("id"), str):
+            return "invalid_record"
+        if created_epoch(comment.get("created_utc")) is None:
+            return "invalid_record"
+        if body in self._deleted:
+            return "deleted_body"
+        if body in self._removed:
+            return "removed_body"
+        stripped = body.strip()
+        if not stripped:
+            return "empty_body"
+        author = comment.get("author")
+        if isinstance(author, str) and author.lower() in self._excluded:
+            return "excluded_author"
+        if self.rules.drop_distinguished and comment.get("distinguished") is not None:
+            return "distinguished"
+        if len(stripped) < self.rules.min_body_chars:
+            return "too_short"
+        return None
+
+
+def dedupe_key(body: str) -> str:
+    """Bodies are duplicates when equal after collapsing whitespace runs to one space and stripping."""
+    return _WHITESPACE.sub(" ", body).strip()
+
+
+def created_epoch(value: Any) -> int | None:
+    """``created_utc`` is a quoted epoch in the 2015 dumps and an integer from December 2015 on."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                return int(float(value))
+            except ValueError:
+                return None
+    return None
