@@ -34,6 +34,7 @@ app.add_typer(config_app, name="config")
 
 def _register_stages() -> None:
     """Each stage package owns its commands in ``<stage>/cli.py``."""
+    from jedi_academy.datasets.cli import app as dataset_app
     from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
     from jedi_academy.reddit.cli import register as register_ingest
@@ -42,6 +43,7 @@ def _register_stages() -> None:
     app.add_typer(instruments_app, name="instruments")
     app.add_typer(specializations_app, name="specializations")
     register_ingest(app)
+    app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
 
 

@@ -19,6 +19,8 @@ from jedi_academy.instruments.pubmed import (
 )
 from jedi_academy.instruments.pubmed.records import parse_efetch
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 EMAIL = "tester@example.org"
 
 
@@ -88,15 +90,7 @@ def test_instruments_named(text, expected):
 
 
 def test_efetch_parsing_reads_medline_dates_and_doi_fallbacks():
-    content = b"""<?xml version="1.0" ?>
-<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">
-<PubmedArticleSet><PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">1</PMID>
-<Article PubModel="Print"><Journal><JournalIssue CitedMedium="Print"><PubDate><MedlineDate>2015 Nov-Dec</MedlineDate>
-</PubDate></JournalIssue><ISOAbbreviation>Test J</ISOAbbreviation></Journal><ArticleTitle>Test record.</ArticleTitle>
-<ELocationID EIdType="doi" ValidYN="Y">10.1000/test.1</ELocationID></Article>
-<MedlineJournalInfo><MedlineTA>Test J</MedlineTA></MedlineJournalInfo></MedlineCitation>
-<PubmedData><PublicationStatus>ppublish</PublicationStatus><ArticleIdList><ArticleId IdType="pubmed">1</ArticleId>
-</ArticleIdList></PubmedData></PubmedArticle></PubmedArticleSet>"""
+    content = (FIXTURES / "efetch_medline_date.xml").read_bytes()
     (article,) = parse_efetch(content)
     assert (article.year, article.journal, article.doi, article.abstract) == (
         2015,

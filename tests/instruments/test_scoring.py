@@ -167,7 +167,7 @@ def test_pcl5_three_missing_invalidate_the_total_but_a_settled_rule_stands():
     assert run("pcl-5", answers).outcomes["provisional_diagnosis"] is True
 
 
-# ---------------------------------------------------------------- AQ-10 (0 Definitely agree ... 3 Definitely disagree)
+# ------------------------------------------------ AQ-10 (0 = Definitely agree ... 3 = Definitely disagree)
 
 
 @pytest.mark.parametrize(
@@ -301,7 +301,7 @@ def test_out_of_range_answer_names_the_item(instrument_id, position, value, item
 
 @pytest.mark.parametrize("bad", [True, 1.5, "2"])
 def test_non_integer_answers_are_rejected(bad):
-    with pytest.raises(ResponseError, match="item 2: answer .* is not a whole-number code"):
+    with pytest.raises(ResponseError, match=r"item 2: answer .* is not a whole-number code"):
         run("gad-7", [0, bad, 0, 0, 0, 0, 0])
 
 

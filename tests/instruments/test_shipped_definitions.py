@@ -1,4 +1,4 @@
-"""The shipped definitions: answer conventions, licences, citations, keys checked against independent sources."""
+"""The shipped definitions: answer conventions, licences, citations, keys checked against independent keys."""
 
 from __future__ import annotations
 

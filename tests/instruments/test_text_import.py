@@ -64,7 +64,7 @@ def test_unknown_item_points_at_its_line(tmp_path):
 
 def test_file_for_another_instrument_is_refused(tmp_path):
     path = aq10_file(tmp_path)
-    with pytest.raises(DefinitionError, match="this file is for 'aq-10', not 'asrs-v1.1-a'"):
+    with pytest.raises(DefinitionError, match=r"this file is for 'aq-10', not 'asrs-v1\.1-a'"):
         import_text(packaged_definition("asrs-v1.1-a"), path, tmp_path / "data")
 
 

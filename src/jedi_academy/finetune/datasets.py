@@ -12,15 +12,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
+from jedi_academy.datasets.versions import TRAIN_FILE, VALIDATION_FILE, resolve_version
 from jedi_academy.errors import AcademyError
 from jedi_academy.finetune.data import read_conversations
 from jedi_academy.store import ArtifactStore, Database
 from jedi_academy.store.models import Artifact, DatasetVersion
-
-TRAIN_FILE = "train.jsonl"
-VALIDATION_FILE = "validation.jsonl"
 
 
 @dataclass(frozen=True)
@@ -88,20 +84,9 @@ def load_training_data(
     if reference.endswith(".jsonl") or path.is_file():
         reference = import_jsonl(database, store, path, validation_file, specialization)
     with database.session() as session:
-        version = session.get(DatasetVersion, reference)
-        if version is None:
-            matches = session.scalars(
-                select(DatasetVersion).where(DatasetVersion.id.startswith(reference))
-            ).all()
-            if len(matches) != 1:
-                problem = "is ambiguous" if matches else "does not exist"
-                raise AcademyError(f"dataset version {reference!r} {problem}", "see `academy dataset list`")
-            version = matches[0]
+        version = resolve_version(session, reference)
         if version.export_sha256 is None:
-            raise AcademyError(
-                f"dataset version {version.id[:12]} has no training export",
-                f"run `academy dataset export {version.id[:12]} --format mistral`",
-            )
+            raise AcademyError(f"dataset version {version.id[:12]} has no training export", "rebuild it")
         artifact = session.get(Artifact, version.export_sha256)
         assert artifact is not None
         folder = store.path(artifact)

@@ -82,13 +82,13 @@ def created_epoch(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if value == value and abs(value) < 1e18 else None
     if isinstance(value, str):
         try:
             return int(value)
         except ValueError:
             try:
                 return int(float(value))
-            except ValueError:
+            except (ValueError, OverflowError):
                 return None
     return None

@@ -1,0 +1,117 @@
+"""``academy dataset build|list|show|export`` (light imports: loaded on every CLI start)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Dataset versions: build, list, show, export.", no_args_is_help=True)
+
+
+def _context(ctx: typer.Context) -> tuple[Any, Any, Any]:
+    from jedi_academy.config import load_settings
+    from jedi_academy.store import ArtifactStore, open_database
+
+    settings = load_settings(**(ctx.find_root().obj or {}))
+    return settings, open_database(settings), ArtifactStore(settings.data_dir)
+
+
+def _print_stats(stats: dict[str, Any]) -> None:
+    for split, row in stats.get("splits", {}).items():
+        typer.echo(
+            f"  {split:10} {row['conversations']:6} conversations  {row['personas']:4} personas  "
+            f"{row['tokens']:9} tokens  max {row['max_tokens']} tokens"
+        )
+    for specialization, row in sorted(stats.get("by_specialization", {}).items()):
+        typer.echo(f"  {specialization:10} {row['conversations']:6} conversations  {row['tokens']:9} tokens")
+
+
+@app.command("build")
+def build(
+    ctx: typer.Context,
+    specialization: Annotated[
+        list[str], typer.Option(help="Specialization(s) to include; repeat for several.")
+    ],
+    parent: Annotated[str | None, typer.Option(help="Merge into this version's conversations.")] = None,
+    validation_fraction: Annotated[float, typer.Option(help="Share of personas held out.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the persona split.")] = 0,
+) -> None:
+    """Freeze the current conversations into a content-addressed dataset version (with its Mistral export)."""
+    from jedi_academy.datasets.versions import build_dataset
+
+    _, database, store = _context(ctx)
+    version, created = build_dataset(
+        database, store, specialization, parent=parent, validation_fraction=validation_fraction, seed=seed
+    )
+    typer.echo(f"dataset version {version.id[:12]} {'built' if created else 'already exists'} ({version.id})")
+    _print_stats(version.stats)
+
+
+@app.command("list")
+def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """All dataset versions, oldest first."""
+    from sqlalchemy import select
+
+    from jedi_academy.store.models import DatasetVersion
+
+    _, database, _ = _context(ctx)
+    with database.session() as session:
+        rows = [
+            {
+                "id": v.id,
+                "parent": v.parent_id,
+                "specializations": v.specializations,
+                "conversations": v.stats.get("conversations", v.stats.get("train")),
+                "created_at": v.created_at.isoformat(),
+            }
+            for v in session.scalars(select(DatasetVersion).order_by(DatasetVersion.created_at))
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        parent = (row["parent"] or "-")[:12]
+        specializations = ",".join(row["specializations"]) or "-"
+        typer.echo(
+            f"{row['id'][:12]}  parent={parent:12}  {specializations:20} "
+            f"{row['conversations']} conversations  {row['created_at']}"
+        )
+
+
+@app.command("show")
+def show(ctx: typer.Context, version: str) -> None:
+    """Statistics of one version."""
+    from jedi_academy.datasets.export import export_folder
+
+    _, database, store = _context(ctx)
+    version_id, folder, stats = export_folder(database, store, version)
+    typer.echo(f"dataset version {version_id}")
+    typer.echo(f"  export folder: {folder}")
+    _print_stats(stats)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    version: str,
+    out: Annotated[Path, typer.Option(help="FILE.jsonl (mistral) or a new folder (hf).")],
+    format: Annotated[str, typer.Option("--format", help="mistral or hf.")] = "mistral",
+) -> None:
+    """Write the version as Mistral fine-tuning JSONL or a Hugging Face datasets folder."""
+    from jedi_academy.datasets.export import export_folder, export_hf, export_mistral
+    from jedi_academy.errors import ConfigError
+
+    _, database, store = _context(ctx)
+    _, folder, stats = export_folder(database, store, version)
+    if format == "mistral":
+        written = export_mistral(folder, out)
+    elif format == "hf":
+        written = export_hf(folder, out)
+    else:
+        raise ConfigError(f"unknown export format {format!r}", "use mistral or hf")
+    for path in written:
+        typer.echo(f"wrote {path}")
+    _print_stats(stats)
