@@ -82,16 +82,8 @@ def eutils() -> Iterator[EutilsReplay]:
 
 @pytest.fixture(autouse=True)
 def _no_ambient_ncbi_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "ACADEMY_NCBI_EMAIL",
-        "NCBI_EMAIL",
-        "ACADEMY_NCBI_API_KEY",
-        "NCBI_API_KEY",
-        "ACADEMY_NCBI_TOOL",
-        "ACADEMY_EUTILS_URL",
-        "ACADEMY_DATA_DIR",
-        "ACADEMY_CONFIG",
-    ):
+    # The root conftest clears ACADEMY_*; these NCBI conventions are read too.
+    for name in ("NCBI_EMAIL", "NCBI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
 
 

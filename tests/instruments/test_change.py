@@ -113,3 +113,10 @@ def test_bad_change_inputs():
         reliable_change(phq9, 10, 5, reliability=1.0, method="rci")
     with pytest.raises(AcademyError, match="unknown change method"):
         reliable_change(phq9, 10, 5, method="bayes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("after", "reliable"), [(14.4, True), (14.5, False)])
+def test_rci_boundary_is_1_96(after, reliable):
+    # S_diff = 2 * sqrt(2) = 2.8284: a drop of 5.6 gives RC = -1.980, a drop of 5.5 gives RC = -1.945
+    result = reliable_change(load_instrument("phq-9"), 20, after, sd=5, reliability=0.84, method="rci")
+    assert result.classification == ("reliable improvement" if reliable else "no reliable change")

@@ -312,3 +312,7 @@ def test_unknown_item_in_a_mapping_is_rejected():
 
 def test_response_error_is_an_academy_error():
     assert issubclass(ResponseError, AcademyError)
+
+
+def test_instrument_can_be_named_by_id():
+    assert score("gad-7", [3] * 7).total == 21

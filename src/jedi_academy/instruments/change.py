@@ -67,7 +67,7 @@ def _classify(change: float, reliable: bool, higher_is_worse: bool) -> Classific
 
 
 def reliable_change(
-    instrument: Instrument,
+    instrument: Instrument | str,
     before: float,
     after: float,
     *,
@@ -81,6 +81,10 @@ def reliable_change(
     sample where you have one). ``method="auto"`` uses the instrument's fixed service threshold when it
     declares one, else the RCI; both are reported whenever their inputs exist.
     """
+    if isinstance(instrument, str):
+        from jedi_academy.instruments.api import load_instrument
+
+        instrument = load_instrument(instrument)
     if method not in ("auto", "rci", "fixed_threshold"):
         raise AcademyError(f"unknown change method {method!r}", "use auto, rci or fixed_threshold")
     spec = instrument.change

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -153,7 +153,7 @@ def change(
 ) -> None:
     """Reliable change (Jacobson-Truax RCI or the service threshold) and clinically significant change."""
     from jedi_academy.instruments.api import load_instrument
-    from jedi_academy.instruments.change import reliable_change
+    from jedi_academy.instruments.change import Method, reliable_change
 
     result = reliable_change(
         load_instrument(instrument_id),
@@ -161,7 +161,7 @@ def change(
         after,
         sd=sd,
         reliability=reliability,
-        method=method,  # type: ignore[arg-type]
+        method=cast("Method", method),
     )
     if as_json:
         _echo_json(result.as_dict())
@@ -221,7 +221,7 @@ def pubmed(
         offline=offline,
         refresh=refresh,
     )
-    term = query if query is not None else build_query(specialization)  # type: ignore[arg-type]
+    term = build_query(specialization) if specialization is not None else str(query)
     result = search_pubmed(term, EntrezClient(config), max_results)
     if as_json:
         _echo_json(result.as_dict())

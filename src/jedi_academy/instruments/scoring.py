@@ -137,37 +137,41 @@ def _combine(values: list[float | None], method: str, prorate_to: int, integral:
     return _round_half_up(prorated) if integral else prorated
 
 
-def score(instrument: Instrument, responses: Responses) -> ScoreResult:
+def _value(item: Item, code: int | None) -> float | None:
+    return None if code is None else item.value_of(code)
+
+
+def _raw(code: int | None) -> float | None:
+    return None if code is None else float(code)
+
+
+def _needs_follow_up(code: int | None, threshold: int) -> bool:
+    # An unanswered safety item is flagged: the risk it asks about has not been ruled out.
+    return code is None or code >= threshold
+
+
+def score(instrument: Instrument | str, responses: Responses) -> ScoreResult:
     """Score one set of answers: a list of codes in form order (None = no answer), or item id -> code."""
+    if isinstance(instrument, str):
+        from jedi_academy.instruments.api import load_instrument
+
+        instrument = load_instrument(instrument)
     definition = instrument.definition
     answers = normalise_responses(instrument, responses)
-    values: dict[str, float | None] = {
-        item.id: None if answers[item.id] is None else item.value_of(answers[item.id])  # type: ignore[arg-type]
-        for item in instrument.items
-    }
+    values = {item.id: _value(item, answers[item.id]) for item in instrument.items}
     scored = instrument.scored_items
     missing = [item.id for item in scored if answers[item.id] is None]
     valid = len(missing) <= definition.scoring.missing.max_missing
     integral = all(option.value.is_integer() for item in scored for option in item.options)
 
     total = None
+    subscales: dict[str, float | None] = {subscale.id: None for subscale in definition.subscales}
     if valid:
-        total = _combine(
-            [values[item.id] for item in scored], definition.scoring.method, len(scored), integral
-        )
-
-    subscales: dict[str, float | None] = {}
-    for subscale in definition.subscales:
-        if not valid:
-            subscales[subscale.id] = None
-            continue
-        if subscale.use == "raw":
-            parts = [None if answers[i] is None else float(answers[i]) for i in subscale.items]  # type: ignore[arg-type]
-        else:
-            parts = [values[i] for i in subscale.items]
-        subscales[subscale.id] = _combine(
-            parts, subscale.method, len(parts), integral or subscale.use == "raw"
-        )
+        total = _combine([values[i.id] for i in scored], definition.scoring.method, len(scored), integral)
+        for subscale in definition.subscales:
+            raw = subscale.use == "raw"
+            parts = [_raw(answers[i]) if raw else values[i] for i in subscale.items]
+            subscales[subscale.id] = _combine(parts, subscale.method, len(parts), integral or raw)
 
     band = None
     if total is not None:
@@ -175,14 +179,8 @@ def score(instrument: Instrument, responses: Responses) -> ScoreResult:
     positive = None
     if definition.screening is not None and total is not None:
         positive = total >= definition.screening.cutoff
-    outcomes = {
-        outcome.id: evaluate(outcome.rule, answers, total, subscales) for outcome in definition.outcomes
-    }
-    flags = [
-        safety.item
-        for safety in definition.safety
-        if answers[safety.item] is None or answers[safety.item] >= safety.code_at_least  # type: ignore[operator]
-    ]
+    outcomes = {o.id: evaluate(o.rule, answers, total, subscales) for o in definition.outcomes}
+    flags = [s.item for s in definition.safety if _needs_follow_up(answers[s.item], s.code_at_least)]
     return ScoreResult(
         instrument=instrument.id,
         total=total,

@@ -22,6 +22,7 @@ class GenerationParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_schema: dict[str, Any] | None = None  # constrain the reply to JSON valid under this schema
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

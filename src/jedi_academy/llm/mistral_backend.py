@@ -17,7 +17,7 @@ from jedi_academy.llm.base import (
     validate_conversation,
 )
 from jedi_academy.llm.http import JSONClient
-from jedi_academy.llm.openai_backend import reply_text
+from jedi_academy.llm.openai_backend import json_schema_format, reply_text
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -82,6 +82,8 @@ class MistralAPILLM:
                 payload["stop"] = list(params.stop)
             if params.seed is not None:
                 payload["random_seed"] = params.seed + number
+            if params.json_schema is not None:
+                payload["response_format"] = json_schema_format(params.json_schema)
             return reply_text(self.client.post("/v1/chat/completions", payload))
 
         items = list(enumerate(conversations))

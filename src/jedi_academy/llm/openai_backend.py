@@ -38,6 +38,11 @@ def reply_text(body: dict[str, Any]) -> str:
     return content or ""
 
 
+def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` for structured output (OpenAI, vLLM and Mistral share this shape)."""
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
+
+
 class OpenAICompatibleLLM:
     backend_name = "openai"
 
@@ -97,6 +102,8 @@ class OpenAICompatibleLLM:
                 payload["stop"] = list(params.stop)
             if params.seed is not None:
                 payload["seed"] = params.seed + number
+            if params.json_schema is not None:
+                payload["response_format"] = json_schema_format(params.json_schema)
             return reply_text(self._chat(payload))
 
         return self._map(one, list(enumerate(conversations)))

@@ -44,12 +44,26 @@ class ChatCompletionRequest(BaseModel):
     prompt_logprobs: int | None = Field(None, ge=0, le=20)
     add_generation_prompt: bool = True
     continue_final_message: bool = False
+    response_format: dict[str, Any] | None = None
 
 
 class APIError(Exception):
     def __init__(self, status: int, message: str, kind: str = "BadRequestError") -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
+
+
+def requested_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema of an OpenAI-style ``response_format`` (``json_object`` means any object)."""
+    if not response_format or response_format.get("type") == "text":
+        return None
+    if response_format.get("type") == "json_object":
+        return {"type": "object"}
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if isinstance(schema, dict):
+            return schema
+    raise APIError(400, f"unsupported response_format {response_format.get('type')!r}")
 
 
 def create_app(llm: TransformersLLM, served_name: str, adapters: dict[str, str] | None = None) -> FastAPI:
@@ -153,6 +167,7 @@ def create_app(llm: TransformersLLM, served_name: str, adapters: dict[str, str] 
             max_tokens=req.max_completion_tokens or req.max_tokens or 256,
             stop=stop,
             seed=req.seed,
+            json_schema=requested_schema(req.response_format),
         )
         generated = llm.generate_ids([prompt], params, adapter=adapter)[0]
         choice: dict[str, Any] = {

@@ -212,6 +212,13 @@ class TransformersLLM:
             options["stopping_criteria"] = StoppingCriteriaList(
                 [_StopOnStrings(self.formatter, params.stop, width)]
             )
+        if params.json_schema is not None:
+            from transformers import LogitsProcessorList
+
+            from jedi_academy.llm.constrained import JsonSchemaLogitsProcessor
+
+            constraint = JsonSchemaLogitsProcessor(self.formatter, params.json_schema, len(prompts), width)
+            options["logits_processor"] = LogitsProcessorList([constraint])
         if seed is not None:
             torch.manual_seed(seed)
         output = self.model.generate(input_ids=input_ids, attention_mask=attention, **options)

@@ -1,7 +1,141 @@
 """``academy ingest`` (keep imports light: this module loads on every CLI start)."""
 
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` command to the root app."""
+    app.command("ingest")(ingest_command)
+
+
+def ingest_command(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...", help="Dump files: .bz2, .zst, .xz, .gz, or plain NDJSON (.ndjson, .jsonl, no suffix)."
+        ),
+    ],
+    specializations: Annotated[
+        str | None,
+        typer.Option("--specializations", "-s", help="'all' (default) or a comma-separated list: adhd,ptsd."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary; no progress bar.")] = False,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the interrupted or partial run in the output folder.")
+    ] = False,
+    rules_file: Annotated[
+        Path | None, typer.Option("--rules", help="YAML file overriding keep rules (see docs/ingestion.md).")
+    ] = None,
+    specialization_dirs: Annotated[
+        list[Path] | None,
+        typer.Option("--specializations-dir", help="Extra folder of specialization YAML files (repeatable)."),
+    ] = None,
+    bz2_decoder: Annotated[
+        str, typer.Option("--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python.")
+    ] = "auto",
+    checkpoint_every: Annotated[
+        float, typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0)
+    ] = 60.0,
+) -> None:
+    """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, write Parquet."""
+    import signal
+    import threading
+
+    from jedi_academy.config import load_settings
+    from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
+    from jedi_academy.reddit.pipeline import IngestOptions, ingest
+    from jedi_academy.reddit.progress import NullProgress, RichProgress
+
+    settings = load_settings(**(ctx.find_root().obj or {}))
+    options = IngestOptions(
+        paths=paths,
+        specializations=specializations,
+        out_dir=out,
+        workers=workers,
+        resume=resume,
+        rules=_load_rules(rules_file) if rules_file else None,
+        specialization_dirs=specialization_dirs or (),
+        bz2_decoder=bz2_decoder,
+        checkpoint_every_s=checkpoint_every,
+    )
+    progress = RichProgress() if not as_json and sys.stderr.isatty() else NullProgress()
+    warn = progress.message if isinstance(progress, RichProgress) else _to_stderr
+
+    stop = threading.Event()
+
+    def on_sigint(_signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        stop.set()
+        warn("stopping: saving what was kept and a checkpoint (Ctrl-C again to abort at once)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = ingest(settings, options, progress=progress, stop=stop, warn=warn)
+    except (DumpReadError, IngestInterrupted) as exc:
+        progress.close()
+        if as_json and exc.summary is not None:
+            typer.echo(json.dumps(exc.summary))
+        if isinstance(exc, IngestInterrupted):
+            _to_stderr(f"{exc.message}\nhint: {exc.hint}")
+            raise typer.Exit(130) from None
+        raise
+    finally:
+        progress.close()
+        signal.signal(signal.SIGINT, previous)
+    if as_json:
+        typer.echo(json.dumps(result.summary))
+        return
+    _print_summary(result.summary, result)
+
+
+def _to_stderr(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _load_rules(path: Path):  # type: ignore[no-untyped-def]
+    import yaml
+    from pydantic import ValidationError
+
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.reddit.rules import KeepRules
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AcademyError(f"cannot read the rules file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise AcademyError(f"{path}: expected a mapping of rule settings")
+    try:
+        return KeepRules.model_validate(data)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise AcademyError(f"{path}: {fields}", f"valid fields: {', '.join(KeepRules.model_fields)}") from exc
+
+
+def _print_summary(summary: dict[str, Any], result: Any) -> None:
+    dropped = ", ".join(f"{reason} {n:,}" for reason, n in summary["dropped"].items() if n) or "none"
+    kept = ", ".join(f"{spec} {n:,}" for spec, n in summary["by_specialization"].items())
+    typer.echo(
+        f"read {summary['lines_read']:,} lines ({', '.join(dict.fromkeys(result.decoders)) or 'nothing new'}): "
+        f"{summary['matched']:,} comments in the selected subreddits, {summary['kept']:,} kept, "
+        f"{summary['malformed']:,} malformed lines"
+    )
+    typer.echo(f"dropped: {dropped}")
+    typer.echo(f"kept per specialization: {kept}")
+    typer.echo(
+        f"{summary['authors']:,} pseudonymous authors; {summary['seconds']:.1f} s; "
+        f"output in {result.out_dir} (run {result.run_id}{', resumed' if result.resumed else ''})"
+    )

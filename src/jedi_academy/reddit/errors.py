@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jedi_academy.errors import AcademyError
 
 
@@ -23,6 +25,7 @@ class DumpReadError(AcademyError):
         self.compressed_offset = compressed_offset
         self.compressed_size = compressed_size
         self.line: int | None = None
+        self.summary: dict[str, Any] | None = None  # the counts of the partial run, set by the pipeline
         super().__init__(self._compose(), "everything read before this point was kept")
 
     def at_line(self, line: int) -> DumpReadError:
@@ -45,3 +48,5 @@ class DumpReadError(AcademyError):
 
 class IngestInterrupted(AcademyError):
     """Ctrl-C during ingestion: a checkpoint was saved and ``--resume`` continues."""
+
+    summary: dict[str, Any] | None = None

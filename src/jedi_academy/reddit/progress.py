@@ -78,5 +78,9 @@ class RichProgress:
             self._progress.update(self._task, completed=self._total)
         self._task = None
 
+    def message(self, text: str) -> None:
+        """Print above the bar."""
+        self._progress.console.print(text, markup=False, highlight=False)
+
     def close(self) -> None:
         self._progress.stop()

@@ -40,7 +40,7 @@ def _read(content: bytes, what: str) -> Any:
     try:
         return Entrez.read(io.BytesIO(content))
     except RuntimeError as exc:  # Bio.Entrez raises this for an <ERROR> element in the reply
-        raise AcademyError(f"PubMed {what} reported an error: {exc}", "check the query syntax") from None
+        raise AcademyError(f"PubMed {what} failed: {exc}", "check the query syntax") from None
     except Exception as exc:  # malformed XML, unexpected DTD, ...
         raise AcademyError(f"cannot read the PubMed {what} reply: {exc}") from None
 

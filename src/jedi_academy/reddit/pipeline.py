@@ -1,0 +1,395 @@
+"""``academy ingest``: dumps in, pseudonymised and scrubbed comments per specialization out.
+
+The order of work: check every input and option (nothing is written if one is wrong), record the run,
+stream each file through the scanner, save checkpoints along the way, then merge the part files, build the
+author bundles, write the manifest and close the run record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.reddit import checkpoint
+from jedi_academy.reddit.bundles import build_bundles
+from jedi_academy.reddit.counts import IngestCounts
+from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
+from jedi_academy.reddit.formats import check_input, choose_bz2_decoder, open_dump
+from jedi_academy.reddit.layout import BUNDLES, COMMENTS, DATA_FILE, MANIFEST, comments_dir, default_output_dir
+from jedi_academy.reddit.privacy import Pseudonymizer, load_or_create_secret
+from jedi_academy.reddit.progress import NullProgress, ProgressSink
+from jedi_academy.reddit.rules import KeepRules
+from jedi_academy.reddit.runs import describe_input, finish_run, reopen_run, start_run
+from jedi_academy.reddit.scanner import Selector, scan
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+    from jedi_academy.specializations.model import Specialization
+    from jedi_academy.store import Database
+
+DEFAULT_CHECKPOINT_EVERY_S = 60.0
+
+
+@dataclass
+class IngestOptions:
+    paths: Sequence[Path]
+    # None: all specializations, or the checkpoint's selection with ``resume``.
+    specializations: str | Sequence[str] | None = None
+    out_dir: Path | None = None
+    workers: int | None = None  # decoder threads; default: every core
+    resume: bool = False
+    rules: KeepRules | None = None  # None: the defaults, or the checkpoint's rules with ``resume``
+    specialization_dirs: Sequence[Path] = ()
+    bz2_decoder: str = "auto"
+    checkpoint_every_s: float = DEFAULT_CHECKPOINT_EVERY_S
+
+
+@dataclass
+class IngestResult:
+    run_id: int
+    status: str  # completed | partial
+    summary: dict[str, Any]  # the --json object
+    out_dir: Path
+    resumed: bool
+    decoders: list[str] = field(default_factory=list)
+    malformed_examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _StopRequested(Exception):
+    pass
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 16))
+
+
+def ingest(
+    settings: Settings,
+    options: IngestOptions,
+    *,
+    progress: ProgressSink | None = None,
+    stop: threading.Event | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Run (or resume) an ingest. Raises :class:`DumpReadError` after saving a partial run when a file is
+    truncated or corrupt, and :class:`IngestInterrupted` after saving a checkpoint when ``stop`` is set."""
+    run = _Run(settings, options, progress or NullProgress(), stop, warn or (lambda _message: None))
+    return run.execute()
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        options: IngestOptions,
+        progress: ProgressSink,
+        stop: threading.Event | None,
+        warn: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.progress = progress
+        self.stop = stop
+        self.warn = warn
+        self.out = (options.out_dir or default_output_dir(settings)).resolve()
+        self.paths = [Path(p) for p in options.paths]
+        self.formats = self._check_inputs()
+        self.workers = options.workers if options.workers is not None else default_workers()
+        if self.workers < 1:
+            raise AcademyError(f"--workers must be at least 1, not {self.workers}")
+        if "bz2" in self.formats:
+            choose_bz2_decoder(options.bz2_decoder)  # an unavailable decoder fails before any work
+        from jedi_academy.specializations.loading import load_specializations
+
+        self.available = load_specializations(settings, options.specialization_dirs)
+        self.decoders: list[str] = []
+
+    def _check_inputs(self) -> list[str]:
+        if not self.paths:
+            raise AcademyError("no input files", "pass one or more dump files: academy ingest RC_2015-01.bz2")
+        formats = [check_input(path) for path in self.paths]
+        resolved = [path.resolve() for path in self.paths]
+        for i, path in enumerate(resolved):
+            if path in resolved[:i]:
+                raise AcademyError(f"{self.paths[i]} is listed twice", "pass each file once")
+        return formats
+
+    # ------------------------------------------------------------------ set-up
+
+    def execute(self) -> IngestResult:
+        from jedi_academy.specializations.sync import sync_specializations
+        from jedi_academy.store import open_database
+
+        inputs = [describe_input(p, f) for p, f in zip(self.paths, self.formats, strict=True)]
+        pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings))
+        state, seen, resumed = self._initial_state(inputs, pseudonymizer)
+        self.specs = [self.available[spec_id] for spec_id in state.specializations]
+        self.rules = KeepRules.model_validate(state.rules)
+        self.state = state
+        self.resumed = resumed
+
+        database = open_database(self.settings)
+        sync_specializations(database, self.specs)
+        fresh = {
+            "inputs": inputs,
+            "specializations": state.specializations,
+            "rules": state.rules,
+            "output_dir": self.out,
+        }
+        if resumed:
+            state.run_id = reopen_run(database, state.run_id, **fresh)
+        else:
+            self._clear_output()
+            state.run_id = start_run(database, **fresh)
+        self.database = database
+
+        from jedi_academy.reddit.writer import CommentWriter
+
+        self.counts = IngestCounts.from_state(state.counts) if state.counts else IngestCounts()
+        self.writer = CommentWriter(self.out, state.specializations, state.parts)
+        self.seen = seen
+        self.selector = Selector(self.specs, self.rules, pseudonymizer, self.writer, self.counts, seen, self.warn)
+        self.started = time.monotonic()
+        return self._process()
+
+    def _initial_state(
+        self, inputs: list[dict[str, Any]], pseudonymizer: Pseudonymizer
+    ) -> tuple[checkpoint.Checkpoint, dict[str, set[bytes]], bool]:
+        from jedi_academy.specializations.loading import select_specializations
+
+        options = self.options
+        has_checkpoint = checkpoint.exists(self.out)
+        if options.resume and has_checkpoint:
+            try:
+                state, seen = checkpoint.load(self.out)
+            except (OSError, ValueError, TypeError) as exc:
+                raise AcademyError(
+                    f"the checkpoint in {self.out} cannot be read: {exc}", "run without --resume to start over"
+                ) from exc
+            self._check_resumable(state, inputs, pseudonymizer)
+            return state, seen, True
+        if options.resume:
+            self.warn(f"nothing to resume in {self.out}: starting from the beginning")
+        elif has_checkpoint:
+            self.warn(f"discarding the checkpoint of an unfinished run in {self.out} (--resume continues one)")
+        specs = select_specializations(options.specializations, self.available)
+        rules = options.rules or KeepRules()
+        state = checkpoint.Checkpoint(
+            run_id=None,
+            inputs=inputs,
+            specializations=[s.id for s in specs],
+            rules=rules.model_dump(mode="json"),
+            key_fingerprint=pseudonymizer.fingerprint(),
+        )
+        return state, {s.id: set() for s in specs}, False
+
+    def _check_resumable(
+        self, state: checkpoint.Checkpoint, inputs: list[dict[str, Any]], pseudonymizer: Pseudonymizer
+    ) -> None:
+        hint = "run without --resume to start over"
+        then = [(i["name"], i["head_sha256"]) for i in state.inputs]
+        now = [(i["name"], i["head_sha256"]) for i in inputs]
+        if then != now:
+            listed = ", ".join(name for name, _ in then)
+            raise AcademyError(f"the checkpoint in {self.out} is for other input files ({listed})", hint)
+        options = self.options
+        if options.specializations is not None:
+            from jedi_academy.specializations.loading import select_specializations
+
+            wanted = {s.id for s in select_specializations(options.specializations, self.available)}
+            if wanted != set(state.specializations):
+                raise AcademyError(
+                    f"the checkpoint was made for specializations {','.join(state.specializations)}", hint
+                )
+        missing = [s for s in state.specializations if s not in self.available]
+        if missing:
+            raise AcademyError(f"the checkpoint needs specializations that are gone: {', '.join(missing)}", hint)
+        if options.rules is not None and options.rules.model_dump(mode="json") != state.rules:
+            raise AcademyError("the checkpoint was made with other keep rules", hint)
+        if state.key_fingerprint != pseudonymizer.fingerprint():
+            raise AcademyError(
+                "the pseudonymisation key changed since the checkpoint; pseudonyms would not match", hint
+            )
+
+    def _clear_output(self) -> None:
+        """A fresh run replaces the dataset in the output folder (only the paths ingest owns)."""
+        for name in (COMMENTS, BUNDLES):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        (self.out / MANIFEST).unlink(missing_ok=True)
+        checkpoint.remove(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ the work
+
+    def _process(self) -> IngestResult:
+        try:
+            for index in range(self.state.file_index, len(self.paths)):
+                self._scan_file(index)
+        except DumpReadError as exc:
+            exc.summary = self._save_partial(exc.message)
+            raise
+        except _StopRequested:
+            interrupted = IngestInterrupted(
+                f"interrupted after {self.counts.lines_read:,} lines; the checkpoint is in {self.out}",
+                "run the same command with --resume to continue",
+            )
+            interrupted.summary = self._save_partial("interrupted")
+            raise interrupted from None
+        except KeyboardInterrupt:
+            self._record("partial", error="interrupted hard: --resume continues from the last checkpoint")
+            raise
+        except BaseException as exc:
+            # A bug or a full disk: the last periodic checkpoint still allows --resume.
+            self._record("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        return self._finish("completed")
+
+    def _scan_file(self, index: int) -> None:
+        path = self.paths[index]
+        state = self.state
+        resuming = index == state.file_index and state.offset > 0
+        with open_dump(path, workers=self.workers, bz2_decoder=self.options.bz2_decoder) as reader:
+            self.decoders.append(reader.decoder)
+            line = state.line if resuming else 0
+            if resuming:
+                reader.skip(state.offset)
+            self.progress.start_file(
+                path.name, reader.compressed_size, reader.decoder, completed=reader.compressed_pos, lines=line
+            )
+            self._file_line = line
+            next_save = time.monotonic() + self.options.checkpoint_every_s
+
+            def on_chunk(offset: int, lines: int) -> None:
+                nonlocal next_save
+                self.counts.lines_read += lines - self._file_line
+                self._file_line = lines
+                state.offset, state.line = offset, lines
+                self.progress.update(reader.compressed_pos, lines)
+                if self.stop is not None and self.stop.is_set():
+                    raise _StopRequested
+                if time.monotonic() >= next_save:
+                    self._save_checkpoint()
+                    next_save = time.monotonic() + self.options.checkpoint_every_s
+
+            try:
+                offset, lines = scan(reader, self.selector, path=str(path), line=line, on_chunk=on_chunk)
+            except (DumpReadError, _StopRequested):
+                self._file_record(index, reader.decoder, complete=False)
+                raise
+            self.progress.finish_file()
+        self._file_record(index, reader.decoder, complete=True, offset=offset, lines=lines)
+        state.file_index, state.offset, state.line = index + 1, 0, 0
+
+    def _file_record(
+        self, index: int, decoder: str, *, complete: bool, offset: int | None = None, lines: int | None = None
+    ) -> None:
+        record = {
+            "name": self.paths[index].name,
+            "decoder": decoder,
+            "lines": self.state.line if lines is None else lines,
+            "decompressed_bytes": self.state.offset if offset is None else offset,
+            "complete": complete,
+        }
+        files = [f for f in self.counts.files if f["name"] != record["name"]]
+        self.counts.files = [*files, record]
+
+    # ------------------------------------------------------------------ saving
+
+    def _elapsed(self) -> float:
+        return self.state.elapsed_s + (time.monotonic() - self.started)
+
+    def _save_checkpoint(self) -> None:
+        self.writer.flush()
+        state = self.state
+        state.counts = self.counts.to_state()
+        state.parts = {k: list(v) for k, v in self.writer.parts.items()}
+        elapsed_before = state.elapsed_s
+        state.elapsed_s = self._elapsed()
+        checkpoint.save(self.out, state, self.seen)
+        state.elapsed_s = elapsed_before
+
+    def _finalise_outputs(self) -> int:
+        """Merge parts, build bundles, and count distinct authors."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        self.writer.merge()
+        authors: set[str] = set()
+        for spec in self.specs:
+            build_bundles(self.out, spec.id)
+            column = pq.read_table(comments_dir(self.out, spec.id) / DATA_FILE, columns=["author"])["author"]
+            authors.update(pc.unique(column.drop_null()).to_pylist())
+        return len(authors)
+
+    def _summary(self, authors: int) -> dict[str, Any]:
+        subreddits = sorted({key for spec in self.specs for key in spec.subreddit_keys})
+        return self.counts.summary([s.id for s in self.specs], subreddits, authors, self._elapsed())
+
+    def _save_partial(self, error: str) -> dict[str, Any]:
+        """Keep everything read so far usable (merged, bundled) and resumable (checkpoint)."""
+        authors = self._finalise_outputs()
+        self._save_checkpoint()
+        summary = self._summary(authors)
+        self._write_manifest("partial", summary, error)
+        self._record("partial", error=error, summary=summary)
+        return summary
+
+    def _finish(self, status: str) -> IngestResult:
+        authors = self._finalise_outputs()
+        summary = self._summary(authors)
+        self._write_manifest(status, summary, None)
+        checkpoint.remove(self.out)
+        self._record(status, summary=summary)
+        assert self.state.run_id is not None
+        return IngestResult(
+            run_id=self.state.run_id,
+            status=status,
+            summary=summary,
+            out_dir=self.out,
+            resumed=self.resumed,
+            decoders=self.decoders,
+            malformed_examples=list(self.counts.malformed_examples),
+        )
+
+    def _record(self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None) -> None:
+        if self.state.run_id is None:
+            return
+        counts = {**(summary or {}), **self._details()}
+        finish_run(
+            self.database, self.state.run_id, status=status, counts=counts, duration_s=self._elapsed(), error=error
+        )
+
+    def _details(self) -> dict[str, Any]:
+        return {
+            "prefilter_false_positives": self.counts.prefilter_false_positives,
+            "malformed_examples": self.counts.malformed_examples,
+            "files": self.counts.files,
+            "workers": self.workers,
+        }
+
+    def _write_manifest(self, status: str, summary: dict[str, Any], error: str | None) -> None:
+        manifest = {
+            "layout_version": 1,
+            "run_id": self.state.run_id,
+            "status": status,
+            "error": error,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": self.state.inputs,
+            "specializations": self.state.specializations,
+            "rules": self.state.rules,
+            "key_fingerprint": self.state.key_fingerprint,
+            "summary": summary,
+            **self._details(),
+        }
+        tmp = self.out / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        os.replace(tmp, self.out / MANIFEST)
