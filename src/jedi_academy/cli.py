@@ -34,15 +34,19 @@ app.add_typer(config_app, name="config")
 
 def _register_stages() -> None:
     """Each stage package owns its commands in ``<stage>/cli.py``."""
+    from jedi_academy.conversations.cli import app as conversations_app
     from jedi_academy.datasets.cli import app as dataset_app
     from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
+    from jedi_academy.personas.cli import app as personas_app
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
     app.add_typer(specializations_app, name="specializations")
     register_ingest(app)
+    app.add_typer(personas_app, name="personas")
+    app.add_typer(conversations_app, name="conversations")
     app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
 

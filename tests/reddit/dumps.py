@@ -70,7 +70,7 @@ def compress(data: bytes, fmt: str) -> bytes:
         half = len(data) // 2
         return gzip.compress(data[:half]) + gzip.compress(data[half:])  # two members
     if fmt == "xz":
-        return lzma.compress(data, format=lzma.FORMAT_XZ)
+        return lzma.compress(data, format=lzma.FORMAT_XZ, preset=0)
     if fmt == "zst":
         # Like the Pushshift/Arctic Shift dumps: a 2 GiB window, which default decoders refuse.
         params = zstandard.ZstdCompressionParameters.from_level(3, window_log=31, enable_ldm=True)

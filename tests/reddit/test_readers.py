@@ -11,7 +11,10 @@ from jedi_academy.reddit.formats import check_input, detect_format, open_dump
 from tests.reddit.conftest import bz2_decoders
 from tests.reddit.dumps import comment, compress, ndjson
 
-DATA = ndjson([comment(n, body=f"comment number {n} " + "x" * (n % 300)) for n in range(3000)])
+DATA = ndjson([comment(n, body=f"comment number {n} " + "x" * (n % 300)) for n in range(1200)])
+# Level 1 means 100 kB blocks: several blocks from little data, so parallel decoders have work to split.
+BIG = ndjson([comment(n, body=" ".join(str(n * k) for k in range(150))) for n in range(500)])
+BIG_BZ2 = bz2.compress(BIG, 1)
 
 
 def read_all(path: Path, chunk: int = 1 << 16, **kwargs: object) -> bytes:
@@ -76,23 +79,20 @@ def test_truncated_file_names_file_and_offset(tmp_path: Path, fmt: str) -> None:
 
 @pytest.mark.parametrize("decoder", bz2_decoders())
 def test_truncated_bz2_with_each_decoder(tmp_path: Path, decoder: str) -> None:
-    big = ndjson([comment(n, body=f"{n} " * 400) for n in range(2000)])  # several bz2 blocks
-    whole = bz2.compress(big)
     path = tmp_path / "cut.bz2"
-    path.write_bytes(whole[: len(whole) // 2])
+    path.write_bytes(BIG_BZ2[: len(BIG_BZ2) // 2])
     got = bytearray()
     with open_dump(path, bz2_decoder=decoder) as reader, pytest.raises(DumpReadError) as info:
         while piece := reader.read(1 << 16):
             got += piece
     assert "cut.bz2" in info.value.message
     assert info.value.decompressed_offset == len(got)
-    assert big.startswith(bytes(got))
+    assert BIG.startswith(bytes(got))
 
 
 @pytest.mark.parametrize("decoder", bz2_decoders())
 def test_corrupt_bz2_is_an_error_not_garbage(tmp_path: Path, decoder: str) -> None:
-    big = ndjson([comment(n, body=f"{n} " * 400) for n in range(2000)])
-    data = bytearray(bz2.compress(big))
+    data = bytearray(BIG_BZ2)
     middle = len(data) // 2
     data[middle : middle + 64] = bytes(64)
     path = tmp_path / "bad.bz2"

@@ -1,0 +1,1 @@
+"""Therapist/patient conversations generated from persona cards, with the contamination guard."""
