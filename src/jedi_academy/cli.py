@@ -34,6 +34,7 @@ app.add_typer(config_app, name="config")
 
 def _register_stages() -> None:
     """Each stage package owns its commands in ``<stage>/cli.py``."""
+    from jedi_academy.assessment.cli import register as register_assessment
     from jedi_academy.conversations.cli import app as conversations_app
     from jedi_academy.datasets.cli import app as dataset_app
     from jedi_academy.finetune.cli import register as register_finetune
@@ -49,6 +50,7 @@ def _register_stages() -> None:
     app.add_typer(conversations_app, name="conversations")
     app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
+    register_assessment(app)
 
 
 _register_stages()

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from jedi_academy.reddit.bz2_parallel import indexed_bzip2_available, lbzip2_path
 
 
-def bz2_decoders() -> list[object]:
-    """Every bz2 decoder; the ones this machine lacks are skipped, not silently dropped."""
+def bz2_decoders(prefix: str = "") -> list[Any]:
+    """Every bz2 decoder as a test parameter; those this machine lacks are skipped, not silently dropped."""
+    missing = {"python": False, "indexed_bzip2": not indexed_bzip2_available(), "lbzip2": not lbzip2_path()}
     return [
-        "python",
-        pytest.param(
-            "indexed_bzip2", marks=pytest.mark.skipif(not indexed_bzip2_available(), reason="no indexed_bzip2")
-        ),
-        pytest.param("lbzip2", marks=pytest.mark.skipif(lbzip2_path() is None, reason="lbzip2 not installed")),
+        pytest.param(prefix + name, marks=pytest.mark.skipif(bool(absent), reason=f"{name} is not installed"))
+        for name, absent in missing.items()
     ]

@@ -84,8 +84,12 @@ def compress(data: bytes, fmt: str) -> bytes:
 SUFFIX = {"plain": ".ndjson", "bz2": ".bz2", "bz2-multi": ".bz2", "gz": ".gz", "xz": ".xz", "zst": ".zst"}
 
 
-def write_dump(folder: Path, comments: Iterable[dict[str, Any] | str | bytes], fmt: str = "plain",
-               name: str = "RC_2015-01") -> Path:
+def write_dump(
+    folder: Path,
+    comments: Iterable[dict[str, Any] | str | bytes],
+    fmt: str = "plain",
+    name: str = "RC_2015-01",
+) -> Path:
     path = folder / f"{name}{SUFFIX[fmt]}"
     path.write_bytes(compress(ndjson(comments), fmt))
     return path

@@ -32,7 +32,17 @@ _EXPORTS = {
     "KeepRules": "rules",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AuthorBundle",
+    "BundleComment",
+    "DumpReadError",
+    "IngestInterrupted",
+    "IngestOptions",
+    "IngestResult",
+    "KeepRules",
+    "ingest",
+    "load_author_bundles",
+]
 
 
 def __getattr__(name: str) -> Any:

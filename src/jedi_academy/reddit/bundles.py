@@ -126,7 +126,11 @@ def load_author_bundles(
             specialization=specialization,
             comments=tuple(
                 BundleComment(
-                    id=c["id"], created=c["created_utc"], body=c["body"], score=c["score"], subreddit=c["subreddit"]
+                    id=c["id"],
+                    created=c["created_utc"],
+                    body=c["body"],
+                    score=c["score"],
+                    subreddit=c["subreddit"],
                 )
                 for c in row["comments"]
             ),

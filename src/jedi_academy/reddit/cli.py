@@ -20,14 +20,17 @@ def ingest_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            metavar="PATH...", help="Dump files: .bz2, .zst, .xz, .gz, or plain NDJSON (.ndjson, .jsonl, no suffix)."
+            metavar="PATH...",
+            help="Dump files: .bz2, .zst, .xz, .gz, or plain NDJSON (.ndjson, .jsonl, no suffix).",
         ),
     ],
     specializations: Annotated[
         str | None,
         typer.Option("--specializations", "-s", help="'all' (default) or a comma-separated list: adhd,ptsd."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")
+    ] = None,
     workers: Annotated[
         int | None, typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).")
     ] = None,
@@ -43,13 +46,16 @@ def ingest_command(
         typer.Option("--specializations-dir", help="Extra folder of specialization YAML files (repeatable)."),
     ] = None,
     bz2_decoder: Annotated[
-        str, typer.Option("--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python.")
+        str,
+        typer.Option(
+            "--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python."
+        ),
     ] = "auto",
     checkpoint_every: Annotated[
         float, typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0)
     ] = 60.0,
 ) -> None:
-    """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, write Parquet."""
+    """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, save."""
     import signal
     import threading
 
@@ -128,8 +134,9 @@ def _load_rules(path: Path):  # type: ignore[no-untyped-def]
 def _print_summary(summary: dict[str, Any], result: Any) -> None:
     dropped = ", ".join(f"{reason} {n:,}" for reason, n in summary["dropped"].items() if n) or "none"
     kept = ", ".join(f"{spec} {n:,}" for spec, n in summary["by_specialization"].items())
+    decoders = ", ".join(dict.fromkeys(result.decoders)) or "nothing new"
     typer.echo(
-        f"read {summary['lines_read']:,} lines ({', '.join(dict.fromkeys(result.decoders)) or 'nothing new'}): "
+        f"read {summary['lines_read']:,} lines ({decoders}): "
         f"{summary['matched']:,} comments in the selected subreddits, {summary['kept']:,} kept, "
         f"{summary['malformed']:,} malformed lines"
     )

@@ -44,7 +44,9 @@ class IngestCounts:
         self.malformed_examples.append(example)
         return example
 
-    def summary(self, spec_ids: list[str], subreddits: list[str], authors: int, seconds: float) -> dict[str, Any]:
+    def summary(
+        self, spec_ids: list[str], subreddits: list[str], authors: int, seconds: float
+    ) -> dict[str, Any]:
         """Exactly the keys of ``academy ingest --json``."""
         return {
             "lines_read": self.lines_read,

@@ -59,7 +59,9 @@ def choose_bz2_decoder(requested: str = "auto") -> str:
     if requested not in BZ2_DECODERS:
         raise AcademyError(f"unknown bz2 decoder '{requested}'", f"choose one of {', '.join(BZ2_DECODERS)}")
     if requested == "lbzip2" and lbzip2_path() is None:
-        raise AcademyError("lbzip2 is not installed", "install it (apt-get install lbzip2) or use --bz2-decoder auto")
+        raise AcademyError(
+            "lbzip2 is not installed", "install it (apt-get install lbzip2) or use --bz2-decoder auto"
+        )
     if requested == "indexed_bzip2" and not indexed_bzip2_available():
         raise AcademyError("the indexed_bzip2 package is not installed", "use --bz2-decoder auto")
     if requested != "auto":

@@ -1,9 +1,9 @@
 """Where ingestion output lives. One output folder holds the dataset of the latest run into it::
 
-    <out>/comments/specialization=<id>/data.parquet     kept comments, in the order read
-    <out>/bundles/specialization=<id>/bundles.parquet   one row per author: their comments, oldest first
-    <out>/manifest.json                                  run id, inputs, rules, summary
-    <out>/.checkpoint/                                   resume state of an unfinished run
+<out>/comments/specialization=<id>/data.parquet     kept comments, in the order read
+<out>/bundles/specialization=<id>/bundles.parquet   one row per author: their comments, oldest first
+<out>/manifest.json                                  run id, inputs, rules, summary
+<out>/.checkpoint/                                   resume state of an unfinished run
 """
 
 from __future__ import annotations

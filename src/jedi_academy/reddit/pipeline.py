@@ -24,7 +24,14 @@ from jedi_academy.reddit.bundles import build_bundles
 from jedi_academy.reddit.counts import IngestCounts
 from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
 from jedi_academy.reddit.formats import check_input, choose_bz2_decoder, open_dump
-from jedi_academy.reddit.layout import BUNDLES, COMMENTS, DATA_FILE, MANIFEST, comments_dir, default_output_dir
+from jedi_academy.reddit.layout import (
+    BUNDLES,
+    COMMENTS,
+    DATA_FILE,
+    MANIFEST,
+    comments_dir,
+    default_output_dir,
+)
 from jedi_academy.reddit.privacy import Pseudonymizer, load_or_create_secret
 from jedi_academy.reddit.progress import NullProgress, ProgressSink
 from jedi_academy.reddit.rules import KeepRules
@@ -33,8 +40,6 @@ from jedi_academy.reddit.scanner import Selector, scan
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
-    from jedi_academy.specializations.model import Specialization
-    from jedi_academy.store import Database
 
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
 
@@ -157,7 +162,9 @@ class _Run:
         self.counts = IngestCounts.from_state(state.counts) if state.counts else IngestCounts()
         self.writer = CommentWriter(self.out, state.specializations, state.parts)
         self.seen = seen
-        self.selector = Selector(self.specs, self.rules, pseudonymizer, self.writer, self.counts, seen, self.warn)
+        self.selector = Selector(
+            self.specs, self.rules, pseudonymizer, self.writer, self.counts, seen, self.warn
+        )
         self.started = time.monotonic()
         return self._process()
 
@@ -173,14 +180,17 @@ class _Run:
                 state, seen = checkpoint.load(self.out)
             except (OSError, ValueError, TypeError) as exc:
                 raise AcademyError(
-                    f"the checkpoint in {self.out} cannot be read: {exc}", "run without --resume to start over"
+                    f"the checkpoint in {self.out} cannot be read: {exc}",
+                    "run without --resume to start over",
                 ) from exc
             self._check_resumable(state, inputs, pseudonymizer)
             return state, seen, True
         if options.resume:
             self.warn(f"nothing to resume in {self.out}: starting from the beginning")
         elif has_checkpoint:
-            self.warn(f"discarding the checkpoint of an unfinished run in {self.out} (--resume continues one)")
+            self.warn(
+                f"discarding the checkpoint of an unfinished run in {self.out} (--resume continues one)"
+            )
         specs = select_specializations(options.specializations, self.available)
         rules = options.rules or KeepRules()
         state = checkpoint.Checkpoint(
@@ -212,7 +222,9 @@ class _Run:
                 )
         missing = [s for s in state.specializations if s not in self.available]
         if missing:
-            raise AcademyError(f"the checkpoint needs specializations that are gone: {', '.join(missing)}", hint)
+            raise AcademyError(
+                f"the checkpoint needs specializations that are gone: {', '.join(missing)}", hint
+            )
         if options.rules is not None and options.rules.model_dump(mode="json") != state.rules:
             raise AcademyError("the checkpoint was made with other keep rules", hint)
         if state.key_fingerprint != pseudonymizer.fingerprint():
@@ -360,12 +372,19 @@ class _Run:
             malformed_examples=list(self.counts.malformed_examples),
         )
 
-    def _record(self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None) -> None:
+    def _record(
+        self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
         if self.state.run_id is None:
             return
         counts = {**(summary or {}), **self._details()}
         finish_run(
-            self.database, self.state.run_id, status=status, counts=counts, duration_s=self._elapsed(), error=error
+            self.database,
+            self.state.run_id,
+            status=status,
+            counts=counts,
+            duration_s=self._elapsed(),
+            error=error,
         )
 
     def _details(self) -> dict[str, Any]:

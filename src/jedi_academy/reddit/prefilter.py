@@ -1,9 +1,9 @@
 """Byte-level candidate search: find lines that can belong to a selected subreddit without parsing JSON.
 
-Dumps are compact JSON, so a comment in r/ADHD contains the bytes ``"subreddit":"ADHD"``. The same bytes inside
-a body would be escaped (``\\"subreddit\\":\\"``) and cannot match, and the closing quote rules out prefixes
-(``depressionregimens``). Whitespace around the colon is allowed for hand-made files. Every candidate is
-confirmed by a real JSON parse; a line that cannot match is never parsed.
+Dumps are compact JSON, so a comment in r/ADHD contains the bytes ``"subreddit":"ADHD"``. The same bytes
+inside a body would be escaped (``\\"subreddit\\":\\"``) and cannot match, and the closing quote rules out
+prefixes (``depressionregimens``). Whitespace around the colon is allowed for hand-made files. Every
+candidate is confirmed by a real JSON parse; a line that cannot match is never parsed.
 """
 
 from __future__ import annotations

@@ -49,7 +49,9 @@ def load_or_create_secret(settings: Settings) -> bytes:
             "restore the file from backup; deleting it changes every pseudonym",
         ) from exc
     if len(key) < 16:
-        raise AcademyError(f"the pseudonymisation key {path} is too short", "it must hold at least 16 hex bytes")
+        raise AcademyError(
+            f"the pseudonymisation key {path} is too short", "it must hold at least 16 hex bytes"
+        )
     return key
 
 
@@ -62,7 +64,9 @@ class Pseudonymizer:
         pseudo-user). Reddit usernames are case-insensitive, so case does not change the pseudonym."""
         if not isinstance(name, str) or name.strip() in DELETED_AUTHORS:
             return None
-        digest = hmac.new(self._key, b"reddit-author\0" + name.strip().lower().encode("utf-8"), hashlib.sha256)
+        digest = hmac.new(
+            self._key, b"reddit-author\0" + name.strip().lower().encode("utf-8"), hashlib.sha256
+        )
         return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]
 
     def fingerprint(self) -> str:
@@ -70,7 +74,7 @@ class Pseudonymizer:
         return hmac.new(self._key, b"fingerprint", hashlib.sha256).hexdigest()[:16]
 
     def body_digest(self, normalised_body: str) -> bytes:
-        """Keyed digest for duplicate detection: checkpoints then hold nothing that confirms a guessed text."""
+        """Keyed digest for duplicate detection: checkpoints hold nothing that confirms a guessed text."""
         return hashlib.blake2b(normalised_body.encode("utf-8"), digest_size=16, key=self._key[:64]).digest()
 
 

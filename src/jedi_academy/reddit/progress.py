@@ -7,7 +7,9 @@ from typing import Protocol
 
 
 class ProgressSink(Protocol):
-    def start_file(self, name: str, total: int, decoder: str, *, completed: int = 0, lines: int = 0) -> None: ...
+    def start_file(
+        self, name: str, total: int, decoder: str, *, completed: int = 0, lines: int = 0
+    ) -> None: ...
 
     def update(self, compressed_pos: int, lines: int) -> None: ...
 

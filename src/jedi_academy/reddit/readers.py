@@ -225,7 +225,13 @@ class StreamReader(DumpReader):
         self._stream: _Stream | None = None
         self._finished = False
         self._held = b""  # decoded bytes not yet handed out
-        self._errors: tuple[type[Exception], ...] = (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error)
+        self._errors: tuple[type[Exception], ...] = (
+            OSError,
+            EOFError,
+            ValueError,
+            lzma.LZMAError,
+            zlib.error,
+        )
         if codec == "zst":
             self._errors = (*self._errors, *_zstd_errors())
 
@@ -252,7 +258,9 @@ class StreamReader(DumpReader):
                 raise self._error(f"is empty (not a valid {self.codec} file)")
             return False
         if not self._input.startswith(self.magic):
-            what = "is not a valid" if self._read_bytes - len(self._input) == 0 else "has unexpected data in a"
+            what = (
+                "is not a valid" if self._read_bytes - len(self._input) == 0 else "has unexpected data in a"
+            )
             raise self._error(f"{what} {self.codec} file")
         self._stream = _new_stream(self.codec)
         return True

@@ -28,11 +28,17 @@ class KeepRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     deleted_markers: tuple[str, ...] = Field(default=("[deleted]",), description="bodies of deleted comments")
-    removed_markers: tuple[str, ...] = Field(default=("[removed]",), description="bodies removed by moderators")
-    excluded_authors: tuple[str, ...] = Field(default=("AutoModerator",), description="bots, case-insensitive")
+    removed_markers: tuple[str, ...] = Field(
+        default=("[removed]",), description="bodies removed by moderators"
+    )
+    excluded_authors: tuple[str, ...] = Field(
+        default=("AutoModerator",), description="bots, case-insensitive"
+    )
     drop_distinguished: bool = Field(default=True, description="drop comments with a 'distinguished' value")
     min_body_chars: int = Field(default=20, ge=0, description="shortest stripped body kept, in characters")
-    dedupe_bodies: bool = Field(default=True, description="keep the first of identical bodies per specialization")
+    dedupe_bodies: bool = Field(
+        default=True, description="keep the first of identical bodies per specialization"
+    )
 
     def excluded_author_keys(self) -> frozenset[str]:
         return frozenset(name.lower() for name in self.excluded_authors)

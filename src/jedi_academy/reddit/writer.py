@@ -26,7 +26,9 @@ class CommentWriter:
         self.out = out
         self.parts: dict[str, list[str]] = {s: list((parts or {}).get(s, [])) for s in spec_ids}
         self._rows: dict[str, dict[str, list[object]]] = {s: _empty() for s in spec_ids}
-        self._next = 1 + max((_part_number(name) for names in self.parts.values() for name in names), default=0)
+        self._next = 1 + max(
+            (_part_number(name) for names in self.parts.values() for name in names), default=0
+        )
         for spec_id in spec_ids:
             folder = comments_dir(out, spec_id)
             folder.mkdir(parents=True, exist_ok=True)

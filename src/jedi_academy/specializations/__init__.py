@@ -38,7 +38,17 @@ _EXPORTS = {
     "sync_specializations": "sync",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Specialization",
+    "SpecializationError",
+    "SyncResult",
+    "get_specialization",
+    "load_specialization_file",
+    "load_specializations",
+    "parse_specialization",
+    "select_specializations",
+    "sync_specializations",
+]
 
 
 def __getattr__(name: str) -> Any:

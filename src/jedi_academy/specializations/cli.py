@@ -13,7 +13,8 @@ app = typer.Typer(help="Specializations: list, show and sync to the database.", 
 DirsOption = Annotated[
     list[Path] | None,
     typer.Option(
-        "--dir", help="Extra folder of specialization YAML files (repeatable; also $ACADEMY_SPECIALIZATIONS_DIR)."
+        "--dir",
+        help="Extra folder of specialization YAML files (repeatable; also $ACADEMY_SPECIALIZATIONS_DIR).",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

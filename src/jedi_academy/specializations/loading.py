@@ -83,8 +83,9 @@ def packaged_specializations() -> dict[str, Specialization]:
 
 
 def user_directories(settings: Settings | None = None, extra_dirs: Iterable[Path] = ()) -> list[Path]:
-    """Folders of user definitions: ``<data_dir>/specializations`` if present, ``$ACADEMY_SPECIALIZATIONS_DIR``
-    (several joined by the path separator) and ``extra_dirs`` (the ``--specializations-dir`` flag)."""
+    """Folders of user definitions: ``<data_dir>/specializations`` if present,
+    ``$ACADEMY_SPECIALIZATIONS_DIR`` (several joined by the path separator) and ``extra_dirs`` (the
+    ``--specializations-dir`` and ``--dir`` flags)."""
     folders: list[Path] = []
     if settings is not None and settings.path(DATA_DIR_FOLDER).is_dir():
         folders.append(settings.path(DATA_DIR_FOLDER))

@@ -31,7 +31,9 @@ class Specialization(BaseModel):
     def _strip_prefix(cls, value: Any) -> Any:
         """Accept ``r/ADHD`` and ``/r/ADHD`` as well as ``ADHD``."""
         if isinstance(value, list | tuple):
-            return [v.strip().removeprefix("/").removeprefix("r/") if isinstance(v, str) else v for v in value]
+            return [
+                v.strip().removeprefix("/").removeprefix("r/") if isinstance(v, str) else v for v in value
+            ]
         return value
 
     @field_validator("subreddits")
@@ -40,7 +42,9 @@ class Specialization(BaseModel):
         seen: set[str] = set()
         for name in value:
             if not SUBREDDIT_RE.match(name):
-                raise ValueError(f"{name!r} is not a subreddit name (letters, digits, underscores; 2-21 chars)")
+                raise ValueError(
+                    f"{name!r} is not a subreddit name (letters, digits, underscores; 2-21 chars)"
+                )
             if name.lower() in seen:
                 raise ValueError(f"subreddit {name!r} is listed twice (names are case-insensitive)")
             seen.add(name.lower())
@@ -54,7 +58,9 @@ class Specialization(BaseModel):
         known = known_instrument_ids()
         unknown = [i for i in value if i not in known]
         if unknown:
-            raise ValueError(f"unknown instrument id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown instrument id(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         if len(set(value)) != len(value):
             raise ValueError("an instrument is listed twice")
         return value

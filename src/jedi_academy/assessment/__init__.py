@@ -1,0 +1,1 @@
+"""Administering instruments to patient models in character, and comparing the results."""

@@ -1,0 +1,180 @@
+"""``academy assess``, ``compare`` and ``baseline`` (light imports: loaded on every CLI start)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+
+def _context(ctx: typer.Context) -> tuple[Any, Any]:
+    from jedi_academy.config import load_settings
+    from jedi_academy.store import open_database
+
+    settings = load_settings(**(ctx.find_root().obj or {}))
+    return settings, open_database(settings)
+
+
+def assess_command(
+    ctx: typer.Context,
+    instrument: Annotated[str, typer.Option(help="Instrument id, e.g. phq-9.")],
+    checkpoint: Annotated[str | None, typer.Option(help="Checkpoint id (or prefix) to assess.")] = None,
+    model: Annotated[str | None, typer.Option(help="Assess this base model instead of a checkpoint.")] = None,
+    persona: Annotated[str | None, typer.Option(help="Answer in character as this persona.")] = None,
+    all_personas: Annotated[
+        bool, typer.Option(help="One run per persona of the checkpoint's specialization.")
+    ] = False,
+    mode: Annotated[
+        str, typer.Option(help="logprob (transformers/openai) or sample (any backend).")
+    ] = "logprob",
+    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per option order.")] = 20,
+    temperature: Annotated[float, typer.Option(help="Sample mode temperature.")] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Administer an instrument to a checkpoint or model, in character, and store the per-item results."""
+    from sqlalchemy import select
+
+    from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.store.models import Checkpoint, Persona
+
+    settings, database = _context(ctx)
+    if (checkpoint is None) == (model is None):
+        raise ConfigError("give exactly one of --checkpoint and --model")
+    target = (
+        checkpoint_target(settings, database, checkpoint)
+        if checkpoint
+        else model_target(settings, model or "")
+    )
+    persona_ids: list[str | None] = [persona]
+    if all_personas:
+        with database.session() as session:
+            specialization = (
+                session.get(Checkpoint, target.checkpoint_id).specialization_id if checkpoint else None
+            )
+            if specialization is None:
+                raise ConfigError("--all-personas needs a checkpoint that belongs to a specialization")
+            query = select(Persona.id).where(Persona.specialization_id == specialization).order_by(Persona.id)
+            persona_ids = list(session.scalars(query))
+    options = SampleOptions(samples=samples, temperature=temperature)
+    rows = []
+    for persona_id in persona_ids:
+        run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
+                     sample_options=options)  # fmt: skip
+        rows.append(_run_row(run))
+    if as_json:
+        typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
+        return
+    for row in rows:
+        modal, persona_id = row["modal"], row["persona"] or "-"
+        typer.echo(
+            f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
+        )
+        typer.echo(
+            f"  total {row['total']:.2f}  95% interval [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
+            f"modal band {modal['band']}  screen {modal['positive_screen']}  "
+            f"safety flags {modal['safety_flags'] or '-'}"
+        )
+        sensitivity = row["mean_order_sensitivity"]
+        typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
+
+
+def _run_row(run: Any) -> dict[str, Any]:
+    return {
+        "run": run.id,
+        "instrument": run.instrument_id,
+        "target": run.result["target"],
+        "persona": run.persona_id,
+        "mode": run.mode,
+        "total": run.total,
+        "ci_low": run.ci_low,
+        "ci_high": run.ci_high,
+        "p_positive_screen": run.result["p_positive_screen"],
+        "modal": run.result["modal"],
+        "missing_items": run.result["missing_items"],
+        "mean_order_sensitivity": run.result["mean_order_sensitivity"],
+        "items": [
+            {
+                "item": item.item_id,
+                "expected": item.expected_value,
+                "distribution": item.distribution,
+                "entropy_bits": item.entropy,
+                "order_sensitivity": item.order_sensitivity,
+                "missing_answers": item.n_missing,
+            }
+            for item in run.items
+        ],
+    }
+
+
+def compare_command(
+    ctx: typer.Context,
+    run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).")],
+    run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per-item and total change, Reliable Change Index, Cohen's d, permutation test, and an HTML report."""
+    from jedi_academy.assessment.compare import compare_runs, load_run
+    from jedi_academy.assessment.report import comparison_section, comparison_text, write_report
+
+    settings, database = _context(ctx)
+    comparison = compare_runs(load_run(database, run_a), load_run(database, run_b), seed=settings.seed)
+    report = write_report(
+        settings.path("reports", f"compare-{run_a}-{run_b}.html"),
+        f"{comparison['instrument']}: run {run_a} vs run {run_b}",
+        [("Comparison", comparison_section(comparison))],
+    )
+    comparison["report"] = str(report)
+    if as_json:
+        typer.echo(json.dumps(comparison, indent=2))
+        return
+    typer.echo(comparison_text(comparison))
+    typer.echo(f"report: {report}")
+
+
+def baseline_command(
+    ctx: typer.Context,
+    specialization: Annotated[str, typer.Option(help="Specialization id.")],
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Checkpoint (default: the newest of the specialization).")
+    ] = None,
+    instrument: Annotated[
+        list[str] | None, typer.Option(help="Instrument id(s) (default: the specialization's).")
+    ] = None,
+    mode: Annotated[str, typer.Option(help="logprob or sample.")] = "logprob",
+    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.")] = 20,
+    max_personas: Annotated[int | None, typer.Option(help="Assess at most this many personas.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score the base model and the patient checkpoint in character; report whether patients score higher."""
+    from jedi_academy.assessment.baseline import run_baseline
+    from jedi_academy.assessment.runner import SampleOptions
+
+    settings, database = _context(ctx)
+    echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
+    results = run_baseline(
+        settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
+        sample_options=SampleOptions(samples=samples), max_personas=max_personas, echo=echo,
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+        return
+    for instrument_id, block in results["instruments"].items():
+        v = block["verdict"]
+        answer = "YES" if v["patients_score_higher"] else "NO"
+        typer.echo(
+            f"{instrument_id}: patients score higher than the base model: {answer} "
+            f"(mean change {v['mean_change']:+.2f}, p = {v['p_value']:.4f} over {v['p_value_basis']}, "
+            f"{v['personas']} persona(s))"
+        )
+    for instrument_id, reason in results["skipped_instruments"].items():
+        typer.echo(f"{instrument_id}: skipped ({reason})")
+    typer.echo(f"report: {results['report']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("assess")(assess_command)
+    app.command("compare")(compare_command)
+    app.command("baseline")(baseline_command)

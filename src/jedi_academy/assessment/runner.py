@@ -1,0 +1,190 @@
+"""``academy assess``: administer one instrument to one target (checkpoint or model), in character, and store
+every item with full provenance."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.assessment.administer import Administration, administer_logprob, administer_sample
+from jedi_academy.assessment.prompts import PROMPT_VERSION, require_text
+from jedi_academy.assessment.summary import summarise
+from jedi_academy.errors import AcademyError, ConfigError
+from jedi_academy.instruments import load_instrument
+from jedi_academy.llm import LLM, open_llm
+from jedi_academy.personas import PersonaCard, system_prompt
+from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult, Persona
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+
+MODES = ("logprob", "sample")
+
+
+@dataclass
+class Target:
+    """What answers the questionnaire: a base model, or a checkpoint (base + adapter, or a remote model)."""
+
+    label: str
+    backend: str
+    model: str
+    adapter: str | None
+    checkpoint_id: str | None
+    llm: LLM
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    samples: int = 20
+    temperature: float = 1.0
+    max_missing_share: float = 0.5
+
+
+def checkpoint_target(
+    settings: Settings, database: Database, checkpoint_id: str, llms: dict | None = None
+) -> Target:
+    from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
+
+    with database.session() as session:
+        checkpoint = get_checkpoint(session, checkpoint_id)
+        if checkpoint.kind == "remote":
+            backend, model, adapter = "mistral", checkpoint.remote_model_id or "", None
+        else:
+            adapter_dir = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
+            backend, model, adapter = (
+                settings.backend,
+                checkpoint.base_model,
+                str(adapter_dir) if adapter_dir else None,
+            )
+        found = checkpoint.id
+    return Target(f"checkpoint {found}", backend, model, adapter, found, _llm(settings, backend, model, llms))
+
+
+def model_target(settings: Settings, model: str, llms: dict | None = None) -> Target:
+    return Target(
+        f"model {model}", settings.backend, model, None, None, _llm(settings, settings.backend, model, llms)
+    )
+
+
+def _llm(settings: Settings, backend: str, model: str, cache: dict | None) -> LLM:
+    """One loaded model per (backend, model); adapters are switched per request."""
+    if cache is None:
+        return open_llm(settings, backend=backend, model=model)
+    key = (backend, model)
+    if key not in cache:
+        cache[key] = open_llm(settings, backend=backend, model=model)
+    return cache[key]
+
+
+def persona_prompt(database: Database, persona_id: str | None) -> str | None:
+    if persona_id is None:
+        return None
+    with database.session() as session:
+        persona = session.get(Persona, persona_id)
+        if persona is None:
+            raise AcademyError(f"no persona {persona_id!r}", "see `academy personas list`")
+        return system_prompt(PersonaCard.model_validate(persona.card))
+
+
+def assess(
+    settings: Settings,
+    database: Database,
+    target: Target,
+    instrument_id: str,
+    *,
+    persona_id: str | None = None,
+    mode: str = "logprob",
+    seed: int | None = None,
+    sample_options: SampleOptions = SampleOptions(),
+) -> AssessmentRun:
+    if mode not in MODES:
+        raise ConfigError(f"unknown assessment mode {mode!r}", "use logprob or sample")
+    instrument = load_instrument(instrument_id, settings.data_dir)
+    require_text(instrument)
+    seed = settings.seed if seed is None else seed
+    prompt = persona_prompt(database, persona_id)
+    started = time.monotonic()
+    if mode == "logprob":
+        administration = administer_logprob(target.llm, instrument, prompt, target.adapter)
+    else:
+        administration = administer_sample(
+            target.llm,
+            instrument,
+            prompt,
+            samples=sample_options.samples,
+            temperature=sample_options.temperature,
+            seed=seed,
+            adapter=target.adapter,
+            max_missing_share=sample_options.max_missing_share,
+        )
+    summary = summarise(instrument, administration.items, seed)
+    return _store(
+        database, target, instrument, persona_id, mode, seed, administration, summary, sample_options, started
+    )
+
+
+def _store(
+    database: Database,
+    target: Target,
+    instrument: Any,
+    persona_id: str | None,
+    mode: str,
+    seed: int,
+    administration: Administration,
+    summary: dict[str, Any],
+    sample_options: SampleOptions,
+    started: float,
+) -> AssessmentRun:
+    result = {
+        **summary,
+        "target": target.label,
+        "adapter": target.adapter,
+        "model_calls": administration.model_calls,
+        "administration_seconds": administration.seconds,
+        "sample_options": sample_options.__dict__ if mode == "sample" else None,
+    }
+    with database.session() as session:
+        if target.checkpoint_id is not None and session.get(Checkpoint, target.checkpoint_id) is None:
+            raise AcademyError(f"checkpoint {target.checkpoint_id} vanished during the assessment")
+        run = AssessmentRun(
+            checkpoint_id=target.checkpoint_id,
+            model=target.model,
+            backend=target.backend,
+            persona_id=persona_id,
+            instrument_id=instrument.id,
+            instrument_version=str(instrument.definition.version),
+            prompt_version=PROMPT_VERSION,
+            mode=mode,
+            seed=seed,
+            total=summary["total"],
+            ci_low=summary["ci_low"],
+            ci_high=summary["ci_high"],
+            result=result,
+            duration_s=time.monotonic() - started,
+        )
+        run.items = [
+            ItemResult(
+                item_id=o.item_id,
+                position=o.position,
+                distribution={str(code): p for code, p in o.distribution.items()},
+                expected_value=o.expected_value,
+                argmax_value=None
+                if o.argmax_code is None
+                else instrument.item(o.item_id).value_of(o.argmax_code),
+                entropy=o.entropy_bits,
+                order_sensitivity=o.order_sensitivity,
+                n_missing=o.n_missing,
+                detail={
+                    "argmax_code": o.argmax_code,
+                    "by_order": {order: {str(c): p for c, p in d.items()} for order, d in o.by_order.items()},
+                    "samples": o.samples,
+                    "n_answers": o.n_answers,
+                },
+            )
+            for o in administration.items
+        ]
+        session.add(run)
+        session.flush()
+        return run
