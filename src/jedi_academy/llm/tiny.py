@@ -37,6 +37,10 @@ TINY_CONFIG = {
     "bos_token_id": 1,
     "eos_token_id": 2,
     "pad_token_id": 0,
+    # Wider than transformers' default 0.02: with 0.02 the random logits span only about +-1.3, so no LoRA
+    # adapter (lm_head and norms stay frozen) could make an answer clearly more likely, and the score shifts
+    # that fine-tuning tests must show would be invisible.
+    "initializer_range": 0.1,
 }
 
 

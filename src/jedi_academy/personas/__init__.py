@@ -1,6 +1,52 @@
-"""Grounded persona cards: the schema, the system prompt a patient model is given, and (``generate``) their
-creation from ingested author bundles."""
+"""Grounded persona cards: the schema, the system prompt a patient model is given, and their generation from
+ingested author bundles.
 
-from jedi_academy.personas.card import PersonaCard, system_prompt
+Public API (imported lazily, so the CLI stays fast)::
 
-__all__ = ["PersonaCard", "system_prompt"]
+    PersonaCard, system_prompt(card) -> str
+    persona_system_prompt(database, persona_id) -> str      # by id or unique prefix
+    load_card(database, persona_id) -> PersonaCard
+    public_card(card) -> dict                                # without evidence ids
+    generate_personas(database, llm, specialization, bundles, options=None, *, guard=None, progress=None)
+        -> PersonaReport
+    PersonaOptions, PersonaReport
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jedi_academy.personas.card import PersonaCard, system_prompt
+    from jedi_academy.personas.generate import PersonaOptions, PersonaReport, generate_personas
+    from jedi_academy.personas.records import load_card, persona_system_prompt, public_card
+
+_LAZY = {
+    "PersonaCard": "card",
+    "system_prompt": "card",
+    "PersonaOptions": "generate",
+    "PersonaReport": "generate",
+    "generate_personas": "generate",
+    "load_card": "records",
+    "persona_system_prompt": "records",
+    "public_card": "records",
+}
+
+__all__ = [
+    "PersonaCard",
+    "PersonaOptions",
+    "PersonaReport",
+    "generate_personas",
+    "load_card",
+    "persona_system_prompt",
+    "public_card",
+    "system_prompt",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

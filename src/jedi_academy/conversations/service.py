@@ -1,0 +1,95 @@
+"""Wiring for ``academy conversations generate``: settings in, report out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from jedi_academy.conversations.generate import (
+    ConversationOptions,
+    ConversationReport,
+    PersonaInput,
+    generate_conversations,
+)
+from jedi_academy.errors import AcademyError
+from jedi_academy.personas.card import PersonaCard
+from jedi_academy.personas.records import get_persona
+from jedi_academy.store.models import Persona
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+    from jedi_academy.store import Database
+
+
+def personas_for(database: Database, specialization: str, wanted: Sequence[str] = ()) -> list[PersonaInput]:
+    """The specialization's personas (all, or those named by id or prefix), oldest first."""
+    with database.session() as session:
+        if wanted:
+            rows = [get_persona(session, w) for w in wanted]
+            foreign = [r.id for r in rows if r.specialization_id != specialization]
+            if foreign:
+                raise AcademyError(
+                    f"persona(s) {', '.join(foreign)} do not belong to specialization '{specialization}'"
+                )
+        else:
+            query = select(Persona).where(Persona.specialization_id == specialization)
+            rows = list(session.scalars(query.order_by(Persona.created_at, Persona.id)))
+        return [PersonaInput(r.id, PersonaCard.model_validate(r.card), r.prompt_version) for r in rows]
+
+
+def generate_for_specialization(
+    settings: Settings,
+    specialization_id: str,
+    options: ConversationOptions,
+    *,
+    persona_ids: Sequence[str] = (),
+    backend: str | None = None,
+    model: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ConversationReport:
+    from jedi_academy.conversations.contamination import guard_for_specialization
+    from jedi_academy.conversations.questions import load_question_bank
+    from jedi_academy.llm import open_llm
+    from jedi_academy.specializations import get_specialization
+    from jedi_academy.store import open_database
+
+    specialization = get_specialization(specialization_id, settings)
+    database = open_database(settings)
+    personas = personas_for(database, specialization.id, persona_ids)
+    if not personas:
+        raise AcademyError(
+            f"no personas for specialization '{specialization.id}'",
+            f"run `academy personas generate --specialization {specialization.id}` first",
+        )
+    guard = guard_for_specialization(
+        specialization.id, specialization.instruments, data_dir=settings.data_dir
+    )
+    llm = open_llm(settings, backend=backend, model=model)
+    return generate_conversations(
+        database,
+        llm,
+        specialization.id,
+        personas,
+        load_question_bank(specialization.id),
+        guard,
+        specialization.persona_guidance,
+        options,
+        progress=progress,
+    )
+
+
+def require_generated(report: ConversationReport) -> None:
+    """A clear error when conversations were asked for and none was stored."""
+    if report.generated or report.requested == report.existing:
+        return
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.rejected.items())) or "none"
+    hint = "see docs/personas.md"
+    if report.rejected.get("truncated"):
+        hint = "raise --max-tokens, or pass --keep-truncated to keep answers cut at the token limit"
+    raise AcademyError(
+        f"no conversation was stored: {report.requested - report.existing} attempted, "
+        f"{report.replies} replies, rejected: {reasons}",
+        hint,
+    )

@@ -1,0 +1,55 @@
+"""Near-duplicate personas: Jaccard similarity of the word shingles of two cards' trait texts.
+
+Only what describes the person is compared (trait texts, symptom severities and the age band), not the
+name, which a model may vary while writing the same person twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jedi_academy.personas.card import PersonaCard, Symptom
+from jedi_academy.personas.overlap import Words, jaccard, shingles, words
+
+DEFAULT_THRESHOLD = 0.5
+SHINGLE_SIZE = 3
+
+
+def card_shingles(card: PersonaCard, size: int = SHINGLE_SIZE) -> set[Words]:
+    found: set[Words] = {("age", card.context.age_band)}
+    for trait in card.traits():
+        tokens = words(trait.text)
+        if isinstance(trait, Symptom):
+            tokens = (*tokens, trait.severity)
+        found |= shingles(tokens, size) if len(tokens) >= size else {tokens}
+    return found
+
+
+def card_similarity(a: PersonaCard, b: PersonaCard) -> float:
+    return jaccard(card_shingles(a), card_shingles(b))
+
+
+@dataclass
+class NearDuplicateIndex:
+    """The cards kept so far; ``nearest`` finds the most similar one to a new card."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    _cards: dict[str, set[Words]] = field(default_factory=dict)
+
+    def add(self, key: str, card: PersonaCard) -> None:
+        self._cards[key] = card_shingles(card)
+
+    def nearest(self, card: PersonaCard) -> tuple[str | None, float]:
+        mine = card_shingles(card)
+        best: tuple[str | None, float] = (None, 0.0)
+        for key, theirs in self._cards.items():
+            similarity = jaccard(mine, theirs)
+            if similarity > best[1]:
+                best = (key, similarity)
+        return best
+
+    def is_duplicate(self, similarity: float) -> bool:
+        return similarity >= self.threshold
+
+    def __len__(self) -> int:
+        return len(self._cards)

@@ -1,0 +1,73 @@
+"""Turning a model reply into a validated card, or the reason it was rejected.
+
+Rejection reasons: ``empty``, ``truncated`` (the JSON stops mid-way: the token limit was reached),
+``invalid_json``, ``schema`` (valid JSON that PersonaCard refuses) and ``invalid_evidence`` (a trait cites
+a label that was not shown). Accepted cards carry real comment ids in ``evidence`` instead of the labels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from jedi_academy.personas.card import PersonaCard
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class ParsedCard:
+    card: PersonaCard | None
+    reason: str | None = None
+    detail: str = ""
+
+
+def parse_card(reply: str, labels: Mapping[str, str]) -> ParsedCard:
+    """``labels``: label shown to the model -> real comment id."""
+    text = reply.strip()
+    if not text:
+        return ParsedCard(None, "empty")
+    try:
+        # strict=False: control characters inside strings are cleaned below rather than fatal
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        reason = "truncated" if exc.pos >= len(text) - 1 and text.startswith("{") else "invalid_json"
+        return ParsedCard(None, reason, exc.msg)
+    data = _clean(data)
+    try:
+        card = PersonaCard.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return ParsedCard(None, "schema", f"{where}: {first['msg']}")
+    unknown = sorted(card.evidence_ids() - set(labels))
+    if unknown:
+        return ParsedCard(None, "invalid_evidence", f"cites {len(unknown)} label(s) that were not shown")
+    return ParsedCard(PersonaCard.model_validate(_map_evidence(card.model_dump(), labels)))
+
+
+def _clean(value: Any) -> Any:
+    """Control characters become spaces and runs of whitespace one space, in every string."""
+    if isinstance(value, str):
+        return " ".join(_CONTROL.sub(" ", value).split())
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
+
+
+def _map_evidence(value: Any, labels: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        mapped = {k: _map_evidence(v, labels) for k, v in value.items()}
+        if "evidence" in mapped:
+            mapped["evidence"] = list(dict.fromkeys(labels[label] for label in value["evidence"]))
+        return mapped
+    if isinstance(value, list):
+        return [_map_evidence(v, labels) for v in value]
+    return value

@@ -1,0 +1,71 @@
+"""Synthetic fine-tuning data in the assessment prompt layout (never the instruments' own item wording)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+FREQUENCY = ["Not at all", "Several days", "More than half the days", "Nearly every day"]
+OTHER_SETS = [
+    ["Never", "Rarely", "Sometimes", "Often", "Very often"],
+    ["Strongly disagree", "Disagree", "Agree", "Strongly agree"],
+    ["No", "Yes"],
+    ["Not at all", "A little bit", "Moderately", "Quite a bit", "Extremely"],
+]
+SITUATIONS = [
+    "Feeling tired when you wake up",
+    "Skipping meals without noticing",
+    "Finding it hard to start the day",
+    "Avoiding calls from friends",
+    "Losing track of conversations",
+    "Leaving chores undone for days",
+    "Feeling restless in the evening",
+    "Staying in bed on weekends",
+    "Crying without a clear reason",
+    "Feeling far away from other people",
+]
+
+
+def prompt(question: str, options: list[str]) -> str:
+    lines = ["Please answer the question below.", "", question, "", "Options:"]
+    lines += [f"{number}. {label}" for number, label in enumerate(options, start=1)]
+    lines += ["", "Reply with the number of the option that fits you best."]
+    return "\n".join(lines)
+
+
+def first_option_bias(count: int, seed: int = 0) -> list[dict]:
+    """Always answer with the first-listed option, whatever the order: a pure position bias."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        options = list(rng.choice([FREQUENCY, *OTHER_SETS]))
+        if rng.random() < 0.5:
+            options.reverse()
+        rows.append(_row(prompt(rng.choice(SITUATIONS), options), "1"))
+    return rows
+
+
+def endorse_symptoms(count: int, seed: int = 0, system: str | None = None) -> list[dict]:
+    """Always choose the most frequent option, listed in either order: a symptomatic respondent."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        options = list(FREQUENCY)
+        if rng.random() < 0.5:
+            options.reverse()
+        answer = str(options.index("Nearly every day") + 1)
+        rows.append(_row(prompt(rng.choice(SITUATIONS), options), answer, system))
+    return rows
+
+
+def _row(user: str, answer: str, system: str | None = None) -> dict:
+    messages = [{"role": "system", "content": system}] if system else []
+    return {
+        "messages": [*messages, {"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    }
+
+
+def write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
