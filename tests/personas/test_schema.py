@@ -43,13 +43,12 @@ def test_limits_tighten_but_never_loosen_the_card() -> None:
         card_json_schema([])
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_tiny_model_writes_valid_cards_under_constrained_decoding(tiny_llm, temperature) -> None:  # type: ignore[no-untyped-def]
+def test_tiny_model_writes_valid_cards_under_constrained_decoding(tiny_llm) -> None:  # type: ignore[no-untyped-def]
     candidate = to_candidate(make_bundle("alice"), SelectionRules())
     labels = candidate.labels
     messages = persona_messages("Depression", "Low mood.", "Be specific.", candidate.comments)
     params = GenerationParams(
-        temperature=temperature,
+        temperature=1.0,
         max_tokens=600,
         seed=5,
         json_schema=card_json_schema(list(labels), TINY_LIMITS),

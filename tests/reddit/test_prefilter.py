@@ -46,3 +46,9 @@ def test_each_line_is_reported_once_with_exact_bounds() -> None:
 def test_last_line_without_newline() -> None:
     data = b'{}\n{"subreddit":"ADHD"}'
     assert list(SubredditPrefilter(["ADHD"]).candidate_lines(data, len(data))) == [(3, len(data))]
+
+
+def test_only_the_subreddit_key_counts() -> None:
+    data = b'{"notsubreddit":"ADHD"}\n{"breddit":"ADHD"}\n{"subreddit":"ADHD"}\n'
+    found = list(SubredditPrefilter(["ADHD"]).candidate_lines(data, len(data)))
+    assert [data[a:b] for a, b in found] == [b'{"subreddit":"ADHD"}']

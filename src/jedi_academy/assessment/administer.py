@@ -104,11 +104,14 @@ def parse_answer(reply: str, labels: dict[str, int]) -> int | None:
     label: str | None = None
     try:
         parsed: Any = json.loads(text)
-        if isinstance(parsed, dict) and isinstance(parsed.get("answer"), int | str):
-            label = str(parsed["answer"]).strip()
     except json.JSONDecodeError:
         match = ANSWER.match(text)
         label = match.group(1) if match else None
+    else:
+        if isinstance(parsed, dict):
+            parsed = parsed.get("answer")
+        if isinstance(parsed, int | str) and not isinstance(parsed, bool):
+            label = str(parsed).strip()
     return labels.get(label) if label is not None else None
 
 

@@ -72,12 +72,15 @@ def assess_command(
         typer.echo(
             f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
         )
+        if row["total"] is None:
+            typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
+            continue
         typer.echo(
             f"  total {row['total']:.2f}  95% interval [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
             f"modal band {modal['band']}  screen {modal['positive_screen']}  "
             f"safety flags {modal['safety_flags'] or '-'}"
         )
-        sensitivity = row["mean_order_sensitivity"]
+        sensitivity = row["mean_order_sensitivity"] or 0.0
         typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
 
 

@@ -36,7 +36,7 @@ def parse_card(reply: str, labels: Mapping[str, str]) -> ParsedCard:
         # strict=False: control characters inside strings are cleaned below rather than fatal
         data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
-        reason = "truncated" if exc.pos >= len(text) - 1 and text.startswith("{") else "invalid_json"
+        reason = "truncated" if text.startswith("{") and _unfinished(text) else "invalid_json"
         return ParsedCard(None, reason, exc.msg)
     data = _clean(data)
     try:
@@ -49,6 +49,26 @@ def parse_card(reply: str, labels: Mapping[str, str]) -> ParsedCard:
     if unknown:
         return ParsedCard(None, "invalid_evidence", f"cites {len(unknown)} label(s) that were not shown")
     return ParsedCard(PersonaCard.model_validate(_map_evidence(card.model_dump(), labels)))
+
+
+def _unfinished(text: str) -> bool:
+    """Whether the text stops inside a string or with brackets still open (a reply cut by the token limit)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _clean(value: Any) -> Any:

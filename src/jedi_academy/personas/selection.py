@@ -111,11 +111,12 @@ def to_candidate(bundle: BundleLike, rules: SelectionRules) -> Candidate:
     chosen: list[tuple[int, CommentLike, str]] = []
     budget = rules.max_prompt_words
     for comment in wordiest[: rules.max_comments]:
-        text = shorten(comment.body, min(rules.max_comment_words, budget))
+        limit = min(rules.max_comment_words, budget)
+        text = shorten(comment.body, limit)
         if not text:
             break
         chosen.append((order[id(comment)], comment, text))
-        budget -= len(text.split())
+        budget -= min(limit, len(comment.body.split()))
     chosen.sort(key=lambda entry: entry[0])
     shown = tuple(
         SourceComment(label=f"C{n}", comment_id=comment.id, text=text)

@@ -184,6 +184,7 @@ class _Run:
                     "run without --resume to start over",
                 ) from exc
             self._check_resumable(state, inputs, pseudonymizer)
+            state.inputs = inputs
             return state, seen, True
         if options.resume:
             self.warn(f"nothing to resume in {self.out}: starting from the beginning")

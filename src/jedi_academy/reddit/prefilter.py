@@ -18,14 +18,17 @@ class SubredditPrefilter:
         if not names:
             raise ValueError("no subreddits to look for")
         alternatives = b"|".join(re.escape(name.encode("ascii")) for name in names)
-        # Only the name is case-insensitive: a literal key lets the regex engine skip ahead quickly.
-        self.pattern = re.compile(rb'"subreddit"\s*:\s*"(?i:' + alternatives + rb')"')
+        # Only the name is case-insensitive, so the engine can scan for the literal part. The literal starts
+        # at 'b': '"' and 's' are so frequent in JSON text that scanning for them is a third slower.
+        self.pattern = re.compile(rb'breddit"\s*:\s*"(?i:' + alternatives + rb')"')
 
     def candidate_lines(self, buf: bytes, end: int) -> Iterator[tuple[int, int]]:
         """(start, stop) of each line in ``buf[:end]`` holding a match, in order, each line once.
         ``end`` must be just after a newline (or the end of the data)."""
         last_stop = -1
         for match in self.pattern.finditer(buf, 0, end):
+            if buf[match.start() - 3 : match.start()] != b'"su':
+                continue
             start = buf.rfind(b"\n", 0, match.start()) + 1
             if start <= last_stop:
                 continue  # a second match on the same line

@@ -60,6 +60,7 @@ def reopen_run(database: Database, run_id: int | None, **fresh: Any) -> int:
             row.status = "running"
             row.error = None
             row.finished_at = None
+            row.inputs = fresh["inputs"]  # a re-downloaded file has the same first MiB but a new size
             return row.id
     return start_run(database, **fresh)
 

@@ -1,0 +1,145 @@
+"""Sample mode against a loopback server speaking Mistral's chat wire format (no log-probs there)."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from pydantic import SecretStr
+
+from jedi_academy.assessment.runner import SampleOptions, assess, model_target
+from jedi_academy.config import load_settings
+from jedi_academy.errors import LogprobsUnavailableError
+from jedi_academy.instruments import load_instrument
+from jedi_academy.store import open_database
+
+ITEM_9 = load_instrument("phq-9").item("9").text
+
+
+class PatientAPI:
+    """Answers like a patient would through the Mistral API: usually a JSON answer, sometimes a bare number,
+    sometimes a refusal; it always refuses PHQ-9 item 9."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.requests.append(payload)
+                prompt = payload["messages"][-1]["content"]
+                options = re.findall(r"^(\d+)\. ", prompt, flags=re.MULTILINE)
+                seed = payload["random_seed"]
+                if ITEM_9 in prompt or seed % 5 == 0:
+                    content = "I'd rather not answer that."
+                elif seed % 5 == 1:
+                    content = options[-1]  # a bare number, not JSON
+                else:
+                    content = json.dumps({"answer": int(options[seed % len(options)])})
+                message = {"role": "assistant", "content": content}
+                body = json.dumps({
+                    "id": "x", "object": "chat.completion", "model": payload["model"], "created": 1,
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "PatientAPI":
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+
+
+def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with PatientAPI() as api:
+        settings = load_settings(
+            data_dir=tmp_path / "d", backend="mistral", model="mistral-small-latest", base_url=api.url
+        ).model_copy(update={"api_key": SecretStr("k")})
+        database = open_database(settings)
+        target = model_target(settings, settings.model)
+        run = assess(
+            settings, database, target, "phq-9", mode="sample", sample_options=SampleOptions(samples=10)
+        )
+        items = {i.item_id: i for i in run.items}
+        assert items["9"].n_missing == 20 and items["9"].distribution == {}  # refused: missing, never 0
+        assert run.result["missing_items"] == ["9"]
+        for item_id in ("1", "2", "3"):
+            assert items[item_id].n_missing == 4  # seeds ending in 0 or 5 refuse, 2 per order of 10
+            assert sum(items[item_id].distribution.values()) == pytest.approx(1.0)
+        assert (
+            run.total is not None and run.ci_low <= run.total <= run.ci_high
+        )  # PHQ-9 prorates one missing item
+        assert "9" in run.result["modal"]["safety_flags"]  # an unanswered item 9 is not a safe answer
+        assert run.mode == "sample" and run.backend == "mistral" and run.result["model_calls"] == 200
+        schema = api.requests[0]["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
+        assert all("seed" not in r and "logprobs" not in r for r in api.requests)
+
+        again = assess(
+            settings, database, target, "phq-9", mode="sample", sample_options=SampleOptions(samples=10)
+        )
+        assert (again.total, again.ci_low, again.ci_high) == (run.total, run.ci_low, run.ci_high)
+
+        with pytest.raises(LogprobsUnavailableError):
+            assess(settings, database, target, "phq-9", mode="logprob")
+
+
+def test_too_many_missing_answers_make_the_total_invalid(tmp_path, tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.assessment.administer import ItemOutcome
+    from jedi_academy.assessment.summary import summarise
+
+    instrument = load_instrument("phq-9")
+    outcomes = [
+        ItemOutcome(
+            item.id, item.position, {} if item.id in {"1", "2"} else {1: 1.0}, {}, None, None, None, None
+        )
+        for item in instrument.items
+    ]
+    summary = summarise(instrument, outcomes, seed=0)
+    assert summary["total"] is None and summary["ci_low"] is None
+    assert summary["missing_items"] == ["1", "2"]
+
+
+def test_logprob_mode_through_the_openai_backend_matches_local(tiny_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.llm.server import create_app
+    from tests.conftest import ServerThread
+
+    local_settings = load_settings(data_dir=tmp_path / "a", model=str(tiny_llm.model_dir))
+    database = open_database(local_settings)
+    from jedi_academy.assessment.runner import Target
+
+    local = assess(
+        local_settings, database, Target("local", "transformers", "tiny", None, None, tiny_llm), "gad-7"
+    )
+    with ServerThread(create_app(tiny_llm, "tiny")) as server:
+        remote_settings = load_settings(
+            data_dir=tmp_path / "a", backend="openai", base_url=server.url, model="tiny"
+        )
+        remote = assess(remote_settings, database, model_target(remote_settings, "tiny"), "gad-7")
+    assert remote.total == pytest.approx(local.total, abs=1e-3)
+    assert remote.backend == "openai"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [('{"answer": 2}', 20), ("2", 20), ("2. Several days", 20), ('{"answer": "3"}', 30), ("3", 30),
+     ("I won't answer.", None), ('{"answer": 7}', None), ("", None), ("true", None), ('{"other": 1}', None)],
+)  # fmt: skip
+def test_answers_are_parsed_or_missing(reply: str, expected: int | None) -> None:
+    from jedi_academy.assessment.administer import parse_answer
+
+    assert parse_answer(reply, {"1": 10, "2": 20, "3": 30}) == expected

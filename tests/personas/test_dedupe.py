@@ -1,0 +1,43 @@
+"""Near-duplicate detection on crafted cards."""
+
+from jedi_academy.personas.dedupe import NearDuplicateIndex, card_similarity
+from tests.factories import make_card
+
+
+def test_same_person_under_another_name_is_a_near_duplicate() -> None:
+    robin, sam = make_card("Robin"), make_card("Sam", evidence=("c9",))
+    assert card_similarity(robin, sam) == 1.0
+    index = NearDuplicateIndex(threshold=0.5)
+    index.add("p1", robin)
+    key, similarity = index.nearest(sam)
+    assert key == "p1" and index.is_duplicate(similarity)
+
+
+def test_a_different_person_is_not() -> None:
+    other = make_card("Ada").model_dump()
+    replacements = iter(
+        f"Completely different trait number {n} about gardening, debts and a new baby" for n in range(20)
+    )
+    for field in ("presenting_problems", "symptoms", "history", "coping", "goals", "resistances"):
+        for trait in other[field]:
+            trait["text"] = next(replacements)
+    for key in ("occupation", "relationships"):
+        other["context"][key]["text"] = next(replacements)
+    other["speaking_style"]["text"] = next(replacements)
+    other["context"]["age_band"] = "55-64"
+    ada = type(make_card()).model_validate(other)
+    index = NearDuplicateIndex(threshold=0.5)
+    index.add("p1", make_card())
+    _, similarity = index.nearest(ada)
+    assert similarity < 0.2 and not index.is_duplicate(similarity)
+
+
+def test_small_edits_stay_near_duplicates_and_severity_counts() -> None:
+    base = make_card()
+    edited = base.model_dump()
+    edited["goals"][0]["text"] = "Enjoy weekends again with friends"
+    edited_card = type(base).model_validate(edited)
+    assert 0.5 <= card_similarity(base, edited_card) < 1.0
+    harsher = base.model_dump()
+    harsher["symptoms"][0]["severity"] = "severe"
+    assert card_similarity(base, type(base).model_validate(harsher)) < 1.0
