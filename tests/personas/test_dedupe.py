@@ -9,8 +9,11 @@ def test_same_person_under_another_name_is_a_near_duplicate() -> None:
     assert card_similarity(robin, sam) == 1.0
     index = NearDuplicateIndex(threshold=0.5)
     index.add("p1", robin)
-    key, similarity = index.nearest(sam)
-    assert key == "p1" and index.is_duplicate(similarity)
+    nearest = index.nearest(sam)
+    assert nearest == ("p1", 1.0) and index.is_duplicate(nearest)
+    assert not NearDuplicateIndex(threshold=0.0).is_duplicate(
+        NearDuplicateIndex().nearest(sam)
+    )  # nothing kept
 
 
 def test_a_different_person_is_not() -> None:
@@ -28,8 +31,8 @@ def test_a_different_person_is_not() -> None:
     ada = type(make_card()).model_validate(other)
     index = NearDuplicateIndex(threshold=0.5)
     index.add("p1", make_card())
-    _, similarity = index.nearest(ada)
-    assert similarity < 0.2 and not index.is_duplicate(similarity)
+    nearest = index.nearest(ada)
+    assert nearest[1] < 0.2 and not index.is_duplicate(nearest)
 
 
 def test_small_edits_stay_near_duplicates_and_severity_counts() -> None:

@@ -304,13 +304,28 @@ class TransformersLLM:
         return torch.log_softmax(logits.float(), dim=-1)
 
     def _score_sequences(self, sequences: list[list[int]], starts: list[int]) -> list[LoglikelihoodResult]:
+        """Left-padded batches (explicit position ids), so that every continuation ends the row and only the
+        last positions' logits are computed: the full [batch, length, vocabulary] tensor never exists."""
         results: list[LoglikelihoodResult | None] = [None] * len(sequences)
+        pad = self.formatter.pad_id
         for batch in self._batches([len(s) for s in sequences]):
-            logprobs = self._forward_right_padded([sequences[i] for i in batch])
+            rows = [sequences[i] for i in batch]
+            width = max(len(r) for r in rows)
+            keep = max(len(sequences[i]) - starts[i] for i in batch) + 1
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+            ).logits
+            logprobs = torch.log_softmax(
+                logits.float(), dim=-1
+            )  # [batch, keep, vocab]: predictions for the tail
             for row, index in enumerate(batch):
                 sequence, start = sequences[index], starts[index]
+                length = len(sequence) - start
                 targets = torch.tensor(sequence[start:], device=self.device)
-                results[index] = self._summarise(logprobs[row, start - 1 : len(sequence) - 1], targets)
+                results[index] = self._summarise(logprobs[row, keep - 1 - length : keep - 1], targets)
         return [r for r in results if r is not None]
 
     def _score_shared_prompt(

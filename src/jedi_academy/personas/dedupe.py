@@ -41,15 +41,18 @@ class NearDuplicateIndex:
 
     def nearest(self, card: PersonaCard) -> tuple[str | None, float]:
         mine = card_shingles(card)
-        best: tuple[str | None, float] = (None, 0.0)
+        best_key: str | None = None
+        best = 0.0
         for key, theirs in self._cards.items():
             similarity = jaccard(mine, theirs)
-            if similarity > best[1]:
-                best = (key, similarity)
-        return best
+            if best_key is None or similarity > best:
+                best_key, best = key, similarity
+        return best_key, best
 
-    def is_duplicate(self, similarity: float) -> bool:
-        return similarity >= self.threshold
+    def is_duplicate(self, nearest: tuple[str | None, float]) -> bool:
+        """Whether ``nearest`` (what :meth:`nearest` returned) makes the card a near-duplicate."""
+        key, similarity = nearest
+        return key is not None and similarity >= self.threshold
 
     def __len__(self) -> int:
         return len(self._cards)

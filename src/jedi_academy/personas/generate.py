@@ -240,9 +240,9 @@ def _store(
 ) -> None:
     with database.session() as session:
         for item in accepted:
-            _nearest, similarity = index.nearest(item.card)
+            nearest = index.nearest(item.card)
             persona_id = persona_id_for(specialization, item.card)
-            if index.is_duplicate(similarity) or session.get(Persona, persona_id) is not None:
+            if index.is_duplicate(nearest) or session.get(Persona, persona_id) is not None:
                 report.near_duplicates += 1
                 continue
             session.add(
@@ -258,7 +258,7 @@ def _store(
                     seed=item.seed,
                     metrics={
                         "privacy": item.privacy,
-                        "nearest_similarity": round(similarity, 4),
+                        "nearest_similarity": round(nearest[1], 4),
                         "attempts": item.attempts,
                         "comments_shown": len(item.candidate.comments),
                         "words_shown": sum(len(c.text.split()) for c in item.candidate.comments),
