@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,7 +127,7 @@ def load_author_bundles(
             comments=tuple(
                 BundleComment(
                     id=c["id"],
-                    created=c["created_utc"],
+                    created=c["created_utc"].replace(tzinfo=UTC),
                     body=c["body"],
                     score=c["score"],
                     subreddit=c["subreddit"],
