@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+# Plain click help instead of rich panels: loading rich's markdown and traceback machinery would double the
+# start-up time of every command (`academy --help` must answer in under half a second).
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
 import typer
 
 if TYPE_CHECKING:

@@ -1,0 +1,90 @@
+"""The contamination guard on crafted text, on the shipped instruments, and on imported item text."""
+
+import pytest
+
+from jedi_academy.conversations.contamination import (
+    ContaminationGuard,
+    GuardSettings,
+    Phrase,
+    guard_for_specialization,
+)
+from jedi_academy.conversations.questions import load_question_bank
+from jedi_academy.instruments.loading import packaged_definition
+from jedi_academy.instruments.text_import import import_text
+from jedi_academy.specializations import load_specializations
+
+
+@pytest.fixture(scope="module")
+def phq() -> ContaminationGuard:
+    return guard_for_specialization("depression")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Honestly I've been feeling down, depressed, or hopeless most of the time.",  # PHQ-9 item 2
+        "it's LITTLE INTEREST or pleasure in doing things, really",  # case and punctuation do not hide it
+        "Over the last 2 weeks, how often have you been bothered by stuff?",  # the stem
+        "I'd say more than half the days, to be honest.",  # an option label
+        "poor appetite or overeating",  # a 4-word item, matched whole
+    ],
+)
+def test_instrument_wording_is_detected(phq: ContaminationGuard, text: str) -> None:
+    assert phq.is_contaminated(text)
+    assert {m.instrument_id for m in phq.matches(text)} == {"phq-9"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I feel flat and I can't see the point of much anymore.",
+        "Most days I can't be bothered with the things I used to love.",
+        "How often have you been out this week?",  # function words only
+        "Not at all, I'm fine with that.",  # a short, everyday option label
+        "I sleep badly and wake at four.",
+    ],
+)
+def test_everyday_paraphrase_is_not_flagged(phq: ContaminationGuard, text: str) -> None:
+    assert phq.matches(text) == []
+
+
+def test_thresholds_are_configurable() -> None:
+    phrase = [Phrase("x", "item 1", "alpha beta gamma delta epsilon zeta")]
+    strict = ContaminationGuard(phrase, GuardSettings(shingle_size=5, min_shared=1))
+    lenient = ContaminationGuard(phrase, GuardSettings(shingle_size=5, min_shared=2))
+    text = "we said alpha beta gamma delta epsilon then stopped"
+    assert strict.is_contaminated(text) and not lenient.is_contaminated(text)
+    assert lenient.is_contaminated("alpha beta gamma delta epsilon zeta")
+    assert lenient.matches("alpha beta gamma delta epsilon zeta")[0].shared == 2
+
+
+@pytest.mark.parametrize("spec_id", sorted(load_specializations()))
+def test_shipped_question_banks_do_not_use_instrument_wording(spec_id: str) -> None:
+    spec = load_specializations()[spec_id]
+    guard = guard_for_specialization(spec.id, spec.instruments)
+    bank = load_question_bank(spec.id)
+    assert bank.specific, f"no question bank for {spec.id}"
+    assert {q.phase for q in bank.questions} == {
+        "intake",
+        "symptoms",
+        "situations",
+        "history",
+        "follow_up",
+        "goals",
+    }
+    flagged = [(q.id, guard.matches(q.text)) for q in bank.questions if guard.is_contaminated(q.text)]
+    assert flagged == []
+
+
+def test_instruments_without_text_are_reported_until_imported(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    before = guard_for_specialization("adhd", data_dir=tmp_path)
+    assert before.unchecked_instruments == ["asrs-v1.1-a"] and before.checked_instruments == []
+    text = tmp_path / "asrs.yaml"
+    items = "\n".join(
+        f'  "{n}": "Placeholder statement number {n} about keeping appointments"' for n in range(1, 7)
+    )
+    text.write_text(f"instrument: asrs-v1.1-a\nitems:\n{items}\n", encoding="utf-8")
+    import_text(packaged_definition("asrs-v1.1-a"), text, tmp_path)
+    after = guard_for_specialization("adhd", data_dir=tmp_path)
+    assert after.unchecked_instruments == [] and after.checked_instruments == ["asrs-v1.1-a"]
+    assert after.is_contaminated("it's like placeholder statement number 3 about my week")
