@@ -49,7 +49,7 @@ def test_everyday_paraphrase_is_not_flagged(phq: ContaminationGuard, text: str) 
 
 
 def test_thresholds_are_configurable() -> None:
-    phrase = [Phrase("x", "item 1", "alpha beta gamma delta epsilon zeta")]
+    phrase = [Phrase("x", "item", "item 1", "alpha beta gamma delta epsilon zeta")]
     strict = ContaminationGuard(phrase, GuardSettings(shingle_size=5, min_shared=1))
     lenient = ContaminationGuard(phrase, GuardSettings(shingle_size=5, min_shared=2))
     text = "we said alpha beta gamma delta epsilon then stopped"

@@ -52,6 +52,7 @@ class GuardSettings:
 @dataclass(frozen=True)
 class Phrase:
     instrument_id: str
+    kind: str  # item | stem | instructions | option
     where: str  # "item 3", "stem", "instructions", "option 'Nearly every day'"
     text: str
 
@@ -85,7 +86,8 @@ class ContaminationGuard:
 
     @property
     def checked_instruments(self) -> list[str]:
-        return sorted({p.instrument_id for p in self.phrases})
+        """Instruments whose item wording is checked (option labels alone do not count)."""
+        return sorted({p.instrument_id for p in self.phrases if p.kind == "item"})
 
     def matches(self, text: str) -> list[Match]:
         """The instrument phrases ``text`` reproduces (by at least ``min_shared`` shingles)."""
@@ -107,14 +109,14 @@ class ContaminationGuard:
 
 def instrument_phrases(instrument: Instrument) -> list[Phrase]:
     found: list[Phrase] = []
-    for where, text in (("stem", instrument.stem), ("instructions", instrument.instructions)):
+    for kind, text in (("stem", instrument.stem), ("instructions", instrument.instructions)):
         if text:
-            found.append(Phrase(instrument.id, where, text))
+            found.append(Phrase(instrument.id, kind, kind, text))
     for item in instrument.items:
         if item.text:
-            found.append(Phrase(instrument.id, f"item {item.id}", item.text))
+            found.append(Phrase(instrument.id, "item", f"item {item.id}", item.text))
         for option in item.options:
-            found.append(Phrase(instrument.id, f"option {option.label!r}", option.label))
+            found.append(Phrase(instrument.id, "option", f"option {option.label!r}", option.label))
     return list(dict.fromkeys(found))
 
 
@@ -124,8 +126,9 @@ def guard_for_instruments(
     phrases: list[Phrase] = []
     unchecked: list[str] = []
     for instrument in instruments:
-        phrases.extend(instrument_phrases(instrument))
-        if not any(item.text for item in instrument.items):
+        found = instrument_phrases(instrument)
+        phrases.extend(found)
+        if not any(p.kind == "item" for p in found):
             unchecked.append(instrument.id)
     return ContaminationGuard(phrases, settings or GuardSettings(), unchecked)
 

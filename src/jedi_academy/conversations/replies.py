@@ -18,7 +18,7 @@ STOP = ("\nTherapist:", "\nTHERAPIST:", "\nCounsellor:", "\nCounselor:")
 CHARS_PER_TOKEN = 4.0
 
 _SENTENCE_END = re.compile(r"[.!?…](?:[\"'”’)\]]*)(?=\s|$)")
-_LABEL = re.compile(r"^\s*(?:\*\*)?(?:patient|client|me|you|{name})(?:\*\*)?\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*\**(?:patient|client|me|{name})\**\s*:\s*\**\s*", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
