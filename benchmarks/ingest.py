@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_LINES = 300_000
+GENERATOR_VERSION = 2  # part of the cache key: bump when the synthetic data changes
 MATCH_RATE = 0.01
 # Canonical case, as in the dumps; the first ten are the shipped specializations' subreddits.
 MATCHING = [
@@ -148,7 +149,7 @@ def _base36(n: int) -> str:
 
 def make_dump(folder: Path, lines: int, seed: int, workers: int) -> tuple[Path, int, str]:
     """The compressed dump (cached by size and seed), its uncompressed size, and the compressor used."""
-    target = folder / f"RC_synthetic-{lines}-{seed}.bz2"
+    target = folder / f"RC_synthetic-v{GENERATOR_VERSION}-{lines}-{seed}.bz2"
     meta = target.with_suffix(".json")
     if target.exists() and meta.exists():
         info = json.loads(meta.read_text())
@@ -324,27 +325,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"MISMATCH: naive kept {naive[-1].kept}, ingest kept {ours[-1].kept} of {ours[-1].lines} lines")
         return 1
 
-    rate = {name: args.lines / _median(ts) for name, ts in (("a", naive), ("b", ours), ("c", floor))}
     peak = max(t.peak_rss or 0 for t in ours)
-    print(f"\n{'':32}{'seconds':>9}{'lines/s':>12}{'MB/s':>8}   (median of {args.rounds})")
     rows = [
         ("(a) naive stdlib baseline", naive),
         ("(b) academy ingest", ours),
         ("(c) floor: " + tool.split(" ")[0], floor),
     ]
+    print(f"\n{'':30}{'best s':>8}{'median s':>10}{'lines/s':>11}{'MB/s':>7}   (lines/s and MB/s: best)")
     for label, timings in rows:
-        seconds = _median(timings)
-        print(f"{label:32}{seconds:9.2f}{args.lines / seconds:12,.0f}{raw_bytes / seconds / 1e6:8.1f}")
-    print(f"    ingest wall time with start-up: {_median(ours, lambda t: t.wall):.2f} s")
+        best, middle = min(t.seconds for t in timings), _median(timings)
+        print(f"{label:30}{best:8.2f}{middle:10.2f}{args.lines / best:11,.0f}{raw_bytes / best / 1e6:7.1f}")
+    print(f"    ingest wall time with start-up (median): {_median(ours, lambda t: t.wall):.2f} s")
     print(f"    floor measured with: {tool}")
-    speedup = rate["b"] / rate["a"]
-    floor_ratio = rate["c"] / rate["b"]
-    print(f"\nb/a speed-up over naive:  {speedup:5.2f}x  (target >= {TARGET_SPEEDUP}x)")
-    print(f"c/b floor over ingest:    {floor_ratio:5.2f}x  (target <= {TARGET_FLOOR_RATIO}x)")
-    print(f"peak memory of ingest:    {peak / 2**20:5.0f} MiB (target < {TARGET_PEAK_BYTES >> 20} MiB)")
+    met = True
+    for label, pick in (("best", min), ("median", statistics.median)):
+        a, b, c = (pick([t.seconds for t in ts]) for ts in (naive, ours, floor))
+        speedup, floor_ratio = a / b, b / c
+        met = met and speedup >= TARGET_SPEEDUP and floor_ratio <= TARGET_FLOOR_RATIO
+        print(
+            f"{label:>6}: b/a speed-up over naive {speedup:5.2f}x (target >= {TARGET_SPEEDUP}x); "
+            f"c/b floor rate over ingest rate {floor_ratio:5.2f}x (target <= {TARGET_FLOOR_RATIO}x)"
+        )
+    met = met and peak < TARGET_PEAK_BYTES
+    print(f"peak memory of ingest: {peak / 2**20:.0f} MiB (target < {TARGET_PEAK_BYTES >> 20} MiB)")
     print(f"kept {ours[-1].kept:,} comments; both pipelines agree")
-    met = speedup >= TARGET_SPEEDUP and floor_ratio <= TARGET_FLOOR_RATIO and peak < TARGET_PEAK_BYTES
-    print("targets met" if met else "targets NOT met")
+    print("targets met" if met else "targets NOT met (other processes on the machine inflate single rounds)")
     return 0
 
 

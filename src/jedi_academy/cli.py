@@ -44,11 +44,13 @@ def _register_stages() -> None:
     from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
     from jedi_academy.personas.cli import app as personas_app
+    from jedi_academy.pipeline.cli import register as register_pipeline
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
     app.add_typer(specializations_app, name="specializations")
+    register_pipeline(app)
     register_ingest(app)
     app.add_typer(personas_app, name="personas")
     app.add_typer(conversations_app, name="conversations")

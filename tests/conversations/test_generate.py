@@ -104,6 +104,13 @@ def test_contaminated_and_empty_answers_are_regenerated_and_never_stored(databas
     assert [params.seed for params in llm.calls] == [0, 1, 2, 3]
 
 
+def test_sudden_recovery_is_regenerated(database) -> None:  # type: ignore[no-untyped-def]
+    llm = ScriptedLLM({"You are": ["Honestly, you've fixed me. I feel so much better!", "It's still hard."]})
+    report = run(database, llm, ConversationOptions(per_persona=1, turns=2))
+    assert report.rejected == {"self_cure": 1} and report.generated == 2  # one script shared by both personas
+    assert {t.answer for r in conversations(database) for t in r.turns} == {"It's still hard."}
+
+
 def test_conversation_that_fails_late_is_kept_as_incomplete(database) -> None:  # type: ignore[no-untyped-def]
     llm = ScriptedLLM({"You are Robin": ["Fine.", "Okay.", ""], "You are Sasha": ["Fine.", "Okay.", ""]})
     report = run(database, llm, ConversationOptions(per_persona=1, turns=4, max_attempts=2))

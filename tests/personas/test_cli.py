@@ -23,6 +23,7 @@ def test_generate_list_show_hide_provenance(settings, tiny_dir, tmp_path, capsys
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["generated"] == 2 and report["authors"] == 3
     assert report["prompt_version"] == "persona-gen-1" and report["rejected"] == {}
+    assert report["instruments_checked"] == ["gad-7"] and report["instruments_unchecked"] == []
 
     with open_database(settings).session() as session:
         rows = list(session.scalars(select(Persona)))

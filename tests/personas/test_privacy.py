@@ -102,6 +102,19 @@ def test_source_identifiers_in_a_card_are_found(text: str, problem: str) -> None
     assert found == [problem]
 
 
+def test_a_name_the_author_uses_is_not_a_persona_name() -> None:
+    sources = ["Thanks all. - Jenny", "my brother mark never calls"]
+    named = make_card("Jenny")
+    assert identifier_problems(named, author="f00dcafe", comment_ids=[], subreddits=[], sources=sources) == [
+        "source_name"
+    ]
+    for name in ("Mark", "Robin"):  # "mark" is only used as an ordinary word there
+        card = make_card(name)
+        assert (
+            identifier_problems(card, author="f00dcafe", comment_ids=[], subreddits=[], sources=sources) == []
+        )
+
+
 def test_condition_words_that_are_also_subreddit_names_are_allowed() -> None:
     card = card_with("Has lived with depression and ADHD since school")
     assert (

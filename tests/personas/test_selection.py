@@ -19,7 +19,7 @@ def test_authors_without_enough_comments_or_words_or_already_used_are_left_out()
         make_bundle("used"),
         make_bundle("ok"),
     ]
-    chosen = candidates(bundles, SelectionRules(min_comments=3, min_words=20), exclude_authors={"used"})
+    chosen = list(candidates(bundles, SelectionRules(min_comments=3, min_words=20), exclude_authors={"used"}))
     assert [c.author for c in chosen] == ["ok"]
 
 

@@ -2,7 +2,8 @@
 
 Conversations advance turn by turn in batches (one LLM call per turn and attempt for the whole batch). A
 patient answer is retried with the next seed, up to ``max_attempts`` replies, when it is empty, truncated at
-the token limit with no complete sentence to keep, or contaminated with instrument wording. When a turn
+the token limit with no complete sentence to keep, contaminated with instrument wording, or announces a sudden
+recovery ("self-cure"). When a turn
 still fails, the conversation ends before it: it is stored as incomplete if it already has ``min_turns``
 turns, otherwise dropped and counted. Nothing contaminated is ever stored.
 """
@@ -20,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from jedi_academy.conversations.contamination import ContaminationGuard
 from jedi_academy.conversations.prompt import CONVERSATION_PROMPT_VERSION, patient_messages
 from jedi_academy.conversations.questions import Question, QuestionBank, plan_questions
-from jedi_academy.conversations.replies import STOP, clean_answer, generate_replies, trim_to_sentence
+from jedi_academy.conversations.replies import (
+    STOP,
+    clean_answer,
+    generate_replies,
+    sounds_resolved,
+    trim_to_sentence,
+)
 from jedi_academy.llm import LLM, GenerationParams
 from jedi_academy.personas.card import PROMPT_VERSION, PersonaCard
 from jedi_academy.store.models import Conversation, Turn
@@ -233,6 +240,8 @@ def _judge(
             return answer, "truncated", how
     if guard.is_contaminated(answer):
         return answer, "contaminated", how
+    if sounds_resolved(answer):
+        return answer, "self_cure", how
     return answer, None, how
 
 

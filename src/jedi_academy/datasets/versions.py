@@ -66,13 +66,17 @@ def build_dataset(
     parent: str | None = None,
     validation_fraction: float = 0.1,
     seed: int = 0,
+    conversation_ids: list[str] | None = None,
 ) -> tuple[DatasetVersion, bool]:
     """Create (or find) the version holding the specializations' usable conversations plus the parent's.
 
-    Returns the version and whether it was new. Conversations flagged as contaminated are never included.
+    Returns the version and whether it was new. Conversations flagged as contaminated are never included;
+    ``conversation_ids`` restricts the selection to those conversations (a pipeline run's own).
     """
     with database.session() as session:
         query = select(Conversation).where(Conversation.specialization_id.in_(specializations))
+        if conversation_ids is not None:
+            query = query.where(Conversation.id.in_(conversation_ids))
         conversations = {c.id: c for c in session.scalars(query)}
         parent_row = None
         if parent is not None:

@@ -13,9 +13,13 @@ if TYPE_CHECKING:
 
 def quiet_hf_libraries() -> None:
     """Progress bars from transformers/huggingface_hub clutter our own output; errors still show."""
+    import warnings
+
     from huggingface_hub.utils import disable_progress_bars
     from transformers.utils import logging as hf_logging
 
+    # peft still calls transformers' deprecated is_gradient_checkpointing; the warning is not ours to fix
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     disable_progress_bars()

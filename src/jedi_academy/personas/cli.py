@@ -114,6 +114,14 @@ def _print_report(report: PersonaReport) -> None:
     typer.echo(
         f"  skipped authors: {_counts(report.skipped)}; near-duplicates dropped: {report.near_duplicates}"
     )
+    checked = ", ".join(report.instruments_checked) or "none"
+    typer.echo(f"  instrument wording checked for: {checked}")
+    if report.instruments_unchecked:
+        typer.echo(
+            f"  warning: no item text for {', '.join(report.instruments_unchecked)}; import it "
+            "(academy instruments import) so cards can be checked against it",
+            err=True,
+        )
     for persona_id in report.persona_ids:
         typer.echo(f"  {persona_id}")
 

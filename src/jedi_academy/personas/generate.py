@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.llm import LLM, GenerationParams
@@ -78,6 +79,8 @@ class PersonaReport:
     rejected: Counter[str] = field(default_factory=Counter)  # replies, by reason
     skipped: Counter[str] = field(default_factory=Counter)  # candidates given up, by last reason
     near_duplicates: int = 0
+    instruments_checked: list[str] = field(default_factory=list)  # by the instrument-wording check
+    instruments_unchecked: list[str] = field(default_factory=list)  # no item text to check against
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -109,6 +112,7 @@ class _Checks:
             author=candidate.author,
             comment_ids=candidate.labels.values(),
             subreddits=[*candidate.subreddits, *self.specialization.subreddits],
+            sources=[c.text for c in candidate.comments],
         ):
             return "source_identifier", {}
         report = leak_report(card, (c.text for c in candidate.comments), self.leak)
@@ -140,6 +144,8 @@ def generate_personas(
         seed=options.seed,
         requested=options.n,
         authors=len(bundles),
+        instruments_checked=guard.checked_instruments if guard else [],
+        instruments_unchecked=list(guard.unchecked_instruments) if guard else [],
     )
     with database.session() as session:
         used = used_authors(session, specialization.id)
@@ -152,9 +158,11 @@ def generate_personas(
     queue = candidates(eligible_bundles, options.selection, exclude_authors=used, seed=options.seed)
     checks = _Checks(specialization, options.leak, guard)
     first_seed = options.seed
-    while report.generated < options.n and queue and report.tried < options.candidate_cap():
+    while report.generated < options.n and report.tried < options.candidate_cap():
         size = min(options.n - report.generated, options.candidate_cap() - report.tried)
-        wave, queue = queue[:size], queue[size:]
+        wave = list(islice(queue, size))
+        if not wave:
+            break
         report.tried += len(wave)
         note(f"generating {len(wave)} persona card(s) ({report.generated}/{options.n} stored so far)")
         accepted = _generate_wave(llm, specialization, wave, options, checks, first_seed, report)

@@ -3,7 +3,7 @@
 Two measures against the author's comments (each trait is compared on its own, so a run never spans two
 traits): the longest word run a trait shares with a comment, and the share of the card's n-word shingles
 found in the comments. A card over either limit is rejected. Separately, a card must not mention Reddit, a
-subreddit of the specialization, a source comment id or the author's pseudonym.
+subreddit of the specialization, a source comment id, the author's pseudonym or a name the author uses.
 """
 
 from __future__ import annotations
@@ -66,17 +66,27 @@ def leak_report(card: PersonaCard, sources: Iterable[str], limits: LeakLimits | 
 # Subreddit names that are also the ordinary word for a condition may appear in a card.
 _ORDINARY_NAMES = frozenset(
     {
-        "addiction", "adhd", "alcoholism", "anxiety", "aspergers", "autism", "bipolar", "bpd", "depression",
-        "lonely", "ocd", "ptsd", "schizophrenia",
+        "addiction", "adhd", "alcoholism", "anxiety", "aspergers", "autism", "bipolar", "bpd", "cptsd",
+        "depression", "lonely", "narcissism", "npd", "ocd", "ptsd", "schizophrenia",
     }
 )  # fmt: skip
+_CAPITALISED = re.compile(r"\b[A-Z][^\W\d_]+")
 _REDDIT = re.compile(r"\breddit\b|\bsubreddits?\b|(?<![\w/])/?r/\w+|\[(?:user|subreddit)\]", re.IGNORECASE)
 
 
 def identifier_problems(
-    card: PersonaCard, *, author: str, comment_ids: Iterable[str], subreddits: Iterable[str]
+    card: PersonaCard,
+    *,
+    author: str,
+    comment_ids: Iterable[str],
+    subreddits: Iterable[str],
+    sources: Iterable[str] = (),
 ) -> list[str]:
-    """Kinds of source identifiers the card's text contains (empty when clean); never the values."""
+    """Kinds of source identifiers the card's text contains (empty when clean); never the values.
+
+    ``sources``: the author's comments; a card name that they use as a proper noun (capitalised) may be the
+    author's own name or someone they know, so it counts as ``source_name``.
+    """
     text = "\n".join(card_texts(card))
     folded = text.casefold()
     tokens = set(words(text))
@@ -90,4 +100,7 @@ def identifier_problems(
         problems.append("comment_id")
     if author and author.casefold() in folded:
         problems.append("author_pseudonym")
+    proper_nouns = {w.casefold() for source in sources for w in _CAPITALISED.findall(source)}
+    if any(len(w) >= 3 and w in proper_nouns for w in words(card.name)):
+        problems.append("source_name")
     return problems

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import Protocol
 
 from jedi_academy.personas.overlap import words
@@ -77,19 +78,15 @@ def order_for_diversity(bundles: Iterable[BundleLike], seed: int) -> list[Bundle
     rng = random.Random(seed)
     groups: dict[str, list[BundleLike]] = defaultdict(list)
     for bundle in bundles:
-        main = Counter(c.subreddit.casefold() for c in bundle.comments).most_common(1)[0][0]
-        groups[main].append(bundle)
+        forums = Counter(c.subreddit.casefold() for c in bundle.comments).most_common(1)
+        groups[forums[0][0] if forums else ""].append(bundle)
     keys = sorted(groups)
     rng.shuffle(keys)
     for key in keys:
         groups[key].sort(key=lambda b: b.author)
         rng.shuffle(groups[key])
-    ordered: list[BundleLike] = []
-    while any(groups[key] for key in keys):
-        for key in keys:
-            if groups[key]:
-                ordered.append(groups[key].pop(0))
-    return ordered
+    rounds = zip_longest(*(groups[key] for key in keys))
+    return [bundle for round_ in rounds for bundle in round_ if bundle is not None]
 
 
 def candidates(
@@ -98,11 +95,12 @@ def candidates(
     *,
     exclude_authors: Iterable[str] = (),
     seed: int = 0,
-) -> list[Candidate]:
-    """Eligible, not yet used authors in diversity order, each with the comments to show."""
+) -> Iterator[Candidate]:
+    """Eligible, not yet used authors in diversity order, each with the comments to show (built lazily:
+    a run usually needs only the first few)."""
     excluded = set(exclude_authors)
     usable = [b for b in bundles if b.author not in excluded and eligible(b, rules)]
-    return [to_candidate(bundle, rules) for bundle in order_for_diversity(usable, seed)]
+    return (to_candidate(bundle, rules) for bundle in order_for_diversity(usable, seed))
 
 
 def to_candidate(bundle: BundleLike, rules: SelectionRules) -> Candidate:

@@ -1,0 +1,53 @@
+"""``academy run`` (light imports: loaded on every CLI start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEMO_PIPELINE = Path(__file__).parent / "data" / "demo.toml"
+
+
+def run_command(
+    ctx: typer.Context,
+    pipeline: Annotated[
+        Path | None, typer.Argument(help="Pipeline TOML (default: the offline demo).")
+    ] = None,
+    specializations: Annotated[str | None, typer.Option(help="Comma-separated; overrides [input].")] = None,
+    backend: Annotated[str | None, typer.Option(help="Teacher backend; overrides [teacher].")] = None,
+    model: Annotated[str | None, typer.Option(help="Teacher model; overrides [teacher].")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Teacher server URL; overrides [teacher].")] = None,
+    base: Annotated[str | None, typer.Option(help="Base model to fine-tune; overrides [base].")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue interrupted stages (ingest, fine-tuning).")] = False,
+) -> None:
+    """Run the whole pipeline: ingest, personas, conversations, dataset, fine-tune, baseline, report.
+
+    Stages whose inputs did not change since the last run are skipped."""
+    from jedi_academy.config import load_settings
+    from jedi_academy.pipeline.config import load_pipeline
+    from jedi_academy.pipeline.run import Pipeline
+
+    settings = load_settings(**(ctx.find_root().obj or {}))
+    path = pipeline or DEMO_PIPELINE
+    config = load_pipeline(path)
+    updates: dict = {}
+    if specializations:
+        updates["input"] = config.input.model_copy(update={"specializations": specializations.split(",")})
+    teacher = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
+    if teacher:
+        updates["teacher"] = config.teacher.model_copy(update=teacher)
+    if base:
+        updates["base"] = config.base.model_copy(update={"model": base})
+    config = type(config).model_validate(
+        {**config.model_dump(), **{k: v.model_dump() for k, v in updates.items()}}
+    )
+    result = Pipeline(settings, config, path.parent.resolve(), resume=resume).run()
+    typer.echo(result.summary)
+    if result.skipped:
+        typer.echo(f"skipped (unchanged): {', '.join(result.skipped)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)

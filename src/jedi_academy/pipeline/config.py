@@ -1,0 +1,113 @@
+"""The pipeline file (TOML) of ``academy run``, validated with line-free but field-precise errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jedi_academy.errors import ConfigError
+from jedi_academy.pipeline.sample_dump import SAMPLE_PATH
+
+SAMPLE_KEYWORD = "sample"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputSection(_Section):
+    dumps: list[str] = Field(default_factory=lambda: [SAMPLE_KEYWORD], min_length=1)
+    specializations: list[str] = Field(min_length=1)
+
+
+class TeacherSection(_Section):
+    """The model that writes persona cards and patient answers."""
+
+    backend: Literal["transformers", "openai", "mistral"] = "transformers"
+    model: str = "tiny"
+    base_url: str | None = None
+
+
+class BaseSection(_Section):
+    model: str = "tiny"
+
+
+class PersonasSection(_Section):
+    n: int = Field(10, ge=1)
+    seed: int = 0
+    min_comments: int = Field(3, ge=1)
+    max_tokens: int = Field(2048, ge=64)
+    max_trait_chars: int | None = Field(None, ge=3)  # shorter cards (small or slow teachers)
+    max_list_items: int | None = Field(None, ge=1)
+
+
+class ConversationsSection(_Section):
+    per_persona: int = Field(2, ge=1)
+    turns: int = Field(8, ge=1)
+    seed: int = 0
+    max_tokens: int = Field(256, ge=8)
+    keep_truncated: bool = (
+        False  # keep answers cut at max_tokens (needed for the tiny model, which never stops)
+    )
+
+
+class DatasetSection(_Section):
+    validation_fraction: float = Field(0.1, ge=0, lt=1)
+    seed: int = 0
+
+
+class TrainingSection(_Section):
+    steps: int = Field(300, ge=1)
+    lr: float = Field(6e-5, gt=0)
+    rank: int = Field(64, ge=1)
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_seq_len: int = Field(2048, ge=16)
+    warmup: float = Field(0.05, ge=0, le=1)
+    seed: int = 0
+    save_every: int = Field(50, ge=1)
+    eval_every: int = Field(100, ge=1)
+
+
+class AssessmentSection(_Section):
+    mode: Literal["logprob", "sample"] = "logprob"
+    instruments: list[str] = Field(default_factory=list)  # empty: the specialization's own
+    samples: int = Field(20, ge=1)
+    max_personas: int | None = Field(None, ge=1)
+
+
+class PipelineConfig(_Section):
+    name: str = Field("academy", pattern=r"^[A-Za-z0-9_.-]+$")
+    input: InputSection
+    teacher: TeacherSection = TeacherSection()
+    base: BaseSection = BaseSection()
+    personas: PersonasSection = PersonasSection()
+    conversations: ConversationsSection = ConversationsSection()
+    dataset: DatasetSection = DatasetSection()
+    training: TrainingSection = TrainingSection()
+    assessment: AssessmentSection = AssessmentSection()
+
+    def dump_paths(self, relative_to: Path) -> list[Path]:
+        """Dump paths, resolved against the pipeline file's folder; ``sample`` is the shipped sample."""
+        paths = []
+        for entry in self.input.dumps:
+            path = SAMPLE_PATH if entry == SAMPLE_KEYWORD else Path(entry).expanduser()
+            paths.append(path if path.is_absolute() else (relative_to / path).resolve())
+        return paths
+
+
+def load_pipeline(path: Path) -> PipelineConfig:
+    if not path.is_file():
+        raise ConfigError(f"pipeline file {path} does not exist", "see examples/pipeline.toml")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}", "see the example in examples/pipeline.toml") from exc
