@@ -18,6 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/academy demo
+	OMP_NUM_THREADS=1 $(VENV)/bin/academy run
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -48,6 +48,11 @@ def tiny_model_dir(settings: Settings) -> Path:
     return settings.path("models", TINY_NAME)
 
 
+def is_tiny_model(name: str) -> bool:
+    """``tiny`` itself, or a folder built by :func:`build_tiny_model`."""
+    return name == TINY_NAME or (Path(name) / TINY_MARKER).is_file()
+
+
 def v3_tokenizer_file() -> Path:
     import mistral_common
 

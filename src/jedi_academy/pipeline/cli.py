@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 DEMO_PIPELINE = Path(__file__).parent / "data" / "demo.toml"
+REAL_MODEL_HINT = """
+The same pipeline with real models (see examples/pipeline.toml):
+  GPU, transformers:  academy --device cuda run PIPELINE.toml --model mistralai/Mistral-7B-Instruct-v0.3 \\
+                          --base mistralai/Mistral-7B-v0.3
+  a vLLM server:      academy run PIPELINE.toml --backend openai --base-url http://HOST:8000 \\
+                          --model mistralai/Mistral-7B-Instruct-v0.3
+  the Mistral API:    MISTRAL_API_KEY=... academy run PIPELINE.toml --backend mistral --model mistral-small-latest
+                      (generation only; fine-tuning stays local)"""
 
 
 def run_command(
@@ -47,6 +55,10 @@ def run_command(
     typer.echo(result.summary)
     if result.skipped:
         typer.echo(f"skipped (unchanged): {', '.join(result.skipped)}")
+    from jedi_academy.llm.tiny import is_tiny_model
+
+    if is_tiny_model(config.teacher.model) or is_tiny_model(config.base.model):
+        typer.echo(REAL_MODEL_HINT)
 
 
 def register(app: typer.Typer) -> None:

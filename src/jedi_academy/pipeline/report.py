@@ -103,7 +103,9 @@ def write_pipeline_report(
     sections: list[tuple[str, str]] = []
     teacher = f"{config.teacher.backend}/{config.teacher.model}"
     lines = [f"pipeline {config.name}: teacher {teacher}, base {config.base.model}"]
-    if "tiny" in (config.teacher.model, config.base.model):
+    from jedi_academy.llm.tiny import is_tiny_model
+
+    if is_tiny_model(config.teacher.model) or is_tiny_model(config.base.model):
         sections.append(("Note", f"<p>{html.escape(TINY_NOTE)}</p>"))
     for spec in config.input.specializations:
         checkpoint_id = state.output(f"finetune:{spec}")["checkpoint_id"]
@@ -137,5 +139,7 @@ def write_pipeline_report(
     path = write_report(
         settings.path("reports", f"run-{config.name}.html"), f"Academy run: {config.name}", sections
     )
+    if is_tiny_model(config.teacher.model) or is_tiny_model(config.base.model):
+        lines.append(f"note: {TINY_NOTE}")
     lines.append(f"report: {path}")
     return path, "\n".join(lines)
