@@ -14,8 +14,8 @@ The same pipeline with real models (see examples/pipeline.toml):
                           --base mistralai/Mistral-7B-v0.3
   a vLLM server:      academy run PIPELINE.toml --backend openai --base-url http://HOST:8000 \\
                           --model mistralai/Mistral-7B-Instruct-v0.3
-  the Mistral API:    MISTRAL_API_KEY=... academy run PIPELINE.toml --backend mistral --model mistral-small-latest
-                      (generation only; fine-tuning stays local)"""
+  the Mistral API:    MISTRAL_API_KEY=... academy run PIPELINE.toml --backend mistral \\
+                          --model mistral-small-latest   (generation only; fine-tuning stays local)"""
 
 
 def run_command(
