@@ -82,11 +82,15 @@ def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
+MIN_EFFECT = 0.2  # Cohen's "small" effect: a shift too small to matter is not called a pass
+
+
 def verdict(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
     """The construct-validity check: do the fine-tuned patients score higher than the base model?
 
-    Passes when the mean change across personas is positive and the pooled item-level permutation test (or,
-    with several personas, the persona-level one) finds it unlikely under no difference."""
+    Passes when the mean change across personas is positive, the pooled item-level permutation test (or, with
+    five or more personas, the persona-level one) finds it unlikely under no difference, and the mean effect
+    size is at least small (d >= 0.2)."""
     if not comparisons:
         raise AcademyError("nothing to compare")
     changes = [c["change"] for c in comparisons]
@@ -107,9 +111,9 @@ def verdict(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> dict[str,
         "p_value": p_value,
         "p_value_basis": "personas" if p_personas is not None else "items",
         "cohens_d_across_personas": effect,
-        "mean_cohens_d": _mean([c["cohens_d"] for c in comparisons]),
+        "mean_cohens_d": mean_d,
         "reliably_more_symptomatic": reliable,
-        "patients_score_higher": mean_change > 0 and p_value < alpha,
+        "patients_score_higher": mean_change > 0 and p_value < alpha and (mean_d or 0.0) >= MIN_EFFECT,
     }
 
 
