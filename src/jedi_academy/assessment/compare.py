@@ -105,6 +105,7 @@ def verdict(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> dict[str,
     reliable = sum(
         1 for c in comparisons if c["reliable_change"]["classification"] == "reliable deterioration"
     )
+    mean_d = _mean([c["cohens_d"] for c in comparisons])
     return {
         "personas": len(comparisons),
         "mean_change": mean_change,
