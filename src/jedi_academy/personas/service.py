@@ -69,5 +69,5 @@ def require_generated(report: PersonaReport, options: PersonaOptions) -> None:
     raise AcademyError(
         f"no persona was stored: {report.tried} author(s) tried, {report.replies} replies rejected "
         f"({reasons or 'none'}), {report.near_duplicates} near-duplicate(s)",
-        "see docs/personas.md: raise --max-tokens or --max-attempts, or use a more capable model",
+        "raise --max-tokens or --max-attempts, or use a more capable model",
     )
