@@ -68,7 +68,7 @@ def test_loglikelihood_matches_a_plain_forward_pass(tiny_llm) -> None:  # type: 
     request = REQUESTS[4]
     prompt = tiny_llm.formatter.encode_prompt(request.context)
     full = tiny_llm.formatter.encode_with_reply(request.context, request.continuation, close=False)
-    with torch.no_grad():
+    with tiny_llm.using_adapter(None), torch.no_grad():  # other tests may have loaded adapters
         logits = tiny_llm.model(input_ids=torch.tensor([full])).logits[0]
     logprobs = torch.log_softmax(logits, dim=-1)
     expected = sum(float(logprobs[i - 1, full[i]]) for i in range(len(prompt), len(full)))

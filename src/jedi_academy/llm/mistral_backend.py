@@ -1,23 +1,18 @@
 """The Mistral API (la Plateforme) for generation. It has no log-probabilities: ``loglikelihood`` raises
-:class:`LogprobsUnavailableError` and callers fall back to sampling."""
+:class:`LogprobsUnavailableError` and callers fall back to sampling.
+
+Its chat wire format is the OpenAI one with ``random_seed`` for ``seed`` and an explicit ``stream``; fields it
+does not know (``seed``, ``logprobs``) are rejected by the API, so none are sent."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import ConfigError, LogprobsUnavailableError
-from jedi_academy.llm.base import (
-    Conversation,
-    GenerationParams,
-    LoglikelihoodRequest,
-    LoglikelihoodResult,
-    validate_conversation,
-)
-from jedi_academy.llm.http import JSONClient
-from jedi_academy.llm.openai_backend import json_schema_format, reply_text
+from jedi_academy.llm.base import LoglikelihoodRequest, LoglikelihoodResult
+from jedi_academy.llm.openai_backend import OpenAICompatibleLLM
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -25,22 +20,16 @@ if TYPE_CHECKING:
 MISTRAL_API_URL = "https://api.mistral.ai"
 
 
-class MistralAPILLM:
+class MistralAPILLM(OpenAICompatibleLLM):
     backend_name = "mistral"
+    service = "Mistral API"
+    seed_field = "random_seed"
+    extra_payload = {"stream": False}  # noqa: RUF012  (read-only)
 
     def __init__(
-        self,
-        model: str,
-        *,
-        api_key: str,
-        base_url: str = MISTRAL_API_URL,
-        timeout_s: float = 120.0,
-        concurrency: int = 4,
+        self, model: str, *, api_key: str, base_url: str = MISTRAL_API_URL, timeout_s: float = 120.0
     ) -> None:
-        self.model_name = model
-        self.base_url = base_url
-        self.concurrency = concurrency
-        self.client = JSONClient(base_url, api_key=api_key, timeout_s=timeout_s, service="Mistral API")
+        super().__init__(base_url, model, api_key=api_key, timeout_s=timeout_s, concurrency=4)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: str | None = None) -> MistralAPILLM:
@@ -61,36 +50,6 @@ class MistralAPILLM:
             base_url=settings.base_url or MISTRAL_API_URL,
             timeout_s=settings.request_timeout_s,
         )
-
-    def generate(
-        self, conversations: Sequence[Conversation], params: GenerationParams, adapter: str | None = None
-    ) -> list[str]:
-        for number, conversation in enumerate(conversations):
-            validate_conversation(conversation, where=f"conversation {number}")
-
-        def one(numbered: tuple[int, Conversation]) -> str:
-            number, conversation = numbered
-            payload: dict[str, Any] = {
-                "model": adapter or self.model_name,
-                "messages": conversation,
-                "temperature": params.temperature,
-                "top_p": params.top_p,
-                "max_tokens": params.max_tokens,
-                "stream": False,
-            }
-            if params.stop:
-                payload["stop"] = list(params.stop)
-            if params.seed is not None:
-                payload["random_seed"] = params.seed + number
-            if params.json_schema is not None:
-                payload["response_format"] = json_schema_format(params.json_schema)
-            return reply_text(self.client.post("/v1/chat/completions", payload))
-
-        items = list(enumerate(conversations))
-        if len(items) <= 1:
-            return [one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(one, items))
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         raise LogprobsUnavailableError(

@@ -45,6 +45,9 @@ def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
 
 class OpenAICompatibleLLM:
     backend_name = "openai"
+    service = "OpenAI-compatible server"
+    seed_field = "seed"  # the Mistral API calls it random_seed
+    extra_payload: dict[str, Any] = {}  # noqa: RUF012  (read-only)
 
     def __init__(
         self,
@@ -58,9 +61,7 @@ class OpenAICompatibleLLM:
         self.model_name = model
         self.base_url = base_url
         self.concurrency = concurrency
-        self.client = JSONClient(
-            base_url, api_key=api_key, timeout_s=timeout_s, service="OpenAI-compatible server"
-        )
+        self.client = JSONClient(base_url, api_key=api_key, timeout_s=timeout_s, service=self.service)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, model: str | None = None) -> OpenAICompatibleLLM:
@@ -97,11 +98,12 @@ class OpenAICompatibleLLM:
                 "temperature": params.temperature,
                 "top_p": params.top_p,
                 "max_tokens": params.max_tokens,
+                **self.extra_payload,
             }
             if params.stop:
                 payload["stop"] = list(params.stop)
             if params.seed is not None:
-                payload["seed"] = params.seed + number
+                payload[self.seed_field] = params.seed + number
             if params.json_schema is not None:
                 payload["response_format"] = json_schema_format(params.json_schema)
             return reply_text(self._chat(payload))

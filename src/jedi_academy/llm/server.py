@@ -188,14 +188,13 @@ def create_app(llm: TransformersLLM, served_name: str, adapters: dict[str, str] 
                 "total_tokens": len(prompt) + len(generated.token_ids),
             },
         }
-        with llm.using_adapter(adapter):
-            if req.logprobs and generated.token_ids:
-                top_k = req.top_logprobs or 0
-                scores = llm.token_scores(prompt + generated.token_ids, len(prompt), top_k)
-                choice["logprobs"] = {"content": [logprob_entry(s, top_k) for s in scores]}
-            if req.prompt_logprobs is not None:
-                scores = llm.token_scores(prompt, 1, req.prompt_logprobs)
-                body["prompt_logprobs"] = [None] + [prompt_logprob_entry(s) for s in scores]
+        if req.logprobs and generated.token_ids:
+            top_k = req.top_logprobs or 0
+            scores = llm.token_scores(prompt + generated.token_ids, len(prompt), top_k, adapter)
+            choice["logprobs"] = {"content": [logprob_entry(s, top_k) for s in scores]}
+        if req.prompt_logprobs is not None:
+            scores = llm.token_scores(prompt, 1, req.prompt_logprobs, adapter)
+            body["prompt_logprobs"] = [None] + [prompt_logprob_entry(s) for s in scores]
         return body
 
     return app

@@ -363,9 +363,11 @@ class TransformersLLM:
                 results[index] = self._summarise(predictions, torch.tensor(tokens, device=self.device))
         return [r for r in results if r is not None]
 
-    def token_scores(self, sequence: list[int], start: int, top_k: int = 0) -> list[TokenScore]:
+    def token_scores(
+        self, sequence: list[int], start: int, top_k: int = 0, adapter: str | None = None
+    ) -> list[TokenScore]:
         """Per-token log-probs of ``sequence[start:]`` (``start`` >= 1), with the top-k alternatives."""
-        with torch.inference_mode():
+        with self.using_adapter(adapter), torch.inference_mode():
             logprobs = self._forward_right_padded([sequence])[0]
         scores = []
         for position in range(max(1, start), len(sequence)):

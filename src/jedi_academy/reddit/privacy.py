@@ -64,10 +64,8 @@ class Pseudonymizer:
         pseudo-user). Reddit usernames are case-insensitive, so case does not change the pseudonym."""
         if not isinstance(name, str) or name.strip() in DELETED_AUTHORS:
             return None
-        digest = hmac.new(
-            self._key, b"reddit-author\0" + name.strip().lower().encode("utf-8"), hashlib.sha256
-        )
-        return digest.hexdigest()[:PSEUDONYM_HEX_CHARS]
+        message = b"reddit-author\0" + name.strip().lower().encode("utf-8")
+        return hmac.digest(self._key, message, "sha256").hex()[:PSEUDONYM_HEX_CHARS]
 
     def fingerprint(self) -> str:
         """Identifies the key (not reversible to it), so a resumed run can check it uses the same one."""
@@ -96,6 +94,9 @@ _PHONE = re.compile(
     r"|0\d{2,4}[ -]?\d{3,4}[ -]?\d{3,4}"  # national format with a trunk 0 (UK, EU, AU)
     r")(?![\w])"
 )
+# Cheap tests that rule out most bodies before the costlier patterns run.
+_URL_HINT = re.compile(rf"://|www\.|\.(?:{_TLDS})\b", re.IGNORECASE)
+_PHONE_HINT = re.compile(r"\d[ .()-]?\d[ .()-]?\d")
 _TRAILING_PUNCTUATION = ".,;:!?"
 _ENTITIES = (("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&"))
 
@@ -127,9 +128,11 @@ def scrub(text: str) -> str:
     text = unescape_reddit(text)
     if "@" in text:
         text = _EMAIL.sub("[EMAIL]", text)
-    if "." in text or "/" in text:
+    if _URL_HINT.search(text):
         text = _URL.sub(_url, text)
     if "/" in text:
         text = _USER.sub("[USER]", text)
         text = _SUBREDDIT.sub("[SUBREDDIT]", text)
-    return _PHONE.sub(_phone, text)
+    if _PHONE_HINT.search(text):
+        text = _PHONE.sub(_phone, text)
+    return text

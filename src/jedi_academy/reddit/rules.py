@@ -3,7 +3,6 @@ rule it fails, in the order of ``REASONS``."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,8 +17,6 @@ REASONS = (
     "too_short",
     "duplicate",  # counted by the pipeline: duplicates are per specialization
 )
-
-_WHITESPACE = re.compile(r"\s+")
 
 
 class KeepRules(BaseModel):
@@ -78,7 +75,7 @@ class RuleChecker:
 
 def dedupe_key(body: str) -> str:
     """Bodies are duplicates when equal after collapsing whitespace runs to one space and stripping."""
-    return _WHITESPACE.sub(" ", body).strip()
+    return " ".join(body.split())  # split() splits on the same Unicode whitespace as \s
 
 
 def created_epoch(value: Any) -> int | None:

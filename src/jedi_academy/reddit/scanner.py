@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import orjson
 
 from jedi_academy.errors import AcademyError
@@ -17,6 +18,7 @@ from jedi_academy.reddit.writer import CommentWriter
 from jedi_academy.specializations.model import Specialization
 
 CHUNK = 8 << 20
+NEWLINE = ord("\n")
 MAX_LINE = 256 << 20
 
 
@@ -49,40 +51,39 @@ class Selector:
     def process(self, buf: bytes, end: int, line: int, path: str) -> int:
         """Handle the complete lines in ``buf[:end]``; ``line`` lines of the file came before. Returns the
         number of lines of the file handled after this chunk."""
-        pos = 0
         for start, stop in self.prefilter.candidate_lines(buf, end):
-            line += buf.count(b"\n", pos, start)
-            pos = start
-            self._candidate(buf[start:stop], line + 1, path)
-        return line + buf.count(b"\n", pos, end)
+            problem = self._candidate(buf[start:stop])
+            if problem is not None:
+                # Line numbers are only needed here, so only counted here.
+                self._malformed(path, line + buf.count(b"\n", 0, start) + 1, problem)
+        return line + count_newlines(buf, end)
 
-    def _candidate(self, raw: bytes, lineno: int, path: str) -> None:
+    def _candidate(self, raw: bytes) -> str | None:
+        """Handle one candidate line; return why it is malformed, if it is."""
         counts = self.counts
         try:
             comment = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            self._malformed(path, lineno, str(exc))
-            return
+            return str(exc)
         if not isinstance(comment, dict):
-            self._malformed(path, lineno, f"a JSON {type(comment).__name__}, not an object")
-            return
+            return f"a JSON {type(comment).__name__}, not an object"
         subreddit = comment.get("subreddit")
         targets = self.sub_to_specs.get(subreddit.lower()) if isinstance(subreddit, str) else None
         if not targets:
             counts.prefilter_false_positives += 1  # e.g. the name appears in a nested object
-            return
+            return None
         counts.matched += 1
         reason = self.checker.reason_to_drop(comment)
         if reason is not None:
             counts.dropped[reason] += 1
-            return
+            return None
         body: str = comment["body"]
         if self.dedupe:
             digest = self.pseudonymizer.body_digest(dedupe_key(body))
             targets = tuple(s for s in targets if digest not in self.seen[s])
             if not targets:
                 counts.dropped["duplicate"] += 1
-                return
+                return None
             for spec_id in targets:
                 self.seen[spec_id].add(digest)
         score = comment.get("score")
@@ -99,11 +100,19 @@ class Selector:
             counts.by_specialization[spec_id] += 1
         counts.kept += 1
         counts.by_subreddit[subreddit.lower()] += 1
+        return None
 
     def _malformed(self, path: str, lineno: int, error: str) -> None:
         example = self.counts.add_malformed(path, lineno, error)
         if example is not None:
             self.warn(f"{path}: line {lineno:,} is not valid JSON ({example['error']}); skipped")
+
+
+def count_newlines(buf: bytes, end: int) -> int:
+    """Newlines in ``buf[:end]``; numpy compares 16 or 32 bytes at a time, twice as fast as bytes.count."""
+    if end < 1 << 16:
+        return buf.count(b"\n", 0, end)
+    return int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=end) == NEWLINE))
 
 
 def scan(
