@@ -180,6 +180,7 @@ def chat(
     message: Annotated[list[str] | None, typer.Option("--message", "-m", help="Send and exit.")] = None,
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Chat with this checkpoint (id or prefix).")] = None,
+    persona: Annotated[str | None, typer.Option(help="Persona id: its card is the system prompt.")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 128,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
@@ -192,6 +193,11 @@ def chat(
     adapter_path = str(adapter) if adapter else None
     if checkpoint:
         settings, adapter_path = _checkpoint_target(settings, checkpoint)
+    if persona:
+        from jedi_academy.personas import persona_system_prompt
+        from jedi_academy.store import open_database
+
+        system = persona_system_prompt(open_database(settings), persona)
     llm = open_llm(settings)
     params = GenerationParams(
         temperature=temperature, max_tokens=max_tokens, seed=settings.seed if seed is None else seed

@@ -109,9 +109,27 @@ def test_cli_assess_json_and_errors(trained, capsys) -> None:  # type: ignore[no
         "safety_flags",
     }
 
+    assert (
+        main(
+            [
+                *base,
+                "chat",
+                "--checkpoint",
+                patient_id,
+                "--persona",
+                "persona-1",
+                "-m",
+                "Hi",
+                "--max-tokens",
+                "3",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.startswith("you> Hi\nmodel> ")
     assert main([*base, "assess", "--model", settings.model, "--instrument", "aq-10"]) == 1
     assert "not shipped" in capsys.readouterr().err
     assert main([*base, "assess", "--instrument", "phq-9"]) == 1
     assert "exactly one of --checkpoint and --model" in capsys.readouterr().err
-    with pytest.raises(AcademyError, match="no persona"):
+    with pytest.raises(AcademyError, match="persona 'nobody'"):
         assess(settings, trained[1], model_target(settings, settings.model), "phq-9", persona_id="nobody")

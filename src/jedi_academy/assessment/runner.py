@@ -13,9 +13,8 @@ from jedi_academy.assessment.summary import summarise
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.llm import LLM, open_llm
-from jedi_academy.personas import PersonaCard, system_prompt
 from jedi_academy.store import ArtifactStore, Database
-from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult, Persona
+from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -79,13 +78,9 @@ def _llm(settings: Settings, backend: str, model: str, cache: dict | None) -> LL
 
 
 def persona_prompt(database: Database, persona_id: str | None) -> str | None:
-    if persona_id is None:
-        return None
-    with database.session() as session:
-        persona = session.get(Persona, persona_id)
-        if persona is None:
-            raise AcademyError(f"no persona {persona_id!r}", "see `academy personas list`")
-        return system_prompt(PersonaCard.model_validate(persona.card))
+    from jedi_academy.personas import persona_system_prompt
+
+    return None if persona_id is None else persona_system_prompt(database, persona_id)
 
 
 def assess(
