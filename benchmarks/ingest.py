@@ -49,6 +49,7 @@ COMMON_WORDS = "the a I to and of it is that you in my for this but just have wa
 TARGET_SPEEDUP = 2.5
 TARGET_FLOOR_RATIO = 1.3
 TARGET_PEAK_BYTES = 1 << 30
+CLEAN_CORES = 1.7  # the floor must keep this many of two cores busy for a round to count as unloaded
 
 
 # ---------------------------------------------------------------- the synthetic dump
@@ -189,6 +190,17 @@ class Timing:
     kept: int | None = None
     wall: float | None = None
     peak_rss: int | None = None
+    cpu: float | None = None  # CPU seconds, all threads and child processes
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its waited-for children so far."""
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def naive_baseline(path: Path) -> Timing:
@@ -206,7 +218,7 @@ def naive_baseline(path: Path) -> Timing:
     seen: dict[str, set[str]] = {}
     kept: list[tuple[Any, ...]] = []
     lines = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     with bz2.open(path, "rt", encoding="utf-8") as handle:
         for line in handle:
             lines += 1
@@ -228,13 +240,13 @@ def naive_baseline(path: Path) -> Timing:
             created = created_epoch(comment["created_utc"])
             body = scrub(comment["body"])
             kept.append((comment["id"], author, subreddit, created, comment.get("score"), body))
-    return Timing(time.perf_counter() - start, lines, kept=len(kept))
+    return Timing(time.perf_counter() - start, lines, kept=len(kept), cpu=_cpu_seconds() - cpu)
 
 
 def academy_ingest(path: Path, workers: int, data_dir: Path, decoder: str) -> Timing:
     command = [sys.executable, "-m", "jedi_academy.cli", "--data-dir", str(data_dir), "ingest", str(path)]
     command += ["--json", "--workers", str(workers), "--bz2-decoder", decoder]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     stdout, stderr = process.communicate()
     wall = time.perf_counter() - start
@@ -242,7 +254,8 @@ def academy_ingest(path: Path, workers: int, data_dir: Path, decoder: str) -> Ti
     if process.returncode != 0:
         raise RuntimeError(f"academy ingest failed ({process.returncode}): {stderr.decode()[-2000:]}")
     summary = json.loads(stdout)
-    return Timing(summary["seconds"], summary["lines_read"], kept=summary["kept"], wall=wall, peak_rss=peak)
+    used = _cpu_seconds() - cpu
+    return Timing(summary["seconds"], summary["lines_read"], summary["kept"], wall, peak, used)
 
 
 def _child_peak_rss() -> int | None:
@@ -257,7 +270,7 @@ def _child_peak_rss() -> int | None:
 def decompression_floor(path: Path, workers: int, lines: int, decoder: str) -> tuple[Timing, str]:
     """Decompress to nowhere with the fastest parallel decoder available (or the one asked for)."""
     lbzip2 = shutil.which("lbzip2") if decoder in ("auto", "lbzip2") else None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     if lbzip2:
         command = [lbzip2, "-d", "-n", str(workers), "-c", str(path)]
         subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
@@ -275,7 +288,7 @@ def decompression_floor(path: Path, workers: int, lines: int, decoder: str) -> t
                 while handle.read(8 << 20):
                     pass
             tool = f"indexed_bzip2 parallelization={workers} (in-process, no lbzip2)"
-    return Timing(time.perf_counter() - start, lines), tool
+    return Timing(time.perf_counter() - start, lines, cpu=_cpu_seconds() - cpu), tool
 
 
 # ---------------------------------------------------------------- reporting
@@ -284,6 +297,10 @@ def decompression_floor(path: Path, workers: int, lines: int, decoder: str) -> t
 def _median(timings: list[Timing], pick: Callable[[Timing], float | None] = lambda t: t.seconds) -> float:
     values = [v for v in (pick(t) for t in timings) if v is not None]
     return statistics.median(values) if values else float("nan")
+
+
+def _cores(timing: Timing) -> float:
+    return (timing.cpu or 0.0) / timing.seconds if timing.seconds else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,6 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     floor: list[Timing] = []
     tool = ""
     with tempfile.TemporaryDirectory(prefix="academy-bench-") as scratch:
+        # CPU spent by any ingest process on start-up and set-up (imports, migrations): measured on a
+        # one-line dump, and taken off the CPU figures below.
+        tiny = Path(scratch) / "one.ndjson"
+        tiny.write_text(comment_line(0, Corpus(random.Random(0)), random.Random(0)) + "\n")
+        fixed_cpu = academy_ingest(tiny, args.workers, Path(scratch) / "warm-up", args.decoder).cpu or 0.0
         for round_number in range(1, args.rounds + 1):
             # Ingest runs between the other two, whose order alternates: each round compares the three
             # under similar load (on a shared machine the speed drifts); the report uses per-round ratios.
@@ -332,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
             floor.append(timing)
             print(
                 f"round {round_number}: naive {naive[-1].seconds:.2f} s, ingest {ours[-1].seconds:.2f} s "
-                f"(wall {ours[-1].wall:.2f} s), floor {floor[-1].seconds:.2f} s",
+                f"(wall {ours[-1].wall:.2f} s), floor {floor[-1].seconds:.2f} s "
+                f"using {_cores(floor[-1]):.1f} cores",
                 flush=True,
             )
     if naive[-1].kept != ours[-1].kept or ours[-1].lines != args.lines:
@@ -353,12 +376,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    floor measured with: {tool}")
     speedups = [a.seconds / b.seconds for a, b in zip(naive, ours, strict=True)]
     floor_ratios = [b.seconds / c.seconds for b, c in zip(ours, floor, strict=True)]
-    speedup, floor_ratio = statistics.median(speedups), statistics.median(floor_ratios)
     print(f"per-round b/a: {', '.join(f'{r:.2f}' for r in speedups)}")
     print(f"per-round c/b: {', '.join(f'{r:.2f}' for r in floor_ratios)}")
-    print("medians of the per-round ratios:")
+    # The targets assume two free cores. When other work takes one, the floor shows it (lbzip2 -n 2 keeps
+    # about two cores busy on an idle machine): such rounds are reported but not judged.
+    clean = [i for i, t in enumerate(floor) if _cores(t) >= CLEAN_CORES * min(args.workers, 2) / 2]
+    judged = clean or list(range(len(floor)))
+    speedup = statistics.median(speedups[i] for i in judged)
+    floor_ratio = statistics.median(floor_ratios[i] for i in judged)
+    which = f"{len(clean)} of {len(floor)} rounds with two free cores" if clean else "all rounds (none clean)"
+    print(f"medians over {which}:")
     print(f"  b/a, ingest rate over naive rate: {speedup:5.2f}x (target >= {TARGET_SPEEDUP}x)")
     print(f"  c/b, floor rate over ingest rate: {floor_ratio:5.2f}x (target <= {TARGET_FLOOR_RATIO}x)")
+    cpu_ratio = statistics.median(
+        ((b.cpu or 0) - fixed_cpu) / (c.cpu or 1) for b, c in zip(ours, floor, strict=True)
+    )
+    print(f"  CPU seconds of ingest (less {fixed_cpu:.1f} s of start-up) over the floor's: {cpu_ratio:.2f}x")
     met = speedup >= TARGET_SPEEDUP and floor_ratio <= TARGET_FLOOR_RATIO
     met = met and peak < TARGET_PEAK_BYTES
     print(f"peak memory of ingest: {peak / 2**20:.0f} MiB (target < {TARGET_PEAK_BYTES >> 20} MiB)")
