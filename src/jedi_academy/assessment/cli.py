@@ -153,6 +153,7 @@ def baseline_command(
 ) -> None:
     """Score the base model and the patient checkpoint in character; report whether patients score higher."""
     from jedi_academy.assessment.baseline import run_baseline
+    from jedi_academy.assessment.report import format_p
     from jedi_academy.assessment.runner import SampleOptions
 
     settings, database = _context(ctx)
@@ -169,7 +170,7 @@ def baseline_command(
         answer = "YES" if v["patients_score_higher"] else "NO"
         typer.echo(
             f"{instrument_id}: patients score higher than the base model: {answer} "
-            f"(mean change {v['mean_change']:+.2f}, p = {v['p_value']:.4f} over {v['p_value_basis']}, "
+            f"(mean change {v['mean_change']:+.2f}, p {format_p(v['p_value'])} over {v['p_value_basis']}, "
             f"{v['personas']} persona(s))"
         )
     for instrument_id, reason in results["skipped_instruments"].items():

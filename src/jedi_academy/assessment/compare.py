@@ -95,7 +95,7 @@ def verdict(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> dict[str,
         raise AcademyError("nothing to compare")
     changes = [c["change"] for c in comparisons]
     mean_change = sum(changes) / len(changes)
-    item_diffs = [i["change"] for c in comparisons for i in c["items"]]
+    item_diffs = [i["change"] for c in comparisons for i in c["items"] if i["scored"]]
     p_items = stats.paired_permutation_p(item_diffs)
     p_personas = stats.paired_permutation_p(changes) if len(changes) >= 5 else None
     p_value = p_personas if p_personas is not None else p_items

@@ -63,9 +63,13 @@ def comparison_text(comparison: dict[str, Any]) -> str:
         f"{_fmt(comparison['after']['ci'][1])}]  ({comparison['after']['target']})",
         f"  change {comparison['change']:+.2f}: {change['classification']} "
         f"(by {change['method']}; RCI {_fmt(change['rci'])})",
-        f"  Cohen's d {_fmt(d)}   paired permutation p = {comparison['permutation_p']:.4f} over items",
+        f"  Cohen's d {_fmt(d)}  paired permutation p {format_p(comparison['permutation_p'])} (scored items)",
     ]
     return "\n".join(lines)
+
+
+def format_p(p: float) -> str:
+    return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 
 
 def _fmt(value: float | None) -> str:
@@ -108,7 +112,7 @@ def verdict_section(verdict: dict[str, Any]) -> str:
         f'<p class="{"pass" if passed else "fail"}">{html.escape(label)}</p>'
         f"<table><tr><th>personas</th><td>{verdict['personas']}</td></tr>"
         f"<tr><th>mean change</th><td>{verdict['mean_change']:+.2f}</td></tr>"
-        f"<tr><th>p-value ({verdict['p_value_basis']})</th><td>{verdict['p_value']:.4f}</td></tr>"
+        f"<tr><th>p-value ({verdict['p_value_basis']})</th><td>{format_p(verdict['p_value'])}</td></tr>"
         f"<tr><th>mean Cohen's d</th><td>{_fmt(verdict['mean_cohens_d'])}</td></tr>"
         "<tr><th>personas reliably more symptomatic</th>"
         f"<td>{verdict['reliably_more_symptomatic']}</td></tr></table>"

@@ -51,14 +51,15 @@ def cohens_d(a: Sequence[float], b: Sequence[float]) -> float | None:
 
 
 def paired_permutation_p(differences: Sequence[float], *, seed: int = 0, samples: int = 20000) -> float:
-    """Two-sided sign-flip permutation test of the mean paired difference (exact up to 16 pairs)."""
+    """Two-sided sign-flip permutation test of the mean paired difference: exact up to 16 pairs, else Monte
+    Carlo with the (k + 1) / (n + 1) estimate, which never reports an impossible p = 0."""
     diffs = np.asarray(differences, dtype=float)
     if len(diffs) == 0 or np.allclose(diffs, 0):
         return 1.0
     observed = abs(diffs.sum())
     if len(diffs) <= 16:
         signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(diffs))))
-    else:
-        signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(samples, len(diffs)))
-    flipped = np.abs(signs @ diffs)
-    return float(((flipped >= observed - 1e-12).sum()) / len(flipped))
+        return float((np.abs(signs @ diffs) >= observed - 1e-12).sum() / len(signs))
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(samples, len(diffs)))
+    extreme = int((np.abs(signs @ diffs) >= observed - 1e-12).sum())
+    return (extreme + 1) / (samples + 1)

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.assessment.report import comparison_section, verdict_section, write_report
+from jedi_academy.assessment.report import comparison_section, format_p, verdict_section, write_report
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -131,7 +131,7 @@ def write_pipeline_report(
             answer = "PASS" if verdict["patients_score_higher"] else "FAIL"
             lines.append(
                 f"  {spec} / {instrument}: patients score higher than the base model: {answer} "
-                f"(mean change {verdict['mean_change']:+.2f}, p = {verdict['p_value']:.4f}, "
+                f"(mean change {verdict['mean_change']:+.2f}, p {format_p(verdict['p_value'])}, "
                 f"{verdict['personas']} persona(s))"
             )
         for instrument, reason in results["skipped_instruments"].items():
