@@ -43,6 +43,7 @@ def compare_runs(before: AssessmentRun, after: AssessmentRun, *, seed: int = 0) 
         items.append(
             {
                 "item": item.item_id,
+                "scored": item.item_id in scored,
                 "before": item.expected_value,
                 "after": other.expected_value,
                 "change": change,
