@@ -165,3 +165,20 @@ def test_cli_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "error: unknown specialization 'ocd'" in capsys.readouterr().err
     assert main(["--data-dir", str(tmp_path / "d"), "specializations", "sync"]) == 0
     assert "6 added" in capsys.readouterr().out
+
+
+def test_instrument_ids_come_from_the_library_with_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jedi_academy.instruments
+    from jedi_academy.specializations import known_instruments
+
+    known_instruments.known_instrument_ids.cache_clear()
+    monkeypatch.setattr(jedi_academy.instruments, "instrument_ids", lambda: ("phq-9", "new-1"), raising=False)
+    assert known_instruments.known_instrument_ids() == {"phq-9", "new-1"}
+
+    def broken() -> tuple[str, ...]:
+        raise RuntimeError("library half-written")
+
+    known_instruments.known_instrument_ids.cache_clear()
+    monkeypatch.setattr(jedi_academy.instruments, "instrument_ids", broken, raising=False)
+    assert known_instruments.known_instrument_ids() == FALLBACK_INSTRUMENT_IDS
+    known_instruments.known_instrument_ids.cache_clear()
