@@ -60,3 +60,14 @@ def test_response_format_over_http(tiny_llm) -> None:  # type: ignore[no-untyped
             json={"model": "tiny", "messages": CHAT, "response_format": {"type": "grammar"}},
         )
         assert bad.status_code == 400 and "response_format" in bad.json()["error"]["message"]
+
+
+def test_properties_come_in_schema_order(tiny_llm) -> None:  # type: ignore[no-untyped-def]
+    schema = {
+        "type": "object",
+        "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "integer"}},
+        "required": ["zeta", "alpha"],
+        "additionalProperties": False,
+    }
+    text = tiny_llm.generate([CHAT], GenerationParams(temperature=0.0, max_tokens=40, json_schema=schema))[0]
+    assert text.index('"zeta"') < text.index('"alpha"')

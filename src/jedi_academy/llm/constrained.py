@@ -44,7 +44,8 @@ def _tokenizer_info(formatter: ChatFormatter) -> Any:
 def compiled_schema(formatter: ChatFormatter, schema: dict[str, Any]) -> Any:
     import xgrammar as xgr
 
-    text = json.dumps(schema, sort_keys=True)
+    # The grammar follows the schema's own property order (the order a model should write them in).
+    text = json.dumps(schema)
     key = (id(formatter), text)
     if key not in _GRAMMARS:
         if id(formatter) not in _COMPILERS:
