@@ -399,6 +399,18 @@ class _IngestProgress:
 
 
 def _plain(report: Any) -> dict[str, Any]:
+    """A report dataclass as JSON-ready data (counters keyed by tuples get ``a/b`` string keys)."""
     from dataclasses import asdict
 
-    return {k: (dict(v) if hasattr(v, "items") else v) for k, v in asdict(report).items()}
+    return _jsonable(asdict(report))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            ("/".join(map(str, key)) if isinstance(key, tuple) else str(key)): _jsonable(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(item) for item in value]
+    return value
