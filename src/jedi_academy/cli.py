@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 # Plain click help instead of rich panels: loading rich's markdown and traceback machinery would double the
 # start-up time of every command (`academy --help` must answer in under half a second).
@@ -62,12 +62,10 @@ def _register_stages() -> None:
 _register_stages()
 
 
-def _settings(ctx: typer.Context, **more: Any) -> Settings:
-    from jedi_academy.config import load_settings
+def _settings(ctx: typer.Context) -> Settings:
+    from jedi_academy.config import settings_from_context
 
-    overrides = dict(ctx.find_root().obj or {})
-    overrides.update({k: v for k, v in more.items() if v is not None})
-    return load_settings(**overrides)
+    return settings_from_context(ctx)
 
 
 @app.callback()

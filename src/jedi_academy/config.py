@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         return self.data_dir.joinpath(*parts)
 
 
+def settings_from_context(ctx: Any) -> Settings:
+    """The settings of a CLI command: the root command's flags (stored on its click context) as overrides."""
+    return load_settings(**(ctx.find_root().obj or {}))
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; ``overrides`` are CLI flags (``None`` means "not given")."""
     given = {key: value for key, value in overrides.items() if value is not None}

@@ -9,10 +9,10 @@ import typer
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any]:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
     from jedi_academy.store import open_database
 
-    settings = load_settings(**(ctx.find_root().obj or {}))
+    settings = settings_from_context(ctx)
     return settings, open_database(settings)
 
 

@@ -15,9 +15,9 @@ app = typer.Typer(help="Therapist/patient conversations: generate, list, show.",
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
 
-    return load_settings(**(ctx.find_root().obj or {}))
+    return settings_from_context(ctx)
 
 
 @app.command("generate")

@@ -12,10 +12,10 @@ app = typer.Typer(help="Dataset versions: build, list, show, export.", no_args_i
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any, Any]:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
     from jedi_academy.store import ArtifactStore, open_database
 
-    settings = load_settings(**(ctx.find_root().obj or {}))
+    settings = settings_from_context(ctx)
     return settings, open_database(settings), ArtifactStore(settings.data_dir)
 
 

@@ -14,9 +14,9 @@ checkpoints_app = typer.Typer(
 
 
 def _settings(ctx: typer.Context) -> Any:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
 
-    return load_settings(**(ctx.find_root().obj or {}))
+    return settings_from_context(ctx)
 
 
 def finetune_command(

@@ -20,9 +20,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
 
-    return load_settings(**(ctx.find_root().obj or {}))
+    return settings_from_context(ctx)
 
 
 def _echo_json(data: object) -> None:

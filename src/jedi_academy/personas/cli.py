@@ -20,9 +20,9 @@ app = typer.Typer(help="Grounded persona cards: generate, list, show.", no_args_
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
 
-    return load_settings(**(ctx.find_root().obj or {}))
+    return settings_from_context(ctx)
 
 
 @app.command("generate")

@@ -33,11 +33,11 @@ def run_command(
     """Run the whole pipeline: ingest, personas, conversations, dataset, fine-tune, baseline, report.
 
     Stages whose inputs did not change since the last run are skipped."""
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
     from jedi_academy.pipeline.config import load_pipeline
     from jedi_academy.pipeline.run import Pipeline
 
-    settings = load_settings(**(ctx.find_root().obj or {}))
+    settings = settings_from_context(ctx)
     path = pipeline or DEMO_PIPELINE
     config = load_pipeline(path)
     updates: dict = {}

@@ -59,12 +59,12 @@ def ingest_command(
     import signal
     import threading
 
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
     from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
     from jedi_academy.reddit.pipeline import IngestOptions, ingest
     from jedi_academy.reddit.progress import NullProgress, RichProgress
 
-    settings = load_settings(**(ctx.find_root().obj or {}))
+    settings = settings_from_context(ctx)
     options = IngestOptions(
         paths=paths,
         specializations=specializations,

@@ -21,10 +21,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _load(ctx: typer.Context, dirs: list[Path] | None):  # type: ignore[no-untyped-def]
-    from jedi_academy.config import load_settings
+    from jedi_academy.config import settings_from_context
     from jedi_academy.specializations.loading import load_specializations
 
-    settings = load_settings(**(ctx.find_root().obj or {}))
+    settings = settings_from_context(ctx)
     return settings, load_specializations(settings, dirs or ())
 
 
