@@ -2,8 +2,6 @@
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import SecretStr
@@ -13,11 +11,12 @@ from jedi_academy.config import load_settings
 from jedi_academy.errors import LogprobsUnavailableError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.store import open_database
+from tests.http_helpers import JSONHandler, LoopbackServer
 
 ITEM_9 = load_instrument("phq-9").item("9").text
 
 
-class PatientAPI:
+class PatientAPI(LoopbackServer):
     """Answers like a patient would through the Mistral API: usually a JSON answer, sometimes a bare number,
     sometimes a refusal; it always refuses PHQ-9 item 9."""
 
@@ -25,9 +24,9 @@ class PatientAPI:
         self.requests: list[dict] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                payload = self.json_body()
                 outer.requests.append(payload)
                 prompt = payload["messages"][-1]["content"]
                 options = re.findall(r"^(\d+)\. ", prompt, flags=re.MULTILINE)
@@ -39,29 +38,13 @@ class PatientAPI:
                 else:
                     content = json.dumps({"answer": int(options[seed % len(options)])})
                 message = {"role": "assistant", "content": content}
-                body = json.dumps({
+                self.reply(200, {
                     "id": "x", "object": "chat.completion", "model": payload["model"], "created": 1,
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
-                }).encode()  # fmt: skip
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                })  # fmt: skip
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> "PatientAPI":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
+        super().__init__(Handler)
 
 
 def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -2,9 +2,7 @@
 (files, jobs, start, cancel, get)."""
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pydantic import SecretStr
@@ -12,9 +10,10 @@ from pydantic import SecretStr
 from jedi_academy.finetune.config import TrainingConfig
 from jedi_academy.finetune.mistral_api import MistralFineTuning
 from jedi_academy.finetune.service import FinetuneRequest, finetune
+from tests.http_helpers import JSONHandler, LoopbackServer
 
 
-class FineTuningServer:
+class FineTuningServer(LoopbackServer):
     """Jobs walk QUEUED -> VALIDATED (auto_start false) -> start -> RUNNING -> SUCCESS as they are polled."""
 
     def __init__(self) -> None:
@@ -23,23 +22,12 @@ class FineTuningServer:
         self.log: list[tuple[str, str]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def reply(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def body(self) -> bytes:
-                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
                 outer.log.append(("POST", self.path))
                 if self.headers.get("Authorization") != "Bearer ft-key":
                     return self.reply(401, {"message": "Unauthorized"})
-                raw = self.body()
+                raw = self.raw_body()
                 if self.path == "/v1/files":
                     assert self.headers["Content-Type"].startswith("multipart/form-data")
                     assert b'name="purpose"' in raw and b"fine-tune" in raw
@@ -108,23 +96,12 @@ class FineTuningServer:
                     return self.reply(200, job)
                 return self.reply(404, {"detail": "Not Found"})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        super().__init__(Handler)
 
     @staticmethod
     def move(job: dict, status: str) -> None:
         job["status"] = status
         job["events"].append({"name": "status-updated", "data": {"status": status}, "created_at": 2})
-
-    def __enter__(self) -> "FineTuningServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
 
 
 def test_remote_job_life_cycle_becomes_a_remote_checkpoint(tiny_settings, dataset_files, monkeypatch) -> None:  # type: ignore[no-untyped-def]

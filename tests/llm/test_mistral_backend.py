@@ -3,16 +3,13 @@
 The server checks requests against the documented request schema (unknown fields such as ``seed`` or
 ``logprobs`` are rejected, as the real API does) and answers with the tiny model."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from jedi_academy.config import load_settings
 from jedi_academy.errors import BackendUnavailableError, ConfigError, LogprobsUnavailableError
 from jedi_academy.llm import GenerationParams, open_llm
 from jedi_academy.llm.mistral_backend import MistralAPILLM
+from tests.http_helpers import JSONHandler, LoopbackServer
 from tests.llm.test_transformers_backend import REQUESTS, item
 
 CHAT_FIELDS = {
@@ -22,23 +19,15 @@ CHAT_FIELDS = {
 }  # fmt: skip
 
 
-class MistralServer:
+class MistralServer(LoopbackServer):
     def __init__(self, llm, api_key: str = "test-key", fail_first: int = 0) -> None:  # type: ignore[no-untyped-def]
         self.requests: list[dict] = []
         self.fail_first = fail_first
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def reply(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                payload = self.json_body()
                 outer.requests.append(
                     {"path": self.path, "auth": self.headers.get("Authorization"), **payload}
                 )
@@ -69,18 +58,7 @@ class MistralServer:
                     },
                 )
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> "MistralServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
+        super().__init__(Handler)
 
 
 def test_generation_follows_the_mistral_wire_format(tiny_llm) -> None:  # type: ignore[no-untyped-def]

@@ -1,8 +1,5 @@
 """The openai backend against a real HTTP server on loopback: ``academy serve`` running the tiny model."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -12,6 +9,7 @@ from jedi_academy.llm import GenerationParams, LoglikelihoodRequest
 from jedi_academy.llm.openai_backend import OpenAICompatibleLLM
 from jedi_academy.llm.server import create_app
 from tests.conftest import ServerThread, free_port
+from tests.http_helpers import JSONHandler, LoopbackServer
 from tests.llm.test_transformers_backend import REQUESTS, item, make_adapter
 
 
@@ -95,41 +93,27 @@ def test_unknown_model_is_a_404_in_openai_format(server) -> None:  # type: ignor
         OpenAICompatibleLLM(server.url, "nope").generate([item("x")], GenerationParams(max_tokens=1))
 
 
-class NoLogprobsHandler(BaseHTTPRequestHandler):
+class NoLogprobsHandler(JSONHandler):
     """A chat server in the style of one that ignores prompt_logprobs (most non-vLLM servers)."""
 
     def do_POST(self) -> None:
-        length = int(self.headers["Content-Length"])
-        json.loads(self.rfile.read(length))
-        body = json.dumps(
+        self.json_body()
+        message = {"role": "assistant", "content": "ok"}
+        self.reply(
+            200,
             {
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
-                ],
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+            },
+        )
 
 
 def test_server_without_prompt_logprobs_is_a_clear_error() -> None:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), NoLogprobsHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        remote = OpenAICompatibleLLM(f"http://127.0.0.1:{httpd.server_address[1]}", "m")
+    with LoopbackServer(NoLogprobsHandler) as server:
+        remote = OpenAICompatibleLLM(server.url, "m")
         assert remote.generate([item("hi")], GenerationParams(max_tokens=2)) == ["ok"]
         with pytest.raises(LogprobsUnavailableError, match="no prompt_logprobs"):
             remote.loglikelihood([REQUESTS[0]])
-    finally:
-        httpd.shutdown()
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
