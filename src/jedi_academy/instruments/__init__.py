@@ -13,8 +13,9 @@ Public API (imported lazily, so ``import jedi_academy.instruments`` stays cheap 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from jedi_academy.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from jedi_academy.instruments.api import (
@@ -75,8 +76,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,8 +11,9 @@ Public API (imported lazily, so the CLI stays fast)::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from jedi_academy.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from jedi_academy.reddit.bundles import AuthorBundle, BundleComment, load_author_bundles
@@ -45,8 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
