@@ -11,7 +11,7 @@ import bz2
 import lzma
 import zlib
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from jedi_academy.reddit.errors import DumpReadError
 
@@ -111,11 +111,10 @@ class _Stream(Protocol):
     def decompress(self, data: bytes) -> bytes: ...
 
 
-class _LimitedStream:
-    """bz2 and lzma decompressors: they bound their output themselves (``max_length``)."""
+class _Delegating:
+    """End-of-stream state comes straight from the wrapped decompressor."""
 
-    def __init__(self, inner: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
-        self._inner = inner
+    _inner: Any
 
     @property
     def eof(self) -> bool:
@@ -124,6 +123,13 @@ class _LimitedStream:
     @property
     def unused_data(self) -> bytes:
         return self._inner.unused_data
+
+
+class _LimitedStream(_Delegating):
+    """bz2 and lzma decompressors: they bound their output themselves (``max_length``)."""
+
+    def __init__(self, inner: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
+        self._inner = inner
 
     @property
     def needs_input(self) -> bool:
@@ -133,24 +139,21 @@ class _LimitedStream:
         return self._inner.decompress(data, OUTPUT_LIMIT)
 
 
-class _ZlibStream:
-    """gzip members: zlib hands back what it could not consume yet in ``unconsumed_tail``."""
+class _PendingInput(_Delegating):
+    """Decompressors that cannot bound their output by themselves: unread input waits in ``_pending``."""
 
-    def __init__(self) -> None:
-        self._inner = zlib.decompressobj(wbits=31)
-        self._pending = b""
-
-    @property
-    def eof(self) -> bool:
-        return self._inner.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._inner.unused_data
+    _pending = b""
 
     @property
     def needs_input(self) -> bool:
         return not self._pending
+
+
+class _ZlibStream(_PendingInput):
+    """gzip members: zlib hands back what it could not consume yet in ``unconsumed_tail``."""
+
+    def __init__(self) -> None:
+        self._inner = zlib.decompressobj(wbits=31)
 
     def decompress(self, data: bytes) -> bytes:
         out = self._inner.decompress(self._pending + data, OUTPUT_LIMIT)
@@ -158,7 +161,7 @@ class _ZlibStream:
         return out
 
 
-class _ZstdStream:
+class _ZstdStream(_PendingInput):
     """zstd frames. The decompressor has no output bound, so input goes in small slices."""
 
     SLICE = 128 << 10
@@ -168,19 +171,6 @@ class _ZstdStream:
 
         # Pushshift and Arctic Shift dumps are compressed with a 2 GiB window (--long=31).
         self._inner = zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()
-        self._pending = b""
-
-    @property
-    def eof(self) -> bool:
-        return self._inner.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._inner.unused_data
-
-    @property
-    def needs_input(self) -> bool:
-        return not self._pending
 
     def decompress(self, data: bytes) -> bytes:
         pending = self._pending + data
