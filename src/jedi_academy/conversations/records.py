@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from jedi_academy.errors import AcademyError
+from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Conversation, Persona, Turn
 
 if TYPE_CHECKING:
@@ -17,15 +17,9 @@ if TYPE_CHECKING:
 
 def get_conversation(session: Session, wanted: str) -> Conversation:
     """A conversation by id or unique id prefix."""
-    row = session.get(Conversation, wanted)
-    if row is not None:
-        return row
-    query = select(Conversation).where(Conversation.id.startswith(wanted)).limit(2)
-    matches = session.scalars(query).all() if wanted else []
-    if len(matches) == 1:
-        return matches[0]
-    problem = "is ambiguous" if matches else "does not exist"
-    raise AcademyError(f"conversation {wanted!r} {problem}", "see `academy conversations list`")
+    return one_by_id_or_prefix(
+        session, Conversation, wanted, "conversation", "see `academy conversations list`"
+    )
 
 
 def conversation_rows(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from jedi_academy.datasets.mistral_format import check_record, conversation_record
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Conversation, DatasetMember, DatasetVersion, Persona
 
 TRAIN_FILE = "train.jsonl"
@@ -176,11 +177,6 @@ def write_export(folder: Path, rows: list[Row], cards: dict[str, dict[str, Any]]
 
 
 def resolve_version(session: Any, wanted: str) -> DatasetVersion:
-    row = session.get(DatasetVersion, wanted)
-    if row is not None:
-        return row
-    matches = session.scalars(select(DatasetVersion).where(DatasetVersion.id.startswith(wanted))).all()
-    if len(matches) == 1:
-        return matches[0]
-    problem = "is ambiguous" if matches else "does not exist"
-    raise AcademyError(f"dataset version {wanted!r} {problem}", "see `academy dataset list`")
+    return one_by_id_or_prefix(
+        session, DatasetVersion, wanted, "dataset version", "see `academy dataset list`"
+    )

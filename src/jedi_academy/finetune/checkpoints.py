@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
 
 
@@ -79,10 +80,7 @@ def register_checkpoint(database: Database, store: ArtifactStore, spec: Checkpoi
 
 def get_checkpoint(session: Session, wanted: str) -> Checkpoint:
     """By full id or unique prefix."""
-    row = session.get(Checkpoint, wanted)
-    if row is not None:
-        return row
-    matches = session.scalars(select(Checkpoint).where(Checkpoint.id.startswith(wanted))).all()
+    matches = id_or_prefix_matches(session, Checkpoint, wanted)
     if len(matches) == 1:
         return matches[0]
     if not matches:

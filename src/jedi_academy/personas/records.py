@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from jedi_academy.errors import AcademyError
 from jedi_academy.personas.card import PersonaCard, system_prompt
+from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Persona
 
 if TYPE_CHECKING:
@@ -30,16 +30,7 @@ def persona_id_for(specialization: str, card: PersonaCard) -> str:
 
 def get_persona(session: Session, wanted: str) -> Persona:
     """A persona by id or unique id prefix."""
-    row = session.get(Persona, wanted)
-    if row is not None:
-        return row
-    matches = (
-        session.scalars(select(Persona).where(Persona.id.startswith(wanted)).limit(2)).all() if wanted else []
-    )
-    if len(matches) == 1:
-        return matches[0]
-    problem = "is ambiguous" if matches else "does not exist"
-    raise AcademyError(f"persona {wanted!r} {problem}", "see `academy personas list`")
+    return one_by_id_or_prefix(session, Persona, wanted, "persona", "see `academy personas list`")
 
 
 def list_personas(database: Database, specialization: str | None = None) -> list[Persona]:
