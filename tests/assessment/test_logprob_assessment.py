@@ -45,6 +45,10 @@ def test_symptomatic_patient_scores_higher_with_reliable_change(trained, capsys)
     text = Path(report).read_text(encoding="utf-8")
     assert "PASS" in text and "<svg" in text
 
+    cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
+    assert main([*cli, "baseline", "--specialization", "depression", "--checkpoint", patient_id]) == 0
+    assert "phq-9: patients score higher than the base model: PASS" in capsys.readouterr().out
+
     code = main(
         [
             "--data-dir",

@@ -1,6 +1,5 @@
 """The openai backend against a real HTTP server on loopback: ``academy serve`` running the tiny model."""
 
-
 import httpx
 import pytest
 

@@ -153,7 +153,7 @@ def baseline_command(
 ) -> None:
     """Score the base model and the patient checkpoint in character; report whether patients score higher."""
     from jedi_academy.assessment.baseline import run_baseline
-    from jedi_academy.assessment.report import format_p
+    from jedi_academy.assessment.report import verdict_line
     from jedi_academy.assessment.runner import SampleOptions
 
     settings, database = _context(ctx)
@@ -166,13 +166,7 @@ def baseline_command(
         typer.echo(json.dumps(results, indent=2, default=str))
         return
     for instrument_id, block in results["instruments"].items():
-        v = block["verdict"]
-        answer = "YES" if v["patients_score_higher"] else "NO"
-        typer.echo(
-            f"{instrument_id}: patients score higher than the base model: {answer} "
-            f"(mean change {v['mean_change']:+.2f}, p {format_p(v['p_value'])} over {v['p_value_basis']}, "
-            f"{v['personas']} persona(s))"
-        )
+        typer.echo(verdict_line(instrument_id, block["verdict"]))
     for instrument_id, reason in results["skipped_instruments"].items():
         typer.echo(f"{instrument_id}: skipped ({reason})")
     typer.echo(f"report: {results['report']}")

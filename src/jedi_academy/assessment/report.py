@@ -68,6 +68,16 @@ def comparison_text(comparison: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def verdict_line(label: str, verdict: dict[str, Any]) -> str:
+    """One terminal line for a validity verdict (the `baseline` command and the `run` summary)."""
+    answer = "PASS" if verdict["patients_score_higher"] else "FAIL"
+    return (
+        f"{label}: patients score higher than the base model: {answer} "
+        f"(mean change {verdict['mean_change']:+.2f}, p {format_p(verdict['p_value'])} over "
+        f"{verdict['p_value_basis']}, {verdict['personas']} persona(s))"
+    )
+
+
 def format_p(p: float) -> str:
     return "< 0.0001" if p < 0.0001 else f"{p:.4f}"
 

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.assessment.report import comparison_section, format_p, verdict_section, write_report
+from jedi_academy.assessment.report import comparison_section, verdict_line, verdict_section, write_report
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -127,13 +127,7 @@ def write_pipeline_report(
                 (f"{spec} / {instrument}, persona {c['persona'] or '(none)'}", comparison_section(c))
                 for c in block["comparisons"]
             )
-            verdict = block["verdict"]
-            answer = "PASS" if verdict["patients_score_higher"] else "FAIL"
-            lines.append(
-                f"  {spec} / {instrument}: patients score higher than the base model: {answer} "
-                f"(mean change {verdict['mean_change']:+.2f}, p {format_p(verdict['p_value'])}, "
-                f"{verdict['personas']} persona(s))"
-            )
+            lines.append("  " + verdict_line(f"{spec} / {instrument}", block["verdict"]))
         for instrument, reason in results["skipped_instruments"].items():
             lines.append(f"  {spec} / {instrument}: not administered ({reason})")
     path = write_report(
