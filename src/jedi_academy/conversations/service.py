@@ -85,7 +85,7 @@ def require_generated(report: ConversationReport) -> None:
     if report.generated or report.requested == report.existing:
         return
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(report.rejected.items())) or "none"
-    hint = "see the Personas and conversations section of the README"
+    hint = "see docs/personas-conversations.md"
     if report.rejected.get("truncated"):
         hint = "raise --max-tokens, or pass --keep-truncated to keep answers cut at the token limit"
     raise AcademyError(

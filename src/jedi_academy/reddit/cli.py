@@ -39,7 +39,7 @@ def ingest_command(
         bool, typer.Option("--resume", help="Continue the interrupted or partial run in the output folder.")
     ] = False,
     rules_file: Annotated[
-        Path | None, typer.Option("--rules", help="YAML file overriding keep rules (see the README).")
+        Path | None, typer.Option("--rules", help="YAML file overriding keep rules (see docs/ingestion.md).")
     ] = None,
     specialization_dirs: Annotated[
         list[Path] | None,

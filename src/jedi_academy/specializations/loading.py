@@ -40,7 +40,7 @@ def parse_specialization(text: str, source: str) -> Specialization:
     if not isinstance(data, dict):
         raise SpecializationError(
             f"{source}: expected a mapping of fields, found {type(data).__name__}",
-            "see the Specializations section of the README for the fields",
+            "see docs/ingestion.md for the fields",
         )
     try:
         spec = Specialization.model_validate(data)
