@@ -41,6 +41,7 @@ def _register_stages() -> None:
     from jedi_academy.assessment.cli import register as register_assessment
     from jedi_academy.conversations.cli import app as conversations_app
     from jedi_academy.datasets.cli import app as dataset_app
+    from jedi_academy.feedback.cli import app as feedback_app
     from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
     from jedi_academy.personas.cli import app as personas_app
@@ -57,6 +58,7 @@ def _register_stages() -> None:
     app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
     register_assessment(app)
+    app.add_typer(feedback_app, name="feedback")
 
 
 _register_stages()

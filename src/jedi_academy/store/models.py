@@ -186,3 +186,20 @@ class ItemResult(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     run: Mapped[AssessmentRun] = relationship(back_populates="items")
+
+
+class SessionFeedback(Base):
+    """MITI-style feedback on one therapy session. ``session_id`` is opaque: no foreign key until the
+    sessions table exists."""
+
+    __tablename__ = "feedback"
+
+    session_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    transcript_sha256: Mapped[str] = mapped_column(String(64))
+    backend: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(256))
+    prompt_version: Mapped[str] = mapped_column(String(32))
+    scheme_version: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # codes, ratings, summary
+    payload_sha256: Mapped[str] = mapped_column(String(64))  # verified on every load
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

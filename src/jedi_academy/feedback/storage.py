@@ -1,0 +1,56 @@
+"""The ``feedback`` table: one row per session id, written in one transaction, its hash checked on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.feedback.coding import SessionFeedback
+from jedi_academy.store.models import SessionFeedback as FeedbackRow
+
+if TYPE_CHECKING:
+    from jedi_academy.store import Database
+
+
+def payload_sha256(payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def save_feedback(database: Database, feedback: SessionFeedback) -> str:
+    """Store (or replace) the feedback of ``feedback.session_id``; returns the payload hash."""
+    if not feedback.session_id:
+        raise AcademyError("feedback without a session id cannot be stored", "pass a session id")
+    payload = feedback.as_dict()
+    digest = payload_sha256(payload)
+    with database.session() as session:
+        session.merge(
+            FeedbackRow(
+                session_id=feedback.session_id,
+                transcript_sha256=feedback.transcript_sha256,
+                backend=feedback.backend,
+                model=feedback.model,
+                prompt_version=feedback.prompt_version,
+                scheme_version=feedback.scheme_version,
+                payload=payload,
+                payload_sha256=digest,
+            )
+        )
+    return digest
+
+
+def load_feedback(database: Database, session_id: str) -> SessionFeedback | None:
+    """The stored feedback of a session, or None; a row that no longer matches its hash is an error."""
+    with database.session() as session:
+        row = session.get(FeedbackRow, session_id)
+        if row is None:
+            return None
+        payload, digest = row.payload, row.payload_sha256
+    if payload_sha256(payload) != digest:
+        raise AcademyError(
+            f"feedback of session {session_id!r} does not match its stored hash",
+            "the row was changed outside the academy; code the session again",
+        )
+    return SessionFeedback.from_dict(payload)
