@@ -94,6 +94,11 @@ def _field(path: Path, line: int, row: dict[str | None, object], column: str) ->
 def _utterance(path: Path, line: int, row: dict[str | None, object]) -> AnnotatedUtterance:
     if None in row:
         raise FeedbackInputError(f"{path}, line {line}: more fields than the header has columns")
+    short = next((column for column, value in row.items() if value is None), None)
+    if short is not None:
+        raise FeedbackInputError(
+            f"{path}, line {line}, column {short!r}: missing (the row has too few fields)"
+        )
     where = f"{path}, line {line}, column"
     transcript_id = _field(path, line, row, "transcript_id")
     if not transcript_id:
