@@ -108,3 +108,17 @@ def test_code_and_show_commands(tiny_dir, tmp_path: Path, capsys) -> None:  # ty
     assert "Reflection-to-question ratio" in text and "fair 1, good 2" in text
     assert main([*root, "feedback", "show", "s-unknown"]) == 1
     assert "no feedback stored for session 's-unknown'" in capsys.readouterr().err
+
+
+def test_coding_through_an_openai_compatible_server_gives_the_same_codes(tiny_llm, coded) -> None:  # type: ignore[no-untyped-def]
+    # The schema travels as `response_format` over the wire and the server constrains decoding with it.
+    from jedi_academy.llm.openai_backend import OpenAICompatibleLLM
+    from jedi_academy.llm.server import create_app
+    from tests.conftest import ServerThread
+
+    with ServerThread(create_app(tiny_llm, "tiny")) as server:
+        remote = OpenAICompatibleLLM(server.url, "tiny")
+        over_http = code_session(remote, TURNS, session_id="session-1")
+    assert over_http.backend == "openai"
+    assert [t.codes for t in over_http.turns] == [t.codes for t in coded.turns]
+    assert over_http.ratings == coded.ratings
