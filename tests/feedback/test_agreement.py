@@ -105,14 +105,26 @@ def test_evaluate_command_prints_json(tiny_dir, sample: Path, capsys) -> None:  
     assert sum(map(sum, report["coder"]["confusion"])) == 3
 
 
-def test_several_annotators_are_each_compared(tiny_llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_several_annotators_are_each_compared_and_agree_among_themselves(tiny_llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     header = "transcript_id,utterance_id,interlocutor,utterance_text,main_therapist_behaviour,annotator_id\n"
+    labels = {"ann-1": ["question", "question", "reflection", "other"],
+              "ann-2": ["question", "reflection", "reflection", "other"]}  # fmt: skip
+    texts = ["How are you?", "What happened?", "You're tired.", "Hello."]
     rows = [
-        "a,0,therapist,How are you?,question,ann-1",
-        "a,0,therapist,How are you?,other,ann-2",
-        "a,1,client,Fine.,n/a,ann-1",
-    ]
+        f"a,{2 * i},therapist,{text},{labels[who][i]},{who}" for who in labels for i, text in enumerate(texts)
+    ] + ["a,1,client,Fine.,n/a,ann-1"]
     report = evaluate_file(tiny_llm, write_sample(tmp_path / "two.csv", rows, header))
-    # One utterance coded once, compared with two annotations.
-    assert (report.utterances, report.n, report.annotators) == (1, 2, 2)
-    assert len({tuple(p["codes"]) for p in report.predictions}) == 1
+    # Four utterances, each coded once and compared with two annotations.
+    assert (report.utterances, report.n, report.annotators) == (4, 8, 2)
+    by_utterance: dict[int, set[tuple[str, ...]]] = {}
+    for p in report.predictions:
+        by_utterance.setdefault(p["utterance_id"], set()).add(tuple(p["codes"]))
+    assert all(len(codes) == 1 for codes in by_utterance.values())
+    # ann-1 vs ann-2: agree on 3 of 4 (p_o = 12/16). Marginals: ann-1 question 2, reflection 1, other 1;
+    # ann-2 question 1, reflection 2, other 1. p_e = (2*1 + 1*2 + 1*1)/16 = 5/16.
+    # kappa = (12 - 5)/(16 - 5) = 7/11. Confusion: rows ann-1, columns ann-2 (reflection, question, input,
+    # other).
+    (pair,) = report.annotator_agreement
+    assert pair.name == "ann-1 vs ann-2" and pair.n == 4
+    assert pair.kappa == pytest.approx(7 / 11)
+    assert pair.confusion == [[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]]

@@ -45,6 +45,9 @@ class EvaluationReport:
     coder: Agreement
     baselines: list[Agreement]
     reflection_subtype: Agreement | None
+    annotator_agreement: list[
+        Agreement
+    ]  # each pair of the file's own annotators, on the utterances both coded
     human_kappa_range: tuple[float, float] = HUMAN_KAPPA_RANGE
     predictions: list[dict[str, Any]] = field(default_factory=list)
     limits: list[str] = field(default_factory=list)
@@ -144,6 +147,7 @@ def evaluate_file(
         coder=agreement(f"{llm.backend_name}/{llm.model_name}", gold, predicted, classes),
         baselines=baselines,
         reflection_subtype=_subtype_agreement(annotations, codes),
+        annotator_agreement=_annotator_agreement(annotations),
         predictions=[
             {
                 "transcript_id": r.transcript_id,
@@ -174,6 +178,31 @@ def _subtype_agreement(
     if not gold:
         return None
     return agreement("reflection subtype", gold, predicted, ["simple", "complex"])
+
+
+def _annotator_agreement(annotations: Sequence[AnnotatedUtterance]) -> list[Agreement]:
+    """Human-human agreement inside the file: one entry per pair of annotators who share utterances."""
+    by_annotator: dict[str, dict[tuple[str, int], str]] = {}
+    for row in annotations:
+        if row.annotator_id is not None and row.behaviour is not None:
+            by_annotator.setdefault(row.annotator_id, {})[(row.transcript_id, row.utterance_id)] = (
+                row.behaviour
+            )
+    results = []
+    names = sorted(by_annotator)
+    for number, first in enumerate(names):
+        for second in names[number + 1 :]:
+            shared = [key for key in by_annotator[first] if key in by_annotator[second]]
+            if shared:
+                results.append(
+                    agreement(
+                        f"{first} vs {second}",
+                        [by_annotator[first][key] for key in shared],
+                        [by_annotator[second][key] for key in shared],
+                        ANNOMI_CLASSES,
+                    )
+                )
+    return results
 
 
 def _limits(n: int, limit: int | None) -> list[str]:

@@ -103,6 +103,11 @@ def render_evaluation(report: EvaluationReport) -> str:
             f"Reflection subtype (simple vs complex) on {sub.n} agreed reflection(s): accuracy "
             f"{_number(sub.accuracy)}, kappa {_number(sub.kappa)}"
         )
+    for pair in report.annotator_agreement:
+        lines.append(
+            f"Annotators in this file, {pair.name}: n = {pair.n}, accuracy {_number(pair.accuracy)}, "
+            f"kappa {_number(pair.kappa)}"
+        )
     lines.append(f"Human-human agreement to compare with: utterance-level kappa {low}-{high}")
     lines.append("What these numbers cannot tell:")
     lines.extend(f"  - {note}" for note in report.limits)
