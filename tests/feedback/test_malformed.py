@@ -106,6 +106,15 @@ def test_evaluate_refuses_a_malformed_file_in_one_line_before_loading_a_model(
     ]
 
 
+def test_a_file_without_therapist_utterances_is_refused(tmp_path: Path) -> None:
+    from jedi_academy.feedback.evaluate import evaluate_file
+
+    path = write_sample(tmp_path / "clients.csv", [row for row in ROWS if ",client," in row])
+    # The coder is never called: the file is refused first, so no model is needed here.
+    with pytest.raises(FeedbackInputError, match="no therapist utterances to compare"):
+        evaluate_file(None, path)  # type: ignore[arg-type]
+
+
 def test_a_missing_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["feedback", "evaluate", "--transcripts", str(tmp_path / "none.csv")]) == 1
     assert "none.csv: no such file" in capsys.readouterr().err

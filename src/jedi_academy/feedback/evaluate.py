@@ -18,6 +18,7 @@ from jedi_academy.feedback.annomi import AnnotatedUtterance, read_annomi, transc
 from jedi_academy.feedback.codes import ANNOMI_CLASSES, REFLECTIONS, miti_scheme
 from jedi_academy.feedback.coding import PROMPT_VERSION, CodingOptions, code_utterances, coding_messages
 from jedi_academy.feedback.metrics import Agreement, agreement
+from jedi_academy.feedback.transcript import FeedbackInputError
 
 if TYPE_CHECKING:
     from jedi_academy.llm import LLM
@@ -104,6 +105,10 @@ def evaluate_file(
     selected = list(
         dict.fromkeys((r.transcript_id, r.utterance_id) for r in rows if r.interlocutor == "therapist")
     )
+    if not selected:
+        raise FeedbackInputError(
+            f"{path}: no therapist utterances to compare", "the file has client rows only"
+        )
     if limit is not None:
         selected = selected[:limit]
     requests = []
