@@ -24,7 +24,7 @@ from jedi_academy.feedback.render import render_feedback
 from jedi_academy.feedback.storage import load_feedback, save_feedback
 from jedi_academy.feedback.transcript import Turn
 from jedi_academy.store import open_database
-from jedi_academy.store.models import SessionFeedback as FeedbackRow
+from jedi_academy.store.models import FeedbackRecord as FeedbackRow
 
 TURNS = [
     Turn("What brings you here today?", "I can't sleep and I'm always on edge.", "t1"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.feedback.coding import SessionFeedback
-from jedi_academy.store.models import SessionFeedback as FeedbackRow
+from jedi_academy.store.models import FeedbackRecord as FeedbackRow
 
 if TYPE_CHECKING:
     from jedi_academy.store import Database

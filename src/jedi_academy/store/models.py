@@ -188,7 +188,7 @@ class ItemResult(Base):
     run: Mapped[AssessmentRun] = relationship(back_populates="items")
 
 
-class SessionFeedback(Base):
+class FeedbackRecord(Base):
     """MITI-style feedback on one therapy session. ``session_id`` is opaque: no foreign key until the
     sessions table exists."""
 
