@@ -1,4 +1,4 @@
-"""The Hub download fetches one copy of the weights: the Hugging Face shards, never Mistral's consolidated file."""
+"""The Hub download fetches one copy of the weights: the Hugging Face shards, not the consolidated file."""
 
 from huggingface_hub.utils import filter_repo_objects
 
