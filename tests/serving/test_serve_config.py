@@ -191,3 +191,18 @@ def test_the_openai_backend_refuses_a_folder_as_adapter(trained) -> None:  # typ
     remote = OpenAICompatibleLLM("http://127.0.0.1:9", settings.model)
     with pytest.raises(ConfigError, match="by served name"):
         remote.generate([PROMPT], GenerationParams(max_tokens=1), adapter=str(folder))
+
+
+@pytest.mark.slow
+def test_serve_checkpoints_by_id(trained) -> None:  # type: ignore[no-untyped-def]
+    from tests.serving.test_serve_cli import serving
+
+    settings, ids = trained
+    with serving(
+        "--data-dir", str(settings.data_dir), "serve", "--checkpoint", ids[0], "--checkpoint", ids[1][:8]
+    ) as (
+        _,
+        url,
+    ):
+        served = httpx.get(f"{url}/v1/models").json()["data"]
+        assert [m["id"] for m in served] == [settings.model, *ids]  # the base comes from the checkpoints
