@@ -129,7 +129,7 @@ def serve_command(
 
 def serve_config_command(
     ctx: typer.Context,
-    target: Annotated[str, typer.Option("--for", help="The server to configure: vllm.")],
+    target: Annotated[str, typer.Option("--for", help="The server to configure: vllm.")] = "vllm",
     out: Annotated[Path | None, typer.Option(help="Folder to write (default <data-dir>/serve/vllm).")] = None,
     checkpoint: Annotated[
         list[str] | None, typer.Option(help="Only these checkpoints (id or prefix). Repeatable.")
