@@ -275,21 +275,34 @@ def test_bearer_token(tiny_llm) -> None:  # type: ignore[no-untyped-def]
 def test_concurrency_limit_and_disconnect_frees_the_slot(tiny_llm) -> None:  # type: ignore[no-untyped-def]
     with ServerThread(create_app(tiny_llm, "tiny", limits=ServerLimits(max_concurrent=1))) as running:
         api = client(running)
-        long = {"model": "tiny", "messages": HELLO, "max_tokens": 3000, "stream": True}
-        stream = api.chat.completions.create(**long, extra_body={"min_tokens": 3000})  # type: ignore[call-overload]
+        long = {"model": "tiny", "messages": HELLO, "max_tokens": 4000, "stream": True}
+        stream = api.chat.completions.create(**long, extra_body={"min_tokens": 4000})  # type: ignore[call-overload]
         next(iter(stream))
         with pytest.raises(openai.RateLimitError) as busy:
             api.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
         assert "limit of 1 concurrent" in busy.value.message
         stream.close()  # the client goes away: its generation stops and the slot is free again
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                api.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
-                break
-            except openai.RateLimitError:
-                assert time.monotonic() < deadline, "the slot was never freed"
-                time.sleep(0.1)
+        wait_for_a_free_slot(api)
+
+        # the same for a plain request whose client gives up waiting
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                f"{running.url}/v1/chat/completions",
+                json={"model": "tiny", "messages": HELLO, "max_tokens": 4000, "min_tokens": 4000},
+                timeout=1.5,
+            )
+        wait_for_a_free_slot(api)
+
+
+def wait_for_a_free_slot(api: openai.OpenAI) -> None:
+    deadline = time.monotonic() + 8  # 4,000 tokens would take far longer
+    while True:
+        try:
+            api.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1)
+            return
+        except openai.RateLimitError:
+            assert time.monotonic() < deadline, "the slot was never freed"
+            time.sleep(0.1)
 
 
 def test_shutdown_ends_a_request_in_progress(tiny_llm) -> None:  # type: ignore[no-untyped-def]
