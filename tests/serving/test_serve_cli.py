@@ -122,4 +122,5 @@ def test_served_process_limits_key_adapters_and_sigterm_mid_request(tiny_dir, tm
         assert time.monotonic() - stopped_at < 20  # 4,000 tokens would take far longer
         assert process.returncode in (0, -signal.SIGTERM)
         assert len(failures) == 1 and "shutting down" in str(failures[0])
-        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+        log = process.stderr.read() if process.stderr else ""
+        assert "Traceback" not in log and "academy serve: stopping (2 request(s) in flight)" in log

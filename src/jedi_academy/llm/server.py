@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import sys
 import threading
 import time
 import traceback
@@ -537,6 +538,9 @@ def run_server(
 
     class _Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
+            if not app.state.stopping.is_set():
+                busy = app.state.in_flight
+                print(f"academy serve: stopping ({busy} request(s) in flight)", file=sys.stderr, flush=True)
             app.state.stopping.set()
             super().handle_exit(sig, frame)
 
