@@ -1,9 +1,8 @@
-"""``academy serve`` as a process: refusing to bind beyond loopback without a key, the bearer token, limits
-answered in OpenAI's shape, vLLM-style ``--lora-modules``, and SIGTERM during a request."""
+"""``academy serve`` as a process: refusing to bind beyond loopback without a key, checkpoints served by id,
+the bearer token, limits answered in OpenAI's shape, and SIGTERM during a request."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,6 @@ import pytest
 
 from jedi_academy.cli import main
 from tests.conftest import free_port
-from tests.llm.test_transformers_backend import make_adapter
 
 ACADEMY = [sys.executable, "-m", "jedi_academy.cli"]
 HELLO = [{"role": "user", "content": "How was your week?"}]
@@ -62,36 +60,28 @@ def test_binding_beyond_loopback_needs_a_key(capsys, tiny_dir) -> None:  # type:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 2  # error and hint
     code = main(["--model", str(tiny_dir), "serve", "--lora", "no-equals-sign"])
     assert code == 1 and "is not NAME=ADAPTER_DIR" in capsys.readouterr().err
+    code = main(["--model", str(tiny_dir), "serve", "--lora-modules", '{"name": "a"}'])
+    assert code == 1 and "is not a JSON object with 'name' and 'path'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_served_process_limits_key_adapters_and_sigterm_mid_request(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    adapter = tmp_path / "a1"
-    make_adapter(tiny_dir, adapter, seed=11)
-    module = json.dumps({"name": "ck-a1", "path": str(adapter), "base_model_name": "tiny"})
-    args = [
-        "--model",
-        str(tiny_dir),
-        "serve",
-        "--served-name",
-        "tiny",
-        "--lora-modules",
-        module,
-        "--max-tokens",
-        "4000",
-    ]
-    with serving(*args, "--api-key", "k3y") as (process, url):
+def test_served_process_checkpoints_key_limits_and_sigterm_mid_request(trained) -> None:  # type: ignore[no-untyped-def]
+    settings, ids = trained
+    args = ["--data-dir", str(settings.data_dir), "serve", "--checkpoint", ids[0], "--checkpoint", ids[1][:8]]
+    with serving(*args, "--api-key", "k3y", "--max-tokens", "4000") as (process, url):
         api = openai.OpenAI(base_url=f"{url}/v1", api_key="k3y", max_retries=0, timeout=60)
-        assert [m.id for m in api.models.list()] == ["tiny", "ck-a1"]
+        assert [m.id for m in api.models.list()] == [
+            settings.model,
+            *ids,
+        ]  # the base comes from the checkpoints
         assert httpx.get(f"{url}/v1/models").status_code == 401
+        base = settings.model
 
         with pytest.raises(openai.BadRequestError) as oversized:
-            api.chat.completions.create(model="tiny", messages=HELLO, max_tokens=100_000_000)
+            api.chat.completions.create(model=base, messages=HELLO, max_tokens=100_000_000)
         assert oversized.value.code == "max_tokens_exceeded"
         with pytest.raises(openai.BadRequestError) as too_long:  # 4,096 positions in the tiny model
-            api.chat.completions.create(
-                model="ck-a1", messages=[{"role": "user", "content": "hello " * 5000}]
-            )
+            api.chat.completions.create(model=ids[0], messages=[{"role": "user", "content": "hello " * 5000}])
         assert too_long.value.code == "context_length_exceeded"
 
         failures: list[BaseException] = []
@@ -99,13 +89,13 @@ def test_served_process_limits_key_adapters_and_sigterm_mid_request(tiny_dir, tm
         def plain_long_request() -> None:
             try:
                 api.chat.completions.create(
-                    model="ck-a1", messages=HELLO, max_tokens=4000, extra_body={"min_tokens": 4000}
+                    model=ids[1], messages=HELLO, max_tokens=4000, extra_body={"min_tokens": 4000}
                 )
             except BaseException as exc:  # the test inspects it
                 failures.append(exc)
 
         stream = api.chat.completions.create(
-            model="tiny", messages=HELLO, max_tokens=4000, stream=True, extra_body={"min_tokens": 4000}
+            model=base, messages=HELLO, max_tokens=4000, stream=True, extra_body={"min_tokens": 4000}
         )
         chunks = iter(stream)
         next(chunks), next(chunks)  # generating now

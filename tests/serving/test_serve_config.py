@@ -23,28 +23,6 @@ from tests.llm.test_transformers_backend import REQUESTS
 PROMPT = [{"role": "user", "content": "How have you been sleeping?"}]
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_dir, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Two LoRA checkpoints of different ranks on the tiny model, made by the real fine-tuning code."""
-    from jedi_academy.config import load_settings
-    from jedi_academy.finetune.config import TrainingConfig
-    from jedi_academy.finetune.service import FinetuneRequest, finetune
-    from tests.finetune.conftest import conversation, write_jsonl
-
-    root = tmp_path_factory.mktemp("served")
-    settings = load_settings(data_dir=root / "data", model=str(tiny_dir), device="cpu")
-    train = write_jsonl(root / "train.jsonl", [conversation(i) for i in range(8)])
-    ids = []
-    for rank, rate in ((4, 5e-3), (16, 1e-2)):
-        config = TrainingConfig(
-            lora_rank=rank, lora_alpha=2 * rank, learning_rate=rate, max_steps=2, batch_size=4, eval_every=2,
-            save_every=2,
-        )  # fmt: skip
-        request = FinetuneRequest(dataset=str(train), show_progress=False)
-        ids.append(finetune(settings, request, config, echo=lambda _: None).id)
-    return settings, ids
-
-
 def academy(capsys, settings, *args: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
     code = main(["--data-dir", str(settings.data_dir), "--model", settings.model, *args])
     out, err = capsys.readouterr()
@@ -191,18 +169,3 @@ def test_the_openai_backend_refuses_a_folder_as_adapter(trained) -> None:  # typ
     remote = OpenAICompatibleLLM("http://127.0.0.1:9", settings.model)
     with pytest.raises(ConfigError, match="by served name"):
         remote.generate([PROMPT], GenerationParams(max_tokens=1), adapter=str(folder))
-
-
-@pytest.mark.slow
-def test_serve_checkpoints_by_id(trained) -> None:  # type: ignore[no-untyped-def]
-    from tests.serving.test_serve_cli import serving
-
-    settings, ids = trained
-    with serving(
-        "--data-dir", str(settings.data_dir), "serve", "--checkpoint", ids[0], "--checkpoint", ids[1][:8]
-    ) as (
-        _,
-        url,
-    ):
-        served = httpx.get(f"{url}/v1/models").json()["data"]
-        assert [m["id"] for m in served] == [settings.model, *ids]  # the base comes from the checkpoints
