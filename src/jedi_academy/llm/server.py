@@ -401,7 +401,7 @@ def create_app(
             future.result()
         finally:
             client_gone.set()
-        if not streams.finished:
+        if not streams.finished:  # stopped early: the server is shutting down (or nobody is listening)
             raise APIError(503, "the server is shutting down", kind="server_error", code="shutting_down")
         choices = []
         for index, choice in enumerate(streams.choices):
