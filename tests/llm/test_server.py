@@ -4,6 +4,7 @@ errors), the request limits, and vLLM's runtime adapter endpoints."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -380,3 +381,27 @@ def test_runtime_adapter_loading_as_vllm_does(tiny_llm, adapter_dir) -> None:  #
         assert remote.loglikelihood([request])[0].logprob == pytest.approx(
             tiny_llm.loglikelihood([request])[0].logprob, abs=1e-4
         )
+
+
+def test_structured_output_streams_the_same_valid_json(server) -> None:  # type: ignore[no-untyped-def]
+    schema = {
+        "type": "object",
+        "properties": {"mood": {"type": "integer", "minimum": 0, "maximum": 10}},
+        "required": ["mood"],
+        "additionalProperties": False,
+    }
+    options = {
+        "model": "tiny",
+        "messages": HELLO,
+        "max_tokens": 40,
+        "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "mood", "schema": schema}},
+    }
+    api = client(server)
+    plain = api.chat.completions.create(**options).choices[0].message.content  # type: ignore[call-overload]
+    streamed = "".join(
+        chunk.choices[0].delta.content or ""
+        for chunk in api.chat.completions.create(**options, stream=True)  # type: ignore[call-overload]
+        if chunk.choices
+    )
+    assert streamed == plain and 0 <= json.loads(streamed)["mood"] <= 10
