@@ -46,6 +46,7 @@ def _register_stages() -> None:
     from jedi_academy.personas.cli import app as personas_app
     from jedi_academy.pipeline.cli import register as register_pipeline
     from jedi_academy.reddit.cli import register as register_ingest
+    from jedi_academy.sessions.cli import register as register_sessions
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
@@ -57,6 +58,7 @@ def _register_stages() -> None:
     app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
     register_assessment(app)
+    register_sessions(app)
 
 
 _register_stages()
