@@ -49,10 +49,20 @@ def test_csv_transcript_replays_therapist_rows_in_utterance_order(tmp_path: Path
 @pytest.mark.parametrize(
     ("name", "text", "transcript", "message"),
     [
-        ("a.csv", "transcript_id,utterance_text\n1,hi\n", "1", "missing column(s) utterance_id, interlocutor"),
+        (
+            "a.csv",
+            "transcript_id,utterance_text\n1,hi\n",
+            "1",
+            "missing column(s) utterance_id, interlocutor",
+        ),
         ("b.csv", CSV_HEADER + "1,high,0,client,00:00,Only me.\n", "1", "no therapist turns"),
         ("c.csv", CSV_HEADER + "1,high,0,therapist,00:00,Hi.\n", "99", "no transcript '99'"),
-        ("d.csv", CSV_HEADER + "1,high,x,therapist,00:00,Hi.\n", "1", "line 2: utterance_id 'x' is not a number"),
+        (
+            "d.csv",
+            CSV_HEADER + "1,high,x,therapist,00:00,Hi.\n",
+            "1",
+            "line 2: utterance_id 'x' is not a number",
+        ),
         ("e.csv", CSV_HEADER, None, "needs --transcript"),
         ("f.jsonl", '{"therapist": "ok"}\n{"therapist": \n', None, "line 2: not valid JSON"),
         ("g.jsonl", '{"therapist": ""}\n', None, "line 1: 'therapist' must be a non-empty string"),
@@ -73,7 +83,9 @@ def test_bad_scripts_get_one_clear_error(
 def test_bad_script_on_the_command_line_is_one_line_and_writes_nothing(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     path = write(tmp_path / "bad.csv", "transcript_id,utterance_text\n1,hi\n")
     data = tmp_path / "data"
-    code = main(["--data-dir", str(data), "session", "replay", "--case", "c-x", "--script", str(path), "--json"])
+    code = main(
+        ["--data-dir", str(data), "session", "replay", "--case", "c-x", "--script", str(path), "--json"]
+    )
     captured = capsys.readouterr()
     assert code == 1 and captured.out == ""
     lines = captured.err.strip().splitlines()
