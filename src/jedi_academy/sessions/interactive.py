@@ -50,8 +50,12 @@ def _show_risk(terminal: Terminal, result: TurnResult) -> None:
 
 
 def _answer(terminal: Terminal, runner: SessionRunner, text: str, recommendations: tuple[str, ...]) -> None:
-    terminal.piece("patient> ")
-    result = runner.say(text, recommendations=recommendations, on_text=terminal.piece)
+    result = runner.say(
+        text,
+        recommendations=recommendations,
+        on_text=terminal.piece,
+        on_stored=lambda: terminal.piece("patient> "),
+    )
     terminal.line()
     _show_risk(terminal, result)
 

@@ -158,9 +158,15 @@ class SessionRunner:
     # ------------------------------------------------------------------ turns
 
     def say(
-        self, text: str, *, recommendations: Sequence[str] = (), on_text: TextSink | None = None
+        self,
+        text: str,
+        *,
+        recommendations: Sequence[str] = (),
+        on_text: TextSink | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> TurnResult:
-        """The therapist says ``text`` (marking ``recommendations`` with it); returns the patient's reply."""
+        """The therapist says ``text`` (marking ``recommendations`` with it); returns the patient's reply.
+        ``on_stored`` is called once the therapist's words are committed, before the patient answers."""
         text = clean_text(text)
         if not text:
             raise AcademyError("the therapist's turn is empty")
@@ -182,6 +188,8 @@ class SessionRunner:
             self._flag(session, index, risk)
             for recommendation in recommendations:
                 self._add_recommendation(session, index, recommendation, "therapist")
+        if on_stored is not None:
+            on_stored()
         result = self.finish_pending(on_text)
         assert result is not None
         return result
