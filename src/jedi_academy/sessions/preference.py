@@ -115,7 +115,7 @@ def preferences_sample(
         for number, (question, first, second) in enumerate(preference_variants(text)):
             params = GenerationParams(
                 temperature=1.0,
-                max_tokens=12,
+                max_tokens=32,  # a random model may spell the answer out in byte tokens
                 seed=derive_seed(session_seed, "preference", first_index + offset, number),
                 json_schema=_answer_schema(),
             )
