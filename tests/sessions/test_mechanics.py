@@ -13,6 +13,7 @@ from jedi_academy.sessions.preference import decide, parse_yes_no, preferences
 from jedi_academy.sessions.recommendations import is_duplicate
 from jedi_academy.sessions.risk import risk_lexicon
 from jedi_academy.sessions.seeds import acceptance_draw, derive_seed
+from tests.http_helpers import JSONHandler, LoopbackServer
 
 SESSION_TABLES = {"therapists", "cases", "therapy_sessions", "session_turns", "recommendations"}
 
@@ -68,15 +69,15 @@ def test_sample_mode_counts_constrained_answers(tiny_llm: Any) -> None:
                {"role": "assistant", "content": "Hi."}]  # fmt: skip
     recs = ["Take a walk every morning"]
     first = preferences(
-        tiny_llm, context, recs, None, session_seed=5, first_index=0, samples=6, mode="sample"
+        tiny_llm, context, recs, None, session_seed=5, first_index=0, samples=4, mode="sample"
     )
     again = preferences(
-        tiny_llm, context, recs, None, session_seed=5, first_index=0, samples=6, mode="sample"
+        tiny_llm, context, recs, None, session_seed=5, first_index=0, samples=4, mode="sample"
     )
     [preference] = first
     assert preference.mode == "sample" and len(preference.phrasings) == 6
     for phrasing in preference.phrasings:
-        assert phrasing["yes"] + phrasing["no"] + phrasing["unusable"] == 6
+        assert phrasing["yes"] + phrasing["no"] + phrasing["unusable"] == 4
         assert phrasing["unusable"] == 0  # constrained decoding: always Yes or No
     assert 0 <= preference.p_accept <= 1
     assert [p.phrasings for p in again] == [p.phrasings for p in first]
@@ -115,3 +116,32 @@ def test_migration_matches_the_models_and_downgrades(tmp_path: Path) -> None:
     assert mine == []
     command.downgrade(alembic_config(database.engine), "0001")
     assert not set(inspect(database.engine).get_table_names()) & SESSION_TABLES
+
+
+class PatientAnswersNo(JSONHandler):
+    """The Mistral chat endpoint: no log-probabilities; every reply says No; the payloads are kept."""
+
+    payloads: list[dict[str, Any]] = []  # noqa: RUF012
+
+    def do_POST(self) -> None:
+        body = self.json_body()
+        PatientAnswersNo.payloads.append(body)
+        self.reply(
+            200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": '{"answer": "No"}'}}]}
+        )
+
+
+def test_backend_without_logprobs_falls_back_to_samples() -> None:
+    from jedi_academy.llm.mistral_backend import MistralAPILLM
+
+    context = [{"role": "system", "content": "You are Robin."}]
+    with LoopbackServer(PatientAnswersNo) as server:
+        llm = MistralAPILLM("ft:patient", api_key="test-key", base_url=server.url)
+        [preference] = preferences(
+            llm, context, ["Rest more"], None, session_seed=2, first_index=1, samples=3
+        )
+    assert preference.mode == "sample" and preference.p_accept == 0.0
+    assert all(p["no"] == 3 for p in preference.phrasings)
+    sent = PatientAnswersNo.payloads
+    assert len(sent) == 18 and all(p["response_format"]["type"] == "json_schema" for p in sent)
+    assert len({p["random_seed"] for p in sent}) == 18  # seeded per phrasing and sample, reproducibly
