@@ -48,6 +48,7 @@ def _register_stages() -> None:
     from jedi_academy.pipeline.cli import register as register_pipeline
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.serving.cli import register as register_serving
+    from jedi_academy.sessions.cli import register as register_sessions
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
@@ -61,6 +62,7 @@ def _register_stages() -> None:
     register_serving(app)
     register_assessment(app)
     app.add_typer(feedback_app, name="feedback")
+    register_sessions(app)
 
 
 _register_stages()
