@@ -3,12 +3,12 @@
 import pytest
 from sqlalchemy import select
 
-from jedi_academy.conversations.contamination import ContaminationGuard, Phrase, guard_for_specialization
 from jedi_academy.conversations.generate import ConversationOptions, generate_conversations
 from jedi_academy.conversations.prompt import CONVERSATION_PROMPT_VERSION
 from jedi_academy.conversations.questions import load_question_bank
 from jedi_academy.conversations.service import personas_for, require_generated
 from jedi_academy.errors import AcademyError
+from jedi_academy.guard.contamination import ContaminationGuard, Phrase, guard_for_specialization
 from jedi_academy.store import open_database
 from jedi_academy.store.models import Conversation
 from tests.factories import add_persona

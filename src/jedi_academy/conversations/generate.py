@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.conversations.contamination import ContaminationGuard
 from jedi_academy.conversations.prompt import CONVERSATION_PROMPT_VERSION, patient_messages
 from jedi_academy.conversations.questions import Question, QuestionBank, plan_questions
 from jedi_academy.conversations.replies import (
@@ -28,6 +27,7 @@ from jedi_academy.conversations.replies import (
     sounds_resolved,
     trim_to_sentence,
 )
+from jedi_academy.guard.contamination import ContaminationGuard
 from jedi_academy.llm import LLM, GenerationParams
 from jedi_academy.personas.card import PROMPT_VERSION, PersonaCard
 from jedi_academy.store.models import Conversation, Turn

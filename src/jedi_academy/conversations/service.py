@@ -49,8 +49,8 @@ def generate_for_specialization(
     model: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ConversationReport:
-    from jedi_academy.conversations.contamination import guard_for_specialization
     from jedi_academy.conversations.questions import load_question_bank
+    from jedi_academy.guard.contamination import guard_for_specialization
     from jedi_academy.llm import open_llm
     from jedi_academy.specializations import get_specialization
     from jedi_academy.store import open_database
