@@ -39,12 +39,22 @@ def make_card(
             "intermediate_beliefs": [trait("If I ask for help, people will see I am weak", "inferred")],
             "coping_strategies": [trait("Long walks, sometimes drinking")],
             "situations": [
-                {"situation": "A friend texts about meeting up",
-                 "automatic_thought": "They only ask out of pity", "emotion": "shame", "behaviour": "Leaves the message unanswered", "basis": "inferred",
-                 "evidence": ev},
-                {"situation": "Awake before dawn again", "automatic_thought": "Another day I will waste",
-                 "emotion": "dread", "behaviour": "Stays in bed until noon", "basis": "stated",
-                 "evidence": ev},
+                {
+                    "situation": "A friend texts about meeting up",
+                    "automatic_thought": "They only ask out of pity",
+                    "emotion": "shame",
+                    "behaviour": "Leaves the message unanswered",
+                    "basis": "inferred",
+                    "evidence": ev,
+                },
+                {
+                    "situation": "Awake before dawn again",
+                    "automatic_thought": "Another day I will waste",
+                    "emotion": "dread",
+                    "behaviour": "Stays in bed until noon",
+                    "basis": "stated",
+                    "evidence": ev,
+                },
             ],
         },
         "stage_of_change": {"stage": "contemplation", "basis": "inferred", "evidence": ev},
@@ -57,7 +67,7 @@ def make_card(
             "substances": {"level": "some", "basis": "stated", "evidence": ev},
             "protective_factors": [trait("Close to a sister")],
         },
-    }  # fmt: skip
+    }
     data.update(changes)
     return PersonaCard.model_validate(data)
 

@@ -1,7 +1,7 @@
 """The persona card, schema version 2: who a simulated patient is, built on Beck's cognitive model.
 
 Every grounded trait carries ``basis`` (``stated``: the author says it; ``inferred``: it follows from what
-they say) and ``evidence``, the ids of the comments that support it. Fields that the comments say nothing about
+they say) and ``evidence``, the ids of the comments that support it. Fields the comments say nothing about
 are ``"not stated"`` (basis ``not stated``, no evidence), and trait lists may be empty: a card never has to
 invent. ``evidence`` stays in provenance: the system prompt and every therapist-facing view drop it.
 
@@ -238,10 +238,17 @@ class PersonaCard(_Strict):
         counts = {"stated": 0, "inferred": 0, NOT_STATED: 0}
         for path, _, _ in self.grounded():
             counts[_basis_at(self, path)] += 1
-        facts = [*(getattr(self.demographics, f) for f in ("gender", "occupation", "relationships",
-                                                          "living_situation")),
-                 self.speaking_style, self.stage_of_change, self.risk.suicidal_ideation, self.risk.self_harm,
-                 self.risk.substances]  # fmt: skip
+        facts = [
+            *(
+                getattr(self.demographics, f)
+                for f in ("gender", "occupation", "relationships", "living_situation")
+            ),
+            self.speaking_style,
+            self.stage_of_change,
+            self.risk.suicidal_ideation,
+            self.risk.self_harm,
+            self.risk.substances,
+        ]
         counts[NOT_STATED] = sum(1 for f in facts if f.basis == NOT_STATED)
         return counts
 
@@ -316,12 +323,13 @@ def _profile_lines(card: PersonaCard) -> list[str]:
     model = card.cognitive_model
     risk = card.risk
     risk_lines = [
-        f"Thoughts of suicide: {risk.suicidal_ideation.level}" if risk.suicidal_ideation.basis != NOT_STATED
+        f"Thoughts of suicide: {risk.suicidal_ideation.level}"
+        if risk.suicidal_ideation.basis != NOT_STATED
         else None,
         f"Self-harm: {risk.self_harm.level}" if risk.self_harm.basis != NOT_STATED else None,
         f"Alcohol or drugs: {risk.substances.level}" if risk.substances.basis != NOT_STATED else None,
         *(f"What keeps you going: {t.text}" for t in risk.protective_factors),
-    ]  # fmt: skip
+    ]
     stage = card.stage_of_change.stage
     return [
         ". ".join(line for line in about if line) + ("." if any(about) else ""),

@@ -54,7 +54,7 @@ FIRST_PERSON_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "writes_about": {"type": "string", "enum": ["own experience", "someone else", "both", "unclear"]}
-    },  # fmt: skip
+    },
     "required": ["writes_about"],
     "additionalProperties": False,
 }
@@ -108,8 +108,12 @@ class GroundingResult:
 def grounding_schema(claims: int) -> dict[str, Any]:
     verdict = {"type": "string", "enum": ["supported", "unsupported"]}
     properties = {f"t{n}": verdict for n in range(1, claims + 1)}
-    return {"type": "object", "properties": properties, "required": list(properties),
-            "additionalProperties": False}  # fmt: skip
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
 
 
 def grounding_messages(card: PersonaCard, candidate: Candidate) -> list[Message]:
@@ -142,8 +146,9 @@ def judge_grounding(
 
 def apply_verdicts(card: PersonaCard, verdicts: dict[str, Any] | None, claims: int) -> GroundingResult:
     paths = [path for path, _, _ in card.grounded()]
-    if verdicts is None or any(verdicts.get(f"t{n}") not in ("supported", "unsupported")
-                               for n in range(1, claims + 1)):  # fmt: skip
+    if verdicts is None or any(
+        verdicts.get(f"t{n}") not in ("supported", "unsupported") for n in range(1, claims + 1)
+    ):
         return GroundingResult(checked=0, judge_failed=True, card=card)
     unsupported = [paths[n - 1] for n in range(1, claims + 1) if verdicts[f"t{n}"] == "unsupported"]
     result = GroundingResult(checked=claims, supported=claims - len(unsupported), dropped=unsupported)

@@ -219,6 +219,7 @@ class Pipeline:
                 spec,
                 conversation_options,
                 persona_ids=self.state.output(f"personas:{spec}")["persona_ids"],
+                reddit_dir=Path(self.state.output("ingest")["out_dir"]),
                 progress=lambda text: (
                     self.display.update(f"conversations:{spec}", text) if self.display else None
                 ),
