@@ -175,6 +175,8 @@ class Pipeline:
                 max_tokens=options.max_tokens,
                 selection=SelectionRules(min_comments=options.min_comments),
                 limits=CardLimits(text_max_chars=options.max_trait_chars, max_items=options.max_list_items),
+                grounding=options.grounding,
+                first_person=options.first_person,
             )
             report = generate_for_specialization(
                 self.teacher,
@@ -213,6 +215,10 @@ class Pipeline:
                 seed=options.seed,
                 max_tokens=options.max_tokens,
                 keep_truncated=options.keep_truncated,
+                therapist_max_tokens=options.therapist_max_tokens,
+                unhelpful_share=options.unhelpful_share,
+                self_cure_judge=options.self_cure_judge,
+                consistency_sample=options.consistency_sample,
             )
             report = generate_for_specialization(
                 self.teacher,
