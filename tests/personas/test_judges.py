@@ -1,5 +1,5 @@
-"""The first-person filter, the grounding judge and style balance: on the tiny model (the real constrained path)
-and on scripted verdicts (the dropping and retry logic)."""
+"""The first-person filter, the grounding judge and style balance: on the tiny model (the real constrained
+path) and on scripted verdicts (the dropping and retry logic)."""
 
 import json
 from collections import Counter
