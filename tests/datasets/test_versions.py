@@ -218,6 +218,9 @@ def test_dataset_show_prints_diversity_mix_flags_and_exclusions(populated, capsy
         "excluded at build: flagged_contaminated 1",
     ):
         assert expected in out, out
+    assert main([*root, "build", "--specialization", "depression", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["id"] == version.id and built["created"] is False
     assert main([*root, "show", version.id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["stats"]["split_by"] == "source author" and shown["stats"]["guard"]["instruments"]["phq-9"]
