@@ -532,8 +532,13 @@ def _self_cure(
 def _check_consistency(
     llm: LLM, batch: list[_Draft], options: ConversationOptions, report: ConversationReport
 ) -> None:
-    """The consistency judge on a seeded sample of the batch's conversations (verdicts kept in details)."""
-    sampled = [d for d in batch if d.turns and _sample_value(options.seed, d.id) < options.consistency_sample]
+    """The consistency judge on a seeded sample of the conversations about to be stored."""
+    shortest = max(1, min(options.min_turns, options.turns))
+    sampled = [
+        d
+        for d in batch
+        if len(d.turns) >= shortest and _sample_value(options.seed, d.id) < options.consistency_sample
+    ]
     verdicts = judge_consistency(
         llm, [(d.persona.card, [a for _, a in d.turns]) for d in sampled], options.seed
     )
