@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+ENGINES = ("local", "spark")
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` command to the root app."""
@@ -54,12 +56,22 @@ def ingest_command(
     checkpoint_every: Annotated[
         float, typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0)
     ] = 60.0,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) or spark (PySpark; see docs/ingestion.md).")
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master", help="Spark master URL with --engine spark (default local[*]).", metavar="URL"
+        ),
+    ] = None,
 ) -> None:
     """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, save."""
     import signal
     import threading
 
     from jedi_academy.config import settings_from_context
+    from jedi_academy.errors import AcademyError
     from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
     from jedi_academy.reddit.pipeline import IngestOptions, ingest
     from jedi_academy.reddit.progress import NullProgress, RichProgress
@@ -76,6 +88,13 @@ def ingest_command(
         bz2_decoder=bz2_decoder,
         checkpoint_every_s=checkpoint_every,
     )
+    if engine not in ENGINES:
+        raise AcademyError(f"unknown engine '{engine}'", f"choose one of {', '.join(ENGINES)}")
+    if master is not None and engine != "spark":
+        raise AcademyError("--master needs --engine spark", "add --engine spark, or drop --master")
+    if engine == "spark":
+        _ingest_on_spark(settings, options, master, as_json)
+        return
     progress = RichProgress() if not as_json and sys.stderr.isatty() else NullProgress()
     warn = progress.message if isinstance(progress, RichProgress) else _to_stderr
 
@@ -101,6 +120,22 @@ def ingest_command(
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
+    if as_json:
+        typer.echo(json.dumps(result.summary))
+        return
+    _print_summary(result.summary, result)
+
+
+def _ingest_on_spark(settings: Any, options: Any, master: str | None, as_json: bool) -> None:
+    from jedi_academy.reddit.errors import DumpReadError
+    from jedi_academy.reddit.spark_engine import spark_ingest
+
+    try:
+        result = spark_ingest(settings, options, master=master, warn=_to_stderr)
+    except DumpReadError as exc:
+        if as_json and exc.summary is not None:
+            typer.echo(json.dumps(exc.summary))
+        raise
     if as_json:
         typer.echo(json.dumps(result.summary))
         return

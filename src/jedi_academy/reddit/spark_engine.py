@@ -1,0 +1,471 @@
+"""``academy ingest --engine spark``: the same ingest on PySpark, for archives that do not fit one machine.
+
+Plan of a run:
+
+1. The driver checks every input and option exactly as the local engine does, and records the run.
+2. One Spark task per input file (:mod:`jedi_academy.reddit.spark_scan`) reads it with the local engine's
+   readers, prefilter and per-record functions, and writes the comments that pass the keep rules to a
+   staging Parquet file, with the dedupe digest and the position (file, byte offset) of each.
+3. Spark drops duplicates per specialization, keeping the first seen (smallest file index, then offset),
+   counts what was kept, range-partitions the survivors by (specialization, file, offset), sorts each
+   partition and writes it as a Parquet part: memory per task is one partition, never a specialization.
+4. The driver joins each specialization's parts in partition order into ``data.parquet`` (one part in
+   memory at a time), builds the author bundles, writes the manifest, and closes the run record.
+
+The output folder, its layout, the counts and the Parquet content equal the local engine's on the same
+inputs. Input files, the output folder and its staging folder must be visible at the same paths to the
+driver and every executor (``local[*]``, or a shared file system on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.reddit import checkpoint
+from jedi_academy.reddit.counts import IngestCounts
+from jedi_academy.reddit.errors import DumpReadError
+from jedi_academy.reddit.formats import check_input, choose_bz2_decoder
+from jedi_academy.reddit.layout import (
+    BUNDLES,
+    COMMENTS,
+    DATA_FILE,
+    MANIFEST,
+    comments_dir,
+    default_output_dir,
+)
+from jedi_academy.reddit.pipeline import IngestOptions, IngestResult
+from jedi_academy.reddit.privacy import Pseudonymizer, load_or_create_secret
+from jedi_academy.reddit.rules import KeepRules
+from jedi_academy.reddit.runs import describe_input, finish_run, start_run
+from jedi_academy.reddit.spark_scan import ScanJob, task
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+    from jedi_academy.config import Settings
+
+STAGING = "spark-staging"
+ROWS_PER_PART = 200_000  # kept rows per output partition: what one task holds while it sorts and writes
+ENGINE = "spark"
+
+
+def spark_ingest(
+    settings: Settings,
+    options: IngestOptions,
+    *,
+    master: str | None = None,
+    spark: SparkSession | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> IngestResult:
+    """Run an ingest on Spark. ``spark``: an existing session (else the active one, else a new one on
+    ``master``, default ``local[*]``; a session started here is stopped at the end). Raises
+    :class:`DumpReadError` after saving a partial run when a file is truncated or corrupt, like the local
+    engine: what was read before the damage, and nothing from the files after it, is kept."""
+    run = _SparkRun(settings, options, master, warn or (lambda _message: None))
+    own_session = False
+    if spark is None:
+        spark, own_session = open_session(master, run.warn)
+    try:
+        return run.execute(spark)
+    finally:
+        if own_session:
+            spark.stop()
+
+
+def open_session(master: str | None, warn: Callable[[str], None]) -> tuple[SparkSession, bool]:
+    """The active session, or a new one; the flag says whether it is new (and so ours to stop)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise AcademyError(
+            "pyspark is not installed", 'install the spark extra: pip install "jedi-academy[spark]"'
+        ) from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        running = active.sparkContext.master
+        if master is not None and master != running:
+            warn(f"using the running Spark session on {running}, not {master}")
+        return active, False
+    if master is None or master.startswith("local"):
+        # Local executors must run this interpreter (the one with jedi_academy installed). On a cluster,
+        # spark.pyspark.python or spark-submit decides.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName("academy-ingest")
+    if master is not None:
+        builder = builder.master(master)
+    try:
+        return builder.getOrCreate(), True
+    except Exception as exc:  # pyspark reports a missing Java or a bad master URL in many ways
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AcademyError(
+            f"cannot start Spark{f' on {master}' if master else ''}: {detail}",
+            "Spark needs Java 17 or later (apt-get install openjdk-17-jre-headless, or set JAVA_HOME) "
+            "and a reachable master URL",
+        ) from exc
+
+
+class _SparkRun:
+    def __init__(
+        self, settings: Settings, options: IngestOptions, master: str | None, warn: Callable[[str], None]
+    ) -> None:
+        from jedi_academy.specializations.loading import load_specializations, select_specializations
+
+        if options.resume:
+            raise AcademyError(
+                "--resume works with the local engine only",
+                "Spark retries failed tasks itself; run the command again without --resume to start over",
+            )
+        self.settings = settings
+        self.options = options
+        self.master = master
+        self.warn = warn
+        self.out = (options.out_dir or default_output_dir(settings)).resolve()
+        self.paths = [Path(p) for p in options.paths]
+        self.formats = self._check_inputs()
+        self.workers = options.workers if options.workers is not None else 1
+        if self.workers < 1:
+            raise AcademyError(f"--workers must be at least 1, not {self.workers}")
+        if "bz2" in self.formats:
+            choose_bz2_decoder(options.bz2_decoder)
+        available = load_specializations(settings, options.specialization_dirs)
+        self.specs = select_specializations(options.specializations, available)
+        self.rules = options.rules or KeepRules()
+        self.staging = self.out / STAGING
+
+    def _check_inputs(self) -> list[str]:
+        if not self.paths:
+            raise AcademyError("no input files", "pass one or more dump files: academy ingest RC_2015-01.bz2")
+        formats = [check_input(path) for path in self.paths]
+        resolved = [path.resolve() for path in self.paths]
+        for i, path in enumerate(resolved):
+            if path in resolved[:i]:
+                raise AcademyError(f"{self.paths[i]} is listed twice", "pass each file once")
+        return formats
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self, spark: SparkSession) -> IngestResult:
+        from jedi_academy.specializations.sync import sync_specializations
+        from jedi_academy.store import open_database
+
+        self.started = time.monotonic()
+        self.inputs = [describe_input(p, f) for p, f in zip(self.paths, self.formats, strict=True)]
+        pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings))
+        self.key_fingerprint = pseudonymizer.fingerprint()
+        self.database = open_database(self.settings)
+        sync_specializations(self.database, self.specs)
+        self._clear_output()
+        self.run_id = start_run(
+            self.database,
+            inputs=self.inputs,
+            specializations=[s.id for s in self.specs],
+            rules=self.rules.model_dump(mode="json"),
+            output_dir=self.out,
+        )
+        self.master_used = spark.sparkContext.master
+        try:
+            scanned = self._scan_files(spark, pseudonymizer)
+            read_error = self._first_error(scanned)
+            scanned = [r for r in scanned if read_error is None or r["file_index"] <= read_error[0]]
+            self.counts = _merge_counts(scanned)
+            for example in self.counts.malformed_examples:
+                self.warn(
+                    f"{example['file']}: line {example['line']:,} is not valid JSON ({example['error']})"
+                )
+            authors = self._dedupe_and_write(spark, [r["candidates"] for r in scanned if r["rows"]])
+            self._build_bundles()
+        except BaseException as exc:
+            self._record("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            shutil.rmtree(self.staging, ignore_errors=True)
+        summary = self._summary(authors)
+        if read_error is not None:
+            error = read_error[1]
+            self._write_manifest("partial", summary, error.message)
+            self._record("partial", error=error.message, summary=summary)
+            error.summary = summary
+            raise error
+        self._write_manifest("completed", summary, None)
+        self._record("completed", summary=summary)
+        return IngestResult(
+            run_id=self.run_id,
+            status="completed",
+            summary=summary,
+            out_dir=self.out,
+            resumed=False,
+            decoders=[f["decoder"] for f in self.counts.files],
+            malformed_examples=list(self.counts.malformed_examples),
+        )
+
+    def _clear_output(self) -> None:
+        for name in (COMMENTS, BUNDLES, STAGING):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        (self.out / MANIFEST).unlink(missing_ok=True)
+        checkpoint.remove(self.out)  # a local run's resume state is for another dataset now
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.staging / "scan").mkdir(parents=True, mode=0o700)
+        (self.staging / "parts").mkdir(mode=0o700)
+
+    def _scan_files(self, spark: SparkSession, pseudonymizer: Pseudonymizer) -> list[dict[str, Any]]:
+        """Stage 1: one task per file; only the small per-file results come back to the driver."""
+        sub_to_specs: dict[str, tuple[str, ...]] = {}
+        for spec in self.specs:
+            for key in spec.subreddit_keys:
+                sub_to_specs[key] = (*sub_to_specs.get(key, ()), spec.id)
+        job = ScanJob(
+            key=load_or_create_secret(self.settings),
+            rules=self.rules.model_dump(mode="json"),
+            sub_to_specs=sub_to_specs,
+            staging=str(self.staging / "scan"),
+            bz2_decoder=self.options.bz2_decoder,
+            workers=self.workers,
+        )
+        items = [(i, str(path.resolve())) for i, path in enumerate(self.paths)]
+        context = spark.sparkContext
+        context.setJobDescription(f"academy ingest: scan {len(items)} file(s)")
+        results = context.parallelize(items, len(items)).map(task(job)).collect()
+        return sorted(results, key=lambda r: r["file_index"])
+
+    def _first_error(self, scanned: list[dict[str, Any]]) -> tuple[int, DumpReadError] | None:
+        """The first damaged file, in input order; an input that is not a dump at all fails the run."""
+        for result in scanned:
+            error = result["error"]
+            if error is None:
+                continue
+            if error["kind"] != "read":
+                raise AcademyError(error["message"], error["hint"])
+            detail = error["detail"]
+            exc = DumpReadError(
+                detail["path"],
+                detail["reason"],
+                decompressed_offset=detail["decompressed_offset"],
+                compressed_offset=detail["compressed_offset"],
+                compressed_size=detail["compressed_size"],
+            )
+            if detail["line"] is not None:
+                exc.at_line(detail["line"])
+            return result["file_index"], exc
+        return None
+
+    # ------------------------------------------------------------------ stage 2
+
+    def _dedupe_and_write(self, spark: SparkSession, candidate_files: list[str]) -> int:
+        """Drop duplicates, count, and write the kept rows; return the number of distinct authors."""
+        spec_ids = [s.id for s in self.specs]
+        parts: dict[str, list[tuple[int, str]]] = {spec_id: [] for spec_id in spec_ids}
+        authors = 0
+        if candidate_files:
+            from pyspark import StorageLevel
+
+            ranked = self._ranked(spark.read.parquet(*candidate_files)).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                total = self._count(ranked)
+                authors = self._count_authors(ranked)
+                for spec_id, part, path in self._write_parts(ranked, total):
+                    parts[spec_id].append((part, path))
+            finally:
+                ranked.unpersist()
+        for spec_id in spec_ids:
+            _join_parts(
+                [path for _, path in sorted(parts[spec_id])], comments_dir(self.out, spec_id) / DATA_FILE
+            )
+        return authors
+
+    def _ranked(self, candidates: DataFrame) -> DataFrame:
+        """Every candidate with ``first``: whether it is the first of its body in its specialization."""
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+
+        if not self.rules.dedupe_bodies:
+            return candidates.withColumn("first", F.lit(True))
+        order = Window.partitionBy("spec", "digest").orderBy("file_index", "offset")
+        return candidates.withColumn("first", F.row_number().over(order) == 1)
+
+    def _count(self, ranked: DataFrame) -> int:
+        """Fill the counts the dedupe decides; return the number of kept rows (all specializations)."""
+        from pyspark.sql import functions as F
+
+        counts = self.counts
+        per_comment = ranked.groupBy("file_index", "offset", "subreddit_key").agg(
+            F.max(F.col("first").cast("int")).alias("kept")
+        )
+        for row in per_comment.groupBy("subreddit_key", "kept").count().collect():
+            if row["kept"]:
+                counts.kept += row["count"]
+                counts.by_subreddit[row["subreddit_key"]] += row["count"]
+            else:
+                counts.dropped["duplicate"] += row["count"]
+        for row in ranked.where("first").groupBy("spec").count().collect():
+            counts.by_specialization[row["spec"]] += row["count"]
+        return sum(counts.by_specialization.values())
+
+    @staticmethod
+    def _count_authors(ranked: DataFrame) -> int:
+        return ranked.where("first AND author IS NOT NULL").select("author").distinct().count()
+
+    def _write_parts(self, ranked: DataFrame, total: int) -> list[tuple[str, int, str]]:
+        """Range-partition the kept rows by (specialization, file, offset), sort each partition, and write
+        it; partition ``i`` holds only rows that come before those of partition ``i + 1``."""
+        columns = [
+            "spec",
+            "file_index",
+            "offset",
+            "id",
+            "author",
+            "subreddit",
+            "created_utc",
+            "score",
+            "body",
+        ]
+        kept = ranked.where("first").select(*columns)
+        partitions = max(1, math.ceil(total / ROWS_PER_PART))
+        ordered = kept.repartitionByRange(partitions, "spec", "file_index", "offset").sortWithinPartitions(
+            "spec", "file_index", "offset"
+        )
+        written = ordered.mapInArrow(
+            part_writer(str(self.staging / "parts")), "spec string, part int, path string, rows long"
+        ).collect()
+        return [(row["spec"], row["part"], row["path"]) for row in written]
+
+    # ------------------------------------------------------------------ finishing
+
+    def _build_bundles(self) -> None:
+        from jedi_academy.reddit.bundles import build_bundles
+
+        for spec in self.specs:
+            build_bundles(self.out, spec.id)
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def _summary(self, authors: int) -> dict[str, Any]:
+        subreddits = sorted({key for spec in self.specs for key in spec.subreddit_keys})
+        return self.counts.summary([s.id for s in self.specs], subreddits, authors, self._elapsed())
+
+    def _details(self) -> dict[str, Any]:
+        counts = getattr(self, "counts", IngestCounts())
+        return {
+            "prefilter_false_positives": counts.prefilter_false_positives,
+            "malformed_examples": counts.malformed_examples,
+            "files": counts.files,
+            "workers": self.workers,
+            "engine": ENGINE,
+            "spark_master": getattr(self, "master_used", self.master),
+        }
+
+    def _record(
+        self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        finish_run(
+            self.database,
+            self.run_id,
+            status=status,
+            counts={**(summary or {}), **self._details()},
+            duration_s=self._elapsed(),
+            error=error,
+        )
+
+    def _write_manifest(self, status: str, summary: dict[str, Any], error: str | None) -> None:
+        manifest = {
+            "layout_version": 1,
+            "run_id": self.run_id,
+            "status": status,
+            "error": error,
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "inputs": self.inputs,
+            "specializations": [s.id for s in self.specs],
+            "rules": self.rules.model_dump(mode="json"),
+            "key_fingerprint": self.key_fingerprint,
+            "summary": summary,
+            **self._details(),
+        }
+        tmp = self.out / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        os.replace(tmp, self.out / MANIFEST)
+
+
+def _merge_counts(scanned: list[dict[str, Any]]) -> IngestCounts:
+    """The per-file counts added up in input order (the malformed examples are the first ones read)."""
+    from jedi_academy.reddit.counts import MALFORMED_EXAMPLES
+
+    total = IngestCounts()
+    for result in scanned:
+        part = IngestCounts.from_state(result["counts"])
+        total.lines_read += part.lines_read
+        total.malformed += part.malformed
+        total.matched += part.matched
+        total.dropped.update(part.dropped)
+        total.prefilter_false_positives += part.prefilter_false_positives
+        room = MALFORMED_EXAMPLES - len(total.malformed_examples)
+        total.malformed_examples.extend(part.malformed_examples[:room])
+        total.files.append(result["file"])
+    return total
+
+
+def part_writer(folder: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function that writes one sorted partition: one Parquet file per specialization
+    in it, in the comment schema, named after the partition and the attempt."""
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        from jedi_academy.reddit.schema import COMMENT_SCHEMA
+
+        context = TaskContext.get()
+        part = context.partitionId() if context is not None else 0
+        attempt = context.attemptNumber() if context is not None else 0
+        writers: dict[str, tuple[pq.ParquetWriter, Path, int]] = {}
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            for spec_id in pc.unique(table["spec"]).to_pylist():
+                rows = table.filter(pc.equal(table["spec"], spec_id))
+                arrays = [rows[field.name].cast(field.type) for field in COMMENT_SCHEMA]
+                if spec_id not in writers:
+                    target = Path(folder) / f"{spec_id}-part-{part:05d}-attempt-{attempt}.parquet"
+                    writers[spec_id] = (
+                        pq.ParquetWriter(target, COMMENT_SCHEMA, compression="zstd"),
+                        target,
+                        0,
+                    )
+                writer, target, count = writers[spec_id]
+                writer.write_table(pa.Table.from_arrays(arrays, schema=COMMENT_SCHEMA))
+                writers[spec_id] = (writer, target, count + rows.num_rows)
+        for spec_id, (writer, target, count) in writers.items():
+            writer.close()
+            yield pa.RecordBatch.from_pydict(
+                {"spec": [spec_id], "part": [part], "path": [str(target)], "rows": [count]},
+                schema=pa.schema(
+                    [("spec", pa.string()), ("part", pa.int32()), ("path", pa.string()), ("rows", pa.int64())]
+                ),
+            )
+
+    return write
+
+
+def _join_parts(sources: list[str], target: Path) -> None:
+    """One ``data.parquet`` from the parts in order (written even when empty), one part in memory at once."""
+    import pyarrow.parquet as pq
+
+    from jedi_academy.reddit.schema import COMMENT_SCHEMA
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with pq.ParquetWriter(tmp, COMMENT_SCHEMA, compression="zstd") as writer:
+        for source in sources:
+            writer.write_table(pq.read_table(source, schema=COMMENT_SCHEMA))
+    os.replace(tmp, target)
