@@ -40,6 +40,7 @@ from jedi_academy.reddit.layout import (
     COMMENTS,
     DATA_FILE,
     MANIFEST,
+    bundles_file,
     comments_dir,
     default_output_dir,
 )
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 
 STAGING = "spark-staging"
 ROWS_PER_PART = 200_000  # kept rows per output partition: what one task holds while it sorts and writes
+PART_RESULT = "spec string, part int, path string"
 ENGINE = "spark"
 
 
@@ -184,7 +186,6 @@ class _SparkRun:
                     f"{example['file']}: line {example['line']:,} is not valid JSON ({example['error']})"
                 )
             authors = self._dedupe_and_write(spark, [r["candidates"] for r in scanned if r["rows"]])
-            self._build_bundles()
         except BaseException as exc:
             self._record("failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -262,9 +263,14 @@ class _SparkRun:
     # ------------------------------------------------------------------ stage 2
 
     def _dedupe_and_write(self, spark: SparkSession, candidate_files: list[str]) -> int:
-        """Drop duplicates, count, and write the kept rows; return the number of distinct authors."""
+        """Drop duplicates, count, and write the kept rows and the author bundles; return the number of
+        distinct authors."""
+        from jedi_academy.reddit.schema import BUNDLE_SCHEMA, COMMENT_SCHEMA
+
         spec_ids = [s.id for s in self.specs]
-        parts: dict[str, list[tuple[int, str]]] = {spec_id: [] for spec_id in spec_ids}
+        parts: dict[str, dict[str, list[tuple[int, str]]]] = {
+            kind: {spec_id: [] for spec_id in spec_ids} for kind in ("comments", "bundles")
+        }
         authors = 0
         if candidate_files:
             from pyspark import StorageLevel
@@ -272,15 +278,26 @@ class _SparkRun:
             ranked = self._ranked(spark.read.parquet(*candidate_files)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 total = self._count(ranked)
-                authors = self._count_authors(ranked)
-                for spec_id, part, path in self._write_parts(ranked, total):
-                    parts[spec_id].append((part, path))
+                authors = ranked.where("first AND author IS NOT NULL").select("author").distinct().count()
+                kept = ranked.where("first").select("spec", "file_index", "offset", *COMMENT_SCHEMA.names)
+                partitions = max(1, math.ceil(total / ROWS_PER_PART))
+                jobs = (
+                    ("comments", kept, ("spec", "file_index", "offset"), ()),
+                    ("bundles", kept.where("author IS NOT NULL"), ("spec", "author"), ("created_utc", "id")),
+                )
+                for kind, rows, keys, then in jobs:
+                    # Range partitions: partition i holds only rows that sort before those of i + 1.
+                    ordered = rows.repartitionByRange(partitions, *keys).sortWithinPartitions(*keys, *then)
+                    writer = partition_writer(str(self.staging / "parts"), kind)
+                    for row in ordered.mapInArrow(writer, PART_RESULT).collect():
+                        parts[kind][row["spec"]].append((row["part"], row["path"]))
             finally:
                 ranked.unpersist()
         for spec_id in spec_ids:
-            _join_parts(
-                [path for _, path in sorted(parts[spec_id])], comments_dir(self.out, spec_id) / DATA_FILE
-            )
+            comments = [path for _, path in sorted(parts["comments"][spec_id])]
+            _join_parts(comments, comments_dir(self.out, spec_id) / DATA_FILE, COMMENT_SCHEMA)
+            bundles = [path for _, path in sorted(parts["bundles"][spec_id])]
+            _join_parts(bundles, bundles_file(self.out, spec_id), BUNDLE_SCHEMA)
         return authors
 
     def _ranked(self, candidates: DataFrame) -> DataFrame:
@@ -294,58 +311,34 @@ class _SparkRun:
         return candidates.withColumn("first", F.row_number().over(order) == 1)
 
     def _count(self, ranked: DataFrame) -> int:
-        """Fill the counts the dedupe decides; return the number of kept rows (all specializations)."""
+        """Fill the counts the dedupe decides (one small result per subreddit); return the number of kept
+        rows over all specializations."""
         from pyspark.sql import functions as F
 
-        counts = self.counts
+        spec_ids = [s.id for s in self.specs]
+        firsts = [
+            F.sum(F.when(F.col("first") & (F.col("spec") == spec_id), 1).otherwise(0)).alias(f"n{i}")
+            for i, spec_id in enumerate(spec_ids)
+        ]
         per_comment = ranked.groupBy("file_index", "offset", "subreddit_key").agg(
-            F.max(F.col("first").cast("int")).alias("kept")
+            F.max(F.col("first").cast("int")).alias("kept"), *firsts
         )
-        for row in per_comment.groupBy("subreddit_key", "kept").count().collect():
+        totals = per_comment.groupBy("subreddit_key", "kept").agg(
+            F.count(F.lit(1)).alias("comments"),
+            *[F.sum(f"n{i}").alias(f"n{i}") for i in range(len(spec_ids))],
+        )
+        counts = self.counts
+        for row in totals.collect():
             if row["kept"]:
-                counts.kept += row["count"]
-                counts.by_subreddit[row["subreddit_key"]] += row["count"]
+                counts.kept += row["comments"]
+                counts.by_subreddit[row["subreddit_key"]] += row["comments"]
             else:
-                counts.dropped["duplicate"] += row["count"]
-        for row in ranked.where("first").groupBy("spec").count().collect():
-            counts.by_specialization[row["spec"]] += row["count"]
+                counts.dropped["duplicate"] += row["comments"]
+            for i, spec_id in enumerate(spec_ids):
+                counts.by_specialization[spec_id] += row[f"n{i}"]
         return sum(counts.by_specialization.values())
 
-    @staticmethod
-    def _count_authors(ranked: DataFrame) -> int:
-        return ranked.where("first AND author IS NOT NULL").select("author").distinct().count()
-
-    def _write_parts(self, ranked: DataFrame, total: int) -> list[tuple[str, int, str]]:
-        """Range-partition the kept rows by (specialization, file, offset), sort each partition, and write
-        it; partition ``i`` holds only rows that come before those of partition ``i + 1``."""
-        columns = [
-            "spec",
-            "file_index",
-            "offset",
-            "id",
-            "author",
-            "subreddit",
-            "created_utc",
-            "score",
-            "body",
-        ]
-        kept = ranked.where("first").select(*columns)
-        partitions = max(1, math.ceil(total / ROWS_PER_PART))
-        ordered = kept.repartitionByRange(partitions, "spec", "file_index", "offset").sortWithinPartitions(
-            "spec", "file_index", "offset"
-        )
-        written = ordered.mapInArrow(
-            part_writer(str(self.staging / "parts")), "spec string, part int, path string, rows long"
-        ).collect()
-        return [(row["spec"], row["part"], row["path"]) for row in written]
-
     # ------------------------------------------------------------------ finishing
-
-    def _build_bundles(self) -> None:
-        from jedi_academy.reddit.bundles import build_bundles
-
-        for spec in self.specs:
-            build_bundles(self.out, spec.id)
 
     def _elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -414,9 +407,12 @@ def _merge_counts(scanned: list[dict[str, Any]]) -> IngestCounts:
     return total
 
 
-def part_writer(folder: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The ``mapInArrow`` function that writes one sorted partition: one Parquet file per specialization
-    in it, in the comment schema, named after the partition and the attempt."""
+def partition_writer(
+    folder: str, kind: str
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The ``mapInArrow`` function that writes one sorted partition as one Parquet file per specialization
+    in it, named after the partition and the attempt: ``comments`` rows as they come, ``bundles`` grouped
+    per author (the partition's rows of a specialization in memory: range partitions keep that bounded)."""
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -424,48 +420,51 @@ def part_writer(folder: str) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa
         import pyarrow.parquet as pq
         from pyspark import TaskContext
 
-        from jedi_academy.reddit.schema import COMMENT_SCHEMA
+        from jedi_academy.reddit.bundles import _group
+        from jedi_academy.reddit.schema import BUNDLE_SCHEMA, COMMENT_SCHEMA
 
         context = TaskContext.get()
         part = context.partitionId() if context is not None else 0
         attempt = context.attemptNumber() if context is not None else 0
-        writers: dict[str, tuple[pq.ParquetWriter, Path, int]] = {}
+        schema = COMMENT_SCHEMA if kind == "comments" else BUNDLE_SCHEMA
+        writers: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+        held: dict[str, list[pa.Table]] = {}
+
+        def output(spec_id: str, table: pa.Table) -> None:
+            if spec_id not in writers:
+                target = Path(folder) / f"{kind}-{spec_id}-part-{part:05d}-attempt-{attempt}.parquet"
+                writers[spec_id] = (pq.ParquetWriter(target, schema, compression="zstd"), target)
+            writers[spec_id][0].write_table(table)
+
         for batch in batches:
             table = pa.Table.from_batches([batch])
             for spec_id in pc.unique(table["spec"]).to_pylist():
                 rows = table.filter(pc.equal(table["spec"], spec_id))
                 arrays = [rows[field.name].cast(field.type) for field in COMMENT_SCHEMA]
-                if spec_id not in writers:
-                    target = Path(folder) / f"{spec_id}-part-{part:05d}-attempt-{attempt}.parquet"
-                    writers[spec_id] = (
-                        pq.ParquetWriter(target, COMMENT_SCHEMA, compression="zstd"),
-                        target,
-                        0,
-                    )
-                writer, target, count = writers[spec_id]
-                writer.write_table(pa.Table.from_arrays(arrays, schema=COMMENT_SCHEMA))
-                writers[spec_id] = (writer, target, count + rows.num_rows)
-        for spec_id, (writer, target, count) in writers.items():
+                comments = pa.Table.from_arrays(arrays, schema=COMMENT_SCHEMA)
+                if kind == "comments":
+                    output(spec_id, comments)
+                else:
+                    held.setdefault(spec_id, []).append(comments)
+        for spec_id, tables in held.items():
+            output(spec_id, _group(pa.concat_tables(tables), BUNDLE_SCHEMA))
+        for spec_id, (writer, target) in writers.items():
             writer.close()
             yield pa.RecordBatch.from_pydict(
-                {"spec": [spec_id], "part": [part], "path": [str(target)], "rows": [count]},
-                schema=pa.schema(
-                    [("spec", pa.string()), ("part", pa.int32()), ("path", pa.string()), ("rows", pa.int64())]
-                ),
+                {"spec": [spec_id], "part": [part], "path": [str(target)]},
+                schema=pa.schema([("spec", pa.string()), ("part", pa.int32()), ("path", pa.string())]),
             )
 
     return write
 
 
-def _join_parts(sources: list[str], target: Path) -> None:
-    """One ``data.parquet`` from the parts in order (written even when empty), one part in memory at once."""
+def _join_parts(sources: list[str], target: Path, schema: pa.Schema) -> None:
+    """One file from the parts in order (written even when empty), one part in memory at a time."""
     import pyarrow.parquet as pq
-
-    from jedi_academy.reddit.schema import COMMENT_SCHEMA
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    with pq.ParquetWriter(tmp, COMMENT_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for source in sources:
-            writer.write_table(pq.read_table(source, schema=COMMENT_SCHEMA))
+            writer.write_table(pq.read_table(source, schema=schema))
     os.replace(tmp, target)
