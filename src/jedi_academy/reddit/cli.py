@@ -34,7 +34,10 @@ def ingest_command(
         Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).")
+        int | None,
+        typer.Option(
+            "--workers", "-w", help="Decoder threads for .bz2 (default: every core; 1 per task on Spark)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary; no progress bar.")] = False,
     resume: Annotated[

@@ -99,14 +99,17 @@ def open_session(master: str | None, warn: Callable[[str], None]) -> tuple[Spark
         if master is not None and master != running:
             warn(f"using the running Spark session on {running}, not {master}")
         return active, False
-    if master is None or master.startswith("local"):
-        # Local executors must run this interpreter (the one with jedi_academy installed). On a cluster,
-        # spark.pyspark.python or spark-submit decides.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName("academy-ingest")
     if master is not None:
         builder = builder.master(master)
     try:
+        from pyspark import SparkConf
+
+        # Under spark-submit the master comes from its configuration; without one, Spark runs local[*].
+        if (master or SparkConf().get("spark.master", "local")).startswith("local"):
+            # Local executors must run this interpreter (the one with jedi_academy installed); on a
+            # cluster, spark.pyspark.python decides.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         return builder.getOrCreate(), True
     except Exception as exc:  # pyspark reports a missing Java or a bad master URL in many ways
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -185,7 +188,8 @@ class _SparkRun:
                 self.warn(
                     f"{example['file']}: line {example['line']:,} is not valid JSON ({example['error']})"
                 )
-            authors = self._dedupe_and_write(spark, [r["candidates"] for r in scanned if r["rows"]])
+            files = [r["candidates"] for r in scanned if r["rows"]]
+            authors = self._dedupe_and_write(spark, files, sum(r["rows"] for r in scanned))
         except BaseException as exc:
             self._record("failed", error=f"{type(exc).__name__}: {exc}")
             raise
@@ -262,9 +266,10 @@ class _SparkRun:
 
     # ------------------------------------------------------------------ stage 2
 
-    def _dedupe_and_write(self, spark: SparkSession, candidate_files: list[str]) -> int:
+    def _dedupe_and_write(self, spark: SparkSession, candidate_files: list[str], candidates: int) -> int:
         """Drop duplicates, count, and write the kept rows and the author bundles; return the number of
-        distinct authors."""
+        distinct authors. Shuffles get one partition per ``ROWS_PER_PART`` candidates (Spark's default of
+        200 costs more than the work on a month's few thousand)."""
         from jedi_academy.reddit.schema import BUNDLE_SCHEMA, COMMENT_SCHEMA
 
         spec_ids = [s.id for s in self.specs]
@@ -275,6 +280,9 @@ class _SparkRun:
         if candidate_files:
             from pyspark import StorageLevel
 
+            shuffle_setting = "spark.sql.shuffle.partitions"
+            previous = spark.conf.get(shuffle_setting)
+            spark.conf.set(shuffle_setting, str(max(1, math.ceil(candidates / ROWS_PER_PART))))
             ranked = self._ranked(spark.read.parquet(*candidate_files)).persist(StorageLevel.MEMORY_AND_DISK)
             try:
                 total = self._count(ranked)
@@ -293,6 +301,7 @@ class _SparkRun:
                         parts[kind][row["spec"]].append((row["part"], row["path"]))
             finally:
                 ranked.unpersist()
+                spark.conf.set(shuffle_setting, previous)
         for spec_id in spec_ids:
             comments = [path for _, path in sorted(parts["comments"][spec_id])]
             _join_parts(comments, comments_dir(self.out, spec_id) / DATA_FILE, COMMENT_SCHEMA)
