@@ -179,6 +179,33 @@ def test_duplicates_are_dropped_within_a_specialization_only(settings: Settings,
     assert [r["id"] for r in table(result.out_dir, "depression")] == ids(settings, 2)
 
 
+def test_out_of_range_integers_are_invalid_records_not_a_crash(settings: Settings, tmp_path: Path) -> None:
+    comments = [
+        comment(1),
+        comment(2, created_utc="99999999999999999999"),
+        comment(3, score=2**63),
+        '{"subreddit":"ADHD","id":"x","body":"' + LONG_BODY + '","created_utc":99999999999999999999}',
+        comment(4),
+    ]
+    result = run(settings, [write_dump(tmp_path, comments)], specializations="adhd")
+    assert result.summary["dropped"]["invalid_record"] == 3
+    assert table(result.out_dir, "adhd") and result.summary["kept"] == 2
+
+
+def test_duplicates_are_found_after_unescaping_normalising_and_case_folding(
+    settings: Settings, tmp_path: Path
+) -> None:
+    comments = [
+        comment(1, body="Me &amp; my therapist agreed on a plan today"),
+        comment(2, body="me & my THERAPIST agreed on a plan today"),
+        comment(3, body="Me & my therapist agreed on a plan today!"),
+    ]
+    result = run(settings, [write_dump(tmp_path, comments)], specializations="adhd")
+    assert result.summary["dropped"]["duplicate"] == 1
+    bodies = [r["body"] for r in table(result.out_dir, "adhd")]
+    assert bodies == ["Me & my therapist agreed on a plan today", "Me & my therapist agreed on a plan today!"]
+
+
 def test_keep_rules_can_be_changed(settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, [comment(1, body="tiny"), comment(2), comment(3, body=comment(2)["body"])])
     rules = KeepRules(min_body_chars=1, dedupe_bodies=False)
