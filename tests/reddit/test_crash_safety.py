@@ -178,3 +178,36 @@ def test_a_checkpoint_whose_part_was_changed_is_refused(settings: Settings, tmp_
     data_file.write_bytes(data_file.read_bytes()[:-10])
     with pytest.raises(Exception, match="missing or was changed"):
         run(settings, [path], resume=True)
+
+
+def test_failures_in_the_final_bookkeeping_are_recorded_on_the_run(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jedi_academy.reddit import checkpoint as checkpoint_module
+    from jedi_academy.reddit import pipeline as pipeline_module
+
+    path = write_dump(tmp_path, big_comments(100))
+    real_write = pipeline_module.write_atomically
+
+    def full_disk(target: Path, data: bytes) -> None:
+        if target.name == "manifest.json" and b'"completed"' in data:
+            raise OSError(28, "No space left on device", str(target))
+        real_write(target, data)
+
+    monkeypatch.setattr(pipeline_module, "write_atomically", full_disk)
+    with pytest.raises(Exception, match="No space left on device"):
+        run(settings, [path], specializations=SPECS)
+    with open_database(settings).session() as session:
+        row = session.query(IngestRun).one()
+        assert row.status == "failed" and "No space left" in (row.error or "")
+    monkeypatch.setattr(pipeline_module, "write_atomically", real_write)
+
+    def cannot_remove(out: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(out / ".checkpoint"))
+
+    monkeypatch.setattr(checkpoint_module, "remove", cannot_remove)
+    resumed = run(settings, [path], specializations=SPECS, resume=True)
+    assert resumed.resumed and resumed.status == "completed"
+    with open_database(settings).session() as session:
+        row = session.query(IngestRun).one()
+        assert row.status == "completed" and "checkpoint could not be removed" in (row.error or "")
