@@ -247,9 +247,7 @@ def academy_ingest(path: Path, workers: int, data_dir: Path, decoder: str) -> Ti
     start, cpu = time.perf_counter(), _cpu_seconds()
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
-        # wait4 gives this child's own peak resident set (kB on Linux), not the largest of all children.
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        peak = _peak_rss_until_exit(process)
         wall = time.perf_counter() - start
         stdout.seek(0)
         stderr.seek(0)
@@ -258,8 +256,23 @@ def academy_ingest(path: Path, workers: int, data_dir: Path, decoder: str) -> Ti
             raise RuntimeError(f"academy ingest failed ({process.returncode}): {problem}")
         summary = json.loads(stdout.read())
     used = _cpu_seconds() - cpu
-    peak = usage.ru_maxrss * 1024
     return Timing(summary["seconds"], summary["lines_read"], summary["kept"], wall, peak, used)
+
+
+def _peak_rss_until_exit(process: subprocess.Popen[bytes]) -> int | None:
+    """The child's own peak resident set (VmHWM), polled until it exits. getrusage and wait4 would not do:
+    a forked child starts with its parent's high-water mark, and the parent has just run the baseline."""
+    status = Path(f"/proc/{process.pid}/status")
+    peak: int | None = None
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    return peak
 
 
 def zst_copy(path: Path) -> Path:
