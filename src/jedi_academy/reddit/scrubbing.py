@@ -69,6 +69,10 @@ _SPELLED_EMAIL = re.compile(
     re.IGNORECASE,
 )
 _BRACKETED = re.compile(r"[(\[{<]\s*(?:at|dot)\s*[)\]}>]", re.IGNORECASE)
+# What _spelled_email accepts starts with one of these; the full pattern is slow on ordinary text.
+_SPELLED_EMAIL_HINT = re.compile(
+    rf"[(\[{{<]\s*at\s*[)\]}}>]|\sat\s+(?:{'|'.join(sorted(_MAIL_PROVIDERS))})\b", re.IGNORECASE
+)
 
 # Top-level domains recognised without a scheme or www (a longer list would catch more typos than sites).
 _TLDS = _words(
@@ -274,7 +278,7 @@ def scrub(text: str) -> str:
     text = unescape_reddit(text)
     if "@" in text:
         text = _EMAIL.sub("[EMAIL]", text)
-    if " at " in text or "at]" in text or "at)" in text or " AT " in text:
+    if _SPELLED_EMAIL_HINT.search(text):
         text = _SPELLED_EMAIL.sub(_spelled_email, text)
     if "://" in text or "www." in text or "WWW." in text:
         text = _SCHEME_URL.sub(_scheme_url, text)
@@ -297,5 +301,7 @@ def scrub(text: str) -> str:
         text = _phones(text)
         text = _LONG_NUMBER.sub("[NUMBER]", text)
         text = _ADDRESS.sub("[ADDRESS]", text)
-    text = _NAME_INTRO.sub(_name, text)
+    lowered = text.lower()
+    if "name" in lowered or "call" in lowered:
+        text = _NAME_INTRO.sub(_name, text)
     return text
