@@ -268,7 +268,7 @@ def test_truncated_file_keeps_what_was_read_and_records_a_partial_run(
     path = tmp_path / "RC_2015-01.bz2"
     path.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(DumpReadError) as info:
-        run(settings, [path], bz2_decoder="python")
+        run(settings, [path], specializations="adhd", bz2_decoder="python")
     error = info.value
     assert "RC_2015-01.bz2" in error.message and "truncated" in error.message
     assert error.line is not None and f"line {error.line:,}" in error.message
@@ -286,7 +286,12 @@ def test_truncated_file_keeps_what_was_read_and_records_a_partial_run(
     # The same file, complete this time: --resume continues where reading stopped.
     path.write_bytes(whole)
     resumed = run(settings, [path], resume=True, bz2_decoder="python")
-    full = run(settings, [write_dump(tmp_path, comments, name="full")], out_dir=tmp_path / "full")
+    full = run(
+        settings,
+        [write_dump(tmp_path, comments, name="full")],
+        specializations="adhd",
+        out_dir=tmp_path / "full",
+    )
     assert resumed.resumed and resumed.run_id == row.id
     assert comparable(resumed.summary) == comparable(full.summary)
     assert table(out, "adhd") == table(full.out_dir, "adhd")
