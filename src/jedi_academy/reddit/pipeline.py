@@ -258,7 +258,7 @@ class _Run:
         """Before any work: the output folder can be created, and holds nothing ingest did not write."""
         if self.out.exists() and not self.out.is_dir():
             raise AcademyError(f"--out {self.out} is a file, not a folder", "choose a folder for the output")
-        private_dir(self.out)
+        private_dir(self.out, tighten=False)
         if resumed:
             return
         foreign = [name for name in (COMMENTS, BUNDLES) if (self.out / name).exists()]
@@ -272,7 +272,7 @@ class _Run:
     def _clear_output(self) -> None:
         """A fresh run replaces the dataset in the output folder (only the paths ingest owns). The new
         manifest comes first, so the folder is marked as ingest's before anything else is written."""
-        private_dir(self.out)
+        private_dir(self.out, tighten=False)
         self._write_manifest("running", None, None)
         for name in (COMMENTS, BUNDLES):
             shutil.rmtree(self.out / name, ignore_errors=True)

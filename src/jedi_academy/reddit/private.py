@@ -16,10 +16,14 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) as 0700; tighten it if it already exists."""
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o777 != DIR_MODE:
+def private_dir(path: Path, *, tighten: bool = True) -> Path:
+    """Create ``path`` (and missing parents) as 0700. An existing folder is tightened to 0700 too, unless
+    ``tighten`` is false (a folder the user chose, which may hold other things: what ingest writes inside
+    it is private anyway)."""
+    if not path.exists():
+        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        tighten = True
+    if tighten and path.stat().st_mode & 0o777 != DIR_MODE:
         os.chmod(path, DIR_MODE)
     return path
 
