@@ -274,9 +274,9 @@ class _Run:
         manifest comes first, so the folder is marked as ingest's before anything else is written."""
         private_dir(self.out, tighten=False)
         self._write_manifest("running", None, None)
+        checkpoint.remove(self.out)  # first: a checkpoint must never outlive the files it names
         for name in (COMMENTS, BUNDLES):
             shutil.rmtree(self.out / name, ignore_errors=True)
-        checkpoint.remove(self.out)
 
     # ------------------------------------------------------------------ the work
 
