@@ -27,6 +27,7 @@ SPECS = ("adhd", "anxiety", "ptsd")  # the specializations of big_comments' subr
 # Every step a run saves through; the test fails if one is renamed or no longer reached.
 SAVE_STEPS = {
     "manifest.written",
+    "output.cleared",
     "writer.part-written",
     "checkpoint.digests-written",
     "checkpoint.committed",
@@ -211,3 +212,23 @@ def test_failures_in_the_final_bookkeeping_are_recorded_on_the_run(
     with open_database(settings).session() as session:
         row = session.query(IngestRun).one()
         assert row.status == "completed" and "checkpoint could not be removed" in (row.error or "")
+
+
+@pytest.mark.usefixtures("small_chunks")
+@pytest.mark.parametrize("step", ["manifest.written", "checkpoint.removed", "output.cleared"])
+def test_a_kill_while_a_fresh_run_clears_an_unfinished_one_still_resumes(
+    settings: Settings, tmp_path: Path, step: str
+) -> None:
+    path = write_dump(tmp_path, big_comments(250))
+    out = tmp_path / "out"
+    stopper = StopAfter(3)
+    with pytest.raises(IngestInterrupted):
+        options = IngestOptions(paths=[path], out_dir=out, specializations=SPECS, checkpoint_every_s=0)
+        ingest(settings, options, progress=stopper, stop=stopper.event)
+    assert (out / ".checkpoint" / "state.json").exists()
+    status = killed_run(settings, path, out, f"{step}:1")  # a new run, not --resume, killed at once
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    resumed = run(settings, [path], out_dir=out, specializations=SPECS, resume=True)
+    reference = run(settings, [path], out_dir=tmp_path / "reference", specializations=SPECS)
+    assert comparable(resumed.summary) == comparable(reference.summary)
+    assert dataset(out) == dataset(reference.out_dir)

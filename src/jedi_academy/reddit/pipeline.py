@@ -277,6 +277,7 @@ class _Run:
         checkpoint.remove(self.out)  # first: a checkpoint must never outlive the files it names
         for name in (COMMENTS, BUNDLES):
             shutil.rmtree(self.out / name, ignore_errors=True)
+        faults.step("output.cleared")
 
     # ------------------------------------------------------------------ the work
 
