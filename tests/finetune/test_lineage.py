@@ -20,7 +20,14 @@ from jedi_academy.store.artifacts import sha256_tree
 from jedi_academy.store.models import DatasetVersion
 
 CONFIG = TrainingConfig(
-    lora_rank=4, lora_alpha=8, learning_rate=5e-3, max_steps=4, batch_size=8, eval_every=2, save_every=2
+    lora_rank=4,
+    lora_alpha=8,
+    learning_rate=5e-3,
+    max_steps=4,
+    batch_size=8,
+    grad_accumulation=1,
+    eval_every=2,
+    save_every=2,
 )
 
 
