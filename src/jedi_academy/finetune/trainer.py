@@ -190,6 +190,27 @@ def summed_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     )
 
 
+def accumulate_gradients(
+    model: Any, micro_batches: Sequence[Sequence[Example]], pad_id: int, device: torch.device
+) -> tuple[float, int]:
+    """Backward over one optimizer step's micro-batches; returns the step's loss and its real tokens.
+
+    The loss is the mean over *all* trained tokens of the step: each micro-batch's summed loss is divided by
+    the step's total, so a token weighs the same whichever micro-batch holds it (a mean per micro-batch would
+    give the tokens of short micro-batches more weight)."""
+    step_trained = max(1, sum(trained_token_count(chosen) for chosen in micro_batches))
+    step_loss, step_tokens = 0.0, 0
+    for chosen in micro_batches:
+        batch = collate(chosen, pad_id, device)
+        loss = summed_loss(model, batch) / step_trained
+        if not torch.isfinite(loss):
+            return float(loss.detach()), step_tokens
+        loss.backward()
+        step_loss += float(loss.detach())
+        step_tokens += int(batch["attention_mask"].sum())
+    return step_loss, step_tokens
+
+
 def trained_token_count(examples: Sequence[Example]) -> int:
     """Tokens that carry loss (the label of position 0 is never predicted)."""
     return sum(sum(label != IGNORE for label in e.labels[1:]) for e in examples)
@@ -378,23 +399,15 @@ def train_lora(
         while step < config.max_steps:
             optimizer.zero_grad(set_to_none=True)
             micro = [[train[i] for i in next(stream)] for _ in range(config.grad_accumulation)]
-            # every trained token of the step weighs the same, whichever micro-batch holds it
-            step_trained = max(1, sum(trained_token_count(chosen) for chosen in micro))
-            step_loss, step_tokens = 0.0, 0
-            for chosen in micro:
-                batch = collate(chosen, pad_id, target)
-                loss = summed_loss(model, batch) / step_trained
-                if not torch.isfinite(loss):
-                    snapshot(step)
-                    value = float(loss.detach())
-                    raise TrainingError(
-                        f"the training loss became {value} at step {step + 1}; the last good state "
-                        f"(step {step}) is kept in {state.path}",
-                        "lower --lr, check the data, or use float32",
-                    )
-                loss.backward()
-                step_loss += float(loss.detach())
-                step_tokens += int(batch["attention_mask"].sum())
+            step_loss, step_tokens = accumulate_gradients(model, micro, pad_id, target)
+            if not math.isfinite(step_loss):
+                optimizer.zero_grad(set_to_none=True)
+                snapshot(step)
+                raise TrainingError(
+                    f"the training loss became {step_loss} at step {step + 1}; the last good state "
+                    f"(step {step}) is kept in {state.path}",
+                    "lower --lr, check the data, or use float32",
+                )
             torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
