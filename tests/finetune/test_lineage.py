@@ -44,6 +44,10 @@ def test_lineage_hashes_and_housekeeping(tiny_settings, dataset_files, tmp_path)
     assert first.kind == "lora" and first.parent_id is None and first.base_model == tiny_settings.model
     assert first.hyperparameters["lora_rank"] == 4 and first.seed == 0
     assert first.metrics["validation_loss"] is not None and len(first.metrics["history"]) == 4
+    assert first.metrics["trained_tokens_card_visible_share"] == 1.0
+    assert first.metrics["train_examples"] == 48  # 24 two-turn conversations: one example per trained turn
+    assert first.hyperparameters["adam_betas"] == [0.9, 0.95]
+    assert first.hyperparameters["gradient_checkpointing"] is False  # resolved for the CPU, not "auto"
 
     database = open_database(tiny_settings)
     store = ArtifactStore(tiny_settings.data_dir)
