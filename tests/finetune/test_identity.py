@@ -86,6 +86,26 @@ def test_adapter_identity_ignores_order_paths_and_versions_but_not_weights(
     assert adapter_identity(tmp_path / "flipped") != original
 
 
+def test_an_exported_adapter_is_verified_when_loaded(
+    tiny_settings, tiny_dir, dataset_files, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.llm.transformers_backend import TransformersLLM
+
+    checkpoint = finetune(tiny_settings, FinetuneRequest(dataset=str(dataset_files[0])), CONFIG, echo=quiet)
+    out = tmp_path / "exported"
+    base = ["--data-dir", str(tiny_settings.data_dir), "--model", tiny_settings.model]
+    assert main([*base, "checkpoints", "export", checkpoint.id, "--out", str(out)]) == 0
+    llm = TransformersLLM(tiny_dir, device="cpu", dtype="float32")
+    assert llm.ensure_adapter(out)  # intact: loads
+    weights = bytearray((out / ADAPTER_WEIGHTS).read_bytes())
+    weights[-5] ^= 0x10
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    (broken / ADAPTER_WEIGHTS).write_bytes(bytes(weights))
+    with pytest.raises(ModelLoadError, match="does not match the hash"):
+        llm.ensure_adapter(broken)
+
+
 def test_a_corrupted_adapter_is_refused_on_load_and_export(
     tiny_settings, dataset_files, tmp_path, capsys
 ) -> None:  # type: ignore[no-untyped-def]

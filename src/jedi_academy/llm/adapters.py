@@ -105,3 +105,26 @@ def write_canonical_adapter(source: Path, target: Path, base_model: str) -> Path
     (target / ADAPTER_CONFIG).write_text(text, encoding="utf-8")
     shutil.copyfile(source / ADAPTER_WEIGHTS, target / ADAPTER_WEIGHTS)
     return target
+
+
+EXPORT_METADATA = "checkpoint.json"
+
+
+def verify_exported_adapter(folder: Path) -> None:
+    """An adapter exported by ``academy checkpoints export`` carries its checkpoint's ``adapter_sha256`` in
+    ``checkpoint.json``: refuse the folder if its files no longer hash to it. Other folders pass unchanged."""
+    from jedi_academy.store.artifacts import sha256_tree
+
+    metadata_file = Path(folder) / EXPORT_METADATA
+    if not metadata_file.is_file():
+        return
+    try:
+        expected = json.loads(metadata_file.read_text(encoding="utf-8")).get("adapter_sha256")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{metadata_file} is not readable checkpoint metadata ({exc})") from exc
+    if expected and sha256_tree(Path(folder), exclude=(EXPORT_METADATA,)) != expected:
+        raise ModelLoadError(
+            f"the adapter in {folder} does not match the hash {expected[:12]} recorded in {EXPORT_METADATA} "
+            "(corrupted or edited); refusing to load it",
+            "export the checkpoint again",
+        )

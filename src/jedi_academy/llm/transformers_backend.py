@@ -140,6 +140,9 @@ class TransformersLLM:
             )
         from peft import PeftModel
 
+        from jedi_academy.llm.adapters import verify_exported_adapter
+
+        verify_exported_adapter(path)
         name = f"adapter{len(self._adapter_names)}"
         with self._lock:
             try:
