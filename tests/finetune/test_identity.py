@@ -31,7 +31,7 @@ def start_training(model: Path, data_dir: Path, train: Path, hash_seed: str) -> 
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2] / "src"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "jedi_academy.cli", "--data-dir", str(data_dir), "--model", str(model),
-               "--device", "cpu", "finetune", "--dataset", str(train), "--steps", "2", "--rank", "4",
+               "--device", "cpu", "finetune", "--dataset", str(train), "--steps", "1", "--rank", "4",
                "--batch-size", "8", "--grad-accum", "1", "--lr", "0.005", "--json"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

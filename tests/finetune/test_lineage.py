@@ -100,7 +100,8 @@ def test_cli_finetune_checkpoints_and_chat(tiny_settings, dataset_files, capsys)
     train, validation = dataset_files
     base = ["--data-dir", str(tiny_settings.data_dir), "--model", tiny_settings.model]
     code = main([*base, "finetune", "--dataset", str(train), "--validation", str(validation), "--steps", "3",
-                 "--rank", "4", "--lr", "0.005", "--json"])  # fmt: skip
+                 "--rank", "4", "--lr", "0.005", "--batch-size", "8", "--grad-accum", "1",
+                 "--json"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     summary = json.loads(out)
