@@ -25,6 +25,11 @@ def quiet_hf_libraries() -> None:
     disable_progress_bars()
 
 
+# The Hugging Face-format files only: Mistral repos also ship the same weights as consolidated.safetensors
+# (Mistral's own format, ~14.5 GB for 7B), which a plain "*.safetensors" would download a second time.
+HUB_ALLOW_PATTERNS = ("*.json", "model*.safetensors", "tokenizer.model*", "tekken.json", "*.jinja")
+
+
 def resolve_model_dir(name: str, settings: Settings) -> Path:
     from jedi_academy.llm.tiny import TINY_NAME, build_tiny_model, tiny_model_dir
 
@@ -50,9 +55,8 @@ def resolve_model_dir(name: str, settings: Settings) -> Path:
 def _download(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "tokenizer.model*", "tekken.json", "*.jinja"]
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+        return Path(snapshot_download(repo_id, allow_patterns=list(HUB_ALLOW_PATTERNS)))
     except Exception as exc:
         raise ModelLoadError(
             f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc})",

@@ -1,4 +1,5 @@
-"""The tiny model folder loads with transformers' AutoTokenizer too, with mistral-common's ids."""
+"""Model folder files: the tiny folder loads with AutoTokenizer (mistral-common's ids); Hub downloads take the
+Hugging Face weights once."""
 
 from pathlib import Path
 
@@ -49,3 +50,18 @@ def test_chat_template_gives_mistral_commons_ids(auto_tokenizer, messages) -> No
     finished = [*messages, {"role": "assistant", "content": "Rome, I think."}]
     full = auto_tokenizer.apply_chat_template(finished, tokenize=True, return_dict=False)
     assert list(full) == reference_ids(finished, ValidationMode.finetuning)
+
+
+def test_hub_download_takes_the_hf_weights_once() -> None:
+    from huggingface_hub.utils import filter_repo_objects
+
+    from jedi_academy.llm.loading import HUB_ALLOW_PATTERNS
+
+    repo = ["config.json", "consolidated.safetensors", "generation_config.json", "params.json",
+            "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+            "model-00003-of-00003.safetensors", "model.safetensors.index.json", "special_tokens_map.json",
+            "tokenizer.json", "tokenizer.model", "tokenizer.model.v3", "tokenizer_config.json", "README.md"]
+    chosen = set(filter_repo_objects(repo, allow_patterns=list(HUB_ALLOW_PATTERNS)))
+    assert "consolidated.safetensors" not in chosen and "README.md" not in chosen
+    assert {"model-00001-of-00003.safetensors", "model.safetensors.index.json", "tokenizer.model.v3",
+            "tokenizer.json", "config.json"} <= chosen  # fmt: skip
