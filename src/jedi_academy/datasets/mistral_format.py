@@ -56,8 +56,9 @@ def card_visible_views(messages: Sequence[dict[str, Any]]) -> list[list[dict[str
     Mistral's v3 format puts the system prompt into the *last* user turn, so in a whole N-turn conversation
     only the final reply can see the card, while at inference the card always precedes the reply. View *k* is
     the conversation up to assistant turn *k*, with every earlier assistant turn at ``"weight": 0``: training
-    then sees exactly the prompt layout that serving sees, for every turn. Turns already marked ``"weight":
-    0`` get no view. The views are valid Mistral fine-tuning records (usable by the Mistral API as well)."""
+    then sees exactly the prompt layout that serving sees, for every turn. Turns already marked
+    ``"weight": 0`` get no view. The views are valid Mistral fine-tuning records (usable by the Mistral API
+    as well)."""
     views: list[list[dict[str, Any]]] = []
     for index, message in enumerate(messages):
         if message.get("role") != "assistant" or message.get("weight", 1) == 0:
