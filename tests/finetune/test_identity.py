@@ -17,6 +17,7 @@ from jedi_academy.finetune.config import TrainingConfig
 from jedi_academy.finetune.service import FinetuneRequest, finetune
 from jedi_academy.llm.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, adapter_identity
 from jedi_academy.store import ArtifactStore, open_database
+from jedi_academy.store.models import DatasetVersion
 
 CONFIG = TrainingConfig(
     lora_rank=4, lora_alpha=8, learning_rate=5e-3, max_steps=3, batch_size=8, grad_accumulation=1
@@ -170,3 +171,5 @@ def test_remote_jobs_need_an_explicit_base_and_refuse_from(tiny_settings, datase
     )
     with pytest.raises(ConfigError, match="cannot continue from a checkpoint"):
         finetune(tiny_settings, request, CONFIG, echo=quiet)
+    with open_database(tiny_settings).session() as session:  # refused before the file was imported
+        assert session.query(DatasetVersion).count() == 0

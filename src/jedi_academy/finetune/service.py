@@ -55,6 +55,7 @@ def finetune(
     on_step: StepCallback | None = None,
     echo: Callable[[str], None] = print,
 ) -> Checkpoint:
+    check_request(request)  # before anything is imported or written
     database = open_database(settings)
     store = ArtifactStore(settings.data_dir)
     data = load_training_data(
@@ -65,19 +66,8 @@ def finetune(
         specialization=request.specialization,
     )
     if request.backend == "mistral-api":
-        if request.parent:
-            raise ConfigError(
-                "the mistral-api backend cannot continue from a checkpoint (--from): Mistral trains its own "
-                "copy of the base model and never sees the local adapter",
-                "drop --from, or use --backend local",
-            )
-        if not request.base_model:
-            raise ConfigError(
-                "the mistral-api backend needs an explicit base model", "pass --base, e.g. open-mistral-7b"
-            )
+        assert request.base_model is not None  # checked above
         return _finetune_remote(settings, database, store, data, request.base_model, config, echo)
-    if request.backend != "local":
-        raise ConfigError(f"unknown fine-tuning backend {request.backend!r}", "use local or mistral-api")
 
     parent_adapter: Path | None = None
     parent_id: str | None = None
@@ -152,6 +142,22 @@ def finetune(
     checkpoint = register_checkpoint(database, store, spec)
     shutil.rmtree(run_dir, ignore_errors=True)
     return checkpoint
+
+
+def check_request(request: FinetuneRequest) -> None:
+    if request.backend not in ("local", "mistral-api"):
+        raise ConfigError(f"unknown fine-tuning backend {request.backend!r}", "use local or mistral-api")
+    if request.backend == "mistral-api":
+        if request.parent:
+            raise ConfigError(
+                "the mistral-api backend cannot continue from a checkpoint (--from): Mistral trains its own "
+                "copy of the base model and never sees the local adapter",
+                "drop --from, or use --backend local",
+            )
+        if not request.base_model:
+            raise ConfigError(
+                "the mistral-api backend needs an explicit base model", "pass --base, e.g. open-mistral-7b"
+            )
 
 
 FLAG_NAMES = {"lora_rank": "--rank", "lora_alpha": "--alpha", "lora_dropout": "--dropout",
