@@ -74,7 +74,7 @@ def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> N
         validity = run.result["validity"]
         assert validity["valid"] is False and [r["code"] for r in validity["reasons"]] == ["missing"]
         assert validity["missing_share"] == pytest.approx((40 + 9 * 8 + validity["probe_missing"]) / 440)
-        assert run.result["standard_error_basis"] == "bootstrap over replies"
+        assert run.result["standard_error_basis"] == "bootstrap over option orders and replies"
         assert 0 < run.result["standard_error"] < run.total - run.ci_low  # precision, not one sheet's spread
         schema = api.requests[0]["response_format"]["json_schema"]["schema"]
         assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]

@@ -53,3 +53,14 @@ def test_a_model_that_answers_off_the_labels_is_invalid_with_option_mass(place, 
         set(item.detail["mass_by_order"]) == {"shift-0", "shift-1", "shift-2", "shift-3"}
         for item in run.items
     )
+
+
+def test_assess_prints_why_a_run_is_invalid(place, tiny_dir, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.cli import main
+
+    settings, _ = place
+    args = ["--data-dir", str(settings.data_dir), "assess", "--model", str(tiny_dir), "--instrument", "gad-7"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "INVALID (option_mass): median option mass" in out  # the random base model does not answer
+    assert "± " in out and "one administration [" in out and "median order sensitivity" in out

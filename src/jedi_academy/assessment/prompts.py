@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments.model import Instrument, Item
 
-PROMPT_VERSION = (
-    "assess-2"  # assess-1: two orders (as printed, reversed), labels scored without an end marker
-)
+# assess-1 asked two orders (as printed, reversed) and scored labels without an end marker
+PROMPT_VERSION = "assess-2"
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@ of one administration, band, screen, outcomes.
 
 Two different uncertainties are kept apart:
 
-* ``standard_error``: how precisely the expected total is known. In logprob mode the total is computed exactly
-  from the model's probabilities; what it still depends on is the presentation, so the standard error is the
-  spread of the per-shift totals over the cyclic option shifts / sqrt(number of shifts). In sample mode it is
-  a bootstrap over the replies (each shift's replies resampled with replacement), which shrinks as more
-  replies are drawn.
+* ``standard_error``: how precisely the expected total is known. In logprob mode the probabilities are exact;
+  what the total still depends on is the presentation, so the standard error is the spread of the per-shift
+  totals over the cyclic option shifts / sqrt(number of shifts). In sample mode it is a two-level bootstrap
+  (shifts, then each shift's replies, resampled with replacement): it shrinks towards the same order spread
+  as more replies are drawn.
 * ``ci_low``/``ci_high`` (the *predictive* interval): where the total of one simulated administration (one
   answer per item drawn from its distribution) falls 95% of the time. It does not shrink with more replies.
 """
@@ -94,7 +94,7 @@ def standard_error(
     if not answered:
         return None, None
     if any(o.samples for o in answered):
-        return _bootstrap_error(instrument, answered, seed), "bootstrap over replies"
+        return _bootstrap_error(instrument, answered, seed), "bootstrap over option orders and replies"
     shifts = sorted({order for o in answered for order in o.by_order})
     if len(shifts) < 2 or any(set(o.by_order) != set(shifts) for o in answered):
         return None, None
@@ -109,21 +109,29 @@ def standard_error(
 
 
 def _bootstrap_error(instrument: Instrument, answered: list[ItemOutcome], seed: int) -> float | None:
+    """Two-level bootstrap: draw the option shifts with replacement (the same draw for every item, since a
+    position preference affects all items of a shift alike), then each drawn shift's replies with replacement.
+    With many replies it tends to the logprob mode's spread over option orders; with few it is larger."""
     rng = np.random.default_rng(seed + 1)
+    shift_names = sorted({order for o in answered for order in o.samples})
+    picks = rng.integers(0, len(shift_names), size=(BOOTSTRAP, len(shift_names)))
     columns = []
     for outcome in answered:
         item = instrument.item(outcome.item_id)
         codes = list(item.codes)
         values = np.array([item.value_of(code) for code in codes], dtype=float)
-        per_order = []
-        for answers in outcome.samples.values():
-            given = [codes.index(a) for a in answers if a is not None]
-            if not given:
-                continue
-            frequencies = np.bincount(given, minlength=len(codes)) / len(given)
-            draws = rng.multinomial(len(given), frequencies, size=BOOTSTRAP) / len(given)
-            per_order.append(draws @ values)
-        columns.append(np.mean(per_order, axis=0))
+        per_shift = np.full((BOOTSTRAP, len(shift_names)), np.nan)
+        for index, order in enumerate(shift_names):
+            given = [codes.index(a) for a in outcome.samples.get(order, []) if a is not None]
+            if given:
+                frequencies = np.bincount(given, minlength=len(codes)) / len(given)
+                per_shift[:, index] = (
+                    rng.multinomial(len(given), frequencies, size=BOOTSTRAP) / len(given) @ values
+                )
+        chosen = np.take_along_axis(per_shift, picks, axis=1)
+        columns.append(
+            np.nanmean(np.where(np.isnan(chosen), np.nanmean(per_shift, axis=1)[:, None], chosen), axis=1)
+        )
     stacked = np.vstack(columns)  # items x draws
     if instrument.definition.scoring.method == "mean":
         totals = stacked.mean(axis=0)
