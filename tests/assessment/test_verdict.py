@@ -91,3 +91,43 @@ def test_instruments_without_a_change_criterion_are_not_classifiable_but_still_t
 def test_change_standard_error_is_carried_into_the_comparison() -> None:
     comparison = compare_runs(run(10.0, "p", se=0.3), run(14.0, "p", se=0.4))
     assert comparison["change_se"] == pytest.approx(0.5)
+
+
+def test_held_out_personas_carry_the_headline_and_training_ones_are_reported_apart() -> None:
+    from jedi_academy.assessment.baseline import split_verdicts
+
+    pairs = comparisons([(0.0, 27.0)] * 6 + [(5.0, 5.5)] * 5)
+    for index, comparison in enumerate(pairs):
+        comparison["split"] = "training" if index < 6 else "held_out"
+    overall = verdict(pairs)
+    headline, basis, by_split = split_verdicts(pairs, overall)
+    assert basis == "held-out personas vs the base model" and headline is by_split["held_out"]
+    assert by_split["training"]["verdict"] == "pass" and headline["verdict"] == "fail"
+    assert headline["n_personas"] == 5 and by_split["training"]["n_personas"] == 6
+    only_training = pairs[:6]
+    _, basis, _ = split_verdicts(only_training, verdict(only_training))
+    assert "every one was in the training data" in basis
+
+
+def test_personas_are_split_by_the_checkpoints_training_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.assessment.baseline import persona_splits
+    from jedi_academy.config import load_settings
+    from jedi_academy.store import open_database
+    from jedi_academy.store.models import Checkpoint, DatasetMember, DatasetVersion
+    from tests.factories import add_conversation, add_persona
+
+    database = open_database(load_settings(data_dir=tmp_path / "data"))
+    for persona in ("a", "b", "c"):
+        add_persona(database, persona)
+        add_conversation(database, f"conv-{persona}", persona, [("How are you?", "Tired.")])
+    with database.session() as session:
+        session.add(DatasetVersion(id="d" * 64, specializations=["depression"]))
+        session.flush()
+        session.add_all([
+            DatasetMember(dataset_id="d" * 64, conversation_id="conv-a", split="train"),
+            DatasetMember(dataset_id="d" * 64, conversation_id="conv-b", split="validation"),
+        ])  # fmt: skip
+        session.add(Checkpoint(id="ck-1", specialization_id="depression", kind="lora", base_model="tiny",
+                               dataset_id="d" * 64))  # fmt: skip
+    splits = persona_splits(database, "ck-1", ["a", "b", "c", None])
+    assert splits == {"a": "training", "b": "held_out", "c": "held_out", None: "held_out"}

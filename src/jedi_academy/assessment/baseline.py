@@ -58,6 +58,23 @@ def _personas(database: Database, specialization: str, limit: int | None) -> lis
     return persona_ids[:limit] if limit is not None else persona_ids
 
 
+def split_verdicts(
+    comparisons: list[dict[str, Any]], overall: dict[str, Any], *, seed: int = 0
+) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """Verdicts for held-out and training personas apart, and the headline: the held-out verdict when both
+    kinds were assessed (training personas would flatter the patient), else ``overall``."""
+    by_split = {
+        split: verdict(subset, seed=seed)
+        for split in (HELD_OUT, TRAINING)
+        if (subset := [c for c in comparisons if c["split"] == split])
+    }
+    if HELD_OUT in by_split and TRAINING in by_split:
+        return by_split[HELD_OUT], "held-out personas vs the base model", by_split
+    if TRAINING in by_split:
+        return overall, "all personas vs the base model; every one was in the training data", by_split
+    return overall, "all personas vs the base model", by_split
+
+
 def run_baseline(
     settings: Settings,
     database: Database,
@@ -182,17 +199,10 @@ def _instrument_block(
             "verdict": "not run",
             "reason": "no sham checkpoint: pass --sham ID, or --train-sham to train one like the patient",
         }
-    by_split = {
-        split: verdict(subset, seed=settings.seed)
-        for split in (HELD_OUT, TRAINING)
-        if (subset := [c for c in by_control["base"] if c["split"] == split])
-    }
-    held_out = HELD_OUT in by_split and TRAINING in by_split
+    headline, basis, by_split = split_verdicts(by_control["base"], controls["base"], seed=settings.seed)
     return {
-        "verdict": by_split[HELD_OUT] if held_out else controls["base"],
-        "verdict_basis": "held-out personas vs the base model"
-        if held_out
-        else "all personas vs the base model",
+        "verdict": headline,
+        "verdict_basis": basis,
         "controls": controls,
         "by_split": by_split,
         "personas": rows,
