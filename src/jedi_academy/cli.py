@@ -18,6 +18,8 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
+from jedi_academy.limits import PORT, REPLY_TOKENS, SEED, TEMPERATURE
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
@@ -188,9 +190,9 @@ def chat(
     checkpoint: Annotated[str | None, typer.Option(help="Chat with this checkpoint (id or prefix).")] = None,
     persona: Annotated[str | None, typer.Option(help="Persona id: its card is the system prompt.")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 128,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.", **REPLY_TOKENS)] = 128,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.", **TEMPERATURE)] = 0.7,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.", **SEED)] = None,
 ) -> None:
     """Chat with a model or checkpoint: one reply per --message, or an interactive session without it."""
     from jedi_academy.llm import GenerationParams, open_llm
@@ -268,7 +270,7 @@ def score(
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port.", **PORT)] = 8000,
     lora: Annotated[list[str] | None, typer.Option(help="NAME=ADAPTER_DIR, served as model NAME.")] = None,
     served_name: Annotated[
         str | None, typer.Option(help="Model name clients use (default: --model).")

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from jedi_academy.errors import ConfigError
+from jedi_academy.limits import MAX_SEED
 
 CONFIG_FILE_ENV = "ACADEMY_CONFIG"
 DEFAULT_CONFIG_FILE = "academy.toml"
@@ -29,7 +30,6 @@ KNOWN_BACKENDS = ("transformers", "openai", "mistral")
 KNOWN_DTYPES = ("auto", "float32", "bfloat16", "float16")
 KNOWN_DATABASES = ("sqlite", "postgresql")
 DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-MAX_SEED = 2**32 - 1  # what numpy and torch generators accept
 
 
 def config_file_path() -> Path:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE, SEED, TEMPERATURE
+
+Mode = Literal["logprob", "sample"]
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any]:
@@ -26,11 +30,13 @@ def assess_command(
         bool, typer.Option(help="One run per persona of the checkpoint's specialization.")
     ] = False,
     mode: Annotated[
-        str, typer.Option(help="logprob (transformers/openai) or sample (any backend).")
+        Mode, typer.Option(help="logprob (transformers/openai) or sample (any backend).")
     ] = "logprob",
-    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per option order.")] = 20,
-    temperature: Annotated[float, typer.Option(help="Sample mode temperature.")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
+    samples: Annotated[
+        int, typer.Option(help="Sample mode: replies per item per option order.", **POSITIVE)
+    ] = 20,
+    temperature: Annotated[float, typer.Option(help="Sample mode temperature.", **TEMPERATURE)] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Administer an instrument to a checkpoint or model, in character, and store the per-item results."""
@@ -114,8 +120,8 @@ def _run_row(run: Any) -> dict[str, Any]:
 
 def compare_command(
     ctx: typer.Context,
-    run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).")],
-    run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).")],
+    run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).", **POSITIVE)],
+    run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).", **POSITIVE)],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-item and total change, Reliable Change Index, Cohen's d, permutation test, and an HTML report."""
@@ -146,9 +152,11 @@ def baseline_command(
     instrument: Annotated[
         list[str] | None, typer.Option(help="Instrument id(s) (default: the specialization's).")
     ] = None,
-    mode: Annotated[str, typer.Option(help="logprob or sample.")] = "logprob",
-    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.")] = 20,
-    max_personas: Annotated[int | None, typer.Option(help="Assess at most this many personas.")] = None,
+    mode: Annotated[Mode, typer.Option(help="logprob or sample.")] = "logprob",
+    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.", **POSITIVE)] = 20,
+    max_personas: Annotated[
+        int | None, typer.Option(help="Assess at most this many personas.", **POSITIVE)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Score the base model and the patient checkpoint in character; report whether patients score higher."""

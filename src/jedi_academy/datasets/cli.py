@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import SEED
 
 app = typer.Typer(help="Dataset versions: build, list, show, export.", no_args_is_help=True)
 
@@ -36,16 +38,20 @@ def build(
         list[str], typer.Option(help="Specialization(s) to include; repeat for several.")
     ],
     parent: Annotated[str | None, typer.Option(help="Merge into this version's conversations.")] = None,
-    validation_fraction: Annotated[float, typer.Option(help="Share of personas held out.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the persona split.")] = 0,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Share of personas held out (0 to 0.9).", min=0.0, max=0.9)
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the persona split.", **SEED)] = 0,
 ) -> None:
     """Freeze the current conversations into a content-addressed dataset version (with its Mistral export)."""
     from jedi_academy.datasets.versions import build_dataset
+    from jedi_academy.store import data_dir_lock
 
-    _, database, store = _context(ctx)
-    version, created = build_dataset(
-        database, store, specialization, parent=parent, validation_fraction=validation_fraction, seed=seed
-    )
+    settings, database, store = _context(ctx)
+    with data_dir_lock(settings.data_dir, "dataset build"):
+        version, created = build_dataset(
+            database, store, specialization, parent=parent, validation_fraction=validation_fraction, seed=seed
+        )
     typer.echo(f"dataset version {version.id[:12]} {'built' if created else 'already exists'} ({version.id})")
     _print_stats(version.stats)
 
@@ -98,7 +104,7 @@ def export(
     ctx: typer.Context,
     version: str,
     out: Annotated[Path, typer.Option(help="FILE.jsonl (mistral) or a new folder (hf).")],
-    format: Annotated[str, typer.Option("--format", help="mistral or hf.")] = "mistral",
+    format: Annotated[Literal["mistral", "hf"], typer.Option("--format", help="mistral or hf.")] = "mistral",
 ) -> None:
     """Write the version as Mistral fine-tuning JSONL or a Hugging Face datasets folder."""
     from jedi_academy.datasets.export import export_folder, export_hf, export_mistral

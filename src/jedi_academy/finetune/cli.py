@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE, SEED
 
 checkpoints_app = typer.Typer(
     help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
@@ -28,32 +30,36 @@ def finetune_command(
     from_checkpoint: Annotated[
         str | None, typer.Option("--from", help="Continue from this checkpoint's adapter.")
     ] = None,
-    backend: Annotated[str, typer.Option(help="local or mistral-api.")] = "local",
+    backend: Annotated[Literal["local", "mistral-api"], typer.Option(help="local or mistral-api.")] = "local",
     specialization: Annotated[
         str | None, typer.Option(help="Specialization the checkpoint belongs to.")
     ] = None,
     validation: Annotated[
         Path | None, typer.Option(help="Validation .jsonl (with a .jsonl --dataset).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 6e-5,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 64,
-    alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default 2 x rank).")] = None,
-    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.0,
-    batch_size: Annotated[int, typer.Option(help="Conversations per micro-batch.")] = 8,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.", **POSITIVE)] = 300,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.", min=0.0, max=1.0)] = 6e-5,
+    rank: Annotated[int, typer.Option(help="LoRA rank.", min=1, max=4096)] = 64,
+    alpha: Annotated[
+        float | None, typer.Option(help="LoRA alpha (default 2 x rank).", min=0.0, max=1e6)
+    ] = None,
+    dropout: Annotated[float, typer.Option(help="LoRA dropout.", min=0.0, max=0.99)] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Conversations per micro-batch.", **POSITIVE)] = 8,
+    grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.", **POSITIVE)] = 1,
     max_seq_len: Annotated[
-        int, typer.Option(help="Longest sequence in tokens (longer ones are cut).")
+        int, typer.Option(help="Longest sequence in tokens (longer ones are cut).", min=8, max=1 << 20)
     ] = 2048,
-    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.")] = 0.05,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
-    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.")] = 100,
-    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.")] = 50,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
-    precision: Annotated[str, typer.Option(help="auto, float32 or bfloat16.")] = "auto",
+    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.", min=0.0, max=1.0)] = 0.05,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", min=0.0, max=10.0)] = 0.1,
+    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.", **POSITIVE)] = 100,
+    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.", **POSITIVE)] = 50,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
+    precision: Annotated[
+        Literal["auto", "float32", "bfloat16"], typer.Option(help="auto, float32 or bfloat16.")
+    ] = "auto",
     gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory (GPU).")] = False,
     quantize: Annotated[
-        str, typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
+        Literal["none", "4bit"], typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
     ] = "none",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run with the same inputs.")] = False,
     restart: Annotated[bool, typer.Option(help="Discard an interrupted run and start over.")] = False,
@@ -102,7 +108,10 @@ def finetune_command(
         show_progress=not as_json,
     )
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
-    checkpoint = finetune(settings, request, config, echo=echo)
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "finetune"):
+        checkpoint = finetune(settings, request, config, echo=echo)
     summary = checkpoint_summary(checkpoint)
     if as_json:
         summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
@@ -191,12 +200,16 @@ def checkpoints_delete(
     ctx: typer.Context,
     checkpoint: str,
     force: Annotated[bool, typer.Option(help="Also delete its descendants.")] = False,
+    cascade: Annotated[
+        bool, typer.Option(help="Also delete the assessment runs of what is deleted.")
+    ] = False,
 ) -> None:
-    """Delete a checkpoint; refused while it has children unless --force."""
+    """Delete a checkpoint; refused while it has children (unless --force) or assessment runs (--cascade)."""
     from jedi_academy.finetune.checkpoints import delete_checkpoint
     from jedi_academy.store import open_database
 
-    for deleted in delete_checkpoint(open_database(_settings(ctx)), checkpoint, force=force):
+    database = open_database(_settings(ctx))
+    for deleted in delete_checkpoint(database, checkpoint, force=force, cascade=cascade):
         typer.echo(f"deleted {deleted}")
 
 

@@ -28,6 +28,13 @@ class Example:
 
 def read_conversations(path: Path) -> list[list[dict]]:
     """Read Mistral fine-tuning JSONL; errors name the file and line."""
+    try:
+        return _read_conversations(path)
+    except UnicodeDecodeError as exc:
+        raise AcademyError(f"{path}: not UTF-8 text ({exc.reason})", "give a Mistral .jsonl file") from exc
+
+
+def _read_conversations(path: Path) -> list[list[dict]]:
     conversations = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):

@@ -23,6 +23,7 @@ import torch
 from jedi_academy.errors import AcademyError
 from jedi_academy.finetune.config import TrainingConfig
 from jedi_academy.finetune.data import IGNORE, Example, batch_stream, length_grouped_batches, padding_waste
+from jedi_academy.llm.transformers_backend import pick_device
 
 STATE_FORMAT = 1
 
@@ -216,9 +217,7 @@ def train_lora(
 ) -> TrainResult:
     if not train:
         raise TrainingError("no training examples with assistant tokens", "check the dataset version")
-    target = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
-    )
+    target = pick_device(device)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState(run_dir)
     if state.exists() and not resume:

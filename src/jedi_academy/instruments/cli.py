@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
@@ -142,13 +142,17 @@ def score(
 @app.command()
 def change(
     instrument_id: Annotated[str, typer.Argument(metavar="ID", help="e.g. phq-9")],
-    before: Annotated[float, typer.Option(help="Total at the first administration.")],
-    after: Annotated[float, typer.Option(help="Total at the second administration.")],
-    sd: Annotated[float | None, typer.Option(help="Reference-sample SD (default: the instrument's).")] = None,
-    reliability: Annotated[
-        float | None, typer.Option(help="Reliability r (default: the instrument's).")
+    before: Annotated[float, typer.Option(help="Total at the first administration.", min=-1e9, max=1e9)],
+    after: Annotated[float, typer.Option(help="Total at the second administration.", min=-1e9, max=1e9)],
+    sd: Annotated[
+        float | None, typer.Option(help="Reference-sample SD (default: the instrument's).", min=1e-9, max=1e9)
     ] = None,
-    method: Annotated[str, typer.Option(help="auto, rci or fixed_threshold.")] = "auto",
+    reliability: Annotated[
+        float | None, typer.Option(help="Reliability r (default: the instrument's).", min=0.0, max=0.9999)
+    ] = None,
+    method: Annotated[
+        Literal["auto", "rci", "fixed_threshold"], typer.Option(help="auto, rci or fixed_threshold.")
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Reliable change (Jacobson-Truax RCI or the service threshold) and clinically significant change."""
@@ -191,7 +195,9 @@ def pubmed(
     query: Annotated[
         str | None, typer.Option(help="Your own PubMed query instead of a specialization.")
     ] = None,
-    max_results: Annotated[int, typer.Option("--max", help="How many articles to fetch.")] = 10,
+    max_results: Annotated[
+        int, typer.Option("--max", help="How many articles to fetch.", min=1, max=10_000)
+    ] = 10,
     email: Annotated[
         str | None, typer.Option(help="Contact email sent to NCBI (or ACADEMY_NCBI_EMAIL).")
     ] = None,

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.limits import MAX_SEED, MAX_TEMPERATURE, MAX_TOKENS
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.personas.generate import PersonaReport
@@ -31,7 +33,8 @@ def generate(
     specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
     n: Annotated[int, typer.Option("--n", min=0, help="Personas to add.")] = 10,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of author order and sampling (default: settings).")
+        int | None,
+        typer.Option(min=0, max=MAX_SEED, help="Seed of author order and sampling (default: settings)."),
     ] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend (overrides academy --backend).")] = None,
     model: Annotated[str | None, typer.Option(help="Model (overrides academy --model).")] = None,
@@ -45,8 +48,10 @@ def generate(
     max_candidates: Annotated[
         int | None, typer.Option(min=1, help="Authors tried at most (default 3 x n).")
     ] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest card, in tokens.")] = 2048,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, max=MAX_TEMPERATURE, help="Sampling temperature.")
+    ] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1, max=MAX_TOKENS, help="Longest card, in tokens.")] = 2048,
     max_common_run: Annotated[
         int, typer.Option(min=0, help="Longest word run a card may share with its sources.")
     ] = 7,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +34,8 @@ def ingest_command(
         Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).")
+        int | None,
+        typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).", **POSITIVE),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary; no progress bar.")] = False,
     resume: Annotated[
@@ -46,13 +49,14 @@ def ingest_command(
         typer.Option("--specializations-dir", help="Extra folder of specialization YAML files (repeatable)."),
     ] = None,
     bz2_decoder: Annotated[
-        str,
+        Literal["auto", "lbzip2", "indexed_bzip2", "python"],
         typer.Option(
             "--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python."
         ),
     ] = "auto",
     checkpoint_every: Annotated[
-        float, typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0)
+        float,
+        typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0, max=86400.0),
     ] = 60.0,
 ) -> None:
     """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, save."""
@@ -87,6 +91,10 @@ def ingest_command(
         stop.set()
         warn("stopping: saving what was kept and a checkpoint (Ctrl-C again to abort at once)")
 
+    from jedi_academy.store import data_dir_lock
+
+    lock = data_dir_lock(settings.data_dir, "ingest")
+    lock.acquire()  # a second writer is refused before the SIGINT handler and the run row exist
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = ingest(settings, options, progress=progress, stop=stop, warn=warn)
@@ -101,6 +109,7 @@ def ingest_command(
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
+        lock.release()
     if as_json:
         typer.echo(json.dumps(result.summary))
         return
@@ -120,7 +129,7 @@ def _load_rules(path: Path):  # type: ignore[no-untyped-def]
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise AcademyError(f"cannot read the rules file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise AcademyError(f"{path}: expected a mapping of rule settings")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,4 +129,12 @@ def open_database(settings: Settings) -> Database:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
+    _mark_orphaned_runs(database)
     return database
+
+
+def _mark_orphaned_runs(database: Database) -> None:
+    from jedi_academy.store.ownership import mark_orphaned_runs
+
+    with suppress(OperationalError):  # a read-only database: reading commands work, writing ones report it
+        mark_orphaned_runs(database)
