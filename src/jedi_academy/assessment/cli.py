@@ -20,9 +20,12 @@ def _context(ctx: typer.Context) -> tuple[Any, Any]:
     return settings, open_database(settings)
 
 
+assess_app = typer.Typer(invoke_without_command=True)  # `assess --instrument ...` administers; `assess list`
+
+
 def assess_command(
     ctx: typer.Context,
-    instrument: Annotated[str, typer.Option(help="Instrument id, e.g. phq-9.")],
+    instrument: Annotated[str | None, typer.Option(help="Instrument id, e.g. phq-9 (required).")] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint id (or prefix) to assess.")] = None,
     model: Annotated[str | None, typer.Option(help="Assess this base model instead of a checkpoint.")] = None,
     persona: Annotated[str | None, typer.Option(help="Answer in character as this persona.")] = None,
@@ -39,16 +42,34 @@ def assess_command(
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Administer an instrument to a checkpoint or model, in character, and store the per-item results."""
+    """Administer an instrument to a checkpoint or model, in character, and store the per-item results.
+
+    `academy assess list` shows the stored runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if instrument is None:
+        from typer._click.exceptions import UsageError
+
+        raise UsageError("Missing option '--instrument' (or `academy assess list` for the stored runs).")
     from sqlalchemy import select
 
     from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
     from jedi_academy.errors import ConfigError
+    from jedi_academy.instruments import load_instrument
+    from jedi_academy.store.lookup import one_by_id_or_prefix
     from jedi_academy.store.models import Checkpoint, Persona
 
-    settings, database = _context(ctx)
     if (checkpoint is None) == (model is None):
         raise ConfigError("give exactly one of --checkpoint and --model")
+    if persona is not None and all_personas:
+        raise ConfigError("give --persona or --all-personas, not both")
+    settings, database = _context(ctx)
+    load_instrument(instrument, settings.data_dir)  # an unknown id fails before the model loads
+    if persona is not None:  # a prefix becomes the full id before any work
+        with database.session() as session:
+            persona = one_by_id_or_prefix(
+                session, Persona, persona, "persona", "see `academy personas list`"
+            ).id
     target = (
         checkpoint_target(settings, database, checkpoint)
         if checkpoint
@@ -66,10 +87,13 @@ def assess_command(
             persona_ids = list(session.scalars(query))
     options = SampleOptions(samples=samples, temperature=temperature)
     rows = []
-    for persona_id in persona_ids:
-        run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
-                     sample_options=options)  # fmt: skip
-        rows.append(_run_row(run))
+    with RunProgress(len(persona_ids), quiet=as_json) as progress:
+        for persona_id in persona_ids:
+            progress.start(f"{instrument} · {target.label} · persona {persona_id or '-'} · {mode}")
+            run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
+                         sample_options=options)  # fmt: skip
+            progress.advance(f"run {run.id}: total {'invalid' if run.total is None else f'{run.total:.2f}'}")
+            rows.append(_run_row(run))
     if as_json:
         typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
         return
@@ -88,6 +112,113 @@ def assess_command(
         )
         sensitivity = row["mean_order_sensitivity"] or 0.0
         typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
+
+
+class RunProgress:
+    """One line per administration on stderr: a live bar with elapsed time on a terminal, plain lines when
+    stderr is a file; nothing with ``--json``."""
+
+    def __init__(self, total: int, *, quiet: bool) -> None:
+        import sys
+
+        self.total = total
+        self.done = 0
+        self.quiet = quiet
+        self.live: Any = None
+        if not quiet and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=Console(stderr=True), transient=True,
+            )  # fmt: skip
+            self.task = self.live.add_task("assessing", total=total)
+
+    def __enter__(self) -> RunProgress:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def start(self, what: str) -> None:
+        if self.live is not None:
+            self.live.update(self.task, description=what)
+        elif not self.quiet:
+            typer.echo(f"[{self.done + 1}/{self.total}] assessing {what}", err=True)
+
+    def advance(self, outcome: str) -> None:
+        self.done += 1
+        if self.live is not None:
+            self.live.advance(self.task)
+            self.live.console.print(f"[{self.done}/{self.total}] {outcome}", highlight=False)
+        elif not self.quiet:
+            typer.echo(f"[{self.done}/{self.total}] {outcome}", err=True)
+
+
+def assess_list_command(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Only runs of this checkpoint (id or prefix).")
+    ] = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument.")] = None,
+    persona: Annotated[str | None, typer.Option(help="Only this persona (id or prefix).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
+    from sqlalchemy import select
+
+    from jedi_academy.store.lookup import one_by_id_or_prefix
+    from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
+
+    _, database = _context(ctx)
+    with database.session() as session:
+        query = select(AssessmentRun).order_by(AssessmentRun.id)
+        if checkpoint is not None:
+            found = one_by_id_or_prefix(
+                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
+            )
+            query = query.where(AssessmentRun.checkpoint_id == found.id)
+        if persona is not None:
+            found_persona = one_by_id_or_prefix(
+                session, Persona, persona, "persona", "see `academy personas list`"
+            )
+            query = query.where(AssessmentRun.persona_id == found_persona.id)
+        if instrument is not None:
+            query = query.where(AssessmentRun.instrument_id == instrument)
+        rows = [
+            {
+                "run": run.id,
+                "instrument": run.instrument_id,
+                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+                "checkpoint": run.checkpoint_id,
+                "model": run.model,
+                "persona": run.persona_id,
+                "mode": run.mode,
+                "seed": run.seed,
+                "total": run.total,
+                "ci_low": run.ci_low,
+                "ci_high": run.ci_high,
+                "started_at": run.started_at.isoformat(),
+            }
+            for run in session.scalars(query)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
+        return
+    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
+    for row in rows:
+        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
+        typer.echo(
+            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
+            f"{(row['persona'] or '-'):18} {row['target']}"
+        )
 
 
 def _run_row(run: Any) -> dict[str, Any]:
@@ -163,8 +294,28 @@ def baseline_command(
     from jedi_academy.assessment.baseline import run_baseline
     from jedi_academy.assessment.report import verdict_line
     from jedi_academy.assessment.runner import SampleOptions
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.store.lookup import one_by_id_or_prefix
+    from jedi_academy.store.models import Checkpoint, Specialization
 
     settings, database = _context(ctx)
+    with database.session() as session:
+        if session.get(Specialization, specialization) is None:
+            raise ConfigError(
+                f"unknown specialization {specialization!r} (or nothing was run for it yet)",
+                "see `academy specializations list`; `academy run` or `specializations sync` adds it",
+            )
+        if checkpoint is not None:  # resolved, and its specialization checked, before any model loads
+            found = one_by_id_or_prefix(
+                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
+            )
+            if found.specialization_id not in (None, specialization):
+                raise ConfigError(
+                    f"checkpoint {found.id} is a {found.specialization_id} patient, not {specialization}",
+                    f"pick one of `academy checkpoints list --specialization {specialization}`, "
+                    f"or --specialization {found.specialization_id}",
+                )
+            checkpoint = found.id
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     results = run_baseline(
         settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
@@ -181,6 +332,8 @@ def baseline_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("assess")(assess_command)
+    assess_app.callback()(assess_command)
+    assess_app.command("list")(assess_list_command)
+    app.add_typer(assess_app, name="assess")
     app.command("compare")(compare_command)
     app.command("baseline")(baseline_command)

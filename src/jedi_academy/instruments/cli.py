@@ -80,12 +80,29 @@ def import_command(
     ctx: typer.Context,
     instrument_id: Annotated[str, typer.Argument(metavar="ID", help="e.g. aq-10")],
     items: Annotated[Path, typer.Option("--items", help="YAML/JSON file with the item text.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace the shipped, validated wording or text imported before.")
+    ] = False,
 ) -> None:
     """Load item text you are licensed to use into the data directory (instruments that do not ship it)."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.instruments.api import load_instrument
     from jedi_academy.instruments.loading import packaged_definition
-    from jedi_academy.instruments.text_import import import_text
+    from jedi_academy.instruments.text_import import import_text, text_path
 
-    path = import_text(packaged_definition(instrument_id), items, _settings(ctx).data_dir)
+    data_dir = _settings(ctx).data_dir
+    definition = packaged_definition(instrument_id)
+    if not force and load_instrument(instrument_id).text_available:
+        raise AcademyError(
+            f"{instrument_id} ships its validated item text; imported text would replace it",
+            "the shipped wording is the one its validation studies used; pass --force to replace it anyway",
+        )
+    if not force and text_path(data_dir, instrument_id).is_file():
+        raise AcademyError(
+            f"{instrument_id}: item text was already imported ({text_path(data_dir, instrument_id)})",
+            "pass --force to replace it",
+        )
+    path = import_text(definition, items, data_dir)
     typer.echo(f"{instrument_id}: item text imported to {path}")
 
 

@@ -54,6 +54,13 @@ def ingest_command(
             "--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python."
         ),
     ] = "auto",
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Let a run for fewer specializations delete the others' data in the output folder.",
+        ),
+    ] = False,
     checkpoint_every: Annotated[
         float,
         typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0, max=86400.0),
@@ -69,6 +76,8 @@ def ingest_command(
     from jedi_academy.reddit.progress import NullProgress, RichProgress
 
     settings = settings_from_context(ctx)
+    if not resume and not replace:
+        _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
     options = IngestOptions(
         paths=paths,
         specializations=specializations,
@@ -114,6 +123,29 @@ def ingest_command(
         typer.echo(json.dumps(result.summary))
         return
     _print_summary(result.summary, result)
+
+
+def _refuse_dropping_specializations(out: Path, specializations: str | None) -> None:
+    """A fresh run replaces the output folder's dataset: refuse when that would silently delete the data of
+    specializations this run does not select."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.reddit.layout import COMMENTS
+
+    if specializations is None or specializations.strip() == "all":
+        return
+    wanted = {part.strip() for part in specializations.split(",") if part.strip()}
+    present = sorted(
+        folder.name.partition("=")[2]
+        for folder in (out / COMMENTS).glob("specialization=*")
+        if folder.is_dir() and any(folder.iterdir())
+    )
+    dropped = [spec for spec in present if spec not in wanted]
+    if dropped:
+        raise AcademyError(
+            f"{out} holds ingested data of {', '.join(dropped)}, which this run "
+            f"({', '.join(sorted(wanted))}) would delete",
+            "pass --out NEW_FOLDER to keep both, --specializations all, or --replace to delete it",
+        )
 
 
 def _to_stderr(message: str) -> None:
