@@ -132,10 +132,15 @@ def list_command(
         return
     if not rows:
         typer.echo("no conversations yet (academy conversations generate --specialization ID)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    persona_width = max(len(row["persona_id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'SPECIALIZATION':14} {'PERSONA':{persona_width}}  {'NAME':14} TURNS")
     for row in rows:
         status = "" if row["complete"] else "  (ended early)"
         typer.echo(
-            f"{row['id']}  {row['specialization']:12} {row['persona_id']}  {row['persona_name']!s:14} "
+            f"{row['id']:{width}}  {row['specialization']:14} {row['persona_id']:{persona_width}}  "
+            f"{row['persona_name']!s:14} "
             f"{row['turns']:3} turns{status}"
         )
 

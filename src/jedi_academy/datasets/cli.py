@@ -78,6 +78,10 @@ def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--j
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        typer.echo("no dataset versions yet (academy dataset build --specialization ID)")
+        return
+    typer.echo(f"{'VERSION':12}  {'PARENT':19}  {'SPECIALIZATIONS':20}  CONVERSATIONS, CREATED")
     for row in rows:
         parent = (row["parent"] or "-")[:12]
         specializations = ",".join(row["specializations"]) or "-"

@@ -145,12 +145,17 @@ def checkpoints_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        typer.echo("no checkpoints yet (academy finetune --dataset VERSION)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'KIND':6}  {'SPECIALIZATION':14}  BASE, PARENT, VALIDATION LOSS")
     for row in rows:
         loss = row["metrics"].get("validation_loss")
         loss_text = f"{loss:.4f}" if isinstance(loss, int | float) else "-"
         typer.echo(
-            f"{row['id']}  {row['kind']:6}  {row['specialization'] or '-':12}  base={row['base_model']}  "
-            f"parent={row['parent'] or '-'}  val_loss={loss_text}"
+            f"{row['id']:{width}}  {row['kind']:6}  {row['specialization'] or '-':14}  "
+            f"base={row['base_model']}  parent={row['parent'] or '-'}  val_loss={loss_text}"
         )
 
 

@@ -168,9 +168,15 @@ def list_command(
         return
     if not rows:
         typer.echo("no personas yet (academy personas generate --specialization ID)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'SPECIALIZATION':14} {'NAME':14} {'AGE':8} PRESENTING PROBLEM")
     for row in rows:
         problem = (row["presenting_problem"] or "")[:60]
-        typer.echo(f"{row['id']}  {row['specialization']:12} {row['name']:14} {row['age_band']:8} {problem}")
+        typer.echo(
+            f"{row['id']:{width}}  {row['specialization']:14} {row['name']!s:14} {row['age_band']!s:8} "
+            f"{problem}"
+        )
 
 
 @app.command("show")
