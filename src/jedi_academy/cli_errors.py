@@ -10,6 +10,7 @@ failing ``academy --help`` never pays for loading them.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,8 @@ def describe_os_error(exc: OSError) -> tuple[str, str | None]:
     where = exc.filename if exc.filename is not None else None
     reason = exc.strerror or _one_line(exc) or type(exc).__name__
     message = f"{where}: {reason}" if where is not None else reason
+    if exc.errno == errno.EROFS:
+        return message, "the file system is read-only; choose a writable --data-dir (or --out)"
     if isinstance(exc, PermissionError):
         return message, "check the permissions of that path, or choose another with --data-dir / --out"
     if isinstance(exc, FileExistsError):

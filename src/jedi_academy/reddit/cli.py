@@ -75,6 +75,8 @@ def ingest_command(
     from jedi_academy.reddit.pipeline import IngestOptions, ingest
     from jedi_academy.reddit.progress import NullProgress, RichProgress
 
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
     settings = settings_from_context(ctx)
     if not resume and not replace:
         _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
