@@ -11,7 +11,10 @@ failing ``academy --help`` never pays for loading them.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -93,9 +96,22 @@ def _is_from(exc: BaseException, package: str) -> bool:
 
 def run_with_error_boundary(invoke: Callable[[], Any], *, debug: bool, resumable: Callable[[], bool]) -> int:
     """Call ``invoke`` (the click application) and turn whatever escapes it into an exit status."""
+    with _ctrl_c_watch() as interrupted:
+        return _run(invoke, debug=debug, resumable=resumable, interrupted=interrupted)
+
+
+def _run(
+    invoke: Callable[[], Any],
+    *,
+    debug: bool,
+    resumable: Callable[[], bool],
+    interrupted: threading.Event,
+) -> int:
     try:
         result = invoke()
     except typer.Exit as exc:
+        if interrupted.is_set():
+            _echo(_interrupted(resumable))
         return exc.exit_code
     except NoArgsIsHelpError as exc:
         exc.show()  # a bare group: its help, as click does
@@ -107,7 +123,7 @@ def run_with_error_boundary(invoke: Callable[[], Any], *, debug: bool, resumable
         _echo(f"error: {exc.format_message()}")
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        _echo("interrupted: run again with --resume" if resumable() else "interrupted")
+        _echo(_interrupted(resumable))
         return EXIT_INTERRUPTED
     except Exception as exc:
         if debug:
@@ -117,7 +133,38 @@ def run_with_error_boundary(invoke: Callable[[], Any], *, debug: bool, resumable
         if hint:
             _echo(f"hint: {hint}")
         return EXIT_PROBLEM
+    if interrupted.is_set():  # typer turns Ctrl-C into a silent exit status 130
+        _echo(_interrupted(resumable))
+        return EXIT_INTERRUPTED
     return result if isinstance(result, int) else 0
+
+
+@contextmanager
+def _ctrl_c_watch() -> Iterator[threading.Event]:
+    """Note a Ctrl-C on its way to becoming KeyboardInterrupt, which typer swallows into exit status 130.
+    Commands with their own SIGINT handling (ingest's graceful stop) replace this while they run."""
+    seen = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or previous is not signal.default_int_handler
+    ):
+        yield seen  # ignored (a background job) or handled by an embedding program: leave it
+        return
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        seen.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(resumable: Callable[[], bool]) -> str:
+    return "interrupted: run again with --resume" if resumable() else "interrupted"
 
 
 def describe_exception(exc: Exception) -> tuple[str, str | None]:

@@ -300,11 +300,6 @@ def baseline_command(
 
     settings, database = _context(ctx)
     with database.session() as session:
-        if session.get(Specialization, specialization) is None:
-            raise ConfigError(
-                f"unknown specialization {specialization!r} (or nothing was run for it yet)",
-                "see `academy specializations list`; `academy run` or `specializations sync` adds it",
-            )
         if checkpoint is not None:  # resolved, and its specialization checked, before any model loads
             found = one_by_id_or_prefix(
                 session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
@@ -316,6 +311,11 @@ def baseline_command(
                     f"or --specialization {found.specialization_id}",
                 )
             checkpoint = found.id
+        if session.get(Specialization, specialization) is None:
+            raise ConfigError(
+                f"unknown specialization {specialization!r} (or nothing was run for it yet)",
+                "see `academy specializations list`; `academy run` or `specializations sync` adds it",
+            )
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     results = run_baseline(
         settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
