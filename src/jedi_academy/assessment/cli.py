@@ -87,6 +87,8 @@ def assess_command(
             persona_ids = list(session.scalars(query))
     options = SampleOptions(samples=samples, temperature=temperature)
     rows = []
+    from jedi_academy.assessment.progress import RunProgress
+
     with RunProgress(len(persona_ids), quiet=as_json) as progress:
         for persona_id in persona_ids:
             progress.start(f"{instrument} · {target.label} · persona {persona_id or '-'} · {mode}")
@@ -112,113 +114,6 @@ def assess_command(
         )
         sensitivity = row["mean_order_sensitivity"] or 0.0
         typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
-
-
-class RunProgress:
-    """One line per administration on stderr: a live bar with elapsed time on a terminal, plain lines when
-    stderr is a file; nothing with ``--json``."""
-
-    def __init__(self, total: int, *, quiet: bool) -> None:
-        import sys
-
-        self.total = total
-        self.done = 0
-        self.quiet = quiet
-        self.live: Any = None
-        if not quiet and sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.live = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=Console(stderr=True), transient=True,
-            )  # fmt: skip
-            self.task = self.live.add_task("assessing", total=total)
-
-    def __enter__(self) -> RunProgress:
-        if self.live is not None:
-            self.live.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.live is not None:
-            self.live.stop()
-
-    def start(self, what: str) -> None:
-        if self.live is not None:
-            self.live.update(self.task, description=what)
-        elif not self.quiet:
-            typer.echo(f"[{self.done + 1}/{self.total}] assessing {what}", err=True)
-
-    def advance(self, outcome: str) -> None:
-        self.done += 1
-        if self.live is not None:
-            self.live.advance(self.task)
-            self.live.console.print(f"[{self.done}/{self.total}] {outcome}", highlight=False)
-        elif not self.quiet:
-            typer.echo(f"[{self.done}/{self.total}] {outcome}", err=True)
-
-
-def assess_list_command(
-    ctx: typer.Context,
-    checkpoint: Annotated[
-        str | None, typer.Option(help="Only runs of this checkpoint (id or prefix).")
-    ] = None,
-    instrument: Annotated[str | None, typer.Option(help="Only this instrument.")] = None,
-    persona: Annotated[str | None, typer.Option(help="Only this persona (id or prefix).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
-    from sqlalchemy import select
-
-    from jedi_academy.store.lookup import one_by_id_or_prefix
-    from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
-
-    _, database = _context(ctx)
-    with database.session() as session:
-        query = select(AssessmentRun).order_by(AssessmentRun.id)
-        if checkpoint is not None:
-            found = one_by_id_or_prefix(
-                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
-            )
-            query = query.where(AssessmentRun.checkpoint_id == found.id)
-        if persona is not None:
-            found_persona = one_by_id_or_prefix(
-                session, Persona, persona, "persona", "see `academy personas list`"
-            )
-            query = query.where(AssessmentRun.persona_id == found_persona.id)
-        if instrument is not None:
-            query = query.where(AssessmentRun.instrument_id == instrument)
-        rows = [
-            {
-                "run": run.id,
-                "instrument": run.instrument_id,
-                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
-                "checkpoint": run.checkpoint_id,
-                "model": run.model,
-                "persona": run.persona_id,
-                "mode": run.mode,
-                "seed": run.seed,
-                "total": run.total,
-                "ci_low": run.ci_low,
-                "ci_high": run.ci_high,
-                "started_at": run.started_at.isoformat(),
-            }
-            for run in session.scalars(query)
-        ]
-    if as_json:
-        typer.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
-        return
-    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
-    for row in rows:
-        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
-        typer.echo(
-            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
-            f"{(row['persona'] or '-'):18} {row['target']}"
-        )
 
 
 def _run_row(run: Any) -> dict[str, Any]:
@@ -329,6 +224,68 @@ def baseline_command(
     for instrument_id, reason in results["skipped_instruments"].items():
         typer.echo(f"{instrument_id}: skipped ({reason})")
     typer.echo(f"report: {results['report']}")
+
+
+def assess_list_command(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Only runs of this checkpoint (id or prefix).")
+    ] = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument.")] = None,
+    persona: Annotated[str | None, typer.Option(help="Only this persona (id or prefix).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
+    from sqlalchemy import select
+
+    from jedi_academy.store.lookup import one_by_id_or_prefix
+    from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
+
+    _, database = _context(ctx)
+    with database.session() as session:
+        query = select(AssessmentRun).order_by(AssessmentRun.id)
+        if checkpoint is not None:
+            found = one_by_id_or_prefix(
+                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
+            )
+            query = query.where(AssessmentRun.checkpoint_id == found.id)
+        if persona is not None:
+            found_persona = one_by_id_or_prefix(
+                session, Persona, persona, "persona", "see `academy personas list`"
+            )
+            query = query.where(AssessmentRun.persona_id == found_persona.id)
+        if instrument is not None:
+            query = query.where(AssessmentRun.instrument_id == instrument)
+        rows = [
+            {
+                "run": run.id,
+                "instrument": run.instrument_id,
+                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+                "checkpoint": run.checkpoint_id,
+                "model": run.model,
+                "persona": run.persona_id,
+                "mode": run.mode,
+                "seed": run.seed,
+                "total": run.total,
+                "ci_low": run.ci_low,
+                "ci_high": run.ci_high,
+                "started_at": run.started_at.isoformat(),
+            }
+            for run in session.scalars(query)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
+        return
+    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
+    for row in rows:
+        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
+        typer.echo(
+            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
+            f"{(row['persona'] or '-'):18} {row['target']}"
+        )
 
 
 def register(app: typer.Typer) -> None:
