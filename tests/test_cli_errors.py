@@ -486,3 +486,33 @@ def test_sample_dump_help_writes_nothing_into_the_package(tmp_path: Path) -> Non
     )
     assert result.returncode == 0 and "OUT" in result.stdout.upper()
     assert (SAMPLE_PATH.stat().st_mtime_ns, hashlib.sha256(SAMPLE_PATH.read_bytes()).hexdigest()) == before
+
+
+def test_data_dir_lock_names_its_holder_and_can_wait(tmp_path: Path) -> None:
+    from jedi_academy.store import DataDirBusyError, data_dir_lock
+
+    with data_dir_lock(tmp_path, "loop"):
+        started = time.monotonic()
+        with pytest.raises(DataDirBusyError) as refused, data_dir_lock(tmp_path, "worker", wait_s=0.3):
+            pass
+        assert time.monotonic() - started >= 0.3
+        assert f"`academy loop` (pid {os.getpid()} on {socket.gethostname()}" in refused.value.message
+    with data_dir_lock(tmp_path, "worker"):  # released by the first block
+        assert json.loads((tmp_path / ".academy.lock.json").read_text())["command"] == "worker"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://me:pa@ss@db:5432/academy", "postgresql+psycopg://me:***@db:5432/academy"),
+        ("postgresql://me@db/academy", "postgresql://me@db/academy"),
+        ("sqlite:////srv/academy.db", "sqlite:////srv/academy.db"),
+    ],
+)
+def test_database_passwords_are_masked(url: str, shown: str) -> None:
+    from jedi_academy.config import load_settings, mask_url
+
+    assert mask_url(url) == shown
+    settings = load_settings(database_url=url, api_key="sk-secret")
+    data = settings.shown()
+    assert data["database_url"] == data["resolved_database_url"] == shown and data["api_key"] == "***"
