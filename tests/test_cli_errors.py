@@ -255,6 +255,7 @@ def test_usage_errors_print_the_usage_and_one_error_line(tmp_path: Path) -> None
         Probe(("finetune", "--dataset", "x", "--steps", "abc"), 2, "'--steps'"),
         Probe(("compare", "abc", "9"), 2, "'run_a'"),
         Probe(("chat", "-m", "hi", "--temperature", "nan"), 2, "'--temperature'"),
+        Probe(("chat", "-m", "hi", "--temperature=-inf"), 2, "NaN and infinity are not accepted"),
         Probe(("chat", "-m", "hi", "--seed", huge), 2, "'--seed'"),
         Probe(("serve", "--port", huge), 2, "'--port'"),
         Probe(("assess", "--instrument", "phq-9", "--model", "tiny", "--samples", "0"), 2, "'--samples'"),

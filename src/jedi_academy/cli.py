@@ -332,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: command.main(args=args, prog_name="academy", standalone_mode=False),
         debug=debug_requested(args),
         resumable=lambda: accepts_option(invoked_command(command, args), "--resume"),
+        args=args,
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,14 +37,27 @@ def _one_line(text: object) -> str:
     return lines[0] if lines else ""
 
 
-def show_usage_error(exc: UsageError) -> None:
+def show_usage_error(exc: UsageError, args: Sequence[str] = ()) -> None:
     """The command's usage line, how to get help, and one ``error:`` line."""
     ctx = exc.ctx
     if ctx is not None:
         _echo(ctx.get_usage())
         if ctx.command.get_help_option(ctx) is not None:
             _echo(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.")
-    _echo(f"error: {exc.format_message()}")
+    message = exc.format_message()
+    if _not_a_number_given(exc, args):  # the range check's own words ("should be <= 5") would puzzle
+        message += " (NaN and infinity are not accepted)"
+    _echo(f"error: {message}")
+
+
+def _not_a_number_given(exc: UsageError, args: Sequence[str]) -> bool:
+    opts = getattr(getattr(exc, "param", None), "opts", ())
+    for position, token in enumerate(args):
+        name, equals, inline = token.partition("=")
+        value = inline if equals else (args[position + 1] if position + 1 < len(args) else "")
+        if name in opts and value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            return True
+    return False
 
 
 def describe_os_error(exc: OSError) -> tuple[str, str | None]:
@@ -94,10 +107,12 @@ def _is_from(exc: BaseException, package: str) -> bool:
     return any(cls.__module__.split(".")[0] == package for cls in type(exc).__mro__)
 
 
-def run_with_error_boundary(invoke: Callable[[], Any], *, debug: bool, resumable: Callable[[], bool]) -> int:
+def run_with_error_boundary(
+    invoke: Callable[[], Any], *, debug: bool, resumable: Callable[[], bool], args: Sequence[str] = ()
+) -> int:
     """Call ``invoke`` (the click application) and turn whatever escapes it into an exit status."""
     with _ctrl_c_watch() as interrupted:
-        return _run(invoke, debug=debug, resumable=resumable, interrupted=interrupted)
+        return _run(invoke, debug=debug, resumable=resumable, interrupted=interrupted, args=args)
 
 
 def _run(
@@ -106,6 +121,7 @@ def _run(
     debug: bool,
     resumable: Callable[[], bool],
     interrupted: threading.Event,
+    args: Sequence[str],
 ) -> int:
     try:
         result = invoke()
@@ -117,7 +133,7 @@ def _run(
         exc.show()  # a bare group: its help, as click does
         return exc.exit_code
     except UsageError as exc:
-        show_usage_error(exc)
+        show_usage_error(exc, args)
         return exc.exit_code
     except ClickException as exc:
         _echo(f"error: {exc.format_message()}")
