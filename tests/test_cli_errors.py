@@ -321,6 +321,7 @@ def test_bad_files_settings_and_databases_are_one_line_and_change_nothing(
         Probe((*d, "ingest", "x.ndjson", "--rules", str(binary)), 1, f"cannot read the rules file {binary}"),
         Probe((*d, "finetune", "--dataset", str(tmp_path / "garbage.jsonl")), 1, "garbage.jsonl: not UTF-8"),
         Probe((*d, "run", str(tmp_path / "garbage.toml")), 1, "garbage.toml: not UTF-8 text"),
+        Probe(("instruments", "validate", str(binary)), 1, f"{binary}: not UTF-8 text"),
         Probe(("--data-dir", str(garbage_db), "personas", "list"), 1, "is not an academy database"),
         Probe(("--data-dir", str(folder_db), "personas", "list"), 1, "cannot open the database"),
         Probe(("--database-url", "foo://x", "personas", "list"), 1, "unsupported database URL 'foo://x'"),
