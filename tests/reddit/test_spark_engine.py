@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,6 +147,10 @@ def test_spark_equals_local_on_multistream_bz2_zst_and_plain(
     assert remote.status == "completed" and remote.run_id != local.run_id
     assert not (remote.out_dir / spark_engine_module.STAGING).exists()
     assert json.loads((remote.out_dir / MANIFEST).read_text())["engine"] == "spark"
+    for private in (comments_dir(remote.out_dir, "adhd") / DATA_FILE, bundles_file(remote.out_dir, "adhd")):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        assert stat.S_IMODE(private.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE((remote.out_dir / MANIFEST).stat().st_mode) == 0o600
 
 
 def test_cli_spark_engine_on_a_truncated_file_matches_local(
@@ -212,6 +217,15 @@ def test_engine_option_errors_are_one_line(
     assert err.splitlines()[0] == message and "Traceback" not in err
 
 
-def test_spark_engine_checks_inputs_before_starting_spark(settings: Settings, tmp_path: Path) -> None:
+def test_spark_engine_checks_inputs_and_output_before_starting_spark(
+    settings: Settings, tmp_path: Path
+) -> None:
     with pytest.raises(AcademyError, match="no such file"):
         spark_ingest(settings, IngestOptions(paths=[tmp_path / "missing.zst"]))
+    foreign = tmp_path / "theirs"
+    (foreign / "comments").mkdir(parents=True)
+    (foreign / "comments" / "keep.txt").write_text("not ours")
+    path = write_dump(tmp_path, [comment(1)])
+    with pytest.raises(AcademyError, match="ingest did not write them and will not delete them"):
+        spark_ingest(settings, IngestOptions(paths=[path], out_dir=foreign))
+    assert (foreign / "comments" / "keep.txt").read_text() == "not ours"

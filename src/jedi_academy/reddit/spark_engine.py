@@ -44,8 +44,16 @@ from jedi_academy.reddit.layout import (
     comments_dir,
     default_output_dir,
 )
-from jedi_academy.reddit.pipeline import IngestOptions, IngestResult
+from jedi_academy.reddit.pipeline import (
+    LAYOUT_VERSION,
+    IngestOptions,
+    IngestResult,
+    _is_ingest_manifest,
+    _make_database_private,
+    filesystem_error,
+)
 from jedi_academy.reddit.privacy import Pseudonymizer, load_or_create_secret
+from jedi_academy.reddit.private import private_dir, seal, write_atomically
 from jedi_academy.reddit.rules import KeepRules
 from jedi_academy.reddit.runs import describe_input, finish_run, start_run
 from jedi_academy.reddit.spark_scan import ScanJob, task
@@ -74,15 +82,18 @@ def spark_ingest(
     ``master``, default ``local[*]``; a session started here is stopped at the end). Raises
     :class:`DumpReadError` after saving a partial run when a file is truncated or corrupt, like the local
     engine: what was read before the damage, and nothing from the files after it, is kept."""
-    run = _SparkRun(settings, options, master, warn or (lambda _message: None))
-    own_session = False
-    if spark is None:
-        spark, own_session = open_session(master, run.warn)
     try:
-        return run.execute(spark)
-    finally:
-        if own_session:
-            spark.stop()
+        run = _SparkRun(settings, options, master, warn or (lambda _message: None))
+        own_session = False
+        if spark is None:
+            spark, own_session = open_session(master, run.warn)
+        try:
+            return run.execute(spark)
+        finally:
+            if own_session:
+                spark.stop()
+    except OSError as exc:
+        raise filesystem_error(exc) from exc
 
 
 def open_session(master: str | None, warn: Callable[[str], None]) -> tuple[SparkSession, bool]:
@@ -147,6 +158,7 @@ class _SparkRun:
         self.specs = select_specializations(options.specializations, available)
         self.rules = options.rules or KeepRules()
         self.staging = self.out / STAGING
+        self._check_output_dir()  # before Spark starts: a JVM takes seconds to say nothing useful
 
     def _check_inputs(self) -> list[str]:
         if not self.paths:
@@ -169,7 +181,9 @@ class _SparkRun:
         pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings))
         self.key_fingerprint = pseudonymizer.fingerprint()
         self.database = open_database(self.settings)
+        _make_database_private(self.settings)
         sync_specializations(self.database, self.specs)
+        self.run_id: int | None = None
         self._clear_output()
         self.run_id = start_run(
             self.database,
@@ -214,14 +228,28 @@ class _SparkRun:
             malformed_examples=list(self.counts.malformed_examples),
         )
 
+    def _check_output_dir(self) -> None:
+        """As the local engine: the output folder can be created and holds nothing ingest did not write."""
+        if self.out.exists() and not self.out.is_dir():
+            raise AcademyError(f"--out {self.out} is a file, not a folder", "choose a folder for the output")
+        private_dir(self.out, tighten=False)
+        foreign = [name for name in (COMMENTS, BUNDLES) if (self.out / name).exists()]
+        if foreign and not _is_ingest_manifest(self.out / MANIFEST) and not checkpoint.exists(self.out):
+            raise AcademyError(
+                f"{self.out} holds {' and '.join(name + '/' for name in foreign)} without ingest's "
+                f"{MANIFEST}: ingest did not write them and will not delete them",
+                "choose another --out, or move those folders away",
+            )
+
     def _clear_output(self) -> None:
+        """Replace the dataset in the output folder, manifest first (it marks the folder as ingest's); a
+        local run's resume state goes too, since it is for another dataset now."""
+        self._write_manifest("running", None, None)
+        checkpoint.remove(self.out)
         for name in (COMMENTS, BUNDLES, STAGING):
             shutil.rmtree(self.out / name, ignore_errors=True)
-        (self.out / MANIFEST).unlink(missing_ok=True)
-        checkpoint.remove(self.out)  # a local run's resume state is for another dataset now
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.staging / "scan").mkdir(parents=True, mode=0o700)
-        (self.staging / "parts").mkdir(mode=0o700)
+        private_dir(self.staging / "scan")
+        private_dir(self.staging / "parts")
 
     def _scan_files(self, spark: SparkSession, pseudonymizer: Pseudonymizer) -> list[dict[str, Any]]:
         """Stage 1: one task per file; only the small per-file results come back to the driver."""
@@ -370,18 +398,26 @@ class _SparkRun:
     def _record(
         self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None
     ) -> None:
-        finish_run(
-            self.database,
-            self.run_id,
-            status=status,
-            counts={**(summary or {}), **self._details()},
-            duration_s=self._elapsed(),
-            error=error,
-        )
+        """Update the run row; when recording a failure fails too, the original error is what counts."""
+        if self.run_id is None:
+            return
+        try:
+            finish_run(
+                self.database,
+                self.run_id,
+                status=status,
+                counts={**(summary or {}), **self._details()},
+                duration_s=self._elapsed(),
+                error=error,
+            )
+        except Exception as exc:
+            if status == "completed" and error is None:
+                raise
+            self.warn(f"could not record the run's status ({status}): {type(exc).__name__}: {exc}")
 
-    def _write_manifest(self, status: str, summary: dict[str, Any], error: str | None) -> None:
+    def _write_manifest(self, status: str, summary: dict[str, Any] | None, error: str | None) -> None:
         manifest = {
-            "layout_version": 1,
+            "layout_version": LAYOUT_VERSION,
             "run_id": self.run_id,
             "status": status,
             "error": error,
@@ -391,11 +427,9 @@ class _SparkRun:
             "rules": self.rules.model_dump(mode="json"),
             "key_fingerprint": self.key_fingerprint,
             "summary": summary,
-            **self._details(),
+            **(self._details() if summary is not None else {}),
         }
-        tmp = self.out / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
 
 
 def _merge_counts(scanned: list[dict[str, Any]]) -> IngestCounts:
@@ -471,9 +505,10 @@ def _join_parts(sources: list[str], target: Path, schema: pa.Schema) -> None:
     """One file from the parts in order (written even when empty), one part in memory at a time."""
     import pyarrow.parquet as pq
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent.parent)
+    private_dir(target.parent)
     tmp = target.with_name(target.name + ".tmp")
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for source in sources:
             writer.write_table(pq.read_table(source, schema=schema))
-    os.replace(tmp, target)
+    seal(tmp, target)

@@ -23,9 +23,9 @@ from jedi_academy.reddit.counts import IngestCounts
 from jedi_academy.reddit.errors import DumpReadError
 from jedi_academy.reddit.formats import open_dump
 from jedi_academy.reddit.prefilter import SubredditPrefilter
-from jedi_academy.reddit.privacy import Pseudonymizer, scrub
-from jedi_academy.reddit.rules import KeepRules, RuleChecker, created_epoch, dedupe_key
-from jedi_academy.reddit.scanner import count_newlines, scan
+from jedi_academy.reddit.privacy import Pseudonymizer
+from jedi_academy.reddit.rules import KeepRules, RuleChecker, dedupe_key
+from jedi_academy.reddit.scanner import count_newlines, scan, to_row
 
 FLUSH_ROWS = 20_000
 
@@ -163,7 +163,7 @@ class CandidateCollector:
             counts.dropped[reason] += 1
             return None
         digest = self.pseudonymizer.body_digest(dedupe_key(comment["body"])) if self.dedupe else None
-        row = _row(comment, self.pseudonymizer)
+        row = to_row(comment, self.pseudonymizer)
         for spec_id in targets:
             self._add(spec_id, offset, key, digest, row)
         return None
@@ -191,19 +191,6 @@ class CandidateCollector:
         self._flush()
         self._writer.close()
         os.replace(self._tmp, self._target)
-
-
-def _row(comment: dict[str, Any], pseudonymizer: Pseudonymizer) -> tuple[Any, ...]:
-    """The stored row of a kept comment, built exactly as ``Selector`` builds it."""
-    score = comment.get("score")
-    return (
-        comment["id"],
-        pseudonymizer.author(comment.get("author")),
-        comment["subreddit"],
-        created_epoch(comment.get("created_utc")),
-        score if isinstance(score, int) and not isinstance(score, bool) else None,
-        scrub(comment["body"]),
-    )
 
 
 def task(job: ScanJob) -> Callable[[tuple[int, str]], dict[str, Any]]:
