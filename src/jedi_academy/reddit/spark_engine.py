@@ -266,6 +266,9 @@ class _SparkRun:
             workers=self.workers,
         )
         items = [(i, str(path.resolve())) for i, path in enumerate(self.paths)]
+        # Largest files first (Spark starts the tasks of a stage in partition order), so that a big month
+        # does not start last and run alone; results are put back in input order, which decides dedupe.
+        items.sort(key=lambda item: -self.paths[item[0]].stat().st_size)
         context = spark.sparkContext
         context.setJobDescription(f"academy ingest: scan {len(items)} file(s)")
         results = context.parallelize(items, len(items)).map(task(job)).collect()
