@@ -11,8 +11,6 @@ import typer
 
 from jedi_academy.limits import POSITIVE
 
-ENGINES = ("local", "spark")
-
 
 def register(app: typer.Typer) -> None:
     """Add the ``ingest`` command to the root app."""
@@ -73,7 +71,8 @@ def ingest_command(
         typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0, max=86400.0),
     ] = 60.0,
     engine: Annotated[
-        str, typer.Option("--engine", help="local (this process) or spark (PySpark; see docs/ingestion.md).")
+        Literal["local", "spark"],
+        typer.Option("--engine", help="local (this process) or spark (PySpark; see docs/ingestion.md)."),
     ] = "local",
     master: Annotated[
         str | None,
@@ -93,7 +92,8 @@ def ingest_command(
 
     if out is not None and out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
-    _check_engine(engine, master)
+    if master is not None and engine != "spark":
+        raise typer.BadParameter("needs --engine spark", param_hint="'--master'")
     settings = settings_from_context(ctx)
     if not resume and not replace:
         _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
@@ -153,15 +153,6 @@ def ingest_command(
         typer.echo(json.dumps(result.summary))
         return
     _print_summary(result.summary, result)
-
-
-def _check_engine(engine: str, master: str | None) -> None:
-    from jedi_academy.errors import AcademyError
-
-    if engine not in ENGINES:
-        raise AcademyError(f"unknown engine '{engine}'", f"choose one of {', '.join(ENGINES)}")
-    if master is not None and engine != "spark":
-        raise AcademyError("--master needs --engine spark", "add --engine spark, or drop --master")
 
 
 def _ingest_on_spark(settings: Any, options: Any, master: str | None, as_json: bool) -> None:
