@@ -178,8 +178,8 @@ class _SparkRun:
 
         self.started = time.monotonic()
         self.inputs = [describe_input(p, f) for p, f in zip(self.paths, self.formats, strict=True)]
-        pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings))
-        self.key_fingerprint = pseudonymizer.fingerprint()
+        key = load_or_create_secret(self.settings)
+        self.key_fingerprint = Pseudonymizer(key).fingerprint()
         self.database = open_database(self.settings)
         _make_database_private(self.settings)
         sync_specializations(self.database, self.specs)
@@ -194,7 +194,7 @@ class _SparkRun:
         )
         self.master_used = spark.sparkContext.master
         try:
-            scanned = self._scan_files(spark, pseudonymizer)
+            scanned = self._scan_files(spark, key)
             read_error = self._first_error(scanned)
             scanned = [r for r in scanned if read_error is None or r["file_index"] <= read_error[0]]
             self.counts = _merge_counts(scanned)
@@ -251,14 +251,14 @@ class _SparkRun:
         private_dir(self.staging / "scan")
         private_dir(self.staging / "parts")
 
-    def _scan_files(self, spark: SparkSession, pseudonymizer: Pseudonymizer) -> list[dict[str, Any]]:
+    def _scan_files(self, spark: SparkSession, key: bytes) -> list[dict[str, Any]]:
         """Stage 1: one task per file; only the small per-file results come back to the driver."""
         sub_to_specs: dict[str, tuple[str, ...]] = {}
         for spec in self.specs:
-            for key in spec.subreddit_keys:
-                sub_to_specs[key] = (*sub_to_specs.get(key, ()), spec.id)
+            for subreddit in spec.subreddit_keys:
+                sub_to_specs[subreddit] = (*sub_to_specs.get(subreddit, ()), spec.id)
         job = ScanJob(
-            key=load_or_create_secret(self.settings),
+            key=key,
             rules=self.rules.model_dump(mode="json"),
             sub_to_specs=sub_to_specs,
             staging=str(self.staging / "scan"),
