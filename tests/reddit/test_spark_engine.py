@@ -132,7 +132,7 @@ def test_spark_equals_local_on_multistream_bz2_zst_and_plain(
     ]
     local = ingest(settings, options(paths, tmp_path / "local", specs, bz2_decoder="python"))
     # Small output partitions, so rows of one specialization come from several sorted partitions.
-    monkeypatch.setattr(spark_engine_module, "ROWS_PER_PART", 150)
+    monkeypatch.setattr(spark_engine_module, "ROWS_PER_PART", 400)
     remote = spark_ingest(
         settings, options(paths, tmp_path / "spark", specs, bz2_decoder="python"), spark=spark
     )
