@@ -21,6 +21,7 @@ from sqlalchemy import select
 from jedi_academy.datasets.mistral_format import check_record, conversation_record
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Conversation, DatasetMember, DatasetVersion, Persona
 
@@ -136,6 +137,7 @@ def build_dataset(
         session.add_all(
             DatasetMember(dataset_id=new_id, conversation_id=r.conversation_id, split=r.split) for r in rows
         )
+        append_record(session, version)
     return version, True
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
 
@@ -74,7 +75,7 @@ def register_checkpoint(database: Database, store: ArtifactStore, spec: Checkpoi
             metrics=spec.metrics,
         )
         session.add(row)
-        session.flush()
+        append_record(session, row)
         return row
 
 
