@@ -201,3 +201,20 @@ def test_reference_class_is_computed_on_the_same_personas(world, tmp_path) -> No
     group = reference["groups"]["placebo"]
     assert [c["case"] for c in group["cases"]] == ["c-placebo"]  # p-sam is not among the therapist's personas
     assert group["aggregate"][0]["mean_change"] == 0
+
+
+def test_verify_cli(world, bundle, copy, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.cli import main
+
+    base = ["--data-dir", str(world.settings.data_dir), "--model", world.settings.model]
+    key = public_key_text(instance_key(world.settings.data_dir))
+    assert main([*base, "portfolio", "verify", str(bundle), "--public-key", key, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["ok"] and shown["checked"]["records"] >= 4 and shown["problems"] == []
+    data = (copy / "portfolio.json").read_bytes()
+    (copy / "portfolio.json").write_bytes(_flip(data, len(data) // 2))
+    assert main([*base, "portfolio", "verify", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL " in out and "NOT VERIFIED" in out
+    assert main([*base, "portfolio", "verify", str(copy.parent / "nowhere")]) == 1
+    assert "portfolio.json does not exist" in capsys.readouterr().out

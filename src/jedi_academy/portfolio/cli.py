@@ -91,6 +91,14 @@ def portfolio_build(
     with_adapters: Annotated[
         bool, typer.Option("--with-adapters", help="Copy the adapters so others can --recompute.")
     ] = False,
+    reference: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reference",
+            help="LABEL=THERAPIST for the reference class (default: therapists named 'scripted placebo' "
+            "and 'scripted skilled').",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build a signed portfolio: portfolio.json and a static index.html with the trajectory charts."""
