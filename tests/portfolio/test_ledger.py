@@ -134,3 +134,55 @@ def test_ledger_cli(settings, database, capsys) -> None:  # type: ignore[no-unty
     assert main([*base, "ledger", "verify", "--json"]) == 1
     out = capsys.readouterr().out
     assert f"ledger entry 1 (checkpoint {ids[0]})" in out and '"ok": false' in out
+
+
+def _race(database) -> None:  # type: ignore[no-untyped-def]
+    """Four writers append five records each at the same time: all succeed, the chain has no fork."""
+    import threading
+
+    ensure_specialization(database, "depression")
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for step in range(5):
+                with database.session() as session:
+                    row = Checkpoint(id=f"ck-{index}-{step}", kind="base", base_model="tiny")
+                    session.add(row)
+                    ledger.append_record(session, row)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        report = ledger.verify_chain(session)
+    assert report.ok and report.entries == 20
+
+
+def test_concurrent_appends_queue_on_sqlite(database) -> None:  # type: ignore[no-untyped-def]
+    _race(database)
+
+
+@pytest.mark.postgres
+def test_concurrent_appends_queue_on_postgresql() -> None:
+    import os
+
+    from sqlalchemy import text
+
+    from jedi_academy.store import Database
+
+    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    database.migrate()
+    _race(database)
+    database.dispose()
