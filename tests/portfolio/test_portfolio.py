@@ -218,3 +218,63 @@ def test_verify_cli(world, bundle, copy, capsys) -> None:  # type: ignore[no-unt
     assert "FAIL " in out and "NOT VERIFIED" in out
     assert main([*base, "portfolio", "verify", str(copy.parent / "nowhere")]) == 1
     assert "portfolio.json does not exist" in capsys.readouterr().out
+
+
+KILL_SCRIPT = """
+import os, sys
+from pathlib import Path
+from jedi_academy.config import load_settings
+from jedi_academy.portfolio import build, render
+from jedi_academy.store import ledger, open_database
+from tests.portfolio.test_portfolio import robin_case_ids
+
+def die(*_args, **_kwargs):
+    os._exit(9)
+
+point = sys.argv[3]
+if point == "inside-transaction":
+    ledger.chain_excerpt = die
+elif point == "writing-files":
+    render.render_html = die
+elif point == "renaming":
+    build.os.replace = die
+settings = load_settings(data_dir=Path(sys.argv[1]))
+request = build.PortfolioRequest("t-1", "Ada Padawan", [build.CaseInput(*robin_case_ids(sys.argv[4]))])
+build.build_portfolio(open_database(settings), settings.data_dir, request, Path(sys.argv[2]))
+"""
+
+
+def robin_case_ids(text: str) -> tuple:  # type: ignore[type-arg]
+    baseline, first, second = (int(v) for v in text.split(","))
+    sessions = (SessionInput(1, run_id=first), SessionInput(2, run_id=second))
+    return ("c-robin", "depression", "p-robin", "phq-9", baseline, sessions)
+
+
+@pytest.mark.parametrize("point", ["inside-transaction", "writing-files", "renaming"])
+def test_a_build_killed_at_any_step_leaves_no_portfolio(world, tmp_path, point) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from jedi_academy.store import ledger as store_ledger
+
+    with world.database.session() as session:
+        before = store_ledger.verify_chain(session)
+    out = tmp_path / "out"
+    runs = f"{world.baseline},{world.after_session_1},{world.after_session_2}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(world.settings.data_dir), str(out), point, runs],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 9, result.stderr
+    assert not out.exists() or not any(out.iterdir())
+    with world.database.session() as session:
+        after = store_ledger.verify_chain(session)
+    assert after.ok and after.entries >= before.entries
+    build_portfolio(world.database, world.settings.data_dir, request(world), out)
+    assert verify_bundle(out).ok
