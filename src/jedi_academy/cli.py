@@ -48,6 +48,7 @@ def _register_stages() -> None:
     from jedi_academy.pipeline.cli import register as register_pipeline
     from jedi_academy.portfolio.cli import register as register_portfolio
     from jedi_academy.reddit.cli import register as register_ingest
+    from jedi_academy.serving.cli import register as register_serving
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
@@ -58,6 +59,7 @@ def _register_stages() -> None:
     app.add_typer(conversations_app, name="conversations")
     app.add_typer(dataset_app, name="dataset")
     register_finetune(app)
+    register_serving(app)
     register_assessment(app)
     app.add_typer(feedback_app, name="feedback")
     register_portfolio(app)
@@ -163,6 +165,7 @@ def model_info(ctx: typer.Context) -> None:
 def _checkpoint_target(settings: Settings, checkpoint_id: str) -> tuple[Settings, str | None]:
     """Settings and adapter path that make the LLM layer serve a checkpoint."""
     from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
+    from jedi_academy.llm.adapters import adapter_for_backend
     from jedi_academy.store import ArtifactStore, open_database
 
     with open_database(settings).session() as session:
@@ -173,7 +176,7 @@ def _checkpoint_target(settings: Settings, checkpoint_id: str) -> tuple[Settings
             ), None
         adapter = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
         updated = settings.model_copy(update={"model": checkpoint.base_model})
-        return updated, str(adapter) if adapter else None
+        return updated, adapter_for_backend(settings.backend, checkpoint.id, adapter)
 
 
 @app.command()
@@ -258,41 +261,6 @@ def score(
         return
     for row in rows:
         typer.echo(f"{row['logprob']:12.4f}  ({row['tokens']} tokens)  {row['continuation']!r}")
-
-
-@app.command()
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    lora: Annotated[list[str] | None, typer.Option(help="NAME=ADAPTER_DIR, served as model NAME.")] = None,
-    served_name: Annotated[
-        str | None, typer.Option(help="Model name clients use (default: --model).")
-    ] = None,
-) -> None:
-    """Serve a local model over the OpenAI wire format (chat completions with logprobs, as vLLM does)."""
-    import uvicorn
-
-    from jedi_academy.errors import ConfigError
-    from jedi_academy.llm.server import create_app
-    from jedi_academy.llm.transformers_backend import TransformersLLM
-
-    settings = _settings(ctx)
-    adapters: dict[str, str] = {}
-    for spec in lora or []:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(
-                f"--lora {spec!r} is not NAME=ADAPTER_DIR", "for example --lora autism=./adapters/a1"
-            )
-        adapters[name] = path
-    llm = TransformersLLM.from_settings(settings)
-    for path in adapters.values():
-        llm.ensure_adapter(path)
-    typer.echo(f"serving {llm.model_name} on http://{host}:{port}/v1", err=True)
-    uvicorn.run(
-        create_app(llm, served_name or settings.model, adapters), host=host, port=port, log_level="warning"
-    )
 
 
 # ---------------------------------------------------------------- demo

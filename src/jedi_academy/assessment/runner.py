@@ -46,6 +46,7 @@ def checkpoint_target(
     settings: Settings, database: Database, checkpoint_id: str, llms: dict | None = None
 ) -> Target:
     from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
+    from jedi_academy.llm.adapters import adapter_for_backend
 
     with database.session() as session:
         checkpoint = get_checkpoint(session, checkpoint_id)
@@ -53,11 +54,8 @@ def checkpoint_target(
             backend, model, adapter = "mistral", checkpoint.remote_model_id or "", None
         else:
             adapter_dir = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
-            backend, model, adapter = (
-                settings.backend,
-                checkpoint.base_model,
-                str(adapter_dir) if adapter_dir else None,
-            )
+            backend, model = settings.backend, checkpoint.base_model
+            adapter = adapter_for_backend(backend, checkpoint.id, adapter_dir)  # a folder, or a served name
         found = checkpoint.id
     return Target(f"checkpoint {found}", backend, model, adapter, found, _llm(settings, backend, model, llms))
 

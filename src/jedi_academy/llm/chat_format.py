@@ -34,6 +34,8 @@ class ChatFormatter(Protocol):
 
     def token_text(self, token_id: int) -> str: ...
 
+    def token_bytes(self, token_id: int) -> bytes: ...
+
 
 def _assistant_weights(messages: Sequence[Message]) -> list[bool]:
     """Which assistant turns are trained: all, except those marked ``"weight": 0`` (Mistral's format)."""
@@ -140,6 +142,23 @@ class MistralCommonFormatter:
     def token_text(self, token_id: int) -> str:
         return self._raw.id_to_piece(int(token_id))
 
+    def token_bytes(self, token_id: int) -> bytes:
+        """The text a token stands for, as bytes: SentencePiece's word marker is a space and a byte-fallback
+        piece such as ``<0xE2>`` is that one byte (part of a UTF-8 character); control tokens keep their
+        name."""
+        token_id = int(token_id)
+        byte_piece = getattr(self._raw, "id_to_byte_piece", None)  # Tekken
+        if byte_piece is not None:
+            from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+
+            return bytes(byte_piece(token_id, SpecialTokenPolicy.KEEP))
+        piece = self._raw.id_to_piece(token_id)
+        if self._raw.is_special(token_id):
+            return piece.encode()
+        if len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+            return bytes([int(piece[3:5], 16)])
+        return piece.replace("\u2581", " ").encode()
+
 
 class HFTemplateFormatter:
     """Formatting through a Hugging Face tokenizer's ``chat_template``."""
@@ -210,6 +229,9 @@ class HFTemplateFormatter:
 
     def token_text(self, token_id: int) -> str:
         return self._tok.convert_ids_to_tokens(int(token_id))
+
+    def token_bytes(self, token_id: int) -> bytes:
+        return self._tok.convert_tokens_to_string([self.token_text(token_id)]).encode()
 
 
 def mistral_tokenizer_file(model_dir: Path) -> Path | None:

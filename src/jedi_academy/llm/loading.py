@@ -11,6 +11,21 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
 
+# What a Hub download fetches: the Hugging Face weights (one file or shards plus their index), configs and
+# tokenizer files. Not `consolidated.safetensors`: Mistral repos also carry the same weights in Mistral's own
+# format (14.5 GB more for 7B), which transformers does not read.
+HUB_PATTERNS = (
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer*",
+    "special_tokens_map.json",
+    "tekken.json",
+    "*.jinja",
+)
+
+
 def quiet_hf_libraries() -> None:
     """Progress bars from transformers/huggingface_hub clutter our own output; errors still show."""
     import warnings
@@ -50,9 +65,8 @@ def resolve_model_dir(name: str, settings: Settings) -> Path:
 def _download(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
-    patterns = ["*.json", "*.safetensors", "tokenizer.model*", "tekken.json", "*.jinja"]
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns))
+        return Path(snapshot_download(repo_id, allow_patterns=list(HUB_PATTERNS)))
     except Exception as exc:
         raise ModelLoadError(
             f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc})",

@@ -1,5 +1,8 @@
 """Any OpenAI-compatible chat server: vLLM (with multi-LoRA), llama.cpp, Ollama, or ``academy serve``.
 
+A checkpoint's adapter is selected by its served name (the checkpoint id), as ``academy serve-config`` writes
+it for vLLM and ``academy serve`` serves it.
+
 ``loglikelihood`` uses vLLM's ``prompt_logprobs`` extension of the chat endpoint: the conversation is sent
 with the candidate reply as a final assistant message (``continue_final_message``), and the log-probs of the
 reply's tokens are read off the prompt. Servers without that extension get a clear error (score with
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import ConfigError, LogprobsUnavailableError
@@ -84,6 +88,19 @@ class OpenAICompatibleLLM:
     def _chat(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self.client.post("/v1/chat/completions", payload)
 
+    def served_model(self, adapter: str | None) -> str:
+        """The ``model`` of a request: the base, or an adapter by its served name (a checkpoint id, see
+        :mod:`jedi_academy.llm.adapters`). A local folder cannot be sent to a server."""
+        if adapter is None:
+            return self.model_name
+        if adapter.startswith(("/", ".", "~")) or Path(adapter).expanduser().is_dir():
+            raise ConfigError(
+                f"the openai backend selects adapters by served name, not by folder ({adapter})",
+                "serve the folder under a name (academy serve --lora NAME=DIR, or vLLM --lora-modules, "
+                "see `academy serve-config`) and pass that name",
+            )
+        return adapter
+
     def generate(
         self, conversations: Sequence[Conversation], params: GenerationParams, adapter: str | None = None
     ) -> list[str]:
@@ -93,7 +110,7 @@ class OpenAICompatibleLLM:
         def one(numbered: tuple[int, Conversation]) -> str:
             number, conversation = numbered
             payload: dict[str, Any] = {
-                "model": adapter or self.model_name,
+                "model": self.served_model(adapter),
                 "messages": conversation,
                 "temperature": params.temperature,
                 "top_p": params.top_p,
@@ -122,7 +139,7 @@ class OpenAICompatibleLLM:
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         for number, request in enumerate(requests):
             validate_conversation(request.context, where=f"request {number}")
-        keys = [(request.adapter or self.model_name, repr(request.context)) for request in requests]
+        keys = [(self.served_model(request.adapter), repr(request.context)) for request in requests]
         contexts: dict[tuple[str, str], Conversation] = {}
         for key, request in zip(keys, requests, strict=True):
             contexts.setdefault(key, request.context)

@@ -7,6 +7,7 @@ that share a prompt (the options of one questionnaire item, say) run the prompt 
 from __future__ import annotations
 
 import copy
+import itertools
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,17 @@ class Generated:
     token_ids: list[int]
     text: str
     finish_reason: str  # "stop" (EOS or a stop string) or "length"
+
+
+@dataclass(frozen=True)
+class GenerationHooks:
+    """What a server attaches to one generation: a streamer that gets every new token, logits processors
+    that see each step's raw logits first (before temperature, top-p or a grammar), and stopping criteria
+    that can end it early (client gone, server shutting down)."""
+
+    streamer: Any = None
+    logits_processors: tuple[Any, ...] = ()
+    stopping_criteria: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ class TransformersLLM:
         self.max_batch_tokens = max_batch_tokens
         self.reuse_prefix_cache = True
         self._adapter_names: dict[str, str] = {}
+        self._adapter_numbers = itertools.count()
         self._lock = threading.RLock()
 
     @classmethod
@@ -140,7 +153,7 @@ class TransformersLLM:
             )
         from peft import PeftModel
 
-        name = f"adapter{len(self._adapter_names)}"
+        name = f"adapter{next(self._adapter_numbers)}"
         with self._lock:
             try:
                 if isinstance(self.model, PeftModel):
@@ -154,6 +167,21 @@ class TransformersLLM:
             self.model.eval()
             self._adapter_names[key] = name
         return name
+
+    def release_adapter(self, adapter: str | Path) -> bool:
+        """Drop a loaded adapter's weights (a server unloading it at runtime); False if it was not loaded."""
+        key = str(Path(adapter).expanduser().resolve())
+        with self._lock:
+            name = self._adapter_names.pop(key, None)
+            if name is None:
+                return False
+            if self._adapter_names:
+                if name in self.model.active_adapters:
+                    self.model.set_adapter(next(iter(self._adapter_names.values())))
+                self.model.delete_adapter(name)
+            else:
+                self.model = self.model.unload()  # the last adapter: back to the plain base model
+            return True
 
     @contextmanager
     def using_adapter(self, adapter: str | None) -> Iterator[None]:
@@ -178,7 +206,11 @@ class TransformersLLM:
         return [g.text for g in self.generate_ids(prompts, params, adapter)]
 
     def generate_ids(
-        self, prompts: Sequence[list[int]], params: GenerationParams, adapter: str | None = None
+        self,
+        prompts: Sequence[list[int]],
+        params: GenerationParams,
+        adapter: str | None = None,
+        hooks: GenerationHooks | None = None,
     ) -> list[Generated]:
         """Continue each token-id prompt; stop strings are already cut from the returned tokens."""
         results: list[Generated] = []
@@ -187,13 +219,14 @@ class TransformersLLM:
         with self.using_adapter(adapter), torch.inference_mode():
             for number, start in enumerate(range(0, len(prompts), batch_size)):
                 seed = None if params.seed is None else params.seed + number
-                results.extend(self._generate_batch(list(prompts[start : start + batch_size]), params, seed))
+                batch = list(prompts[start : start + batch_size])
+                results.extend(self._generate_batch(batch, params, seed, hooks or GenerationHooks()))
         return results
 
     def _generate_batch(
-        self, prompts: list[list[int]], params: GenerationParams, seed: int | None
+        self, prompts: list[list[int]], params: GenerationParams, seed: int | None, hooks: GenerationHooks
     ) -> list[Generated]:
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         width = max(len(p) for p in prompts)
         pad = self.formatter.pad_id
@@ -208,17 +241,22 @@ class TransformersLLM:
             options.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         else:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        stopping = list(hooks.stopping_criteria)
         if params.stop:
-            options["stopping_criteria"] = StoppingCriteriaList(
-                [_StopOnStrings(self.formatter, params.stop, width)]
-            )
+            stopping.append(_StopOnStrings(self.formatter, params.stop, width))
+        if stopping:
+            options["stopping_criteria"] = StoppingCriteriaList(stopping)
+        processors = list(hooks.logits_processors)
         if params.json_schema is not None:
-            from transformers import LogitsProcessorList
-
             from jedi_academy.llm.constrained import JsonSchemaLogitsProcessor
 
-            constraint = JsonSchemaLogitsProcessor(self.formatter, params.json_schema, len(prompts), width)
-            options["logits_processor"] = LogitsProcessorList([constraint])
+            processors.append(
+                JsonSchemaLogitsProcessor(self.formatter, params.json_schema, len(prompts), width)
+            )
+        if processors:
+            options["logits_processor"] = LogitsProcessorList(processors)
+        if hooks.streamer is not None:
+            options["streamer"] = hooks.streamer
         if seed is not None:
             torch.manual_seed(seed)
         output = self.model.generate(input_ids=input_ids, attention_mask=attention, **options)
