@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.llm.adapters import adapter_for_backend
 from jedi_academy.portfolio import figures
 from jedi_academy.portfolio.build import ADAPTERS_DIR
 from jedi_academy.store import ledger
@@ -119,6 +120,8 @@ def _adapter(folder: Path, records: dict[str, dict[str, Any]], run: dict[str, An
     if sha is None:
         return None
     path = folder / ADAPTERS_DIR / sha
+    if run["backend"] == "openai":  # a server holds the adapters: it serves this one under the checkpoint id
+        return adapter_for_backend(run["backend"], content["id"], path)
     if not path.is_dir():
         raise AcademyError(
             f"the adapter of checkpoint {content['id']} is not in the bundle (build with --with-adapters)"
