@@ -56,6 +56,20 @@ def recommendation_counts(session: dict[str, Any]) -> dict[str, int]:
     }
 
 
+def session_problems(name: str, session: dict[str, Any]) -> list[str]:
+    """Each decision follows from its draw: accepted exactly when u < p_accept."""
+    problems = []
+    for rec in session.get("recommendations", []):
+        p, u, accepted = rec.get("p_accept"), rec.get("u"), rec.get("accepted")
+        expected = None if p is None or u is None else u < p
+        if accepted != expected:
+            problems.append(
+                f"{name}: recommendation {rec.get('index')} is recorded as accepted={accepted}, "
+                f"but u={u} and p_accept={p} give {expected}"
+            )
+    return problems
+
+
 def case_figures(case: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Baseline, session-wise scores, change at the last scored session and recommendation counts."""
     baseline_run = record(records, case["baseline"])

@@ -156,9 +156,11 @@ def _check_records(body: dict[str, Any], records: dict[str, dict[str, Any]], rep
 
 def _check_figures(body: dict[str, Any], records: dict[str, dict[str, Any]], report: VerifyReport) -> None:
     for _ref, item in sorted(records.items()):
+        name = ledger.describe(item["seq"], item["kind"], item["subject_id"])
         if item["kind"] == "assessment_run":
-            name = ledger.describe(item["seq"], item["kind"], item["subject_id"])
             report.problems.extend(figures.run_summary_problems(name, item["content"]))
+        elif item["kind"] == "session":
+            report.problems.extend(figures.session_problems(name, item["content"]))
     cases = body["cases"]
     _check_cases(cases, records, "case", report)
     _compare("aggregate", body["aggregate"], figures.aggregate(cases), report)
