@@ -49,6 +49,7 @@ def _register_stages() -> None:
     from jedi_academy.portfolio.cli import register as register_portfolio
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.serving.cli import register as register_serving
+    from jedi_academy.sessions.cli import register as register_sessions
     from jedi_academy.specializations.cli import app as specializations_app
 
     app.add_typer(instruments_app, name="instruments")
@@ -62,6 +63,7 @@ def _register_stages() -> None:
     register_serving(app)
     register_assessment(app)
     app.add_typer(feedback_app, name="feedback")
+    register_sessions(app)
     register_portfolio(app)
 
 

@@ -10,7 +10,7 @@ import copy
 import itertools
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +94,62 @@ class _StopOnStrings:
             for row in input_ids
         ]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class _TextStreamer:
+    """A transformers streamer (``put``/``end``) that decodes the new tokens of one row and passes on the text
+    that is final: nothing past EOS or a stop string, no half of a multi-byte character."""
+
+    def __init__(
+        self, formatter: ChatFormatter, on_text: Callable[[str], None], stops: Sequence[str]
+    ) -> None:
+        self.formatter = formatter
+        self.on_text = on_text
+        self.stops = [s for s in stops if s]
+        self.ids: list[int] = []
+        self.sent = ""
+        self.prompt_seen = False
+        self.done = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt
+            self.prompt_seen = True
+            return
+        if self.done:
+            return
+        for token in value.reshape(-1).tolist():
+            if token == self.formatter.eos_id:
+                self.done = True
+                return
+            self.ids.append(int(token))
+        text = self.formatter.decode(self.ids)
+        cut = truncate_at_stop(text, self.stops)
+        if cut != text:
+            self.done = True
+        else:
+            cut = cut[: len(cut) - self._held_back(cut)]
+        if cut.endswith("\ufffd"):  # a character still incomplete
+            return
+        self._send(cut)
+
+    def _held_back(self, text: str) -> int:
+        """How many trailing characters might be the start of a stop string."""
+        return max(
+            (n for stop in self.stops for n in range(1, len(stop)) if text.endswith(stop[:n])), default=0
+        )
+
+    def _send(self, text: str) -> None:
+        if text.startswith(self.sent) and len(text) > len(self.sent):
+            self.on_text(text[len(self.sent) :])
+            self.sent = text
+
+    def end(self) -> None:
+        pass
+
+    def finish(self, final: str) -> None:
+        """Send whatever of the final text was held back."""
+        if final.startswith(self.sent):
+            self._send(final)
 
 
 class TransformersLLM:
@@ -222,6 +278,23 @@ class TransformersLLM:
                 batch = list(prompts[start : start + batch_size])
                 results.extend(self._generate_batch(batch, params, seed, hooks or GenerationHooks()))
         return results
+
+    def stream_generate(
+        self,
+        conversation: Conversation,
+        params: GenerationParams,
+        on_text: Callable[[str], None],
+        adapter: str | None = None,
+    ) -> str:
+        """One reply, handing each new piece of text to ``on_text`` as it is sampled. The pieces add up to the
+        returned text, which is exactly what ``generate([conversation], params, adapter)[0]`` returns."""
+        prompt = self.formatter.encode_prompt(conversation)
+        streamer = _TextStreamer(self.formatter, on_text, params.stop)
+        with self.using_adapter(adapter), torch.inference_mode():
+            hooks = GenerationHooks(streamer=streamer)
+            result = self._generate_batch([prompt], params, params.seed, hooks)[0]
+        streamer.finish(result.text)
+        return result.text
 
     def _generate_batch(
         self, prompts: list[list[int]], params: GenerationParams, seed: int | None, hooks: GenerationHooks

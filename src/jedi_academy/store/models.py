@@ -205,6 +205,91 @@ class FeedbackRecord(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# ---------------------------------------------------------------- therapy sessions (issue 15)
+
+
+class Therapist(Base):
+    __tablename__ = "therapists"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Case(Base):
+    """One persona worked by one therapist, on a patient checkpoint that later sessions may replace."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    therapist_id: Mapped[str] = mapped_column(ForeignKey("therapists.id"), index=True)
+    specialization_id: Mapped[str] = mapped_column(ForeignKey("specializations.id"), index=True)
+    persona_id: Mapped[str] = mapped_column(ForeignKey("personas.id"), index=True)
+    start_checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"))
+    current_checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"))
+    current_branch: Mapped[str] = mapped_column(String(64), default="main")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|closed
+    intake: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the sheet the therapist saw at opening
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TherapySession(Base):
+    __tablename__ = "therapy_sessions"
+    __table_args__ = (UniqueConstraint("case_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within the case
+    branch: Mapped[str] = mapped_column(String(64), default="main")
+    checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))  # interactive|replay
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|ending|ended
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)  # generation settings, prompt versions
+    patient: Mapped[dict[str, Any]] = mapped_column(default=dict)  # backend, model, adapter of the replies
+    teacher: Mapped[dict[str, Any]] = mapped_column(default=dict)  # backend, model of the extraction
+    flags: Mapped[list[Any]] = mapped_column(default=list)  # risk content: [{turn, speaker, category}]
+    extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SessionTurn(Base):
+    """One therapist utterance and the patient's reply; ``patient`` is NULL until the reply is complete."""
+
+    __tablename__ = "session_turns"
+    __table_args__ = (UniqueConstraint("session_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("therapy_sessions.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    therapist: Mapped[str] = mapped_column(Text)
+    patient: Mapped[str | None] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(Integer)
+    risk: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class Recommendation(Base):
+    __tablename__ = "recommendations"
+    __table_args__ = (UniqueConstraint("session_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("therapy_sessions.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column(Integer)  # order within the session; seeds its accept/ignore draw
+    turn: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))  # therapist|extracted
+    mode: Mapped[str | None] = mapped_column(String(16))  # logprob|sample
+    p_accept: Mapped[float | None] = mapped_column(Float)
+    u: Mapped[float | None] = mapped_column(Float)
+    accepted: Mapped[bool | None] = mapped_column()
+    phrasings: Mapped[list[Any]] = mapped_column(default=list)  # [{text, p_yes, ...}]
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class LedgerEntry(Base):
     """One link of the append-only hash chain over the records a portfolio relies on (see ``store.ledger``).
 

@@ -1,0 +1,433 @@
+"""``academy therapist|case|session ...`` (light imports: this module loads on every CLI start)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+    from jedi_academy.sessions.models import ModelPool, ModelSpec
+    from jedi_academy.sessions.runner import SessionOptions
+
+therapist_app = typer.Typer(help="Therapists who work cases.", no_args_is_help=True)
+case_app = typer.Typer(help="Cases: one persona worked by one therapist.", no_args_is_help=True)
+session_app = typer.Typer(help="Therapy sessions with a simulated patient.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(therapist_app, name="therapist")
+    app.add_typer(case_app, name="case")
+    app.add_typer(session_app, name="session")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    from jedi_academy.config import settings_from_context
+
+    return settings_from_context(ctx)
+
+
+def _database(ctx: typer.Context) -> Any:
+    from jedi_academy.store import open_database
+
+    return open_database(_settings(ctx))
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- therapists
+
+
+@therapist_app.command("add")
+def therapist_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The therapist's name.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Add a therapist; prints the id."""
+    from jedi_academy.sessions.records import add_therapist
+
+    row = add_therapist(_database(ctx), name)
+    if as_json:
+        _print_json(row)
+    else:
+        typer.echo(f"therapist {row['name']}: {row['id']}")
+
+
+@therapist_app.command("list")
+def therapist_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List therapists."""
+    from jedi_academy.sessions.records import list_therapists
+
+    rows = list_therapists(_database(ctx))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['id']}  {row['name']}")
+    if not rows:
+        typer.echo("no therapists yet: `academy therapist add NAME`")
+
+
+# ---------------------------------------------------------------- cases
+
+
+@case_app.command("open")
+def case_open(
+    ctx: typer.Context,
+    therapist: Annotated[str, typer.Option(help="Therapist name or id.")],
+    specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
+    persona: Annotated[
+        str | None, typer.Option(help="Persona id or prefix (default: the one this therapist worked least).")
+    ] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Patient checkpoint (default: the specialization's newest).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a case: a persona on its specialization's patient checkpoint. Shows the intake sheet only."""
+    from jedi_academy.personas.intake import render_intake
+    from jedi_academy.sessions.records import open_case
+
+    case = open_case(_database(ctx), therapist, specialization, persona=persona, checkpoint=checkpoint)
+    if as_json:
+        _print_json(case)
+        return
+    typer.echo(f"case {case['id']} ({case['specialization']}) on checkpoint {case['checkpoint_id']}")
+    typer.echo(render_intake(case["intake"]))
+
+
+@case_app.command("list")
+def case_list(
+    ctx: typer.Context,
+    therapist: Annotated[str | None, typer.Option(help="Only this therapist's cases.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List cases."""
+    from jedi_academy.sessions.records import list_cases
+
+    rows = list_cases(_database(ctx), therapist)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['id']}  {row['therapist']}  {row['specialization']}  checkpoint {row['checkpoint_id']}  "
+            f"{row['sessions']} session(s)  {row['status']}"
+        )
+    if not rows:
+        typer.echo("no cases yet: `academy case open --therapist T --specialization S`")
+
+
+@case_app.command("show")
+def case_show(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A case: its intake sheet and its sessions."""
+    from jedi_academy.personas.intake import render_intake
+    from jedi_academy.sessions.records import show_case
+
+    case = show_case(_database(ctx), case_id)
+    if as_json:
+        _print_json(case)
+        return
+    typer.echo(f"case {case['id']}  therapist {case['therapist']}  {case['specialization']}")
+    typer.echo(f"checkpoint {case['checkpoint_id']} (branch {case['branch']})")
+    typer.echo(render_intake(case["intake"]))
+    for row in case["sessions"]:
+        typer.echo(
+            f"  session {row['number']}  {row['session_id']}  {row['status']}  {row['turns']} turns  "
+            f"{row['accepted']}/{row['recommendations']} recommendations accepted"
+            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+        )
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def _options(
+    temperature: float,
+    max_tokens: int,
+    preference_mode: str,
+    preference_samples: int,
+    extract: bool,
+    extract_max_tokens: int,
+) -> SessionOptions:
+    from jedi_academy.sessions.recommendations import ExtractionOptions
+    from jedi_academy.sessions.runner import SessionOptions
+
+    return SessionOptions(
+        temperature=temperature,
+        max_tokens=max_tokens,
+        preference_mode=preference_mode,
+        preference_samples=preference_samples,
+        extract=extract,
+        extraction=ExtractionOptions(max_tokens=extract_max_tokens),
+    )
+
+
+def _pool_and_teacher(
+    ctx: typer.Context, backend: str | None, model: str | None, base_url: str | None
+) -> tuple[ModelPool, ModelSpec]:
+    from jedi_academy.sessions.models import ModelPool
+
+    pool = ModelPool(_settings(ctx))
+    return pool, pool.teacher_spec(backend, model, base_url)
+
+
+Temperature = Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")]
+MaxTokens = Annotated[int, typer.Option(min=1, help="Longest patient reply, in tokens.")]
+PreferenceMode = Annotated[
+    str, typer.Option(help="auto (log-probabilities where the backend has them), logprob or sample.")
+]
+PreferenceSamples = Annotated[int, typer.Option(min=1, help="Yes/no samples per phrasing in sample mode.")]
+Extract = Annotated[
+    bool, typer.Option("--extract/--no-extract", help="Let the teacher find recommendations at the end.")
+]
+ExtractMaxTokens = Annotated[int, typer.Option(min=16, help="Longest teacher extraction reply.")]
+TeacherBackend = Annotated[str | None, typer.Option(help="Teacher backend (default: academy --backend).")]
+TeacherModel = Annotated[str | None, typer.Option(help="Teacher model (default: academy --model).")]
+TeacherUrl = Annotated[str | None, typer.Option(help="Teacher server URL.")]
+
+
+@session_app.command("start")
+def session_start(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Option(help="Case id or prefix.")],
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed (default: a new random one, recorded).")
+    ] = None,
+    temperature: Temperature = 0.7,
+    max_tokens: MaxTokens = 200,
+    preference_mode: PreferenceMode = "auto",
+    preference_samples: PreferenceSamples = 10,
+    extract: Extract = True,
+    extract_max_tokens: ExtractMaxTokens = 700,
+    teacher_backend: TeacherBackend = None,
+    teacher_model: TeacherModel = None,
+    teacher_base_url: TeacherUrl = None,
+) -> None:
+    """An interactive session: you type, the patient answers (/rec marks a recommendation, /end ends)."""
+    from jedi_academy.personas.intake import render_intake
+    from jedi_academy.sessions.interactive import HELP, run_interactive
+    from jedi_academy.sessions.records import show_case
+    from jedi_academy.sessions.runner import SessionRunner
+
+    database = _database(ctx)
+    pool, teacher = _pool_and_teacher(ctx, teacher_backend, teacher_model, teacher_base_url)
+    options = _options(
+        temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens
+    )
+    chosen_seed = secrets.randbelow(2**31) if seed is None else seed
+    case_view = show_case(database, case)
+    runner = SessionRunner.start(
+        database, pool, case_view["id"], seed=chosen_seed, options=options, teacher=teacher
+    )
+    typer.echo(
+        f"session {runner.session_id} (number {len(case_view['sessions']) + 1} of case {case_view['id']}), "
+        f"checkpoint {runner.checkpoint_id}, seed {chosen_seed}"
+    )
+    typer.echo(render_intake(case_view["intake"]))
+    typer.echo(HELP)
+    raise typer.Exit(run_interactive(runner))
+
+
+@session_app.command("resume")
+def session_resume(
+    ctx: typer.Context, session_id: Annotated[str, typer.Argument(help="Session id or prefix.")]
+) -> None:
+    """Continue a paused or interrupted session with its own seed and settings."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.sessions.interactive import HELP, run_interactive
+    from jedi_academy.sessions.models import ModelPool
+    from jedi_academy.sessions.runner import SessionRunner
+
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    status = runner.status()
+    if status == "ending":
+        raise AcademyError(
+            f"session {runner.session_id} was interrupted while ending",
+            f"finish it with `academy session end {runner.session_id}`",
+        )
+    if status == "ended":
+        raise AcademyError(
+            f"session {runner.session_id} has ended", "start a new one with `academy session start`"
+        )
+    typer.echo(
+        f"resuming session {runner.session_id} (seed {runner.seed}, checkpoint {runner.checkpoint_id})"
+    )
+    typer.echo(HELP)
+    raise typer.Exit(run_interactive(runner))
+
+
+@session_app.command("end")
+def session_end(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions."""
+    from jedi_academy.sessions.models import ModelPool
+    from jedi_academy.sessions.runner import SessionRunner
+
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    record = runner.end(progress=None if as_json else typer.echo)
+    _show_session(record, as_json)
+
+
+@session_app.command("replay")
+def session_replay(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Option(help="Case id or prefix.")],
+    script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
+    transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
+    temperature: Temperature = 0.7,
+    max_tokens: MaxTokens = 200,
+    preference_mode: PreferenceMode = "auto",
+    preference_samples: PreferenceSamples = 10,
+    extract: Extract = True,
+    extract_max_tokens: ExtractMaxTokens = 700,
+    teacher_backend: TeacherBackend = None,
+    teacher_model: TeacherModel = None,
+    teacher_base_url: TeacherUrl = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """A scripted therapist: replay a script against the case's patient, then end the session."""
+    from jedi_academy.sessions.scripts import load_script
+    from jedi_academy.sessions.service import replay_session
+
+    turns = load_script(script, transcript)  # a bad script fails before any model loads or row is written
+    database = _database(ctx)
+    pool, teacher = _pool_and_teacher(ctx, teacher_backend, teacher_model, teacher_base_url)
+    options = _options(
+        temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens
+    )
+
+    def show_turn(result: Any) -> None:
+        typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
+
+    record = replay_session(
+        database,
+        pool,
+        case,
+        turns,
+        seed=_settings(ctx).seed if seed is None else seed,
+        options=options,
+        teacher=teacher,
+        on_turn=None if as_json else show_turn,
+        progress=None if as_json else typer.echo,
+    )
+    _show_session(record, as_json, turns_shown=not as_json)
+
+
+def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = False) -> None:
+    if as_json:
+        _print_json(record)
+        return
+    typer.echo(
+        f"session {record['session_id']} (case {record['case_id']}, number {record['number']}, "
+        f"{record['status']}), checkpoint {record['checkpoint_id']}, seed {record['seed']}"
+    )
+    if not turns_shown:
+        for turn in record["turns"]:
+            typer.echo(f"therapist> {turn['therapist']}")
+            typer.echo(f"patient> {turn['patient'] if turn['patient'] is not None else '(no reply yet)'}")
+    for rec in record["recommendations"]:
+        decision = (
+            "not yet put to the patient"
+            if rec["mode"] is None
+            else "no usable answer"
+            if rec["p_accept"] is None
+            else f"p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}: "
+            + ("ACCEPTED" if rec["accepted"] else "ignored")
+        )
+        typer.echo(
+            f"  rec {rec['id']} [{rec['source']}, {rec['kind']}] turn {rec['turn']}: {rec['text']}\n"
+            f"      {decision}"
+        )
+    for flag in record["flags"]:
+        typer.echo(f"  ! turn {flag['turn']}: risk content from the {flag['speaker']} ({flag['label']})")
+
+
+@session_app.command("show")
+def session_show(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A session: transcript, recommendations with p_accept, u and decision, risk flags."""
+    from jedi_academy.sessions.records import session_json
+
+    _show_session(session_json(_database(ctx), session_id), as_json)
+
+
+@session_app.command("list")
+def session_list(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Option(help="Case id or prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """The sessions of a case, in order."""
+    from jedi_academy.sessions.records import list_sessions
+
+    rows = list_sessions(_database(ctx), case)
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(
+            f"{row['number']:>3}  {row['session_id']}  {row['status']:<7} {row['mode']:<11} "
+            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} accepted  "
+            f"checkpoint {row['checkpoint_id']}" + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+        )
+    if not rows:
+        typer.echo("no sessions yet: `academy session start --case CASE`")
+
+
+@session_app.command("stats")
+def session_stats_command(
+    ctx: typer.Context,
+    case: Annotated[str | None, typer.Option(help="One case.")] = None,
+    specialization: Annotated[str | None, typer.Option(help="Every case of a specialization.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Acceptance rates by persona and recommendation kind (an over-cooperative patient model shows here)."""
+    from jedi_academy.sessions.stats import session_stats
+
+    stats = session_stats(_database(ctx), case=case, specialization=specialization)
+    if as_json:
+        _print_json(stats)
+        return
+
+    def line(name: str, group: dict[str, Any]) -> str:
+        if not group["n"]:
+            return f"  {name}: no decided recommendations"
+        low, high = group["rate_ci95"]
+        return (
+            f"  {name}: {group['accepted']}/{group['n']} accepted ({group['rate']:.0%}, "
+            f"95% CI {low:.0%}-{high:.0%}), "
+            f"mean p_accept {group['mean_p_accept']:.3f}"
+        )
+
+    typer.echo(f"{stats['recommendations']} recommendation(s), {stats['undecided']} undecided")
+    typer.echo(line("overall", stats["overall"]))
+    typer.echo("by persona:")
+    for name, group in stats["by_persona"].items():
+        typer.echo(line(name, group))
+    typer.echo("by kind:")
+    for name, group in stats["by_kind"].items():
+        typer.echo(line(name, group))
+    for warning in stats["warnings"]:
+        typer.echo(f"warning: {warning}")
+    typer.echo(f"note: {stats['cannot_conclude']}")

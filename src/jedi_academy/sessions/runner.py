@@ -1,0 +1,369 @@
+"""Running a session: the therapist speaks, the patient checkpoint answers, and at the end the recommendations
+are found, put to the patient and drawn.
+
+Crash safety: the therapist's utterance is committed before the patient is asked (``patient`` NULL), the reply
+in a second transaction; ending is a sequence of committed steps (kinds and extraction, then each
+recommendation's preference and draw, then the status), each skipped when already done, so a killed process
+loses at most the reply or step it was in, and a re-run produces what the first run would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.llm import GenerationParams
+from jedi_academy.sessions import records
+from jedi_academy.sessions.models import ModelPool, ModelSpec, PatientModel
+from jedi_academy.sessions.preference import decide, preferences
+from jedi_academy.sessions.prompts import (
+    EXTRACTION_VERSION,
+    PREFERENCE_VERSION,
+    patient_conversation,
+    preference_system_prompt,
+)
+from jedi_academy.sessions.recommendations import ExtractionOptions, classify_kinds, clean_text, extract
+from jedi_academy.sessions.risk import risk_lexicon
+from jedi_academy.sessions.seeds import derive_seed
+from jedi_academy.store.models import Case, Persona, Recommendation, SessionTurn, TherapySession
+
+if TYPE_CHECKING:
+    from jedi_academy.store import Database
+
+TextSink = Callable[[str], None]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How the patient answers and how the session is closed; stored with the session, reused on resume."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 200
+    preference_mode: str = "auto"  # auto (logprob where available) | logprob | sample
+    preference_samples: int = 10
+    extract: bool = True
+    extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
+
+    def __post_init__(self) -> None:
+        if self.preference_mode not in ("auto", "logprob", "sample"):
+            raise AcademyError(
+                f"unknown preference mode {self.preference_mode!r}", "use auto, logprob or sample"
+            )
+        GenerationParams(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "preference_version": PREFERENCE_VERSION,
+            "extraction_version": EXTRACTION_VERSION,
+            "risk_version": risk_lexicon().version,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> SessionOptions:
+        known = {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("extraction"), dict):
+            known["extraction"] = ExtractionOptions(**known["extraction"])
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    index: int
+    therapist: str
+    patient: str
+    risk: list[dict[str, str]]
+
+
+class SessionRunner:
+    """One session of one case. Create with :meth:`start` or :meth:`open` (an existing session)."""
+
+    def __init__(self, database: Database, pool: ModelPool, session_id: str) -> None:
+        from jedi_academy.personas import persona_system_prompt
+
+        self.database = database
+        self.pool = pool
+        with database.session() as session:
+            row = records.get_session(session, session_id)
+            case = session.get(Case, row.case_id)
+            assert case is not None  # foreign key
+            persona = session.get(Persona, case.persona_id)
+            assert persona is not None
+            self.session_id = row.id
+            self.seed = row.seed
+            self.options = SessionOptions.from_record(row.params)
+            self.teacher_spec = ModelSpec(**{k: row.teacher.get(k) for k in ("backend", "model", "base_url")})
+            self.checkpoint_id = row.checkpoint_id
+            self.card: dict[str, Any] = dict(persona.card)
+            self.persona_id = persona.id
+        self.persona_prompt = persona_system_prompt(database, self.persona_id)
+        self.patient: PatientModel = pool.patient(database, self.checkpoint_id)
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def start(
+        cls,
+        database: Database,
+        pool: ModelPool,
+        case_id: str,
+        *,
+        seed: int,
+        mode: str = "interactive",
+        options: SessionOptions | None = None,
+        teacher: ModelSpec | None = None,
+    ) -> SessionRunner:
+        options = options or SessionOptions()
+        teacher = teacher or pool.teacher_spec()
+        with database.session() as session:
+            checkpoint_id = records.get_case(session, case_id).current_checkpoint_id
+        patient = pool.patient(database, checkpoint_id)  # load (and check) the model before the row exists
+        session_id = records.create_session(
+            database,
+            case_id,
+            seed=seed,
+            mode=mode,
+            params=options.to_record(),
+            patient=patient.record,
+            teacher=teacher.describe(),
+        )
+        return cls(database, pool, session_id)
+
+    @classmethod
+    def open(cls, database: Database, pool: ModelPool, session_id: str) -> SessionRunner:
+        return cls(database, pool, session_id)
+
+    # ------------------------------------------------------------------ state
+
+    def status(self) -> str:
+        with self.database.session() as session:
+            return records.get_session(session, self.session_id).status
+
+    def turns(self) -> list[tuple[int, str, str | None]]:
+        with self.database.session() as session:
+            return [
+                (t.index, t.therapist, t.patient) for t in records.session_turns(session, self.session_id)
+            ]
+
+    def _require_active(self) -> None:
+        status = self.status()
+        if status != "active":
+            raise AcademyError(f"session {self.session_id} is {status}; it takes no more turns")
+
+    # ------------------------------------------------------------------ turns
+
+    def say(
+        self,
+        text: str,
+        *,
+        recommendations: Sequence[str] = (),
+        on_text: TextSink | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> TurnResult:
+        """The therapist says ``text`` (marking ``recommendations`` with it); returns the patient's reply.
+        ``on_stored`` is called once the therapist's words are committed, before the patient answers."""
+        text = clean_text(text)
+        if not text:
+            raise AcademyError("the therapist's turn is empty")
+        self._require_active()
+        self.finish_pending()
+        risk = [{"speaker": "therapist", "category": c} for c in risk_lexicon().scan(text)]
+        with self.database.session() as session:
+            index = len(records.session_turns(session, self.session_id))
+            session.add(
+                SessionTurn(
+                    session_id=self.session_id,
+                    index=index,
+                    therapist=text,
+                    patient=None,
+                    seed=derive_seed(self.seed, "reply", index),
+                    risk=risk,
+                )
+            )
+            self._flag(session, index, risk)
+            for recommendation in recommendations:
+                self._add_recommendation(session, index, recommendation, "therapist")
+        if on_stored is not None:
+            on_stored()
+        result = self.finish_pending(on_text)
+        assert result is not None
+        return result
+
+    def finish_pending(self, on_text: TextSink | None = None) -> TurnResult | None:
+        """Answer a therapist turn that has no reply yet (after a crash or Ctrl-C); None if there is none."""
+        with self.database.session() as session:
+            turns = records.session_turns(session, self.session_id)
+            if not turns or turns[-1].patient is not None:
+                return None
+            pending = turns[-1]
+            history = [(t.therapist, t.patient) for t in turns[:-1]]
+            index, therapist_text, seed = pending.index, pending.therapist, pending.seed
+        conversation = patient_conversation(self.persona_prompt, history, pending=therapist_text)
+        params = GenerationParams(
+            temperature=self.options.temperature,
+            top_p=self.options.top_p,
+            max_tokens=self.options.max_tokens,
+            seed=seed,
+        )
+        started = datetime.now(UTC)
+        reply = self._generate(conversation, params, on_text).strip()
+        risk = [{"speaker": "patient", "category": c} for c in risk_lexicon().scan(reply)]
+        with self.database.session() as session:
+            row = session.get(SessionTurn, pending.id)
+            assert row is not None
+            row.patient = reply
+            row.risk = [*row.risk, *risk]
+            row.seconds = (datetime.now(UTC) - started).total_seconds()
+            self._flag(session, index, risk)
+            all_risk = list(row.risk)
+        return TurnResult(index, therapist_text, reply, all_risk)
+
+    def _generate(self, conversation: Any, params: GenerationParams, on_text: TextSink | None) -> str:
+        llm, adapter = self.patient.llm, self.patient.adapter
+        stream = getattr(llm, "stream_generate", None)
+        if on_text is not None and stream is not None:
+            return stream(conversation, params, on_text, adapter=adapter)
+        text = llm.generate([conversation], params, adapter=adapter)[0]
+        if on_text is not None:
+            on_text(text)
+        return text
+
+    def _flag(self, session: Any, index: int, risk: list[dict[str, str]]) -> None:
+        if not risk:
+            return
+        row = session.get(TherapySession, self.session_id)
+        lexicon = risk_lexicon()
+        row.flags = [
+            *row.flags,
+            *({"turn": index, **r, "label": lexicon.label(r["category"])} for r in risk),
+        ]
+
+    # ------------------------------------------------------------------ recommendations
+
+    def _add_recommendation(
+        self, session: Any, turn: int, text: str, source: str, kind: str | None = None
+    ) -> dict[str, Any]:
+        count = len(records.session_recommendations(session, self.session_id))
+        row = Recommendation(
+            session_id=self.session_id,
+            index=count,
+            turn=turn,
+            text=text,
+            kind=kind,
+            source=source,
+            phrasings=[],
+        )
+        session.add(row)
+        session.flush()
+        return records.recommendation_json(row)
+
+    def mark(self, text: str | None = None, turn: int | None = None) -> dict[str, Any]:
+        """Mark a recommendation the therapist made: ``text`` (default: that turn's words) at ``turn``
+        (default: the last therapist turn)."""
+        self._require_active()
+        with self.database.session() as session:
+            turns = records.session_turns(session, self.session_id)
+            if not turns:
+                raise AcademyError("nothing has been said yet; a recommendation belongs to a therapist turn")
+            chosen = turns[-1] if turn is None else next((t for t in turns if t.index == turn), None)
+            if chosen is None:
+                raise AcademyError(f"session {self.session_id} has no turn {turn}")
+            words = clean_text(text) if text else chosen.therapist
+            if not words:
+                raise AcademyError("the recommendation is empty")
+            return self._add_recommendation(session, chosen.index, words, "therapist")
+
+    # ------------------------------------------------------------------ ending
+
+    def end(self, progress: Progress | None = None) -> dict[str, Any]:
+        """Close the session: finish a pending reply, extract and classify recommendations, put each to the
+        patient and draw its decision. Safe to call again after a crash: finished steps are skipped."""
+        say = progress or (lambda _text: None)
+        if self.status() == "ended":
+            return records.session_json(self.database, self.session_id)
+        self.finish_pending()
+        with self.database.session() as session:
+            records.get_session(session, self.session_id).status = "ending"
+        self._extract(say)
+        self._decide(say)
+        with self.database.session() as session:
+            row = records.get_session(session, self.session_id)
+            row.status = "ended"
+            row.ended_at = datetime.now(UTC)
+        return records.session_json(self.database, self.session_id)
+
+    def _extract(self, say: Progress) -> None:
+        with self.database.session() as session:
+            if records.get_session(session, self.session_id).extraction is not None:
+                return
+            turns = [(t.index, t.therapist) for t in records.session_turns(session, self.session_id)]
+            marked = [(r.id, r.text) for r in records.session_recommendations(session, self.session_id)]
+        teacher = self.pool.get(self.teacher_spec)
+        kinds = classify_kinds(teacher, [text for _, text in marked], seed=derive_seed(self.seed, "kinds"))
+        if self.options.extract and turns:
+            say("the teacher reads the therapist's turns for recommendations ...")
+            found, record = extract(
+                teacher,
+                turns,
+                [text for _, text in marked],
+                seed=derive_seed(self.seed, "extract"),
+                options=self.options.extraction,
+            )
+        else:
+            found, record = [], {"skipped": True}
+        with self.database.session() as session:
+            for (rec_id, _), kind in zip(marked, kinds, strict=True):
+                row = session.get(Recommendation, rec_id)
+                if row is not None and row.kind is None:
+                    row.kind = kind
+            for item in found:
+                self._add_recommendation(session, item.turn, item.text, "extracted", kind=item.kind)
+            records.get_session(session, self.session_id).extraction = record
+
+    def preference_context(self) -> list[dict[str, str]]:
+        """What the patient sees when asked about a recommendation: persona (with its resistances and stage
+        of change) and the whole session."""
+        from jedi_academy.personas.intake import card_resistances, card_stage_of_change
+
+        system = preference_system_prompt(
+            self.persona_prompt, card_resistances(self.card), card_stage_of_change(self.card)
+        )
+        history = [(therapist, patient) for _, therapist, patient in self.turns()]
+        return patient_conversation(system, history)
+
+    def _decide(self, say: Progress) -> None:
+        with self.database.session() as session:
+            todo = [
+                (r.id, r.index, r.text)
+                for r in records.session_recommendations(session, self.session_id)
+                if r.mode is None
+            ]
+        if not todo:
+            return
+        say(f"asking the patient about {len(todo)} recommendation(s) ...")
+        context = self.preference_context()
+        for rec_id, index, text in todo:
+            [preference] = preferences(
+                self.patient.llm,
+                context,
+                [text],
+                self.patient.adapter,
+                session_seed=self.seed,
+                first_index=index,
+                samples=self.options.preference_samples,
+                mode=self.options.preference_mode,
+            )
+            decision = decide(self.seed, index, preference.p_accept)
+            with self.database.session() as session:
+                row = session.get(Recommendation, rec_id)
+                assert row is not None
+                row.mode = preference.mode
+                row.phrasings = preference.phrasings
+                row.p_accept = decision.p_accept
+                row.u = decision.u
+                row.accepted = decision.accepted

@@ -1,0 +1,103 @@
+"""Acceptance rates by persona and by recommendation kind: a uniformly compliant patient model shows here.
+
+Rates come with a 95% Wilson interval; with few recommendations the interval, not the rate, is the finding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.sessions.records import get_case
+from jedi_academy.store.models import Case, Recommendation, TherapySession
+
+if TYPE_CHECKING:
+    from jedi_academy.store import Database
+
+COMPLIANT_RATE = 0.9
+COMPLIANT_MIN_N = 10
+
+
+def wilson_interval(accepted: int, n: int, z: float = 1.959964) -> tuple[float, float] | None:
+    if n == 0:
+        return None
+    p = accepted / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _group(rows: list[tuple[float, bool]]) -> dict[str, Any]:
+    n = len(rows)
+    accepted = sum(1 for _, a in rows if a)
+    ps = [p for p, _ in rows]
+    mean_p = sum(ps) / n if n else None
+    sd_p = math.sqrt(sum((p - mean_p) ** 2 for p in ps) / (n - 1)) if n > 1 and mean_p is not None else None
+    interval = wilson_interval(accepted, n)
+    return {
+        "n": n,
+        "accepted": accepted,
+        "rate": accepted / n if n else None,
+        "rate_ci95": list(interval) if interval else None,
+        "mean_p_accept": mean_p,
+        "sd_p_accept": sd_p,
+    }
+
+
+def session_stats(
+    database: Database, *, case: str | None = None, specialization: str | None = None
+) -> dict[str, Any]:
+    if (case is None) == (specialization is None):
+        raise AcademyError("give exactly one of --case and --specialization")
+    with database.session() as session:
+        query = (
+            select(Recommendation, Case.persona_id)
+            .join(TherapySession, Recommendation.session_id == TherapySession.id)
+            .join(Case, TherapySession.case_id == Case.id)
+        )
+        if case is not None:
+            found = get_case(session, case)
+            query = query.where(Case.id == found.id)
+            scope = {"case": found.id, "specialization": found.specialization_id}
+        else:
+            query = query.where(Case.specialization_id == specialization)
+            scope = {"specialization": specialization}
+        rows = list(session.execute(query).all())
+    decided = [(r, persona) for r, persona in rows if r.accepted is not None and r.p_accept is not None]
+    by_persona: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    by_kind: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    by_source: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    for rec, persona in decided:
+        point = (float(rec.p_accept), bool(rec.accepted))
+        by_persona[persona].append(point)
+        by_kind[rec.kind or "unclassified"].append(point)
+        by_source[rec.source].append(point)
+    overall = _group([(float(r.p_accept), bool(r.accepted)) for r, _ in decided])
+    warnings = []
+    if overall["n"] >= COMPLIANT_MIN_N and (overall["rate"] or 0) >= COMPLIANT_RATE:
+        warnings.append(
+            f"the patient model accepted {overall['rate']:.0%} of {overall['n']} recommendations: simulated "
+            "patients are known to be over-cooperative; check the personas' resistances and the training data"
+        )
+    for persona, points in sorted(by_persona.items()):
+        group = _group(points)
+        if group["n"] >= COMPLIANT_MIN_N and (group["rate"] or 0) >= COMPLIANT_RATE:
+            warnings.append(f"persona {persona} accepted {group['rate']:.0%} of {group['n']} recommendations")
+    return {
+        **scope,
+        "recommendations": len(rows),
+        "undecided": len(rows) - len(decided),
+        "overall": overall,
+        "by_persona": {k: _group(v) for k, v in sorted(by_persona.items())},
+        "by_kind": {k: _group(v) for k, v in sorted(by_kind.items())},
+        "by_source": {k: _group(v) for k, v in sorted(by_source.items())},
+        "warnings": warnings,
+        "cannot_conclude": (
+            "acceptance here is the patient model's own preference, drawn at random; it says how cooperative "
+            "the simulated patient is, not whether a recommendation would help a real client"
+        ),
+    }

@@ -1,0 +1,137 @@
+"""Therapists and cases on the command line and in the store (SQLite; PostgreSQL where CI has it)."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from jedi_academy.cli import main
+from jedi_academy.sessions import add_therapist, list_cases, open_case, session_json, show_case
+from jedi_academy.sessions.records import create_session
+from jedi_academy.sessions.stats import session_stats
+from jedi_academy.store import Database, open_database
+from jedi_academy.store.models import Recommendation, SessionTurn
+from tests.factories import add_persona
+from tests.sessions.conftest import add_base_checkpoint
+
+
+def populate(database: Database) -> None:
+    add_persona(database, "p-robin", specialization="depression", name="Robin")
+    add_persona(database, "p-sam", specialization="depression", name="Sam")
+    add_persona(database, "p-ana", specialization="anxiety", name="Ana")
+    add_base_checkpoint(database, "tiny")
+
+
+def exercise_store(database: Database) -> None:
+    """Every session table written and read back, without a model."""
+    populate(database)
+    add_therapist(database, "Grace")
+    case = open_case(database, "Grace", "depression", checkpoint="ck-tinybase")
+    session_id = create_session(
+        database, case["id"], seed=9, mode="replay", params={}, patient={"model": "tiny"}, teacher={}
+    )
+    with database.session() as session:
+        session.add(
+            SessionTurn(session_id=session_id, index=0, therapist="Hi", patient="Hello", seed=1, risk=[])
+        )
+        session.add(
+            Recommendation(
+                session_id=session_id, index=0, turn=0, text="Rest", kind="lifestyle", source="therapist",
+                mode="logprob", p_accept=0.4, u=0.3, accepted=True, phrasings=[{"text": "q", "p_yes": 0.4}],
+            )
+        )  # fmt: skip
+    record = session_json(database, session_id)
+    assert record["turns"] == [{"index": 0, "therapist": "Hi", "patient": "Hello", "seed": 1, "risk": []}]
+    assert record["recommendations"][0]["accepted"] is True and record["therapist"] == "Grace"
+    stats = session_stats(database, case=case["id"])
+    assert (
+        stats["by_kind"]["lifestyle"]["n"] == 1 and stats["by_persona"][case["persona_id"]]["accepted"] == 1
+    )
+    assert show_case(database, case["id"])["sessions"][0]["accepted"] == 1
+
+
+def test_session_tables_on_sqlite(settings) -> None:  # type: ignore[no-untyped-def]
+    exercise_store(open_database(settings))
+
+
+@pytest.mark.postgres
+def test_session_tables_on_postgresql() -> None:
+    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    database.migrate()
+    exercise_store(database)
+
+
+def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    database = open_database(settings)
+    populate(database)
+    cli = ["--data-dir", str(settings.data_dir)]
+
+    assert main([*cli, "therapist", "add", "Ada Lovelace", "--json"]) == 0
+    therapist = json.loads(capsys.readouterr().out)
+    assert therapist["name"] == "Ada Lovelace" and therapist["id"].startswith("t-")
+    assert main([*cli, "therapist", "add", "Ada  Lovelace"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+    # no fine-tuned depression checkpoint yet: the base registration is not a patient model
+    assert main([*cli, "case", "open", "--therapist", "Ada Lovelace", "--specialization", "depression"]) == 1
+    err = capsys.readouterr().err
+    assert "no patient checkpoint for specialization 'depression'" in err and "--checkpoint" in err
+
+    opened = []
+    for _ in range(3):
+        code = main(
+            [*cli, "case", "open", "--therapist", therapist["id"], "--specialization", "depression",
+             "--checkpoint", "ck-tinybase", "--json"]
+        )  # fmt: skip
+        assert code == 0
+        opened.append(json.loads(capsys.readouterr().out))
+    first = opened[0]
+    assert first["id"].startswith("c-") and first["checkpoint_id"] == "ck-tinybase0001"
+    assert first["therapist"] == "Ada Lovelace" and first["specialization"] == "depression"
+    # personas the therapist has worked least come first
+    assert [case["persona_id"] for case in opened] == ["p-robin", "p-sam", "p-robin"]
+    # the therapist sees the intake sheet, never the card
+    intake = first["intake"]
+    assert intake["specialization"] == "Depression" and intake["presenting_problem"]
+    assert "Robin" not in json.dumps(first) and "evidence" not in json.dumps(first)
+
+    code = main(
+        [
+            *cli,
+            "case",
+            "open",
+            "--therapist",
+            "Ada Lovelace",
+            "--specialization",
+            "depression",
+            "--persona",
+            "p-ana",
+        ]
+    )
+    assert code == 1 and "belongs to 'anxiety'" in capsys.readouterr().err
+    assert main([*cli, "case", "open", "--therapist", "Nobody", "--specialization", "depression"]) == 1
+    assert "therapist 'Nobody' does not exist" in capsys.readouterr().err
+
+    assert main([*cli, "case", "show", first["id"]]) == 0
+    out = capsys.readouterr().out
+    assert "Presenting problem: Low mood" in out and "Robin" not in out
+    assert main([*cli, "case", "list", "--json"]) == 0
+    assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [c["id"] for c in opened]
+    assert [c["id"] for c in list_cases(database, "Ada Lovelace")] == [c["id"] for c in opened]
+    assert main([*cli, "session", "list", "--case", first["id"]]) == 0
+    assert "no sessions yet" in capsys.readouterr().out
+    assert main([*cli, "session", "list", "--case", "c-"]) == 1
+    assert "case 'c-' is ambiguous" in capsys.readouterr().err
+    assert main([*cli, "session", "show", "s-missing"]) == 1
+    assert "session 's-missing' does not exist" in capsys.readouterr().err

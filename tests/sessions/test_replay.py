@@ -1,0 +1,196 @@
+"""Replayed sessions on the tiny model: storage, reproducibility, the accept/ignore draw, show/list/stats."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jedi_academy.cli import main
+from jedi_academy.sessions import SessionOptions, load_script, replay_session, session_json
+from tests.sessions.conftest import FAST, World
+
+SCRIPT = [
+    {"therapist": "What brings you here today?"},
+    {
+        "therapist": "Could you try a ten minute walk each morning?",
+        "recommendations": ["Walk ten minutes each morning"],
+    },
+    {"therapist": "Have you had any thoughts of suicide?"},
+    {
+        "therapist": "Let's agree on two things: call your sister on Sunday and note one good moment a day.",
+        "recommendations": ["Call your sister on Sunday", "Write down one good moment each day"],
+    },
+]
+SESSION_KEYS = {
+    "session_id",
+    "case_id",
+    "therapist",
+    "checkpoint_id",
+    "persona_id",
+    "seed",
+    "turns",
+    "recommendations",
+}
+REC_KEYS = {"id", "text", "turn", "source", "p_accept", "u", "accepted", "phrasings"}
+
+
+def write_script(path: Path) -> Path:
+    path.write_text("".join(json.dumps(turn) + "\n" for turn in SCRIPT), encoding="utf-8")
+    return path
+
+
+def replay_cli(world: World, script: Path, seed: int, capsys: Any, *extra: str) -> dict[str, Any]:
+    code = main(
+        [*world.cli, "session", "replay", "--case", world.case_id, "--script", str(script),
+         "--seed", str(seed), "--max-tokens", "12", "--no-extract", *extra, "--json"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def decisions(record: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            r["text"],
+            r["turn"],
+            r["source"],
+            r["p_accept"],
+            r["u"],
+            r["accepted"],
+            [p["p_yes"] for p in r["phrasings"]],
+        )
+        for r in record["recommendations"]
+    ]
+
+
+def test_replayed_jsonl_script_is_stored_and_reproducible(
+    world: World, pool: Any, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    script = write_script(tmp_path / "script.jsonl")
+    first = replay_cli(world, script, 11, capsys)
+    assert set(first) >= SESSION_KEYS
+    assert first["case_id"] == world.case_id and first["therapist"] == "Ada Lovelace"
+    assert first["persona_id"] == "p-robin" and first["checkpoint_id"] == "ck-tinybase0001"
+    assert first["seed"] == 11 and first["status"] == "ended"
+    assert [t["index"] for t in first["turns"]] == [0, 1, 2, 3]
+    assert [t["therapist"] for t in first["turns"]] == [turn["therapist"] for turn in SCRIPT]
+    assert all(isinstance(t["patient"], str) for t in first["turns"])  # one reply per therapist turn
+    recs = first["recommendations"]
+    assert [(r["text"], r["turn"], r["source"]) for r in recs] == [
+        ("Walk ten minutes each morning", 1, "therapist"),
+        ("Call your sister on Sunday", 3, "therapist"),
+        ("Write down one good moment each day", 3, "therapist"),
+    ]
+    for rec in recs:
+        assert set(rec) >= REC_KEYS and rec["mode"] == "logprob"
+        assert 0 < rec["p_accept"] < 1 and 0 <= rec["u"] < 1
+        assert rec["accepted"] == (rec["u"] < rec["p_accept"])
+        assert len(rec["phrasings"]) == 6  # three phrasings, each with both answer orders
+        assert {p["order"] for p in rec["phrasings"]} == {"Yes/No", "No/Yes"}
+        assert rec["p_accept"] == pytest.approx(sum(p["p_yes"] for p in rec["phrasings"]) / 6)
+        assert rec["kind"] is not None
+    # the risk question flags the session
+    assert [(f["turn"], f["speaker"], f["category"]) for f in first["flags"]] == [(2, "therapist", "suicide")]
+
+    # the same seed through the Python API (the web app's path) gives the same replies and decisions
+    options = SessionOptions(max_tokens=12, extract=False)
+    again = replay_session(world.database, pool, world.case_id, load_script(script), seed=11, options=options)
+    assert again["session_id"] != first["session_id"]
+    assert [t["patient"] for t in again["turns"]] == [t["patient"] for t in first["turns"]]
+    assert decisions(again) == decisions(first)
+
+    other = replay_session(world.database, pool, world.case_id, load_script(script), seed=12, options=options)
+    assert [r["u"] for r in other["recommendations"]] != [r["u"] for r in first["recommendations"]]
+    assert [t["patient"] for t in other["turns"]] != [t["patient"] for t in first["turns"]]
+
+    # stored: show gives back what replay printed
+    assert main([*world.cli, "session", "show", first["session_id"], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["turns"] == first["turns"] and decisions(shown) == decisions(first)
+    assert main([*world.cli, "session", "show", first["session_id"][:8]]) == 0
+    text = capsys.readouterr().out
+    assert "therapist> What brings you here today?" in text and "risk content from the therapist" in text
+
+    assert main([*world.cli, "session", "list", "--case", world.case_id, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    numbers = {row["session_id"]: row["number"] for row in listed}
+    assert numbers[first["session_id"]] < numbers[again["session_id"]] < numbers[other["session_id"]]
+    assert all(
+        row["turns"] == 4 and row["recommendations"] == 3 for row in listed if row["session_id"] in numbers
+    )
+
+
+def test_replayed_csv_transcript(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    csv = tmp_path / "annomi.csv"
+    csv.write_text(
+        "transcript_id,mi_quality,video_title,utterance_id,interlocutor,utterance_text\n"
+        "3,high,x,0,therapist,Thanks for coming in.\n"
+        "3,high,x,1,client,Sure.\n"
+        "3,high,x,2,therapist,How has your drinking been this month?\n"
+        "3,high,x,3,client,Fine I guess.\n"
+        "4,low,y,0,therapist,Not this one.\n",
+        encoding="utf-8",
+    )
+    code = main(
+        [*world.cli, "session", "replay", "--case", world.case_id, "--script", str(csv), "--transcript", "3",
+         "--seed", "5", "--max-tokens", "12", "--no-extract", "--json"]
+    )  # fmt: skip
+    record = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [t["therapist"] for t in record["turns"]] == [
+        "Thanks for coming in.",
+        "How has your drinking been this month?",
+    ]
+    assert all(isinstance(t["patient"], str) for t in record["turns"]) and record["recommendations"] == []
+
+
+def test_teacher_extraction_dedupes_against_marked(world: World, pool: Any) -> None:
+    from jedi_academy.sessions.recommendations import ExtractionOptions, extract
+
+    turns = [
+        (0, "How have you been sleeping?"),
+        (1, "Could you try a walk every morning?"),
+        (2, "Call your sister."),
+    ]
+    options = ExtractionOptions(temperature=1.0, max_tokens=300, max_chars=60, max_items=3)
+    llm = pool.get(pool.teacher_spec())
+    for seed in range(30):  # the random tiny teacher lists something for some seeds
+        found, record = extract(llm, turns, [], seed=seed, options=options)
+        if found:
+            break
+    assert found, "the tiny teacher never listed a recommendation"
+    assert record["problem"] is None and all(item.turn in (0, 1, 2) for item in found)
+    repeat, _ = extract(llm, turns, [], seed=seed, options=options)
+    assert repeat == found  # same seed, same list
+    deduped, record = extract(llm, turns, [found[0].text.upper()], seed=seed, options=options)
+    assert found[0] not in deduped and record["duplicates"] >= 1
+
+
+def test_session_end_with_extraction_through_the_api(world: World, pool: Any, tmp_path: Path) -> None:
+    script = load_script(write_script(tmp_path / "s.jsonl"))
+    options = SessionOptions(**FAST)
+    record = replay_session(world.database, pool, world.case_id, script[:2], seed=3, options=options)
+    assert record["extraction"]["problem"] is None and record["status"] == "ended"
+    sources = [r["source"] for r in record["recommendations"]]
+    assert sources[0] == "therapist" and set(sources) <= {"therapist", "extracted"}
+    assert [r["index"] for r in record["recommendations"]] == list(range(len(sources)))
+    assert record == session_json(world.database, record["session_id"])
+
+
+def test_stats_by_persona_and_kind(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.sessions import session_stats
+
+    stats = session_stats(world.database, specialization="depression")
+    overall = stats["overall"]
+    assert overall["n"] >= 3 and 0 <= overall["rate"] <= 1
+    assert set(stats["by_persona"]) == {"p-robin"}
+    assert sum(group["n"] for group in stats["by_kind"].values()) == overall["n"]
+    low, high = overall["rate_ci95"]
+    assert low <= overall["rate"] <= high
+    assert main([*world.cli, "session", "stats", "--case", world.case_id]) == 0
+    out = capsys.readouterr().out
+    assert "by persona:" in out and "p-robin" in out and "by kind:" in out
+    assert main([*world.cli, "session", "stats"]) == 1
+    assert "exactly one of --case and --specialization" in capsys.readouterr().err
