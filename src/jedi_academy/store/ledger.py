@@ -26,9 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from jedi_academy.store.models import AssessmentRun, Checkpoint, DatasetVersion, LedgerEntry
+from jedi_academy.store.models import (
+    AssessmentRun,
+    Checkpoint,
+    DatasetVersion,
+    LedgerEntry,
+    Recommendation,
+    SessionTurn,
+    TherapySession,
+)
 
 GENESIS = "0" * 64
 
@@ -128,6 +136,53 @@ def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
     }
 
 
+def session_content(row: TherapySession) -> dict[str, Any]:
+    """A therapy session with its transcript and recommendations: what was said, with which seeds, on which
+    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here."""
+    session = object_session(row)
+    assert session is not None
+    turns = session.scalars(
+        select(SessionTurn).where(SessionTurn.session_id == row.id).order_by(SessionTurn.index)
+    )
+    recommendations = session.scalars(
+        select(Recommendation).where(Recommendation.session_id == row.id).order_by(Recommendation.index)
+    )
+    return {
+        "id": row.id,
+        "case_id": row.case_id,
+        "number": row.number,
+        "branch": row.branch,
+        "checkpoint_id": row.checkpoint_id,
+        "seed": row.seed,
+        "mode": row.mode,
+        "status": row.status,
+        "params": row.params,
+        "patient": row.patient,
+        "teacher": row.teacher,
+        "flags": row.flags,
+        "extraction": row.extraction,
+        "turns": [
+            {"index": t.index, "therapist": t.therapist, "patient": t.patient, "seed": t.seed, "risk": t.risk}
+            for t in turns
+        ],
+        "recommendations": [
+            {
+                "index": r.index,
+                "turn": r.turn,
+                "text": r.text,
+                "kind": r.kind,
+                "source": r.source,
+                "mode": r.mode,
+                "p_accept": r.p_accept,
+                "u": r.u,
+                "accepted": r.accepted,
+                "phrasings": r.phrasings,
+            }
+            for r in recommendations
+        ],
+    }
+
+
 @dataclass(frozen=True)
 class RecordKind:
     kind: str
@@ -142,6 +197,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
     "assessment_run": RecordKind(
         "assessment_run", AssessmentRun, assessment_run_content, lambda r: str(r.id)
     ),
+    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id),
 }
 
 
@@ -226,8 +282,11 @@ def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int
     for name in kinds or list(RECORD_KINDS):
         spec = RECORD_KINDS[name]
         covered = set(session.scalars(select(LedgerEntry.subject_id).where(LedgerEntry.kind == name)))
-        order = spec.model.created_at if hasattr(spec.model, "created_at") else spec.model.started_at  # type: ignore[attr-defined]
-        for row in session.scalars(select(spec.model).order_by(order)):
+        model: Any = spec.model
+        order = model.created_at if hasattr(model, "created_at") else model.started_at
+        for row in session.scalars(select(model).order_by(order)):
+            if name == "session" and row.status != "ended":
+                continue  # a session joins the chain when it ends
             if spec.subject_id(row) not in covered:
                 append(session, name, spec.subject_id(row), spec.content(row))
                 added += 1
