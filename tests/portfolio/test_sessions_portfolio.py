@@ -132,6 +132,7 @@ def test_portfolio_over_two_sessions(practice: Practice, tmp_path: Path, capsys:
     assert practice.sam_case not in text and "p-sam" not in text
     assert "Robin Quillfeather" not in text and "h-p-robin" not in text
     assert "intake" not in json.dumps(body["records"])
+    assert str(practice.settings.data_dir.parent) not in text  # no local paths (adapters, training files)
 
     verified = _json(capsys, [*practice.cli, "portfolio", "verify", str(out), "--recompute", "--json"])
     assert verified["ok"], verified["problems"]

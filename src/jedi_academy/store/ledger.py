@@ -78,7 +78,7 @@ def dataset_version_content(row: DatasetVersion) -> dict[str, Any]:
         "id": row.id,
         "parent_id": row.parent_id,
         "specializations": row.specializations,
-        "stats": row.stats,
+        "stats": {k: v for k, v in row.stats.items() if k != "source"},  # "source": a local file path
         "export_sha256": row.export_sha256,
     }
 
