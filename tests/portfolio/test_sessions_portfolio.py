@@ -166,3 +166,31 @@ def test_session_records_are_in_the_chain_when_they_end(practice: Practice) -> N
         for session_id in practice.session_ids:
             assert ledger.latest_entry(session, "session", session_id) is not None
         assert ledger.verify_chain(session).ok
+
+
+def test_scripted_therapists_form_the_reference_class(practice: Practice) -> None:
+    """Runs last in this module: it adds a scripted placebo therapist's case on the same persona."""
+    from jedi_academy.portfolio.source import portfolio_request
+    from jedi_academy.sessions import add_therapist, open_case
+
+    before = portfolio_request(practice.database, "Ada Padawan", include=[practice.robin_case])
+    assert before.references == {}
+    add_therapist(practice.database, "Scripted placebo")
+    with practice.database.session() as session:
+        from jedi_academy.store.models import Case
+
+        start = session.get(Case, practice.robin_case).start_checkpoint_id  # type: ignore[union-attr]
+    placebo = open_case(
+        practice.database, "Scripted placebo", "depression", persona="p-robin", checkpoint=start
+    )
+    open_case(practice.database, "Scripted placebo", "depression", persona="p-sam", checkpoint=start)
+    after = portfolio_request(practice.database, "Ada Padawan", include=[practice.robin_case])
+    assert list(after.references) == ["placebo"]
+    assert [c.case_id for c in after.references["placebo"]] == [placebo["id"]]  # only the same personas
+    named = portfolio_request(
+        practice.database,
+        "Ada Padawan",
+        include=[practice.robin_case],
+        references={"skilled": "Scripted placebo"},
+    )
+    assert list(named.references) == ["skilled"]
