@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 from sqlalchemy import select, update
@@ -129,6 +130,10 @@ def test_ledger_cli(settings, database, capsys) -> None:  # type: ignore[no-unty
     base = ["--data-dir", str(settings.data_dir)]
     assert main([*base, "ledger", "verify"]) == 0
     assert "2 entries" in capsys.readouterr().out
+    with database.session() as session:
+        session.add(Checkpoint(id="ck-old", kind="base", base_model="tiny", specialization_id="depression"))
+    assert main([*base, "ledger", "backfill", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"appended": 1}
     with database.session() as session:
         session.execute(update(Checkpoint).where(Checkpoint.id == ids[0]).values(seed=99))
     assert main([*base, "ledger", "verify", "--json"]) == 1
