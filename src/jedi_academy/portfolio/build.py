@@ -210,7 +210,7 @@ def build_body(database: Database, settings_data_dir: Path, request: PortfolioRe
             "head": {"seq": head.seq, "entry_sha256": head.entry_sha256},
         },
         "adapters": [{k: v for k, v in a.items() if k != "source"} for a in adapters],
-        "reproduce": _reproduce(records),
+        "reproduce": reproduce_block(records),
         "statement": STATEMENT,
         "_adapter_sources": {a["sha256"]: a["source"] for a in adapters},
     }
@@ -230,7 +230,7 @@ def _adapter_list(session: Session, records: dict[str, dict[str, Any]]) -> list[
     return sorted(found, key=lambda a: a["sha256"])
 
 
-def _reproduce(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def reproduce_block(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
     runs = [r["content"] for r in records.values() if r["kind"] == "assessment_run"]
     return {
         "base_models": sorted({r["model"] for r in runs}),

@@ -21,6 +21,7 @@ from jedi_academy.portfolio.build import (
     PORTFOLIO_FILE,
     document_bytes,
     reference_block,
+    reproduce_block,
 )
 from jedi_academy.portfolio.keys import fingerprint, parse_public_key, public_key_text, signature_valid
 from jedi_academy.store import ledger
@@ -174,6 +175,7 @@ def _check_figures(body: dict[str, Any], records: dict[str, dict[str, Any]], rep
         reference.get("missing"),
     )
     _compare("reference", reference, derived, report)
+    _compare("reproduce", body["reproduce"], reproduce_block(records), report)
     report.checked["cases"] = len(cases)
 
 
