@@ -14,9 +14,11 @@ from typing import Any
 
 from jedi_academy.assessment.administer import ItemOutcome
 from jedi_academy.assessment.summary import summarise
+from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.instruments.change import reliable_change
+from jedi_academy.store.ledger import content_sha256, normalised
 
 IMPROVEMENT = "reliable improvement"
 
@@ -33,14 +35,19 @@ def record(records: dict[str, dict[str, Any]], ref: str) -> dict[str, Any]:
 
 
 def score(run: dict[str, Any]) -> dict[str, Any]:
-    """The figure one assessment run gives: total, 95% interval and validity."""
-    valid = run["total"] is not None
+    """The figure one assessment run gives: total, 95% interval and validity (the run's validity gates; a run
+    scored before the gates existed is not a valid measurement, as in the assessment stage)."""
+    validity = run["result"].get("validity")
+    reasons = [r["code"] for r in validity["reasons"]] if validity else ["not_gated"]
+    if run["total"] is None:
+        reasons.append("no_total")
     return {
         "run": run["id"],
         "checkpoint": run["checkpoint_id"],
         "total": run["total"],
         "ci": [run["ci_low"], run["ci_high"]],
-        "valid": valid,
+        "valid": not reasons,
+        "invalid_reasons": reasons,
         "valid_share": run["result"].get("valid_share"),
         "missing_items": run["result"].get("missing_items", []),
     }
@@ -111,8 +118,9 @@ def _change(instrument: str, baseline: dict[str, Any], last: dict[str, Any] | No
         return {"classification": "not measured", "reason": "no session has a score yet"}
     after = last["score"]
     if not baseline["valid"] or not after["valid"]:
-        which = "baseline" if not baseline["valid"] else f"session {last['number']}"
-        return {"classification": "invalid", "reason": f"the {which} measurement is invalid (no total)"}
+        which, bad = ("baseline", baseline) if not baseline["valid"] else (f"session {last['number']}", after)
+        because = ", ".join(bad["invalid_reasons"])
+        return {"classification": "invalid", "reason": f"the {which} measurement is invalid ({because})"}
     try:
         result = reliable_change(instrument, baseline["total"], after["total"])
     except AcademyError as exc:
@@ -185,8 +193,6 @@ def _t_interval(values: list[float]) -> tuple[list[float] | None, str | None]:
 
 def run_summary_problems(ref: str, run: dict[str, Any]) -> list[str]:
     """Re-derive a run's total, interval and validity from its item distributions and seed."""
-    from jedi_academy.store.ledger import content_sha256
-
     key = (ref, content_sha256(run))
     if key not in _SUMMARY_CACHE:
         if len(_SUMMARY_CACHE) > 256:
@@ -212,9 +218,13 @@ def _run_summary_problems(ref: str, run: dict[str, Any]) -> list[str]:
     try:
         outcomes = [_outcome(item) for item in run["items"]]
         summary = summarise(instrument, outcomes, run["seed"])
+        validity = judge(run["mode"], outcomes, summary["total"] is not None)
     except (KeyError, TypeError, ValueError) as exc:
         return [f"{ref}: its items cannot be scored ({exc})"]
     problems = []
+    stated = run["result"].get("validity")
+    if stated is not None and differences(stated, normalised(validity)):
+        problems.append(f"{ref}: its validity verdict does not follow from its items")
     for name in ("total", "ci_low", "ci_high"):
         if not close(summary[name], run[name]):
             problems.append(f"{ref}: {name} is {run[name]}, its items give {summary[name]}")
@@ -234,6 +244,10 @@ def _outcome(item: dict[str, Any]) -> ItemOutcome:
         entropy_bits=item["entropy"],
         order_sensitivity=item["order_sensitivity"],
         n_missing=item["n_missing"],
+        n_answers=item["detail"].get("n_answers") or 0,
+        option_mass=item["detail"].get("option_mass"),
+        mass_by_order=item["detail"].get("mass_by_order") or {},
+        probes=item["detail"].get("probes") or [],
     )
 
 

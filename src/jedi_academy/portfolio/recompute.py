@@ -45,6 +45,7 @@ def recompute_problems(
     from jedi_academy.assessment.prompts import PROMPT_VERSION
     from jedi_academy.assessment.runner import persona_prompt
     from jedi_academy.assessment.summary import summarise
+    from jedi_academy.assessment.validity import judge
     from jedi_academy.instruments import load_instrument
     from jedi_academy.llm import open_llm
 
@@ -88,6 +89,10 @@ def recompute_problems(
                 max_missing_share=sample.get("max_missing_share", 0.5),
             )  # fmt: skip
         summary = summarise(instrument, administration.items, run["seed"])
+        stated = run["result"].get("validity")
+        verdict = judge(run["mode"], administration.items, summary["total"] is not None)
+        if stated is not None and stated.get("valid") != verdict["valid"]:
+            problems.append(f"{name}: recomputed validity {verdict['valid']} differs from {stated['valid']}")
         for field_name in ("total", "ci_low", "ci_high"):
             if not figures.close(summary[field_name], run[field_name], 1e-6):
                 problems.append(
