@@ -16,9 +16,11 @@ from tests.factories import ensure_specialization
 
 
 def spec(seed: int, parent: str | None = None) -> CheckpointSpec:
+    """A remotely fine-tuned checkpoint: no training needed, and each seed gives its own model id."""
     return CheckpointSpec(
-        base_model="tiny", kind="base", specialization_id="depression", dataset_id=None, parent_id=parent,
+        base_model="tiny", kind="remote", specialization_id="depression", dataset_id=None, parent_id=parent,
         hyperparameters={"lr": 0.001}, seed=seed, metrics={"validation_loss": 1.5},
+        remote_model_id=f"ft:tiny:{seed}",
     )  # fmt: skip
 
 

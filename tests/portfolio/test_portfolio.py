@@ -53,11 +53,17 @@ def test_build_and_verify_two_sessions(world, bundle) -> None:  # type: ignore[n
     figures = case["figures"]
     assert figures["n_sessions"] == 2
     assert [s["score"]["run"] for s in figures["sessions"]] == [world.after_session_1, world.after_session_2]
+    # A random-weight model barely puts its reply on the option labels: the validity gates reject the runs,
+    # and the portfolio reports the case as invalid instead of scoring a change.
+    scores = [figures["baseline"], *(s["score"] for s in figures["sessions"])]
+    assert all(s["total"] is not None for s in scores)
+    assert not all(s["valid"] for s in scores)
+    assert all(s["invalid_reasons"] == [] for s in scores if s["valid"])
     change = figures["change"]
-    assert change["at_session"] == 2 and change["before"] == figures["baseline"]["total"]
-    assert change["change"] == pytest.approx(figures["sessions"][1]["score"]["total"] - change["before"])
-    assert change["classification"] == "no reliable change"  # four training steps barely move the patient
-    assert body["aggregate"][0]["cases"] == 1 and body["aggregate"][0]["mean_change_ci95"] is None
+    assert change["classification"] == "invalid" and "measurement is invalid (" in change["reason"]
+    aggregate = body["aggregate"][0]
+    assert aggregate["cases"] == 1 and aggregate["cases_with_valid_change"] == 0
+    assert aggregate["mean_change"] is None and aggregate["share_reliable_improvement"] is None
     assert body["reference"]["missing"]  # no scripted therapists on this instance
     kinds = {r["kind"] for r in body["records"].values()}
     assert kinds == {"assessment_run", "checkpoint", "dataset_version"}
@@ -200,7 +206,6 @@ def test_reference_class_is_computed_on_the_same_personas(world, tmp_path) -> No
     assert reference["missing"] is None
     group = reference["groups"]["placebo"]
     assert [c["case"] for c in group["cases"]] == ["c-placebo"]  # p-sam is not among the therapist's personas
-    assert group["aggregate"][0]["mean_change"] == 0
 
 
 def test_verify_cli(world, bundle, copy, capsys) -> None:  # type: ignore[no-untyped-def]
