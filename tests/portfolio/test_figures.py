@@ -81,6 +81,7 @@ def test_an_invalid_measurement_is_never_scored() -> None:
     assert "option_mass" in cases[0]["figures"]["change"]["reason"]
     [block] = figures.aggregate(cases)
     assert block["cases_with_valid_change"] == 1 and block["mean_change"] == pytest.approx(-3)
+    assert block["personas"] == 2 and block["personas_with_valid_change"] == 1
     assert (
         block["mean_change_ci95"] is None and block["interval_note"] == "fewer than two personas: no interval"
     )

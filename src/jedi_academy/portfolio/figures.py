@@ -158,7 +158,8 @@ def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "instrument": instrument,
                 "cases": len(group),
                 "cases_with_valid_change": len(classified),
-                "personas": len(per_persona),
+                "personas": len({c["persona"] for c in group}),
+                "personas_with_valid_change": len(per_persona),
                 "reliable_improvement": sum(
                     1 for c in classified if c["figures"]["change"]["classification"] == IMPROVEMENT
                 ),
