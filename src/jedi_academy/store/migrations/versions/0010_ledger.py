@@ -1,7 +1,7 @@
 """ledger: the append-only hash chain over dataset versions, checkpoints, assessment runs and sessions
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 08:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0005"  # main's head when written; the coordinator re-chains
+down_revision: str | None = "0006"  # main's head when written; the coordinator re-chains
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
