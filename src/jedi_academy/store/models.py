@@ -296,3 +296,22 @@ class Recommendation(Base):
     accepted: Mapped[bool | None] = mapped_column()
     phrasings: Mapped[list[Any]] = mapped_column(default=list)  # [{text, p_yes, ...}]
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LedgerEntry(Base):
+    """One link of the append-only hash chain over the records a portfolio relies on (see ``store.ledger``).
+
+    ``body_sha256`` hashes (seq, kind, subject_id, content_sha256); ``entry_sha256`` hashes the previous
+    entry's hash with this body, so changing any earlier record or entry breaks every later link.
+    """
+
+    __tablename__ = "ledger"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
