@@ -128,7 +128,8 @@ def reassess(
     llms: dict[Any, Any],
     progress: Any = None,
 ) -> dict[str, Any]:
-    scores, change_previous, change_baseline = {}, {}, {}
+    scores, previous_scores, baseline_scores = {}, {}, {}
+    change_previous, change_baseline = {}, {}
     for instrument in instruments:
         if progress is not None:
             progress(f"assessing {instrument} on {child}")
@@ -137,6 +138,8 @@ def reassess(
             for ck in dict.fromkeys([child, previous, baseline])
         }
         scores[instrument] = measured[child]
+        previous_scores[instrument] = measured[previous]
+        baseline_scores[instrument] = measured[baseline]
         change_previous[instrument] = change_json(instrument, measured[previous], measured[child])
         change_baseline[instrument] = change_json(instrument, measured[baseline], measured[child])
     return {
@@ -148,6 +151,8 @@ def reassess(
         "seed": seed,
         "scores": scores,
         "valid": all(s["valid"] for s in scores.values()),
+        "previous_scores": previous_scores,
+        "baseline_scores": baseline_scores,
         "change_vs_previous": change_previous,
         "change_vs_baseline": change_baseline,
         "cannot_conclude": (
