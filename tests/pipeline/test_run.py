@@ -36,14 +36,18 @@ model = "{model}"
 model = "{model}"
 [personas]
 n = 2
-max_tokens = 512
-max_trait_chars = 40
+max_tokens = 1500
+max_trait_chars = 12
 max_list_items = 1
+grounding = false
+first_person = "heuristic"
 [conversations]
 per_persona = 2
 turns = 2
 max_tokens = 24
+therapist_max_tokens = 16
 keep_truncated = true
+self_cure_judge = false
 [dataset]
 validation_fraction = 0.5
 [training]

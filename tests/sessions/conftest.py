@@ -68,5 +68,5 @@ def pool(world: World, tiny_llm: Any) -> Any:
     from jedi_academy.sessions import ModelPool, ModelSpec
 
     pool = ModelPool(world.settings)
-    pool._llms[ModelSpec("transformers", world.settings.model, None)] = tiny_llm
+    pool.share(ModelSpec("transformers", world.settings.model, None), tiny_llm)
     return pool

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from jedi_academy.cli import main
+from jedi_academy.errors import AcademyError
 from jedi_academy.sessions import add_therapist, list_cases, open_case, session_json, show_case
 from jedi_academy.sessions.records import create_session
 from jedi_academy.sessions.stats import session_stats
@@ -135,3 +136,37 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
     assert "case 'c-' is ambiguous" in capsys.readouterr().err
     assert main([*cli, "session", "show", "s-missing"]) == 1
     assert "session 's-missing' does not exist" in capsys.readouterr().err
+
+
+def test_stats_warn_about_a_uniformly_compliant_patient(settings) -> None:  # type: ignore[no-untyped-def]
+    database = open_database(settings)
+    populate(database)
+    add_therapist(database, "Grace")
+    case = open_case(database, "Grace", "depression", persona="p-sam", checkpoint="ck-tinybase")
+    session_id = create_session(
+        database, case["id"], seed=1, mode="replay", params={}, patient={}, teacher={}
+    )
+    with database.session() as session:
+        for index in range(12):
+            accepted = index != 0
+            session.add(
+                Recommendation(
+                    session_id=session_id, index=index, turn=0, text=f"rec {index}", source="therapist",
+                    kind="homework" if index % 2 else "lifestyle", mode="logprob", p_accept=0.95,
+                    u=0.97 if not accepted else 0.5, accepted=accepted, phrasings=[],
+                )
+            )  # fmt: skip
+        session.add(
+            Recommendation(
+                session_id=session_id, index=12, turn=0, text="late", source="extracted", phrasings=[]
+            )
+        )
+    stats = session_stats(database, specialization="depression")
+    assert stats["recommendations"] == 13 and stats["undecided"] == 1
+    assert stats["overall"]["accepted"] == 11 and stats["overall"]["rate"] == pytest.approx(11 / 12)
+    assert stats["by_kind"]["homework"]["n"] == 6 and stats["by_kind"]["lifestyle"]["accepted"] == 5
+    assert stats["overall"]["sd_p_accept"] == pytest.approx(0.0, abs=1e-12)
+    assert any("accepted 92% of 12" in w for w in stats["warnings"])
+    assert any(w.startswith("persona p-sam accepted") for w in stats["warnings"])
+    with pytest.raises(AcademyError, match="unknown specialization 'nope'"):
+        session_stats(database, specialization="nope")

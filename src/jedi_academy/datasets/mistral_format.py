@@ -7,14 +7,12 @@ from functools import lru_cache
 from typing import Any
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.personas import PersonaCard, system_prompt
+from jedi_academy.personas import read_card, system_prompt
 
 
 def conversation_record(card: dict[str, Any], turns: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """``{"messages": [system, user, assistant, ...]}``: the persona card as the one system message."""
-    messages: list[dict[str, str]] = [
-        {"role": "system", "content": system_prompt(PersonaCard.model_validate(card))}
-    ]
+    messages: list[dict[str, str]] = [{"role": "system", "content": system_prompt(read_card(card))}]
     for question, answer in turns:
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": answer})

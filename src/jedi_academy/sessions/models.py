@@ -40,6 +40,10 @@ class ModelPool:
         self.settings = settings
         self._llms: dict[ModelSpec, LLM] = {}
 
+    def share(self, spec: ModelSpec, llm: LLM) -> None:
+        """Serve ``spec`` with a model that is already loaded (a server's, a test's)."""
+        self._llms[spec] = llm
+
     def get(self, spec: ModelSpec) -> LLM:
         if spec not in self._llms:
             settings = self.settings.model_copy(update={"base_url": spec.base_url or self.settings.base_url})

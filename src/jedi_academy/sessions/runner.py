@@ -9,7 +9,8 @@ loses at most the reply or step it was in, and a re-run produces what the first 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -173,7 +174,7 @@ class SessionRunner:
         self._require_active()
         self.finish_pending()
         risk = [{"speaker": "therapist", "category": c} for c in risk_lexicon().scan(text)]
-        with self.database.session() as session:
+        with self._one_writer(), self.database.session() as session:
             index = len(records.session_turns(session, self.session_id))
             session.add(
                 SessionTurn(
@@ -193,6 +194,19 @@ class SessionRunner:
         result = self.finish_pending(on_text)
         assert result is not None
         return result
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """Two processes adding a turn to one session: the second gets a clear error, not a traceback."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            yield
+        except IntegrityError as exc:
+            raise AcademyError(
+                f"session {self.session_id} was changed by another process at the same time",
+                "run one `academy session` command per session; `academy session show` has what was stored",
+            ) from exc
 
     def finish_pending(self, on_text: TextSink | None = None) -> TurnResult | None:
         """Answer a therapist turn that has no reply yet (after a crash or Ctrl-C); None if there is none."""
@@ -266,7 +280,7 @@ class SessionRunner:
         """Mark a recommendation the therapist made: ``text`` (default: that turn's words) at ``turn``
         (default: the last therapist turn)."""
         self._require_active()
-        with self.database.session() as session:
+        with self._one_writer(), self.database.session() as session:
             turns = records.session_turns(session, self.session_id)
             if not turns:
                 raise AcademyError("nothing has been said yet; a recommendation belongs to a therapist turn")
@@ -303,9 +317,14 @@ class SessionRunner:
                 return
             turns = [(t.index, t.therapist) for t in records.session_turns(session, self.session_id)]
             marked = [(r.id, r.text) for r in records.session_recommendations(session, self.session_id)]
-        teacher = self.pool.get(self.teacher_spec)
-        kinds = classify_kinds(teacher, [text for _, text in marked], seed=derive_seed(self.seed, "kinds"))
-        if self.options.extract and turns:
+        extracting = self.options.extract and bool(turns)
+        teacher = self.pool.get(self.teacher_spec) if marked or extracting else None
+        kinds = (
+            classify_kinds(teacher, [text for _, text in marked], seed=derive_seed(self.seed, "kinds"))
+            if teacher is not None
+            else []
+        )
+        if teacher is not None and extracting:
             say("the teacher reads the therapist's turns for recommendations ...")
             found, record = extract(
                 teacher,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.records import get_case
-from jedi_academy.store.models import Case, Recommendation, TherapySession
+from jedi_academy.store.models import Case, Recommendation, Specialization, TherapySession
 
 if TYPE_CHECKING:
     from jedi_academy.store import Database
@@ -64,6 +64,10 @@ def session_stats(
             query = query.where(Case.id == found.id)
             scope = {"case": found.id, "specialization": found.specialization_id}
         else:
+            if session.get(Specialization, specialization) is None:
+                raise AcademyError(
+                    f"unknown specialization {specialization!r}", "see `academy specializations list`"
+                )
             query = query.where(Case.specialization_id == specialization)
             scope = {"specialization": specialization}
         rows = list(session.execute(query).all())
