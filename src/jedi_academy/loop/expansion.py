@@ -206,7 +206,7 @@ def _answer(
         answer = clean_answer(reply.text, name) if name else reply.text.strip()
         if reply.truncated:
             answer = trim_to_sentence(answer) or answer
-        reason = guards.problem(answer)
+        reason = guards.problem(answer, question=messages[-1]["content"])
         if reason is None:
             return answer, reasons
         reasons.append(reason)
@@ -233,7 +233,7 @@ def _store_session(
         report.conversation_ids.append(conversation_id)
         return conversation_id
     problems = sorted(
-        {p for q, a in turns for p in (guards.problem(q, patient=False), guards.problem(a)) if p}
+        {p for q, a in turns for p in (guards.problem(q, patient=False), guards.problem(a, question=q)) if p}
     )
     contaminated = "contaminated" in problems or "leak" in problems
     provenance = {

@@ -53,6 +53,7 @@ class LoopOptions:
     instruments: tuple[str, ...] = ()  # default: the specialization's
     assess_mode: str = "logprob"
     seed: int | None = None  # default: the session's seed
+    self_cure_judge: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -205,7 +206,13 @@ def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
         options.teacher_model or settings.model,
         options.teacher_base_url,
     )
-    guards = loop_guards(settings, context.database, record["persona_id"], record["specialization"])
+    guards = loop_guards(
+        settings,
+        context.database,
+        record["persona_id"],
+        record["specialization"],
+        teacher if options.self_cure_judge else None,
+    )
     report = expand_session(
         context.database,
         teacher,
