@@ -113,10 +113,45 @@ def world(loop_template: LoopWorld, tmp_path: Path) -> LoopWorld:
     return copy_world(loop_template, tmp_path)
 
 
-def context_for(world: LoopWorld, tiny_llm: Any) -> Any:
-    """A loop context that reuses the test session's loaded tiny model as teacher and assessment target."""
+def context_for(world: LoopWorld) -> Any:
+    """A loop context that loads its models the way `academy loop` does, so in-process and subprocess runs
+    give the same ids."""
     from jedi_academy.loop import LoopContext
 
-    context = LoopContext(world.settings, world.database)
-    context.llms[(world.settings.backend, world.settings.model)] = tiny_llm
-    return context
+    return LoopContext(world.settings, world.database)
+
+
+@pytest.fixture(scope="module")
+def looped(loop_template: LoopWorld, tmp_path_factory: pytest.TempPathFactory) -> tuple[LoopWorld, Any]:
+    """A copy of the template after one uninterrupted loop iteration: the reference result."""
+    from jedi_academy.loop import LoopOptions, run_loop
+
+    world = copy_world(loop_template, tmp_path_factory.mktemp("looped"))
+    stages: list[tuple[str, str]] = []
+    result = run_loop(
+        context_for(world),
+        world.session_id,
+        LoopOptions(**LOOP),
+        on_stage=lambda s, st, _m: stages.append((s, st)),
+    )
+    return world, {"result": result, "stages": stages}
+
+
+def same_outcome(first: dict[str, Any], second: dict[str, Any]) -> None:
+    """Two loop results name the same dataset, checkpoint and scores."""
+    for key in (
+        "dataset_id",
+        "parent_dataset_id",
+        "checkpoint_id",
+        "parent_checkpoint_id",
+        "conversation_ids",
+    ):
+        assert first[key] == second[key], key
+    for name in ("scores", "change_vs_previous", "change_vs_baseline"):
+        left = {
+            i: {k: v for k, v in s.items() if k != "run_id"} for i, s in first["assessment"][name].items()
+        }
+        right = {
+            i: {k: v for k, v in s.items() if k != "run_id"} for i, s in second["assessment"][name].items()
+        }
+        assert left == right, name
