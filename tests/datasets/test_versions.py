@@ -130,7 +130,10 @@ def test_finetune_reads_a_built_version(populated, tiny_dir) -> None:  # type: i
         settings, FinetuneRequest(dataset=version.id[:8], show_progress=False), config, echo=lambda _: None
     )
     assert checkpoint.dataset_id == version.id and checkpoint.specialization_id == "depression"
-    assert checkpoint.metrics["train_examples"] == 16 and checkpoint.metrics["validation_examples"] == 4
+    assert checkpoint.metrics["train_conversations"] == 16
+    # card-visible training: one example per trained assistant turn
+    assert checkpoint.metrics["train_examples"] == 16 * len(TURNS)
+    assert checkpoint.metrics["validation_examples"] == 4 * len(TURNS)
 
 
 def test_instrument_wording_in_a_stored_answer_blocks_the_build_whatever_its_flag(populated) -> None:  # type: ignore[no-untyped-def]

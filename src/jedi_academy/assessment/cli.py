@@ -72,16 +72,31 @@ def assess_command(
         typer.echo(
             f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
         )
+        validity = row["validity"]
+        if not validity["valid"]:
+            for reason in validity["reasons"]:
+                typer.echo(f"  INVALID ({reason['code']}): {reason['detail']}")
         if row["total"] is None:
             typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
             continue
+        error = row["standard_error"]
         typer.echo(
-            f"  total {row['total']:.2f}  95% interval [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
+            f"  total {row['total']:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
+            + f"  one administration [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
             f"modal band {modal['band']}  screen {modal['positive_screen']}  "
             f"safety flags {modal['safety_flags'] or '-'}"
+        )  # fmt: skip
+        mass = validity.get("median_option_mass")
+        typer.echo(
+            f"  median order sensitivity {_number(validity.get('median_order_sensitivity'))}  "
+            f"median option mass {'-' if mass is None else f'{mass:.2g}'}  "
+            f"missing replies {_number(validity.get('missing_share'))}  "
+            f"missing items {row['missing_items'] or '-'}"
         )
-        sensitivity = row["mean_order_sensitivity"] or 0.0
-        typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _run_row(run: Any) -> dict[str, Any]:
@@ -92,8 +107,11 @@ def _run_row(run: Any) -> dict[str, Any]:
         "persona": run.persona_id,
         "mode": run.mode,
         "total": run.total,
+        "standard_error": run.result.get("standard_error"),
+        "standard_error_basis": run.result.get("standard_error_basis"),
         "ci_low": run.ci_low,
         "ci_high": run.ci_high,
+        "validity": run.result.get("validity", {"valid": False, "reasons": []}),
         "p_positive_screen": run.result["p_positive_screen"],
         "modal": run.result["modal"],
         "missing_items": run.result["missing_items"],
@@ -105,7 +123,9 @@ def _run_row(run: Any) -> dict[str, Any]:
                 "distribution": item.distribution,
                 "entropy_bits": item.entropy,
                 "order_sensitivity": item.order_sensitivity,
+                "option_mass": item.detail.get("option_mass"),
                 "missing_answers": item.n_missing,
+                "probe_replies": item.detail.get("probes", []),
             }
             for item in run.items
         ],
@@ -116,14 +136,19 @@ def compare_command(
     ctx: typer.Context,
     run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).")],
     run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).")],
+    allow_mismatch: Annotated[
+        bool, typer.Option(help="Compare runs of different personas, modes, instrument or prompt versions.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Per-item and total change, Reliable Change Index, Cohen's d, permutation test, and an HTML report."""
+    """One persona's change: per item and in total, with its standard error, reliable change and validity."""
     from jedi_academy.assessment.compare import compare_runs, load_run
     from jedi_academy.assessment.report import comparison_section, comparison_text, write_report
 
     settings, database = _context(ctx)
-    comparison = compare_runs(load_run(database, run_a), load_run(database, run_b), seed=settings.seed)
+    comparison = compare_runs(
+        load_run(database, run_a), load_run(database, run_b), allow_mismatch=allow_mismatch
+    )
     report = write_report(
         settings.path("reports", f"compare-{run_a}-{run_b}.html"),
         f"{comparison['instrument']}: run {run_a} vs run {run_b}",
@@ -149,9 +174,15 @@ def baseline_command(
     mode: Annotated[str, typer.Option(help="logprob or sample.")] = "logprob",
     samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.")] = 20,
     max_personas: Annotated[int | None, typer.Option(help="Assess at most this many personas.")] = None,
+    sham: Annotated[
+        str | None, typer.Option(help="Sham control checkpoint (fine-tuned on non-clinical conversations).")
+    ] = None,
+    train_sham: Annotated[
+        bool, typer.Option(help="Train the sham control like the patient (or reuse the one trained before).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Score the base model and the patient checkpoint in character; report whether patients score higher."""
+    """Score the patient checkpoint and its controls in character; persona-level verdicts and a report."""
     from jedi_academy.assessment.baseline import run_baseline
     from jedi_academy.assessment.report import verdict_line
     from jedi_academy.assessment.runner import SampleOptions
@@ -160,16 +191,33 @@ def baseline_command(
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     results = run_baseline(
         settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
-        sample_options=SampleOptions(samples=samples), max_personas=max_personas, echo=echo,
+        sample_options=SampleOptions(samples=samples), max_personas=max_personas, sham=sham,
+        train_sham=train_sham, echo=echo,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=str))
         return
     for instrument_id, block in results["instruments"].items():
-        typer.echo(verdict_line(instrument_id, block["verdict"]))
+        typer.echo(verdict_line(f"{instrument_id} ({block['verdict_basis']})", block["verdict"]))
+        for name, control in block["controls"].items():
+            if control["verdict"] == "not run":
+                typer.echo(f"  control {name}: not run ({control['reason']})")
+            else:
+                typer.echo("  " + verdict_line(f"control {name}, all personas", control))
+        for row in block["personas"]:
+            typer.echo("  " + _persona_line(row))
     for instrument_id, reason in results["skipped_instruments"].items():
         typer.echo(f"{instrument_id}: skipped ({reason})")
     typer.echo(f"report: {results['report']}")
+
+
+def _persona_line(row: dict[str, Any]) -> str:
+    parts = []
+    for role, side in row["runs"].items():
+        total = "no total" if side["total"] is None else f"{side['total']:.1f}"
+        state = "" if side["valid"] else " INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
+        parts.append(f"{role} {total}{state}")
+    return f"persona {row['persona'] or '-'} ({row['split']}): " + ", ".join(parts)
 
 
 def register(app: typer.Typer) -> None:

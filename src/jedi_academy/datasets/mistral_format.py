@@ -46,3 +46,26 @@ def check_record(record: dict[str, Any], where: str) -> int:
     except AcademyError as exc:
         raise AcademyError(f"{where}: {exc.message}") from exc
     return len(ids)
+
+
+def card_visible_views(messages: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """One training view per trained assistant turn, so that the persona card precedes every trained token.
+
+    Mistral's v3 format puts the system prompt into the *last* user turn, so in a whole N-turn conversation
+    only the final reply can see the card, while at inference the card always precedes the reply. View *k* is
+    the conversation up to assistant turn *k*, with every earlier assistant turn at ``"weight": 0``: training
+    then sees exactly the prompt layout that serving sees, for every turn. Turns already marked
+    ``"weight": 0`` get no view. The views are valid Mistral fine-tuning records (usable by the Mistral API
+    as well)."""
+    views: list[list[dict[str, Any]]] = []
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant" or message.get("weight", 1) == 0:
+            continue
+        view = [
+            {**earlier, "weight": 0} if earlier.get("role") == "assistant" else dict(earlier)
+            for earlier in messages[:index]
+        ]
+        final = dict(message)
+        final.pop("weight", None)
+        views.append([*view, final])
+    return views

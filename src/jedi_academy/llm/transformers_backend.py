@@ -209,6 +209,9 @@ class TransformersLLM:
             )
         from peft import PeftModel
 
+        from jedi_academy.llm.adapters import verify_exported_adapter
+
+        verify_exported_adapter(path)
         name = f"adapter{next(self._adapter_numbers)}"
         with self._lock:
             try:
@@ -359,7 +362,9 @@ class TransformersLLM:
         for number, request in enumerate(requests):
             validate_conversation(request.context, where=f"request {number}")
             prompt = self.formatter.encode_prompt(request.context)
-            full = self.formatter.encode_with_reply(request.context, request.continuation, close=False)
+            full = self.formatter.encode_with_reply(
+                request.context, request.continuation, close=request.complete
+            )
             encoded.append((prompt, full[len(prompt) :]))
 
         groups: dict[tuple[str | None, tuple[int, ...]], list[int]] = defaultdict(list)

@@ -83,6 +83,7 @@ class AssessmentSection(_Section):
     instruments: list[str] = Field(default_factory=list)  # empty: the specialization's own
     samples: int = Field(20, ge=1)
     max_personas: int | None = Field(None, ge=1)
+    sham: bool = False  # also train and assess a sham control (non-clinical conversations, same volume)
 
 
 class PipelineConfig(_Section):

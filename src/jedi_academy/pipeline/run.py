@@ -354,12 +354,11 @@ class Pipeline:
                 mode=assessment.mode,
                 sample_options=SampleOptions(samples=assessment.samples),
                 max_personas=assessment.max_personas,
+                train_sham=assessment.sham,
                 echo=lambda text: self.display.update(f"baseline:{spec}", text) if self.display else None,
             )
             verdicts = {i: block["verdict"] for i, block in results["instruments"].items()}
-            answers = ", ".join(
-                f"{i}: {'PASS' if v['patients_score_higher'] else 'FAIL'}" for i, v in verdicts.items()
-            )
+            answers = ", ".join(f"{i}: {v['verdict'].upper()}" for i, v in verdicts.items())
             return {"results": results, "message": answers}
 
         def exists(output: dict[str, Any]) -> bool:
