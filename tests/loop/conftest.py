@@ -17,7 +17,7 @@ from tests.factories import add_conversation, add_persona
 SCRIPT_SEED = 5
 # Tiny settings: the mechanics do not depend on size.
 TRAINING = {"lora_rank": 4, "lora_alpha": 8.0, "learning_rate": 1e-3, "max_steps": 4, "batch_size": 4,
-            "max_seq_len": 256, "eval_every": 4, "save_every": 1}  # fmt: skip
+            "max_seq_len": 1024, "eval_every": 4, "save_every": 1}  # fmt: skip
 LOOP = {"max_tokens": 12, "steps": 2}
 QUESTIONS = ["How have you been sleeping?", "What does a bad day look like?", "Who do you talk to?"]
 ANSWERS = ["Badly. I wake at four.", "I stay in bed and skip lunch.", "My sister, sometimes."]
@@ -121,9 +121,10 @@ def context_for(world: LoopWorld) -> Any:
     return LoopContext(world.settings, world.database)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def looped(loop_template: LoopWorld, tmp_path_factory: pytest.TempPathFactory) -> tuple[LoopWorld, Any]:
-    """A copy of the template after one uninterrupted loop iteration: the reference result."""
+    """A copy of the template after one uninterrupted loop iteration: the reference result (tests that change
+    the case work on their own copy of it)."""
     from jedi_academy.loop import LoopOptions, run_loop
 
     world = copy_world(loop_template, tmp_path_factory.mktemp("looped"))

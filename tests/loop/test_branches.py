@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from jedi_academy.cli import main
-from tests.loop.conftest import LOOP, SCRIPT_SEED, LoopWorld, context_for
+from tests.loop.conftest import LOOP, SCRIPT_SEED, LoopWorld, context_for, copy_world
 
 
 @pytest.mark.slow
@@ -21,7 +21,8 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
     from jedi_academy.loop import LoopOptions, run_loop
     from jedi_academy.sessions import ModelPool, ScriptTurn, SessionOptions, replay_session
 
-    world, run = looped
+    reference, run = looped
+    world = copy_world(reference, tmp_path / "copy")
     main_child = run["result"]["checkpoint_id"]
     capsys.readouterr()
     assert main([*world.cli, "case", "branch", world.case_id, "--after-session", "7"]) == 1

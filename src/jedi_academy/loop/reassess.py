@@ -69,7 +69,8 @@ def measurement_json(run: AssessmentRun) -> dict[str, Any]:
     problems = []
     validity = run.result.get("validity")
     if isinstance(validity, dict) and validity.get("valid") is False:
-        problems.extend(validity.get("problems") or ["failed the assessment's validity gates"])
+        reasons = [str(r.get("detail") or r.get("code")) for r in validity.get("reasons") or []]
+        problems.extend(reasons or ["failed the assessment's validity gates"])
     if run.total is None:
         problems.append("no valid total (too many missing answers)")
     valid = not problems
@@ -81,9 +82,11 @@ def measurement_json(run: AssessmentRun) -> dict[str, Any]:
         "problems": problems,
         "total": run.total if valid else None,
         "ci95": [run.ci_low, run.ci_high] if valid else None,
+        "standard_error": run.result.get("standard_error") if valid else None,
         "sd": run.result.get("total_sd") if valid else None,
         "band": (run.result.get("modal") or {}).get("band") if valid else None,
         "missing_items": run.result.get("missing_items", []),
+        "validity": validity,
     }
 
 
