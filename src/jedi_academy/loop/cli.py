@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
     app.command("loop")(loop_command)
     app.command("worker")(worker_command)
     app.command("jobs")(jobs_command)
+    app.command("demo-loop")(demo_loop_command)
     app.add_typer(experiment_app, name="experiment")
     for name, command in (
         ("branch", case_branch),
@@ -179,6 +180,18 @@ def _echo_assessment(assessment: dict[str, Any]) -> None:
             else:
                 typer.echo(f"    vs {label}: {change['change']:+.2f}, {change['classification']}")
     typer.echo(f"  note: {assessment['cannot_conclude']}")
+
+
+def demo_loop_command(
+    ctx: typer.Context,
+    specialization: Annotated[
+        str | None, typer.Option("--specialization", "-s", help="Default: the newest fine-tuned one.")
+    ] = None,
+) -> None:
+    """After `academy run`: one scripted session and one loop iteration on the tiny model (make demo)."""
+    from jedi_academy.loop.demo import run_loop_demo
+
+    run_loop_demo(_settings(ctx), echo=typer.echo, specialization=specialization)
 
 
 # ---------------------------------------------------------------- queue
