@@ -6,6 +6,8 @@ Later waves (therapy sessions, recommendations, portfolios) add tables that refe
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +59,12 @@ class IngestRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # The process that last wrote the row: a ``running`` row whose process is gone is marked failed
+    # (store/ownership.py). Set on every insert and update, so a resumed run belongs to its new process.
+    owner_pid: Mapped[int | None] = mapped_column(Integer, default=os.getpid, onupdate=os.getpid)
+    owner_host: Mapped[str | None] = mapped_column(
+        String(255), default=socket.gethostname, onupdate=socket.gethostname
+    )
 
 
 class Persona(Base):
@@ -353,3 +361,22 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LedgerEntry(Base):
+    """One link of the append-only hash chain over the records a portfolio relies on (see ``store.ledger``).
+
+    ``body_sha256`` hashes (seq, kind, subject_id, content_sha256); ``entry_sha256`` hashes the previous
+    entry's hash with this body, so changing any earlier record or entry breaks every later link.
+    """
+
+    __tablename__ = "ledger"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
