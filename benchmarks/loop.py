@@ -2,7 +2,7 @@
 strategies measured in the same run, and an ESTIMATE (not a measurement) for Mistral-7B on one GPU.
 
 Setup (not timed): the tiny model, two personas with six short conversations each, a dataset version, a LoRA
-patient checkpoint trained on it (rank 8, 40 steps), a case on it and one replayed session with two
+patient checkpoint trained on it (rank 8, 12 steps), a case on it and one replayed session with two
 recommendations. Then, on two copies of that data directory:
 
 * baseline: ``retrain`` (a fresh adapter from the base model on the merged version, as many steps as the
@@ -47,7 +47,7 @@ ANSWERS = [
     "I get through the day, just.",
     "Walking the dog, some days.",
 ]
-PARENT_STEPS = 40
+PARENT_STEPS = 12
 
 
 def card_v1(name: str) -> dict[str, Any]:
