@@ -64,7 +64,8 @@ def refine_checkpoint(
             "open the case on a local checkpoint",
         )
     chosen = strategy if info["adapter"] is not None else "retrain"
-    config = training_config(info if chosen == "continue" else {}, steps, overrides, seed)
+    # retraining uses the parent's settings too (rank, learning rate, batch), from the base model's weights
+    config = training_config(info, steps, overrides, seed)
     request = FinetuneRequest(
         dataset=dataset_id,
         base_model=None if chosen == "continue" else base_model,
