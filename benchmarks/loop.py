@@ -5,13 +5,13 @@ Setup (not timed): the tiny model, two personas with six short conversations eac
 patient checkpoint trained on it (rank 8, 12 steps), a case on it and one replayed session with two
 recommendations. Then, on two copies of that data directory:
 
-* baseline: ``retrain`` (a fresh adapter from the base model on the merged version, as many steps as the
-  parent had);
+* baseline: ``retrain`` (a fresh adapter from the base model on the merged version, with the parent's
+  settings and as many steps as the parent had);
 * ``continue`` (the loop's default): the parent's adapter trained on for a quarter of its steps on the merged
   version, which replays the parent's data alongside the new conversations.
 
-Printed: seconds per step (expand, merge, refine, reassess), the refine ratio continue/retrain, and the final
-training loss of each (how well the child fits the merged data; lower is better).
+Printed: seconds per step (expand, merge, refine, reassess), the refine ratio continue/retrain, and the first
+and last training loss and the validation loss of each.
 
 Run: ``python -m benchmarks.loop``
 """
@@ -207,10 +207,9 @@ def main(argv: list[str] | None = None) -> int:
         steps = f"continue trains {PARENT_STEPS // 4} steps, retrain {PARENT_STEPS}"
         print(f"refine time continue/retrain: {ratio:.2f} ({steps})")
         for name, result in (("retrain", retrain), ("continue", keep)):
-            loss = result["training"]["metrics"].get(
-                "final_train_loss", result["training"]["metrics"].get("train_loss")
-            )
-            print(f"final training loss, {name}: {loss}")
+            metrics = result["training"]["metrics"]
+            losses = {k: metrics.get(k) for k in ("train_loss_first", "train_loss_last", "validation_loss")}
+            print(f"losses, {name}: {losses}")
         print(f"one loop iteration on the tiny model (CPU, continue): {keep['wall_s']:.1f} s")
         estimate = gpu_estimate(keep)
         print("ESTIMATE, not measured: one loop iteration, Mistral-7B-v0.3 on one H100/H200, LoRA r=64")
