@@ -19,6 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/academy demo
 	OMP_NUM_THREADS=1 $(VENV)/bin/academy run
+	OMP_NUM_THREADS=1 $(VENV)/bin/academy demo-loop
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
