@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import ServerThread
-from tests.sessions.conftest import BASE_CHECKPOINT, add_base_checkpoint
 from tests.factories import add_persona
+from tests.sessions.conftest import BASE_CHECKPOINT, add_base_checkpoint
 
 PASSWORD = "correct horse battery"
 
@@ -54,7 +54,9 @@ def make_site(root: Path, tiny_dir: Path, tiny_llm: Any, **config: Any) -> tuple
         therapist = add_therapist(database, name)
         token = accounts.invite(database, therapist["id"], email)
         accounts.accept_invite(database, token, PASSWORD)
-        case = open_case(database, therapist["id"], "depression", persona="p-robin", checkpoint=BASE_CHECKPOINT)
+        case = open_case(
+            database, therapist["id"], "depression", persona="p-robin", checkpoint=BASE_CHECKPOINT
+        )
         people.append(Therapist(therapist["id"], name, email, case["id"]))
     pool = ModelPool(settings)
     pool.share(ModelSpec("transformers", settings.model, None), tiny_llm)

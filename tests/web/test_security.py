@@ -23,7 +23,9 @@ def bob_session(site: Site) -> str:
     reply = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token})
     assert reply.status_code == 303
     session_id = reply.headers["location"].rsplit("/", 1)[1]
-    said = bob.post(f"/sessions/{session_id}/say", data={"csrf_token": token, "text": "<script>alert(1)</script>"})
+    said = bob.post(
+        f"/sessions/{session_id}/say", data={"csrf_token": token, "text": "<script>alert(1)</script>"}
+    )
     assert said.status_code == 303
     return session_id
 
@@ -149,13 +151,17 @@ def test_login_is_rate_limited(site: Site) -> None:
     from jedi_academy.web import accounts
 
     carol = add_therapist(site.database, "Carol")
-    accounts.accept_invite(site.database, accounts.invite(site.database, carol["id"], "carol@example.org"), PASSWORD)
+    invite = accounts.invite(site.database, carol["id"], "carol@example.org")
+    accounts.accept_invite(site.database, invite, PASSWORD)
     client = httpx.Client(base_url=site.url)
     token = csrf_of(client.get("/login").text)
     for _ in range(5):
-        wrong = client.post("/login", data={"email": "carol@example.org", "password": "guess" * 3, "csrf_token": token})
+        guess = {"email": "carol@example.org", "password": "guess" * 3, "csrf_token": token}
+        wrong = client.post("/login", data=guess)
         assert wrong.status_code == 401
-    right = client.post("/login", data={"email": "Carol@example.org", "password": PASSWORD, "csrf_token": token})
+    right = client.post(
+        "/login", data={"email": "Carol@example.org", "password": PASSWORD, "csrf_token": token}
+    )
     assert right.status_code == 429
     assert "Too many failed sign-ins" in right.text
     assert "academy_session" not in right.headers.get("set-cookie", "") or right.status_code == 429

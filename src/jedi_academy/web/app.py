@@ -1,8 +1,9 @@
 """The therapist's web app: FastAPI routes over the sessions API, server-rendered with Jinja2 and HTMX.
 
-Every route that takes an id looks it up through the signed-in therapist (``owned_case``, ``owned_session``, ``owned_job``): another therapist's
-case, session or job answers 404, exactly like one that does not exist. Every POST checks the CSRF token
-(the ``csrf`` dependency), sent as a form field or, from HTMX, as the X-CSRF-Token header.
+Every route that takes an id looks it up through the signed-in therapist (``owned_case``, ``owned_session``,
+``owned_job``): another therapist's case, session or job answers 404, exactly like one that does not exist.
+Every POST checks the CSRF token (the ``csrf`` dependency), sent as a form field or, from HTMX, as the
+X-CSRF-Token header.
 
 FastAPI resolves the dependency annotations of the routes at runtime, so this module does not use postponed
 annotations; names imported only for type checking are quoted.
