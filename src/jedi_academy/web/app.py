@@ -378,12 +378,20 @@ def create_app(
                 has_persona = session.scalars(
                     select(Persona.id).where(Persona.specialization_id == row.id).limit(1)
                 ).first()
-                has_model = session.scalars(
-                    select(Checkpoint.id).where(Checkpoint.specialization_id == row.id).limit(1)
-                ).first()
-                if has_persona and has_model:
+                if has_persona and patient_checkpoint(session, row.id) is not None:
                     out.append({"id": row.id, "name": row.display_name})
             return out
+
+    def patient_checkpoint(session: Any, specialization: str) -> str | None:
+        """The specialization's newest fine-tuned checkpoint, else its newest base checkpoint (a deployment
+        that has not fine-tuned yet still lets therapists practise; the case page shows the kind)."""
+        for fine_tuned in (True, False):
+            query = select(Checkpoint.id).where(Checkpoint.specialization_id == specialization)
+            query = query.where((Checkpoint.kind != "base") if fine_tuned else (Checkpoint.kind == "base"))
+            found = session.scalars(query.order_by(Checkpoint.created_at.desc(), Checkpoint.id)).first()
+            if found is not None:
+                return found
+        return None
 
     @app.get("/", response_class=HTMLResponse)
     def dashboard(request: Request, who: Me) -> Response:
@@ -400,7 +408,9 @@ def create_app(
 
         if specialization not in {s["id"] for s in open_specializations()}:
             raise HTTPException(400, "no cases can be opened in this specialization yet")
-        case = open_case(database, who.therapist_id or "", specialization)
+        with database.session() as session:
+            checkpoint = patient_checkpoint(session, specialization)
+        case = open_case(database, who.therapist_id or "", specialization, checkpoint=checkpoint)
         return redirect(request, f"/cases/{case['id']}")
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
