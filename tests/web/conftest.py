@@ -46,6 +46,10 @@ def make_site(root: Path, tiny_dir: Path, tiny_llm: Any, **config: Any) -> tuple
 
     settings = load_settings(data_dir=root / "data", model=str(tiny_dir), device="cpu")
     database = open_database(settings)
+    from jedi_academy.specializations.loading import packaged_specializations
+    from jedi_academy.specializations.sync import sync_specializations
+
+    sync_specializations(database, packaged_specializations().values())  # depression measured by PHQ-9
     add_persona(database, "p-robin", specialization="depression", name="Robin")
     add_persona(database, "p-sam", specialization="depression", name="Sam")
     add_base_checkpoint(database, str(tiny_dir))

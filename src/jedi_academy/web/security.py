@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ def load_secret(data_dir: Path) -> bytes:
         temporary.write_text(secrets.token_hex(32))
         temporary.chmod(0o600)
         try:
-            temporary.link(path)  # atomic, and never replaces a key another process wrote first
+            os.link(temporary, path)  # atomic, and never replaces a key another process wrote first
         except FileExistsError:
             pass
         finally:
