@@ -3,7 +3,6 @@
 from jedi_academy.conversations.replies import (
     clean_answer,
     looks_truncated,
-    sounds_resolved,
     trim_to_sentence,
 )
 
@@ -29,18 +28,19 @@ def test_truncation_is_estimated_from_length_and_ending() -> None:
     assert not looks_truncated("just a short reply with no full stop", max_tokens=64)
 
 
-def test_sudden_recovery_is_recognised_but_ordinary_talk_about_feeling_better_is_not() -> None:
-    resolved = [
-        "Honestly I feel so much better already!",
-        "You've really fixed me.",
-        "I’m a lot better now",
-        "I think I'm completely cured.",
+def test_risk_disclosures_are_recognised_and_recovery_talk_goes_to_the_judge() -> None:
+    from jedi_academy.conversations.judges import may_claim_recovery, risk_disclosed
+
+    risky = [
+        "Sometimes I think I would be better off dead.",
+        "I\u2019ve thought about killing myself.",
+        "Some nights I don't want to be here anymore.",
+        "I used to cut myself in school.",
     ]
-    ordinary = [
-        "I feel better when I walk the dog.",
-        "Maybe it gets better, I don't know.",
-        "It was a lot better last year.",
-        "You have helped others, I guess.",
-    ]
-    assert [sounds_resolved(text) for text in resolved] == [True] * 4
-    assert [sounds_resolved(text) for text in ordinary] == [False] * 4
+    ordinary = ["Work is hard.", "I'm dead tired.", "The deadline killed the mood.", "I cut my hair."]
+    assert [risk_disclosed(t) for t in risky] == [True] * 4
+    assert [risk_disclosed(t) for t in ordinary] == [False] * 4
+    # masking and real claims both reach the judge; everyday talk does not
+    assert may_claim_recovery("I'm much better at pretending I'm fine at work")
+    assert may_claim_recovery("You've helped me so much, I think I'm okay now.")
+    assert not may_claim_recovery("I lie awake until four.")

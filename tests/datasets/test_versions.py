@@ -12,7 +12,7 @@ from jedi_academy.datasets.versions import build_dataset
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, open_database
 from jedi_academy.store.models import DatasetMember
-from tests.factories import add_conversation, add_persona
+from tests.factories import add_conversation, add_persona, make_card_v1
 
 TURNS = [
     ("What brings you here?", "I feel flat all the time."),
@@ -130,4 +130,100 @@ def test_finetune_reads_a_built_version(populated, tiny_dir) -> None:  # type: i
         settings, FinetuneRequest(dataset=version.id[:8], show_progress=False), config, echo=lambda _: None
     )
     assert checkpoint.dataset_id == version.id and checkpoint.specialization_id == "depression"
-    assert checkpoint.metrics["train_examples"] == 16 and checkpoint.metrics["validation_examples"] == 4
+    assert checkpoint.metrics["train_conversations"] == 16
+    # card-visible training: one example per trained assistant turn
+    assert checkpoint.metrics["train_examples"] == 16 * len(TURNS)
+    assert checkpoint.metrics["validation_examples"] == 4 * len(TURNS)
+
+
+def test_instrument_wording_in_a_stored_answer_blocks_the_build_whatever_its_flag(populated) -> None:  # type: ignore[no-untyped-def]
+    _, database, store = populated
+    leaked = [("How are you?", "Honestly, little interest or pleasure in doing things.")]
+    add_conversation(database, "sneaky", "p1", leaked, contaminated=False)  # stored as clean
+    with pytest.raises(AcademyError, match=r"conversation sneaky, turn 0 answer: phq-9 item 1") as caught:
+        build_dataset(database, store, ["depression"])
+    assert "--drop-contaminated" in (caught.value.hint or "")
+    version, _ = build_dataset(database, store, ["depression"], drop_contaminated=True)
+    assert version.stats["excluded"] == {"flagged_contaminated": 1, "instrument_wording": 1}
+    assert version.stats["conversations"] == 20
+    # an instrument the specialization does not use is guarded as well (GAD-7 in a depression dataset)
+    add_conversation(database, "gad", "p2", [("Q?", "Not being able to stop or control worrying, I'd say.")])
+    with pytest.raises(AcademyError, match="gad-7"):
+        build_dataset(database, store, ["depression"])
+
+
+def test_a_natural_disclosure_is_kept_and_counted_in_the_stats(populated) -> None:  # type: ignore[no-untyped-def]
+    _, database, store = populated
+    add_conversation(
+        database, "honest", "p3", [("How are nights?", "Sometimes I think I would be better off dead.")]
+    )
+    version, _ = build_dataset(database, store, ["depression"])
+    assert version.stats["conversations"] == 21
+    assert version.stats["flags"] == {"answers_flagged": 1, "by_item": {"phq-9 item 9": 1}}
+    diversity = version.stats["diversity"]
+    assert diversity["near_duplicate_answers"] == round(40 / 41, 4)  # the 20 identical conversations
+    assert diversity["near_duplicate_cards"] == 1.0 and 0 < diversity["distinct_1"] < 1
+
+
+def test_the_split_is_by_source_author(settings) -> None:  # type: ignore[no-untyped-def]
+    database = open_database(settings)
+    store = ArtifactStore(settings.data_dir)
+    for author in range(4):  # each author has two personas (two specializations)
+        for specialization in ("depression", "anxiety"):
+            persona = f"p{author}{specialization[0]}"
+            add_persona(database, persona, specialization, name=f"P{author}", author=f"author{author}")
+            add_conversation(database, f"c-{persona}", persona, TURNS, specialization=specialization)
+    version, _ = build_dataset(database, store, ["depression", "anxiety"], validation_fraction=0.25)
+    with database.session() as session:
+        members = session.scalars(select(DatasetMember).where(DatasetMember.dataset_id == version.id)).all()
+    split_of_author: dict[str, set[str]] = {}
+    for member in members:
+        author = member.conversation_id[3]
+        split_of_author.setdefault(author, set()).add(member.split)
+    assert all(len(splits) == 1 for splits in split_of_author.values())
+    assert version.stats["authors"] == {"train": 3, "validation": 1}
+    assert version.stats["splits"]["validation"]["personas"] == 2  # both personas of the held-out author
+
+
+def test_a_template_change_yields_a_new_version_with_a_new_export(populated, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import jedi_academy.datasets.versions as versions
+
+    _, database, store = populated
+    first, _ = build_dataset(database, store, ["depression"])
+    original = versions.conversation_record
+
+    def changed_template(card, turns):  # type: ignore[no-untyped-def]
+        record = original(card, turns)
+        record["messages"][0]["content"] += "\nYou are in a video session."
+        return record
+
+    monkeypatch.setattr(versions, "conversation_record", changed_template)
+    second, created = build_dataset(database, store, ["depression"])
+    assert created and second.id != first.id and second.export_sha256 != first.export_sha256
+    monkeypatch.setattr(versions, "conversation_record", original)
+    assert build_dataset(database, store, ["depression"])[0].id == first.id
+
+
+def test_dataset_show_prints_diversity_mix_flags_and_exclusions(populated, capsys) -> None:  # type: ignore[no-untyped-def]
+    settings, database, store = populated
+    add_persona(database, "old", name="Olde", card=make_card_v1("Olde"))  # a v1 card still renders
+    add_conversation(database, "old-1", "old", TURNS)
+    version, _ = build_dataset(database, store, ["depression"])
+    root = ["--data-dir", str(settings.data_dir), "dataset"]
+    assert main([*root, "show", version.id[:12]]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "distinct-1",
+        "near-duplicate answers",
+        "styles: plain 10, unstyled (card v1) 1",
+        "techniques:",
+        "flagged disclosures",
+        "excluded at build: flagged_contaminated 1",
+    ):
+        assert expected in out, out
+    assert main([*root, "build", "--specialization", "depression", "--json"]) == 0
+    built = json.loads(capsys.readouterr().out)
+    assert built["id"] == version.id and built["created"] is False
+    assert main([*root, "show", version.id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["stats"]["split_by"] == "source author" and shown["stats"]["guard"]["instruments"]["phq-9"]

@@ -20,7 +20,14 @@ from jedi_academy.store.artifacts import sha256_tree
 from jedi_academy.store.models import DatasetVersion
 
 CONFIG = TrainingConfig(
-    lora_rank=4, lora_alpha=8, learning_rate=5e-3, max_steps=4, batch_size=8, eval_every=2, save_every=2
+    lora_rank=4,
+    lora_alpha=8,
+    learning_rate=5e-3,
+    max_steps=4,
+    batch_size=8,
+    grad_accumulation=1,
+    eval_every=2,
+    save_every=2,
 )
 
 
@@ -37,6 +44,10 @@ def test_lineage_hashes_and_housekeeping(tiny_settings, dataset_files, tmp_path)
     assert first.kind == "lora" and first.parent_id is None and first.base_model == tiny_settings.model
     assert first.hyperparameters["lora_rank"] == 4 and first.seed == 0
     assert first.metrics["validation_loss"] is not None and len(first.metrics["history"]) == 4
+    assert first.metrics["trained_tokens_card_visible_share"] == 1.0
+    assert first.metrics["train_examples"] == 48  # 24 two-turn conversations: one example per trained turn
+    assert first.hyperparameters["adam_betas"] == [0.9, 0.95]
+    assert first.hyperparameters["gradient_checkpointing"] is False  # resolved for the CPU, not "auto"
 
     database = open_database(tiny_settings)
     store = ArtifactStore(tiny_settings.data_dir)
@@ -89,7 +100,8 @@ def test_cli_finetune_checkpoints_and_chat(tiny_settings, dataset_files, capsys)
     train, validation = dataset_files
     base = ["--data-dir", str(tiny_settings.data_dir), "--model", tiny_settings.model]
     code = main([*base, "finetune", "--dataset", str(train), "--validation", str(validation), "--steps", "3",
-                 "--rank", "4", "--lr", "0.005", "--json"])  # fmt: skip
+                 "--rank", "4", "--lr", "0.005", "--batch-size", "8", "--grad-accum", "1",
+                 "--json"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     summary = json.loads(out)

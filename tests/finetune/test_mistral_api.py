@@ -133,6 +133,10 @@ def test_remote_job_life_cycle_becomes_a_remote_checkpoint(tiny_settings, datase
         assert checkpoint.metrics["cost"] == 4.0 and checkpoint.metrics["trained_tokens"] == 12345
         assert ("POST", f"/v1/fine_tuning/jobs/{checkpoint.metrics['job_id']}/start") in server.log
         assert sum(1 for method, path in server.log if path == "/v1/files") == 2
+        # the uploaded records are the card-visible views: one per trained assistant turn
+        uploaded = [f["num_lines"] for f in server.files.values()]
+        assert uploaded == [48, 8] and checkpoint.metrics["card_visible_records"] == 48
+        assert checkpoint.parent_id is None
         assert any("SUCCESS" in line for line in statuses)
 
 

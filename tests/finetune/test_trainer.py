@@ -11,7 +11,7 @@ from jedi_academy.finetune.data import (
     padding_waste,
     read_conversations,
 )
-from jedi_academy.finetune.trainer import TrainingError, train_lora
+from jedi_academy.finetune.trainer import TrainingError, _RunState, train_lora
 from jedi_academy.llm import LoglikelihoodRequest
 from jedi_academy.llm.chat_format import load_formatter
 from jedi_academy.llm.transformers_backend import TransformersLLM
@@ -22,6 +22,7 @@ FAST = TrainingConfig(
     learning_rate=5e-3,
     max_steps=12,
     batch_size=8,
+    grad_accumulation=1,
     eval_every=4,
     save_every=4,
     warmup_fraction=0.1,
@@ -30,8 +31,8 @@ FAST = TrainingConfig(
 
 def examples(tiny_dir, dataset_files):  # type: ignore[no-untyped-def]
     formatter = load_formatter(tiny_dir)
-    train, _ = encode_examples(read_conversations(dataset_files[0]), formatter, 512)
-    validation, _ = encode_examples(read_conversations(dataset_files[1]), formatter, 512)
+    train = encode_examples(read_conversations(dataset_files[0]), formatter, 512).examples
+    validation = encode_examples(read_conversations(dataset_files[1]), formatter, 512).examples
     return formatter, train, validation
 
 
@@ -50,7 +51,7 @@ def test_training_loss_falls_and_validation_is_recorded(tiny_dir, dataset_files,
     assert [v["step"] for v in result.validation] == [4, 8, 12]
     assert result.validation[-1]["loss"] < result.validation[0]["loss"]
     assert (result.adapter_dir / "adapter_config.json").is_file()
-    assert not (tmp_path / "run" / "state").exists()
+    assert not _RunState(tmp_path / "run").exists()
 
 
 def test_adapter_reloads_with_identical_logprobs(tiny_dir, dataset_files, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -90,7 +91,7 @@ def test_interrupted_run_resumes_to_the_same_adapter(tiny_dir, dataset_files, tm
             show_progress=False,
             on_step=interrupt,
         )
-    assert (tmp_path / "b" / "state" / "trainer.json").is_file()
+    assert _RunState(tmp_path / "b").info()["step"] == 6
     with pytest.raises(TrainingError, match="--resume"):
         train_lora(
             tiny_dir, train, validation, FAST, tmp_path / "b", pad_id=formatter.pad_id, show_progress=False
@@ -129,7 +130,7 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_state(tiny_dir, dataset_f
         train_lora(
             broken, train, validation, FAST, tmp_path / "run", pad_id=formatter.pad_id, show_progress=False
         )
-    assert (tmp_path / "run" / "state" / "adapter" / "adapter_config.json").is_file()
+    assert (_RunState(tmp_path / "run").path / "adapter" / "adapter_config.json").is_file()
 
 
 def test_length_grouping_keeps_padding_low(tiny_dir) -> None:  # type: ignore[no-untyped-def]
@@ -137,9 +138,23 @@ def test_length_grouping_keeps_padding_low(tiny_dir) -> None:  # type: ignore[no
 
     lengths = [10 + (i * 37) % 300 for i in range(400)]
     fake = [Example([1] * n, [1] * n) for n in lengths]
-    grouped = length_grouped_batches(fake, 8, seed=0, epoch=0)
+    grouped = length_grouped_batches(fake, 10_000, seed=0, epoch=0, max_examples=8)
     assert sorted(i for batch in grouped for i in batch) == list(range(400))
     naive = [list(range(i, i + 8)) for i in range(0, 400, 8)]
     assert padding_waste(fake, grouped) < 0.05 < padding_waste(fake, naive)
-    assert grouped == length_grouped_batches(fake, 8, seed=0, epoch=0)
-    assert grouped != length_grouped_batches(fake, 8, seed=0, epoch=1)
+    assert grouped == length_grouped_batches(fake, 10_000, seed=0, epoch=0, max_examples=8)
+    assert grouped != length_grouped_batches(fake, 10_000, seed=0, epoch=1, max_examples=8)
+
+
+def test_token_budget_batches_hold_about_the_same_tokens() -> None:
+    from jedi_academy.finetune.data import Example
+
+    lengths = [20 + (i * 53) % 900 for i in range(600)]
+    fake = [Example([1] * n, [1] * n) for n in lengths]
+    batches = length_grouped_batches(fake, 2048, seed=3, epoch=0)
+    assert sorted(i for batch in batches for i in batch) == list(range(600))
+    padded = [len(batch) * max(lengths[i] for i in batch) for batch in batches]
+    assert max(padded) <= 2048
+    # short examples share a micro-batch, long ones get one each: tokens per micro-batch, not examples
+    assert max(len(b) for b in batches) >= 8 * min(len(b) for b in batches)
+    assert padding_waste(fake, batches) < 0.05

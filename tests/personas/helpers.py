@@ -16,6 +16,7 @@ from jedi_academy.reddit import AuthorBundle, BundleComment
 
 # Short cards keep the random tiny model quick under constrained decoding.
 TINY_LIMITS = CardLimits(text_max_chars=12, name_max_chars=8, max_items=1, max_evidence=1)
+TINY_TOKENS = 1500  # room for a whole v2 card at TINY_LIMITS
 
 STORIES = [
     "Mornings are the hardest part, I lie there for an hour before I can face making coffee.",
@@ -30,9 +31,11 @@ def tiny_options(**changes: object) -> PersonaOptions:
     base: dict[str, object] = {
         "n": 2,
         "limits": TINY_LIMITS,
-        "max_tokens": 600,
+        "max_tokens": TINY_TOKENS,
         "temperature": 1.0,
         "selection": SelectionRules(min_comments=3, min_words=20),
+        "grounding": False,  # the random tiny model's verdicts are tested on their own
+        "first_person": "heuristic",
     }
     base.update(changes)
     return PersonaOptions(**base)  # type: ignore[arg-type]

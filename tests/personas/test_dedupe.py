@@ -21,13 +21,20 @@ def test_a_different_person_is_not() -> None:
     replacements = iter(
         f"Completely different trait number {n} about gardening, debts and a new baby" for n in range(20)
     )
-    for field in ("presenting_problems", "symptoms", "history", "coping", "goals", "resistances"):
-        for trait in other[field]:
+    model = other["cognitive_model"]
+    for holder, field in [(other, "presenting_problems"), (other, "symptoms"), (other, "goals"),
+                          (other, "resistances"), (model, "relevant_history"), (model, "core_beliefs"),
+                          (model, "intermediate_beliefs"), (model, "coping_strategies"),
+                          (other["risk"], "protective_factors")]:  # fmt: skip
+        for trait in holder[field]:
             trait["text"] = next(replacements)
+    for situation in model["situations"]:
+        for key in ("situation", "automatic_thought", "behaviour"):
+            situation[key] = next(replacements)
     for key in ("occupation", "relationships"):
-        other["context"][key]["text"] = next(replacements)
+        other["demographics"][key]["text"] = next(replacements)
     other["speaking_style"]["text"] = next(replacements)
-    other["context"]["age_band"] = "55-64"
+    other["demographics"]["age_band"] = "55-64"
     ada = type(make_card()).model_validate(other)
     index = NearDuplicateIndex(threshold=0.5)
     index.add("p1", make_card())

@@ -5,8 +5,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from jedi_academy.conversations.contamination import guard_for_specialization
 from jedi_academy.errors import AcademyError
+from jedi_academy.guard.contamination import guard_for_specialization
 from jedi_academy.personas import persona_system_prompt
 from jedi_academy.personas.generate import generate_personas
 from jedi_academy.personas.prompt import GENERATION_PROMPT_VERSION
@@ -82,18 +82,28 @@ def card_reply(evidence: str = "C1", person: str = "", **text_changes: str) -> s
     if person:
         for number, trait in enumerate(_traits(data)):
             trait["text"] = f"{person} trait {number} about {person.lower()} life"
+        for number, situation in enumerate(data["cognitive_model"]["situations"]):
+            for key in ("situation", "automatic_thought", "behaviour"):
+                situation[key] = f"{person} {key} {number} of {person.lower()} days"
     for field, text in text_changes.items():
-        data[field][0]["text"] = text
+        (data[field] if field in data else data["cognitive_model"][field])[0]["text"] = text
     return json.dumps(data)
 
 
 def _traits(data: dict) -> list[dict]:  # type: ignore[type-arg]
-    fields = ("presenting_problems", "symptoms", "history", "coping", "goals", "resistances")
-    return [t for f in fields for t in data[f]] + [
-        data["context"]["occupation"],
-        data["context"]["relationships"],
-        data["speaking_style"],
-    ]
+    model = data["cognitive_model"]
+    top = ("presenting_problems", "symptoms", "goals", "resistances")
+    nested = ("relevant_history", "core_beliefs", "intermediate_beliefs", "coping_strategies")
+    return (
+        [t for f in top for t in data[f]]
+        + [t for f in nested for t in model[f]]
+        + [
+            data["demographics"]["occupation"],
+            data["demographics"]["relationships"],
+            data["speaking_style"],
+            *data["risk"]["protective_factors"],
+        ]
+    )
 
 
 def test_invalid_replies_are_retried_then_the_author_is_skipped(database) -> None:  # type: ignore[no-untyped-def]
@@ -104,9 +114,9 @@ def test_invalid_replies_are_retried_then_the_author_is_skipped(database) -> Non
     llm = ScriptedLLM(
         {
             "(alice)": [card_reply("C9"), card_reply("C2")],  # invalid evidence, then valid
-            "(bob)": ['{"name": "Bo', "not json", card_reply(coping=copied)],  # never valid
+            "(bob)": ['{"name": "Bo', "not json", card_reply(coping_strategies=copied)],  # never valid
             "(carol)": [
-                card_reply(person="Maple", coping="Little interest or pleasure in doing things"),
+                card_reply(person="Maple", coping_strategies="Little interest or pleasure in doing things"),
                 card_reply("C1", person="Maple"),
             ],
         }

@@ -23,7 +23,7 @@ def test_valid_reply_maps_labels_to_comment_ids() -> None:
 
 def test_a_trait_citing_a_comment_that_was_not_shown_is_rejected() -> None:
     data = json.loads(reply())
-    data["coping"][0]["evidence"] = ["C1", "C7"]
+    data["goals"][0]["evidence"] = ["C1", "C7"]
     parsed = parse_card(json.dumps(data), LABELS)
     assert parsed.card is None and parsed.reason == "invalid_evidence"
     assert "C7" not in parsed.detail  # reasons never echo ids

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from jedi_academy.personas.overlap import longest_common_run, shared_share, words
+from jedi_academy.guard.overlap import longest_common_run, shared_share, words
 from jedi_academy.personas.privacy import LeakLimits, identifier_problems, leak_report
 from tests.factories import make_card
 
@@ -14,7 +14,7 @@ SOURCE = [
 ]
 
 
-def card_with(text: str, field: str = "coping"):  # type: ignore[no-untyped-def]
+def card_with(text: str, field: str = "resistances"):  # type: ignore[no-untyped-def]
     data = make_card().model_dump()
     data[field][0]["text"] = text
     return type(make_card()).model_validate(data)
@@ -55,7 +55,7 @@ def test_share_limit_caps_total_copying_when_the_run_limit_is_relaxed() -> None:
 def test_runs_never_span_two_traits() -> None:
     sources = ["alpha beta gamma delta epsilon zeta eta theta iota kappa"]
     data = make_card().model_dump()
-    data["coping"][0]["text"] = "alpha beta gamma delta epsilon"
+    data["resistances"][0]["text"] = "alpha beta gamma delta epsilon"
     data["goals"][0]["text"] = "zeta eta theta iota kappa"
     card = type(make_card()).model_validate(data)
     assert leak_report(card, sources).longest_common_run == 5

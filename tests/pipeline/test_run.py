@@ -36,14 +36,18 @@ model = "{model}"
 model = "{model}"
 [personas]
 n = 2
-max_tokens = 512
-max_trait_chars = 40
+max_tokens = 1500
+max_trait_chars = 12
 max_list_items = 1
+grounding = false
+first_person = "heuristic"
 [conversations]
 per_persona = 2
 turns = 2
 max_tokens = 24
+therapist_max_tokens = 16
 keep_truncated = true
+self_cure_judge = false
 [dataset]
 validation_fraction = 0.5
 [training]
@@ -92,7 +96,7 @@ def test_pipeline_runs_resumes_and_reports(tmp_path, tiny_dir) -> None:  # type:
 
     first = academy(data, "run", str(pipeline))
     deadline = time.monotonic() + 600
-    while not list((data / "runs" / "finetune").glob("*/state/trainer.json")):
+    while not list((data / "runs" / "finetune").glob("*/CURRENT")):  # a committed resumable state
         assert first.poll() is None, first.communicate()[0]
         assert time.monotonic() < deadline, "fine-tuning never saved a resumable state"
         time.sleep(0.1)

@@ -14,3 +14,10 @@ def bz2_decoders(prefix: str = "") -> list[Any]:
         pytest.param(prefix + name, marks=pytest.mark.skipif(bool(absent), reason=f"{name} is not installed"))
         for name, absent in missing.items()
     ]
+
+
+@pytest.fixture(autouse=True)
+def no_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kill-safety does not need fsync (the kernel keeps what a killed process wrote); power-cut safety
+    does, and cannot be tested here. Without it the many tiny checkpoints of these tests wait on the disk."""
+    monkeypatch.setenv("ACADEMY_INGEST_FSYNC", "0")

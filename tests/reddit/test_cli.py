@@ -109,3 +109,74 @@ def test_ctrl_c_then_resume(
     other = write_dump(tmp_path, comments, name="again")
     assert academy(tmp_path, "ingest", str(other), "--json", "--out", str(tmp_path / "full")) == 0
     assert comparable(resumed) == comparable(json.loads(capsys.readouterr().out))
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("out-file", "is a file, not a folder"),
+        ("out-under-file", "Not a directory"),
+        ("out-proc", "/proc/jedi-academy-test"),
+        ("data-dir-file", "Not a directory"),
+    ],
+)
+def test_filesystem_errors_are_one_error_and_one_hint_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, message: str
+) -> None:
+    path = write_dump(tmp_path, [comment(1)])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = ["--data-dir", str(blocker if where == "data-dir-file" else tmp_path / "data")]
+    out = {
+        "out-file": ["--out", str(blocker)],
+        "out-under-file": ["--out", str(blocker / "sub")],
+        "out-proc": ["--out", "/proc/jedi-academy-test"],
+        "data-dir-file": [],
+    }[where]
+    assert main([*data, "ingest", str(path), *out]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("error: ") and message in lines[0]
+    assert lines[1].startswith("hint: ")
+
+
+def test_out_refuses_to_clear_folders_ingest_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_dump(tmp_path, [comment(1)])
+    out = tmp_path / "mine"
+    (out / "comments").mkdir(parents=True)
+    precious = out / "comments" / "notes.txt"
+    precious.write_text("my own file")
+    assert academy(tmp_path, "ingest", str(path), "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "ingest did not write them" in err
+    assert precious.read_text() == "my own file"
+
+    # A folder ingest wrote (it has ingest's manifest) is replaced by the next run.
+    ours = tmp_path / "ours"
+    assert academy(tmp_path, "ingest", str(path), "--out", str(ours), "--json") == 0
+    assert academy(tmp_path, "ingest", str(path), "--out", str(ours), "--json") == 0
+    capsys.readouterr()
+
+
+def test_a_pipe_is_refused_before_anything_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "RC_2015-01"
+    os.mkfifo(fifo)
+    assert academy(tmp_path, "ingest", str(fifo)) == 1  # would block forever if it opened the pipe
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {fifo}: is a pipe or device") and "hint: save the stream" in err
+    assert not (tmp_path / "data" / "reddit").exists()
+
+
+def test_everything_written_is_private(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_dump(tmp_path, [comment(1), comment(2, subreddit="ptsd")])
+    assert academy(tmp_path, "ingest", str(path), "--json") == 0
+    capsys.readouterr()
+    data = tmp_path / "data"
+    written = [data / "secrets", data / "academy.db", *(data / "reddit").rglob("*"), data / "reddit"]
+    for item in written:
+        mode = item.stat().st_mode & 0o777
+        assert mode == (0o700 if item.is_dir() else 0o600), (item, oct(mode))

@@ -70,6 +70,12 @@ def table(out: Path, spec_id: str) -> list[dict[str, Any]]:
     return pq.read_table(comments_dir(out, spec_id) / "data.parquet").to_pylist()
 
 
+def ids(settings: Settings, *numbers: int) -> list[str]:
+    """The stored (pseudonymised) ids of the test comments with these numbers."""
+    pseudo = Pseudonymizer(load_or_create_secret(settings))
+    return [pseudo.comment_id(f"cn{n:05d}") for n in numbers]
+
+
 def comparable(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in summary.items() if k != "seconds"}
 
@@ -104,9 +110,10 @@ def test_summary_counts_every_rule(settings: Settings, tmp_path: Path) -> None:
 def test_rows_are_pseudonymised_scrubbed_and_normalised(settings: Settings, tmp_path: Path) -> None:
     path = write_dump(tmp_path, mixed_dump())
     out = run(settings, [path], specializations="adhd").out_dir
-    rows = {r["id"]: r for r in table(out, "adhd")}
-    assert list(rows) == ["cn00001", "cn00002", "cn00003"]
     pseudo = Pseudonymizer(load_or_create_secret(settings))
+    by_original = {pseudo.comment_id(f"cn{n:05d}"): f"cn{n:05d}" for n in range(1, 12)}
+    rows = {by_original[r["id"]]: r for r in table(out, "adhd")}
+    assert list(rows) == ["cn00001", "cn00002", "cn00003"]
     assert rows["cn00001"]["author"] == pseudo.author("Alice") != "Alice"
     assert rows["cn00003"]["author"] is None
     assert rows["cn00003"]["body"] == "My email is [EMAIL] and I am [USER] on here, hi!"
@@ -117,6 +124,7 @@ def test_rows_are_pseudonymised_scrubbed_and_normalised(settings: Settings, tmp_
     assert set(rows["cn00001"]) == {"id", "author", "subreddit", "created_utc", "score", "body"}
     raw = (comments_dir(out, "adhd") / "data.parquet").read_bytes()
     assert b"Diagnosed 2012" not in raw and b"Alice" not in raw  # no flair, no usernames
+    assert b"cn0000" not in raw  # no Reddit comment ids: one lookup would name the author
 
 
 def test_author_bundles_are_ordered_by_time(settings: Settings, tmp_path: Path) -> None:
@@ -132,7 +140,7 @@ def test_author_bundles_are_ordered_by_time(settings: Settings, tmp_path: Path) 
     assert all(isinstance(b, AuthorBundle) for b in bundles)
     assert [b.n_comments for b in bundles] == [3, 1]  # the deleted author has no bundle
     dana = bundles[0]
-    assert dana.comment_ids == ["cn00007", "cn00008", "cn00005"]
+    assert dana.comment_ids == ids(settings, 7, 8, 5)
     assert [c.created.timestamp() for c in dana.comments] == [1420071000, 1420075000, 1420079000]
     assert dana.comments[0].subreddit == "ADHD" and dana.comments[0].body.startswith("I have been")
     assert load_author_bundles(settings, "adhd", out_dir=out, min_comments=2) == [dana]
@@ -167,8 +175,35 @@ def test_duplicates_are_dropped_within_a_specialization_only(settings: Settings,
     )
     assert result.summary["by_specialization"] == {"adhd": 1, "depression": 1, "general": 1}
     assert result.summary["kept"] == 2 and result.summary["dropped"]["duplicate"] == 1
-    assert [r["id"] for r in table(result.out_dir, "general")] == ["cn00001"]
-    assert [r["id"] for r in table(result.out_dir, "depression")] == ["cn00002"]
+    assert [r["id"] for r in table(result.out_dir, "general")] == ids(settings, 1)
+    assert [r["id"] for r in table(result.out_dir, "depression")] == ids(settings, 2)
+
+
+def test_out_of_range_integers_are_invalid_records_not_a_crash(settings: Settings, tmp_path: Path) -> None:
+    comments = [
+        comment(1),
+        comment(2, created_utc="99999999999999999999"),
+        comment(3, score=2**63),
+        '{"subreddit":"ADHD","id":"x","body":"' + LONG_BODY + '","created_utc":99999999999999999999}',
+        comment(4),
+    ]
+    result = run(settings, [write_dump(tmp_path, comments)], specializations="adhd")
+    assert result.summary["dropped"]["invalid_record"] == 3
+    assert table(result.out_dir, "adhd") and result.summary["kept"] == 2
+
+
+def test_duplicates_are_found_after_unescaping_normalising_and_case_folding(
+    settings: Settings, tmp_path: Path
+) -> None:
+    comments = [
+        comment(1, body="Me &amp; my therapist agreed on a plan today"),
+        comment(2, body="me & my THERAPIST agreed on a plan today"),
+        comment(3, body="Me & my therapist agreed on a plan today!"),
+    ]
+    result = run(settings, [write_dump(tmp_path, comments)], specializations="adhd")
+    assert result.summary["dropped"]["duplicate"] == 1
+    bodies = [r["body"] for r in table(result.out_dir, "adhd")]
+    assert bodies == ["Me & my therapist agreed on a plan today", "Me & my therapist agreed on a plan today!"]
 
 
 def test_keep_rules_can_be_changed(settings: Settings, tmp_path: Path) -> None:
@@ -233,7 +268,7 @@ def test_truncated_file_keeps_what_was_read_and_records_a_partial_run(
     path = tmp_path / "RC_2015-01.bz2"
     path.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(DumpReadError) as info:
-        run(settings, [path], bz2_decoder="python")
+        run(settings, [path], specializations="adhd", bz2_decoder="python")
     error = info.value
     assert "RC_2015-01.bz2" in error.message and "truncated" in error.message
     assert error.line is not None and f"line {error.line:,}" in error.message
@@ -251,7 +286,12 @@ def test_truncated_file_keeps_what_was_read_and_records_a_partial_run(
     # The same file, complete this time: --resume continues where reading stopped.
     path.write_bytes(whole)
     resumed = run(settings, [path], resume=True, bz2_decoder="python")
-    full = run(settings, [write_dump(tmp_path, comments, name="full")], out_dir=tmp_path / "full")
+    full = run(
+        settings,
+        [write_dump(tmp_path, comments, name="full")],
+        specializations="adhd",
+        out_dir=tmp_path / "full",
+    )
     assert resumed.resumed and resumed.run_id == row.id
     assert comparable(resumed.summary) == comparable(full.summary)
     assert table(out, "adhd") == table(full.out_dir, "adhd")
@@ -364,7 +404,7 @@ def test_resume_without_a_checkpoint_starts_over(settings: Settings, tmp_path: P
 def test_a_fresh_run_replaces_the_previous_dataset(settings: Settings, tmp_path: Path) -> None:
     run(settings, [write_dump(tmp_path, [comment(1), comment(2)], name="a")])
     result = run(settings, [write_dump(tmp_path, [comment(3)], name="b")])
-    assert [r["id"] for r in table(result.out_dir, "adhd")] == ["cn00003"]
+    assert [r["id"] for r in table(result.out_dir, "adhd")] == ids(settings, 3)
 
 
 def test_several_files_make_one_dataset(settings: Settings, tmp_path: Path) -> None:
@@ -375,7 +415,7 @@ def test_several_files_make_one_dataset(settings: Settings, tmp_path: Path) -> N
     result = run(settings, [first, second], specializations="adhd")
     assert result.summary["lines_read"] == 4
     assert result.summary["dropped"]["duplicate"] == 1  # duplicates are found across files too
-    assert [r["id"] for r in table(result.out_dir, "adhd")] == ["cn00001", "cn00004"]
+    assert [r["id"] for r in table(result.out_dir, "adhd")] == ids(settings, 1, 4)
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@
 import json
 
 from jedi_academy.personas.intake import card_resistances, card_stage_of_change, intake_sheet, render_intake
-from tests.factories import make_card
+from tests.factories import make_card, make_card_v1
 
 
 def test_v1_card_gives_a_referral_without_name_or_evidence() -> None:
-    card = make_card("Robin")
+    card = make_card_v1("Robin")
     sheet = intake_sheet(card)
     assert sheet["age"] == "25-34" and sheet["occupation"] == "Works in a warehouse"
     assert sheet["gender"] == "not stated" and sheet["stage_of_change"] == "not stated"
@@ -58,3 +58,11 @@ def test_v2_fields_are_used_when_present_and_inferred_facts_left_out() -> None:
     assert "Kai" not in json.dumps(sheet) and "switch off" not in json.dumps(sheet)
     assert card_resistances(card) == ["Distrusts medication", "Skips homework when tired"]
     assert card_stage_of_change(card) == "contemplation"
+
+
+def test_a_real_v2_card_gives_its_stage_and_structured_risk() -> None:
+    sheet = intake_sheet(make_card("Robin"))
+    assert sheet["stage_of_change"] == "contemplation"
+    assert sheet["risk"]["assessed"] is True
+    assert sheet["risk"]["suicidal_ideation"] == "passive"
+    assert "Robin" not in json.dumps(sheet)

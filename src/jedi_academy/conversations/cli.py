@@ -43,12 +43,32 @@ def generate(
     keep_truncated: Annotated[
         bool, typer.Option(help="Keep answers cut at the token limit that hold no full sentence.")
     ] = False,
+    approach: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Therapist approach to mix in (intake, cbt, mi, supportive, psychoeducation); repeat."
+        ),
+    ] = None,
+    unhelpful_share: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of therapist turns that are unhelpful moves.")
+    ] = 0.15,
+    therapist_max_tokens: Annotated[int, typer.Option(min=1, help="Longest therapist turn, in tokens.")] = 96,
+    self_cure_judge: Annotated[
+        bool, typer.Option(help="Judge (with the model) answers that may claim a sudden recovery.")
+    ] = True,
+    consistency_sample: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of conversations the consistency judge reviews.")
+    ] = 0.2,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Generate multi-turn conversations in which each persona answers a therapist's questions."""
-    from jedi_academy.conversations.generate import ConversationOptions
+    """Generate conversations: a therapist following a plan, each persona answering in character."""
+    from jedi_academy.conversations.generate import APPROACHES, ConversationOptions
     from jedi_academy.conversations.service import generate_for_specialization, require_generated
+    from jedi_academy.errors import ConfigError
 
+    unknown = [a for a in approach or () if a not in APPROACHES]
+    if unknown:
+        raise ConfigError(f"unknown approach {unknown[0]!r}", f"use {', '.join(APPROACHES)}")
     settings = _settings(ctx)
     options = ConversationOptions(
         per_persona=per_persona,
@@ -59,6 +79,11 @@ def generate(
         temperature=temperature,
         max_tokens=max_tokens,
         keep_truncated=keep_truncated,
+        approaches=tuple(dict.fromkeys(approach)) if approach else APPROACHES,
+        unhelpful_share=unhelpful_share,
+        therapist_max_tokens=therapist_max_tokens,
+        self_cure_judge=self_cure_judge,
+        consistency_sample=consistency_sample,
     )
     report = generate_for_specialization(
         settings,
@@ -92,6 +117,17 @@ def _print_report(report: ConversationReport) -> None:
     typer.echo(
         f"  turns stored: {report.turns}; replies: {report.replies}, rejected: {_counts(report.rejected)}; "
         f"trimmed to a full sentence: {report.trimmed}; kept truncated: {report.kept_truncated}"
+    )
+    typer.echo(f"  approaches: {_counts(report.approaches)}; techniques: {_counts(report.techniques)}")
+    share = f"{report.unhelpful_turns / report.therapist_turns:.2f}" if report.therapist_turns else "-"
+    typer.echo(
+        f"  unhelpful therapist turns: {report.unhelpful_turns} of {report.therapist_turns} ({share}); "
+        f"risk follow-ups: {report.risk_followups}; "
+        f"disclosures kept and flagged: {report.disclosures_flagged}"
+    )
+    typer.echo(
+        f"  self-cure judge asked about {report.self_cure_judged} answer(s); answers leak-checked against "
+        f"their author's comments: {report.leak_checked}; consistency judge: {_counts(report.consistency)}"
     )
     checked = ", ".join(report.instruments_checked) or "none"
     typer.echo(
@@ -161,8 +197,19 @@ def show(
             "seed": provenance.get("seed"),
             "prompt_version": provenance.get("prompt_version"),
             "complete": provenance.get("complete", True),
+            "approach": provenance.get("approach"),
+            "style": provenance.get("style"),
             "turns": [
-                {"turn": t.turn, "question": t.question, "answer": t.answer} for t in conversation.turns
+                {
+                    "turn": t.turn,
+                    "question": t.question,
+                    "answer": t.answer,
+                    "technique": detail.get("technique"),
+                    "flags": detail.get("flags", []),
+                }
+                for t, detail in zip(
+                    conversation.turns, _details(provenance, len(conversation.turns)), strict=True
+                )
             ],
         }
     if as_json:
@@ -172,7 +219,18 @@ def show(
         f"conversation {data['id']} · persona {data['persona_id']} ({name}) · {data['specialization']} · "
         f"{data['backend']}/{data['model']} · prompt {data['prompt_version']} · seed {data['seed']}"
     )
+    if data["approach"]:
+        typer.echo(f"approach: {data['approach']} · style: {data['style']}")
     for turn in data["turns"]:
-        typer.echo(f"\nTherapist: {turn['question']}\n{name}: {turn['answer']}")
+        tag = f" [{turn['technique']}]" if turn["technique"] else ""
+        flags = "  (flagged: " + ", ".join(f"{f['instrument']} {f['where']}" for f in turn["flags"]) + ")"
+        typer.echo(
+            f"\nTherapist{tag}: {turn['question']}\n{name}: {turn['answer']}{flags if turn['flags'] else ''}"
+        )
     if not data["complete"]:
         typer.echo("\n(ended early)")
+
+
+def _details(provenance: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    details = [d if isinstance(d, dict) else {} for d in provenance.get("turns", [])]
+    return (details + [{}] * count)[:count]

@@ -47,20 +47,6 @@ def _ends_sentence(text: str) -> bool:
     return bool(text) and _SENTENCE_END.search(text, max(0, len(text) - 4)) is not None
 
 
-# A first session does not resolve anything: these phrasings of sudden recovery or gratitude for a cure are
-# regenerated (peer simulators are criticised for patients who "self-cure" within one session).
-_RESOLVED = re.compile(
-    r"\b(?:i|i'm|i am)\s+(?:already\s+)?(?:feel(?:ing)?\s+)?(?:so\s+much|a\s+lot|much|way)\s+better\b"
-    r"|\byou(?:'ve|\s+have)\s+(?:really\s+|totally\s+)?(?:fixed|cured|solved)\b"
-    r"|\b(?:i'm|i\s+am|i\s+feel)\s+(?:completely\s+|totally\s+|all\s+)?(?:cured|healed|fixed)\b",
-    re.IGNORECASE,
-)
-
-
-def sounds_resolved(text: str) -> bool:
-    return _RESOLVED.search(text.replace("\u2019", "'")) is not None
-
-
 def clean_answer(text: str, name: str) -> str:
     """Strip a leading speaker label and anything after a therapist line the model went on to write."""
     for marker in STOP:

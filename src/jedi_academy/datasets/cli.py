@@ -19,14 +19,36 @@ def _context(ctx: typer.Context) -> tuple[Any, Any, Any]:
     return settings, open_database(settings), ArtifactStore(settings.data_dir)
 
 
+def _mix(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or "none"
+
+
 def _print_stats(stats: dict[str, Any]) -> None:
+    authors = stats.get("authors", {})
     for split, row in stats.get("splits", {}).items():
+        by_author = f"  {authors[split]:4} authors" if split in authors else ""
         typer.echo(
-            f"  {split:10} {row['conversations']:6} conversations  {row['personas']:4} personas  "
+            f"  {split:10} {row['conversations']:6} conversations  {row['personas']:4} personas{by_author}  "
             f"{row['tokens']:9} tokens  max {row['max_tokens']} tokens"
         )
     for specialization, row in sorted(stats.get("by_specialization", {}).items()):
         typer.echo(f"  {specialization:10} {row['conversations']:6} conversations  {row['tokens']:9} tokens")
+    diversity = stats.get("diversity")
+    if diversity is None:
+        return  # a version built before these statistics existed
+    typer.echo(
+        f"  diversity: distinct-1 {diversity['distinct_1']}, distinct-2 {diversity['distinct_2']} over "
+        f"{diversity['answers']} answers; near-duplicate answers {diversity['near_duplicate_answers']}, "
+        f"near-duplicate cards {diversity['near_duplicate_cards']}"
+    )
+    typer.echo(f"  styles: {_mix(stats['styles'])}")
+    typer.echo(f"  approaches: {_mix(stats['approaches'])}")
+    typer.echo(f"  techniques: {_mix(stats['techniques'])}; unhelpful share {stats['unhelpful_share']}")
+    flags = stats["flags"]
+    typer.echo(
+        f"  flagged disclosures (kept): {flags['answers_flagged']} answer(s); {_mix(flags['by_item'])}"
+    )
+    typer.echo(f"  excluded at build: {_mix(stats['excluded'])}; ended early: {_mix(stats['ended_early'])}")
 
 
 @app.command("build")
@@ -37,15 +59,28 @@ def build(
     ],
     parent: Annotated[str | None, typer.Option(help="Merge into this version's conversations.")] = None,
     validation_fraction: Annotated[float, typer.Option(help="Share of personas held out.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the persona split.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the author split.")] = 0,
+    drop_contaminated: Annotated[
+        bool, typer.Option(help="Leave out conversations with instrument wording instead of refusing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
 ) -> None:
     """Freeze the current conversations into a content-addressed dataset version (with its Mistral export)."""
     from jedi_academy.datasets.versions import build_dataset
 
     _, database, store = _context(ctx)
     version, created = build_dataset(
-        database, store, specialization, parent=parent, validation_fraction=validation_fraction, seed=seed
+        database,
+        store,
+        specialization,
+        parent=parent,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        drop_contaminated=drop_contaminated,
     )
+    if as_json:
+        typer.echo(json.dumps({"id": version.id, "created": created, "stats": version.stats}, indent=2))
+        return
     typer.echo(f"dataset version {version.id[:12]} {'built' if created else 'already exists'} ({version.id})")
     _print_stats(version.stats)
 
@@ -82,12 +117,19 @@ def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--j
 
 
 @app.command("show")
-def show(ctx: typer.Context, version: str) -> None:
-    """Statistics of one version."""
+def show(
+    ctx: typer.Context,
+    version: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Statistics of one version: splits, tokens, diversity, style and technique mix, flags, exclusions."""
     from jedi_academy.datasets.export import export_folder
 
     _, database, store = _context(ctx)
     version_id, folder, stats = export_folder(database, store, version)
+    if as_json:
+        typer.echo(json.dumps({"id": version_id, "export_folder": str(folder), "stats": stats}, indent=2))
+        return
     typer.echo(f"dataset version {version_id}")
     typer.echo(f"  export folder: {folder}")
     _print_stats(stats)

@@ -7,14 +7,12 @@ from functools import lru_cache
 from typing import Any
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.personas import PersonaCard, system_prompt
+from jedi_academy.personas import read_card, system_prompt
 
 
 def conversation_record(card: dict[str, Any], turns: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """``{"messages": [system, user, assistant, ...]}``: the persona card as the one system message."""
-    messages: list[dict[str, str]] = [
-        {"role": "system", "content": system_prompt(PersonaCard.model_validate(card))}
-    ]
+    messages: list[dict[str, str]] = [{"role": "system", "content": system_prompt(read_card(card))}]
     for question, answer in turns:
         messages.append({"role": "user", "content": question})
         messages.append({"role": "assistant", "content": answer})
@@ -48,3 +46,26 @@ def check_record(record: dict[str, Any], where: str) -> int:
     except AcademyError as exc:
         raise AcademyError(f"{where}: {exc.message}") from exc
     return len(ids)
+
+
+def card_visible_views(messages: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """One training view per trained assistant turn, so that the persona card precedes every trained token.
+
+    Mistral's v3 format puts the system prompt into the *last* user turn, so in a whole N-turn conversation
+    only the final reply can see the card, while at inference the card always precedes the reply. View *k* is
+    the conversation up to assistant turn *k*, with every earlier assistant turn at ``"weight": 0``: training
+    then sees exactly the prompt layout that serving sees, for every turn. Turns already marked
+    ``"weight": 0`` get no view. The views are valid Mistral fine-tuning records (usable by the Mistral API
+    as well)."""
+    views: list[list[dict[str, Any]]] = []
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant" or message.get("weight", 1) == 0:
+            continue
+        view = [
+            {**earlier, "weight": 0} if earlier.get("role") == "assistant" else dict(earlier)
+            for earlier in messages[:index]
+        ]
+        final = dict(message)
+        final.pop("weight", None)
+        views.append([*view, final])
+    return views

@@ -1,8 +1,15 @@
 """Building dataset versions from stored conversations.
 
-A version's id is the SHA-256 of its canonical rows (conversation, persona, specialization, split, turns), so
-the same conversations and split always give the same id. The split is by persona: a persona's conversations
-are all in train or all in validation.
+A version's id is the SHA-256 of its canonical rows (conversation, persona, specialization, split) together
+with each row's rendered fine-tuning record, so the same conversations, split and export template give the
+same id, and a changed template (the system prompt a card renders to, the record layout) gives a new
+version with a new export. The split is by source author: every conversation of every persona drawn from
+one author is in train or in validation, never both (a persona without a recorded author is its own group).
+
+Before anything is written, the contamination guard over every instrument that may be administered (shipped
+and imported) is re-run on every stored turn: verbatim instrument wording blocks the build with the
+conversation and turn named, whatever flags were stored (``drop_contaminated`` leaves such conversations out
+instead, counted). Conversations stored with the contaminated flag are always left out and counted.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ import hashlib
 import json
 import shutil
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,10 @@ from typing import Any
 from sqlalchemy import select
 
 from jedi_academy.datasets.mistral_format import check_record, conversation_record
+from jedi_academy.datasets.stats import dataset_stats
 from jedi_academy.errors import AcademyError
+from jedi_academy.guard.contamination import ContaminationGuard, guard_for_all_instruments
+from jedi_academy.personas import read_card
 from jedi_academy.store import ArtifactStore, Database
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Conversation, DatasetMember, DatasetVersion, Persona
@@ -35,28 +45,42 @@ class Row:
     specialization: str
     split: str
     turns: tuple[tuple[str, str], ...]
+    record: dict[str, Any]  # the rendered fine-tuning record
 
 
-def persona_split(persona_ids: list[str], validation_fraction: float, seed: int) -> dict[str, str]:
-    """Deterministic persona -> split; at least one validation persona once there are two personas."""
-    ranked = sorted(set(persona_ids), key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
+def group_split(groups: list[str], validation_fraction: float, seed: int) -> dict[str, str]:
+    """Deterministic group -> split; at least one validation group once there are two groups."""
+    ranked = sorted(set(groups), key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
     wanted = round(len(ranked) * validation_fraction)
     if validation_fraction > 0 and len(ranked) >= 2:
         wanted = max(1, wanted)
     wanted = min(wanted, len(ranked) - 1) if ranked else 0
-    return {persona: ("validation" if index < wanted else "train") for index, persona in enumerate(ranked)}
+    return {group: ("validation" if index < wanted else "train") for index, group in enumerate(ranked)}
+
+
+def persona_split(persona_ids: list[str], validation_fraction: float, seed: int) -> dict[str, str]:
+    """Deterministic persona -> split (each persona its own group)."""
+    return group_split(persona_ids, validation_fraction, seed)
 
 
 def version_id(rows: list[Row]) -> str:
     canonical = json.dumps(
-        [
-            [r.conversation_id, r.persona_id, r.specialization, r.split, [list(t) for t in r.turns]]
-            for r in rows
-        ],
+        [[r.conversation_id, r.persona_id, r.specialization, r.split, r.record] for r in rows],
         ensure_ascii=False,
         separators=(",", ":"),
+        sort_keys=True,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def contamination_problems(conversation: Conversation, guard: ContaminationGuard) -> list[str]:
+    """Where a stored conversation reproduces instrument wording verbatim ("turn 2 answer: phq-9 item 9")."""
+    found = []
+    for turn in conversation.turns:
+        for side, text in (("therapist", turn.question), ("answer", turn.answer)):
+            for match in guard.matches(text):
+                found.append(f"turn {turn.turn} {side}: {match.instrument_id} {match.where}")
+    return found
 
 
 def build_dataset(
@@ -68,12 +92,17 @@ def build_dataset(
     validation_fraction: float = 0.1,
     seed: int = 0,
     conversation_ids: list[str] | None = None,
+    guard: ContaminationGuard | None = None,
+    drop_contaminated: bool = False,
 ) -> tuple[DatasetVersion, bool]:
     """Create (or find) the version holding the specializations' usable conversations plus the parent's.
 
-    Returns the version and whether it was new. Conversations flagged as contaminated are never included;
-    ``conversation_ids`` restricts the selection to those conversations (a pipeline run's own).
+    Returns the version and whether it was new. ``conversation_ids`` restricts the selection to those
+    conversations (a pipeline run's own). ``guard`` defaults to every instrument, with text imported under
+    the store's data folder.
     """
+    guard = guard or guard_for_all_instruments(store.root.parent)
+    excluded: Counter[str] = Counter()
     with database.session() as session:
         query = select(Conversation).where(Conversation.specialization_id.in_(specializations))
         if conversation_ids is not None:
@@ -89,35 +118,67 @@ def build_dataset(
                 select(Conversation).where(Conversation.id.in_(list(member_ids)))
             ):
                 conversations[conversation.id] = conversation
-        usable = [c for c in conversations.values() if c.turns and not c.provenance.get("contaminated")]
+        usable = []
+        blocked: list[str] = []
+        for conversation in sorted(conversations.values(), key=lambda c: c.id):
+            if not conversation.turns:
+                excluded["no_turns"] += 1
+                continue
+            if conversation.provenance.get("contaminated"):
+                excluded["flagged_contaminated"] += 1
+                continue
+            problems = contamination_problems(conversation, guard)
+            if problems and drop_contaminated:
+                excluded["instrument_wording"] += 1
+                continue
+            if problems:
+                blocked.append(f"conversation {conversation.id}, {problems[0]}")
+                continue
+            usable.append(conversation)
+        if blocked:
+            more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
+            raise AcademyError(
+                f"instrument wording in stored training text: {blocked[0]}{more}",
+                "regenerate those conversations, or build with --drop-contaminated to leave them out",
+            )
         if not usable:
             raise AcademyError(
                 f"no usable conversations for {', '.join(specializations) or 'the parent version'}",
                 "generate conversations first (`academy conversations generate`)",
             )
-        split = persona_split([c.persona_id for c in usable], validation_fraction, seed)
-        rows = sorted(
-            (
-                Row(
-                    c.id,
-                    c.persona_id,
-                    c.specialization_id,
-                    split[c.persona_id],
-                    tuple((t.question, t.answer) for t in c.turns),
-                )
-                for c in usable
-            ),
-            key=lambda r: r.conversation_id,
-        )
+        personas = {
+            p.id: p
+            for p in session.scalars(select(Persona).where(Persona.id.in_({c.persona_id for c in usable})))
+        }
+        author_of = {pid: p.source_author_hash or f"persona:{pid}" for pid, p in personas.items()}
+        split = group_split([author_of[c.persona_id] for c in usable], validation_fraction, seed)
+        cards = {pid: p.card for pid, p in personas.items()}
+        rows = [
+            Row(
+                c.id,
+                c.persona_id,
+                c.specialization_id,
+                split[author_of[c.persona_id]],
+                tuple((t.question, t.answer) for t in c.turns),
+                conversation_record(cards[c.persona_id], [(t.question, t.answer) for t in c.turns]),
+            )
+            for c in usable
+        ]
         new_id = version_id(rows)
         existing = session.get(DatasetVersion, new_id)
         if existing is not None:
             return existing, False
-        cards = {p.id: p.card for p in session.scalars(select(Persona).where(Persona.id.in_(list(split))))}
+        read = {pid: read_card(card) for pid, card in cards.items()}
+        extra = dataset_stats(usable, read, excluded, guard.disclosures)
+        extra["authors"] = {
+            name: len({author_of[r.persona_id] for r in rows if r.split == name})
+            for name in ("train", "validation")
+        }
+        extra["guard"] = guard.fingerprint()
 
     staging = Path(tempfile.mkdtemp())
     try:
-        stats = write_export(staging, rows, cards)
+        stats = write_export(staging, rows)
         ref = store.put_dir(staging, "dataset-export")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -128,7 +189,13 @@ def build_dataset(
             id=new_id,
             parent_id=parent_row.id if parent_row else None,
             specializations=sorted({r.specialization for r in rows}),
-            stats={**stats, "validation_fraction": validation_fraction, "seed": seed},
+            stats={
+                **stats,
+                **extra,
+                "validation_fraction": validation_fraction,
+                "seed": seed,
+                "split_by": "source author",
+            },
             export_sha256=ref.sha256,
         )
         session.add(version)
@@ -139,7 +206,7 @@ def build_dataset(
     return version, True
 
 
-def write_export(folder: Path, rows: list[Row], cards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def write_export(folder: Path, rows: list[Row]) -> dict[str, Any]:
     """Write train/validation JSONL (each record validated) and return token statistics."""
     tokens: dict[str, list[int]] = defaultdict(list)
     by_specialization: dict[str, dict[str, int]] = defaultdict(lambda: {"conversations": 0, "tokens": 0})
@@ -148,7 +215,7 @@ def write_export(folder: Path, rows: list[Row], cards: dict[str, dict[str, Any]]
     }
     try:
         for row in rows:
-            record = conversation_record(cards[row.persona_id], row.turns)
+            record = row.record
             count = check_record(record, f"conversation {row.conversation_id}")
             handles[row.split].write(json.dumps(record, ensure_ascii=False) + "\n")
             tokens[row.split].append(count)

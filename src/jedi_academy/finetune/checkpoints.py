@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jedi_academy.errors import AcademyError
+from jedi_academy.errors import AcademyError, ModelLoadError
+from jedi_academy.llm.adapters import adapter_identity, write_canonical_adapter
+from jedi_academy.llm.loading import model_identity
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.artifacts import sha256_file
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
 
@@ -37,21 +42,27 @@ class CheckpointSpec:
     remote_model_id: str | None = None
 
 
-def checkpoint_id(spec: CheckpointSpec, content_hash: str) -> str:
-    """Stable id: the same inputs and the same adapter give the same checkpoint."""
-    key = json.dumps(
-        [spec.base_model, spec.kind, spec.specialization_id, spec.dataset_id, spec.parent_id,
-         spec.hyperparameters, spec.seed, content_hash],
-        sort_keys=True,
-    )  # fmt: skip
+def checkpoint_id(kind: str, base_identity: str, content: str) -> str:
+    """The checkpoint's content hash: what it is (kind, base model by path-free name, and the adapter's
+    canonical identity or the remote model id), not where or by which library versions it was made. The same
+    training gives the same id in any process and on any machine."""
+    key = json.dumps({"kind": kind, "base": base_identity, "content": content}, sort_keys=True)
     return "ck-" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def register_checkpoint(database: Database, store: ArtifactStore, spec: CheckpointSpec) -> Checkpoint:
-    """Copy the adapter into the artifact store and record the checkpoint, in one transaction."""
-    ref = store.put_dir(spec.adapter_dir, "adapter") if spec.adapter_dir is not None else None
-    content = ref.sha256 if ref else (spec.remote_model_id or "")
-    new_id = checkpoint_id(spec, content)
+    """Copy the adapter (in canonical form) into the artifact store and record the checkpoint, in one
+    transaction."""
+    base_identity = model_identity(spec.base_model)
+    ref = None
+    if spec.adapter_dir is not None:
+        content = adapter_identity(spec.adapter_dir)
+        with tempfile.TemporaryDirectory() as staging:
+            canonical = write_canonical_adapter(spec.adapter_dir, Path(staging) / "adapter", base_identity)
+            ref = store.put_dir(canonical, "adapter")
+    else:
+        content = spec.remote_model_id or ""
+    new_id = checkpoint_id(spec.kind, base_identity, content)
     with database.session() as session:
         existing = session.get(Checkpoint, new_id)
         if existing is not None:
@@ -89,13 +100,20 @@ def get_checkpoint(session: Session, wanted: str) -> Checkpoint:
 
 
 def adapter_path(session: Session, store: ArtifactStore, checkpoint: Checkpoint) -> Path | None:
+    """The checkpoint's adapter folder, verified against its recorded hash (every load and export)."""
     if checkpoint.adapter_sha256 is None:
         return None
     artifact = session.get(Artifact, checkpoint.adapter_sha256)
     assert artifact is not None  # foreign key
     path = store.path(artifact)
     if not path.is_dir():
-        raise AcademyError(f"the adapter of checkpoint {checkpoint.id} is missing from {path}")
+        raise ModelLoadError(f"the adapter of checkpoint {checkpoint.id} is missing from {path}")
+    if not store.verify(artifact):
+        raise ModelLoadError(
+            f"the adapter of checkpoint {checkpoint.id} in {path} does not match its recorded hash "
+            f"{artifact.sha256[:12]} (corrupted or edited); refusing to load it",
+            "restore the folder from an export or a backup, or delete the checkpoint and train it again",
+        )
     return path
 
 
@@ -165,12 +183,22 @@ def export_checkpoint(session: Session, store: ArtifactStore, checkpoint: Checkp
     ``checkpoint.json`` with the lineage metadata."""
     if out.exists() and any(out.iterdir()):
         raise AcademyError(f"{out} exists and is not empty", "choose a new folder")
-    source = adapter_path(session, store, checkpoint)
-    out.mkdir(parents=True, exist_ok=True)
-    if source is not None:
-        for file in source.iterdir():
-            shutil.copy2(file, out / file.name)
-    (out / "checkpoint.json").write_text(json.dumps(checkpoint_summary(checkpoint), indent=2))
+    source = adapter_path(session, store, checkpoint)  # verified
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        if source is not None:
+            for file in sorted(source.iterdir()):
+                shutil.copy2(file, staging / file.name)
+                if sha256_file(staging / file.name) != sha256_file(file):
+                    raise ModelLoadError(f"copying {file} to {out} changed its bytes; nothing was exported")
+        summary = checkpoint_summary(checkpoint)
+        (staging / "checkpoint.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

@@ -22,11 +22,12 @@ def _settings(ctx: typer.Context) -> Any:
 def finetune_command(
     ctx: typer.Context,
     dataset: Annotated[
-        str, typer.Option(help="Dataset version id (or prefix), or a Mistral-format .jsonl file.")
-    ],
+        str | None, typer.Option(help="Dataset version id (or prefix), or a Mistral-format .jsonl file.")
+    ] = None,
     base: Annotated[str | None, typer.Option(help="Base model (default: --model, e.g. tiny).")] = None,
     from_checkpoint: Annotated[
-        str | None, typer.Option("--from", help="Continue from this checkpoint's adapter.")
+        str | None,
+        typer.Option("--from", help="Continue from this checkpoint's adapter (keeps its LoRA settings)."),
     ] = None,
     backend: Annotated[str, typer.Option(help="local or mistral-api.")] = "local",
     specialization: Annotated[
@@ -37,13 +38,18 @@ def finetune_command(
     ] = None,
     steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
     lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 6e-5,
-    rank: Annotated[int, typer.Option(help="LoRA rank.")] = 64,
+    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 64).")] = None,
     alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default 2 x rank).")] = None,
-    dropout: Annotated[float, typer.Option(help="LoRA dropout.")] = 0.0,
-    batch_size: Annotated[int, typer.Option(help="Conversations per micro-batch.")] = 8,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per step.")] = 1,
+    dropout: Annotated[float | None, typer.Option(help="LoRA dropout (default 0).")] = None,
+    batch_tokens: Annotated[
+        int | None, typer.Option(help="Padded tokens per micro-batch (default 16384).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="At most this many examples per micro-batch (default: no cap).")
+    ] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per step (default 2).")] = None,
     max_seq_len: Annotated[
-        int, typer.Option(help="Longest sequence in tokens (longer ones are cut).")
+        int, typer.Option(help="Longest example in tokens (earlier turns are cut first).")
     ] = 2048,
     warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.")] = 0.05,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
@@ -51,12 +57,21 @@ def finetune_command(
     save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.")] = 50,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
     precision: Annotated[str, typer.Option(help="auto, float32 or bfloat16.")] = "auto",
-    gradient_checkpointing: Annotated[bool, typer.Option(help="Trade compute for memory (GPU).")] = False,
+    gradient_checkpointing: Annotated[
+        bool | None,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Trade compute for memory (default: on for CUDA, off on CPU).",
+        ),
+    ] = None,
     quantize: Annotated[
         str, typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
     ] = "none",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run with the same inputs.")] = False,
     restart: Annotated[bool, typer.Option(help="Discard an interrupted run and start over.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print parameters and GPU memory for these settings only.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the checkpoint as JSON.")] = False,
 ) -> None:
     """Fine-tune a patient model (LoRA) on a dataset version and register the checkpoint."""
@@ -68,28 +83,31 @@ def finetune_command(
     from jedi_academy.finetune.service import FinetuneRequest, finetune
 
     settings = _settings(ctx)
+    optional = {"lora_rank": rank, "lora_alpha": alpha, "lora_dropout": dropout, "batch_tokens": batch_tokens,
+                "batch_size": batch_size, "grad_accumulation": grad_accum,
+                "gradient_checkpointing": gradient_checkpointing}  # fmt: skip
     try:
         config = TrainingConfig(
-            lora_rank=rank,
-            lora_alpha=alpha if alpha is not None else 2.0 * rank,
-            lora_dropout=dropout,
             learning_rate=lr,
             weight_decay=weight_decay,
             warmup_fraction=warmup,
             max_steps=steps,
-            batch_size=batch_size,
-            grad_accumulation=grad_accum,
             max_seq_len=max_seq_len,
             eval_every=eval_every,
             save_every=save_every,
             seed=settings.seed if seed is None else seed,
             precision=precision,  # type: ignore[arg-type]
-            gradient_checkpointing=gradient_checkpointing,
             quantization=quantize,  # type: ignore[arg-type]
+            **{name: value for name, value in optional.items() if value is not None},
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"invalid training options: {problems}") from exc
+    if dry_run:
+        _print_memory_estimate(settings, base, config, as_json)
+        return
+    if dataset is None:
+        raise ConfigError("missing option --dataset", "give a dataset version id or a .jsonl file")
     request = FinetuneRequest(
         dataset=dataset,
         base_model=base,
@@ -116,9 +134,24 @@ def finetune_command(
         "validation_loss",
         "tokens_per_second",
         "padding_waste",
+        "trained_tokens_card_visible_share",
     ):
         if metrics.get(key) is not None:
             typer.echo(f"  {key}: {metrics[key]:.4f}")
+
+
+def _print_memory_estimate(settings: Any, base: str | None, config: Any, as_json: bool) -> None:
+    """``--dry-run``: the estimate for a CUDA run (unless --device cpu), from the model's shape alone."""
+    from jedi_academy.finetune.memory import estimate_memory, format_estimate, model_shape
+
+    name = base or settings.model
+    device_type = "cpu" if settings.device == "cpu" else "cuda"
+    resolved = config.for_device(device_type, bf16_supported=True)
+    estimate = estimate_memory(model_shape(name, settings), resolved)
+    if as_json:
+        typer.echo(json.dumps({"model": name, **estimate.as_dict()}, indent=2))
+    else:
+        typer.echo(format_estimate(name, estimate))
 
 
 @checkpoints_app.command("list")

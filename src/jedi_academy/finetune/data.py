@@ -1,5 +1,6 @@
-"""Training data: Mistral fine-tuning JSONL in, token ids with assistant-only loss masks out, then
-length-grouped batches (similar lengths together, so padding stays small)."""
+"""Training data: Mistral fine-tuning JSONL in; card-visible examples (one per trained assistant turn, the
+persona card before it) with assistant-only loss masks out; then token-budget batches of similar lengths, so
+padding stays small and every micro-batch holds about the same number of tokens."""
 
 from __future__ import annotations
 
@@ -20,10 +21,33 @@ IGNORE = -100
 class Example:
     input_ids: list[int]
     labels: list[int]  # IGNORE where no loss applies
+    card_visible_tokens: int = 0  # trained tokens placed after the whole persona card
+    has_card: bool = False
 
     @property
     def trained_tokens(self) -> int:
         return sum(label != IGNORE for label in self.labels)
+
+
+@dataclass(frozen=True)
+class EncodedSet:
+    """Training examples of a set of conversations (one per trained assistant turn) and how they were cut."""
+
+    examples: list[Example]
+    conversations: int
+    truncated: int  # examples that lost earlier turns or middle tokens to fit ``max_seq_len``
+    dropped: int  # trained turns that could not fit even with the card and the reply's end alone
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(e.trained_tokens for e in self.examples)
+
+    @property
+    def card_visible_share(self) -> float | None:
+        """Share of trained tokens (in examples that have a card) that can attend to the whole card."""
+        with_card = [e for e in self.examples if e.has_card]
+        trained = sum(e.trained_tokens for e in with_card)
+        return None if trained == 0 else sum(e.card_visible_tokens for e in with_card) / trained
 
 
 def read_conversations(path: Path) -> list[list[dict]]:
@@ -48,50 +72,135 @@ def read_conversations(path: Path) -> list[list[dict]]:
     return conversations
 
 
+MIN_TAIL_TOKENS = 16  # a cut example keeps at least this much of its end after the card
+
+
+def card_end(formatter: ChatFormatter, messages: Sequence[dict], ids: Sequence[int]) -> int | None:
+    """Position just past the persona card in ``ids``: from there on every token can attend to the whole card.
+
+    Found by encoding the conversation without its system message: the ids differ only where the card is, so
+    the common suffix starts right after it. This works for any chat format (Mistral v3 puts the card into the
+    last user turn, other templates put it first). ``None`` when the conversation has no system message."""
+    if not messages or messages[0]["role"] != "system":
+        return None
+    without, _ = formatter.encode_for_training(list(messages[1:]))
+    common = 0
+    while common < min(len(ids), len(without)) and ids[-1 - common] == without[-1 - common]:
+        common += 1
+    return len(ids) - common
+
+
+def _drop_oldest_exchange(messages: list[dict]) -> list[dict] | None:
+    """The view without its oldest user/assistant pair, or None when only the trained exchange is left."""
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    if len(users) < 2:
+        return None
+    first, second = users[0], users[1]
+    return messages[:first] + messages[second:]
+
+
+def encode_view(
+    formatter: ChatFormatter, view: list[dict], max_seq_len: int
+) -> tuple[Example | None, bool]:
+    """Tokenize one view with its loss mask, cut to ``max_seq_len`` from the front (tail truncation).
+
+    Whole earlier exchanges go first; if the card and the trained exchange alone are still too long, the
+    tokens between the card and the reply's end are cut, so the card and the final end marker always stay.
+    Returns the example (None when nothing trainable fits) and whether it was cut."""
+    ids, mask = formatter.encode_for_training(view)
+    cut = False
+    while len(ids) > max_seq_len:
+        shorter = _drop_oldest_exchange(view)
+        if shorter is None:
+            break
+        view, cut = shorter, True
+        ids, mask = formatter.encode_for_training(view)
+    end_of_card = card_end(formatter, view, ids)
+    if len(ids) > max_seq_len:
+        head = end_of_card if end_of_card is not None else 1  # keep the card, or at least BOS
+        room = max_seq_len - head
+        if room < MIN_TAIL_TOKENS:
+            return None, True
+        ids, mask = ids[:head] + ids[-room:], mask[:head] + mask[-room:]
+        cut = True
+    labels = [token if trained else IGNORE for token, trained in zip(ids, mask, strict=True)]
+    if not any(label != IGNORE for label in labels[1:]):
+        return None, cut
+    visible = 0
+    if end_of_card is not None:
+        visible = sum(1 for i, label in enumerate(labels) if label != IGNORE and i >= end_of_card)
+    return Example(ids, labels, visible, end_of_card is not None), cut
+
+
 def encode_examples(
     conversations: Sequence[list[dict]],
     formatter: ChatFormatter,
     max_seq_len: int,
     *,
     source: str = "dataset",
-) -> tuple[list[Example], int]:
-    """Tokenize with loss masks; conversations longer than ``max_seq_len`` are truncated (count returned)."""
-    examples, truncated = [], 0
+) -> EncodedSet:
+    """Card-visible training examples: one per trained assistant turn (see :func:`card_visible_views`)."""
+    from jedi_academy.datasets.mistral_format import card_visible_views
+
+    examples: list[Example] = []
+    truncated = dropped = 0
     for number, messages in enumerate(conversations, start=1):
         try:
-            ids, mask = formatter.encode_for_training(messages)
+            if not messages or messages[-1].get("role") != "assistant":
+                raise AcademyError("a training conversation must end with an assistant message")
+            for view in card_visible_views(messages):
+                example, cut = encode_view(formatter, view, max_seq_len)
+                truncated += cut and example is not None
+                if example is None:
+                    dropped += 1
+                else:
+                    examples.append(example)
         except AcademyError as exc:
             raise AcademyError(f"{source}, conversation {number}: {exc.message}") from exc
-        if len(ids) > max_seq_len:
-            ids, mask = ids[:max_seq_len], mask[:max_seq_len]
-            truncated += 1
-        labels = [token if trained else IGNORE for token, trained in zip(ids, mask, strict=True)]
-        if any(label != IGNORE for label in labels[1:]):
-            examples.append(Example(ids, labels))
-    return examples, truncated
+    return EncodedSet(examples, len(conversations), truncated, dropped)
+
+
+GROUPING_WINDOW = 1024  # examples sorted together; larger windows pad less but mix less
 
 
 def length_grouped_batches(
-    examples: Sequence[Example], batch_size: int, seed: int, epoch: int
+    examples: Sequence[Example],
+    batch_tokens: int,
+    seed: int,
+    epoch: int,
+    *,
+    max_examples: int | None = None,
 ) -> list[list[int]]:
-    """Shuffle, cut into windows of 50 batches, sort each window by length, batch, then shuffle the batches:
-    random order, but neighbours in a batch have similar lengths."""
+    """Token-budget batches: shuffle, sort windows of examples by length, fill each micro-batch while its
+    padded size (examples x longest) stays within ``batch_tokens`` (and ``max_examples``), then shuffle the
+    batches. Random order, neighbours of similar length, and about the same number of tokens in every
+    micro-batch."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(examples)).tolist()
-    window = batch_size * 50
     batches: list[list[int]] = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start : start + window], key=lambda i: len(examples[i].input_ids))
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    for start in range(0, len(order), GROUPING_WINDOW):
+        chunk = sorted(order[start : start + GROUPING_WINDOW], key=lambda i: len(examples[i].input_ids))
+        current: list[int] = []
+        for index in chunk:
+            longest = len(examples[index].input_ids)  # ascending, so the newcomer is the longest
+            full = max_examples is not None and len(current) >= max_examples
+            if current and (full or (len(current) + 1) * longest > batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(index)
+        if current:
+            batches.append(current)
     rng.shuffle(batches)  # type: ignore[arg-type]
     return batches
 
 
-def batch_stream(examples: Sequence[Example], batch_size: int, seed: int) -> Iterator[list[int]]:
+def batch_stream(
+    examples: Sequence[Example], batch_tokens: int, seed: int, *, max_examples: int | None = None
+) -> Iterator[list[int]]:
     """Endless, reproducible sequence of batches (epoch after epoch)."""
     epoch = 0
     while True:
-        yield from length_grouped_batches(examples, batch_size, seed, epoch)
+        yield from length_grouped_batches(examples, batch_tokens, seed, epoch, max_examples=max_examples)
         epoch += 1
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,7 @@ def finetune(
     on_step: StepCallback | None = None,
     echo: Callable[[str], None] = print,
 ) -> Checkpoint:
+    check_request(request)  # before anything is imported or written
     database = open_database(settings)
     store = ArtifactStore(settings.data_dir)
     data = load_training_data(
@@ -63,7 +65,12 @@ def finetune(
         validation_file=request.validation_file,
         specialization=request.specialization,
     )
+    if request.backend == "mistral-api":
+        assert request.base_model is not None  # checked above
+        return _finetune_remote(settings, database, store, data, request.base_model, config, echo)
+
     parent_adapter: Path | None = None
+    parent_id: str | None = None
     base_model = request.base_model or settings.model
     if request.parent:
         with database.session() as session:
@@ -74,40 +81,34 @@ def finetune(
                     "drop --base when continuing from a checkpoint",
                 )
             base_model = parent.base_model
-            parent_adapter = adapter_path(session, store, parent)
+            parent_adapter = adapter_path(session, store, parent)  # verified
             parent_id = parent.id
             if parent_adapter is None:
                 raise AcademyError(f"checkpoint {parent.id} has no local adapter to continue from")
-    else:
-        parent_id = None
-
-    if request.backend == "mistral-api":
-        return _finetune_remote(settings, database, store, data, base_model, parent_id, config, echo)
-    if request.backend != "local":
-        raise ConfigError(f"unknown fine-tuning backend {request.backend!r}", "use local or mistral-api")
+        config = inherit_lora_settings(config, parent_adapter, parent_id)
 
     from jedi_academy.finetune.data import encode_examples
-    from jedi_academy.finetune.trainer import train_lora
+    from jedi_academy.finetune.trainer import pick_device, resolve_config, train_lora
     from jedi_academy.llm.chat_format import load_formatter
     from jedi_academy.llm.loading import resolve_model_dir
 
+    config = resolve_config(config, pick_device(settings.device))  # record the real choices, not "auto"
     base_dir = resolve_model_dir(base_model, settings)
     formatter = load_formatter(base_dir)
-    train, truncated_train = encode_examples(data.train, formatter, config.max_seq_len, source="train.jsonl")
-    validation, truncated_validation = encode_examples(
-        data.validation, formatter, config.max_seq_len, source="validation.jsonl"
-    )
+    train = encode_examples(data.train, formatter, config.max_seq_len, source="train.jsonl")
+    validation = encode_examples(data.validation, formatter, config.max_seq_len, source="validation.jsonl")
     run_dir = settings.path("runs", "finetune", run_key(base_model, data.dataset_id, parent_id, config))
     if request.restart:
         shutil.rmtree(run_dir, ignore_errors=True)
     echo(
-        f"training {base_model} on dataset {data.dataset_id[:12]} ({len(train)} train / {len(validation)} "
-        f"validation conversations, {config.max_steps} steps), run folder {run_dir}"
+        f"training {base_model} on dataset {data.dataset_id[:12]} ({train.conversations} train / "
+        f"{validation.conversations} validation conversations as {len(train.examples)} / "
+        f"{len(validation.examples)} card-visible examples, {config.max_steps} steps), run folder {run_dir}"
     )
     result = train_lora(
         base_dir,
-        train,
-        validation,
+        train.examples,
+        validation.examples,
         config,
         run_dir,
         pad_id=formatter.pad_id,
@@ -121,7 +122,10 @@ def finetune(
         **result.metrics,
         "history": result.history,
         "validation_history": result.validation,
-        "truncated_conversations": truncated_train + truncated_validation,
+        "train_conversations": train.conversations,
+        "trained_tokens_card_visible_share": train.card_visible_share,
+        "truncated_examples": train.truncated + validation.truncated,
+        "dropped_turns": train.dropped + validation.dropped,
         "resumed_from_step": result.resumed_from,
     }
     spec = CheckpointSpec(
@@ -140,13 +144,55 @@ def finetune(
     return checkpoint
 
 
+def check_request(request: FinetuneRequest) -> None:
+    if request.backend not in ("local", "mistral-api"):
+        raise ConfigError(f"unknown fine-tuning backend {request.backend!r}", "use local or mistral-api")
+    if request.backend == "mistral-api":
+        if request.parent:
+            raise ConfigError(
+                "the mistral-api backend cannot continue from a checkpoint (--from): Mistral trains its own "
+                "copy of the base model and never sees the local adapter",
+                "drop --from, or use --backend local",
+            )
+        if not request.base_model:
+            raise ConfigError(
+                "the mistral-api backend needs an explicit base model", "pass --base, e.g. open-mistral-7b"
+            )
+
+
+FLAG_NAMES = {"lora_rank": "--rank", "lora_alpha": "--alpha", "lora_dropout": "--dropout",
+              "target_modules": "target modules"}  # fmt: skip
+
+
+def inherit_lora_settings(config: TrainingConfig, adapter_dir: Path, parent_id: str) -> TrainingConfig:
+    """Continuing from a checkpoint trains *its* adapter, so the LoRA settings are the adapter's own: given
+    flags that disagree are refused, the others are taken from the adapter (and recorded as such)."""
+    from jedi_academy.finetune.trainer import adapter_lora_settings
+
+    try:
+        adapter_config = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8"))
+        actual = adapter_lora_settings(adapter_config)
+    except (OSError, ValueError, KeyError) as exc:
+        raise AcademyError(f"cannot read the LoRA settings of checkpoint {parent_id} ({exc})") from exc
+    conflicts = [
+        f"{FLAG_NAMES[name]} {getattr(config, name)} (its adapter has {actual[name]})"
+        for name in actual
+        if name in config.model_fields_set and getattr(config, name) != actual[name]
+    ]
+    if conflicts:
+        raise ConfigError(
+            f"--from {parent_id} continues its adapter, which conflicts with " + "; ".join(conflicts),
+            "drop those options to keep the adapter's own settings, or train from the base without --from",
+        )
+    return config.model_copy(update=actual)
+
+
 def _finetune_remote(
     settings: Settings,
     database: Any,
     store: ArtifactStore,
     data: Any,
     base_model: str,
-    parent_id: str | None,
     config: TrainingConfig,
     echo: Callable[[str], None],
 ) -> Checkpoint:
@@ -159,10 +205,13 @@ def _finetune_remote(
             "the mistral-api backend needs an API key", "set MISTRAL_API_KEY or ACADEMY_API_KEY"
         )
     api = MistralFineTuning(settings.base_url or MISTRAL_API_URL, key, timeout_s=settings.request_timeout_s)
-    training_file = api.upload(data.folder / TRAIN_FILE)
-    validation_id = None
-    if data.validation:
-        validation_id = api.upload(data.folder / VALIDATION_FILE)["id"]
+    with tempfile.TemporaryDirectory() as folder:
+        # the same card-visible views as local training: one record per trained assistant turn
+        training_file = api.upload(write_card_visible_jsonl(data.train, Path(folder) / TRAIN_FILE))
+        validation_id = None
+        if data.validation:
+            validation_path = write_card_visible_jsonl(data.validation, Path(folder) / VALIDATION_FILE)
+            validation_id = api.upload(validation_path)["id"]
     hyperparameters = api_hyperparameters(
         config.max_steps, config.learning_rate, config.weight_decay, config.warmup_fraction
     )
@@ -181,16 +230,33 @@ def _finetune_remote(
         "trained_tokens": final.get("trained_tokens"),
         "cost": (final.get("metadata") or {}).get("cost"),
         "cost_currency": (final.get("metadata") or {}).get("cost_currency"),
+        "card_visible_records": card_visible_count(data.train),
     }
     spec = CheckpointSpec(
         base_model=base_model,
         kind="remote",
         specialization_id=data.specialization_id,
         dataset_id=data.dataset_id,
-        parent_id=parent_id,
+        parent_id=None,
         hyperparameters=hyperparameters,
         seed=config.seed,
         metrics=metrics,
         remote_model_id=final["fine_tuned_model"],
     )
     return register_checkpoint(database, store, spec)
+
+
+def write_card_visible_jsonl(conversations: list[list[dict]], path: Path) -> Path:
+    from jedi_academy.datasets.mistral_format import card_visible_views
+
+    with path.open("w", encoding="utf-8") as handle:
+        for messages in conversations:
+            for view in card_visible_views(messages):
+                handle.write(json.dumps({"messages": view}, ensure_ascii=False) + "\n")
+    return path
+
+
+def card_visible_count(conversations: list[list[dict]]) -> int:
+    from jedi_academy.datasets.mistral_format import card_visible_views
+
+    return sum(len(card_visible_views(messages)) for messages in conversations)

@@ -2,7 +2,8 @@
 
 State (adapter weights, optimizer, scheduler, step, history, RNG) is saved atomically every ``save_every``
 steps and when interrupted; ``resume=True`` continues from it and reaches the same final adapter as an
-uninterrupted run with the same seed.
+uninterrupted run with the same seed. The loss of a step is the mean over all its trained tokens, whatever
+micro-batch they fall in (token-weighted across gradient accumulation).
 """
 
 from __future__ import annotations
@@ -44,12 +45,45 @@ class TrainResult:
 StepCallback = Callable[[int, float], None]
 
 
+def pick_device(device: str) -> torch.device:
+    """``auto`` is the current CUDA device when there is one, else the CPU; ``cuda:N`` is kept as given."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+    chosen = torch.device(device)
+    if chosen.type == "cuda" and chosen.index is None:
+        chosen = torch.device("cuda", torch.cuda.current_device() if torch.cuda.is_available() else 0)
+    return chosen
+
+
+def resolve_config(config: TrainingConfig, device: torch.device) -> TrainingConfig:
+    bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return config.for_device(device.type, bf16)
+
+
 def pick_precision(config: TrainingConfig, device: torch.device) -> torch.dtype:
-    if config.precision == "bfloat16":
-        return torch.bfloat16
-    if config.precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if resolve_config(config, device).precision == "bfloat16" else torch.float32
+
+
+def uses_gradient_checkpointing(config: TrainingConfig, device: torch.device) -> bool:
+    return bool(resolve_config(config, device).gradient_checkpointing)
+
+
+def quantized_load_kwargs(device: torch.device) -> dict[str, Any]:
+    """from_pretrained arguments for 4-bit QLoRA: NF4 with double quantisation, bf16 compute, every weight on
+    the chosen GPU (``cuda:N`` means GPU N, not GPU 0)."""
+    from transformers import BitsAndBytesConfig
+
+    if device.type != "cuda" or device.index is None:
+        raise TrainingError("4-bit QLoRA needs a CUDA GPU", "drop --quantize 4bit on CPU")
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+    return {"quantization_config": quantization, "device_map": {"": device.index}, "dtype": torch.bfloat16}
 
 
 def cosine_with_warmup(config: TrainingConfig) -> Callable[[int], float]:
@@ -71,29 +105,26 @@ def load_base_model(base_dir: Path, config: TrainingConfig, device: torch.device
 
     quiet_hf_libraries()
     dtype = pick_precision(config, device)
+    checkpointing = uses_gradient_checkpointing(config, device)
     if config.quantization == "4bit":
-        if device.type != "cuda":
-            raise TrainingError("4-bit QLoRA needs a CUDA GPU", "drop --quantize 4bit on CPU")
+        kwargs = quantized_load_kwargs(device)
         try:
             import bitsandbytes  # noqa: F401
-            from transformers import BitsAndBytesConfig
         except ImportError as exc:
             raise TrainingError("4-bit QLoRA needs bitsandbytes", "pip install bitsandbytes") from exc
         from peft import prepare_model_for_kbit_training
 
-        quantized = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-        )
-        model = AutoModelForCausalLM.from_pretrained(
-            str(base_dir), quantization_config=quantized, device_map={"": 0}
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(base_dir), **kwargs)
         return prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing
+            model,
+            use_gradient_checkpointing=checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
         )
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype).to(device)
-    if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    model.config.use_cache = False  # no KV cache while training (and none with checkpointing)
     return model
 
 
@@ -101,7 +132,18 @@ def attach_lora(model: Any, config: TrainingConfig, init_adapter: Path | None) -
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if init_adapter is not None:
-        return PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+        loaded = PeftModel.from_pretrained(model, str(init_adapter), is_trainable=True)
+        # stored adapters name their base by a path-free identity; point PEFT at the real folder, or saving
+        # would try to look that name up on the Hub
+        loaded.peft_config["default"].base_model_name_or_path = model.config.name_or_path
+        found = adapter_lora_settings(loaded.peft_config["default"].to_dict())
+        if found != config.lora_settings():
+            raise TrainingError(
+                f"the adapter in {init_adapter} has LoRA settings {found}, not the requested "
+                f"{config.lora_settings()}",
+                "train with the adapter's own rank, alpha, dropout and target modules",
+            )
+        return loaded
     lora = LoraConfig(
         task_type="CAUSAL_LM",
         r=config.lora_rank,
@@ -111,6 +153,17 @@ def attach_lora(model: Any, config: TrainingConfig, init_adapter: Path | None) -
         bias="none",
     )
     return get_peft_model(model, lora)
+
+
+def adapter_lora_settings(adapter_config: dict[str, Any]) -> dict[str, Any]:
+    """An ``adapter_config.json``'s LoRA settings, named and normalised as in :class:`TrainingConfig`."""
+    targets = adapter_config.get("target_modules") or ()
+    return {
+        "lora_rank": int(adapter_config["r"]),
+        "lora_alpha": float(adapter_config["lora_alpha"]),
+        "lora_dropout": float(adapter_config.get("lora_dropout") or 0.0),
+        "target_modules": tuple(sorted({targets} if isinstance(targets, str) else set(targets))),
+    }
 
 
 def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -125,28 +178,57 @@ def collate(examples: Sequence[Example], pad_id: int, device: torch.device) -> d
     }
 
 
+def summed_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum of the cross-entropy over the batch's trained tokens (divided by the caller)."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+        ignore_index=IGNORE,
+        reduction="sum",
+    )
+
+
+def accumulate_gradients(
+    model: Any, micro_batches: Sequence[Sequence[Example]], pad_id: int, device: torch.device
+) -> tuple[float, int]:
+    """Backward over one optimizer step's micro-batches; returns the step's loss and its real tokens.
+
+    The loss is the mean over *all* trained tokens of the step: each micro-batch's summed loss is divided by
+    the step's total, so a token weighs the same whichever micro-batch holds it (a mean per micro-batch would
+    give the tokens of short micro-batches more weight)."""
+    step_trained = max(1, sum(trained_token_count(chosen) for chosen in micro_batches))
+    step_loss, step_tokens = 0.0, 0
+    for chosen in micro_batches:
+        batch = collate(chosen, pad_id, device)
+        loss = summed_loss(model, batch) / step_trained
+        if not torch.isfinite(loss):
+            return float(loss.detach()), step_tokens
+        loss.backward()
+        step_loss += float(loss.detach())
+        step_tokens += int(batch["attention_mask"].sum())
+    return step_loss, step_tokens
+
+
+def trained_token_count(examples: Sequence[Example]) -> int:
+    """Tokens that carry loss (the label of position 0 is never predicted)."""
+    return sum(sum(label != IGNORE for label in e.labels[1:]) for e in examples)
+
+
 def token_loss(
-    model: Any, examples: Sequence[Example], batch_size: int, pad_id: int, device: torch.device
+    model: Any, examples: Sequence[Example], config: TrainingConfig, pad_id: int, device: torch.device
 ) -> float:
     """Mean loss per trained token over ``examples`` (validation)."""
     total, count = 0.0, 0
     was_training = model.training
     model.eval()
+    batch_tokens = int(config.batch_tokens or config.max_seq_len)
     with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            batch = collate(examples[start : start + batch_size], pad_id, device)
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits.float()
-            targets = batch["labels"][:, 1:]
-            losses = torch.nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]),
-                targets.reshape(-1),
-                ignore_index=IGNORE,
-                reduction="sum",
-            )
-            total += float(losses)
-            count += int((targets != IGNORE).sum())
+        for indices in length_grouped_batches(examples, batch_tokens, 0, 0, max_examples=config.batch_size):
+            chosen = [examples[i] for i in indices]
+            total += float(summed_loss(model, collate(chosen, pad_id, device)))
+            count += trained_token_count(chosen)
     model.train(was_training)
     return total / max(1, count)
 
@@ -157,21 +239,59 @@ def peak_memory_bytes(device: torch.device) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _write_durably(path: Path, text: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 class _RunState:
-    """Files under ``<run_dir>/state``: written to a sibling folder, then swapped in."""
+    """Resumable state in ``<run_dir>``: every save is a complete folder ``state-<step>-<nonce>``, and the
+    small file ``CURRENT`` names the committed one; it is replaced atomically after the new folder is in place
+    and older folders are removed only then. A crash at any point leaves the previous or the new state
+    readable, never none, so ``--resume`` can never silently start over. Tensors are stored with
+    ``torch.save`` and loaded with ``weights_only=True`` (no pickled code runs on load); the rest is JSON."""
+
+    POINTER = "CURRENT"
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.path = run_dir / "state"
+
+    @property
+    def path(self) -> Path:
+        current = self.current()
+        if current is None:
+            raise TrainingError(f"no saved training state in {self.run_dir}")
+        return current
+
+    def current(self) -> Path | None:
+        pointer = self.run_dir / self.POINTER
+        if pointer.is_file():
+            folder = self.run_dir / pointer.read_text(encoding="utf-8").strip()
+            if not (folder / "trainer.json").is_file():
+                raise TrainingError(
+                    f"{pointer} names {folder.name}, which is missing or incomplete",
+                    "use --restart to discard the interrupted run",
+                )
+            return folder
+        # a crash after the first folder was renamed into place but before CURRENT was written: renamed
+        # folders are complete, so the newest one is the committed state
+        complete = sorted(
+            (p for p in self.run_dir.glob("state-*") if p.is_dir() and not p.name.endswith(".saving")),
+            key=lambda p: int(p.name.split("-")[1]),
+        )
+        return complete[-1] if complete else None
 
     def exists(self) -> bool:
-        return (self.path / "trainer.json").is_file()
+        return self.current() is not None
 
     def info(self) -> dict[str, Any]:
-        return json.loads((self.path / "trainer.json").read_text())
+        return json.loads((self.path / "trainer.json").read_text(encoding="utf-8"))
 
-    def save(self, model: Any, optimizer: Any, scheduler: Any, info: dict[str, Any]) -> None:
-        staging = self.run_dir / "state.saving"
+    def save(self, model: Any, optimizer: Any, scheduler: Any, info: dict[str, Any]) -> Path:
+        name = f"state-{info['step']:08d}-{os.urandom(4).hex()}"
+        staging = self.run_dir / f"{name}.saving"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         model.save_pretrained(staging / "adapter")
@@ -182,19 +302,27 @@ class _RunState:
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, staging / "rng.pt")
-        (staging / "trainer.json").write_text(json.dumps({"format": STATE_FORMAT, **info}, indent=1))
-        old = self.run_dir / "state.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if self.path.exists():
-            os.replace(self.path, old)
-        os.replace(staging, self.path)
-        shutil.rmtree(old, ignore_errors=True)
+        _write_durably(staging / "trainer.json", json.dumps({"format": STATE_FORMAT, **info}, indent=1))
+        final = self.run_dir / name
+        os.replace(staging, final)
+        pointer = self.run_dir / f"{self.POINTER}.tmp"
+        _write_durably(pointer, name)
+        os.replace(pointer, self.run_dir / self.POINTER)
+        for stale in self.run_dir.glob("state-*"):
+            if stale != final:
+                shutil.rmtree(stale, ignore_errors=True)
+        return final
+
+    def clear(self) -> None:
+        (self.run_dir / self.POINTER).unlink(missing_ok=True)
+        for folder in self.run_dir.glob("state-*"):
+            shutil.rmtree(folder, ignore_errors=True)
 
     def restore(self, optimizer: Any, scheduler: Any) -> None:
-        saved = torch.load(self.path / "optim.pt", weights_only=False)
+        saved = torch.load(self.path / "optim.pt", weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        rng = torch.load(self.path / "rng.pt", weights_only=False)
+        rng = torch.load(self.path / "rng.pt", weights_only=True)
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
@@ -216,9 +344,8 @@ def train_lora(
 ) -> TrainResult:
     if not train:
         raise TrainingError("no training examples with assistant tokens", "check the dataset version")
-    target = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
-    )
+    target = pick_device(device)
+    config = resolve_config(config, target)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = _RunState(run_dir)
     if state.exists() and not resume:
@@ -244,12 +371,15 @@ def train_lora(
     model.train()
 
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        trainable, lr=config.learning_rate, weight_decay=config.weight_decay, betas=config.adam_betas
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(config))
     if resumed_from is not None:
         state.restore(optimizer, scheduler)
 
-    stream = batch_stream(train, config.batch_size, config.seed)
+    batch_tokens = int(config.batch_tokens or config.max_seq_len)
+    stream = batch_stream(train, batch_tokens, config.seed, max_examples=config.batch_size)
     for _ in range(start_step * config.grad_accumulation):
         next(stream)
 
@@ -268,21 +398,16 @@ def train_lora(
     try:
         while step < config.max_steps:
             optimizer.zero_grad(set_to_none=True)
-            step_loss, step_tokens = 0.0, 0
-            for _ in range(config.grad_accumulation):
-                batch = collate([train[i] for i in next(stream)], pad_id, target)
-                loss = model(**batch).loss / config.grad_accumulation
-                if not torch.isfinite(loss):
-                    snapshot(step)
-                    value = float(loss.detach())
-                    raise TrainingError(
-                        f"the training loss became {value} at step {step + 1}; the last good state "
-                        f"(step {step}) is kept in {state.path}",
-                        "lower --lr, check the data, or use float32",
-                    )
-                loss.backward()
-                step_loss += float(loss.detach())
-                step_tokens += int(batch["attention_mask"].sum())
+            micro = [[train[i] for i in next(stream)] for _ in range(config.grad_accumulation)]
+            step_loss, step_tokens = accumulate_gradients(model, micro, pad_id, target)
+            if not math.isfinite(step_loss):
+                optimizer.zero_grad(set_to_none=True)
+                snapshot(step)
+                raise TrainingError(
+                    f"the training loss became {step_loss} at step {step + 1}; the last good state "
+                    f"(step {step}) is kept in {state.path}",
+                    "lower --lr, check the data, or use float32",
+                )
             torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
             optimizer.step()
             scheduler.step()
@@ -292,7 +417,7 @@ def train_lora(
                 {"step": step, "loss": step_loss, "lr": scheduler.get_last_lr()[0], "tokens": step_tokens}
             )
             if validation and (step % config.eval_every == 0 or step == config.max_steps):
-                validation_loss = token_loss(model, validation, config.batch_size, pad_id, target)
+                validation_loss = token_loss(model, validation, config, pad_id, target)
                 validation_history.append({"step": step, "loss": validation_loss})
             if step % config.save_every == 0 and step < config.max_steps:
                 snapshot(step)
@@ -305,8 +430,9 @@ def train_lora(
         raise
     except torch.OutOfMemoryError as exc:
         raise TrainingError(
-            f"out of memory at step {step + 1}; the last saved state is kept in {state.path}",
-            "lower --batch-size or --max-seq-len, enable --gradient-checkpointing, or use --quantize 4bit",
+            f"out of memory at step {step + 1}; the last saved state is kept in {run_dir}",
+            "lower --batch-tokens or --max-seq-len, or use --quantize 4bit "
+            "(`academy finetune --dry-run` estimates the memory)",
         ) from exc
     finally:
         progress.close()
@@ -315,8 +441,8 @@ def train_lora(
     adapter_dir = run_dir / "adapter"
     shutil.rmtree(adapter_dir, ignore_errors=True)
     model.save_pretrained(adapter_dir)
-    shutil.rmtree(state.path, ignore_errors=True)
-    batches = length_grouped_batches(train, config.batch_size, config.seed, 0)
+    state.clear()
+    batches = length_grouped_batches(train, batch_tokens, config.seed, 0, max_examples=config.batch_size)
     metrics = {
         "train_loss_first": history[0]["loss"] if history else None,
         "train_loss_last": history[-1]["loss"] if history else None,
@@ -328,7 +454,8 @@ def train_lora(
         "padding_waste": padding_waste(train, batches),
         "peak_memory_bytes": peak_memory_bytes(target),
         "device": str(target),
-        "precision": str(pick_precision(config, target)).removeprefix("torch."),
+        "precision": config.precision,
+        "gradient_checkpointing": config.gradient_checkpointing,
     }
     return TrainResult(adapter_dir, step, history, validation_history, metrics, resumed_from)
 

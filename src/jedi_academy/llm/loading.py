@@ -40,6 +40,8 @@ def quiet_hf_libraries() -> None:
     disable_progress_bars()
 
 
+
+
 def resolve_model_dir(name: str, settings: Settings) -> Path:
     from jedi_academy.llm.tiny import TINY_NAME, build_tiny_model, tiny_model_dir
 
@@ -72,3 +74,33 @@ def _download(repo_id: str) -> Path:
             f"cannot fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: {exc})",
             "download it where the Hub is reachable and pass the local folder to --model",
         ) from exc
+
+
+def model_identity(name: str) -> str:
+    """A path- and version-free name for a base model, the same on every machine.
+
+    ``tiny`` (or a folder built as the tiny model) is ``tiny``; a Hub id is itself; a folder in the Hugging
+    Face cache is ``org/name@revision``; any other folder is named by its ``config.json`` (without path and
+    library version) and the names and sizes of its weight files."""
+    import hashlib
+    import json
+
+    from jedi_academy.llm.tiny import is_tiny_model
+
+    if is_tiny_model(name):
+        return "tiny"
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        return name
+    parts = path.resolve().parts
+    if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
+        return parts[-3].removeprefix("models--").replace("--", "/") + "@" + parts[-1]
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path / 'config.json'} ({exc})") from exc
+    for volatile in ("_name_or_path", "transformers_version"):
+        config.pop(volatile, None)
+    weights = sorted((p.name, p.stat().st_size) for p in path.glob("*.safetensors"))
+    key = json.dumps([config, weights], sort_keys=True)
+    return "local:" + hashlib.sha256(key.encode()).hexdigest()[:16]

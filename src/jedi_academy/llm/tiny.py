@@ -3,6 +3,10 @@
 Random weights from a fixed seed, the real Mistral v3 tokenizer from ``mistral-common``'s package data,
 saved in Hugging Face format, and loaded through the same code path as any real model folder. Its text is
 gibberish; its mechanics (formatting, log-probs, LoRA, checkpoints) are real.
+
+Like the real ``Mistral-7B-Instruct-v0.3`` folder it holds the tokenizer twice: ``tokenizer.model.v3`` (and
+``tokenizer.model``) for mistral-common, and ``tokenizer.json`` / ``tokenizer_config.json`` (with a chat
+template) for ``transformers.AutoTokenizer``, vLLM and xgrammar. Both give the same ids.
 """
 
 from __future__ import annotations
@@ -21,6 +25,29 @@ TINY_NAME = "tiny"
 TINY_SEED = 1234
 TINY_MARKER = "academy-tiny.json"
 V3_TOKENIZER = "mistral_instruct_tokenizer_240323.model.v3"
+
+HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model")
+
+# Mistral v3 layout: the system prompt joins the *last* user turn. No spaces around [INST]/[/INST] in the
+# text: the tokenizer prefixes every text segment with "▁" itself, as mistral-common encodes each message.
+V3_CHAT_TEMPLATE = (
+    "{%- if messages and messages[0]['role'] == 'system' -%}"
+    "{%- set system = messages[0]['content'] -%}{%- set turns = messages[1:] -%}"
+    "{%- else -%}{%- set system = none -%}{%- set turns = messages -%}{%- endif -%}"
+    "{%- set ns = namespace(last_user=-1) -%}"
+    "{%- for m in turns -%}{%- if m['role'] == 'user' -%}{%- set ns.last_user = loop.index0 -%}{%- endif -%}"
+    "{%- endfor -%}"
+    "{{- bos_token -}}"
+    "{%- for m in turns -%}"
+    "{%- if m['role'] == 'user' -%}"
+    "{%- if system and loop.index0 == ns.last_user -%}"
+    "{{- '[INST]' + system + '\n\n' + m['content'] + '[/INST]' -}}"
+    "{%- else -%}{{- '[INST]' + m['content'] + '[/INST]' -}}{%- endif -%}"
+    "{%- elif m['role'] == 'assistant' -%}{{- m['content'] + eos_token -}}"
+    "{%- else -%}{{- raise_exception('only system, user and assistant messages are supported') -}}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
 
 TINY_CONFIG = {
     "vocab_size": 32768,
@@ -62,7 +89,8 @@ def v3_tokenizer_file() -> Path:
 def build_tiny_model(target: Path, *, force: bool = False) -> Path:
     """Write the tiny model to ``target`` (atomically: a half-written folder never appears there)."""
     target = Path(target)
-    if (target / TINY_MARKER).is_file() and not force:
+    complete = all((target / name).is_file() for name in (TINY_MARKER, *HF_TOKENIZER_FILES))
+    if complete and not force:
         return target
     import torch
     from transformers import MistralConfig, MistralForCausalLM
@@ -79,6 +107,7 @@ def build_tiny_model(target: Path, *, force: bool = False) -> Path:
         model.generation_config.pad_token_id = 0
         model.save_pretrained(staging)
         shutil.copyfile(v3_tokenizer_file(), staging / "tokenizer.model.v3")
+        write_hf_tokenizer(v3_tokenizer_file(), staging)
         (staging / TINY_MARKER).write_text(
             json.dumps({"seed": TINY_SEED, "config": TINY_CONFIG, "tokenizer": V3_TOKENIZER}, indent=2)
         )
@@ -88,3 +117,60 @@ def build_tiny_model(target: Path, *, force: bool = False) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def write_hf_tokenizer(tokenizer_file: Path, folder: Path) -> None:
+    """Write the Hugging Face tokenizer files for a SentencePiece (v3) Mistral tokenizer into ``folder``.
+
+    The BPE merges are ranked by the score SentencePiece itself merges by (not by piece id, as the generic
+    converter does), which is what keeps runs of spaces split as mistral-common splits them. Control tokens
+    are special tokens, so only text that spells one (``[INST]``, ``</s>``) tokenizes differently."""
+    from sentencepiece import sentencepiece_model_pb2
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
+
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(Path(tokenizer_file).read_bytes())
+    normal, unknown, control, user_defined, byte = 1, 2, 3, 4, 6
+    pieces = [(p.piece, p.score, p.type) for p in proto.pieces]
+    vocab = {piece: index for index, (piece, _, _) in enumerate(pieces)}
+    ranked = []
+    for index, (piece, score, kind) in enumerate(pieces):
+        if kind != normal:
+            continue
+        for cut in range(1, len(piece)):
+            left, right = piece[:cut], piece[cut:]
+            if pieces[vocab.get(left, 0)][2] in (normal, byte) and pieces[vocab.get(right, 0)][2] == normal:
+                ranked.append((-score, index, cut, left, right))
+    ranked.sort()
+    model = models.BPE(
+        vocab=vocab,
+        merges=[(left, right) for *_, left, right in ranked],
+        unk_token="<unk>",
+        byte_fallback=True,
+        fuse_unk=True,
+    )
+    tokenizer = Tokenizer(model)
+    tokenizer.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    tokenizer.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    specials = [p for p, _, kind in pieces if kind in (unknown, control, user_defined)]
+    tokenizer.add_special_tokens([AddedToken(p, special=True, normalized=False) for p in specials])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    special_map = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special_map, indent=2))
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **special_map,
+        "add_bos_token": True,
+        "add_eos_token": False,
+        "model_max_length": TINY_CONFIG["max_position_embeddings"],
+        "clean_up_tokenization_spaces": False,
+        "chat_template": V3_CHAT_TEMPLATE,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    shutil.copyfile(tokenizer_file, folder / "tokenizer.model")

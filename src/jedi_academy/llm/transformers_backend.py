@@ -209,6 +209,9 @@ class TransformersLLM:
             )
         from peft import PeftModel
 
+        from jedi_academy.llm.adapters import verify_exported_adapter
+
+        verify_exported_adapter(path)
         name = f"adapter{next(self._adapter_numbers)}"
         with self._lock:
             try:

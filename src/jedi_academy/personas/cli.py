@@ -63,15 +63,26 @@ def generate(
     max_list_items: Annotated[
         int | None, typer.Option(min=1, help="Most traits per list (default: the card's own limits).")
     ] = None,
+    grounding: Annotated[
+        bool, typer.Option(help="Judge (with the model) whether each cited comment supports its trait.")
+    ] = True,
+    first_person: Annotated[
+        str, typer.Option(help="Keep authors who write about themselves: judge, heuristic or off.")
+    ] = "judge",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Generate persona cards grounded in the ingested comments of individual authors."""
-    from jedi_academy.personas.generate import PersonaOptions
+    """Generate persona cards (schema v2) grounded in the ingested comments of individual authors."""
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.personas.generate import FIRST_PERSON_MODES, PersonaOptions
     from jedi_academy.personas.privacy import LeakLimits
     from jedi_academy.personas.schema import CardLimits
     from jedi_academy.personas.selection import SelectionRules
     from jedi_academy.personas.service import generate_for_specialization, require_generated
 
+    if first_person not in FIRST_PERSON_MODES:
+        raise ConfigError(
+            f"--first-person {first_person!r} is not a mode", f"use {', '.join(FIRST_PERSON_MODES)}"
+        )
     settings = _settings(ctx)
     options = PersonaOptions(
         n=n,
@@ -84,6 +95,8 @@ def generate(
         limits=CardLimits(text_max_chars=max_trait_chars, max_items=max_list_items),
         leak=LeakLimits(max_common_run=max_common_run, max_shingle_share=max_shingle_share),
         duplicate_threshold=duplicate_threshold,
+        grounding=grounding,
+        first_person=first_person,
     )
     report = generate_for_specialization(
         settings,
@@ -114,6 +127,14 @@ def _print_report(report: PersonaReport) -> None:
     typer.echo(
         f"  skipped authors: {_counts(report.skipped)}; near-duplicates dropped: {report.near_duplicates}"
     )
+    typer.echo(f"  authors not writing about themselves: {report.not_first_person}")
+    g = report.grounding
+    if g["cards"]:
+        typer.echo(
+            f"  grounding judge: {g['supported']} of {g['checked']} cited traits supported "
+            f"(rate {report.grounding_rate}), {g['dropped']} dropped, {g['judge_failed']} unreadable verdicts"
+        )
+    typer.echo(f"  conversational styles assigned: {_counts(report.styles)}")
     checked = ", ".join(report.instruments_checked) or "none"
     typer.echo(f"  instrument wording checked for: {checked}")
     if report.instruments_unchecked:
@@ -146,12 +167,15 @@ def list_command(
     for persona in list_personas(open_database(_settings(ctx)), specialization):
         card = persona.card
         problems = card.get("presenting_problems") or [{}]
+        holder = card.get("demographics") or card.get("context") or {}
         rows.append(
             {
                 "id": persona.id,
                 "specialization": persona.specialization_id,
                 "name": card.get("name"),
-                "age_band": card.get("context", {}).get("age_band"),
+                "age_band": holder.get("age_band"),
+                "card_schema": card.get("schema_version", 1),
+                "style": card.get("conversational_style"),
                 "presenting_problem": problems[0].get("text"),
                 "backend": persona.backend,
                 "model": persona.model,
@@ -175,13 +199,13 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One persona as a readable card (source ids and provenance hidden)."""
-    from jedi_academy.personas.card import PersonaCard, render_card
+    from jedi_academy.personas.card import read_card, render_card
     from jedi_academy.personas.records import get_persona, public_card
     from jedi_academy.store import open_database
 
     with open_database(_settings(ctx)).session() as session:
         persona = get_persona(session, persona_id)
-        card = PersonaCard.model_validate(persona.card)
+        card = read_card(persona.card)
         about = {
             "id": persona.id,
             "specialization": persona.specialization_id,
@@ -191,6 +215,7 @@ def show(
             "seed": persona.seed,
             "created_at": persona.created_at.isoformat(),
             "privacy": persona.metrics.get("privacy", {}),
+            "grounding": persona.metrics.get("grounding"),
         }
     if as_json:
         typer.echo(json.dumps({**about, "card": public_card(card)}, indent=2, ensure_ascii=False))
@@ -206,4 +231,10 @@ def show(
         typer.echo(
             f"[longest word run shared with sources: {privacy.get('longest_common_run')} words; "
             f"{privacy.get('shingle_size')}-word shingles shared: {privacy.get('shingle_share')}]"
+        )
+    grounding = about["grounding"]
+    if grounding:
+        typer.echo(
+            f"[grounding judge: {grounding['supported']} of {grounding['checked']} cited traits supported; "
+            f"{len(grounding['dropped'])} dropped]"
         )

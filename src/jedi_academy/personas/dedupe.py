@@ -8,24 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from jedi_academy.personas.card import PersonaCard, Symptom
-from jedi_academy.personas.overlap import Words, jaccard, shingles, words
+from jedi_academy.guard.overlap import Words, jaccard, shingles, words
+from jedi_academy.personas.card import AnyCard
 
 DEFAULT_THRESHOLD = 0.5
 SHINGLE_SIZE = 3
 
 
-def card_shingles(card: PersonaCard, size: int = SHINGLE_SIZE) -> set[Words]:
-    found: set[Words] = {("age", card.context.age_band)}
-    for trait in card.traits():
-        tokens = words(trait.text)
-        if isinstance(trait, Symptom):
-            tokens = (*tokens, trait.severity)
+def card_shingles(card: AnyCard, size: int = SHINGLE_SIZE) -> set[Words]:
+    found: set[Words] = {("age", card.age_band)}
+    for text in card.texts()[1:]:  # not the name
+        tokens = words(text)
         found |= shingles(tokens, size) if len(tokens) >= size else {tokens}
+    found |= {("severity", *words(s.text), s.severity) for s in card.symptoms}
     return found
 
 
-def card_similarity(a: PersonaCard, b: PersonaCard) -> float:
+def card_similarity(a: AnyCard, b: AnyCard) -> float:
     return jaccard(card_shingles(a), card_shingles(b))
 
 
@@ -36,10 +35,10 @@ class NearDuplicateIndex:
     threshold: float = DEFAULT_THRESHOLD
     _cards: dict[str, set[Words]] = field(default_factory=dict)
 
-    def add(self, key: str, card: PersonaCard) -> None:
+    def add(self, key: str, card: AnyCard) -> None:
         self._cards[key] = card_shingles(card)
 
-    def nearest(self, card: PersonaCard) -> tuple[str | None, float]:
+    def nearest(self, card: AnyCard) -> tuple[str | None, float]:
         mine = card_shingles(card)
         best_key: str | None = None
         best = 0.0

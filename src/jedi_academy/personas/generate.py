@@ -1,11 +1,14 @@
-"""Generating persona cards from author bundles: prompt, constrained generation, checks, bounded retries,
-near-duplicate removal, storage with provenance.
+"""Generating persona cards from author bundles: first-person filter, prompt, constrained generation, checks,
+grounding judge, bounded retries, style balance, near-duplicate removal, storage with provenance.
 
-Candidates are processed in waves of as many authors as personas are still wanted. Within a wave every
+Candidates are processed in waves of as many authors as personas are still wanted; authors who do not write
+about themselves are skipped (``not_first_person``) before any card is written. Within a wave every
 candidate gets up to ``max_attempts`` replies; a reply is rejected (and the candidate retried with the next
 seed) for any of: empty, truncated, invalid JSON, schema, invalid evidence, source identifiers, copied
-wording, instrument wording. A candidate still rejected after the last attempt is skipped and counted under
-its last reason. Accepted cards too similar to a stored or earlier card are dropped and counted.
+wording, instrument wording, ungrounded (the grounding judge left no valid card). A candidate still
+rejected after the last attempt is skipped and counted under its last reason. Accepted cards get the
+conversational style least used so far in the specialization; cards too similar to a stored or earlier
+card are dropped and counted.
 """
 
 from __future__ import annotations
@@ -17,18 +20,26 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.llm import LLM, GenerationParams
-from jedi_academy.personas.card import PROMPT_VERSION, PersonaCard
+from jedi_academy.personas.card import PROMPT_VERSION, SCHEMA_VERSION, STYLES, PersonaCard
 from jedi_academy.personas.dedupe import DEFAULT_THRESHOLD, NearDuplicateIndex
+from jedi_academy.personas.judge import (
+    FIRST_PERSON_KEPT,
+    JUDGE_PROMPT_VERSION,
+    GroundingResult,
+    first_person_heuristic,
+    judge_first_person,
+    judge_grounding,
+)
 from jedi_academy.personas.parsing import parse_card
 from jedi_academy.personas.privacy import LeakLimits, card_texts, identifier_problems, leak_report
 from jedi_academy.personas.prompt import GENERATION_PROMPT_VERSION, persona_messages
-from jedi_academy.personas.records import existing_cards, persona_id_for, used_authors
+from jedi_academy.personas.records import existing_cards, persona_id_for, style_counts, used_authors
 from jedi_academy.personas.schema import CardLimits, card_json_schema
 from jedi_academy.personas.selection import BundleLike, Candidate, SelectionRules, candidates, eligible
 from jedi_academy.store.models import Persona
 
 if TYPE_CHECKING:
-    from jedi_academy.conversations.contamination import ContaminationGuard
+    from jedi_academy.guard.contamination import ContaminationGuard
     from jedi_academy.specializations import Specialization
     from jedi_academy.store import Database
 
@@ -41,7 +52,9 @@ REJECTION_REASONS = (
     "source_identifier",
     "copied_wording",
     "instrument_wording",
+    "ungrounded",
 )
+FIRST_PERSON_MODES = ("judge", "heuristic", "off")
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,12 @@ class PersonaOptions:
     limits: CardLimits = field(default_factory=CardLimits)
     leak: LeakLimits = field(default_factory=LeakLimits)
     duplicate_threshold: float = DEFAULT_THRESHOLD
+    grounding: bool = True  # the teacher judges whether each cited comment supports its trait
+    first_person: str = "judge"  # judge (heuristic, then the teacher) | heuristic | off
+
+    def __post_init__(self) -> None:
+        if self.first_person not in FIRST_PERSON_MODES:
+            raise ValueError(f"first_person must be one of {', '.join(FIRST_PERSON_MODES)}")
 
     def candidate_cap(self) -> int:
         return self.max_candidates if self.max_candidates is not None else 3 * self.n
@@ -81,11 +100,22 @@ class PersonaReport:
     near_duplicates: int = 0
     instruments_checked: list[str] = field(default_factory=list)  # by the instrument-wording check
     instruments_unchecked: list[str] = field(default_factory=list)  # no item text to check against
+    not_first_person: int = 0  # authors skipped: they write about someone else
+    grounding: dict[str, int] = field(default_factory=lambda: {"cards": 0, "checked": 0, "supported": 0,
+                                                               "dropped": 0, "judge_failed": 0})  # fmt: skip
+    styles: Counter[str] = field(default_factory=Counter)  # conversational styles assigned
+
+    @property
+    def grounding_rate(self) -> float | None:
+        checked = self.grounding["checked"]
+        return round(self.grounding["supported"] / checked, 4) if checked else None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["rejected"] = dict(sorted(self.rejected.items()))
         data["skipped"] = dict(sorted(self.skipped.items()))
+        data["styles"] = dict(sorted(self.styles.items()))
+        data["grounding_rate"] = self.grounding_rate
         return data
 
 
@@ -96,6 +126,7 @@ class _Accepted:
     seed: int
     attempts: int
     privacy: dict[str, Any]
+    grounding: dict[str, Any] | None
 
 
 @dataclass
@@ -152,6 +183,7 @@ def generate_personas(
         index = NearDuplicateIndex(options.duplicate_threshold)
         for persona_id, card in existing_cards(session, specialization.id).items():
             index.add(persona_id, card)
+        styles = Counter(style_counts(session, specialization.id))
     eligible_bundles = [b for b in bundles if eligible(b, options.selection)]
     report.eligible = len(eligible_bundles)
     report.already_used = sum(1 for b in eligible_bundles if b.author in used)
@@ -164,11 +196,44 @@ def generate_personas(
         if not wave:
             break
         report.tried += len(wave)
+        wave = _first_person(llm, wave, options, first_seed, report)
+        if not wave:
+            continue
         note(f"generating {len(wave)} persona card(s) ({report.generated}/{options.n} stored so far)")
         accepted = _generate_wave(llm, specialization, wave, options, checks, first_seed, report)
         first_seed += options.max_attempts
-        _store(database, specialization.id, accepted, index, options, report)
+        _store(database, specialization.id, accepted, index, options, report, styles)
     return report
+
+
+def _first_person(
+    llm: LLM, wave: list[Candidate], options: PersonaOptions, seed: int, report: PersonaReport
+) -> list[Candidate]:
+    """The candidates who write about their own experience (counted when dropped)."""
+    if options.first_person == "off":
+        return wave
+    kept = [c for c in wave if first_person_heuristic([comment.text for comment in c.comments])]
+    if options.first_person == "judge" and kept:
+        answers = judge_first_person(llm, kept, seed)
+        kept = [
+            c
+            for c, answer in zip(kept, answers, strict=True)
+            if answer is None or answer in FIRST_PERSON_KEPT
+        ]
+    report.not_first_person += len(wave) - len(kept)
+    return kept
+
+
+def next_style(counts: Counter[str], seed: int) -> str:
+    """The conversational style least used so far; ties go by a seeded order of the six styles."""
+    order = sorted(STYLES, key=lambda style: hash_order(seed, style))
+    return min(order, key=lambda style: counts.get(style, 0))
+
+
+def hash_order(seed: int, value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{seed}:{value}".encode()).hexdigest()
 
 
 def _generate_wave(
@@ -190,6 +255,7 @@ def _generate_wave(
         replies = _ask(llm, specialization, [wave[i] for i in pending], options, seed)
         report.replies += len(pending)
         still: list[int] = []
+        passed: list[tuple[int, PersonaCard, dict[str, Any]]] = []
         for number, reply in zip(pending, replies, strict=True):
             candidate = wave[number]
             parsed = parse_card(reply, candidate.labels)
@@ -197,15 +263,44 @@ def _generate_wave(
             if parsed.card is not None:
                 reason, privacy = checks.reason_to_reject(parsed.card, candidate)
             if reason is None and parsed.card is not None:
-                accepted[number] = _Accepted(candidate, parsed.card, seed, attempt + 1, privacy)
+                passed.append((number, parsed.card, privacy))
             else:
                 report.rejected[reason or "schema"] += 1
                 last_reason[number] = reason or "schema"
                 still.append(number)
-        pending = still
+        verdicts = _ground(llm, [(card, wave[number]) for number, card, _ in passed], options, seed, report)
+        for (number, card, privacy), verdict in zip(passed, verdicts, strict=True):
+            kept = verdict.card if verdict is not None else card
+            if kept is None:
+                report.rejected["ungrounded"] += 1
+                last_reason[number] = "ungrounded"
+                still.append(number)
+                continue
+            grounding = verdict.as_dict() if verdict is not None else None
+            accepted[number] = _Accepted(wave[number], kept, seed, attempt + 1, privacy, grounding)
+        pending = sorted(still)
     for number in pending:
         report.skipped[last_reason[number]] += 1
     return [accepted[number] for number in sorted(accepted)]
+
+
+def _ground(
+    llm: LLM,
+    items: list[tuple[PersonaCard, Candidate]],
+    options: PersonaOptions,
+    seed: int,
+    report: PersonaReport,
+) -> list[GroundingResult | None]:
+    if not options.grounding or not items:
+        return [None] * len(items)
+    results = judge_grounding(llm, items, seed)
+    for result in results:
+        report.grounding["cards"] += 1
+        report.grounding["checked"] += result.checked
+        report.grounding["supported"] += result.supported
+        report.grounding["dropped"] += len(result.dropped)
+        report.grounding["judge_failed"] += result.judge_failed
+    return list(results)
 
 
 def _ask(
@@ -245,11 +340,14 @@ def _store(
     index: NearDuplicateIndex,
     options: PersonaOptions,
     report: PersonaReport,
+    styles: Counter[str],
 ) -> None:
     with database.session() as session:
         for item in accepted:
             nearest = index.nearest(item.card)
-            persona_id = persona_id_for(specialization, item.card)
+            style = next_style(styles, item.seed)
+            card = item.card.model_copy(update={"conversational_style": style})
+            persona_id = persona_id_for(specialization, card)
             if index.is_duplicate(nearest) or session.get(Persona, persona_id) is not None:
                 report.near_duplicates += 1
                 continue
@@ -257,7 +355,7 @@ def _store(
                 Persona(
                     id=persona_id,
                     specialization_id=specialization,
-                    card=item.card.model_dump(),
+                    card=card.model_dump(),
                     source_author_hash=item.candidate.author,
                     source_comment_ids=list(item.candidate.labels.values()),
                     backend=report.backend,
@@ -271,6 +369,10 @@ def _store(
                         "comments_shown": len(item.candidate.comments),
                         "words_shown": sum(len(c.text.split()) for c in item.candidate.comments),
                         "patient_prompt_version": PROMPT_VERSION,
+                        "card_schema": SCHEMA_VERSION,
+                        "bases": card.bases(),
+                        "grounding": item.grounding,
+                        "judge_prompt_version": JUDGE_PROMPT_VERSION,
                         "options": {
                             "temperature": options.temperature,
                             "max_tokens": options.max_tokens,
@@ -278,11 +380,15 @@ def _store(
                             "limits": asdict(options.limits),
                             "leak": asdict(options.leak),
                             "duplicate_threshold": options.duplicate_threshold,
+                            "grounding": options.grounding,
+                            "first_person": options.first_person,
                         },
                     },
                 )
             )
             session.flush()
-            index.add(persona_id, item.card)
+            index.add(persona_id, card)
+            styles[style] += 1
+            report.styles[style] += 1
             report.generated += 1
             report.persona_ids.append(persona_id)

@@ -25,7 +25,7 @@ _DURATION = re.compile(
     r"|\b(?:lifelong|all\s+(?:my|his|her|their)\s+life|for\s+as\s+long\s+as\s+\w+\s+can\s+remember)\b",
     re.IGNORECASE,
 )
-_RISK_FIELDS = ("ideation", "self_harm", "substances", "harm_to_others")
+_RISK_FIELDS = ("suicidal_ideation", "ideation", "self_harm", "substances", "harm_to_others")
 
 
 def intake_sheet(card: BaseModel | dict[str, Any]) -> dict[str, Any]:

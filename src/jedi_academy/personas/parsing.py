@@ -2,7 +2,9 @@
 
 Rejection reasons: ``empty``, ``truncated`` (the JSON stops mid-way: the token limit was reached),
 ``invalid_json``, ``schema`` (valid JSON that PersonaCard refuses) and ``invalid_evidence`` (a trait cites
-a label that was not shown). Accepted cards carry real comment ids in ``evidence`` instead of the labels.
+a label that was not shown). Fields that may be "not stated" are normalised first: basis ``not stated``, the
+value "not stated" or no evidence all make the field "not stated". Accepted cards carry real comment ids in
+``evidence`` instead of the labels.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from jedi_academy.personas.card import PersonaCard
+from jedi_academy.personas.card import NOT_STATED, PersonaCard
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -38,7 +40,7 @@ def parse_card(reply: str, labels: Mapping[str, str]) -> ParsedCard:
     except json.JSONDecodeError as exc:
         reason = "truncated" if text.startswith("{") and _unfinished(text) else "invalid_json"
         return ParsedCard(None, reason, exc.msg)
-    data = _clean(data)
+    data = normalise_not_stated(_clean(data))
     try:
         card = PersonaCard.model_validate(data)
     except ValidationError as exc:
@@ -91,3 +93,35 @@ def _map_evidence(value: Any, labels: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_map_evidence(v, labels) for v in value]
     return value
+
+
+_MAYBE_FIELDS = (
+    ("demographics", "gender", "text"),
+    ("demographics", "occupation", "text"),
+    ("demographics", "relationships", "text"),
+    ("demographics", "living_situation", "text"),
+    (None, "speaking_style", "text"),
+    (None, "stage_of_change", "stage"),
+    ("risk", "suicidal_ideation", "level"),
+    ("risk", "self_harm", "level"),
+    ("risk", "substances", "level"),
+)
+
+
+def normalise_not_stated(data: Any) -> Any:
+    """Fields that may be "not stated" become exactly that when the reply says so or cites nothing."""
+    if not isinstance(data, dict):
+        return data
+    for parent, name, value_key in _MAYBE_FIELDS:
+        holder = data.get(parent) if parent else data
+        field = holder.get(name) if isinstance(holder, dict) else None
+        if not isinstance(field, dict):
+            continue
+        unstated = (
+            field.get("basis") == NOT_STATED
+            or str(field.get(value_key, "")).strip().casefold() == NOT_STATED
+            or not field.get("evidence")
+        )
+        if unstated:
+            field.update({value_key: NOT_STATED, "basis": NOT_STATED, "evidence": []})
+    return data

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from jedi_academy.personas.card import PersonaCard
-from jedi_academy.personas.overlap import Words, longest_common_run, shared_share, words
+from jedi_academy.guard.overlap import Words, longest_common_run, shared_share, words
+from jedi_academy.personas.card import AnyCard
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,12 @@ class LeakReport:
         return asdict(self)
 
 
-def card_texts(card: PersonaCard) -> list[str]:
+def card_texts(card: AnyCard) -> list[str]:
     """Everything a card says in words: its name and each trait's text."""
-    return [card.name, *(trait.text for trait in card.traits())]
+    return card.texts()
 
 
-def leak_report(card: PersonaCard, sources: Iterable[str], limits: LeakLimits | None = None) -> LeakReport:
+def leak_report(card: AnyCard, sources: Iterable[str], limits: LeakLimits | None = None) -> LeakReport:
     limits = limits or LeakLimits()
     mine = [words(text) for text in card_texts(card)]
     theirs: Sequence[Words] = [words(text) for text in sources]
@@ -75,7 +75,7 @@ _REDDIT = re.compile(r"\breddit\b|\bsubreddits?\b|(?<![\w/])/?r/\w+|\[(?:user|su
 
 
 def identifier_problems(
-    card: PersonaCard,
+    card: AnyCard,
     *,
     author: str,
     comment_ids: Iterable[str],

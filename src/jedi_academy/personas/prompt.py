@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from jedi_academy.llm import Message
 from jedi_academy.personas.selection import SourceComment
 
-GENERATION_PROMPT_VERSION = "persona-gen-1"
+GENERATION_PROMPT_VERSION = "persona-gen-2"
 
 _INSTRUCTIONS = """\
 You write persona cards for simulated psychotherapy clients, used to train new therapists. Each card \
@@ -20,14 +20,24 @@ Rules:
 - Paraphrase. Never copy wording from the comments: no run of five or more of their words, no quotes.
 - Invent an ordinary first name. Leave out anything identifying: names, places, dates, employers, schools, \
 usernames, rare events. Never mention Reddit, subreddits, posts or comments.
-- Every trait cites, in "evidence", the labels of the comments that support it (1 to 4 labels, only labels \
-shown below). Do not add traits the comments give no support for; where the comments say nothing about \
-age, use "unknown".
-- presenting_problems: why this person would come to therapy now. symptoms: what they experience, each with \
-a severity (mild, moderate or severe). history: how it developed. context: age band, occupation and \
-relationships. coping: what they do to get by, helpful or not. speaking_style: how they talk (sentence \
-length, tone, humour, hedging), described, not quoted. goals: what they hope for. resistances: what they \
-avoid, doubt or would push back on in therapy.
+- Every trait cites, in "evidence", the labels of the comments that support it (only labels shown below), \
+and says its basis: "stated" when the comments say it, "inferred" when it clearly follows from what they \
+say. Never add a trait the comments do not support: leave a list empty, and write "not stated" (basis \
+"not stated", no evidence) for a detail they never give. An honest "not stated" is better than a guess.
+- presenting_problems: why this person would come to therapy now. symptoms: what they experience, each \
+with a severity. demographics: age band, gender, occupation, relationships and living situation, only \
+where the comments give them.
+- cognitive_model (Beck): relevant_history (how it developed); core_beliefs about the self, each in one \
+family: helpless ("I am weak, trapped, a failure"), unlovable ("I am unwanted, bound to be rejected") or \
+worthless ("I am bad, a burden"); intermediate_beliefs (attitudes, rules and assumptions such as "if I ask \
+for help, people will see I am weak"); coping_strategies (what they do to get by, helpful or not); and two \
+or more situations, each a chain: situation -> automatic thought -> emotion -> behaviour.
+- stage_of_change: precontemplation, contemplation, preparation, action or maintenance, as far as the \
+comments show it. resistances: how this person pushes back on help or advice, each with its move (deny, \
+downplay, blame, hesitate, reject). goals: what they hope for. speaking_style: how they write (sentence \
+length, tone, humour, hedging), described, not quoted.
+- risk: suicidal_ideation (none, passive, active, plan), self_harm (none, past, current), substances \
+(none, some, problematic) and protective_factors, only as the comments show them; otherwise "not stated".
 - Realistic clients are ambivalent: they disclose gradually, minimise, and keep some of their doubts. Do not \
 write someone who is already recovering or who agrees with everything.
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from jedi_academy.personas.card import PersonaCard, system_prompt
+from jedi_academy.personas.card import AnyCard, PersonaCard, read_card, system_prompt
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Persona
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jedi_academy.store import Database
 
 
-def persona_id_for(specialization: str, card: PersonaCard) -> str:
+def persona_id_for(specialization: str, card: AnyCard) -> str:
     """Content-addressed: derived from the card, never from the author's pseudonym."""
     canonical = json.dumps([specialization, card.model_dump()], sort_keys=True, ensure_ascii=False)
     return "p-" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
@@ -41,9 +41,10 @@ def list_personas(database: Database, specialization: str | None = None) -> list
         return list(session.scalars(query))
 
 
-def load_card(database: Database, persona_id: str) -> PersonaCard:
+def load_card(database: Database, persona_id: str) -> AnyCard:
+    """The stored card, version 2 or (for personas stored before it) version 1."""
     with database.session() as session:
-        return PersonaCard.model_validate(get_persona(session, persona_id).card)
+        return read_card(get_persona(session, persona_id).card)
 
 
 def persona_system_prompt(database: Database, persona_id: str) -> str:
@@ -51,9 +52,9 @@ def persona_system_prompt(database: Database, persona_id: str) -> str:
     return system_prompt(load_card(database, persona_id))
 
 
-def public_card(card: PersonaCard | dict[str, Any]) -> dict[str, Any]:
-    """The card as JSON data without evidence ids: what a therapist may see."""
-    data = card.model_dump() if isinstance(card, PersonaCard) else card
+def public_card(card: AnyCard | dict[str, Any]) -> dict[str, Any]:
+    """The card as JSON data without evidence ids."""
+    data = card if isinstance(card, dict) else card.model_dump()
     return _drop_evidence(data)
 
 
@@ -72,6 +73,15 @@ def used_authors(session: Session, specialization: str) -> set[str]:
     return {row for row in rows if row}
 
 
-def existing_cards(session: Session, specialization: str) -> dict[str, PersonaCard]:
+def existing_cards(session: Session, specialization: str) -> dict[str, AnyCard]:
     rows = session.scalars(select(Persona).where(Persona.specialization_id == specialization))
-    return {row.id: PersonaCard.model_validate(row.card) for row in rows}
+    return {row.id: read_card(row.card) for row in rows}
+
+
+def style_counts(session: Session, specialization: str) -> dict[str, int]:
+    """How many v2 personas of the specialization have each conversational style."""
+    counts: dict[str, int] = {}
+    for card in existing_cards(session, specialization).values():
+        if isinstance(card, PersonaCard):
+            counts[card.conversational_style] = counts.get(card.conversational_style, 0) + 1
+    return counts

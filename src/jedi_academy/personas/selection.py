@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Protocol
 
-from jedi_academy.personas.overlap import words
+from jedi_academy.guard.overlap import words
 
 
 class CommentLike(Protocol):

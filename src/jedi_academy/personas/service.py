@@ -24,7 +24,7 @@ def generate_for_specialization(
     progress: Callable[[str], None] | None = None,
 ) -> PersonaReport:
     """Read the specialization's author bundles and generate personas with the configured LLM."""
-    from jedi_academy.conversations.contamination import guard_for_specialization
+    from jedi_academy.guard.contamination import guard_for_all_instruments
     from jedi_academy.llm import open_llm
     from jedi_academy.reddit import load_author_bundles
     from jedi_academy.specializations import get_specialization, sync_specializations
@@ -42,9 +42,7 @@ def generate_for_specialization(
         )
     database = open_database(settings)
     sync_specializations(database, [specialization])
-    guard = guard_for_specialization(
-        specialization.id, specialization.instruments, data_dir=settings.data_dir
-    )
+    guard = guard_for_all_instruments(settings.data_dir)
     llm = open_llm(settings, backend=backend, model=model)
     return generate_personas(database, llm, specialization, bundles, options, guard=guard, progress=progress)
 

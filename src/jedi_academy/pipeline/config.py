@@ -42,6 +42,8 @@ class PersonasSection(_Section):
     max_tokens: int = Field(2048, ge=64)
     max_trait_chars: int | None = Field(None, ge=3)  # shorter cards (small or slow teachers)
     max_list_items: int | None = Field(None, ge=1)
+    grounding: bool = True  # the teacher judges whether each cited comment supports its trait
+    first_person: Literal["judge", "heuristic", "off"] = "judge"
 
 
 class ConversationsSection(_Section):
@@ -52,6 +54,10 @@ class ConversationsSection(_Section):
     keep_truncated: bool = (
         False  # keep answers cut at max_tokens (needed for the tiny model, which never stops)
     )
+    therapist_max_tokens: int = Field(96, ge=8)
+    unhelpful_share: float = Field(0.15, ge=0, le=1)
+    self_cure_judge: bool = True
+    consistency_sample: float = Field(0.2, ge=0, le=1)
 
 
 class DatasetSection(_Section):

@@ -175,6 +175,8 @@ class Pipeline:
                 max_tokens=options.max_tokens,
                 selection=SelectionRules(min_comments=options.min_comments),
                 limits=CardLimits(text_max_chars=options.max_trait_chars, max_items=options.max_list_items),
+                grounding=options.grounding,
+                first_person=options.first_person,
             )
             report = generate_for_specialization(
                 self.teacher,
@@ -213,12 +215,17 @@ class Pipeline:
                 seed=options.seed,
                 max_tokens=options.max_tokens,
                 keep_truncated=options.keep_truncated,
+                therapist_max_tokens=options.therapist_max_tokens,
+                unhelpful_share=options.unhelpful_share,
+                self_cure_judge=options.self_cure_judge,
+                consistency_sample=options.consistency_sample,
             )
             report = generate_for_specialization(
                 self.teacher,
                 spec,
                 conversation_options,
                 persona_ids=self.state.output(f"personas:{spec}")["persona_ids"],
+                reddit_dir=Path(self.state.output("ingest")["out_dir"]),
                 progress=lambda text: (
                     self.display.update(f"conversations:{spec}", text) if self.display else None
                 ),

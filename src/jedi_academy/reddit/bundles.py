@@ -5,7 +5,6 @@ These are what persona generation reads: :func:`load_author_bundles` is the entr
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.reddit.layout import DATA_FILE, bundles_file, comments_dir, default_output_dir
+from jedi_academy.reddit.private import private_dir, seal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class BundleComment:
-    id: str
+    id: str  # keyed pseudonym of the Reddit comment id
     created: datetime  # UTC
     body: str  # scrubbed
     score: int | None
@@ -56,10 +56,11 @@ def build_bundles(out: Path, spec_id: str) -> int:
     table = table.sort_by([("author", "ascending"), ("created_utc", "ascending"), ("id", "ascending")])
     bundles = _group(table, BUNDLE_SCHEMA)
     target = bundles_file(out, spec_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent.parent)
+    private_dir(target.parent)
     tmp = target.with_name(target.name + ".tmp")
     pq.write_table(bundles, tmp, compression="zstd")
-    os.replace(tmp, target)
+    seal(tmp, target)
     return bundles.num_rows
 
 

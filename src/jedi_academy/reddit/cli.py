@@ -98,6 +98,14 @@ def ingest_command(
             _to_stderr(f"{exc.message}\nhint: {exc.hint}")
             raise typer.Exit(130) from None
         raise
+    except KeyboardInterrupt:
+        # The second Ctrl-C: every save step leaves the last committed checkpoint usable.
+        progress.close()
+        _to_stderr(
+            "interrupted at once; the last checkpoint is kept\n"
+            "hint: run the same command with --resume to continue"
+        )
+        raise typer.Exit(130) from None
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)

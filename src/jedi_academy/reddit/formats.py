@@ -40,6 +40,13 @@ def check_input(path: Path) -> str:
         raise AcademyError(f"{path}: no such file", "check the path")
     if path.is_dir():
         raise AcademyError(f"{path}: is a folder, not a dump file", "pass the dump files themselves")
+    if not path.is_file():
+        # A pipe or device can be read once only: the checks below, the input's identity (its first MiB)
+        # and --resume all need to read the file again.
+        raise AcademyError(
+            f"{path}: is a pipe or device, not a regular file",
+            "save the stream to a file first (ingest reads it more than once, and --resume rereads it)",
+        )
     fmt = detect_format(path)
     if fmt == "plain":
         with path.open("rb") as handle:

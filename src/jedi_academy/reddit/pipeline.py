@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.reddit import checkpoint
+from jedi_academy.reddit import checkpoint, faults
 from jedi_academy.reddit.bundles import build_bundles
 from jedi_academy.reddit.counts import IngestCounts
 from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
@@ -33,6 +33,7 @@ from jedi_academy.reddit.layout import (
     default_output_dir,
 )
 from jedi_academy.reddit.privacy import Pseudonymizer, load_or_create_secret
+from jedi_academy.reddit.private import private_dir, write_atomically
 from jedi_academy.reddit.progress import NullProgress, ProgressSink
 from jedi_academy.reddit.rules import KeepRules
 from jedi_academy.reddit.runs import describe_input, finish_run, reopen_run, start_run
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
 DEFAULT_CHECKPOINT_EVERY_S = 60.0
+LAYOUT_VERSION = 2  # 2: comment ids are pseudonyms
 
 
 @dataclass
@@ -87,8 +89,20 @@ def ingest(
 ) -> IngestResult:
     """Run (or resume) an ingest. Raises :class:`DumpReadError` after saving a partial run when a file is
     truncated or corrupt, and :class:`IngestInterrupted` after saving a checkpoint when ``stop`` is set."""
-    run = _Run(settings, options, progress or NullProgress(), stop, warn or (lambda _message: None))
-    return run.execute()
+    try:
+        run = _Run(settings, options, progress or NullProgress(), stop, warn or (lambda _message: None))
+        return run.execute()
+    except OSError as exc:
+        raise filesystem_error(exc) from exc
+
+
+def filesystem_error(exc: OSError) -> AcademyError:
+    """One line for a folder or file that cannot be created, read or written."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return AcademyError(
+        f"{where}{exc.strerror or exc}",
+        "check that --out and --data-dir name folders you can write to (not files, not read-only places)",
+    )
 
 
 class _Run:
@@ -137,12 +151,14 @@ class _Run:
         inputs = [describe_input(p, f) for p, f in zip(self.paths, self.formats, strict=True)]
         pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings))
         state, seen, resumed = self._initial_state(inputs, pseudonymizer)
+        self._check_output_dir(resumed)
         self.specs = [self.available[spec_id] for spec_id in state.specializations]
         self.rules = KeepRules.model_validate(state.rules)
         self.state = state
         self.resumed = resumed
 
         database = open_database(self.settings)
+        _make_database_private(self.settings)
         sync_specializations(database, self.specs)
         fresh = {
             "inputs": inputs,
@@ -160,7 +176,11 @@ class _Run:
         from jedi_academy.reddit.writer import CommentWriter
 
         self.counts = IngestCounts.from_state(state.counts) if state.counts else IngestCounts()
-        self.writer = CommentWriter(self.out, state.specializations, state.parts)
+        try:
+            self.writer = CommentWriter(self.out, state.specializations, state.parts)
+        except BaseException as exc:
+            self._record("failed", error=str(exc))
+            raise
         self.seen = seen
         self.selector = Selector(
             self.specs, self.rules, pseudonymizer, self.writer, self.counts, seen, self.warn
@@ -174,11 +194,12 @@ class _Run:
         from jedi_academy.specializations.loading import select_specializations
 
         options = self.options
+        checkpoint.remove_leftovers(self.out)
         has_checkpoint = checkpoint.exists(self.out)
         if options.resume and has_checkpoint:
             try:
                 state, seen = checkpoint.load(self.out)
-            except (OSError, ValueError, TypeError) as exc:
+            except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise AcademyError(
                     f"the checkpoint in {self.out} cannot be read: {exc}",
                     "run without --resume to start over",
@@ -233,38 +254,62 @@ class _Run:
                 "the pseudonymisation key changed since the checkpoint; pseudonyms would not match", hint
             )
 
+    def _check_output_dir(self, resumed: bool) -> None:
+        """Before any work: the output folder can be created, and holds nothing ingest did not write."""
+        if self.out.exists() and not self.out.is_dir():
+            raise AcademyError(f"--out {self.out} is a file, not a folder", "choose a folder for the output")
+        private_dir(self.out, tighten=False)
+        if resumed:
+            return
+        foreign = [name for name in (COMMENTS, BUNDLES) if (self.out / name).exists()]
+        if foreign and not _is_ingest_manifest(self.out / MANIFEST) and not checkpoint.exists(self.out):
+            raise AcademyError(
+                f"{self.out} holds {' and '.join(name + '/' for name in foreign)} without ingest's "
+                f"{MANIFEST}: ingest did not write them and will not delete them",
+                "choose another --out, or move those folders away",
+            )
+
     def _clear_output(self) -> None:
-        """A fresh run replaces the dataset in the output folder (only the paths ingest owns)."""
+        """A fresh run replaces the dataset in the output folder (only the paths ingest owns). The new
+        manifest comes first, so the folder is marked as ingest's before anything else is written."""
+        private_dir(self.out, tighten=False)
+        self._write_manifest("running", None, None)
+        checkpoint.remove(self.out)  # first: a checkpoint must never outlive the files it names
         for name in (COMMENTS, BUNDLES):
             shutil.rmtree(self.out / name, ignore_errors=True)
-        (self.out / MANIFEST).unlink(missing_ok=True)
-        checkpoint.remove(self.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        faults.step("output.cleared")
 
     # ------------------------------------------------------------------ the work
 
     def _process(self) -> IngestResult:
         try:
-            for index in range(self.state.file_index, len(self.paths)):
-                self._scan_file(index)
-        except DumpReadError as exc:
-            exc.summary = self._save_partial(exc.message)
+            try:
+                for index in range(self.state.file_index, len(self.paths)):
+                    self._scan_file(index)
+            except DumpReadError as exc:
+                exc.summary = self._save_partial(exc.message)
+                raise
+            except _StopRequested:
+                interrupted = IngestInterrupted(
+                    f"interrupted after {self.counts.lines_read:,} lines; the checkpoint is in {self.out}",
+                    "run the same command with --resume to continue",
+                )
+                interrupted.summary = self._save_partial("interrupted")
+                raise interrupted from None
+            return self._finish("completed")
+        except (DumpReadError, IngestInterrupted):
             raise
-        except _StopRequested:
-            interrupted = IngestInterrupted(
-                f"interrupted after {self.counts.lines_read:,} lines; the checkpoint is in {self.out}",
-                "run the same command with --resume to continue",
-            )
-            interrupted.summary = self._save_partial("interrupted")
-            raise interrupted from None
         except KeyboardInterrupt:
+            # A second Ctrl-C, at any moment: every save step leaves the last committed checkpoint usable.
             self._record("partial", error="interrupted hard: --resume continues from the last checkpoint")
             raise
+        except AcademyError as exc:
+            self._record("failed", error=exc.message)
+            raise
         except BaseException as exc:
-            # A bug or a full disk: the last periodic checkpoint still allows --resume.
+            # A bug or a full disk: the last committed checkpoint still allows --resume.
             self._record("failed", error=f"{type(exc).__name__}: {exc}")
             raise
-        return self._finish("completed")
 
     def _scan_file(self, index: int) -> None:
         path = self.paths[index]
@@ -321,24 +366,29 @@ class _Run:
         return self.state.elapsed_s + (time.monotonic() - self.started)
 
     def _save_checkpoint(self) -> None:
+        """One atomic commit: parts written so far, position, counts and duplicate digests together."""
         self.writer.flush()
         state = self.state
         state.counts = self.counts.to_state()
-        state.parts = {k: list(v) for k, v in self.writer.parts.items()}
+        state.parts = {k: [dict(entry) for entry in v] for k, v in self.writer.parts.items()}
         elapsed_before = state.elapsed_s
         state.elapsed_s = self._elapsed()
-        checkpoint.save(self.out, state, self.seen)
-        state.elapsed_s = elapsed_before
+        try:
+            checkpoint.save(self.out, state, self.seen)
+        finally:
+            state.elapsed_s = elapsed_before
 
     def _finalise_outputs(self) -> int:
-        """Merge parts, build bundles, and count distinct authors."""
+        """Compact the parts into one file per specialization (a checkpoint after each step), build the
+        bundles, and count distinct authors."""
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        self.writer.merge()
+        self.writer.compact(self._save_checkpoint)
         authors: set[str] = set()
         for spec in self.specs:
             build_bundles(self.out, spec.id)
+            faults.step("bundles.written")
             column = pq.read_table(comments_dir(self.out, spec.id) / DATA_FILE, columns=["author"])["author"]
             authors.update(pc.unique(column.drop_null()).to_pylist())
         return len(authors)
@@ -348,20 +398,27 @@ class _Run:
         return self.counts.summary([s.id for s in self.specs], subreddits, authors, self._elapsed())
 
     def _save_partial(self, error: str) -> dict[str, Any]:
-        """Keep everything read so far usable (merged, bundled) and resumable (checkpoint)."""
+        """Keep everything read so far usable (compacted, bundled) and resumable (checkpoint)."""
         authors = self._finalise_outputs()
-        self._save_checkpoint()
         summary = self._summary(authors)
         self._write_manifest("partial", summary, error)
         self._record("partial", error=error, summary=summary)
         return summary
 
     def _finish(self, status: str) -> IngestResult:
+        """The output first, then the manifest, then the run record, and only then the checkpoint goes:
+        until the record says ``completed``, ``--resume`` can redo any of these steps."""
         authors = self._finalise_outputs()
         summary = self._summary(authors)
         self._write_manifest(status, summary, None)
-        checkpoint.remove(self.out)
         self._record(status, summary=summary)
+        faults.step("run.recorded")
+        try:
+            checkpoint.remove(self.out)
+        except OSError as exc:
+            problem = f"the run completed but its checkpoint could not be removed: {exc}"
+            self._record(status, summary=summary, error=problem)
+            self.warn(problem)
         assert self.state.run_id is not None
         return IngestResult(
             run_id=self.state.run_id,
@@ -376,17 +433,24 @@ class _Run:
     def _record(
         self, status: str, *, error: str | None = None, summary: dict[str, Any] | None = None
     ) -> None:
+        """Update the run row. When recording a failure fails too (the database is gone), the original
+        error is what the user must see, so this one only becomes a warning."""
         if self.state.run_id is None:
             return
         counts = {**(summary or {}), **self._details()}
-        finish_run(
-            self.database,
-            self.state.run_id,
-            status=status,
-            counts=counts,
-            duration_s=self._elapsed(),
-            error=error,
-        )
+        try:
+            finish_run(
+                self.database,
+                self.state.run_id,
+                status=status,
+                counts=counts,
+                duration_s=self._elapsed(),
+                error=error,
+            )
+        except Exception as exc:
+            if status == "completed" and error is None:
+                raise
+            self.warn(f"could not record the run's status ({status}): {type(exc).__name__}: {exc}")
 
     def _details(self) -> dict[str, Any]:
         return {
@@ -396,9 +460,9 @@ class _Run:
             "workers": self.workers,
         }
 
-    def _write_manifest(self, status: str, summary: dict[str, Any], error: str | None) -> None:
+    def _write_manifest(self, status: str, summary: dict[str, Any] | None, error: str | None) -> None:
         manifest = {
-            "layout_version": 1,
+            "layout_version": LAYOUT_VERSION,
             "run_id": self.state.run_id,
             "status": status,
             "error": error,
@@ -408,8 +472,28 @@ class _Run:
             "rules": self.state.rules,
             "key_fingerprint": self.state.key_fingerprint,
             "summary": summary,
-            **self._details(),
+            **(self._details() if summary is not None else {}),
         }
-        tmp = self.out / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        write_atomically(self.out / MANIFEST, json.dumps(manifest, indent=2).encode("utf-8"))
+        faults.step("manifest.written")
+
+
+def _is_ingest_manifest(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"layout_version", "key_fingerprint", "run_id"} <= data.keys()
+
+
+def _make_database_private(settings: Settings) -> None:
+    """The SQLite database records the inputs and counts of every run: owner-only, like the output."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        path = Path(url.database + suffix)
+        if path.exists() and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)

@@ -3,12 +3,20 @@ rule it fails, in the order of ``REASONS``."""
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jedi_academy.reddit.scrubbing import unescape_reddit
+
+MAX_EPOCH = 253_402_300_799  # 9999-12-31T23:59:59Z
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 REASONS = (
-    "invalid_record",  # not a comment object: no id, body or created_utc of the right type
+    # not a comment object: no id, body or created_utc of the right type, or an integer out of range
+    "invalid_record",
     "deleted_body",
     "removed_body",
     "empty_body",
@@ -54,7 +62,7 @@ class RuleChecker:
         body = comment.get("body")
         if not isinstance(body, str) or not isinstance(comment.get("id"), str):
             return "invalid_record"
-        if created_epoch(comment.get("created_utc")) is None:
+        if created_epoch(comment.get("created_utc")) is None or _score_out_of_range(comment.get("score")):
             return "invalid_record"
         if body in self._deleted:
             return "deleted_body"
@@ -74,24 +82,44 @@ class RuleChecker:
 
 
 def dedupe_key(body: str) -> str:
-    """Bodies are duplicates when equal after collapsing whitespace runs to one space and stripping."""
-    return " ".join(body.split())  # split() splits on the same Unicode whitespace as \s
+    """Bodies are duplicates when equal after decoding Reddit's HTML escapes, Unicode NFC normalisation,
+    case folding, and collapsing whitespace runs to one space (stripped)."""
+    text = unicodedata.normalize("NFC", unescape_reddit(body)).casefold()
+    return " ".join(text.split())  # split() splits on the same Unicode whitespace as \s
 
 
 def created_epoch(value: Any) -> int | None:
-    """``created_utc`` is a quoted epoch in the 2015 dumps and an integer from December 2015 on."""
+    """``created_utc`` is a quoted epoch in the 2015 dumps and an integer from December 2015 on. ``None``
+    unless it is a whole number of seconds from 1970 to the end of year 9999 (what a timestamp column and
+    Python's datetime hold)."""
     if isinstance(value, bool):
         return None
+    epoch: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value == value and abs(value) < 1e18 else None
-    if isinstance(value, str):
+        epoch = value
+    elif isinstance(value, float):
+        epoch = int(value) if math.isfinite(value) else None
+    elif isinstance(value, str) and len(value) <= 32:
         try:
-            return int(value)
+            epoch = int(value)
         except ValueError:
             try:
-                return int(float(value))
-            except (ValueError, OverflowError):
+                number = float(value)
+            except ValueError:
                 return None
+            epoch = int(number) if math.isfinite(number) else None
+    if epoch is None or not 0 <= epoch <= MAX_EPOCH:
+        return None
+    return epoch
+
+
+def score_value(value: Any) -> int | None:
+    """``score`` as stored: an int64, or null when absent or not an integer. A value beyond int64 is not a
+    Reddit score: :meth:`RuleChecker.reason_to_drop` rejects such a record."""
+    if isinstance(value, int) and not isinstance(value, bool) and INT64_MIN <= value <= INT64_MAX:
+        return value
     return None
+
+
+def _score_out_of_range(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import orjson
@@ -13,7 +14,7 @@ from jedi_academy.reddit.errors import DumpReadError
 from jedi_academy.reddit.prefilter import SubredditPrefilter
 from jedi_academy.reddit.privacy import Pseudonymizer, scrub
 from jedi_academy.reddit.readers import DumpReader
-from jedi_academy.reddit.rules import KeepRules, RuleChecker, created_epoch, dedupe_key
+from jedi_academy.reddit.rules import KeepRules, RuleChecker, created_epoch, dedupe_key, score_value
 from jedi_academy.reddit.writer import CommentWriter
 from jedi_academy.specializations.model import Specialization
 
@@ -86,15 +87,7 @@ class Selector:
                 return None
             for spec_id in targets:
                 self.seen[spec_id].add(digest)
-        score = comment.get("score")
-        row = (
-            comment["id"],
-            self.pseudonymizer.author(comment.get("author")),
-            subreddit,
-            created_epoch(comment.get("created_utc")),
-            score if isinstance(score, int) and not isinstance(score, bool) else None,
-            scrub(body),
-        )
+        row = to_row(comment, self.pseudonymizer)
         for spec_id in targets:
             self.writer.add(spec_id, row)
             counts.by_specialization[spec_id] += 1
@@ -106,6 +99,20 @@ class Selector:
         example = self.counts.add_malformed(path, lineno, error)
         if example is not None:
             self.warn(f"{path}: line {lineno:,} is not valid JSON ({example['error']}); skipped")
+
+
+def to_row(comment: dict[str, Any], pseudonymizer: Pseudonymizer) -> tuple[object, ...]:
+    """The stored row of a kept comment, in ``COMMENT_SCHEMA`` order: pseudonymised id and author, the
+    subreddit as in the dump, the epoch, the score, the scrubbed body. Pure: the same comment and key give
+    the same row in any process or engine."""
+    return (
+        pseudonymizer.comment_id(comment["id"]),
+        pseudonymizer.author(comment.get("author")),
+        comment["subreddit"],
+        created_epoch(comment.get("created_utc")),
+        score_value(comment.get("score")),
+        scrub(comment["body"]),
+    )
 
 
 def count_newlines(buf: bytes, end: int) -> int:

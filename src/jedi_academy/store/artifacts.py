@@ -29,10 +29,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(root: Path) -> str:
-    """Hash of a folder: every file's relative path and content hash, in sorted order."""
+def sha256_tree(root: Path, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of a folder: every file's relative path and content hash, in sorted order (``exclude``: top-level
+    file names left out, e.g. the metadata written next to an exported adapter)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    files = (p for p in root.rglob("*") if p.is_file() and p.relative_to(root).as_posix() not in exclude)
+    for path in sorted(files):
         digest.update(f"{path.relative_to(root).as_posix()}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 

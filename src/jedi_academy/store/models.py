@@ -202,6 +202,9 @@ class FeedbackRecord(Base):
     scheme_version: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # codes, ratings, summary
     payload_sha256: Mapped[str] = mapped_column(String(64))  # verified on every load
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 # ---------------------------------------------------------------- therapy sessions (issue 15)
 
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from jedi_academy.conversations.contamination import (
+from jedi_academy.conversations.questions import load_question_bank
+from jedi_academy.guard.contamination import (
     ContaminationGuard,
     GuardSettings,
     Phrase,
     guard_for_specialization,
 )
-from jedi_academy.conversations.questions import load_question_bank
 from jedi_academy.instruments.loading import packaged_definition
 from jedi_academy.instruments.text_import import import_text
 from jedi_academy.specializations import load_specializations
@@ -87,4 +87,33 @@ def test_instruments_without_text_are_reported_until_imported(tmp_path) -> None:
     import_text(packaged_definition("asrs-v1.1-a"), text, tmp_path)
     after = guard_for_specialization("adhd", data_dir=tmp_path)
     assert after.unchecked_instruments == [] and after.checked_instruments == ["asrs-v1.1-a"]
-    assert after.is_contaminated("it's like placeholder statement number 3 about my week")
+    assert after.is_contaminated("it's like placeholder statement number 3 about keeping appointments for me")
+
+
+def test_a_natural_disclosure_is_kept_and_flagged_while_item_wording_is_not(phq: ContaminationGuard) -> None:
+    disclosure = "Sometimes I think I would be better off dead."
+    assert not phq.is_contaminated(disclosure)
+    (flag,) = phq.disclosures(disclosure)
+    assert (flag.instrument_id, flag.where, flag.kind) == ("phq-9", "item 9", "disclosure")
+    verbatim = "Thoughts that you would be better off dead or of hurting yourself in some way."
+    assert phq.is_contaminated(verbatim) and phq.disclosures(verbatim) == []
+    # the same words said about someone else, or buried in a long sentence, are not a disclosure
+    assert phq.is_contaminated("She said her brother would be better off dead.")
+    # one disclosure among other sentences is flagged on its own
+    mixed = "Work is fine. Sometimes I think I would be better off dead. Anyway."
+    assert not phq.is_contaminated(mixed) and len(phq.disclosures(mixed)) == 1
+
+
+def test_the_guard_over_all_instruments_checks_every_shipped_text_and_names_the_rest(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.guard.contamination import guard_for_all_instruments
+    from jedi_academy.instruments import list_instruments
+
+    guard = guard_for_all_instruments(tmp_path)
+    ids = {i.id for i in list_instruments(tmp_path)}
+    assert set(guard.checked_instruments) | set(guard.unchecked_instruments) == ids
+    assert {"phq-9", "gad-7"} <= set(guard.checked_instruments)
+    assert "aq-10" in guard.unchecked_instruments
+    fingerprint = guard.fingerprint()
+    assert set(fingerprint["instruments"]) == set(guard.checked_instruments) | {
+        i for i in ids if any(p.instrument_id == i for p in guard.phrases)
+    }
