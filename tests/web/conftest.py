@@ -37,14 +37,18 @@ class Site:
     bob: Therapist
 
 
-def make_site(root: Path, tiny_dir: Path, tiny_llm: Any, **config: Any) -> tuple[Any, Site]:
+def make_site(
+    root: Path, tiny_dir: Path, tiny_llm: Any, database_url: str | None = None, **config: Any
+) -> tuple[Any, Site]:
     from jedi_academy.config import load_settings
     from jedi_academy.sessions import ModelPool, ModelSpec, add_therapist, open_case
     from jedi_academy.store import open_database
     from jedi_academy.web import accounts
     from jedi_academy.web.app import WebConfig, create_app
 
-    settings = load_settings(data_dir=root / "data", model=str(tiny_dir), device="cpu")
+    settings = load_settings(
+        data_dir=root / "data", model=str(tiny_dir), device="cpu", database_url=database_url
+    )
     database = open_database(settings)
     from jedi_academy.specializations.loading import packaged_specializations
     from jedi_academy.specializations.sync import sync_specializations
