@@ -597,7 +597,8 @@ def create_app(
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(request: Request, job_id: str, who: Me) -> Response:
         job = owned_job(who, job_id)
-        return page(request, "job.html", who, job=job)
+        case_id = owned_session(who, job.session_id).case_id
+        return page(request, "job.html", who, job=job, case_id=case_id)
 
     @app.get("/jobs/{job_id}/stream")
     async def job_stream(request: Request, job_id: str, who: Me) -> StreamingResponse:

@@ -32,6 +32,10 @@ def web_command(
         str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest patient reply, in tokens.", min=1)] = 200,
+    worker: Annotated[
+        bool,
+        typer.Option(help="Also run a loop worker in this process (a laptop; GPUs run `academy worker`)."),
+    ] = False,
 ) -> None:
     """Serve the therapists' web app (sessions, cases, trajectories, loop jobs)."""
     from jedi_academy.serving.cli import is_loopback
@@ -62,8 +66,13 @@ def web_command(
         max_tokens=max_tokens,
         public_url=(public_url or f"http://{host}:{port}").rstrip("/"),
     )
-    app = create_app(settings, database, ModelPool(settings), config, jobs=loop_jobs(settings, database))
+    jobs = loop_jobs(settings, database)
+    app = create_app(settings, database, ModelPool(settings), config, jobs=jobs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if worker:
+        if jobs is None:
+            raise ConfigError("--worker needs the improvement loop package (jedi_academy.loop)")
+        start_worker(settings)
     typer.echo(f"Jedi Academy web app on {config.public_url} (Ctrl-C stops)")
     # uvicorn's access log prints raw paths, and invite links carry a token: the app logs route templates
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
@@ -74,3 +83,18 @@ def invite_link(database: Any, therapist_id: str, email: str, public_url: str) -
 
     token = invite(database, therapist_id, email)
     return f"{public_url.rstrip('/')}/invite/{token}"
+
+
+def start_worker(settings: Any) -> Any:
+    """A loop worker in a daemon thread of this process: it takes queued jobs like `academy worker` does."""
+    import logging
+    import threading
+
+    from jedi_academy.loop.jobs import run_worker
+
+    log = logging.getLogger("jedi_academy.web.worker")
+    thread = threading.Thread(
+        target=run_worker, args=(settings,), kwargs={"echo": log.info}, name="loop-worker", daemon=True
+    )
+    thread.start()
+    return thread
