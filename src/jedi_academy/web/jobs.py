@@ -38,8 +38,9 @@ class Jobs(Protocol):
     def for_session(self, session_id: str) -> JobView | None: ...
 
 
-def loop_jobs(settings: Settings, database: Database) -> Jobs | None:
-    """The loop's job queue when the loop package is present, else None."""
+def loop_jobs(settings: Settings, database: Database, options: dict[str, Any] | None = None) -> Jobs | None:
+    """The loop's job queue when the loop package is present, else None. ``options`` are the loop's options
+    (``LoopOptions`` fields) for every job this server submits."""
     try:
         import jedi_academy.loop as loop
     except ImportError:
@@ -48,4 +49,4 @@ def loop_jobs(settings: Settings, database: Database) -> Jobs | None:
         return None
     from jedi_academy.web.loop_adapter import LoopJobs
 
-    return LoopJobs(settings, database)
+    return LoopJobs(settings, database, options or {})

@@ -37,14 +37,15 @@ def _view(row: dict[str, Any]) -> JobView:
 
 
 class LoopJobs:
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, options: dict[str, Any]) -> None:
         self.settings = settings
         self.database = database
+        self.options = options
 
     def start_loop(self, session_id: str) -> JobView:
         from jedi_academy.loop.jobs import enqueue_loop
 
-        return _view(enqueue_loop(self.settings, session_id))
+        return _view(enqueue_loop(self.settings, session_id, self.options))
 
     def get(self, job_id: str) -> JobView | None:
         from jedi_academy.loop.jobs import job_json
