@@ -4,6 +4,7 @@ with a case, served by uvicorn on a loopback port."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from tests.factories import add_persona
 from tests.sessions.conftest import BASE_CHECKPOINT, add_base_checkpoint
 
 PASSWORD = "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 @dataclass
@@ -97,3 +100,38 @@ def sign_in(url: str, email: str, password: str = PASSWORD) -> httpx.Client:
 
 def page_csrf(client: httpx.Client, path: str = "/") -> str:
     return csrf_of(client.get(path).text)
+
+
+# ---------------------------------------------------------------- the browser (Debian's Chromium)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(
+            "Debian's chromium package is not installed (.ci/run installs it: apt-get install chromium)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context; any console error (a CSP violation included) fails the test."""
+    context = browser.new_context(viewport={"width": 1200, "height": 860})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def shoot(page: Any, name: str) -> None:
+    """A full-page screenshot for the docs (docs/images/web-NAME.png)."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / f"web-{name}.png"), full_page=True)

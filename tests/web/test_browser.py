@@ -3,49 +3,9 @@ on the tiny model. Writes screenshots of the main pages to docs/images/."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.web.conftest import PASSWORD, Site
-
-CHROMIUM = "/usr/bin/chromium"
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists(),
-    reason="Debian's chromium package is not installed (.ci/run installs it: apt-get install chromium)",
-)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 860})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    # a CSP violation or a script error shows up here
-    assert errors == []
-
-
-def shoot(page: Any, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMAGES / f"web-{name}.png"), full_page=True)
+from tests.web.conftest import PASSWORD, Site, shoot
 
 
 def test_a_therapist_works_a_case(site: Site, page: Any) -> None:

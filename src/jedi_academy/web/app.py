@@ -399,7 +399,7 @@ def create_app(
 
         cases = list_cases(database, who.therapist_id)
         for case in cases:
-            case["spark"] = sparkline_svg(case_trajectory(database, case["id"]))
+            case["spark"] = sparkline_svg(case_trajectory(database, case["id"], settings))
         return page(request, "dashboard.html", who, cases=cases, specializations=open_specializations())
 
     @app.post("/cases")
@@ -419,7 +419,7 @@ def create_app(
 
         owned_case(who, case_id)
         case = show_case(database, case_id)
-        trajectory = case_trajectory(database, case_id)
+        trajectory = case_trajectory(database, case_id, settings)
         return page(
             request,
             "case.html",

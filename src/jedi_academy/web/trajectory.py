@@ -19,6 +19,7 @@ from jedi_academy.store.models import AssessmentRun, Case, Checkpoint, Specializ
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from jedi_academy.config import Settings
     from jedi_academy.store import Database
 
 
@@ -51,9 +52,16 @@ class Trajectory:
     branches: list[Branch]
 
 
-def primary_instrument(session: Session, specialization: str) -> str | None:
-    row = session.get(Specialization, specialization)
-    instruments = (row.definition or {}).get("instruments", []) if row is not None else []
+def primary_instrument(session: Session, specialization: str, settings: Settings | None = None) -> str | None:
+    """The specialization's first instrument: from its definition (shipped or the operator's, as the loop
+    reads it), else from the copy stored when it was synced."""
+    from jedi_academy.specializations import get_specialization
+
+    try:
+        instruments = list(get_specialization(specialization, settings).instruments)
+    except AcademyError:
+        row = session.get(Specialization, specialization)
+        instruments = (row.definition or {}).get("instruments", []) if row is not None else []
     return instruments[0] if instruments else None
 
 
@@ -74,14 +82,14 @@ def _score(session: Session, checkpoint_id: str, persona_id: str, instrument: st
     return None
 
 
-def case_trajectory(database: Database, case_id: str) -> Trajectory:
+def case_trajectory(database: Database, case_id: str, settings: Settings | None = None) -> Trajectory:
     from jedi_academy.instruments import load_instrument, reliable_change
 
     with database.session() as session:
         case = session.get(Case, case_id)
         if case is None:
             raise AcademyError(f"unknown case {case_id}")
-        instrument_id = primary_instrument(session, case.specialization_id)
+        instrument_id = primary_instrument(session, case.specialization_id, settings)
         rows = list(
             session.scalars(
                 select(TherapySession)
