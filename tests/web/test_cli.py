@@ -39,6 +39,8 @@ def test_therapist_add_with_email_prints_a_working_invite(
     # a bad email is refused before anything is written
     assert main(["--data-dir", str(data), "therapist", "add", "Bob", "--email", "not-an-email"]) == 1
     assert "not an email address" in capsys.readouterr().err
+    assert main(["--data-dir", str(data), "therapist", "add", "Bob", "--email", "ada@example.org"]) == 1
+    assert "already has an account" in capsys.readouterr().err
     assert main(["--data-dir", str(data), "therapist", "list", "--json"]) == 0
     assert [t["name"] for t in json.loads(capsys.readouterr().out)] == ["Ada Lovelace"]
 

@@ -63,9 +63,12 @@ def therapist_add(
 
     database = _database(ctx)
     if email is not None:
-        from jedi_academy.web.accounts import normalise_email
+        from jedi_academy.errors import AcademyError
+        from jedi_academy.web.accounts import email_taken, normalise_email
 
         email = normalise_email(email)  # refused before the therapist is written
+        if email_taken(database, email):
+            raise AcademyError(f"the email {email} already has an account")
     row = add_therapist(database, name)
     if email is not None:
         from jedi_academy.web.cli import invite_link  # the web stage owns accounts

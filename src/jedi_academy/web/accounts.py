@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 INVITE_DAYS = 7
 SESSION_DAYS = 14
+ANONYMOUS_HOURS = 24  # a browser that never signs in (its session only holds a CSRF token)
 MIN_PASSWORD = 10
 EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
@@ -61,6 +62,12 @@ def check_password(password: str) -> None:
 
 
 # ---------------------------------------------------------------- accounts and invites
+
+
+def email_taken(database: Database, email: str) -> bool:
+    with database.session() as session:
+        found = session.scalars(select(WebAccount).where(WebAccount.email == normalise_email(email))).first()
+        return found is not None
 
 
 def invite(database: Database, therapist_id: str, email: str) -> str:
@@ -188,13 +195,15 @@ class LoginSession:
 def new_session(database: Database, therapist_id: str | None = None) -> LoginSession:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
+    lifetime = timedelta(days=SESSION_DAYS) if therapist_id else timedelta(hours=ANONYMOUS_HOURS)
     with database.session() as session:
+        session.execute(delete(WebSession).where(WebSession.expires_at < now()))
         session.add(
             WebSession(
                 id_sha256=sha256(token),
                 therapist_id=therapist_id,
                 csrf_token=csrf,
-                expires_at=now() + timedelta(days=SESSION_DAYS),
+                expires_at=now() + lifetime,
             )
         )
     return LoginSession(token, therapist_id, csrf)
@@ -258,8 +267,12 @@ def login_blocked(database: Database, email: str, address: str, limit: RateLimit
         )
 
 
-def record_login(database: Database, email: str, address: str, succeeded: bool) -> None:
+def record_login(
+    database: Database, email: str, address: str, succeeded: bool, limit: RateLimit | None = None
+) -> None:
+    window = (limit or RateLimit()).window
     with database.session() as session:
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < now() - 2 * window))  # keep it small
         for key in (f"email:{email.strip().lower()[:300]}", f"ip:{address}"):
             if succeeded:
                 # a successful sign-in clears the account's failures (not the address's)

@@ -248,7 +248,7 @@ def create_app(
                 error="Too many failed sign-ins. Wait 15 minutes and try again.",
             )
         therapist_id = accounts.authenticate(database, email, password)
-        accounts.record_login(database, email, address, therapist_id is not None)
+        accounts.record_login(database, email, address, therapist_id is not None, config.rate_limit)
         if therapist_id is None:
             return page(request, "login.html", who, status=401, error="Wrong email or password.", email=email)
         # a new session id at login: a session id planted before sign-in is worth nothing afterwards
