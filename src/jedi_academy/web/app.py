@@ -578,6 +578,8 @@ def create_app(
             raise HTTPException(404, "no such turn")
         if not next(t for t in record["turns"] if t["index"] == turn)["marked"]:
             runner_for(session_id).mark(turn=turn)
+        if not request.headers.get("hx-request"):
+            return RedirectResponse(f"/sessions/{session_id}#turn-{turn}", status_code=303)
         record = session_view(session_id)
         return page(request, "_turn.html", who, record=record, turn=record["turns"][turn], live=False)
 
