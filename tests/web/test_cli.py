@@ -54,3 +54,11 @@ def test_therapist_add_with_email_prints_a_working_invite(
         path = row["invite_url"].split("8000", 1)[1]
         form = client.get(path)
         assert form.status_code == 200 and "Ada Lovelace" in form.text
+        # a new invite replaces the old one
+        assert main(["--data-dir", str(data), "invite", "Ada Lovelace", "--json"]) == 0
+        renewed = json.loads(capsys.readouterr().out)
+        assert renewed["email"] == "ada@example.org" and renewed["invite_url"] != row["invite_url"]
+        assert client.get(path).status_code == 404
+        assert client.get(renewed["invite_url"].split("8000", 1)[1]).status_code == 200
+    assert main(["--data-dir", str(data), "invite", "Nobody"]) == 1
+    assert "Traceback" not in capsys.readouterr().err

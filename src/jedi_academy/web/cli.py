@@ -11,6 +11,41 @@ from jedi_academy.errors import ConfigError
 
 def register(app: typer.Typer) -> None:
     app.command("web")(web_command)
+    app.command("invite")(invite_command)
+
+
+def invite_command(
+    ctx: typer.Context,
+    therapist: Annotated[str, typer.Argument(help="Therapist name or id.")],
+    email: Annotated[
+        str, typer.Option(help="Their sign-in email (kept if omitted for an existing account).")
+    ] = "",
+    url: Annotated[str, typer.Option(help="The web app's address.")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A new one-time invite link for an existing therapist (a lost or expired invite, a password reset)."""
+    import json
+
+    from jedi_academy.config import settings_from_context
+    from jedi_academy.sessions.records import get_therapist
+    from jedi_academy.store import open_database
+    from jedi_academy.store.models import WebAccount
+
+    database = open_database(settings_from_context(ctx))
+    with database.session() as session:
+        row = get_therapist(session, therapist)
+        therapist_id, name = row.id, row.name
+        account = session.get(WebAccount, therapist_id)
+        email = email or (account.email if account is not None else "")
+    if not email:
+        raise ConfigError(f"therapist {name} has no account yet", "pass --email")
+    link = invite_link(database, therapist_id, email, url)
+    if as_json:
+        typer.echo(
+            json.dumps({"therapist_id": therapist_id, "name": name, "email": email, "invite_url": link})
+        )
+    else:
+        typer.echo(f"invite link for {name} (works once, for 7 days): {link}")
 
 
 def web_command(
