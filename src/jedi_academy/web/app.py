@@ -316,6 +316,7 @@ def create_app(
             )
         accounts.drop_session(database, who.login.token)
         fresh = accounts.new_session(database, therapist_id)
+        accounts.drop_other_sessions(database, therapist_id, fresh.token)  # an invite also resets a password
         response = RedirectResponse("/", status_code=303)
         set_login_cookie(response, fresh.token)
         return response
