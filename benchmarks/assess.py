@@ -1,18 +1,23 @@
-"""Cost of scoring one instrument for one respondent: logprob mode against sample mode at matched precision,
-and the effect of batching and shared-prefix (KV cache) reuse in logprob mode. Tiny model, CPU.
+"""Cost of scoring one instrument for one respondent: logprob mode against sample mode, each on its best path,
+matched on the standard error of the expected total that `academy assess` reports. Tiny model, CPU.
 
-Matched precision: sample mode estimates the expected total from 2 x N answers per item; its 95% CI half-width
-is 1.96 * sqrt(sum of item variances / 2N). N is chosen so that this half-width is at most --half-width points
-(the item variances come from the logprob run's distributions). Logprob mode has no sampling error at all, so
-this comparison favours sample mode.
+* logprob mode: every label of every cyclic shift scored as a complete reply. Two paths are timed (one big
+  left-padded batch; the shared-prompt KV-cache reuse that is the default) and the faster one is used. Its
+  probabilities are exact, so the standard error it reports is the spread over option orders alone.
+* sample mode: batched constrained generation, all replies of a prompt in one call (probes off). Its standard
+  error (bootstrap over orders and replies) can approach the logprob one but never go below it; N, the
+  replies per item per shift, doubles from 5 until it is within ``--tolerance`` (10%) of the logprob mode's,
+  as the product would be run to reach that precision.
 
-Run: ``python -m benchmarks.assess [--instrument phq-9] [--half-width 0.5]``
+Counted for both: wall time, forward passes and token-forwards (tokens pushed through the model: prompt,
+padding and generated tokens alike). Ratios are printed, never asserted.
+
+Run: ``python -m benchmarks.assess [--instrument phq-9] [--tolerance 0.1]``
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -22,29 +27,34 @@ import torch
 
 
 class ForwardCounter:
-    """Counts forward passes of the model (each batch counts once)."""
+    """Counts forward passes of the model (each batch counts once) and the tokens they process."""
 
     def __init__(self, model: Any) -> None:
-        self.count = 0
-        model.register_forward_hook(self._hook)
+        self.passes = 0
+        self.tokens = 0
+        model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, *_: Any) -> None:
-        self.count += 1
+    def _hook(self, _module: Any, args: tuple, kwargs: dict) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.passes += 1
+        self.tokens += int(ids.numel()) if ids is not None else 0
 
 
-def timed(counter: ForwardCounter, action: Any) -> tuple[Any, float, int]:
-    before, started = counter.count, time.perf_counter()
+def measure(counter: ForwardCounter, action: Any) -> tuple[Any, float, int, int]:
+    passes, tokens, started = counter.passes, counter.tokens, time.perf_counter()
     result = action()
-    return result, time.perf_counter() - started, counter.count - before
+    return result, time.perf_counter() - started, counter.passes - passes, counter.tokens - tokens
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="logprob vs sample mode on the tiny model")
     parser.add_argument("--instrument", default="phq-9")
-    parser.add_argument("--half-width", type=float, default=0.5)
+    parser.add_argument("--tolerance", type=float, default=0.1)
+    parser.add_argument("--max-samples", type=int, default=80)
     args = parser.parse_args(argv)
 
     from jedi_academy.assessment.administer import administer_logprob, administer_sample
+    from jedi_academy.assessment.summary import summarise
     from jedi_academy.instruments import load_instrument
     from jedi_academy.llm.tiny import build_tiny_model
     from jedi_academy.llm.transformers_backend import TransformersLLM
@@ -55,45 +65,46 @@ def main(argv: list[str] | None = None) -> None:
         counter = ForwardCounter(llm.model)
         instrument = load_instrument(args.instrument)
         persona = "You are Sam, in therapy for low mood. Answer as yourself."
-
         administer_logprob(llm, instrument, persona)  # warm-up
-        rows = []
-        llm.max_batch_tokens, llm.reuse_prefix_cache = 1, False  # one request per forward pass
-        result, seconds, passes = timed(counter, lambda: administer_logprob(llm, instrument, persona))
-        rows.append(("logprob, one request at a time", seconds, passes))
-        llm.max_batch_tokens = 16384
-        _, seconds, passes = timed(counter, lambda: administer_logprob(llm, instrument, persona))
-        rows.append(("logprob, batched", seconds, passes))
-        llm.reuse_prefix_cache = True
-        _, seconds, passes = timed(counter, lambda: administer_logprob(llm, instrument, persona))
-        rows.append(("logprob, batched + shared prefix", seconds, passes))
-        logprob_seconds, logprob_passes = seconds, passes
 
-        scored = {item.id for item in instrument.scored_items}
-        variance = 0.0
-        for outcome in result.items:
-            if outcome.item_id in scored:
-                item = instrument.item(outcome.item_id)
-                mean = outcome.expected_value
-                variance += sum(
-                    p * (item.value_of(code) - mean) ** 2 for code, p in outcome.distribution.items()
-                )
-        samples = max(1, math.ceil((1.96**2) * variance / (args.half_width**2) / 2))
-        _, seconds, passes = timed(
-            counter,
-            lambda: administer_sample(llm, instrument, persona, samples=samples, temperature=1.0, seed=0),
+        logprob_rows = []
+        for label, reuse in (("one batch", False), ("shared-prompt cache", True)):
+            llm.reuse_prefix_cache = reuse
+            run = lambda: administer_logprob(llm, instrument, persona)  # noqa: E731
+            result, seconds, passes, tokens = measure(counter, run)
+            logprob_rows.append((f"logprob, {label}", seconds, passes, tokens, result))
+        best = min(logprob_rows, key=lambda row: row[1])
+        logprob_se = summarise(instrument, best[4].items, 0)["standard_error"]
+        target = (1 + args.tolerance) * logprob_se
+
+        samples, sample_row = 5, None
+        while True:
+            result, seconds, passes, tokens = measure(
+                counter,
+                lambda n=samples: administer_sample(
+                    llm, instrument, persona, samples=n, temperature=1.0, seed=0, probes=0
+                ),
+            )
+            error = summarise(instrument, result.items, 0)["standard_error"]
+            sample_row = (f"sample, N={samples} per item per shift", seconds, passes, tokens, error)
+            if (error is not None and error <= target) or samples >= args.max_samples:
+                break
+            samples *= 2
+
+    print(f"{instrument.id}, one persona, tiny Mistral on CPU; matched: sample mode's standard error of the "
+          f"expected total within {args.tolerance:.0%} of logprob mode's "
+          f"({logprob_se:.2f}, so <= {target:.2f})")  # fmt: skip
+    for label, seconds, passes, tokens, _ in logprob_rows:
+        print(
+            f"  {label:38} {seconds:8.2f} s  {passes:6d} passes  {tokens:9d} token-forwards  "
+            f"SE {logprob_se:.2f}"
         )
-        rows.append((f"sample, N={samples} per item per order", seconds, passes))
-
-    print(f"{instrument.id}, one persona, tiny Mistral on CPU; matched precision: 95% CI half-width "
-          f"<= {args.half_width} points needs N = {samples} samples per item per order")  # fmt: skip
-    for label, seconds, passes in rows:
-        print(f"  {label:40} {seconds:8.2f} s  {passes:6d} forward passes")
-    sample_seconds, sample_passes = rows[-1][1], rows[-1][2]
-    time_ratio, pass_ratio = sample_seconds / logprob_seconds, sample_passes / logprob_passes
-    print(f"  sample / logprob: {time_ratio:.1f}x the time, {pass_ratio:.1f}x the forward passes "
-          "(target: logprob at least 10x cheaper)")  # fmt: skip
-    print(f"  batching + prefix reuse vs one at a time: {rows[0][1] / logprob_seconds:.1f}x faster")
+    label, seconds, passes, tokens, error = sample_row
+    if error is None or error > target:
+        print(f"  (sample mode missed the target by N = {args.max_samples}: its cost is a lower bound)")
+    print(f"  {label:38} {seconds:8.2f} s  {passes:6d} passes  {tokens:9d} token-forwards  SE {error:.2f}")
+    print(f"  sample / best logprob path: {seconds / best[1]:.1f}x the time, "
+          f"{passes / best[2]:.1f}x the passes, {tokens / best[3]:.1f}x the token-forwards")  # fmt: skip
 
 
 if __name__ == "__main__":

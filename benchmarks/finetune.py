@@ -197,8 +197,10 @@ def gpu_7b(views: list[Any], steps: int) -> None:
     batches = batches[: (steps + 1) * config.grad_accumulation]
     estimate = estimate_memory(ModelShape.from_config(MISTRAL_7B_V03), config).total_bytes / 2**30
     card = torch.cuda.get_device_name(device)
-    print(f"Mistral-7B-shaped model (random weights) on {card}: {steps} steps of {config.batch_tokens} "
-          f"tokens x {config.grad_accumulation}, gradient checkpointing, estimate {estimate:.1f} GiB")
+    print(
+        f"Mistral-7B-shaped model (random weights) on {card}: {steps} steps of {config.batch_tokens} "
+        f"tokens x {config.grad_accumulation}, gradient checkpointing, estimate {estimate:.1f} GiB"
+    )
     shape = {**MISTRAL_7B_V03, "max_position_embeddings": 32768, "rope_theta": 1e6, "sliding_window": None}
     with torch.device(device):
         base = MistralForCausalLM(MistralConfig(**shape)).to(torch.bfloat16)

@@ -18,6 +18,8 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
+from jedi_academy.limits import REPLY_TOKENS, SEED, TEMPERATURE
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
@@ -76,6 +78,14 @@ def _settings(ctx: typer.Context) -> Settings:
     return settings_from_context(ctx)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from jedi_academy import __version__
+
+        typer.echo(f"academy {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -91,6 +101,10 @@ def root(
     base_url: Annotated[str | None, typer.Option(help="Server URL for the openai/mistral backends.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     if config is not None:
         os.environ["ACADEMY_CONFIG"] = str(config)
@@ -110,11 +124,7 @@ def root(
 @config_app.command("show")
 def config_show(ctx: typer.Context) -> None:
     """Print the effective settings as JSON (secrets hidden)."""
-    settings = _settings(ctx)
-    shown = settings.model_dump(mode="json")
-    shown["api_key"] = "***" if settings.api_key else None
-    shown["resolved_database_url"] = settings.resolved_database_url
-    typer.echo(json.dumps(shown, indent=2))
+    typer.echo(json.dumps(_settings(ctx).shown(), indent=2))
 
 
 @db_app.command("upgrade")
@@ -189,9 +199,9 @@ def chat(
     checkpoint: Annotated[str | None, typer.Option(help="Chat with this checkpoint (id or prefix).")] = None,
     persona: Annotated[str | None, typer.Option(help="Persona id: its card is the system prompt.")] = None,
     adapter: Annotated[Path | None, typer.Option(help="LoRA adapter folder (transformers backend).")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.")] = 128,
-    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.7,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest reply, in tokens.", **REPLY_TOKENS)] = 128,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.", **TEMPERATURE)] = 0.7,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.", **SEED)] = None,
 ) -> None:
     """Chat with a model or checkpoint: one reply per --message, or an interactive session without it."""
     from jedi_academy.llm import GenerationParams, open_llm
@@ -280,31 +290,24 @@ def demo(ctx: typer.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; problems the user can fix print one line and exit 1 (``--debug`` shows tracebacks)."""
-    import click
+    """Run the CLI; every failure prints one ``error:`` line (``--debug`` shows tracebacks): cli_errors."""
+    from typer.main import get_command
 
-    from jedi_academy.errors import AcademyError
+    from jedi_academy.cli_errors import (
+        accepts_option,
+        debug_requested,
+        invoked_command,
+        run_with_error_boundary,
+    )
 
     args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args or os.environ.get("ACADEMY_DEBUG") == "1"
-    try:
-        result = app(args=args, prog_name="academy", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
-        return 130
-    except AcademyError as exc:
-        if debug:
-            raise
-        typer.echo(f"error: {exc.message}", err=True)
-        if exc.hint:
-            typer.echo(f"hint: {exc.hint}", err=True)
-        return 1
-    return result if isinstance(result, int) else 0
+    command = get_command(app)
+    return run_with_error_boundary(
+        lambda: command.main(args=args, prog_name="academy", standalone_mode=False),
+        debug=debug_requested(args),
+        resumable=lambda: accepts_option(invoked_command(command, args), "--resume"),
+        args=args,
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ variables < CLI flags (passed to :func:`load_settings` as keyword arguments).
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,14 @@ from pydantic_settings import (
 )
 
 from jedi_academy.errors import ConfigError
+from jedi_academy.limits import MAX_SEED
 
 CONFIG_FILE_ENV = "ACADEMY_CONFIG"
 DEFAULT_CONFIG_FILE = "academy.toml"
 KNOWN_BACKENDS = ("transformers", "openai", "mistral")
+KNOWN_DTYPES = ("auto", "float32", "bfloat16", "float16")
+KNOWN_DATABASES = ("sqlite", "postgresql")
+DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def config_file_path() -> Path:
@@ -52,6 +58,46 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown backend {value!r}; choose one of {', '.join(KNOWN_BACKENDS)}")
         return value
 
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if not DEVICE_PATTERN.fullmatch(value):
+            raise ValueError(f"unknown device {value!r}; use auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in KNOWN_DTYPES:
+            raise ValueError(f"unknown dtype {value!r}; choose one of {', '.join(KNOWN_DTYPES)}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SEED:
+            raise ValueError(f"seed {value} is outside 0..{MAX_SEED}")
+        return value
+
+    @field_validator("request_timeout_s")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError("must be a positive number of seconds")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        scheme, sep, _ = value.partition("://")
+        if not sep or scheme.split("+")[0] not in KNOWN_DATABASES:
+            raise ValueError(
+                f"unsupported database URL {mask_url(value)!r}; use sqlite:///PATH or postgresql+psycopg://..."
+            )
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -74,6 +120,28 @@ class Settings(BaseSettings):
         """A path inside the data directory (not created)."""
         return self.data_dir.joinpath(*parts)
 
+    def shown(self) -> dict[str, Any]:
+        """The settings as JSON-ready data with every secret masked (the API key, a database password)."""
+        data = self.model_dump(mode="json")
+        data["api_key"] = "***" if self.api_key else None
+        if self.database_url:
+            data["database_url"] = mask_url(self.database_url)
+        data["resolved_database_url"] = mask_url(self.resolved_database_url)
+        return data
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (light: no SQLAlchemy import)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, tail = rest.partition("/")
+    credentials, at, host = authority.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}{slash}{tail}"
+
 
 def settings_from_context(ctx: Any) -> Settings:
     """The settings of a CLI command: the root command's flags (stored on its click context) as overrides."""
@@ -84,9 +152,18 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings; ``overrides`` are CLI flags (``None`` means "not given")."""
     given = {key: value for key, value in overrides.items() if value is not None}
     path = config_file_path()
+    if CONFIG_FILE_ENV in os.environ and not path.is_file():
+        raise ConfigError(
+            f"config file {path} {'is not a file' if path.exists() else 'does not exist'}",
+            f"check --config / ${CONFIG_FILE_ENV}",
+        )
     if path.exists():
         try:
             tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text ({exc.reason})", "fix the file or remove it") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror})", "check its permissions") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}", "fix the file or remove it") from exc
     try:

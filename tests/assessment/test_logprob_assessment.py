@@ -10,70 +10,75 @@ from jedi_academy.cli import main
 from jedi_academy.errors import AcademyError
 
 
-def test_option_order_averaging_cancels_a_planted_position_bias(trained) -> None:  # type: ignore[no-untyped-def]
-    settings, database, biased_id, _ = trained
+def test_symptomatic_patient_is_valid_and_scores_higher_than_a_valid_reference(trained) -> None:  # type: ignore[no-untyped-def]
+    settings, database = trained.settings, trained.database
     llms: dict = {}
-    run = assess(settings, database, checkpoint_target(settings, database, biased_id, llms), "phq-9")
+    patient = assess(
+        settings, database, checkpoint_target(settings, database, trained.patient, llms), "phq-9"
+    )
+    calm = assess(settings, database, checkpoint_target(settings, database, trained.calm, llms), "phq-9")
     base = assess(settings, database, model_target(settings, settings.model, llms), "phq-9")
-    single_order_total = 0.0
-    for item in run.items:
-        as_printed = {int(c): p for c, p in item.detail["by_order"]["as_printed"].items()}
-        reversed_order = {int(c): p for c, p in item.detail["by_order"]["reversed"].items()}
-        # the planted bias: whatever is listed first wins, in both orders
-        assert max(as_printed, key=as_printed.get) == 0 and as_printed[0] > 0.8
-        assert max(reversed_order, key=reversed_order.get) == 3 and reversed_order[3] > 0.8
-        assert item.order_sensitivity > 0.8
-        assert item.expected_value == pytest.approx(1.5, abs=0.1)  # averaged: the bias cancels
-        if item.item_id != "10":
-            single_order_total += sum(code * p for code, p in as_printed.items())
-    assert single_order_total < 3  # one order alone would report a near-zero PHQ-9
-    assert run.total == pytest.approx(13.5, abs=1.0)
-    assert run.result["mean_order_sensitivity"] > max(0.9, base.result["mean_order_sensitivity"])
+    assert patient.result["validity"]["valid"] is True and calm.result["validity"]["valid"] is True
+    assert patient.result["validity"]["median_option_mass"] > 0.5
+    assert all(item.detail["option_mass"] is not None for item in patient.items)  # stored per item
+    assert patient.total > 20 and calm.total < 7
+    assert patient.result["standard_error"] is not None and patient.result["standard_error"] < 3
 
-
-def test_symptomatic_patient_scores_higher_with_reliable_change(trained, capsys) -> None:  # type: ignore[no-untyped-def]
-    settings, database, _, patient_id = trained
-    results = run_baseline(settings, database, "depression", checkpoint=patient_id, echo=lambda _t: None)
-    block = results["instruments"]["phq-9"]
-    verdict = block["verdict"]
-    assert verdict["patients_score_higher"] is True and verdict["mean_change"] > 6
-    comparison = block["comparisons"][0]
-    assert comparison["persona"] is None
+    comparison = compare_runs(calm, patient)
+    assert comparison["valid"] is True and comparison["change"] > 10
     assert comparison["reliable_change"]["classification"] == "reliable deterioration"  # more symptomatic
-    assert comparison["after"]["total"] > comparison["before"]["ci"][1]
-    report = results["report"]
-    text = Path(report).read_text(encoding="utf-8")
-    assert "PASS" in text and "<svg" in text
+    assert comparison["change_sd_units"] == pytest.approx(comparison["change"] / 6.17)
+    assert comparison["change_se"] is not None
+
+    # the random base model puts almost no probability on the labels: invalid, so excluded from verdicts
+    reasons = [r["code"] for r in base.result["validity"]["reasons"]]
+    assert base.result["validity"]["valid"] is False and "option_mass" in reasons
+    assert compare_runs(base, patient)["valid"] is False
+
+
+def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) -> None:  # type: ignore[no-untyped-def]
+    settings, database = trained.settings, trained.database
+    results = run_baseline(settings, database, "depression", checkpoint=trained.patient, echo=lambda _t: None)
+    assert results["unit"] == "persona" and results["verdict"] == "underpowered"
+    assert results["n_personas"] == 0 and results["min_reachable_p"] == 1.0 and results["p"] is None
+    row = results["personas"][0]
+    assert row["persona"] is None and row["runs"]["patient"]["valid"] is True
+    assert row["runs"]["base"]["valid"] is False
+    verdict = results["instruments"]["phq-9"]["verdict"]
+    assert verdict["excluded"][0]["reasons"][0]["code"] == "option_mass"
+    assert results["controls"]["sham"]["verdict"] == "not run"
+    text = Path(results["report"]).read_text(encoding="utf-8")
+    assert "UNDERPOWERED" in text and "<svg" in text and "INVALID (option_mass)" in text
 
     cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
-    assert main([*cli, "baseline", "--specialization", "depression", "--checkpoint", patient_id]) == 0
-    assert "phq-9: patients score higher than the base model: PASS" in capsys.readouterr().out
-
-    code = main(
-        [
-            "--data-dir",
-            str(settings.data_dir),
-            "compare",
-            str(comparison["before_run"]),
-            str(comparison["after_run"]),
-        ]
-    )
+    assert main([*cli, "baseline", "--specialization", "depression", "--checkpoint", trained.patient]) == 0
     out = capsys.readouterr().out
-    assert code == 0 and "reliable deterioration" in out and "report:" in out
+    assert (
+        "phq-9 (all personas vs the base model): patients score higher than the base model: UNDERPOWERED"
+        in out
+    )
+    assert "base 13." in out and "INVALID (option_mass)" in out
+
+    comparison = results["instruments"]["phq-9"]["comparisons"]["base"][0]
+    code = main(["--data-dir", str(settings.data_dir), "compare", str(comparison["before_run"]),
+                 str(comparison["after_run"])])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "INVALID: option_mass" in out and "excluded from any verdict" in out
 
 
-def test_runs_are_reproducible(trained) -> None:  # type: ignore[no-untyped-def]
-    settings, database, _, patient_id = trained
-    target = checkpoint_target(settings, database, patient_id)
+def test_runs_are_reproducible_and_mismatched_runs_are_refused(trained, capsys) -> None:  # type: ignore[no-untyped-def]
+    settings, database = trained.settings, trained.database
+    target = checkpoint_target(settings, database, trained.patient)
     first = assess(settings, database, target, "phq-9", persona_id="persona-1")
     second = assess(settings, database, target, "phq-9", persona_id="persona-1")
     assert first.id != second.id
     assert (first.total, first.ci_low, first.ci_high) == (second.total, second.ci_low, second.ci_high)
+    assert first.result["standard_error"] == second.result["standard_error"]
     first_items = [(i.item_id, i.distribution) for i in load_run(database, first.id).items]
     assert first_items == [(i.item_id, i.distribution) for i in load_run(database, second.id).items]
     assert (
-        first.prompt_version == "assess-1"
-        and first.checkpoint_id == patient_id
+        first.prompt_version == "assess-2"
+        and first.checkpoint_id == trained.patient
         and first.backend == "transformers"
     )
     comparison = compare_runs(first, second)
@@ -81,28 +86,37 @@ def test_runs_are_reproducible(trained) -> None:  # type: ignore[no-untyped-def]
         comparison["change"] == 0 and comparison["reliable_change"]["classification"] == "no reliable change"
     )
 
+    without_card = assess(settings, database, target, "phq-9")
+    with pytest.raises(AcademyError, match=r"differ in persona_id \(None vs persona-1\)"):
+        compare_runs(without_card, first)
+    allowed = compare_runs(without_card, first, allow_mismatch=True)
+    assert allowed["mismatches"] == [{"field": "persona_id", "before": None, "after": "persona-1"}]
+    data = ["--data-dir", str(settings.data_dir)]
+    assert main([*data, "compare", str(without_card.id), str(first.id)]) == 1
+    assert "--allow-mismatch" in capsys.readouterr().err
+    assert main([*data, "compare", str(without_card.id), str(first.id), "--allow-mismatch"]) == 0
+    assert "MISMATCH (allowed): persona_id" in capsys.readouterr().out
+
 
 def test_cli_assess_json_and_errors(trained, capsys) -> None:  # type: ignore[no-untyped-def]
-    settings, _, _, patient_id = trained
+    settings, patient_id = trained.settings, trained.patient
     base = ["--data-dir", str(settings.data_dir), "--model", settings.model]
-    assert (
-        main(
-            [
-                *base,
-                "assess",
-                "--checkpoint",
-                patient_id[:8],
-                "--instrument",
-                "gad-7",
-                "--persona",
-                "persona-1",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    args = [
+        "assess",
+        "--checkpoint",
+        patient_id[:8],
+        "--instrument",
+        "gad-7",
+        "--persona",
+        "persona-1",
+        "--json",
+    ]
+    assert main([*base, *args]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["instrument"] == "gad-7" and len(row["items"]) == 8 and row["persona"] == "persona-1"
+    assert set(row["validity"]) >= {"valid", "reasons", "median_order_sensitivity", "median_option_mass"}
+    assert all(isinstance(item["option_mass"], float) for item in row["items"])
+    assert row["standard_error"] is not None and row["standard_error_basis"] == "option orders"
     assert set(row["modal"]) == {
         "instrument",
         "total",
@@ -113,27 +127,81 @@ def test_cli_assess_json_and_errors(trained, capsys) -> None:  # type: ignore[no
         "safety_flags",
     }
 
-    assert (
-        main(
-            [
-                *base,
-                "chat",
-                "--checkpoint",
-                patient_id,
-                "--persona",
-                "persona-1",
-                "-m",
-                "Hi",
-                "--max-tokens",
-                "3",
-            ]
-        )
-        == 0
-    )
+    chat = ["chat", "--checkpoint", patient_id, "--persona", "persona-1", "-m", "Hi", "--max-tokens", "3"]
+    assert main([*base, *chat]) == 0
     assert capsys.readouterr().out.startswith("you> Hi\nmodel> ")
     assert main([*base, "assess", "--model", settings.model, "--instrument", "aq-10"]) == 1
     assert "not shipped" in capsys.readouterr().err
     assert main([*base, "assess", "--instrument", "phq-9"]) == 1
     assert "exactly one of --checkpoint and --model" in capsys.readouterr().err
     with pytest.raises(AcademyError, match="persona 'nobody'"):
-        assess(settings, trained[1], model_target(settings, settings.model), "phq-9", persona_id="nobody")
+        assess(
+            settings, trained.database, model_target(settings, settings.model), "phq-9", persona_id="nobody"
+        )
+
+
+def test_the_sham_control_is_trained_like_the_patient_on_non_clinical_conversations(
+    trained, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.assessment.sham import train_sham
+    from jedi_academy.finetune.service import FinetuneRequest, finetune
+    from jedi_academy.store.models import Checkpoint
+    from tests.assessment.conftest import TRAINING
+    from tests.assessment.training_data import endorse_symptoms, write
+
+    settings, database = trained.settings, trained.database
+    short = TRAINING.model_copy(update={"max_steps": 4})  # the mechanics only: a few steps each
+    rows = endorse_symptoms(30, seed=5)
+    rows[0]["messages"] += [
+        {"role": "user", "content": "And then?"},
+        {"role": "assistant", "content": "x" * 150},
+    ]
+    quiet = lambda _text: None  # noqa: E731
+    patient = finetune(
+        settings, FinetuneRequest(dataset=str(write(tmp_path / "p.jsonl", rows)), show_progress=False), short,
+        echo=quiet,
+    )  # fmt: skip
+    sham_id = train_sham(settings, database, patient.id, echo=quiet)
+    with database.session() as session:
+        sham = session.get(Checkpoint, sham_id)
+        assert sham.hyperparameters == patient.hyperparameters and sham.base_model == patient.base_model
+        assert sham.dataset_id != patient.dataset_id and sham.specialization_id is None
+    lines = (settings.data_dir / "datasets" / "sham" / f"sham-{patient.id}.jsonl").read_text().splitlines()
+    conversations = [json.loads(line)["messages"] for line in lines]
+    assert len(conversations) == 30  # the patient's data volume: as many conversations, as many turns
+    assert [len(c) for c in conversations] == [len(r["messages"]) for r in rows]
+    assert len(conversations[0][3]["content"]) >= 150  # answers as long as the patient's
+    text = " ".join(m["content"] for c in conversations for m in c).lower()
+    assert not any(word in text for word in ("depress", "anxious", "therapy", "symptom", "option"))
+    assert train_sham(settings, database, patient.id, echo=quiet) == sham_id  # content-keyed: trained once
+
+
+def test_an_autism_baseline_with_imported_aq10_text_and_a_sham_control(trained, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    settings = trained.settings
+    # AQ-10's wording is not shipped; a user imports it (here: placeholder statements written for the test)
+    items = tmp_path / "aq10.yaml"
+    statements = "".join(f'  {n}: "Test statement number {n} about everyday habits."\n' for n in range(1, 11))
+    items.write_text("items:\n" + statements, encoding="utf-8")
+    cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
+    assert main([*cli, "instruments", "import", "aq-10", "--items", str(items)]) == 0
+    capsys.readouterr()
+    # any checkpoint can serve as the control here; the calm one stands in for a trained sham
+    args = ["baseline", "--specialization", "autism", "--checkpoint", trained.patient, "--sham", trained.calm]
+    assert main([*cli, *args, "--json"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["primary_instrument"] == "aq-10" and results["unit"] == "persona"
+    assert results["verdict"] == "underpowered"  # the base model's runs are invalid: no valid persona left
+    assert results["n_personas"] == 0 and results["min_reachable_p"] == 1.0
+    assert set(results) >= {"verdict", "n_personas", "min_reachable_p", "p", "d_z", "personas", "controls"}
+    assert set(results["controls"]) == {"base", "sham"} and results["sham_checkpoint"] == trained.calm
+    assert results["controls"]["sham"]["reference"] == "sham control"
+    sham = results["controls"]["sham"]
+    assert sham["n_personas"] + sham["n_excluded"] == 1
+    assert results["controls"]["sham"]["reliable_change"]["criterion"] == "not classifiable"
+    row = results["personas"][0]
+    assert set(row["runs"]) == {"base", "sham", "patient"} and row["split"] == "held_out"
+    assert {"valid", "reasons", "order_sensitivity", "option_mass", "standard_error"} <= set(
+        row["runs"]["patient"]
+    )
+    assert row["reliable_change_vs_sham"] == "not classifiable"  # AQ-10 publishes no change criterion
+    assert isinstance(row["change_vs_sham"], float)

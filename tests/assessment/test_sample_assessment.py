@@ -58,24 +58,39 @@ def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> N
             settings, database, target, "phq-9", mode="sample", sample_options=SampleOptions(samples=10)
         )
         items = {i.item_id: i for i in run.items}
-        assert items["9"].n_missing == 20 and items["9"].distribution == {}  # refused: missing, never 0
+        assert items["9"].n_missing == 40 and items["9"].distribution == {}  # refused: missing, never 0
         assert run.result["missing_items"] == ["9"]
         for item_id in ("1", "2", "3"):
-            assert items[item_id].n_missing == 4  # seeds ending in 0 or 5 refuse, 2 per order of 10
+            assert items[item_id].n_missing == 8  # seeds ending in 0 or 5 refuse: 2 of 10 per shift, 4 shifts
             assert sum(items[item_id].distribution.values()) == pytest.approx(1.0)
         assert (
             run.total is not None and run.ci_low <= run.total <= run.ci_high
         )  # PHQ-9 prorates one missing item
         assert "9" in run.result["modal"]["safety_flags"]  # an unanswered item 9 is not a safe answer
-        assert run.mode == "sample" and run.backend == "mistral" and run.result["model_calls"] == 200
+        assert run.mode == "sample" and run.backend == "mistral" and run.result["model_calls"] == 440
+        # the unconstrained probe is where refusals show: every probe of item 9 is one
+        probes = items["9"].detail["probes"]
+        assert len(probes) == 4 and all(p["answer"] is None and "rather not" in p["reply"] for p in probes)
+        validity = run.result["validity"]
+        assert validity["valid"] is False and [r["code"] for r in validity["reasons"]] == ["missing"]
+        assert validity["missing_share"] == pytest.approx((40 + 9 * 8 + validity["probe_missing"]) / 440)
+        assert run.result["standard_error_basis"] == "bootstrap over option orders and replies"
+        assert 0 < run.result["standard_error"] < run.total - run.ci_low  # precision, not one sheet's spread
         schema = api.requests[0]["response_format"]["json_schema"]["schema"]
         assert schema["properties"]["answer"]["enum"] == [1, 2, 3, 4]
+        assert (
+            sum(1 for r in api.requests if "response_format" not in r or r["response_format"] is None) == 40
+        )
         assert all("seed" not in r and "logprobs" not in r for r in api.requests)
 
         again = assess(
             settings, database, target, "phq-9", mode="sample", sample_options=SampleOptions(samples=10)
         )
         assert (again.total, again.ci_low, again.ci_high) == (run.total, run.ci_low, run.ci_high)
+        more = assess(
+            settings, database, target, "phq-9", mode="sample", sample_options=SampleOptions(samples=25)
+        )
+        assert more.result["standard_error"] < run.result["standard_error"]  # more replies, less uncertainty
 
         with pytest.raises(LogprobsUnavailableError):
             assess(settings, database, target, "phq-9", mode="logprob")
@@ -120,7 +135,8 @@ def test_logprob_mode_through_the_openai_backend_matches_local(tiny_llm, tmp_pat
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [('{"answer": 2}', 20), ("2", 20), ("2. Several days", 20), ('{"answer": "3"}', 30), ("3", 30),
-     ("I won't answer.", None), ('{"answer": 7}', None), ("", None), ("true", None), ('{"other": 1}', None)],
+     ("I won't answer.", None), ('{"answer": 7}', None), ("", None), ("true", None), ('{"other": 1}', None),
+     ("2 or 3", None), ("Somewhere between 1 and 2.", None), ("Option 2", 20), ("2.5", None), ("12", None)],
 )  # fmt: skip
 def test_answers_are_parsed_or_missing(reply: str, expected: int | None) -> None:
     from jedi_academy.assessment.administer import parse_answer

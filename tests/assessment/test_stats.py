@@ -32,6 +32,18 @@ def test_distribution_helpers() -> None:
     assert stats.expected({0: 0.5, 2: 0.5}, lambda code: 3 - code) == pytest.approx(2.0)
 
 
-def test_cohens_d() -> None:
-    assert stats.cohens_d([1, 2, 3], [3, 4, 5]) == pytest.approx(2.0)
-    assert stats.cohens_d([1, 1], [1, 1]) is None
+def test_one_sided_sign_flip_and_the_smallest_reachable_p() -> None:
+    assert stats.sign_flip_p([1, 2, 3, 4, 5]) == pytest.approx(1 / 32)  # two-sided could not go below 2/32
+    assert stats.sign_flip_p([-1, -2, -3]) == pytest.approx(1.0)  # the wrong direction is no evidence
+    assert stats.sign_flip_p([3, -1]) == pytest.approx(0.5)
+    assert [stats.min_reachable_p(n) for n in (0, 1, 4, 5)] == [1.0, 0.5, 1 / 16, 1 / 32]
+    assert stats.min_reachable_p(40, samples=999) == pytest.approx(1 / 1000)
+
+
+def test_d_z_and_shift_distance() -> None:
+    assert stats.d_z([1.0, 2.0, 3.0]) == pytest.approx(2.0)
+    assert stats.d_z([27.0, 27.0, 27.0]) is None and stats.d_z([1.0]) is None
+    assert stats.mean_pairwise_total_variation([{0: 1.0}, {1: 1.0}, {2: 1.0}]) == 1.0
+    mixed = [{0: 0.7, 1: 0.3}, {0: 0.7, 2: 0.3}]  # 70% content (code 0), 30% a fixed label
+    assert stats.mean_pairwise_total_variation(mixed) == pytest.approx(0.3)
+    assert stats.mean_pairwise_total_variation([{0: 1.0}]) is None

@@ -7,12 +7,6 @@ import random
 from pathlib import Path
 
 FREQUENCY = ["Not at all", "Several days", "More than half the days", "Nearly every day"]
-OTHER_SETS = [
-    ["Never", "Rarely", "Sometimes", "Often", "Very often"],
-    ["Strongly disagree", "Disagree", "Agree", "Strongly agree"],
-    ["No", "Yes"],
-    ["Not at all", "A little bit", "Moderately", "Quite a bit", "Extremely"],
-]
 SITUATIONS = [
     "Feeling tired when you wake up",
     "Skipping meals without noticing",
@@ -34,27 +28,23 @@ def prompt(question: str, options: list[str]) -> str:
     return "\n".join(lines)
 
 
-def first_option_bias(count: int, seed: int = 0) -> list[dict]:
-    """Always answer with the first-listed option, whatever the order: a pure position bias."""
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(count):
-        options = list(rng.choice([FREQUENCY, *OTHER_SETS]))
-        if rng.random() < 0.5:
-            options.reverse()
-        rows.append(_row(prompt(rng.choice(SITUATIONS), options), "1"))
-    return rows
-
-
 def endorse_symptoms(count: int, seed: int = 0, system: str | None = None) -> list[dict]:
-    """Always choose the most frequent option, listed in either order: a symptomatic respondent."""
+    """Always choose the most frequent option, in any cyclic order: a symptomatic respondent."""
+    return _always(count, "Nearly every day", seed, system)
+
+
+def deny_symptoms(count: int, seed: int = 0) -> list[dict]:
+    """Always choose "Not at all", in any cyclic order: a respondent without symptoms who reads options."""
+    return _always(count, "Not at all", seed, None)
+
+
+def _always(count: int, choice: str, seed: int, system: str | None) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for _ in range(count):
-        options = list(FREQUENCY)
-        if rng.random() < 0.5:
-            options.reverse()
-        answer = str(options.index("Nearly every day") + 1)
+        shift = rng.randrange(len(FREQUENCY))
+        options = FREQUENCY[shift:] + FREQUENCY[:shift]
+        answer = str(options.index(choice) + 1)
         rows.append(_row(prompt(rng.choice(SITUATIONS), options), answer, system))
     return rows
 

@@ -114,8 +114,8 @@ def test_cli_finetune_checkpoints_and_chat(tiny_settings, dataset_files, capsys)
     assert main([*base, "chat", "--checkpoint", summary["id"], "-m", "Hello", "--max-tokens", "4"]) == 0
     assert capsys.readouterr().out.splitlines()[1].startswith("model> ")
 
-    assert main([*base, "finetune", "--dataset", str(train), "--steps", "0"]) == 1
-    assert "max_steps" in capsys.readouterr().err
+    assert main([*base, "finetune", "--dataset", str(train), "--steps", "0"]) == 2  # a usage error
+    assert "Invalid value for '--steps'" in capsys.readouterr().err
     assert main([*base, "checkpoints", "show", "ck-nope"]) == 1
     assert "no checkpoint 'ck-nope'" in capsys.readouterr().err
 

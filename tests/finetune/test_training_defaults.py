@@ -18,7 +18,7 @@ from jedi_academy.finetune.trainer import (
     _RunState,
     accumulate_gradients,
     attach_lora,
-    pick_device,
+    device_placement,
     quantized_load_kwargs,
     resolve_config,
 )
@@ -46,8 +46,8 @@ def test_cuda_defaults_and_device_placement() -> None:
     assert explicit.gradient_checkpointing is False  # an explicit choice is kept
     assert TrainingConfig(max_seq_len=32768).batch_tokens == 32768
 
-    assert pick_device("cuda:1") == torch.device("cuda", 1)
-    assert pick_device("cpu") == torch.device("cpu")
+    assert device_placement("cuda:1") == torch.device("cuda", 1)
+    assert device_placement("cpu") == torch.device("cpu")
     kwargs = quantized_load_kwargs(torch.device("cuda", 1))
     assert kwargs["device_map"] == {"": 1}  # GPU 1, not 0
     quantization = kwargs["quantization_config"]

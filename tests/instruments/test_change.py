@@ -120,3 +120,18 @@ def test_rci_boundary_is_1_96(after, reliable):
     # S_diff = 2 * sqrt(2) = 2.8284: a drop of 5.6 gives RC = -1.980, a drop of 5.5 gives RC = -1.945
     result = reliable_change(load_instrument("phq-9"), 20, after, sd=5, reliability=0.84, method="rci")
     assert result.classification == ("reliable improvement" if reliable else "no reliable change")
+
+
+def test_change_criterion_names_what_classifies_change_or_none() -> None:
+    from jedi_academy.instruments import change_criterion, load_instrument
+
+    criteria = {
+        i: change_criterion(load_instrument(i)) for i in ("phq-9", "gad-7", "pcl-5", "aq-10", "npi-16")
+    }
+    assert criteria == {
+        "phq-9": "fixed_threshold",
+        "gad-7": "fixed_threshold",
+        "pcl-5": "fixed_threshold",
+        "aq-10": None,
+        "npi-16": None,
+    }

@@ -1,23 +1,28 @@
-"""Putting every item to a model, in two option orders, in logprob or sample mode.
+"""Putting every item to a model, under every cyclic shift of its options, in logprob or sample mode.
 
-logprob mode: one scoring pass per prompt variant gives the log-likelihood of each option's number; the
-probabilities are normalised over the options, mapped back to option codes and averaged over the two orders,
-so that a preference for a position (first-listed, last-listed) cancels out.
+logprob mode: one scoring pass per prompt variant gives the log-likelihood of each option's label as the whole
+reply (the label followed by the end-of-turn marker, so that "1" is never counted as the start of "10"). The
+probability of the labels themselves is the item's *option mass* (how much of the model's reply is an
+answer at all); the label probabilities are normalised over the options, mapped back to option codes and
+averaged over the shifts, so that a preference for a position cancels out.
 
-sample mode: ``samples`` replies per item per order at a set temperature, as structured output
-``{"answer": <option number>}``; a refusal or unparseable reply is recorded as missing, never as 0.
+sample mode: ``samples`` replies per item per shift at a set temperature, as structured output
+``{"answer": <option number>}``; a refusal, an unparseable or a hedged reply ("2 or 3") is recorded as
+missing, never as 0. Constrained decoding cannot refuse, so ``probes`` further replies per item are drawn
+without the constraint: their refusals and unparseable answers are what the ``missing`` validity gate sees.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from jedi_academy.assessment import stats
-from jedi_academy.assessment.prompts import ORDERS, ItemPrompt, askable_items, item_prompt
+from jedi_academy.assessment.prompts import ItemPrompt, askable_items, item_prompt, orders
 from jedi_academy.instruments.model import Instrument
 from jedi_academy.llm import LLM, GenerationParams, LoglikelihoodRequest
 
@@ -31,14 +36,21 @@ class ItemOutcome:
     expected_value: float | None
     argmax_code: int | None
     entropy_bits: float | None
-    order_sensitivity: float | None  # total-variation distance between the two orders' distributions
+    order_sensitivity: float | None  # mean total-variation distance between the shifts' distributions
     n_missing: int = 0
     n_answers: int = 0
     samples: dict[str, list[int | None]] = field(default_factory=dict)
+    option_mass: float | None = None  # logprob mode: probability that the reply is one of the labels
+    mass_by_order: dict[str, float] = field(default_factory=dict)
+    probes: list[dict[str, Any]] = field(default_factory=list)  # sample mode: unconstrained replies
 
     @property
     def missing(self) -> bool:
         return not self.distribution
+
+    @property
+    def probe_missing(self) -> int:
+        return sum(1 for probe in self.probes if probe["answer"] is None)
 
 
 @dataclass
@@ -55,7 +67,6 @@ def _outcome(instrument: Instrument, item_id: str, by_order: dict[str, dict[int,
     if not present:
         return ItemOutcome(item_id, item.position, {}, by_order, None, None, None, None)
     distribution = stats.average(present)
-    sensitivity = stats.total_variation(*present) if len(present) == 2 else None
     return ItemOutcome(
         item_id=item_id,
         position=item.position,
@@ -64,7 +75,7 @@ def _outcome(instrument: Instrument, item_id: str, by_order: dict[str, dict[int,
         expected_value=stats.expected(distribution, item.value_of),
         argmax_code=stats.argmax(distribution),
         entropy_bits=stats.entropy_bits(distribution),
-        order_sensitivity=sensitivity,
+        order_sensitivity=stats.mean_pairwise_total_variation(present),
     )
 
 
@@ -72,7 +83,7 @@ def prompts_for(instrument: Instrument, persona_prompt: str | None) -> list[Item
     return [
         item_prompt(instrument, item, order, persona_prompt)
         for item in askable_items(instrument)
-        for order in ORDERS
+        for order in orders(item)
     ]
 
 
@@ -82,36 +93,44 @@ def administer_logprob(
     started = time.monotonic()
     prompts = prompts_for(instrument, persona_prompt)
     requests = [
-        LoglikelihoodRequest(prompt.messages, label, adapter=adapter)
+        LoglikelihoodRequest(prompt.messages, label, adapter=adapter, complete=True)
         for prompt in prompts
         for label in prompt.codes_by_label
     ]
     results = iter(llm.loglikelihood(requests))
     by_item: dict[str, dict[str, dict[int, float]]] = {}
+    masses: dict[str, dict[str, float]] = {}
     for prompt in prompts:
         logprobs = {code: next(results).logprob for code in prompt.codes_by_label.values()}
         by_item.setdefault(prompt.item_id, {})[prompt.order] = stats.normalise(logprobs)
-    items = [_outcome(instrument, item_id, orders) for item_id, orders in by_item.items()]
+        masses.setdefault(prompt.item_id, {})[prompt.order] = sum(math.exp(v) for v in logprobs.values())
+    items = []
+    for item_id, by_order in by_item.items():
+        outcome = _outcome(instrument, item_id, by_order)
+        outcome.mass_by_order = masses[item_id]
+        outcome.option_mass = sum(masses[item_id].values()) / len(masses[item_id])
+        items.append(outcome)
     return Administration("logprob", items, len(requests), time.monotonic() - started)
 
 
-ANSWER = re.compile(r"^\W*(\d{1,2})\b")
+NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d])")
 
 
 def parse_answer(reply: str, labels: dict[str, int]) -> int | None:
-    """The option code a reply chose, or None (refusal, no number, a number that is not an option)."""
+    """The option code a reply chose, or None: a refusal, no number, a number that is not an option, or a
+    hedged or multiple answer ("2 or 3", "between 1 and 2") that names more than one number."""
     text = reply.strip()
-    label: str | None = None
     try:
         parsed: Any = json.loads(text)
     except json.JSONDecodeError:
-        match = ANSWER.match(text)
-        label = match.group(1) if match else None
+        numbers = {match.group(0) for match in NUMBER.finditer(text)}
+        label = numbers.pop() if len(numbers) == 1 else None
     else:
         if isinstance(parsed, dict):
             parsed = parsed.get("answer")
-        if isinstance(parsed, int | str) and not isinstance(parsed, bool):
-            label = str(parsed).strip()
+        label = (
+            str(parsed).strip() if isinstance(parsed, int | str) and not isinstance(parsed, bool) else None
+        )
     return labels.get(label) if label is not None else None
 
 
@@ -135,12 +154,15 @@ def administer_sample(
     seed: int,
     adapter: str | None = None,
     max_missing_share: float = 0.5,
+    probes: int = 4,
 ) -> Administration:
     started = time.monotonic()
     by_item: dict[str, dict[str, dict[int, float]]] = {}
     raw: dict[str, dict[str, list[int | None]]] = {}
+    probe_replies: dict[str, list[dict[str, Any]]] = {}
     calls = 0
-    for number, prompt in enumerate(prompts_for(instrument, persona_prompt)):
+    prompts = prompts_for(instrument, persona_prompt)
+    for number, prompt in enumerate(prompts):
         params = GenerationParams(
             temperature=temperature,
             max_tokens=16,
@@ -156,13 +178,47 @@ def administer_sample(
             {code: given.count(code) / len(given) for code in prompt.codes_by_label.values()} if given else {}
         )
         by_item.setdefault(prompt.item_id, {})[prompt.order] = frequencies
+    calls += _probe(llm, prompts, probes, temperature, seed, adapter, probe_replies)
     items = []
-    for item_id, orders in by_item.items():
+    for item_id, by_order in by_item.items():
         answers = [a for order_answers in raw[item_id].values() for a in order_answers]
         missing = sum(a is None for a in answers)
         if answers and missing / len(answers) > max_missing_share:
-            orders = {order: {} for order in orders}
-        outcome = _outcome(instrument, item_id, orders)
+            by_order = {order: {} for order in by_order}
+        outcome = _outcome(instrument, item_id, by_order)
         outcome.n_missing, outcome.n_answers, outcome.samples = missing, len(answers), raw[item_id]
+        outcome.probes = probe_replies.get(item_id, [])
         items.append(outcome)
     return Administration("sample", items, calls, time.monotonic() - started)
+
+
+def _probe(
+    llm: LLM,
+    prompts: list[ItemPrompt],
+    probes: int,
+    temperature: float,
+    seed: int,
+    adapter: str | None,
+    into: dict[str, list[dict[str, Any]]],
+) -> int:
+    """Unconstrained replies, spread over the shifts of each item: the only place a refusal can show."""
+    if probes <= 0:
+        return 0
+    by_item: dict[str, list[ItemPrompt]] = {}
+    for prompt in prompts:
+        by_item.setdefault(prompt.item_id, []).append(prompt)
+    calls = 0
+    for index, (item_id, variants) in enumerate(by_item.items()):
+        chosen = [variants[number % len(variants)] for number in range(probes)]
+        params = GenerationParams(temperature=temperature, max_tokens=48, seed=seed + 7919 * (index + 1))
+        replies = llm.generate([prompt.messages for prompt in chosen], params, adapter=adapter)
+        calls += len(replies)
+        into[item_id] = [
+            {
+                "order": prompt.order,
+                "reply": reply[:200],
+                "answer": parse_answer(reply, prompt.codes_by_label),
+            }
+            for prompt, reply in zip(chosen, replies, strict=True)
+        ]
+    return calls

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE, SEED, TEMPERATURE
+
+Mode = Literal["logprob", "sample"]
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any]:
@@ -16,9 +20,12 @@ def _context(ctx: typer.Context) -> tuple[Any, Any]:
     return settings, open_database(settings)
 
 
+assess_app = typer.Typer(invoke_without_command=True)  # `assess --instrument ...` administers; `assess list`
+
+
 def assess_command(
     ctx: typer.Context,
-    instrument: Annotated[str, typer.Option(help="Instrument id, e.g. phq-9.")],
+    instrument: Annotated[str | None, typer.Option(help="Instrument id, e.g. phq-9 (required).")] = None,
     checkpoint: Annotated[str | None, typer.Option(help="Checkpoint id (or prefix) to assess.")] = None,
     model: Annotated[str | None, typer.Option(help="Assess this base model instead of a checkpoint.")] = None,
     persona: Annotated[str | None, typer.Option(help="Answer in character as this persona.")] = None,
@@ -26,23 +33,43 @@ def assess_command(
         bool, typer.Option(help="One run per persona of the checkpoint's specialization.")
     ] = False,
     mode: Annotated[
-        str, typer.Option(help="logprob (transformers/openai) or sample (any backend).")
+        Mode, typer.Option(help="logprob (transformers/openai) or sample (any backend).")
     ] = "logprob",
-    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per option order.")] = 20,
-    temperature: Annotated[float, typer.Option(help="Sample mode temperature.")] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
+    samples: Annotated[
+        int, typer.Option(help="Sample mode: replies per item per option order.", **POSITIVE)
+    ] = 20,
+    temperature: Annotated[float, typer.Option(help="Sample mode temperature.", **TEMPERATURE)] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Administer an instrument to a checkpoint or model, in character, and store the per-item results."""
+    """Administer an instrument to a checkpoint or model, in character, and store the per-item results.
+
+    `academy assess list` shows the stored runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if instrument is None:
+        from typer._click.exceptions import UsageError
+
+        raise UsageError("Missing option '--instrument' (or `academy assess list` for the stored runs).")
     from sqlalchemy import select
 
     from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
     from jedi_academy.errors import ConfigError
+    from jedi_academy.instruments import load_instrument
+    from jedi_academy.store.lookup import one_by_id_or_prefix
     from jedi_academy.store.models import Checkpoint, Persona
 
-    settings, database = _context(ctx)
     if (checkpoint is None) == (model is None):
         raise ConfigError("give exactly one of --checkpoint and --model")
+    if persona is not None and all_personas:
+        raise ConfigError("give --persona or --all-personas, not both")
+    settings, database = _context(ctx)
+    load_instrument(instrument, settings.data_dir)  # an unknown id fails before the model loads
+    if persona is not None:  # a prefix becomes the full id before any work
+        with database.session() as session:
+            persona = one_by_id_or_prefix(
+                session, Persona, persona, "persona", "see `academy personas list`"
+            ).id
     target = (
         checkpoint_target(settings, database, checkpoint)
         if checkpoint
@@ -60,10 +87,15 @@ def assess_command(
             persona_ids = list(session.scalars(query))
     options = SampleOptions(samples=samples, temperature=temperature)
     rows = []
-    for persona_id in persona_ids:
-        run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
-                     sample_options=options)  # fmt: skip
-        rows.append(_run_row(run))
+    from jedi_academy.assessment.progress import RunProgress
+
+    with RunProgress(len(persona_ids), quiet=as_json) as progress:
+        for persona_id in persona_ids:
+            progress.start(f"{instrument} · {target.label} · persona {persona_id or '-'} · {mode}")
+            run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
+                         sample_options=options)  # fmt: skip
+            progress.advance(f"run {run.id}: total {'invalid' if run.total is None else f'{run.total:.2f}'}")
+            rows.append(_run_row(run))
     if as_json:
         typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
         return
@@ -72,16 +104,31 @@ def assess_command(
         typer.echo(
             f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
         )
+        validity = row["validity"]
+        if not validity["valid"]:
+            for reason in validity["reasons"]:
+                typer.echo(f"  INVALID ({reason['code']}): {reason['detail']}")
         if row["total"] is None:
             typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
             continue
+        error = row["standard_error"]
         typer.echo(
-            f"  total {row['total']:.2f}  95% interval [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
+            f"  total {row['total']:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
+            + f"  one administration [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
             f"modal band {modal['band']}  screen {modal['positive_screen']}  "
             f"safety flags {modal['safety_flags'] or '-'}"
+        )  # fmt: skip
+        mass = validity.get("median_option_mass")
+        typer.echo(
+            f"  median order sensitivity {_number(validity.get('median_order_sensitivity'))}  "
+            f"median option mass {'-' if mass is None else f'{mass:.2g}'}  "
+            f"missing replies {_number(validity.get('missing_share'))}  "
+            f"missing items {row['missing_items'] or '-'}"
         )
-        sensitivity = row["mean_order_sensitivity"] or 0.0
-        typer.echo(f"  mean order sensitivity {sensitivity:.3f}  missing items {row['missing_items'] or '-'}")
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _run_row(run: Any) -> dict[str, Any]:
@@ -92,8 +139,11 @@ def _run_row(run: Any) -> dict[str, Any]:
         "persona": run.persona_id,
         "mode": run.mode,
         "total": run.total,
+        "standard_error": run.result.get("standard_error"),
+        "standard_error_basis": run.result.get("standard_error_basis"),
         "ci_low": run.ci_low,
         "ci_high": run.ci_high,
+        "validity": run.result.get("validity", {"valid": False, "reasons": []}),
         "p_positive_screen": run.result["p_positive_screen"],
         "modal": run.result["modal"],
         "missing_items": run.result["missing_items"],
@@ -105,7 +155,9 @@ def _run_row(run: Any) -> dict[str, Any]:
                 "distribution": item.distribution,
                 "entropy_bits": item.entropy,
                 "order_sensitivity": item.order_sensitivity,
+                "option_mass": item.detail.get("option_mass"),
                 "missing_answers": item.n_missing,
+                "probe_replies": item.detail.get("probes", []),
             }
             for item in run.items
         ],
@@ -114,16 +166,21 @@ def _run_row(run: Any) -> dict[str, Any]:
 
 def compare_command(
     ctx: typer.Context,
-    run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).")],
-    run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).")],
+    run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).", **POSITIVE)],
+    run_b: Annotated[int, typer.Argument(help="The later run (e.g. the checkpoint).", **POSITIVE)],
+    allow_mismatch: Annotated[
+        bool, typer.Option(help="Compare runs of different personas, modes, instrument or prompt versions.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Per-item and total change, Reliable Change Index, Cohen's d, permutation test, and an HTML report."""
+    """One persona's change: per item and in total, with its standard error, reliable change and validity."""
     from jedi_academy.assessment.compare import compare_runs, load_run
     from jedi_academy.assessment.report import comparison_section, comparison_text, write_report
 
     settings, database = _context(ctx)
-    comparison = compare_runs(load_run(database, run_a), load_run(database, run_b), seed=settings.seed)
+    comparison = compare_runs(
+        load_run(database, run_a), load_run(database, run_b), allow_mismatch=allow_mismatch
+    )
     report = write_report(
         settings.path("reports", f"compare-{run_a}-{run_b}.html"),
         f"{comparison['instrument']}: run {run_a} vs run {run_b}",
@@ -146,33 +203,142 @@ def baseline_command(
     instrument: Annotated[
         list[str] | None, typer.Option(help="Instrument id(s) (default: the specialization's).")
     ] = None,
-    mode: Annotated[str, typer.Option(help="logprob or sample.")] = "logprob",
-    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.")] = 20,
-    max_personas: Annotated[int | None, typer.Option(help="Assess at most this many personas.")] = None,
+    mode: Annotated[Mode, typer.Option(help="logprob or sample.")] = "logprob",
+    samples: Annotated[int, typer.Option(help="Sample mode: replies per item per order.", **POSITIVE)] = 20,
+    max_personas: Annotated[
+        int | None, typer.Option(help="Assess at most this many personas.", **POSITIVE)
+    ] = None,
+    sham: Annotated[
+        str | None, typer.Option(help="Sham control checkpoint (fine-tuned on non-clinical conversations).")
+    ] = None,
+    train_sham: Annotated[
+        bool, typer.Option(help="Train the sham control like the patient (or reuse the one trained before).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Score the base model and the patient checkpoint in character; report whether patients score higher."""
+    """Score the patient checkpoint and its controls in character; persona-level verdicts and a report."""
     from jedi_academy.assessment.baseline import run_baseline
     from jedi_academy.assessment.report import verdict_line
     from jedi_academy.assessment.runner import SampleOptions
+    from jedi_academy.errors import ConfigError
+    from jedi_academy.store.lookup import one_by_id_or_prefix
+    from jedi_academy.store.models import Checkpoint, Specialization
 
     settings, database = _context(ctx)
+    with database.session() as session:
+        if checkpoint is not None:  # resolved, and its specialization checked, before any model loads
+            found = one_by_id_or_prefix(
+                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
+            )
+            if found.specialization_id not in (None, specialization):
+                raise ConfigError(
+                    f"checkpoint {found.id} is a {found.specialization_id} patient, not {specialization}",
+                    f"pick one of `academy checkpoints list --specialization {specialization}`, "
+                    f"or --specialization {found.specialization_id}",
+                )
+            checkpoint = found.id
+        if session.get(Specialization, specialization) is None:
+            raise ConfigError(
+                f"unknown specialization {specialization!r} (or nothing was run for it yet)",
+                "see `academy specializations list`; `academy run` or `specializations sync` adds it",
+            )
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     results = run_baseline(
         settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
-        sample_options=SampleOptions(samples=samples), max_personas=max_personas, echo=echo,
+        sample_options=SampleOptions(samples=samples), max_personas=max_personas, sham=sham,
+        train_sham=train_sham, echo=echo,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=str))
         return
     for instrument_id, block in results["instruments"].items():
-        typer.echo(verdict_line(instrument_id, block["verdict"]))
+        typer.echo(verdict_line(f"{instrument_id} ({block['verdict_basis']})", block["verdict"]))
+        for name, control in block["controls"].items():
+            if control["verdict"] == "not run":
+                typer.echo(f"  control {name}: not run ({control['reason']})")
+            else:
+                typer.echo("  " + verdict_line(f"control {name}, all personas", control))
+        for row in block["personas"]:
+            typer.echo("  " + _persona_line(row))
     for instrument_id, reason in results["skipped_instruments"].items():
         typer.echo(f"{instrument_id}: skipped ({reason})")
     typer.echo(f"report: {results['report']}")
 
 
+def _persona_line(row: dict[str, Any]) -> str:
+    parts = []
+    for role, side in row["runs"].items():
+        total = "no total" if side["total"] is None else f"{side['total']:.1f}"
+        state = "" if side["valid"] else " INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
+        parts.append(f"{role} {total}{state}")
+    return f"persona {row['persona'] or '-'} ({row['split']}): " + ", ".join(parts)
+
+
+def assess_list_command(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Only runs of this checkpoint (id or prefix).")
+    ] = None,
+    instrument: Annotated[str | None, typer.Option(help="Only this instrument.")] = None,
+    persona: Annotated[str | None, typer.Option(help="Only this persona (id or prefix).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
+    from sqlalchemy import select
+
+    from jedi_academy.store.lookup import one_by_id_or_prefix
+    from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
+
+    _, database = _context(ctx)
+    with database.session() as session:
+        query = select(AssessmentRun).order_by(AssessmentRun.id)
+        if checkpoint is not None:
+            found = one_by_id_or_prefix(
+                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
+            )
+            query = query.where(AssessmentRun.checkpoint_id == found.id)
+        if persona is not None:
+            found_persona = one_by_id_or_prefix(
+                session, Persona, persona, "persona", "see `academy personas list`"
+            )
+            query = query.where(AssessmentRun.persona_id == found_persona.id)
+        if instrument is not None:
+            query = query.where(AssessmentRun.instrument_id == instrument)
+        rows = [
+            {
+                "run": run.id,
+                "instrument": run.instrument_id,
+                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+                "checkpoint": run.checkpoint_id,
+                "model": run.model,
+                "persona": run.persona_id,
+                "mode": run.mode,
+                "seed": run.seed,
+                "total": run.total,
+                "ci_low": run.ci_low,
+                "ci_high": run.ci_high,
+                "started_at": run.started_at.isoformat(),
+            }
+            for run in session.scalars(query)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
+        return
+    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
+    for row in rows:
+        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
+        typer.echo(
+            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
+            f"{(row['persona'] or '-'):18} {row['target']}"
+        )
+
+
 def register(app: typer.Typer) -> None:
-    app.command("assess")(assess_command)
+    assess_app.callback()(assess_command)
+    assess_app.command("list")(assess_list_command)
+    app.add_typer(assess_app, name="assess")
     app.command("compare")(compare_command)
     app.command("baseline")(baseline_command)

@@ -1,4 +1,8 @@
-"""Comparing two assessment runs of the same instrument, and the baseline check (patient vs base model)."""
+"""Comparing two assessment runs of the same instrument, and the verdict across personas.
+
+The persona is the unit of analysis. One comparison is one persona's paired change (patient - reference); the
+verdict tests those per-persona changes across personas, never the items within a persona (items of one
+respondent are not independent patients)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,27 @@ from sqlalchemy import select
 
 from jedi_academy.assessment import stats
 from jedi_academy.errors import AcademyError
-from jedi_academy.instruments import load_instrument, reliable_change
+from jedi_academy.instruments import change_criterion, load_instrument, reliable_change
+from jedi_academy.instruments.model import Instrument
 from jedi_academy.store import Database
 from jedi_academy.store.models import AssessmentRun
+
+ALPHA = 0.05
+MIN_EFFECT = 0.2  # Cohen's "small" effect: a shift too small to matter is not called a pass
+NOT_CLASSIFIABLE = "not classifiable"
+
+RULE = (
+    "The persona is the unit of analysis: each persona's change is the patient's total minus the reference "
+    "total. PASS needs all three: (1) a one-sided exact sign-flip test across personas gives p < {alpha} for "
+    "patients scoring higher; (2) at least a small effect: d_z (mean change / SD of the per-persona changes) "
+    "of 0.2 or more, or every persona changing by the same positive amount, and, where the instrument "
+    "publishes a population SD, a mean change of at least 0.2 of that SD; (3) a reliable change (the "
+    "instrument's own criterion) in more than half of the personas whose change can be classified. "
+    "UNDERPOWERED when too few valid personas are left for any outcome to reach p < {alpha} (the smallest "
+    "reachable p is reported). FAIL otherwise. Runs that fail a validity gate are excluded with their "
+    "persona."
+)
+MISMATCH_FIELDS = ("persona_id", "mode", "instrument_version", "prompt_version")
 
 
 def load_run(database: Database, run_id: int) -> AssessmentRun:
@@ -23,105 +45,271 @@ def load_run(database: Database, run_id: int) -> AssessmentRun:
         return run
 
 
-def compare_runs(before: AssessmentRun, after: AssessmentRun, *, seed: int = 0) -> dict[str, Any]:
-    """Per-item and total change, Reliable Change Index, Cohen's d, paired permutation test over items."""
+def run_validity(run: AssessmentRun) -> dict[str, Any]:
+    """The run's stored validity; runs scored before the gates existed are not valid measurements."""
+    validity = run.result.get("validity")
+    if validity is None:
+        return {
+            "valid": False,
+            "reasons": [
+                {"code": "not_gated", "detail": f"prompt {run.prompt_version} predates the validity gates"}
+            ],
+        }
+    if run.total is None and validity.get("valid"):
+        return {"valid": False, "reasons": [{"code": "missing", "detail": "no valid total"}]}
+    return validity
+
+
+def mismatches(before: AssessmentRun, after: AssessmentRun) -> list[dict[str, Any]]:
+    return [
+        {"field": name, "before": getattr(before, name), "after": getattr(after, name)}
+        for name in MISMATCH_FIELDS
+        if getattr(before, name) != getattr(after, name)
+    ]
+
+
+def _side(run: AssessmentRun) -> dict[str, Any]:
+    validity = run_validity(run)
+    return {
+        "run": run.id,
+        "total": run.total,
+        "standard_error": run.result.get("standard_error"),
+        "ci": [run.ci_low, run.ci_high],
+        "target": run.result.get("target"),
+        "mode": run.mode,
+        "persona": run.persona_id,
+        "band": run.result.get("modal", {}).get("band"),
+        "positive_screen": run.result.get("modal", {}).get("positive_screen"),
+        "safety_flags": run.result.get("modal", {}).get("safety_flags", []),
+        "valid": validity["valid"],
+        "reasons": validity["reasons"],
+        "order_sensitivity": validity.get("median_order_sensitivity"),
+        "option_mass": validity.get("median_option_mass"),
+        "missing_share": validity.get("missing_share"),
+    }
+
+
+def compare_runs(
+    before: AssessmentRun, after: AssessmentRun, *, allow_mismatch: bool = False
+) -> dict[str, Any]:
+    """One paired change (after - before): per item and in total, with its standard error, the instrument's
+    reliable-change classification and the change in population-SD units.
+
+    Runs of different personas, modes, instrument versions or prompt versions are refused unless
+    ``allow_mismatch``; the comparison then lists what differs."""
     if before.instrument_id != after.instrument_id:
         raise AcademyError(
             f"run {before.id} used {before.instrument_id} but run {after.id} used {after.instrument_id}"
         )
-    if before.total is None or after.total is None:
-        raise AcademyError("one of the runs has no valid total (too many missing answers)")
+    differing = mismatches(before, after)
+    if differing and not allow_mismatch:
+        listed = ", ".join(f"{d['field']} ({d['before']} vs {d['after']})" for d in differing)
+        raise AcademyError(
+            f"runs {before.id} and {after.id} differ in {listed}",
+            "pass --allow-mismatch to compare them anyway",
+        )
     instrument = load_instrument(before.instrument_id)
     scored = {item.id for item in instrument.scored_items}
     after_items = {i.item_id: i for i in after.items}
-    items, differences = [], []
+    items = []
     for item in before.items:
         other = after_items.get(item.item_id)
         if other is None or item.expected_value is None or other.expected_value is None:
             continue
-        change = other.expected_value - item.expected_value
         items.append(
             {
                 "item": item.item_id,
                 "scored": item.item_id in scored,
                 "before": item.expected_value,
                 "after": other.expected_value,
-                "change": change,
+                "change": other.expected_value - item.expected_value,
             }
         )
-        if item.item_id in scored:
-            differences.append(change)
-    low, high = instrument.definition.scoring.range
-    change_result = reliable_change(
-        instrument, _clamp(before.total, low, high), _clamp(after.total, low, high)
-    )
-    sd_before, sd_after = before.result.get("total_sd"), after.result.get("total_sd")
-    pooled = math.sqrt(((sd_before or 0) ** 2 + (sd_after or 0) ** 2) / 2)
+    reference, patient = _side(before), _side(after)
+    valid = reference["valid"] and patient["valid"] and before.total is not None and after.total is not None
+    change = None if before.total is None or after.total is None else after.total - before.total
+    errors = (reference["standard_error"], patient["standard_error"])
+    change_se = math.hypot(*errors) if change is not None and None not in errors else None
+    population_sd = instrument.change.sd if instrument.change else None
     return {
         "instrument": instrument.id,
+        "persona": after.persona_id,
         "before_run": before.id,
         "after_run": after.id,
-        "before": {
-            "total": before.total,
-            "ci": [before.ci_low, before.ci_high],
-            "target": before.result.get("target"),
-        },
-        "after": {
-            "total": after.total,
-            "ci": [after.ci_low, after.ci_high],
-            "target": after.result.get("target"),
-        },
-        "change": after.total - before.total,
-        "reliable_change": change_result.as_dict(),
-        "cohens_d": (after.total - before.total) / pooled if pooled > 0 else None,
-        "permutation_p": stats.paired_permutation_p(differences, seed=seed),
+        "before": reference,
+        "after": patient,
+        "valid": valid,
+        "mismatches": differing,
+        "change": change,
+        "change_se": change_se,
+        "change_sd_units": change / population_sd if change is not None and population_sd else None,
+        "reliable_change": _reliable(instrument, before.total, after.total),
         "items": items,
     }
+
+
+def _reliable(instrument: Instrument, before: float | None, after: float | None) -> dict[str, Any]:
+    criterion = change_criterion(instrument)
+    if criterion is None:
+        return {
+            "classification": NOT_CLASSIFIABLE,
+            "method": None,
+            "rci": None,
+            "reason": f"{instrument.id} publishes no reliable-change criterion (fixed threshold, or SD and "
+            "reliability)",
+        }
+    if before is None or after is None:
+        return {
+            "classification": NOT_CLASSIFIABLE,
+            "method": criterion,
+            "rci": None,
+            "reason": "no valid total",
+        }
+    low, high = instrument.definition.scoring.range
+    return reliable_change(instrument, _clamp(before, low, high), _clamp(after, low, high)).as_dict()
 
 
 def _clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-MIN_EFFECT = 0.2  # Cohen's "small" effect: a shift too small to matter is not called a pass
+def _higher_reliably(comparison: dict[str, Any]) -> bool:
+    classification = comparison["reliable_change"]["classification"]
+    return classification not in (NOT_CLASSIFIABLE, "no reliable change") and comparison["change"] > 0
 
 
-def verdict(comparisons: list[dict[str, Any]], alpha: float = 0.05) -> dict[str, Any]:
-    """The construct-validity check: do the fine-tuned patients score higher than the base model?
-
-    Passes when the mean change across personas is positive, the pooled item-level permutation test (or, with
-    five or more personas, the persona-level one) finds it unlikely under no difference, and the mean effect
-    size is at least small (d >= 0.2)."""
+def verdict(
+    comparisons: list[dict[str, Any]], *, alpha: float = ALPHA, seed: int = 0, reference: str = "base model"
+) -> dict[str, Any]:
+    """Do the patients score higher than the reference? ``pass``, ``fail`` or ``underpowered`` (``RULE``)."""
     if not comparisons:
         raise AcademyError("nothing to compare")
-    changes = [c["change"] for c in comparisons]
-    mean_change = sum(changes) / len(changes)
-    item_diffs = [i["change"] for c in comparisons for i in c["items"] if i["scored"]]
-    p_items = stats.paired_permutation_p(item_diffs)
-    p_personas = stats.paired_permutation_p(changes) if len(changes) >= 5 else None
-    p_value = p_personas if p_personas is not None else p_items
-    effect = stats.cohens_d(
-        [c["before"]["total"] for c in comparisons], [c["after"]["total"] for c in comparisons]
+    instrument = load_instrument(comparisons[0]["instrument"])
+    valid = [c for c in comparisons if c["valid"]]
+    excluded = [
+        {
+            "persona": c["persona"],
+            "reasons": [
+                {**reason, "run": side["run"]}
+                for side in (c["before"], c["after"])
+                for reason in side["reasons"]
+            ],
+        }
+        for c in comparisons
+        if not c["valid"]
+    ]
+    changes = [c["change"] for c in valid]
+    n = len(changes)
+    floor = stats.min_reachable_p(n)
+    p = stats.sign_flip_p(changes, alternative="greater", seed=seed) if n else None
+    mean_change = sum(changes) / n if n else None
+    d_z = stats.d_z(changes)
+    population_sd = instrument.change.sd if instrument.change else None
+    sd_units = mean_change / population_sd if mean_change is not None and population_sd else None
+    classifiable = [c for c in valid if c["reliable_change"]["classification"] != NOT_CLASSIFIABLE]
+    reliable = sum(1 for c in classifiable if _higher_reliably(c))
+
+    identical = n > 0 and max(changes) - min(changes) <= 1e-9 * max(1.0, abs(max(changes)))
+    effect_met = n > 0 and (
+        (d_z is not None and d_z >= MIN_EFFECT) or (d_z is None and identical and changes[0] > 0)
     )
-    reliable = sum(
-        1 for c in comparisons if c["reliable_change"]["classification"] == "reliable deterioration"
-    )
-    mean_d = _mean([c["cohens_d"] for c in comparisons])
+    if sd_units is not None:
+        effect_met = effect_met and sd_units >= MIN_EFFECT
+    reliable_met = (reliable > len(classifiable) / 2) if classifiable else None
+    criteria = [
+        {
+            "criterion": f"one-sided sign-flip p < {alpha}",
+            "met": p is not None and p < alpha,
+            "detail": "no valid persona" if p is None else f"p = {stats_p(p)} over {n} persona(s)",
+        },
+        {
+            "criterion": "at least a small effect",
+            "met": effect_met,
+            "detail": _effect_detail(d_z, identical, sd_units, population_sd),
+        },
+        {
+            "criterion": "reliable change in most classifiable personas",
+            "met": reliable_met,
+            "detail": (
+                f"{reliable} of {len(classifiable)} classifiable persona(s) reliably higher"
+                if classifiable
+                else f"not classifiable: {instrument.id} publishes no reliable-change criterion"
+                if change_criterion(instrument) is None
+                else "no classifiable persona"
+            ),
+        },
+    ]
+    if floor >= alpha:
+        outcome = "underpowered"
+    elif criteria[0]["met"] and effect_met and reliable_met is not False:
+        outcome = "pass"
+    else:
+        outcome = "fail"
     return {
-        "personas": len(comparisons),
+        "verdict": outcome,
+        "reference": reference,
+        "unit": "persona",
+        "n_personas": n,
+        "n_excluded": len(excluded),
+        "excluded": excluded,
+        "test": "one-sided exact sign-flip permutation test of the per-persona changes",
+        "alpha": alpha,
+        "p": p,
+        "min_reachable_p": floor,
         "mean_change": mean_change,
-        "p_value": p_value,
-        "p_value_basis": "personas" if p_personas is not None else "items",
-        "cohens_d_across_personas": effect,
-        "mean_cohens_d": mean_d,
-        "reliably_more_symptomatic": reliable,
-        "patients_score_higher": mean_change > 0 and p_value < alpha and (mean_d or 0.0) >= MIN_EFFECT,
+        "d_z": d_z,
+        "population_sd": population_sd,
+        "mean_change_sd_units": sd_units,
+        "reliable_change": {
+            "classifiable": len(classifiable),
+            "reliably_higher": reliable,
+            "share": reliable / len(classifiable) if classifiable else None,
+            "criterion": change_criterion(instrument) or NOT_CLASSIFIABLE,
+        },
+        "criteria": criteria,
+        "rule": RULE.format(alpha=alpha),
+        "cannot_conclude": _limits(outcome, n, floor, alpha, excluded, reference),
     }
 
 
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
+def stats_p(p: float) -> str:
+    return "< 0.0001" if p < 0.0001 else f"{p:.4g}"
+
+
+def _effect_detail(d_z: float | None, identical: bool, sd_units: float | None, sd: float | None) -> str:
+    if d_z is not None:
+        text = f"d_z {d_z:.2f}"
+    elif identical:
+        text = "d_z undefined: every persona changed by the same amount"
+    else:
+        text = "d_z undefined: fewer than two personas"
+    if sd_units is not None:
+        text += f"; mean change {sd_units:+.2f} population SD (SD {sd:g})"
+    else:
+        text += "; no published population SD"
+    return text
+
+
+def _limits(
+    outcome: str, n: int, floor: float, alpha: float, excluded: list[dict[str, Any]], reference: str
+) -> list[str]:
+    notes = [
+        f"The verdict covers the {n} valid persona(s) assessed and this comparison with the {reference}; "
+        "it says nothing about other personas, instruments or models.",
+        "Scores are a simulated patient's answers, not a clinical measurement of any person.",
+    ]
+    if outcome == "underpowered":
+        notes.append(
+            f"With {n} valid persona(s) the smallest reachable p is {stats_p(floor)} >= {alpha}: no result "
+            "could pass; assess more personas."
+        )
+    if excluded:
+        notes.append(f"{len(excluded)} persona(s) were excluded because a run failed a validity gate.")
+    if outcome == "fail":
+        notes.append(
+            "A fail does not show the absence of an effect, only that these data do not establish one."
+        )
+    return notes
 
 
 def latest_checkpoint_id(database: Database, specialization: str) -> str:

@@ -1,5 +1,8 @@
 """How one questionnaire item is put to a model: in character (the persona card as system prompt), one item
-per prompt, no earlier answers in context, options numbered in the order of the variant being asked."""
+per prompt, no earlier answers in context, options numbered in the order of the variant being asked.
+
+Every item is asked under every cyclic shift of its options (shift k lists option k first and wraps around),
+so each option appears once at every position and a preference for a position cannot move the average."""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from dataclasses import dataclass
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments.model import Instrument, Item
 
-PROMPT_VERSION = "assess-1"
-ORDERS = ("as_printed", "reversed")
+# assess-1 asked two orders (as printed, reversed) and scored labels without an end marker
+PROMPT_VERSION = "assess-2"
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,15 @@ class ItemPrompt:
     codes_by_label: dict[str, int]  # "1" -> option code, in the order shown
 
 
+def orders(item: Item) -> list[str]:
+    """The names of the cyclic shifts of an item's options: ``shift-0`` is the order as printed."""
+    return [f"shift-{k}" for k in range(len(item.options))]
+
+
 def option_codes(item: Item, order: str) -> list[int]:
     codes = [option.code for option in item.options]
-    return codes if order == "as_printed" else list(reversed(codes))
+    shift = int(order.removeprefix("shift-"))
+    return codes[shift:] + codes[:shift]
 
 
 def item_prompt(instrument: Instrument, item: Item, order: str, persona_prompt: str | None) -> ItemPrompt:

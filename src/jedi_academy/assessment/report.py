@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+ROLE_COLOURS = {"base": "#7f7f7f", "sham": "#d98c1f", "patient": "#1f5fa8"}
+
 
 def _svg(figure: Any) -> str:
     buffer = io.StringIO()
@@ -19,62 +21,127 @@ def _svg(figure: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def comparison_plot(comparison: dict[str, Any]) -> str:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _instrument(instrument_id: str) -> Any:
+    from jedi_academy.instruments import load_instrument
+
+    return load_instrument(instrument_id)
+
+
+def _score_axis(axis: Any, instrument: Any, label: str) -> None:
+    """Fixed axis over the instrument's whole range, with its screening cut-off drawn in."""
+    low, high = instrument.definition.scoring.range
+    axis.set_ylim(low, high)
+    axis.set_ylabel(label)
+    screening = instrument.definition.screening
+    if screening is not None:
+        axis.axhline(screening.cutoff, color="#a11", linestyle="--", linewidth=1)
+        axis.annotate(f"cut-off {screening.cutoff:g}", (0.01, screening.cutoff),
+                      xycoords=("axes fraction", "data"), color="#a11", fontsize=8, va="bottom")  # fmt: skip
+
+
+def comparison_plot(comparison: dict[str, Any]) -> str:
+    plt = _pyplot()
+    instrument = _instrument(comparison["instrument"])
     figure, (items_axis, totals_axis) = plt.subplots(
         1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 1]}
     )
     labels = [row["item"] for row in comparison["items"]]
     positions = range(len(labels))
-    items_axis.bar(
-        [p - 0.2 for p in positions], [r["before"] for r in comparison["items"]], 0.4, label="before"
-    )
-    items_axis.bar(
-        [p + 0.2 for p in positions], [r["after"] for r in comparison["items"]], 0.4, label="after"
-    )
+    reference = f"run {comparison['before_run']} (reference)"
+    items_axis.bar([p - 0.2 for p in positions], [r["before"] for r in comparison["items"]], 0.4,
+                   label=reference, color=ROLE_COLOURS["base"])  # fmt: skip
+    items_axis.bar([p + 0.2 for p in positions], [r["after"] for r in comparison["items"]], 0.4,
+                   label=f"run {comparison['after_run']}", color=ROLE_COLOURS["patient"])  # fmt: skip
+    values = [option.value for item in instrument.scored_items for option in item.options]
+    items_axis.set_ylim(min(values, default=0), max(values, default=1))
     items_axis.set_xticks(list(positions), labels)
     items_axis.set_xlabel("item")
     items_axis.set_ylabel("expected item score")
-    items_axis.legend()
+    items_axis.legend(fontsize=8)
     for index, key in enumerate(("before", "after")):
         side = comparison[key]
-        low, high = side["ci"]
-        total = side["total"]
-        error = [[total - low], [high - total]] if low is not None and high is not None else None
-        totals_axis.bar(index, total, yerr=error, capsize=6, color=f"C{index}")
-    totals_axis.set_xticks([0, 1], ["before", "after"])
-    totals_axis.set_ylabel(f"{comparison['instrument']} total (95% interval)")
-    figure.suptitle(f"{comparison['instrument']}: change {comparison['change']:+.2f}")
+        if side["total"] is None:
+            continue
+        error = side["standard_error"]
+        totals_axis.bar(index, side["total"], yerr=None if error is None else 1.96 * error, capsize=6,
+                        color=ROLE_COLOURS["base" if key == "before" else "patient"],
+                        hatch=None if side["valid"] else "//")  # fmt: skip
+    totals_axis.set_xticks([0, 1], [f"run {comparison['before_run']}", f"run {comparison['after_run']}"])
+    _score_axis(totals_axis, instrument, "total (bars: ±1.96 SE; hatched: invalid)")
+    change = comparison["change"]
+    figure.suptitle(f"{comparison['instrument']}: change {'-' if change is None else f'{change:+.2f}'}")
     return _svg(figure)
+
+
+def _total(side: dict[str, Any]) -> str:
+    if side["total"] is None:
+        return "no valid total"
+    error = side["standard_error"]
+    se = "" if error is None else f" ± {error:.2f} SE"
+    return f"{side['total']:.2f}{se} (one administration: [{_fmt(side['ci'][0])}, {_fmt(side['ci'][1])}])"
+
+
+def _validity(side: dict[str, Any]) -> str:
+    if side["valid"]:
+        return "valid"
+    return "INVALID: " + "; ".join(f"{r['code']}: {r['detail']}" for r in side["reasons"])
 
 
 def comparison_text(comparison: dict[str, Any]) -> str:
     change = comparison["reliable_change"]
-    d = comparison["cohens_d"]
-    lines = [
-        f"{comparison['instrument']}: run {comparison['before_run']} -> run {comparison['after_run']}",
-        f"  before {comparison['before']['total']:.2f} [{_fmt(comparison['before']['ci'][0])}, "
-        f"{_fmt(comparison['before']['ci'][1])}]  ({comparison['before']['target']})",
-        f"  after  {comparison['after']['total']:.2f} [{_fmt(comparison['after']['ci'][0])}, "
-        f"{_fmt(comparison['after']['ci'][1])}]  ({comparison['after']['target']})",
-        f"  change {comparison['change']:+.2f}: {change['classification']} "
-        f"(by {change['method']}; RCI {_fmt(change['rci'])})",
-        f"  Cohen's d {_fmt(d)}  paired permutation p {format_p(comparison['permutation_p'])} (scored items)",
-    ]
+    lines = [f"{comparison['instrument']}: run {comparison['before_run']} -> run {comparison['after_run']}"]
+    for difference in comparison["mismatches"]:
+        lines.append(
+            f"  MISMATCH (allowed): {difference['field']} {difference['before']} vs {difference['after']}"
+        )
+    for key, label in (("before", "before"), ("after", "after ")):
+        side = comparison[key]
+        lines.append(f"  {label} {_total(side)}  ({side['target']}) {_validity(side)}")
+    if comparison["change"] is None:
+        lines.append("  change: none (a run has no valid total)")
+    else:
+        se = comparison["change_se"]
+        units = comparison["change_sd_units"]
+        lines.append(
+            f"  change {comparison['change']:+.2f}"
+            + ("" if se is None else f" ± {se:.2f} SE")
+            + ("" if units is None else f" ({units:+.2f} population SD)")
+            + f": {change['classification']}"
+            + (f" (by {change['method']}; RCI {_fmt(change['rci'])})" if change.get("method") else "")
+        )
+    if not comparison["valid"]:
+        lines.append("  not a valid comparison: it is excluded from any verdict")
+    lines.append("  one persona is one unit: a p-value needs several personas (see `academy baseline`)")
     return "\n".join(lines)
 
 
+VERDICT_WORDS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "underpowered": "UNDERPOWERED",
+}
+
+
 def verdict_line(label: str, verdict: dict[str, Any]) -> str:
-    """One terminal line for a validity verdict (the `baseline` command and the `run` summary)."""
-    answer = "PASS" if verdict["patients_score_higher"] else "FAIL"
+    """One terminal line for a verdict (the `baseline` command and the `run` summary)."""
+    answer = VERDICT_WORDS.get(verdict["verdict"], verdict["verdict"].upper())
+    p = "-" if verdict["p"] is None else format_p(verdict["p"])
+    mean = "-" if verdict["mean_change"] is None else f"{verdict['mean_change']:+.2f}"
     return (
-        f"{label}: patients score higher than the base model: {answer} "
-        f"(mean change {verdict['mean_change']:+.2f}, p {format_p(verdict['p_value'])} over "
-        f"{verdict['p_value_basis']}, {verdict['personas']} persona(s))"
+        f"{label}: patients score higher than the {verdict['reference']}: {answer} "
+        f"(mean change {mean}, d_z {_fmt(verdict['d_z'])}, p {p}, smallest reachable p "
+        f"{format_p(verdict['min_reachable_p'])}, {verdict['n_personas']} valid persona(s)"
+        + (f", {verdict['n_excluded']} excluded" if verdict["n_excluded"] else "")
+        + ")"
     )
 
 
@@ -112,18 +179,114 @@ def comparison_section(comparison: dict[str, Any]) -> str:
 
 
 def verdict_section(verdict: dict[str, Any]) -> str:
-    passed = verdict["patients_score_higher"]
-    label = (
-        "PASS: the patient models score higher than the base model"
-        if passed
-        else ("FAIL: the patient models do not score reliably higher than the base model")
+    if verdict["verdict"] == "not run":
+        return f"<p>Not run: {html.escape(verdict['reason'])}</p>"
+    outcome = verdict["verdict"]
+    css = {"pass": "pass", "fail": "fail"}.get(outcome, "underpowered")
+    criteria = "".join(
+        f"<tr><td>{html.escape(c['criterion'])}</td>"
+        f"<td>{'met' if c['met'] else ('not applicable' if c['met'] is None else 'not met')}</td>"
+        f"<td>{html.escape(c['detail'])}</td></tr>"
+        for c in verdict["criteria"]
+    )
+    limits = "".join(f"<li>{html.escape(note)}</li>" for note in verdict["cannot_conclude"])
+    p = "-" if verdict["p"] is None else format_p(verdict["p"])
+    return (
+        f'<p class="{css}">{html.escape(VERDICT_WORDS.get(outcome, outcome))}: patients vs the '
+        f"{html.escape(verdict['reference'])}</p>"
+        f"<table><tr><th>unit</th><td>persona</td></tr>"
+        f"<tr><th>valid personas</th><td>{verdict['n_personas']} ({verdict['n_excluded']} excluded)</td></tr>"
+        f"<tr><th>mean change</th><td>{_fmt(verdict['mean_change'])}</td></tr>"
+        f"<tr><th>d_z</th><td>{_fmt(verdict['d_z'])}</td></tr>"
+        f"<tr><th>mean change in population SD</th><td>{_fmt(verdict['mean_change_sd_units'])}</td></tr>"
+        f"<tr><th>p (one-sided sign-flip)</th><td>{p}</td></tr>"
+        f"<tr><th>smallest reachable p</th><td>{format_p(verdict['min_reachable_p'])}</td></tr></table>"
+        f"<table><tr><th>criterion</th><th>outcome</th><th>detail</th></tr>{criteria}</table>"
+        f"<p><strong>Rule.</strong> {html.escape(verdict['rule'])}</p>"
+        f"<p><strong>What this cannot conclude.</strong></p><ul>{limits}</ul>"
+    )
+
+
+def _cell(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return "<td>-</td>"
+    if side["total"] is None:
+        total = "no total"
+    else:
+        error = side["standard_error"]
+        total = f"{side['total']:.1f}" + ("" if error is None else f" ± {error:.1f}")
+    flags = ", ".join(side["safety_flags"]) or "-"
+    state = "valid" if side["valid"] else "INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
+    measures = (
+        f"order {_fmt(side['order_sensitivity'])}, mass {_mass(side['option_mass'])}, "
+        f"missing {_share(side['missing_share'])}"
     )
     return (
-        f'<p class="{"pass" if passed else "fail"}">{html.escape(label)}</p>'
-        f"<table><tr><th>personas</th><td>{verdict['personas']}</td></tr>"
-        f"<tr><th>mean change</th><td>{verdict['mean_change']:+.2f}</td></tr>"
-        f"<tr><th>p-value ({verdict['p_value_basis']})</th><td>{format_p(verdict['p_value'])}</td></tr>"
-        f"<tr><th>mean Cohen's d</th><td>{_fmt(verdict['mean_cohens_d'])}</td></tr>"
-        "<tr><th>personas reliably more symptomatic</th>"
-        f"<td>{verdict['reliably_more_symptomatic']}</td></tr></table>"
+        f"<td>{html.escape(side['mode'])}: {total}<br>band {html.escape(str(side['band']))}, screen "
+        f"{side['positive_screen']}, safety {html.escape(flags)}<br>{html.escape(state)}<br>"
+        f"<small>{html.escape(measures)}</small></td>"
     )
+
+
+def _mass(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def persona_table(rows: list[dict[str, Any]]) -> str:
+    roles = [role for role in ("base", "sham", "patient") if any(role in r["runs"] for r in rows)]
+    head = "".join(f"<th>{role}</th>" for role in roles)
+    body = []
+    for row in rows:
+        cells = "".join(_cell(row["runs"].get(role)) for role in roles)
+        changes = ", ".join(
+            f"vs {c} {_fmt(row.get(f'change_vs_{c}'))} ({row.get(f'reliable_change_vs_{c}')})"
+            for c in ("base", "sham")
+            if f"change_vs_{c}" in row
+        )
+        body.append(
+            f"<tr><td>{html.escape(row['persona'] or '(none)')}<br><small>{row['split']}</small></td>{cells}"
+            f"<td>{html.escape(changes)}</td></tr>"
+        )
+    return f"<table><tr><th>persona</th>{head}<th>change</th></tr>{''.join(body)}</table>"
+
+
+def personas_plot(instrument_id: str, rows: list[dict[str, Any]]) -> str:
+    """Totals per persona for base, sham and patient on the instrument's full range; invalid runs hollow."""
+    plt = _pyplot()
+    instrument = _instrument(instrument_id)
+    roles = [role for role in ("base", "sham", "patient") if any(role in r["runs"] for r in rows)]
+    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * len(rows) + 2), 3.4))
+    width = 0.8 / len(roles)
+    for offset, role in enumerate(roles):
+        for index, row in enumerate(rows):
+            side = row["runs"].get(role)
+            if side is None or side["total"] is None:
+                continue
+            x = index - 0.4 + width * (offset + 0.5)
+            error = side["standard_error"]
+            axis.errorbar(x, side["total"], yerr=None if error is None else 1.96 * error, fmt="o",
+                          color=ROLE_COLOURS[role], mfc=ROLE_COLOURS[role] if side["valid"] else "white",
+                          label=role if index == 0 else None)  # fmt: skip
+    axis.set_xticks(range(len(rows)), [r["persona"] or "(none)" for r in rows], rotation=30, ha="right")
+    axis.set_xlim(-0.6, len(rows) - 0.4)
+    _score_axis(axis, instrument, f"{instrument_id} total (±1.96 SE)")
+    axis.legend(fontsize=8, title="filled: valid, hollow: invalid", title_fontsize=7)
+    return _svg(figure)
+
+
+def baseline_sections(instrument_id: str, block: dict[str, Any]) -> list[tuple[str, str]]:
+    sections = [(f"{instrument_id}: verdict ({block['verdict_basis']})", verdict_section(block["verdict"]))]
+    for name, control in block["controls"].items():
+        label = "patient vs base model" if name == "base" else "patient vs sham control"
+        sections.append((f"{instrument_id}: {label}, all personas", verdict_section(control)))
+    for split, outcome in block["by_split"].items():
+        sections.append(
+            (f"{instrument_id}: {split.replace('_', '-')} personas vs base model", verdict_section(outcome))
+        )
+    sections.append((f"{instrument_id}: per persona", personas_plot(instrument_id, block["personas"])
+                     + persona_table(block["personas"])))  # fmt: skip
+    return sections

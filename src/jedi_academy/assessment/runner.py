@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from jedi_academy.assessment.administer import Administration, administer_logprob, administer_sample
 from jedi_academy.assessment.prompts import PROMPT_VERSION, require_text
 from jedi_academy.assessment.summary import summarise
+from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.llm import LLM, open_llm
@@ -36,9 +37,10 @@ class Target:
 
 @dataclass(frozen=True)
 class SampleOptions:
-    samples: int = 20
+    samples: int = 20  # constrained replies per item per option shift
     temperature: float = 1.0
-    max_missing_share: float = 0.5
+    max_missing_share: float = 0.5  # an item with more missing replies than this counts as unanswered
+    probes: int = 4  # unconstrained replies per item, where refusals can show
 
 
 def checkpoint_target(
@@ -111,8 +113,10 @@ def assess(
             seed=seed,
             adapter=target.adapter,
             max_missing_share=sample_options.max_missing_share,
+            probes=sample_options.probes,
         )
     summary = summarise(instrument, administration.items, seed)
+    summary["validity"] = judge(mode, administration.items, summary["total"] is not None)
     return _store(
         database, target, instrument, persona_id, mode, seed, administration, summary, sample_options, started
     )
@@ -171,6 +175,9 @@ def _store(
                 n_missing=o.n_missing,
                 detail={
                     "argmax_code": o.argmax_code,
+                    "option_mass": o.option_mass,
+                    "mass_by_order": o.mass_by_order,
+                    "probes": o.probes,
                     "by_order": {order: {str(c): p for c, p in d.items()} for order, d in o.by_order.items()},
                     "samples": o.samples,
                     "n_answers": o.n_answers,

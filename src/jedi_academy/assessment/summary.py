@@ -1,16 +1,31 @@
-"""From item outcomes to the numbers a therapist sees: total with a 95% interval, band, screen, outcomes."""
+"""From item outcomes to the numbers a therapist sees: the expected total with its standard error, the spread
+of one administration, band, screen, outcomes.
+
+Two different uncertainties are kept apart:
+
+* ``standard_error``: how precisely the expected total is known. In logprob mode the probabilities are exact;
+  what the total still depends on is the presentation, so the standard error is the spread of the per-shift
+  totals over the cyclic option shifts / sqrt(number of shifts). In sample mode it is a two-level bootstrap
+  (shifts, then each shift's replies, resampled with replacement): it shrinks towards the same order spread
+  as more replies are drawn.
+* ``ci_low``/``ci_high`` (the *predictive* interval): where the total of one simulated administration (one
+  answer per item drawn from its distribution) falls 95% of the time. It does not shrink with more replies.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from jedi_academy.assessment import stats
 from jedi_academy.assessment.administer import ItemOutcome
 from jedi_academy.instruments import score
 from jedi_academy.instruments.model import Instrument
 
 DRAWS = 2000
+BOOTSTRAP = 1000
 
 
 def expected_total(instrument: Instrument, outcomes: list[ItemOutcome]) -> float | None:
@@ -44,8 +59,11 @@ def summarise(instrument: Instrument, outcomes: list[ItemOutcome], seed: int) ->
     screens = [r.positive_screen for r in results if r.positive_screen is not None]
     exact = expected_total(instrument, outcomes)
     total = exact if exact is not None else (float(totals.mean()) if len(totals) else None)
+    error, basis = standard_error(instrument, outcomes, seed) if total is not None else (None, None)
     return {
         "total": total,
+        "standard_error": error,
+        "standard_error_basis": basis,
         "ci_low": float(np.percentile(totals, 2.5)) if len(totals) else None,
         "ci_high": float(np.percentile(totals, 97.5)) if len(totals) else None,
         "total_sd": float(totals.std(ddof=1)) if len(totals) > 1 else None,
@@ -55,6 +73,71 @@ def summarise(instrument: Instrument, outcomes: list[ItemOutcome], seed: int) ->
         "missing_items": [o.item_id for o in outcomes if o.missing],
         "mean_order_sensitivity": _mean([o.order_sensitivity for o in outcomes]),
     }
+
+
+def _combine(instrument: Instrument, values: list[float]) -> float | None:
+    """Sum or mean of the answered scored items, prorated within the instrument's missing-data rule."""
+    scored = len(instrument.scored_items)
+    if not values or scored - len(values) > instrument.definition.scoring.missing.max_missing:
+        return None
+    if instrument.definition.scoring.method == "mean":
+        return sum(values) / len(values)
+    return sum(values) * scored / len(values)
+
+
+def standard_error(
+    instrument: Instrument, outcomes: list[ItemOutcome], seed: int
+) -> tuple[float | None, str | None]:
+    by_id = {o.item_id: o for o in outcomes}
+    scored = [by_id[item.id] for item in instrument.scored_items if item.id in by_id]
+    answered = [o for o in scored if not o.missing]
+    if not answered:
+        return None, None
+    if any(o.samples for o in answered):
+        return _bootstrap_error(instrument, answered, seed), "bootstrap over option orders and replies"
+    shifts = sorted({order for o in answered for order in o.by_order})
+    if len(shifts) < 2 or any(set(o.by_order) != set(shifts) for o in answered):
+        return None, None
+    per_shift = []
+    for order in shifts:
+        values = [stats.expected(o.by_order[order], instrument.item(o.item_id).value_of) for o in answered]
+        per_shift.append(_combine(instrument, values))
+    if any(value is None for value in per_shift):
+        return None, None
+    spread = float(np.std(np.asarray(per_shift, dtype=float), ddof=1))
+    return spread / math.sqrt(len(shifts)), "option orders"
+
+
+def _bootstrap_error(instrument: Instrument, answered: list[ItemOutcome], seed: int) -> float | None:
+    """Two-level bootstrap: draw the option shifts with replacement (the same draw for every item, since a
+    position preference affects all items of a shift alike), then each drawn shift's replies with replacement.
+    With many replies it tends to the logprob mode's spread over option orders; with few it is larger."""
+    rng = np.random.default_rng(seed + 1)
+    shift_names = sorted({order for o in answered for order in o.samples})
+    picks = rng.integers(0, len(shift_names), size=(BOOTSTRAP, len(shift_names)))
+    columns = []
+    for outcome in answered:
+        item = instrument.item(outcome.item_id)
+        codes = list(item.codes)
+        values = np.array([item.value_of(code) for code in codes], dtype=float)
+        per_shift = np.full((BOOTSTRAP, len(shift_names)), np.nan)
+        for index, order in enumerate(shift_names):
+            given = [codes.index(a) for a in outcome.samples.get(order, []) if a is not None]
+            if given:
+                frequencies = np.bincount(given, minlength=len(codes)) / len(given)
+                per_shift[:, index] = (
+                    rng.multinomial(len(given), frequencies, size=BOOTSTRAP) / len(given) @ values
+                )
+        chosen = np.take_along_axis(per_shift, picks, axis=1)
+        columns.append(
+            np.nanmean(np.where(np.isnan(chosen), np.nanmean(per_shift, axis=1)[:, None], chosen), axis=1)
+        )
+    stacked = np.vstack(columns)  # items x draws
+    if instrument.definition.scoring.method == "mean":
+        totals = stacked.mean(axis=0)
+    else:
+        totals = stacked.sum(axis=0) * len(instrument.scored_items) / len(answered)
+    return float(totals.std(ddof=1))
 
 
 def _draw(

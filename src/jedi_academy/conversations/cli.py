@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.limits import MAX_SEED, MAX_TEMPERATURE, MAX_TOKENS
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.conversations.generate import ConversationReport
@@ -30,7 +32,8 @@ def generate(
         list[str] | None, typer.Option(help="Only this persona (id or prefix); repeat for several.")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of questions and sampling (default: settings).")
+        int | None,
+        typer.Option(min=0, max=MAX_SEED, help="Seed of questions and sampling (default: settings)."),
     ] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend (overrides academy --backend).")] = None,
     model: Annotated[str | None, typer.Option(help="Model (overrides academy --model).")] = None,
@@ -38,8 +41,10 @@ def generate(
         int, typer.Option(min=1, help="Replies per turn before the conversation ends.")
     ] = 3,
     min_turns: Annotated[int, typer.Option(min=1, help="Shorter conversations are dropped.")] = 2,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.8,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 256,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, max=MAX_TEMPERATURE, help="Sampling temperature.")
+    ] = 0.8,
+    max_tokens: Annotated[int, typer.Option(min=1, max=MAX_TOKENS, help="Longest answer, in tokens.")] = 256,
     keep_truncated: Annotated[
         bool, typer.Option(help="Keep answers cut at the token limit that hold no full sentence.")
     ] = False,
@@ -163,10 +168,15 @@ def list_command(
         return
     if not rows:
         typer.echo("no conversations yet (academy conversations generate --specialization ID)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    persona_width = max(len(row["persona_id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'SPECIALIZATION':14} {'PERSONA':{persona_width}}  {'NAME':14} TURNS")
     for row in rows:
         status = "" if row["complete"] else "  (ended early)"
         typer.echo(
-            f"{row['id']}  {row['specialization']:12} {row['persona_id']}  {row['persona_name']!s:14} "
+            f"{row['id']:{width}}  {row['specialization']:14} {row['persona_id']:{persona_width}}  "
+            f"{row['persona_name']!s:14} "
             f"{row['turns']:3} turns{status}"
         )
 

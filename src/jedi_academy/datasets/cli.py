@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import SEED
 
 app = typer.Typer(help="Dataset versions: build, list, show, export.", no_args_is_help=True)
 
@@ -58,8 +60,10 @@ def build(
         list[str], typer.Option(help="Specialization(s) to include; repeat for several.")
     ],
     parent: Annotated[str | None, typer.Option(help="Merge into this version's conversations.")] = None,
-    validation_fraction: Annotated[float, typer.Option(help="Share of personas held out.")] = 0.1,
-    seed: Annotated[int, typer.Option(help="Seed of the author split.")] = 0,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Share of personas held out (0 to 0.9).", min=0.0, max=0.9)
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the author split.", **SEED)] = 0,
     drop_contaminated: Annotated[
         bool, typer.Option(help="Leave out conversations with instrument wording instead of refusing.")
     ] = False,
@@ -67,17 +71,19 @@ def build(
 ) -> None:
     """Freeze the current conversations into a content-addressed dataset version (with its Mistral export)."""
     from jedi_academy.datasets.versions import build_dataset
+    from jedi_academy.store import data_dir_lock
 
-    _, database, store = _context(ctx)
-    version, created = build_dataset(
-        database,
-        store,
-        specialization,
-        parent=parent,
-        validation_fraction=validation_fraction,
-        seed=seed,
-        drop_contaminated=drop_contaminated,
-    )
+    settings, database, store = _context(ctx)
+    with data_dir_lock(settings.data_dir, "dataset build"):
+        version, created = build_dataset(
+            database,
+            store,
+            specialization,
+            parent=parent,
+            validation_fraction=validation_fraction,
+            seed=seed,
+            drop_contaminated=drop_contaminated,
+        )
     if as_json:
         typer.echo(json.dumps({"id": version.id, "created": created, "stats": version.stats}, indent=2))
         return
@@ -107,6 +113,10 @@ def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--j
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        typer.echo("no dataset versions yet (academy dataset build --specialization ID)")
+        return
+    typer.echo(f"{'VERSION':12}  {'PARENT':19}  {'SPECIALIZATIONS':20}  CONVERSATIONS, CREATED")
     for row in rows:
         parent = (row["parent"] or "-")[:12]
         specializations = ",".join(row["specializations"]) or "-"
@@ -140,7 +150,7 @@ def export(
     ctx: typer.Context,
     version: str,
     out: Annotated[Path, typer.Option(help="FILE.jsonl (mistral) or a new folder (hf).")],
-    format: Annotated[str, typer.Option("--format", help="mistral or hf.")] = "mistral",
+    format: Annotated[Literal["mistral", "hf"], typer.Option("--format", help="mistral or hf.")] = "mistral",
 ) -> None:
     """Write the version as Mistral fine-tuning JSONL or a Hugging Face datasets folder."""
     from jedi_academy.datasets.export import export_folder, export_hf, export_mistral

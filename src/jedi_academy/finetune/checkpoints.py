@@ -24,6 +24,7 @@ from jedi_academy.llm.adapters import adapter_identity, write_canonical_adapter
 from jedi_academy.llm.loading import model_identity
 from jedi_academy.store import ArtifactStore, Database
 from jedi_academy.store.artifacts import sha256_file
+from jedi_academy.store.dependents import delete_dependents
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
 
@@ -155,8 +156,11 @@ def lineage_tree(checkpoints: list[Checkpoint]) -> str:
     return "\n".join(lines)
 
 
-def delete_checkpoint(database: Database, wanted: str, *, force: bool = False) -> list[str]:
-    """Delete a checkpoint (and, with ``force``, its descendants); returns the deleted ids, children first."""
+def delete_checkpoint(
+    database: Database, wanted: str, *, force: bool = False, cascade: bool = False
+) -> list[str]:
+    """Delete a checkpoint (and, with ``force``, its descendants); returns the deleted ids, children first.
+    Refused while assessment runs refer to them, unless ``cascade`` (which deletes those runs too)."""
     with database.session() as session:
         root = get_checkpoint(session, wanted)
         descendants: list[Checkpoint] = []
@@ -170,8 +174,18 @@ def delete_checkpoint(database: Database, wanted: str, *, force: bool = False) -
                 f"checkpoint {root.id} has {len(descendants)} descendant(s)",
                 "delete them first or pass --force",
             )
+        doomed = [*reversed(descendants), root]
+        delete_dependents(
+            session,
+            Checkpoint.__tablename__,
+            [c.id for c in doomed],
+            noun=f"checkpoint {root.id}"
+            + (f" (with {len(descendants)} descendant(s))" if descendants else ""),
+            cascade=cascade,
+            cascadable=("assessment_runs",),
+        )
         deleted = []
-        for checkpoint in [*reversed(descendants), root]:
+        for checkpoint in doomed:
             session.delete(checkpoint)
             session.flush()
             deleted.append(checkpoint.id)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE, SEED
 
 checkpoints_app = typer.Typer(
     help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
@@ -29,34 +31,44 @@ def finetune_command(
         str | None,
         typer.Option("--from", help="Continue from this checkpoint's adapter (keeps its LoRA settings)."),
     ] = None,
-    backend: Annotated[str, typer.Option(help="local or mistral-api.")] = "local",
+    backend: Annotated[Literal["local", "mistral-api"], typer.Option(help="local or mistral-api.")] = "local",
     specialization: Annotated[
         str | None, typer.Option(help="Specialization the checkpoint belongs to.")
     ] = None,
     validation: Annotated[
         Path | None, typer.Option(help="Validation .jsonl (with a .jsonl --dataset).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.")] = 300,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 6e-5,
-    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 64).")] = None,
-    alpha: Annotated[float | None, typer.Option(help="LoRA alpha (default 2 x rank).")] = None,
-    dropout: Annotated[float | None, typer.Option(help="LoRA dropout (default 0).")] = None,
+    steps: Annotated[int, typer.Option(help="Optimizer steps.", **POSITIVE)] = 300,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.", min=0.0, max=1.0)] = 6e-5,
+    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 64).", min=1, max=4096)] = None,
+    alpha: Annotated[
+        float | None, typer.Option(help="LoRA alpha (default 2 x rank).", min=0.0, max=1e6)
+    ] = None,
+    dropout: Annotated[
+        float | None, typer.Option(help="LoRA dropout (default 0).", min=0.0, max=0.99)
+    ] = None,
     batch_tokens: Annotated[
-        int | None, typer.Option(help="Padded tokens per micro-batch (default 16384).")
+        int | None, typer.Option(help="Padded tokens per micro-batch (default 16384).", min=8, max=1 << 24)
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="At most this many examples per micro-batch (default: no cap).")
+        int | None,
+        typer.Option(help="At most this many examples per micro-batch (default: no cap).", **POSITIVE),
     ] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per step (default 2).")] = None,
+    grad_accum: Annotated[
+        int | None, typer.Option(help="Micro-batches per step (default 2).", **POSITIVE)
+    ] = None,
     max_seq_len: Annotated[
-        int, typer.Option(help="Longest example in tokens (earlier turns are cut first).")
+        int,
+        typer.Option(help="Longest example in tokens (earlier turns are cut first).", min=8, max=1 << 20),
     ] = 2048,
-    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.")] = 0.05,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.1,
-    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.")] = 100,
-    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.")] = 50,
-    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).")] = None,
-    precision: Annotated[str, typer.Option(help="auto, float32 or bfloat16.")] = "auto",
+    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.", min=0.0, max=1.0)] = 0.05,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", min=0.0, max=10.0)] = 0.1,
+    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.", **POSITIVE)] = 100,
+    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.", **POSITIVE)] = 50,
+    seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
+    precision: Annotated[
+        Literal["auto", "float32", "bfloat16"], typer.Option(help="auto, float32 or bfloat16.")
+    ] = "auto",
     gradient_checkpointing: Annotated[
         bool | None,
         typer.Option(
@@ -65,7 +77,7 @@ def finetune_command(
         ),
     ] = None,
     quantize: Annotated[
-        str, typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
+        Literal["none", "4bit"], typer.Option(help="none or 4bit (QLoRA, needs CUDA and bitsandbytes).")
     ] = "none",
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run with the same inputs.")] = False,
     restart: Annotated[bool, typer.Option(help="Discard an interrupted run and start over.")] = False,
@@ -120,7 +132,10 @@ def finetune_command(
         show_progress=not as_json,
     )
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
-    checkpoint = finetune(settings, request, config, echo=echo)
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "finetune"):
+        checkpoint = finetune(settings, request, config, echo=echo)
     summary = checkpoint_summary(checkpoint)
     if as_json:
         summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
@@ -169,12 +184,17 @@ def checkpoints_list(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    if not rows:
+        typer.echo("no checkpoints yet (academy finetune --dataset VERSION)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'KIND':6}  {'SPECIALIZATION':14}  BASE, PARENT, VALIDATION LOSS")
     for row in rows:
         loss = row["metrics"].get("validation_loss")
         loss_text = f"{loss:.4f}" if isinstance(loss, int | float) else "-"
         typer.echo(
-            f"{row['id']}  {row['kind']:6}  {row['specialization'] or '-':12}  base={row['base_model']}  "
-            f"parent={row['parent'] or '-'}  val_loss={loss_text}"
+            f"{row['id']:{width}}  {row['kind']:6}  {row['specialization'] or '-':14}  "
+            f"base={row['base_model']}  parent={row['parent'] or '-'}  val_loss={loss_text}"
         )
 
 
@@ -224,12 +244,16 @@ def checkpoints_delete(
     ctx: typer.Context,
     checkpoint: str,
     force: Annotated[bool, typer.Option(help="Also delete its descendants.")] = False,
+    cascade: Annotated[
+        bool, typer.Option(help="Also delete the assessment runs of what is deleted.")
+    ] = False,
 ) -> None:
-    """Delete a checkpoint; refused while it has children unless --force."""
+    """Delete a checkpoint; refused while it has children (unless --force) or assessment runs (--cascade)."""
     from jedi_academy.finetune.checkpoints import delete_checkpoint
     from jedi_academy.store import open_database
 
-    for deleted in delete_checkpoint(open_database(_settings(ctx)), checkpoint, force=force):
+    database = open_database(_settings(ctx))
+    for deleted in delete_checkpoint(database, checkpoint, force=force, cascade=cascade):
         typer.echo(f"deleted {deleted}")
 
 

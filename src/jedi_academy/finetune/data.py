@@ -52,6 +52,13 @@ class EncodedSet:
 
 def read_conversations(path: Path) -> list[list[dict]]:
     """Read Mistral fine-tuning JSONL; errors name the file and line."""
+    try:
+        return _read_conversations(path)
+    except UnicodeDecodeError as exc:
+        raise AcademyError(f"{path}: not UTF-8 text ({exc.reason})", "give a Mistral .jsonl file") from exc
+
+
+def _read_conversations(path: Path) -> list[list[dict]]:
     conversations = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -99,9 +106,7 @@ def _drop_oldest_exchange(messages: list[dict]) -> list[dict] | None:
     return messages[:first] + messages[second:]
 
 
-def encode_view(
-    formatter: ChatFormatter, view: list[dict], max_seq_len: int
-) -> tuple[Example | None, bool]:
+def encode_view(formatter: ChatFormatter, view: list[dict], max_seq_len: int) -> tuple[Example | None, bool]:
     """Tokenize one view with its loss mask, cut to ``max_seq_len`` from the front (tail truncation).
 
     Whole earlier exchanges go first; if the card and the trained exchange alone are still too long, the

@@ -24,6 +24,7 @@ import torch
 from jedi_academy.errors import AcademyError
 from jedi_academy.finetune.config import TrainingConfig
 from jedi_academy.finetune.data import IGNORE, Example, batch_stream, length_grouped_batches, padding_waste
+from jedi_academy.llm.transformers_backend import pick_device as checked_device
 
 STATE_FORMAT = 1
 
@@ -46,6 +47,12 @@ StepCallback = Callable[[int, float], None]
 
 
 def pick_device(device: str) -> torch.device:
+    """The training device: refused with a clear error when unknown or when CUDA is named without a GPU."""
+    checked_device(device)
+    return device_placement(device)
+
+
+def device_placement(device: str) -> torch.device:
     """``auto`` is the current CUDA device when there is one, else the CPU; ``cuda:N`` is kept as given."""
     if device == "auto":
         if torch.cuda.is_available():

@@ -24,7 +24,12 @@ if TYPE_CHECKING:
         load_instrument,
         specialization_map,
     )
-    from jedi_academy.instruments.change import ChangeResult, reliable_change, reliable_change_index
+    from jedi_academy.instruments.change import (
+        ChangeResult,
+        change_criterion,
+        reliable_change,
+        reliable_change_index,
+    )
     from jedi_academy.instruments.loading import instrument_ids, load_definition_file, parse_definition
     from jedi_academy.instruments.model import Instrument, Item, Option
     from jedi_academy.instruments.problems import DefinitionError, Problem
@@ -47,6 +52,7 @@ _EXPORTS = {
     "ScoreResult": "scoring",
     "ResponseError": "scoring",
     "reliable_change": "change",
+    "change_criterion": "change",
     "reliable_change_index": "change",
     "ChangeResult": "change",
     "DefinitionError": "problems",
@@ -63,6 +69,7 @@ __all__ = [
     "Problem",
     "ResponseError",
     "ScoreResult",
+    "change_criterion",
     "instrument_ids",
     "instruments_for_specialization",
     "list_instruments",

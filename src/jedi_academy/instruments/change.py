@@ -45,6 +45,19 @@ class ChangeResult:
         return asdict(self)
 
 
+def change_criterion(instrument: Instrument) -> Literal["rci", "fixed_threshold"] | None:
+    """The criterion ``reliable_change(..., method="auto")`` would use, or None when the instrument publishes
+    neither a fixed threshold nor an SD and reliability (its change cannot be classified)."""
+    spec = instrument.change
+    if spec is None:
+        return None
+    if spec.fixed_threshold is not None:
+        return "fixed_threshold"
+    if spec.sd is not None and spec.reliability is not None:
+        return "rci"
+    return None
+
+
 def se_difference(sd: float, reliability: float) -> float:
     """Standard error of the difference between two scores: SD * sqrt(2) * sqrt(1 - r)."""
     if sd <= 0:

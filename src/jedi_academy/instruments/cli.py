@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
@@ -80,12 +80,29 @@ def import_command(
     ctx: typer.Context,
     instrument_id: Annotated[str, typer.Argument(metavar="ID", help="e.g. aq-10")],
     items: Annotated[Path, typer.Option("--items", help="YAML/JSON file with the item text.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace the shipped, validated wording or text imported before.")
+    ] = False,
 ) -> None:
     """Load item text you are licensed to use into the data directory (instruments that do not ship it)."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.instruments.api import load_instrument
     from jedi_academy.instruments.loading import packaged_definition
-    from jedi_academy.instruments.text_import import import_text
+    from jedi_academy.instruments.text_import import import_text, text_path
 
-    path = import_text(packaged_definition(instrument_id), items, _settings(ctx).data_dir)
+    data_dir = _settings(ctx).data_dir
+    definition = packaged_definition(instrument_id)
+    if not force and load_instrument(instrument_id).text_available:
+        raise AcademyError(
+            f"{instrument_id} ships its validated item text; imported text would replace it",
+            "the shipped wording is the one its validation studies used; pass --force to replace it anyway",
+        )
+    if not force and text_path(data_dir, instrument_id).is_file():
+        raise AcademyError(
+            f"{instrument_id}: item text was already imported ({text_path(data_dir, instrument_id)})",
+            "pass --force to replace it",
+        )
+    path = import_text(definition, items, data_dir)
     typer.echo(f"{instrument_id}: item text imported to {path}")
 
 
@@ -142,13 +159,17 @@ def score(
 @app.command()
 def change(
     instrument_id: Annotated[str, typer.Argument(metavar="ID", help="e.g. phq-9")],
-    before: Annotated[float, typer.Option(help="Total at the first administration.")],
-    after: Annotated[float, typer.Option(help="Total at the second administration.")],
-    sd: Annotated[float | None, typer.Option(help="Reference-sample SD (default: the instrument's).")] = None,
-    reliability: Annotated[
-        float | None, typer.Option(help="Reliability r (default: the instrument's).")
+    before: Annotated[float, typer.Option(help="Total at the first administration.", min=-1e9, max=1e9)],
+    after: Annotated[float, typer.Option(help="Total at the second administration.", min=-1e9, max=1e9)],
+    sd: Annotated[
+        float | None, typer.Option(help="Reference-sample SD (default: the instrument's).", min=1e-9, max=1e9)
     ] = None,
-    method: Annotated[str, typer.Option(help="auto, rci or fixed_threshold.")] = "auto",
+    reliability: Annotated[
+        float | None, typer.Option(help="Reliability r (default: the instrument's).", min=0.0, max=0.9999)
+    ] = None,
+    method: Annotated[
+        Literal["auto", "rci", "fixed_threshold"], typer.Option(help="auto, rci or fixed_threshold.")
+    ] = "auto",
     as_json: JsonFlag = False,
 ) -> None:
     """Reliable change (Jacobson-Truax RCI or the service threshold) and clinically significant change."""
@@ -191,7 +212,9 @@ def pubmed(
     query: Annotated[
         str | None, typer.Option(help="Your own PubMed query instead of a specialization.")
     ] = None,
-    max_results: Annotated[int, typer.Option("--max", help="How many articles to fetch.")] = 10,
+    max_results: Annotated[
+        int, typer.Option("--max", help="How many articles to fetch.", min=1, max=10_000)
+    ] = 10,
     email: Annotated[
         str | None, typer.Option(help="Contact email sent to NCBI (or ACADEMY_NCBI_EMAIL).")
     ] = None,

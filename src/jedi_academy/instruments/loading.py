@@ -57,6 +57,8 @@ def load_definition_file(path: Path) -> InstrumentDefinition:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AcademyError(f"cannot read {path}: {exc.strerror or exc}", "check the path") from None
+    except UnicodeDecodeError as exc:
+        raise AcademyError(f"{path}: not UTF-8 text ({exc.reason})", "give a YAML definition file") from None
     return parse_definition(text, str(path))
 
 

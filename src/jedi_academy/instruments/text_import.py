@@ -83,6 +83,8 @@ def import_text(definition: InstrumentDefinition, file: Path, data_dir: Path) ->
         raw = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise AcademyError(f"cannot read {file}: {exc.strerror or exc}", "check the path") from None
+    except UnicodeDecodeError as exc:
+        raise AcademyError(f"{file}: not UTF-8 text ({exc.reason})", "give a YAML or JSON file") from None
     imported = parse_text_file(raw, str(file), definition)
     target = text_path(data_dir, definition.id)
     target.parent.mkdir(parents=True, exist_ok=True)

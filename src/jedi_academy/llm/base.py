@@ -38,12 +38,15 @@ class LoglikelihoodRequest:
     """Log-probability of ``continuation`` as the assistant's reply after ``context``.
 
     ``context`` ends with a user message; ``adapter`` selects a LoRA adapter folder (transformers backend)
-    or a served adapter name (openai backend); ``None`` means the base model.
+    or a served adapter name (openai backend); ``None`` means the base model. ``complete=True`` scores the
+    continuation as the whole reply, including the end-of-turn marker (``</s>``), so that "1" is not counted
+    as the start of "10" or of "1 or 2".
     """
 
     context: Conversation
     continuation: str
     adapter: str | None = None
+    complete: bool = False
 
 
 @dataclass(frozen=True)

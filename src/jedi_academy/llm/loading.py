@@ -40,8 +40,6 @@ def quiet_hf_libraries() -> None:
     disable_progress_bars()
 
 
-
-
 def resolve_model_dir(name: str, settings: Settings) -> Path:
     from jedi_academy.llm.tiny import TINY_NAME, build_tiny_model, tiny_model_dir
 

@@ -154,7 +154,8 @@ class OpenAICompatibleLLM:
                     "model": key[0],
                     "messages": [*request.context, {"role": "assistant", "content": request.continuation}],
                     "add_generation_prompt": False,
-                    "continue_final_message": True,
+                    # an open final message continues the reply; a closed one ends with the end-of-turn marker
+                    "continue_final_message": not request.complete,
                     "max_tokens": 1,
                     "temperature": 0.0,
                     "prompt_logprobs": 1,

@@ -242,11 +242,14 @@ def create_app(
                 raise APIError(400, "continue_final_message and add_generation_prompt cannot both be true")
             return formatter.encode_with_reply(messages[:-1], messages[-1]["content"], close=False)
         if messages[-1]["role"] == "assistant":
-            raise APIError(
-                400,
-                "the last message is from the assistant; set continue_final_message to extend it",
-                param="messages",
-            )
+            if req.add_generation_prompt:
+                raise APIError(
+                    400,
+                    "the last message is from the assistant; set continue_final_message to extend it",
+                    param="messages",
+                )
+            # a finished assistant message (vLLM renders it with its end-of-turn marker): for scoring it
+            return formatter.encode_with_reply(messages[:-1], messages[-1]["content"], close=True)
         return formatter.encode_prompt(messages)
 
     def reply_budget(req: ChatCompletionRequest, prompt_length: int) -> int:

@@ -92,16 +92,16 @@ def build_tiny_model(target: Path, *, force: bool = False) -> Path:
     complete = all((target / name).is_file() for name in (TINY_MARKER, *HF_TOKENIZER_FILES))
     if complete and not force:
         return target
-    import torch
-    from transformers import MistralConfig, MistralForCausalLM
-
-    from jedi_academy.llm.loading import quiet_hf_libraries
-
-    quiet_hf_libraries()
-
     target.parent.mkdir(parents=True, exist_ok=True)
+    # An unwritable target fails here, before the seconds spent importing torch and building the weights.
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:
+        import torch
+        from transformers import MistralConfig, MistralForCausalLM
+
+        from jedi_academy.llm.loading import quiet_hf_libraries
+
+        quiet_hf_libraries()
         torch.manual_seed(TINY_SEED)
         model = MistralForCausalLM(MistralConfig(**TINY_CONFIG))
         model.generation_config.pad_token_id = 0

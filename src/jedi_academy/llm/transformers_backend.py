@@ -64,9 +64,15 @@ def pick_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        chosen = torch.device(device)
     except RuntimeError as exc:
         raise ModelLoadError(f"unknown device {device!r}", "use auto, cpu, cuda or cuda:N") from exc
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(
+            f"device {device!r}: CUDA is not available (torch {torch.__version__}, no usable GPU)",
+            "use --device cpu or auto",
+        )
+    return chosen
 
 
 def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -362,7 +368,9 @@ class TransformersLLM:
         for number, request in enumerate(requests):
             validate_conversation(request.context, where=f"request {number}")
             prompt = self.formatter.encode_prompt(request.context)
-            full = self.formatter.encode_with_reply(request.context, request.continuation, close=False)
+            full = self.formatter.encode_with_reply(
+                request.context, request.continuation, close=request.complete
+            )
             encoded.append((prompt, full[len(prompt) :]))
 
         groups: dict[tuple[str | None, tuple[int, ...]], list[int]] = defaultdict(list)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.limits import MAX_SEED, MAX_TEMPERATURE, MAX_TOKENS
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.personas.generate import PersonaReport
@@ -31,7 +33,8 @@ def generate(
     specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
     n: Annotated[int, typer.Option("--n", min=0, help="Personas to add.")] = 10,
     seed: Annotated[
-        int | None, typer.Option(help="Seed of author order and sampling (default: settings).")
+        int | None,
+        typer.Option(min=0, max=MAX_SEED, help="Seed of author order and sampling (default: settings)."),
     ] = None,
     backend: Annotated[str | None, typer.Option(help="LLM backend (overrides academy --backend).")] = None,
     model: Annotated[str | None, typer.Option(help="Model (overrides academy --model).")] = None,
@@ -45,8 +48,10 @@ def generate(
     max_candidates: Annotated[
         int | None, typer.Option(min=1, help="Authors tried at most (default 3 x n).")
     ] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest card, in tokens.")] = 2048,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, max=MAX_TEMPERATURE, help="Sampling temperature.")
+    ] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1, max=MAX_TOKENS, help="Longest card, in tokens.")] = 2048,
     max_common_run: Annotated[
         int, typer.Option(min=0, help="Longest word run a card may share with its sources.")
     ] = 7,
@@ -187,9 +192,15 @@ def list_command(
         return
     if not rows:
         typer.echo("no personas yet (academy personas generate --specialization ID)")
+        return
+    width = max(len(row["id"]) for row in rows)
+    typer.echo(f"{'ID':{width}}  {'SPECIALIZATION':14} {'NAME':14} {'AGE':8} PRESENTING PROBLEM")
     for row in rows:
         problem = (row["presenting_problem"] or "")[:60]
-        typer.echo(f"{row['id']}  {row['specialization']:12} {row['name']:14} {row['age_band']:8} {problem}")
+        typer.echo(
+            f"{row['id']:{width}}  {row['specialization']:14} {row['name']!s:14} {row['age_band']!s:8} "
+            f"{problem}"
+        )
 
 
 @app.command("show")

@@ -29,14 +29,21 @@ def run_command(
     base_url: Annotated[str | None, typer.Option(help="Teacher server URL; overrides [teacher].")] = None,
     base: Annotated[str | None, typer.Option(help="Base model to fine-tune; overrides [base].")] = None,
     resume: Annotated[bool, typer.Option(help="Continue interrupted stages (ingest, fine-tuning).")] = False,
+    restart: Annotated[
+        bool, typer.Option(help="Discard interrupted fine-tuning runs and train them from the start.")
+    ] = False,
 ) -> None:
     """Run the whole pipeline: ingest, personas, conversations, dataset, fine-tune, baseline, report.
 
     Stages whose inputs did not change since the last run are skipped."""
     from jedi_academy.config import settings_from_context
+    from jedi_academy.errors import ConfigError
     from jedi_academy.pipeline.config import load_pipeline
     from jedi_academy.pipeline.run import Pipeline
+    from jedi_academy.store import data_dir_lock
 
+    if resume and restart:
+        raise ConfigError("--resume and --restart exclude each other", "choose one")
     settings = settings_from_context(ctx)
     path = pipeline or DEMO_PIPELINE
     config = load_pipeline(path)
@@ -51,7 +58,8 @@ def run_command(
     config = type(config).model_validate(
         {**config.model_dump(), **{k: v.model_dump() for k, v in updates.items()}}
     )
-    result = Pipeline(settings, config, path.parent.resolve(), resume=resume).run()
+    with data_dir_lock(settings.data_dir, "run"):
+        result = Pipeline(settings, config, path.parent.resolve(), resume=resume, restart=restart).run()
     typer.echo(result.summary)
     if result.skipped:
         typer.echo(f"skipped (unchanged): {', '.join(result.skipped)}")

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jedi_academy.errors import ConfigError
+from jedi_academy.limits import MAX_SEED
 from jedi_academy.pipeline.sample_dump import SAMPLE_PATH
 
 SAMPLE_KEYWORD = "sample"
@@ -37,7 +38,7 @@ class BaseSection(_Section):
 
 class PersonasSection(_Section):
     n: int = Field(10, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     min_comments: int = Field(3, ge=1)
     max_tokens: int = Field(2048, ge=64)
     max_trait_chars: int | None = Field(None, ge=3)  # shorter cards (small or slow teachers)
@@ -49,7 +50,7 @@ class PersonasSection(_Section):
 class ConversationsSection(_Section):
     per_persona: int = Field(2, ge=1)
     turns: int = Field(8, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     max_tokens: int = Field(256, ge=8)
     keep_truncated: bool = (
         False  # keep answers cut at max_tokens (needed for the tiny model, which never stops)
@@ -62,7 +63,7 @@ class ConversationsSection(_Section):
 
 class DatasetSection(_Section):
     validation_fraction: float = Field(0.1, ge=0, lt=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 class TrainingSection(_Section):
@@ -73,7 +74,7 @@ class TrainingSection(_Section):
     grad_accum: int = Field(1, ge=1)
     max_seq_len: int = Field(2048, ge=16)
     warmup: float = Field(0.05, ge=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     save_every: int = Field(50, ge=1)
     eval_every: int = Field(100, ge=1)
 
@@ -83,6 +84,7 @@ class AssessmentSection(_Section):
     instruments: list[str] = Field(default_factory=list)  # empty: the specialization's own
     samples: int = Field(20, ge=1)
     max_personas: int | None = Field(None, ge=1)
+    sham: bool = False  # also train and assess a sham control (non-clinical conversations, same volume)
 
 
 class PipelineConfig(_Section):
@@ -110,6 +112,8 @@ def load_pipeline(path: Path) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} does not exist", "see examples/pipeline.toml")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.assessment.report import comparison_section, verdict_line, verdict_section, write_report
+from jedi_academy.assessment.report import baseline_sections, verdict_line, write_report
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -62,39 +62,6 @@ def _table(rows: list[tuple[str, Any]]) -> str:
     return f"<table>{body}</table>"
 
 
-def _baseline_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    for instrument, block in results["instruments"].items():
-        for comparison in block["comparisons"]:
-            rows.append(
-                {
-                    "instrument": instrument,
-                    "persona": comparison["persona"] or "(none)",
-                    "base": comparison["before"],
-                    "patient": comparison["after"],
-                    "change": comparison["change"],
-                    "classification": comparison["reliable_change"]["classification"],
-                    "verdict": block["verdict"]["patients_score_higher"],
-                }
-            )
-    return rows
-
-
-def _baseline_table(rows: list[dict[str, Any]]) -> str:
-    def total(side: dict[str, Any]) -> str:
-        low, high = side["ci"]
-        return f"{side['total']:.1f} [{low:.1f}, {high:.1f}]"
-
-    body = "".join(
-        f"<tr><td>{html.escape(r['instrument'])}</td><td>{html.escape(r['persona'])}</td><td>{total(r['base'])}</td>"
-        f"<td>{total(r['patient'])}</td><td>{r['change']:+.1f}</td><td>{html.escape(r['classification'])}</td></tr>"
-        for r in rows
-    )
-    columns = ("instrument", "persona", "base model", "patient", "change", "change class")
-    head = "<tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
-    return f"<table>{head}{body}</table>"
-
-
 def write_pipeline_report(
     settings: Settings, database: Database, config: PipelineConfig, state: PipelineState
 ) -> tuple[Path, str]:
@@ -112,7 +79,6 @@ def write_pipeline_report(
         with database.session() as session:
             metrics = dict(session.get(Checkpoint, checkpoint_id).metrics)
         results = state.output(f"baseline:{spec}")["results"]
-        rows = _baseline_rows(results)
         sections.append((f"{spec}: data funnel", _table(_funnel(config, state, spec))))
         sections.append(
             (
@@ -120,14 +86,13 @@ def write_pipeline_report(
                 training_plot(metrics.get("history", []), metrics.get("validation_history", [])),
             )
         )
-        sections.append((f"{spec}: baseline, base model vs patient checkpoint", _baseline_table(rows)))
         for instrument, block in results["instruments"].items():
-            sections.append((f"{spec} / {instrument}: validity verdict", verdict_section(block["verdict"])))
             sections.extend(
-                (f"{spec} / {instrument}, persona {c['persona'] or '(none)'}", comparison_section(c))
-                for c in block["comparisons"]
+                (f"{spec} / {heading}", body) for heading, body in baseline_sections(instrument, block)
             )
-            lines.append("  " + verdict_line(f"{spec} / {instrument}", block["verdict"]))
+            lines.append(
+                "  " + verdict_line(f"{spec} / {instrument} ({block['verdict_basis']})", block["verdict"])
+            )
         for instrument, reason in results["skipped_instruments"].items():
             lines.append(f"  {spec} / {instrument}: not administered ({reason})")
     path = write_report(

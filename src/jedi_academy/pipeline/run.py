@@ -41,7 +41,13 @@ class PipelineResult:
 
 class Pipeline:
     def __init__(
-        self, settings: Settings, config: PipelineConfig, config_dir: Path, *, resume: bool = False
+        self,
+        settings: Settings,
+        config: PipelineConfig,
+        config_dir: Path,
+        *,
+        resume: bool = False,
+        restart: bool = False,
     ) -> None:
         from jedi_academy.store import ArtifactStore, open_database
 
@@ -49,6 +55,7 @@ class Pipeline:
         self.config = config
         self.config_dir = config_dir
         self.resume = resume
+        self.restart = restart
         self.database = open_database(settings)
         self.store = ArtifactStore(settings.data_dir)
         self.state = PipelineState(settings.path("runs", "pipeline", config.name, "state.json"))
@@ -320,6 +327,7 @@ class Pipeline:
                 base_model=self.config.base.model,
                 specialization=spec,
                 resume=self.resume,
+                restart=self.restart,
                 show_progress=False,
             )
             checkpoint = finetune(self.settings, request, config, on_step=on_step, echo=lambda _t: None)
@@ -354,12 +362,11 @@ class Pipeline:
                 mode=assessment.mode,
                 sample_options=SampleOptions(samples=assessment.samples),
                 max_personas=assessment.max_personas,
+                train_sham=assessment.sham,
                 echo=lambda text: self.display.update(f"baseline:{spec}", text) if self.display else None,
             )
             verdicts = {i: block["verdict"] for i, block in results["instruments"].items()}
-            answers = ", ".join(
-                f"{i}: {'PASS' if v['patients_score_higher'] else 'FAIL'}" for i, v in verdicts.items()
-            )
+            answers = ", ".join(f"{i}: {v['verdict'].upper()}" for i, v in verdicts.items())
             return {"results": results, "message": answers}
 
         def exists(output: dict[str, Any]) -> bool:

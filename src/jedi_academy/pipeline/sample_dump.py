@@ -7,7 +7,9 @@ unrelated ones, and the cases the keep rules and the scrubber must handle: delet
 AutoModerator, distinguished comments, bodies too short, exact duplicates (also differing only in white
 space), usernames, subreddit mentions, URLs, e-mail addresses and phone numbers.
 
-Regenerate the shipped file with ``python -m jedi_academy.pipeline.sample_dump``.
+Regenerate the shipped file with
+``python -m jedi_academy.pipeline.sample_dump src/jedi_academy/pipeline/data/RC_2015-01-synthetic-sample.bz2``
+(the output path is required: nothing at run time writes into the installed package).
 """
 
 from __future__ import annotations
@@ -185,5 +187,19 @@ def write_sample(path: Path = SAMPLE_PATH, lines: int = 4000, seed: int = 2015) 
     return path
 
 
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m jedi_academy.pipeline.sample_dump",
+        description="Write the synthetic RC_2015-01 sample dump (bz2 NDJSON) to OUT.",
+    )
+    parser.add_argument("out", type=Path, help=f"file to write (the shipped one is {SAMPLE_NAME})")
+    parser.add_argument("--lines", type=int, default=4000, help="comments to generate (default 4000)")
+    parser.add_argument("--seed", type=int, default=2015, help="seed (default 2015, the shipped file's)")
+    args = parser.parse_args(argv)
+    print(f"wrote {write_sample(args.out, args.lines, args.seed)}")
+
+
 if __name__ == "__main__":
-    print(f"wrote {write_sample()}")
+    main()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
+
+from jedi_academy.limits import POSITIVE
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +34,8 @@ def ingest_command(
         Path | None, typer.Option("--out", help="Output folder (default <data-dir>/reddit).")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).")
+        int | None,
+        typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).", **POSITIVE),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary; no progress bar.")] = False,
     resume: Annotated[
@@ -46,13 +49,21 @@ def ingest_command(
         typer.Option("--specializations-dir", help="Extra folder of specialization YAML files (repeatable)."),
     ] = None,
     bz2_decoder: Annotated[
-        str,
+        Literal["auto", "lbzip2", "indexed_bzip2", "python"],
         typer.Option(
             "--bz2-decoder", help="auto (lbzip2, else indexed_bzip2), lbzip2, indexed_bzip2, python."
         ),
     ] = "auto",
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Let a run for fewer specializations delete the others' data in the output folder.",
+        ),
+    ] = False,
     checkpoint_every: Annotated[
-        float, typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0)
+        float,
+        typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0, max=86400.0),
     ] = 60.0,
 ) -> None:
     """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, save."""
@@ -64,7 +75,11 @@ def ingest_command(
     from jedi_academy.reddit.pipeline import IngestOptions, ingest
     from jedi_academy.reddit.progress import NullProgress, RichProgress
 
+    if out is not None and out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
     settings = settings_from_context(ctx)
+    if not resume and not replace:
+        _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
     options = IngestOptions(
         paths=paths,
         specializations=specializations,
@@ -87,6 +102,10 @@ def ingest_command(
         stop.set()
         warn("stopping: saving what was kept and a checkpoint (Ctrl-C again to abort at once)")
 
+    from jedi_academy.store import data_dir_lock
+
+    lock = data_dir_lock(settings.data_dir, "ingest")
+    lock.acquire()  # a second writer is refused before the SIGINT handler and the run row exist
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = ingest(settings, options, progress=progress, stop=stop, warn=warn)
@@ -109,10 +128,34 @@ def ingest_command(
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
+        lock.release()
     if as_json:
         typer.echo(json.dumps(result.summary))
         return
     _print_summary(result.summary, result)
+
+
+def _refuse_dropping_specializations(out: Path, specializations: str | None) -> None:
+    """A fresh run replaces the output folder's dataset: refuse when that would silently delete the data of
+    specializations this run does not select."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.reddit.layout import COMMENTS
+
+    if specializations is None or specializations.strip() == "all":
+        return
+    wanted = {part.strip() for part in specializations.split(",") if part.strip()}
+    present = sorted(
+        folder.name.partition("=")[2]
+        for folder in (out / COMMENTS).glob("specialization=*")
+        if folder.is_dir() and any(folder.iterdir())
+    )
+    dropped = [spec for spec in present if spec not in wanted]
+    if dropped:
+        raise AcademyError(
+            f"{out} holds ingested data of {', '.join(dropped)}, which this run "
+            f"({', '.join(sorted(wanted))}) would delete",
+            "pass --out NEW_FOLDER to keep both, --specializations all, or --replace to delete it",
+        )
 
 
 def _to_stderr(message: str) -> None:
@@ -128,7 +171,7 @@ def _load_rules(path: Path):  # type: ignore[no-untyped-def]
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise AcademyError(f"cannot read the rules file {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise AcademyError(f"{path}: expected a mapping of rule settings")

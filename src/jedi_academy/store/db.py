@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from jedi_academy.errors import ConfigError
@@ -35,8 +35,19 @@ def create_db_engine(url: str) -> Engine:
             f"database URL {url!r} is not valid", "use sqlite:///PATH or postgresql+psycopg://..."
         ) from exc
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise ConfigError(
+                f"database folder {folder} does not exist",
+                "create it first, or fix --database-url / ACADEMY_DATABASE_URL",
+            )
+    try:
+        engine = create_engine(url)
+    except NoSuchModuleError as exc:
+        raise ConfigError(
+            f"database URL {parsed.render_as_string(hide_password=True)!r}: unknown database type",
+            "use sqlite:///PATH or postgresql+psycopg://...",
+        ) from exc
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _enable_sqlite_foreign_keys)
     return engine
@@ -95,6 +106,12 @@ class Database:
                 f"{exc.orig}",
                 "check --database-url / ACADEMY_DATABASE_URL and that the server is running",
             ) from exc
+        except DatabaseError as exc:
+            raise ConfigError(
+                f"{make_url(self.url).render_as_string(hide_password=True)} is not an academy database: "
+                f"{exc.orig}",
+                "point --data-dir or --database-url at an academy database, or move the file away",
+            ) from exc
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -106,7 +123,18 @@ class Database:
 
 
 def open_database(settings: Settings) -> Database:
-    """Open the configured database and apply pending migrations."""
+    """Open the configured database and apply pending migrations. The data directory holding the default
+    SQLite database is created; the folder of an explicit ``--database-url`` must exist."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
     database = Database(settings.resolved_database_url)
     database.migrate()
+    _mark_orphaned_runs(database)
     return database
+
+
+def _mark_orphaned_runs(database: Database) -> None:
+    from jedi_academy.store.ownership import mark_orphaned_runs
+
+    with suppress(OperationalError):  # a read-only database: reading commands work, writing ones report it
+        mark_orphaned_runs(database)

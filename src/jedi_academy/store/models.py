@@ -6,6 +6,8 @@ Later waves (therapy sessions, recommendations, portfolios) add tables that refe
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,6 +59,12 @@ class IngestRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # The process that last wrote the row: a ``running`` row whose process is gone is marked failed
+    # (store/ownership.py). Set on every insert and update, so a resumed run belongs to its new process.
+    owner_pid: Mapped[int | None] = mapped_column(Integer, default=os.getpid, onupdate=os.getpid)
+    owner_host: Mapped[str | None] = mapped_column(
+        String(255), default=socket.gethostname, onupdate=socket.gethostname
+    )
 
 
 class Persona(Base):

@@ -72,7 +72,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("therapy_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_therapy_sessions_case_id"), ["case_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_therapy_sessions_checkpoint_id"), ["checkpoint_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_therapy_sessions_checkpoint_id"), ["checkpoint_id"], unique=False
+        )
     op.create_table(
         "session_turns",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
