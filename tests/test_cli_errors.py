@@ -123,14 +123,18 @@ model = "{tiny_dir}"
 model = "{tiny_dir}"
 [personas]
 n = 1
-max_tokens = 768
-max_trait_chars = 40
+max_tokens = 1500
+max_trait_chars = 12
 max_list_items = 1
+grounding = false
+first_person = "heuristic"
 [conversations]
 per_persona = 1
 turns = 1
 max_tokens = 16
+therapist_max_tokens = 16
 keep_truncated = true
+self_cure_judge = false
 [dataset]
 validation_fraction = 0
 [training]

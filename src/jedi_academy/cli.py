@@ -48,6 +48,7 @@ def _register_stages() -> None:
     from jedi_academy.instruments.cli import app as instruments_app
     from jedi_academy.personas.cli import app as personas_app
     from jedi_academy.pipeline.cli import register as register_pipeline
+    from jedi_academy.portfolio.cli import register as register_portfolio
     from jedi_academy.reddit.cli import register as register_ingest
     from jedi_academy.serving.cli import register as register_serving
     from jedi_academy.sessions.cli import register as register_sessions
@@ -67,6 +68,7 @@ def _register_stages() -> None:
     app.add_typer(feedback_app, name="feedback")
     register_sessions(app)
     register_web(app)
+    register_portfolio(app)
 
 
 _register_stages()

@@ -15,6 +15,7 @@ from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.llm import LLM, open_llm
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult
 
 if TYPE_CHECKING:
@@ -186,5 +187,5 @@ def _store(
             for o in administration.items
         ]
         session.add(run)
-        session.flush()
+        append_record(session, run)
         return run

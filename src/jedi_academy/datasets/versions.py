@@ -31,6 +31,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.guard.contamination import ContaminationGuard, guard_for_all_instruments
 from jedi_academy.personas import read_card
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Conversation, DatasetMember, DatasetVersion, Persona
 
@@ -203,6 +204,7 @@ def build_dataset(
         session.add_all(
             DatasetMember(dataset_id=new_id, conversation_id=r.conversation_id, split=r.split) for r in rows
         )
+        append_record(session, version)
     return version, True
 
 

@@ -25,6 +25,7 @@ from jedi_academy.llm.loading import model_identity
 from jedi_academy.store import ArtifactStore, Database
 from jedi_academy.store.artifacts import sha256_file
 from jedi_academy.store.dependents import delete_dependents
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
 
@@ -86,7 +87,7 @@ def register_checkpoint(database: Database, store: ArtifactStore, spec: Checkpoi
             metrics=spec.metrics,
         )
         session.add(row)
-        session.flush()
+        append_record(session, row)
         return row
 
 

@@ -16,6 +16,7 @@ from jedi_academy.datasets.versions import TRAIN_FILE, VALIDATION_FILE, resolve_
 from jedi_academy.errors import AcademyError
 from jedi_academy.finetune.data import read_conversations
 from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import Artifact, DatasetVersion
 
 
@@ -61,14 +62,14 @@ def import_jsonl(
         if session.get(DatasetVersion, ref.sha256) is None:
             store.register(session, ref)
             session.flush()
-            session.add(
-                DatasetVersion(
-                    id=ref.sha256,
-                    specializations=[specialization] if specialization else [],
-                    stats={"source": str(train_file), "train": len(train), "validation": len(validation)},
-                    export_sha256=ref.sha256,
-                )
+            version = DatasetVersion(
+                id=ref.sha256,
+                specializations=[specialization] if specialization else [],
+                stats={"source": str(train_file), "train": len(train), "validation": len(validation)},
+                export_sha256=ref.sha256,
             )
+            session.add(version)
+            append_record(session, version)
     return ref.sha256
 
 

@@ -29,6 +29,7 @@ from jedi_academy.sessions.prompts import (
 from jedi_academy.sessions.recommendations import ExtractionOptions, classify_kinds, clean_text, extract
 from jedi_academy.sessions.risk import risk_lexicon
 from jedi_academy.sessions.seeds import derive_seed
+from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import Case, Persona, Recommendation, SessionTurn, TherapySession
 
 if TYPE_CHECKING:
@@ -309,6 +310,7 @@ class SessionRunner:
             row = records.get_session(session, self.session_id)
             row.status = "ended"
             row.ended_at = datetime.now(UTC)
+            append_record(session, row)
         return records.session_json(self.database, self.session_id)
 
     def _extract(self, say: Progress) -> None:

@@ -335,3 +335,20 @@ class LoginAttempt(Base):
     key: Mapped[str] = mapped_column(String(400))  # "email:..." or "ip:..."
     succeeded: Mapped[bool] = mapped_column()
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+class LedgerEntry(Base):
+    """One link of the append-only hash chain over the records a portfolio relies on (see ``store.ledger``).
+
+    ``body_sha256`` hashes (seq, kind, subject_id, content_sha256); ``entry_sha256`` hashes the previous
+    entry's hash with this body, so changing any earlier record or entry breaks every later link.
+    """
+
+    __tablename__ = "ledger"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(128))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    prev_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,277 @@
+"""Building a signed portfolio bundle: ``portfolio.json``, ``index.html`` and (optionally) the adapters.
+
+The input is explicit: cases, each a persona measured at baseline and after its sessions (``CaseInput``);
+``portfolio.source`` fills it from the sessions tables. Every record a case relies on (assessment runs, the
+checkpoints they ran on and their lineage, dataset versions, session records) gets a ledger entry if it has
+none, and is copied into the bundle with that entry's sequence number; the chain excerpt from the first of
+them to the head, and an Ed25519 signature over the canonical body, make any later edit detectable.
+
+What never enters a bundle: persona cards, intake sheets, source comment ids, author pseudonyms, local paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.portfolio import figures
+from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text, sign
+from jedi_academy.portfolio.statement import STATEMENT
+from jedi_academy.store import ArtifactStore, Database, ledger
+from jedi_academy.store.models import Artifact, AssessmentRun, Checkpoint, DatasetVersion
+
+FORMAT = "jedi-academy-portfolio/1"
+PORTFOLIO_FILE = "portfolio.json"
+HTML_FILE = "index.html"
+ADAPTERS_DIR = "adapters"
+REFERENCE_LABELS = ("placebo", "skilled")
+
+
+@dataclass(frozen=True)
+class SessionInput:
+    """One session of a case: its record (when sessions are kept) and the assessment run taken after it."""
+
+    number: int
+    session_id: str | None = None
+    run_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    case_id: str
+    specialization: str
+    persona_id: str
+    instrument: str
+    baseline_run_id: int
+    sessions: tuple[SessionInput, ...] = ()
+
+
+@dataclass
+class PortfolioRequest:
+    therapist_id: str
+    therapist_name: str
+    cases: list[CaseInput]
+    references: dict[str, list[CaseInput]] = field(default_factory=dict)  # "placebo"/"skilled" -> cases
+    reference_note: str | None = None  # why the reference class is missing, when it is
+    with_adapters: bool = False
+
+
+def document_bytes(document: dict[str, Any]) -> bytes:
+    """The one byte form of ``portfolio.json`` (verify insists on it, so whitespace edits are caught too)."""
+    return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class _Collector:
+    """Gathers the records a portfolio uses, each with its (ensured) ledger entry."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def add(self, row: Any) -> str:
+        spec = ledger.kind_of(row)
+        ref = f"{spec.kind}:{spec.subject_id(row)}"
+        if ref not in self.records:
+            entry = ledger.ensure_entry(self.session, row)
+            self.records[ref] = {
+                "seq": entry.seq,
+                "kind": spec.kind,
+                "subject_id": entry.subject_id,
+                "content": ledger.normalised(spec.content(row)),
+            }
+        return ref
+
+    def run(self, run_id: int) -> str:
+        row = self.session.get(AssessmentRun, run_id)
+        if row is None:
+            raise AcademyError(f"assessment run {run_id} does not exist", "see `academy assess --help`")
+        ref = self.add(row)
+        if row.checkpoint_id is not None:
+            self.checkpoint(row.checkpoint_id)
+        return ref
+
+    def checkpoint(self, checkpoint_id: str) -> None:
+        current: str | None = checkpoint_id
+        while current is not None and f"checkpoint:{current}" not in self.records:
+            row = self.session.get(Checkpoint, current)
+            if row is None:
+                raise AcademyError(f"checkpoint {current} has been deleted; its runs cannot be published")
+            self.add(row)
+            if row.dataset_id is not None:
+                self.dataset(row.dataset_id)
+            current = row.parent_id
+
+    def dataset(self, dataset_id: str) -> None:
+        current: str | None = dataset_id
+        while current is not None and f"dataset_version:{current}" not in self.records:
+            row = self.session.get(DatasetVersion, current)
+            if row is None:
+                raise AcademyError(f"dataset version {current} does not exist")
+            self.add(row)
+            current = row.parent_id
+
+    def session_record(self, session_id: str) -> str:
+        spec = ledger.RECORD_KINDS.get("session")
+        row = None if spec is None else ledger.load_subject(self.session, "session", session_id)
+        if row is None:
+            raise AcademyError(f"session {session_id} does not exist")
+        return self.add(row)
+
+    def case(self, case: CaseInput) -> dict[str, Any]:
+        return {
+            "case": case.case_id,
+            "specialization": case.specialization,
+            "persona": case.persona_id,
+            "instrument": case.instrument,
+            "baseline": self.run(case.baseline_run_id),
+            "sessions": [
+                {
+                    "number": s.number,
+                    "session": self.session_record(s.session_id) if s.session_id else None,
+                    "run": self.run(s.run_id) if s.run_id is not None else None,
+                }
+                for s in sorted(case.sessions, key=lambda s: s.number)
+            ],
+        }
+
+
+def _with_figures(
+    cases: Iterable[dict[str, Any]], records: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    out = []
+    for case in cases:
+        try:
+            out.append({**case, "figures": figures.case_figures(case, records)})
+        except figures.RecordProblem as exc:
+            raise AcademyError(f"case {case['case']}: {exc}") from exc
+    return out
+
+
+def reference_block(
+    references: dict[str, list[dict[str, Any]]], personas: set[str], note: str | None
+) -> dict[str, Any]:
+    """The scripted therapists' figures on the same personas, or why there are none."""
+    groups = {}
+    for label in sorted(references):
+        same = [c for c in references[label] if c["persona"] in personas]
+        if same:
+            groups[label] = {"cases": same, "aggregate": figures.aggregate(same)}
+    if groups:
+        return {"groups": groups, "missing": None}
+    return {
+        "groups": {},
+        "missing": note
+        or "no scripted placebo or skilled therapist has worked these personas on this instance, so these "
+        "figures cannot be told apart from patients that change on their own",
+    }
+
+
+def build_body(database: Database, settings_data_dir: Path, request: PortfolioRequest) -> dict[str, Any]:
+    if not request.cases:
+        raise AcademyError(f"therapist {request.therapist_name!r} has no case to publish")
+    key = instance_key(settings_data_dir)
+    public = public_key_text(key)
+    with database.session() as session:
+        collector = _Collector(session)
+        cases = [collector.case(c) for c in request.cases]
+        references = {
+            label: [collector.case(c) for c in group] for label, group in request.references.items() if group
+        }
+        head = ledger.head(session)
+        assert head is not None  # the collector made entries
+        first = min(r["seq"] for r in collector.records.values())
+        prev, links = ledger.chain_excerpt(session, first, head.seq)
+        adapters = _adapter_list(session, collector.records) if request.with_adapters else []
+    records = collector.records
+    cases = _with_figures(cases, records)
+    reference_cases = {label: _with_figures(group, records) for label, group in references.items()}
+    return {
+        "format": FORMAT,
+        "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "therapist": {"id": request.therapist_id, "name": request.therapist_name},
+        "instance": {"public_key": public, "fingerprint": fingerprint(public)},
+        "cases": cases,
+        "aggregate": figures.aggregate(cases),
+        "reference": reference_block(reference_cases, {c["persona"] for c in cases}, request.reference_note),
+        "records": dict(sorted(records.items())),
+        "chain": {
+            "prev_sha256": prev,
+            "links": [[link.seq, link.body_sha256] for link in links],
+            "head": {"seq": head.seq, "entry_sha256": head.entry_sha256},
+        },
+        "adapters": [{k: v for k, v in a.items() if k != "source"} for a in adapters],
+        "reproduce": reproduce_block(records),
+        "statement": STATEMENT,
+        "_adapter_sources": {a["sha256"]: a["source"] for a in adapters},
+    }
+
+
+def _adapter_list(session: Session, records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for ref, item in records.items():
+        if item["kind"] != "checkpoint" or not item["content"]["adapter_sha256"]:
+            continue
+        sha = item["content"]["adapter_sha256"]
+        artifact = session.get(Artifact, sha)
+        if artifact is None:
+            raise AcademyError(f"{ref}: its adapter {sha[:12]} is not in the artifact store")
+        found.append({"checkpoint": item["subject_id"], "sha256": sha, "path": f"{ADAPTERS_DIR}/{sha}",
+                      "source": artifact.relpath})  # fmt: skip
+    return sorted(found, key=lambda a: a["sha256"])
+
+
+def reproduce_block(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    runs = [r["content"] for r in records.values() if r["kind"] == "assessment_run"]
+    return {
+        "base_models": sorted({r["model"] for r in runs}),
+        "backends": sorted({r["backend"] for r in runs}),
+        "instruments": sorted({f"{r['instrument_id']} {r['instrument_version']}" for r in runs}),
+        "prompt_versions": sorted({r["prompt_version"] for r in runs}),
+        "seeds": sorted({r["seed"] for r in runs}),
+    }
+
+
+def build_portfolio(
+    database: Database, data_dir: Path, request: PortfolioRequest, out: Path
+) -> dict[str, Any]:
+    """Build, sign and write the bundle into ``out`` (a new or empty folder); returns the document."""
+    from jedi_academy.portfolio.render import render_html
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AcademyError(f"{out} exists and is not an empty folder", "choose a new --out folder")
+    body = build_body(database, data_dir, request)
+    sources = body.pop("_adapter_sources")
+    key = instance_key(data_dir)
+    document = {
+        "body": body,
+        "signature": {
+            "algorithm": "Ed25519",
+            "public_key": body["instance"]["public_key"],
+            "value": sign(key, ledger.canonical_json(body)),
+        },
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".portfolio-", dir=out.parent))
+    try:
+        (staging / PORTFOLIO_FILE).write_bytes(document_bytes(document))
+        (staging / HTML_FILE).write_text(render_html(document), encoding="utf-8")
+        store = ArtifactStore(data_dir)
+        for sha, relpath in sources.items():
+            shutil.copytree(store.root / relpath, staging / ADAPTERS_DIR / sha)
+        if out.exists():
+            out.rmdir()
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return document

@@ -1,0 +1,197 @@
+"""From the sessions tables to the explicit portfolio input: a therapist's cases, their sessions and the
+assessment runs that measure the patient before and after each session.
+
+Which runs count:
+- baseline: the latest run of the case's instrument, in character as the case's persona, on the case's start
+  checkpoint, taken before the first session started (the first one taken, if all came later);
+- after session n: the latest such run on the checkpoint the patient had after that session (the next
+  session's checkpoint; for the last session the case's current one), taken after session n ended. The
+  improvement loop re-fine-tunes the patient after a session and re-assesses it, which gives exactly this; a
+  session with no such run is shown as not re-assessed.
+The sessions are those of the case's current branch, preceded by the main-line sessions it branched from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.portfolio.build import CaseInput, PortfolioRequest, SessionInput
+from jedi_academy.store import Database
+from jedi_academy.store.models import AssessmentRun
+
+REFERENCE_NAMES = {
+    "placebo": re.compile(r"^scripted[ _-]?placebo\b", re.IGNORECASE),
+    "skilled": re.compile(r"^scripted[ _-]?skilled\b", re.IGNORECASE),
+}
+
+
+def _models() -> Any:
+    from jedi_academy.store import models
+
+    if not hasattr(models, "TherapySession"):
+        raise AcademyError(
+            "this version of the academy keeps no therapy sessions yet",
+            "portfolios need the sessions stage (issue 15)",
+        )
+    return models
+
+
+def primary_instrument(session: Session, case: Any) -> str:
+    """The specialization's instrument the case was measured with (the first with a baseline run)."""
+    from jedi_academy.instruments.api import instruments_for_specialization
+
+    candidates = instruments_for_specialization(case.specialization_id)
+    for instrument in candidates:
+        if _runs(session, case.start_checkpoint_id, case.persona_id, instrument):
+            return instrument
+    listed = ", ".join(candidates) or "none"
+    raise AcademyError(
+        f"case {case.id} has no baseline assessment (instruments of {case.specialization_id}: {listed})",
+        f"run `academy assess --checkpoint {case.start_checkpoint_id} --persona {case.persona_id} "
+        f"--instrument {candidates[0] if candidates else 'ID'}`",
+    )
+
+
+def _runs(session: Session, checkpoint_id: str, persona_id: str, instrument: str) -> list[AssessmentRun]:
+    query = (
+        select(AssessmentRun)
+        .where(
+            AssessmentRun.checkpoint_id == checkpoint_id,
+            AssessmentRun.persona_id == persona_id,
+            AssessmentRun.instrument_id == instrument,
+        )
+        .order_by(AssessmentRun.id)
+    )
+    return list(session.scalars(query))
+
+
+def case_sessions(session: Session, case: Any) -> list[Any]:
+    models = _models()
+    rows = list(
+        session.scalars(
+            select(models.TherapySession)
+            .where(models.TherapySession.case_id == case.id, models.TherapySession.status == "ended")
+            .order_by(models.TherapySession.number)
+        )
+    )
+    branch = [r for r in rows if r.branch == case.current_branch]
+    if case.current_branch != "main":
+        start = min((r.number for r in branch), default=None)
+        trunk = [r for r in rows if r.branch == "main" and (start is None or r.number < start)]
+        branch = trunk + branch
+    return branch
+
+
+def case_input(session: Session, case: Any) -> CaseInput:
+    instrument = primary_instrument(session, case)
+    sessions = case_sessions(session, case)
+    baseline_runs = _runs(session, case.start_checkpoint_id, case.persona_id, instrument)
+    if sessions:
+        before = [r for r in baseline_runs if _naive(r.started_at) <= _naive(sessions[0].started_at)]
+        baseline = before[-1] if before else baseline_runs[0]
+    else:
+        baseline = baseline_runs[-1]
+    inputs = []
+    for index, row in enumerate(sessions):
+        after = sessions[index + 1].checkpoint_id if index + 1 < len(sessions) else case.current_checkpoint_id
+        later = [
+            r
+            for r in _runs(session, after, case.persona_id, instrument)
+            if row.ended_at is not None and _naive(r.started_at) >= _naive(row.ended_at)
+        ]
+        inputs.append(SessionInput(row.number, session_id=row.id, run_id=later[-1].id if later else None))
+    return CaseInput(
+        case_id=case.id,
+        specialization=case.specialization_id,
+        persona_id=case.persona_id,
+        instrument=instrument,
+        baseline_run_id=baseline.id,
+        sessions=tuple(inputs),
+    )
+
+
+def _naive(moment: Any) -> Any:
+    """SQLite returns naive UTC datetimes, PostgreSQL aware ones; compare them alike."""
+    return moment.replace(tzinfo=None) if moment is not None and moment.tzinfo is not None else moment
+
+
+def _select(cases: list[Any], wanted: Sequence[str], noun: str) -> set[str]:
+    chosen = set()
+    for item in wanted:
+        matches = [c.id for c in cases if c.id == item] or [c.id for c in cases if c.id.startswith(item)]
+        if len(matches) != 1:
+            problem = "is ambiguous" if matches else "is not one of this therapist's cases"
+            raise AcademyError(f"{noun} {item!r} {problem}", "see `academy case list --therapist NAME`")
+        chosen.add(matches[0])
+    return chosen
+
+
+def portfolio_request(
+    database: Database,
+    therapist: str,
+    *,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    with_adapters: bool = False,
+    references: dict[str, str] | None = None,
+) -> PortfolioRequest:
+    """The request for ``therapist``'s cases (all, or ``include``), less ``exclude``; the reference class is
+    the named (or, by default, the ``scripted placebo``/``scripted skilled``) therapists' cases."""
+    models = _models()
+    with database.session() as session:
+        worker = _therapist(session, models, therapist)
+        cases = list(
+            session.scalars(
+                select(models.Case)
+                .where(models.Case.therapist_id == worker.id)
+                .order_by(models.Case.created_at)
+            )
+        )
+        keep = _select(cases, include, "case") if include else {c.id for c in cases}
+        keep -= _select(cases, exclude or [], "excluded case")
+        chosen = [c for c in cases if c.id in keep]
+        personas = {c.persona_id for c in chosen}
+        reference_cases: dict[str, list[CaseInput]] = {}
+        for label, other in _reference_therapists(session, models, references).items():
+            if other.id == worker.id:
+                continue
+            rows = session.scalars(
+                select(models.Case).where(
+                    models.Case.therapist_id == other.id, models.Case.persona_id.in_(personas)
+                )
+            )
+            reference_cases[label] = [case_input(session, c) for c in rows]
+        return PortfolioRequest(
+            therapist_id=worker.id,
+            therapist_name=worker.name,
+            cases=[case_input(session, c) for c in chosen],
+            references=reference_cases,
+            with_adapters=with_adapters,
+        )
+
+
+def _therapist(session: Session, models: Any, wanted: str) -> Any:
+    """By exact name or id."""
+    row = session.scalars(
+        select(models.Therapist).where((models.Therapist.name == wanted) | (models.Therapist.id == wanted))
+    ).first()
+    if row is None:
+        raise AcademyError(f"therapist {wanted!r} does not exist", "see `academy therapist list`")
+    return row
+
+
+def _reference_therapists(session: Session, models: Any, named: dict[str, str] | None) -> dict[str, Any]:
+    if named:
+        return {label: _therapist(session, models, name) for label, name in named.items()}
+    found: dict[str, Any] = {}
+    for row in session.scalars(select(models.Therapist).order_by(models.Therapist.created_at)):
+        for label, pattern in REFERENCE_NAMES.items():
+            if label not in found and pattern.match(row.name):
+                found[label] = row
+    return found

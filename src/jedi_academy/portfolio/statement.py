@@ -1,0 +1,28 @@
+"""The plain-language statement every portfolio carries: what it proves and what it does not."""
+
+from __future__ import annotations
+
+STATEMENT: dict[str, list[str]] = {
+    "proves": [
+        "These sessions happened on this academy instance, with the simulated patients (model checkpoints) "
+        "named here, and were recorded before this portfolio was signed: every record is linked into the "
+        "instance's hash chain, and the chain head is signed with the instance's key.",
+        "Every score and summary figure on this page follows from the records included in the bundle; "
+        "`academy portfolio verify` recomputes them, and with the adapters and the base model "
+        "`--recompute` re-runs the questionnaires and gets the same numbers.",
+        "Nothing was changed after signing: altering one byte of a record, a figure or the signature makes "
+        "verification fail and names what was altered.",
+    ],
+    "does_not_prove": [
+        "Clinical competence with human clients. The patients are language models conditioned on persona "
+        "cards built from public posts; they are not people, and their questionnaire answers are model "
+        "probabilities, not symptoms.",
+        "That the therapist chose cases fairly: a therapist publishes the cases they select. The number of "
+        "cases and the reference figures (scripted placebo and skilled therapists on the same personas) "
+        "are shown so a reader can judge, but excluded cases are not visible.",
+        "That the instance's operator is honest: the signature shows which instance vouches for the "
+        "records, not that its operator could not have rewritten its own chain before signing. Chain heads "
+        "published in earlier portfolios pin the history up to them.",
+        "Anything about a single real person: no persona card, source comment or pseudonym is included.",
+    ],
+}

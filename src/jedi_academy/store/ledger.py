@@ -1,0 +1,396 @@
+"""The ledger: an append-only, tamper-evident hash chain over the records that track records rely on.
+
+Every dataset version, checkpoint, assessment run and therapy session gets an entry, appended in the same
+transaction as the record (``append_record``), so a crash leaves both or neither. An entry hashes:
+
+    content_sha256 = SHA-256(canonical JSON of the record's content)
+    body_sha256    = SHA-256(canonical JSON of [seq, kind, subject_id, content_sha256])
+    entry_sha256   = SHA-256(prev_sha256 + body_sha256)          (hex strings, concatenated)
+
+with ``prev_sha256`` the previous entry's hash (64 zeros for the first). Changing a record, an entry or the
+order of entries breaks every later link. Because an entry hash needs only the previous hash and a body hash,
+a subset of entries can be checked against a head (``verify_links``) given the body hashes of the entries
+between them, which reveal nothing about the records they cover.
+
+Appends are serialised: ``seq`` is the primary key and ``prev_sha256`` is unique, so two writers racing for
+the same head cannot fork the chain; the loser's transaction fails. On PostgreSQL the table is locked for the
+append, so writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, object_session
+
+from jedi_academy.store.models import (
+    AssessmentRun,
+    Checkpoint,
+    DatasetVersion,
+    LedgerEntry,
+    Recommendation,
+    SessionTurn,
+    TherapySession,
+)
+
+GENESIS = "0" * 64
+
+
+# ---------------------------------------------------------------- hashing
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form every hash is taken over: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_sha256(content: Any) -> str:
+    return sha256_hex(canonical_json(content))
+
+
+def body_sha256(seq: int, kind: str, subject_id: str, content_hash: str) -> str:
+    return sha256_hex(canonical_json([seq, kind, subject_id, content_hash]))
+
+
+def entry_sha256(prev: str, body: str) -> str:
+    return sha256_hex((prev + body).encode("ascii"))
+
+
+def normalised(content: Any) -> Any:
+    """Content as it reads back from a JSON column (tuples become lists, int keys strings)."""
+    return json.loads(canonical_json(content))
+
+
+# ---------------------------------------------------------------- record contents
+
+
+def dataset_version_content(row: DatasetVersion) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "parent_id": row.parent_id,
+        "specializations": row.specializations,
+        "stats": {k: v for k, v in row.stats.items() if k != "source"},  # "source": a local file path
+        "export_sha256": row.export_sha256,
+    }
+
+
+def checkpoint_content(row: Checkpoint) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "specialization_id": row.specialization_id,
+        "kind": row.kind,
+        "base_model": row.base_model,
+        "adapter_sha256": row.adapter_sha256,
+        "remote_model_id": row.remote_model_id,
+        "dataset_id": row.dataset_id,
+        "parent_id": row.parent_id,
+        "hyperparameters": row.hyperparameters,
+        "seed": row.seed,
+        "metrics": row.metrics,
+    }
+
+
+# Result fields that describe this machine (local paths, wall time), not the measurement.
+_LOCAL_RESULT_FIELDS = ("adapter", "administration_seconds")
+
+
+def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "checkpoint_id": row.checkpoint_id,
+        "model": row.model,
+        "backend": row.backend,
+        "persona_id": row.persona_id,
+        "instrument_id": row.instrument_id,
+        "instrument_version": row.instrument_version,
+        "prompt_version": row.prompt_version,
+        "mode": row.mode,
+        "seed": row.seed,
+        "total": row.total,
+        "ci_low": row.ci_low,
+        "ci_high": row.ci_high,
+        "result": {k: v for k, v in row.result.items() if k not in _LOCAL_RESULT_FIELDS},
+        "items": [
+            {
+                "item_id": item.item_id,
+                "position": item.position,
+                "distribution": item.distribution,
+                "expected_value": item.expected_value,
+                "argmax_value": item.argmax_value,
+                "entropy": item.entropy,
+                "order_sensitivity": item.order_sensitivity,
+                "n_missing": item.n_missing,
+                "detail": item.detail,
+            }
+            for item in sorted(row.items, key=lambda i: i.position)
+        ],
+    }
+
+
+def session_content(row: TherapySession) -> dict[str, Any]:
+    """A therapy session with its transcript and recommendations: what was said, with which seeds, on which
+    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here."""
+    session = object_session(row)
+    assert session is not None
+    turns = session.scalars(
+        select(SessionTurn).where(SessionTurn.session_id == row.id).order_by(SessionTurn.index)
+    )
+    recommendations = session.scalars(
+        select(Recommendation).where(Recommendation.session_id == row.id).order_by(Recommendation.index)
+    )
+    return {
+        "id": row.id,
+        "case_id": row.case_id,
+        "number": row.number,
+        "branch": row.branch,
+        "checkpoint_id": row.checkpoint_id,
+        "seed": row.seed,
+        "mode": row.mode,
+        "status": row.status,
+        "params": row.params,
+        "patient": row.patient,
+        "teacher": row.teacher,
+        "flags": row.flags,
+        "extraction": row.extraction,
+        "turns": [
+            {"index": t.index, "therapist": t.therapist, "patient": t.patient, "seed": t.seed, "risk": t.risk}
+            for t in turns
+        ],
+        "recommendations": [
+            {
+                "index": r.index,
+                "turn": r.turn,
+                "text": r.text,
+                "kind": r.kind,
+                "source": r.source,
+                "mode": r.mode,
+                "p_accept": r.p_accept,
+                "u": r.u,
+                "accepted": r.accepted,
+                "phrasings": r.phrasings,
+            }
+            for r in recommendations
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    kind: str
+    model: type
+    content: Callable[[Any], dict[str, Any]]
+    subject_id: Callable[[Any], str]
+
+
+RECORD_KINDS: dict[str, RecordKind] = {
+    "dataset_version": RecordKind("dataset_version", DatasetVersion, dataset_version_content, lambda r: r.id),
+    "checkpoint": RecordKind("checkpoint", Checkpoint, checkpoint_content, lambda r: r.id),
+    "assessment_run": RecordKind(
+        "assessment_run", AssessmentRun, assessment_run_content, lambda r: str(r.id)
+    ),
+    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id),
+}
+
+
+def register_record_kind(kind: RecordKind) -> None:
+    """Let a later stage's table (therapy sessions) join the chain."""
+    RECORD_KINDS[kind.kind] = kind
+
+
+def kind_of(row: Any) -> RecordKind:
+    for kind in RECORD_KINDS.values():
+        if isinstance(row, kind.model):
+            return kind
+    raise TypeError(f"{type(row).__name__} records are not kept in the ledger")
+
+
+def load_subject(session: Session, kind: str, subject_id: str) -> Any | None:
+    spec = RECORD_KINDS[kind]
+    key: Any = int(subject_id) if spec.model is AssessmentRun else subject_id
+    return session.get(spec.model, key)
+
+
+# ---------------------------------------------------------------- appending
+
+
+def head(session: Session) -> LedgerEntry | None:
+    return session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq.desc()).limit(1)).first()
+
+
+def append(session: Session, kind: str, subject_id: str, content: Any) -> LedgerEntry:
+    """Append an entry for ``content`` in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE ledger IN SHARE ROW EXCLUSIVE MODE"))
+    last = head(session)
+    seq = 1 if last is None else last.seq + 1
+    prev = GENESIS if last is None else last.entry_sha256
+    content_hash = content_sha256(content)
+    body = body_sha256(seq, kind, subject_id, content_hash)
+    entry = LedgerEntry(
+        seq=seq,
+        kind=kind,
+        subject_id=subject_id,
+        content_sha256=content_hash,
+        body_sha256=body,
+        prev_sha256=prev,
+        entry_sha256=entry_sha256(prev, body),
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def append_record(session: Session, row: Any) -> LedgerEntry:
+    """Append the entry covering ``row`` (flushed first, so its id and children exist)."""
+    session.flush()
+    spec = kind_of(row)
+    return append(session, spec.kind, spec.subject_id(row), spec.content(row))
+
+
+def latest_entry(session: Session, kind: str, subject_id: str) -> LedgerEntry | None:
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.kind == kind, LedgerEntry.subject_id == subject_id)
+        .order_by(LedgerEntry.seq.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def ensure_entry(session: Session, row: Any) -> LedgerEntry:
+    """The entry covering ``row`` as it is now: the latest one if it still matches, else a new one."""
+    spec = kind_of(row)
+    session.flush()
+    existing = latest_entry(session, spec.kind, spec.subject_id(row))
+    if existing is not None and existing.content_sha256 == content_sha256(spec.content(row)):
+        return existing
+    return append(session, spec.kind, spec.subject_id(row), spec.content(row))
+
+
+def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int:
+    """Give every record without an entry one (records made before the ledger existed); returns how many."""
+    added = 0
+    for name in kinds or list(RECORD_KINDS):
+        spec = RECORD_KINDS[name]
+        covered = set(session.scalars(select(LedgerEntry.subject_id).where(LedgerEntry.kind == name)))
+        model: Any = spec.model
+        order = model.created_at if hasattr(model, "created_at") else model.started_at
+        for row in session.scalars(select(model).order_by(order)):
+            if name == "session" and row.status != "ended":
+                continue  # a session joins the chain when it ends
+            if spec.subject_id(row) not in covered:
+                append(session, name, spec.subject_id(row), spec.content(row))
+                added += 1
+    return added
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass
+class ChainReport:
+    entries: int = 0
+    head_sha256: str = GENESIS
+    head_seq: int = 0
+    problems: list[str] = field(default_factory=list)
+    missing_records: list[str] = field(default_factory=list)  # deleted since (e.g. a deleted checkpoint)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head": {"seq": self.head_seq, "entry_sha256": self.head_sha256},
+            "problems": self.problems,
+            "missing_records": self.missing_records,
+        }
+
+
+def describe(seq: int, kind: str, subject_id: str) -> str:
+    return f"ledger entry {seq} ({kind} {subject_id})"
+
+
+def verify_chain(session: Session, *, check_records: bool = True) -> ChainReport:
+    """Walk the whole chain: every link, every hash, and (``check_records``) that each record's current
+    content still hashes to its latest entry."""
+    report = ChainReport(entries=int(session.scalar(select(func.count()).select_from(LedgerEntry)) or 0))
+    prev = GENESIS
+    expected_seq = 1
+    latest: dict[tuple[str, str], LedgerEntry] = {}
+    for entry in session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)).yield_per(1000):
+        name = describe(entry.seq, entry.kind, entry.subject_id)
+        if entry.seq != expected_seq:
+            report.problems.append(f"{name}: sequence jumps from {expected_seq - 1} to {entry.seq}")
+        if entry.prev_sha256 != prev:
+            report.problems.append(f"{name}: does not link to the entry before it")
+        body = body_sha256(entry.seq, entry.kind, entry.subject_id, entry.content_sha256)
+        if body != entry.body_sha256:
+            report.problems.append(f"{name}: body hash does not match its fields")
+        if entry_sha256(entry.prev_sha256, body) != entry.entry_sha256:
+            report.problems.append(f"{name}: entry hash does not match")
+        prev = entry.entry_sha256
+        expected_seq = entry.seq + 1
+        report.head_seq, report.head_sha256 = entry.seq, entry.entry_sha256
+        latest[(entry.kind, entry.subject_id)] = entry
+    if check_records:
+        for (kind, subject_id), entry in latest.items():
+            if kind not in RECORD_KINDS:
+                continue
+            row = load_subject(session, kind, subject_id)
+            name = describe(entry.seq, kind, subject_id)
+            if row is None:
+                report.missing_records.append(name)
+            elif content_sha256(RECORD_KINDS[kind].content(row)) != entry.content_sha256:
+                report.problems.append(f"{name}: the stored record no longer matches its hash")
+    return report
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a verifier needs of one entry: its sequence number and body hash."""
+
+    seq: int
+    body_sha256: str
+
+
+def verify_links(prev_sha256: str, links: Sequence[Link], head_seq: int, head_sha256: str) -> list[str]:
+    """Check that consecutive entries starting after ``prev_sha256`` lead to the head; returns problems."""
+    problems: list[str] = []
+    if not links:
+        return ["the chain excerpt is empty"]
+    current = prev_sha256
+    for index, link in enumerate(links):
+        if index and link.seq != links[index - 1].seq + 1:
+            problems.append(f"ledger entry {link.seq}: sequence jumps from {links[index - 1].seq}")
+        current = entry_sha256(current, link.body_sha256)
+    if links[-1].seq != head_seq:
+        problems.append(f"the chain excerpt ends at entry {links[-1].seq}, not at the head {head_seq}")
+    if current != head_sha256:
+        problems.append(f"the chain excerpt does not lead to the head {head_sha256[:16]}…")
+    return problems
+
+
+def chain_excerpt(session: Session, first_seq: int, head_seq: int) -> tuple[str, list[Link]]:
+    """The previous hash of entry ``first_seq`` and the links from it to ``head_seq``."""
+    entries = list(
+        session.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.seq >= first_seq, LedgerEntry.seq <= head_seq)
+            .order_by(LedgerEntry.seq)
+        )
+    )
+    if not entries:
+        return GENESIS, []
+    return entries[0].prev_sha256, [Link(e.seq, e.body_sha256) for e in entries]

@@ -1,0 +1,195 @@
+"""The hash chain in the store: appends with their records, whole-chain and excerpt verification."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from sqlalchemy import select, update
+
+from jedi_academy.cli import main
+from jedi_academy.finetune.checkpoints import CheckpointSpec, register_checkpoint
+from jedi_academy.store import ArtifactStore, ledger, open_database
+from jedi_academy.store.models import Checkpoint, LedgerEntry
+from tests.factories import ensure_specialization
+
+
+def spec(seed: int, parent: str | None = None) -> CheckpointSpec:
+    """A remotely fine-tuned checkpoint: no training needed, and each seed gives its own model id."""
+    return CheckpointSpec(
+        base_model="tiny", kind="remote", specialization_id="depression", dataset_id=None, parent_id=parent,
+        hyperparameters={"lr": 0.001}, seed=seed, metrics={"validation_loss": 1.5},
+        remote_model_id=f"ft:tiny:{seed}",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def database(settings):  # type: ignore[no-untyped-def]
+    database = open_database(settings)
+    ensure_specialization(database, "depression")
+    return database
+
+
+def checkpoints(settings, database, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    ids: list[str] = []
+    for seed in range(count):
+        row = register_checkpoint(
+            database, ArtifactStore(settings.data_dir), spec(seed, ids[-1] if ids else None)
+        )
+        ids.append(row.id)
+    return ids
+
+
+def test_records_join_the_chain_in_their_transaction(settings, database) -> None:  # type: ignore[no-untyped-def]
+    ids = checkpoints(settings, database, 3)
+    with database.session() as session:
+        entries = list(session.scalars(select(LedgerEntry).order_by(LedgerEntry.seq)))
+        report = ledger.verify_chain(session)
+    assert [(e.seq, e.kind, e.subject_id) for e in entries] == [
+        (i + 1, "checkpoint", c) for i, c in enumerate(ids)
+    ]
+    assert entries[0].prev_sha256 == ledger.GENESIS
+    assert all(b.prev_sha256 == a.entry_sha256 for a, b in itertools.pairwise(entries))
+    assert report.ok and report.entries == 3 and report.head_sha256 == entries[-1].entry_sha256
+    # registering the same checkpoint again finds it and appends nothing
+    register_checkpoint(database, ArtifactStore(settings.data_dir), spec(0))
+    with database.session() as session:
+        assert ledger.head(session).seq == 3  # type: ignore[union-attr]
+
+
+def test_a_failed_transaction_leaves_neither_record_nor_entry(database) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(RuntimeError), database.session() as session:
+        row = Checkpoint(id="ck-x", kind="base", base_model="tiny", specialization_id="depression")
+        session.add(row)
+        ledger.append_record(session, row)
+        raise RuntimeError("crash before commit")
+    with database.session() as session:
+        assert session.get(Checkpoint, "ck-x") is None and ledger.head(session) is None
+
+
+def test_an_edited_record_or_entry_is_named(settings, database) -> None:  # type: ignore[no-untyped-def]
+    ids = checkpoints(settings, database, 3)
+    with database.session() as session:
+        session.execute(
+            update(Checkpoint).where(Checkpoint.id == ids[1]).values(metrics={"validation_loss": 0.1})
+        )
+    with database.session() as session:
+        problems = ledger.verify_chain(session).problems
+    assert problems == [f"ledger entry 2 (checkpoint {ids[1]}): the stored record no longer matches its hash"]
+
+    with database.session() as session:
+        session.execute(update(LedgerEntry).where(LedgerEntry.seq == 1).values(content_sha256="0" * 64))
+        session.execute(
+            update(Checkpoint).where(Checkpoint.id == ids[1]).values(metrics={"validation_loss": 1.5})
+        )
+    with database.session() as session:
+        problems = ledger.verify_chain(session).problems
+    assert any(p.startswith(f"ledger entry 1 (checkpoint {ids[0]}): body hash") for p in problems)
+    assert any(p.startswith(f"ledger entry 1 (checkpoint {ids[0]}): the stored record") for p in problems)
+
+
+def test_a_removed_entry_breaks_the_links_after_it(settings, database) -> None:  # type: ignore[no-untyped-def]
+    ids = checkpoints(settings, database, 3)
+    with database.session() as session:
+        session.delete(session.get(LedgerEntry, 2))
+    with database.session() as session:
+        problems = ledger.verify_chain(session).problems
+    assert f"ledger entry 3 (checkpoint {ids[2]}): sequence jumps from 1 to 3" in problems
+    assert f"ledger entry 3 (checkpoint {ids[2]}): does not link to the entry before it" in problems
+
+
+def test_existing_records_can_be_appended_once(database) -> None:  # type: ignore[no-untyped-def]
+    with database.session() as session:  # made the way a pre-ledger version made them: no entry
+        session.add(Checkpoint(id="ck-old", kind="base", base_model="tiny", specialization_id="depression"))
+    with database.session() as session:
+        assert ledger.append_existing(session) == 1
+        assert ledger.append_existing(session) == 0
+        entry = ledger.latest_entry(session, "checkpoint", "ck-old")
+        assert entry is not None and ledger.verify_chain(session).ok
+        # ensure_entry reuses a matching entry and appends a new one once the record changed
+        row = session.get(Checkpoint, "ck-old")
+        assert ledger.ensure_entry(session, row).seq == entry.seq
+        row.metrics = {"validation_loss": 2.0}
+        assert ledger.ensure_entry(session, row).seq == entry.seq + 1
+        assert ledger.verify_chain(session).ok
+
+
+def test_an_excerpt_verifies_against_the_head(settings, database) -> None:  # type: ignore[no-untyped-def]
+    checkpoints(settings, database, 5)
+    with database.session() as session:
+        head = ledger.head(session)
+        prev, links = ledger.chain_excerpt(session, 3, head.seq)  # type: ignore[union-attr]
+    assert [link.seq for link in links] == [3, 4, 5]
+    assert ledger.verify_links(prev, links, 5, head.entry_sha256) == []  # type: ignore[union-attr]
+    swapped = [links[1], links[0], links[2]]
+    assert ledger.verify_links(prev, swapped, 5, head.entry_sha256)  # type: ignore[union-attr]
+    assert ledger.verify_links(prev, links[:2], 5, head.entry_sha256)  # type: ignore[union-attr]
+
+
+def test_ledger_cli(settings, database, capsys) -> None:  # type: ignore[no-untyped-def]
+    ids = checkpoints(settings, database, 2)
+    base = ["--data-dir", str(settings.data_dir)]
+    assert main([*base, "ledger", "verify"]) == 0
+    assert "2 entries" in capsys.readouterr().out
+    with database.session() as session:
+        session.add(Checkpoint(id="ck-old", kind="base", base_model="tiny", specialization_id="depression"))
+    assert main([*base, "ledger", "backfill", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"appended": 1}
+    with database.session() as session:
+        session.execute(update(Checkpoint).where(Checkpoint.id == ids[0]).values(seed=99))
+    assert main([*base, "ledger", "verify", "--json"]) == 1
+    out = capsys.readouterr().out
+    assert f"ledger entry 1 (checkpoint {ids[0]})" in out and '"ok": false' in out
+
+
+def _race(database) -> None:  # type: ignore[no-untyped-def]
+    """Four writers append five records each at the same time: all succeed, the chain has no fork."""
+    import threading
+
+    ensure_specialization(database, "depression")
+    errors: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for step in range(5):
+                with database.session() as session:
+                    row = Checkpoint(id=f"ck-{index}-{step}", kind="base", base_model="tiny")
+                    session.add(row)
+                    ledger.append_record(session, row)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with database.session() as session:
+        report = ledger.verify_chain(session)
+    assert report.ok and report.entries == 20
+
+
+def test_concurrent_appends_queue_on_sqlite(database) -> None:  # type: ignore[no-untyped-def]
+    _race(database)
+
+
+@pytest.mark.postgres
+def test_concurrent_appends_queue_on_postgresql() -> None:
+    import os
+
+    from sqlalchemy import text
+
+    from jedi_academy.store import Database
+
+    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
+    database = Database(url)
+    with database.engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    database.migrate()
+    _race(database)
+    database.dispose()
