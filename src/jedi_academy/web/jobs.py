@@ -42,10 +42,8 @@ def loop_jobs(settings: Settings, database: Database, options: dict[str, Any] | 
     """The loop's job queue when the loop package is present, else None. ``options`` are the loop's options
     (``LoopOptions`` fields) for every job this server submits."""
     try:
-        import jedi_academy.loop as loop
+        from jedi_academy.loop.jobs import enqueue_loop  # noqa: F401  (the queue this server submits to)
     except ImportError:
-        return None
-    if not hasattr(loop, "enqueue_loop"):
         return None
     from jedi_academy.web.loop_adapter import LoopJobs
 
