@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned, so no resolver ever reaches for a CUDA build
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,spark]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -19,6 +19,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/academy demo
 	OMP_NUM_THREADS=1 $(VENV)/bin/academy run
+	OMP_NUM_THREADS=1 $(VENV)/bin/academy demo-loop
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

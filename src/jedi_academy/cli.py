@@ -46,6 +46,7 @@ def _register_stages() -> None:
     from jedi_academy.feedback.cli import app as feedback_app
     from jedi_academy.finetune.cli import register as register_finetune
     from jedi_academy.instruments.cli import app as instruments_app
+    from jedi_academy.loop.cli import register as register_loop
     from jedi_academy.personas.cli import app as personas_app
     from jedi_academy.pipeline.cli import register as register_pipeline
     from jedi_academy.portfolio.cli import register as register_portfolio
@@ -68,6 +69,7 @@ def _register_stages() -> None:
     app.add_typer(feedback_app, name="feedback")
     register_sessions(app)
     register_web(app)
+    register_loop(app)  # after sessions: it adds to and extends the case and session commands
     register_portfolio(app)
 
 

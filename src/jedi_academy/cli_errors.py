@@ -15,6 +15,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -70,6 +71,9 @@ def describe_os_error(exc: OSError) -> tuple[str, str | None]:
     if isinstance(exc, PermissionError):
         return message, "check the permissions of that path, or choose another with --data-dir / --out"
     if isinstance(exc, FileExistsError):
+        if where is not None and Path(where).is_file():
+            # mkdir on a path that is a file: say so plainly
+            return f"{where} is a file, not a folder", "give a folder path (or one that does not exist yet)"
         return message, "choose a path that does not exist yet"
     if isinstance(exc, FileNotFoundError):
         return message, "check the path"

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     dtype: str = "auto"
     seed: int = 0
     request_timeout_s: float = 120.0
+    queue_url: str | None = None  # the job queue: redis://host:port/db, or the embedded SQLite file
 
     @field_validator("backend")
     @classmethod

@@ -185,15 +185,19 @@ def test_an_autism_baseline_with_imported_aq10_text_and_a_sham_control(trained, 
     cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
     assert main([*cli, "instruments", "import", "aq-10", "--items", str(items)]) == 0
     capsys.readouterr()
-    # any checkpoint can serve as the control here; the calm one stands in for a trained sham
-    args = ["baseline", "--specialization", "autism", "--checkpoint", trained.patient, "--sham", trained.calm]
+    # a depression patient is refused as an autism patient; the calm checkpoint (no specialization) stands in
+    # for the autism patient and the depression patient for a trained sham: the mechanics are what is tested
+    refused = ["baseline", "--specialization", "autism", "--checkpoint", trained.patient]
+    assert main([*cli, *refused]) == 1
+    assert "is a depression patient, not autism" in capsys.readouterr().err
+    args = ["baseline", "--specialization", "autism", "--checkpoint", trained.calm, "--sham", trained.patient]
     assert main([*cli, *args, "--json"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert results["primary_instrument"] == "aq-10" and results["unit"] == "persona"
     assert results["verdict"] == "underpowered"  # the base model's runs are invalid: no valid persona left
     assert results["n_personas"] == 0 and results["min_reachable_p"] == 1.0
     assert set(results) >= {"verdict", "n_personas", "min_reachable_p", "p", "d_z", "personas", "controls"}
-    assert set(results["controls"]) == {"base", "sham"} and results["sham_checkpoint"] == trained.calm
+    assert set(results["controls"]) == {"base", "sham"} and results["sham_checkpoint"] == trained.patient
     assert results["controls"]["sham"]["reference"] == "sham control"
     sham = results["controls"]["sham"]
     assert sham["n_personas"] + sham["n_excluded"] == 1

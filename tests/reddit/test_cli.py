@@ -114,10 +114,10 @@ def test_ctrl_c_then_resume(
 @pytest.mark.parametrize(
     ("where", "message"),
     [
-        ("out-file", "is a file, not a folder"),
+        # `--out` naming an existing file is a usage error (exit 2), tested in tests/test_cli_errors.py
         ("out-under-file", "Not a directory"),
         ("out-proc", "/proc/jedi-academy-test"),
-        ("data-dir-file", "Not a directory"),
+        ("data-dir-file", "is a file, not a folder"),
     ],
 )
 def test_filesystem_errors_are_one_error_and_one_hint_line(
@@ -128,7 +128,6 @@ def test_filesystem_errors_are_one_error_and_one_hint_line(
     blocker.write_text("not a folder")
     data = ["--data-dir", str(blocker if where == "data-dir-file" else tmp_path / "data")]
     out = {
-        "out-file": ["--out", str(blocker)],
         "out-under-file": ["--out", str(blocker / "sub")],
         "out-proc": ["--out", "/proc/jedi-academy-test"],
         "data-dir-file": [],

@@ -35,7 +35,12 @@ def ingest_command(
     ] = None,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-w", help="Decoder threads for .bz2 (default: every core).", **POSITIVE),
+        typer.Option(
+            "--workers",
+            "-w",
+            help="Decoder threads for .bz2 (default: every core; 1 per task on Spark).",
+            **POSITIVE,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON summary; no progress bar.")] = False,
     resume: Annotated[
@@ -65,6 +70,16 @@ def ingest_command(
         float,
         typer.Option("--checkpoint-every", help="Seconds between resume checkpoints.", min=0.0, max=86400.0),
     ] = 60.0,
+    engine: Annotated[
+        Literal["local", "spark"],
+        typer.Option("--engine", help="local (this process) or spark (PySpark; see docs/ingestion.md)."),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master", help="Spark master URL with --engine spark (default local[*]).", metavar="URL"
+        ),
+    ] = None,
 ) -> None:
     """Ingest Reddit comment dumps: keep the specializations' subreddits, pseudonymise, scrub, save."""
     import signal
@@ -77,6 +92,8 @@ def ingest_command(
 
     if out is not None and out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
+    if master is not None and engine != "spark":
+        raise typer.BadParameter("needs --engine spark", param_hint="'--master'")
     settings = settings_from_context(ctx)
     if not resume and not replace:
         _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
@@ -91,6 +108,9 @@ def ingest_command(
         bz2_decoder=bz2_decoder,
         checkpoint_every_s=checkpoint_every,
     )
+    if engine == "spark":
+        _ingest_on_spark(settings, options, master, as_json)
+        return
     progress = RichProgress() if not as_json and sys.stderr.isatty() else NullProgress()
     warn = progress.message if isinstance(progress, RichProgress) else _to_stderr
 
@@ -128,6 +148,27 @@ def ingest_command(
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
+        lock.release()
+    if as_json:
+        typer.echo(json.dumps(result.summary))
+        return
+    _print_summary(result.summary, result)
+
+
+def _ingest_on_spark(settings: Any, options: Any, master: str | None, as_json: bool) -> None:
+    from jedi_academy.reddit.errors import DumpReadError
+    from jedi_academy.reddit.spark_engine import spark_ingest
+    from jedi_academy.store import data_dir_lock
+
+    lock = data_dir_lock(settings.data_dir, "ingest")
+    lock.acquire()
+    try:
+        result = spark_ingest(settings, options, master=master, warn=_to_stderr)
+    except DumpReadError as exc:
+        if as_json and exc.summary is not None:
+            typer.echo(json.dumps(exc.summary))
+        raise
+    finally:
         lock.release()
     if as_json:
         typer.echo(json.dumps(result.summary))

@@ -335,6 +335,71 @@ class LoginAttempt(Base):
     key: Mapped[str] = mapped_column(String(400))  # "email:..." or "ip:..."
     succeeded: Mapped[bool] = mapped_column()
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+# ---------------------------------------------------------------- the improvement loop (issue 16)
+
+
+class LoopRun(Base):
+    """One loop iteration after one session: expansion, merge, re-fine-tune, re-assess. Each step's outcome is
+    committed as it finishes, so a re-run skips it and a killed run resumes at the next one."""
+
+    __tablename__ = "loop_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("therapy_sessions.id"), unique=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    branch: Mapped[str] = mapped_column(String(64), default="main")
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|done|failed
+    steps: Mapped[dict[str, Any]] = mapped_column(default=dict)  # step -> {status, seconds, finished_at}
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parent_checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"))
+    parent_dataset_id: Mapped[str | None] = mapped_column(String(64))
+    conversation_ids: Mapped[list[Any]] = mapped_column(default=list)
+    expansion: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dataset_id: Mapped[str | None] = mapped_column(String(64))
+    checkpoint_id: Mapped[str | None] = mapped_column(ForeignKey("checkpoints.id"), index=True)
+    training: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    assessment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class CaseBranch(Base):
+    """A line of sessions of a case, started from one of its checkpoints (``main`` starts at the case's)."""
+
+    __tablename__ = "case_branches"
+    __table_args__ = (UniqueConstraint("case_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    from_checkpoint_id: Mapped[str] = mapped_column(ForeignKey("checkpoints.id"))
+    parent_branch: Mapped[str | None] = mapped_column(String(64))
+    after_session: Mapped[int | None] = mapped_column(Integer)  # the session whose loop made the checkpoint
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Job(Base):
+    """A queued long job (a loop iteration, an experiment): what the queue runs, its progress and outcome. The
+    queue only carries the id; this row is the durable record a restarted worker resumes from."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {step, done, total, message}
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker running it
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class LedgerEntry(Base):
     """One link of the append-only hash chain over the records a portfolio relies on (see ``store.ledger``).
 
