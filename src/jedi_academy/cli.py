@@ -54,6 +54,7 @@ def _register_stages() -> None:
     from jedi_academy.serving.cli import register as register_serving
     from jedi_academy.sessions.cli import register as register_sessions
     from jedi_academy.specializations.cli import app as specializations_app
+    from jedi_academy.web.cli import register as register_web
 
     app.add_typer(instruments_app, name="instruments")
     app.add_typer(specializations_app, name="specializations")
@@ -67,6 +68,7 @@ def _register_stages() -> None:
     register_assessment(app)
     app.add_typer(feedback_app, name="feedback")
     register_sessions(app)
+    register_web(app)
     register_loop(app)  # after sessions: it adds to and extends the case and session commands
     register_portfolio(app)
 

@@ -11,7 +11,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -298,6 +298,43 @@ class Recommendation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# ---------------------------------------------------------------- web accounts (issue 17)
+
+
+class WebAccount(Base):
+    """A therapist's sign-in: email, argon2 password hash, or a pending one-time invite (its SHA-256 only)."""
+
+    __tablename__ = "web_accounts"
+
+    therapist_id: Mapped[str] = mapped_column(ForeignKey("therapists.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    invite_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    invite_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A browser's login session; the cookie carries the signed id, the table only its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    therapist_id: Mapped[str | None] = mapped_column(ForeignKey("therapists.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginAttempt(Base):
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400))  # "email:..." or "ip:..."
+    succeeded: Mapped[bool] = mapped_column()
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 # ---------------------------------------------------------------- the improvement loop (issue 16)
 
 

@@ -1,0 +1,135 @@
+"""``academy web``: serve the therapist's web app (light imports: this module loads on every CLI start)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from jedi_academy.errors import ConfigError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("web")(web_command)
+    app.command("invite")(invite_command)
+
+
+def invite_command(
+    ctx: typer.Context,
+    therapist: Annotated[str, typer.Argument(help="Therapist name or id.")],
+    email: Annotated[
+        str, typer.Option(help="Their sign-in email (kept if omitted for an existing account).")
+    ] = "",
+    url: Annotated[str, typer.Option(help="The web app's address.")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A new one-time invite link for an existing therapist (a lost or expired invite, a password reset)."""
+    import json
+
+    from jedi_academy.config import settings_from_context
+    from jedi_academy.sessions.records import get_therapist
+    from jedi_academy.store import open_database
+    from jedi_academy.store.models import WebAccount
+
+    database = open_database(settings_from_context(ctx))
+    with database.session() as session:
+        row = get_therapist(session, therapist)
+        therapist_id, name = row.id, row.name
+        account = session.get(WebAccount, therapist_id)
+        email = email or (account.email if account is not None else "")
+    if not email:
+        raise ConfigError(f"therapist {name} has no account yet", "pass --email")
+    link = invite_link(database, therapist_id, email, url)
+    if as_json:
+        typer.echo(
+            json.dumps({"therapist_id": therapist_id, "name": name, "email": email, "invite_url": link})
+        )
+    else:
+        typer.echo(f"invite link for {name} (works once, for 7 days): {link}")
+
+
+def web_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--i-understand-this-is-public",
+            help="Allow a non-loopback --host (put HTTPS in front and pass --secure-cookies).",
+        ),
+    ] = False,
+    secure_cookies: Annotated[
+        bool, typer.Option(help="Mark cookies Secure (the site is served over HTTPS).")
+    ] = False,
+    allow_registration: Annotated[bool, typer.Option(help="Let visitors create their own accounts.")] = False,
+    public_url: Annotated[
+        str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
+    ] = None,
+    max_tokens: Annotated[int, typer.Option(help="Longest patient reply, in tokens.", min=1)] = 200,
+    worker: Annotated[
+        bool,
+        typer.Option(help="Also run a loop worker in this process (a laptop; GPUs run `academy worker`)."),
+    ] = False,
+) -> None:
+    """Serve the therapists' web app (sessions, cases, trajectories, loop jobs)."""
+    from jedi_academy.serving.cli import is_loopback
+
+    if not is_loopback(host) and not public:
+        raise ConfigError(
+            f"--host {host} is reachable from other machines",
+            "serve on 127.0.0.1 behind an HTTPS proxy, "
+            "or pass --i-understand-this-is-public --secure-cookies",
+        )
+    import logging
+
+    import uvicorn
+
+    from jedi_academy.config import settings_from_context
+    from jedi_academy.sessions import ModelPool
+    from jedi_academy.store import open_database
+    from jedi_academy.web.app import WebConfig, create_app
+    from jedi_academy.web.jobs import loop_jobs
+    from jedi_academy.web.security import load_secret
+
+    settings = settings_from_context(ctx)
+    database = open_database(settings)
+    config = WebConfig(
+        secret=load_secret(settings.data_dir),
+        allow_registration=allow_registration,
+        secure_cookies=secure_cookies,
+        max_tokens=max_tokens,
+        public_url=(public_url or f"http://{host}:{port}").rstrip("/"),
+    )
+    jobs = loop_jobs(settings, database)
+    app = create_app(settings, database, ModelPool(settings), config, jobs=jobs)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if worker:
+        if jobs is None:
+            raise ConfigError("--worker needs the improvement loop package (jedi_academy.loop)")
+        start_worker(settings)
+    typer.echo(f"Jedi Academy web app on {config.public_url} (Ctrl-C stops)")
+    # uvicorn's access log prints raw paths, and invite links carry a token: the app logs route templates
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+
+
+def invite_link(database: Any, therapist_id: str, email: str, public_url: str) -> str:
+    from jedi_academy.web.accounts import invite
+
+    token = invite(database, therapist_id, email)
+    return f"{public_url.rstrip('/')}/invite/{token}"
+
+
+def start_worker(settings: Any) -> Any:
+    """A loop worker in a daemon thread of this process: it takes queued jobs like `academy worker` does."""
+    import logging
+    import threading
+
+    from jedi_academy.loop.jobs import run_worker
+
+    log = logging.getLogger("jedi_academy.web.worker")
+    thread = threading.Thread(
+        target=run_worker, args=(settings,), kwargs={"echo": log.info}, name="loop-worker", daemon=True
+    )
+    thread.start()
+    return thread

@@ -1,0 +1,66 @@
+// Jedi Academy: follows server-sent events for streamed patient replies and loop jobs.
+// Loaded as a file (the Content-Security-Policy allows no inline script); all text goes in as textContent.
+"use strict";
+
+function followReply(element) {
+  if (element.dataset.following) return;
+  element.dataset.following = "1";
+  const form = document.getElementById("say");
+  const busy = form ? form.querySelectorAll("button, textarea") : [];
+  busy.forEach((el) => { el.disabled = true; });
+  const source = new EventSource(element.dataset.stream);
+  let text = element.textContent;
+  source.addEventListener("piece", (event) => {
+    text += JSON.parse(event.data).text;
+    element.textContent = text;
+  });
+  source.addEventListener("done", (event) => {
+    const data = JSON.parse(event.data);
+    source.close();
+    if (data.error) {
+      element.textContent = "(no reply: " + data.error + ")";
+      element.classList.add("error");
+    } else if (data.text !== null && data.text !== undefined) {
+      element.textContent = data.text;
+    }
+    element.classList.remove("streaming");
+    element.removeAttribute("data-stream");
+    busy.forEach((el) => { el.disabled = false; });
+    if (form) {
+      const box = form.querySelector("textarea");
+      if (box) { box.value = ""; box.focus(); }
+    }
+  });
+  source.onerror = () => { source.close(); element.classList.remove("streaming"); };
+}
+
+function followJob(section) {
+  if (section.dataset.following) return;
+  section.dataset.following = "1";
+  const source = new EventSource(section.dataset.jobStream);
+  const show = (data) => {
+    document.getElementById("job-status").textContent = data.status;
+    document.getElementById("job-stage").textContent = data.stage || "";
+    document.getElementById("job-message").textContent = data.message || "";
+    const bar = document.getElementById("job-progress");
+    if (data.progress !== null && data.progress !== undefined) bar.value = data.progress;
+    const error = document.getElementById("job-error");
+    error.textContent = data.error || "";
+    error.hidden = !data.error;
+  };
+  source.addEventListener("progress", (event) => show(JSON.parse(event.data)));
+  source.addEventListener("done", (event) => {
+    const data = JSON.parse(event.data);
+    show(data);
+    source.close();
+    if (data.status === "done" && section.dataset.doneUrl) window.location.assign(section.dataset.doneUrl);
+  });
+}
+
+function wire(root) {
+  root.querySelectorAll("[data-stream]").forEach(followReply);
+  root.querySelectorAll("[data-job-stream]").forEach(followJob);
+}
+
+document.addEventListener("DOMContentLoaded", () => wire(document));
+document.addEventListener("htmx:afterSettle", (event) => wire(event.target));

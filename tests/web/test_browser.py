@@ -1,0 +1,68 @@
+"""The therapist's whole flow in a real browser (Debian's Chromium driven by Playwright) against the real app
+on the tiny model. Writes screenshots of the main pages to docs/images/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.conftest import PASSWORD, Site, shoot
+
+
+def test_a_therapist_works_a_case(site: Site, page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(site.url + "/")
+    expect(page).to_have_url(site.url + "/login")
+    shoot(page, "login")
+    page.fill("input[name=email]", site.ada.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Your cases")
+
+    # open a new case: the intake sheet, the start checkpoint in the tree, an empty chart
+    page.select_option("select[name=specialization]", "depression")
+    page.click("text=Open case")
+    expect(page.locator("h1")).to_contain_text("Case c-")
+    case_url = page.url
+    expect(page.locator("dl.intake")).to_contain_text("Presenting problem")
+    expect(page.locator("dl.intake")).to_contain_text("Low mood")
+    expect(page.locator("#trajectory svg")).to_be_visible()
+
+    # a short session: two turns, streamed; the first one marked as a recommendation
+    page.click("#start-session")
+    expect(page.locator("h1")).to_contain_text("Session 1")
+    page.fill("textarea[name=text]", "Could you try a short walk after breakfast this week? <b>really</b>")
+    page.click("#say button[type=submit]")
+    first = page.locator("#turn-0 .reply")
+    expect(first).not_to_have_class("reply streaming", timeout=60_000)
+    expect(first).not_to_be_empty()
+    expect(page.locator("#turn-0 .therapist p")).to_have_text(
+        "Could you try a short walk after breakfast this week? <b>really</b>"
+    )
+    page.click("#turn-0 button.mark")
+    expect(page.locator("#turn-0 .marked")).to_be_visible()
+    page.fill("textarea[name=text]", "What got in the way last time?")
+    page.click("#say button[type=submit]")
+    expect(page.locator("#turn-1 .reply")).not_to_have_class("reply streaming", timeout=60_000)
+    shoot(page, "session")
+    # a reload mid-session shows every stored turn
+    page.reload()
+    expect(page.locator(".turn")).to_have_count(2)
+
+    # end: each recommendation with p_accept and what the patient decided
+    page.click("#end button")
+    rows = page.locator("#recommendations tbody tr")
+    expect(rows.first).to_be_visible(timeout=120_000)
+    expect(rows.first).to_contain_text("Could you try a short walk")
+    outcome = rows.first.locator("td").nth(4).inner_text()
+    assert outcome in ("accepted", "ignored")
+    p_accept = float(rows.first.locator("td").nth(3).inner_text())
+    assert 0.0 < p_accept < 1.0
+    shoot(page, "session-ended")
+
+    page.goto(case_url)
+    expect(page.locator("table").first).to_contain_text("ended")
+    shoot(page, "case")
+    page.goto(site.url + "/")
+    expect(page.locator("table.cases tbody tr")).to_have_count(2)
+    shoot(page, "dashboard")

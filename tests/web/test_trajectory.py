@@ -1,0 +1,65 @@
+"""The case's trajectory from real assessments of the tiny patient, and its SVG."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import make_site
+
+
+@pytest.fixture(scope="module")
+def assessed(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm: Any) -> Any:
+    """A site whose start checkpoint was assessed on PHQ-9 for Ada's case persona, for real."""
+    from jedi_academy.assessment.runner import assess, checkpoint_target
+
+    _app, site = make_site(tmp_path_factory.mktemp("trajectory"), tiny_dir, tiny_llm)
+    target = checkpoint_target(
+        site.settings, site.database, "ck-tinybase0001", {("transformers", str(tiny_dir)): tiny_llm}
+    )
+    run = assess(site.settings, site.database, target, "phq-9", persona_id="p-robin")
+    return site, run
+
+
+def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None:
+    from jedi_academy.web.charts import sparkline_svg, trajectory_svg
+    from jedi_academy.web.trajectory import case_trajectory
+
+    site, run = assessed
+    trajectory = case_trajectory(site.database, site.ada.case_id)
+    assert trajectory.instrument == "phq-9"
+    assert trajectory.cutoff == 10 and trajectory.score_range == (0.0, 27.0)
+    [branch] = trajectory.branches
+    assert branch.name == "main"
+    [point] = branch.points
+    assert (point.checkpoint_id, point.total, point.ci_low, point.ci_high) == (
+        "ck-tinybase0001",
+        run.total,
+        run.ci_low,
+        run.ci_high,
+    )
+    assert branch.change is None  # one scored checkpoint: no change to classify
+    svg = str(trajectory_svg(trajectory))
+    assert svg.count('<circle class="point') == 1 and 'data-checkpoint="ck-tinybase0001"' in svg
+    assert 'class="cutoff"' in svg and "cut-off 10" in svg
+    assert "<script" not in svg
+    assert re.search(r"phq-9: \d+\.\d", str(sparkline_svg(trajectory)))
+
+
+def test_an_unscored_checkpoint_is_a_gap_not_a_zero(assessed: Any) -> None:
+    from jedi_academy.web.charts import sparkline_svg, trajectory_svg
+    from jedi_academy.web.trajectory import case_trajectory
+
+    site, _run = assessed
+    from jedi_academy.store.models import AssessmentRun
+
+    with site.database.session() as session:
+        for row in session.query(AssessmentRun).all():
+            session.delete(row)
+    trajectory = case_trajectory(site.database, site.bob.case_id)
+    assert [p.total for p in trajectory.branches[0].points] == [None]
+    assert "<circle" not in str(trajectory_svg(trajectory))
+    assert "no scores yet" in str(sparkline_svg(trajectory))
