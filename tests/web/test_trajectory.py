@@ -35,18 +35,40 @@ def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None
     [branch] = trajectory.branches
     assert branch.name == "main"
     [point] = branch.points
-    assert (point.checkpoint_id, point.total, point.ci_low, point.ci_high) == (
-        "ck-tinybase0001",
-        run.total,
-        run.ci_low,
-        run.ci_high,
-    )
-    assert branch.change is None  # one scored checkpoint: no change to classify
+    assert point.checkpoint_id == "ck-tinybase0001"
+    assert branch.change is None  # one checkpoint: no change to classify
     svg = str(trajectory_svg(trajectory))
     assert svg.count('<circle class="point') == 1 and 'data-checkpoint="ck-tinybase0001"' in svg
     assert 'class="cutoff"' in svg and "cut-off 10" in svg
     assert "<script" not in svg
-    assert re.search(r"phq-9: \d+\.\d", str(sparkline_svg(trajectory)))
+    validity = run.result["validity"]
+    if validity["valid"]:
+        assert (point.total, point.ci_low, point.ci_high) == (run.total, run.ci_low, run.ci_high)
+        assert re.search(r"phq-9: \d+\.\d", str(sparkline_svg(trajectory)))
+    else:  # the random tiny model answers off the labels: its run is invalid and never drawn as a score
+        assert point.total is None and point.invalid == [r["code"] for r in validity["reasons"]]
+        assert 'class="point invalid' in svg and "invalid (" in svg and "<polyline" not in svg
+        assert "invalid run(s), no valid score" in str(sparkline_svg(trajectory))
+
+
+def test_an_invalid_run_is_never_a_score(assessed: Any) -> None:
+    from jedi_academy.store.models import AssessmentRun
+    from jedi_academy.web.trajectory import case_trajectory
+
+    site, run = assessed
+    with site.database.session() as session:
+        stored = session.get(AssessmentRun, run.id)
+        original = dict(stored.result)
+        stored.result = {**original, "validity": {"valid": False, "reasons": [{"code": "option_mass"}]}}
+    [point] = case_trajectory(site.database, site.ada.case_id).branches[0].points
+    assert point.total is None and point.invalid == ["option_mass"]
+    with site.database.session() as session:
+        stored = session.get(AssessmentRun, run.id)
+        stored.result = {**original, "validity": {"valid": True, "reasons": []}}
+    [point] = case_trajectory(site.database, site.ada.case_id).branches[0].points
+    assert point.total == run.total and point.invalid is None
+    with site.database.session() as session:
+        session.get(AssessmentRun, run.id).result = original
 
 
 def test_an_unscored_checkpoint_is_a_gap_not_a_zero(assessed: Any) -> None:

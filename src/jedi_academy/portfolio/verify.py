@@ -84,9 +84,12 @@ def verify_bundle(folder: Path, public_key: str | None = None) -> VerifyReport:
     document = load_document(folder, report)
     if document is None:
         return report
+    from jinja2 import TemplateError
+
     try:
         _verify_document(folder, document, public_key, report)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, TemplateError) as exc:
+        # a tampered key name can make the page unrenderable: that is a failed check, not a crash
         report.problems.append(f"{PORTFOLIO_FILE}: malformed ({type(exc).__name__}: {exc})")
     return report
 

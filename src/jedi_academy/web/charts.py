@@ -79,6 +79,17 @@ def trajectory_svg(trajectory: Trajectory, *, width: int = 640, height: int = 30
                 f'cx="{x_of(p.step):.1f}" cy="{y_of(p.total):.1f}" r="4">'  # type: ignore[arg-type]
                 f"<title>{escape(branch.name)} {escape(p.checkpoint_id)}: {p.total:.2f}</title></circle>"
             )
+        for p in branch.points:
+            if p.invalid is None:
+                continue
+            # an invalid run is shown as such on the axis, never at a score
+            reasons = ", ".join(p.invalid)
+            parts.append(
+                f'<circle class="point invalid {series}" data-checkpoint="{escape(p.checkpoint_id)}" '
+                f'cx="{x_of(p.step):.1f}" cy="{bottom:.1f}" r="4">'
+                f"<title>{escape(branch.name)} {escape(p.checkpoint_id)}: invalid ({escape(reasons)})</title>"
+                "</circle>"
+            )
     legend_x = left + 8
     for number, branch in enumerate(trajectory.branches):
         series = f"series-{number % PALETTE}"
@@ -93,6 +104,9 @@ def sparkline_svg(trajectory: Trajectory, *, width: int = 140, height: int = 36)
     """The dashboard's small trajectory: the current branch's scored points."""
     scored = [p for b in trajectory.branches[:1] for p in b.points if p.total is not None]
     if not scored:
+        invalid = [p for b in trajectory.branches[:1] for p in b.points if p.invalid is not None]
+        if invalid:
+            return Markup(f'<span class="muted">{len(invalid)} invalid run(s), no valid score</span>')
         return Markup('<span class="muted">no scores yet</span>')
     steps = max(p.step for p in scored) or 1
     y_of = _y_scale(trajectory, 4, height - 4)

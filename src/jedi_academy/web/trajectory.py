@@ -28,9 +28,10 @@ class Point:
     step: int  # 0 = the checkpoint the branch started on, n = after its n-th session
     checkpoint_id: str
     session_number: int | None
-    total: float | None = None
+    total: float | None = None  # None: not assessed, or its run failed a validity gate (see ``invalid``)
     ci_low: float | None = None
     ci_high: float | None = None
+    invalid: list[str] | None = None  # reason codes when the newest run is invalid: never shown as a score
 
 
 @dataclass
@@ -115,8 +116,15 @@ def case_trajectory(database: Database, case_id: str, settings: Settings | None 
             for branch in branches.values():
                 for point in branch.points:
                     run = _score(session, point.checkpoint_id, case.persona_id, instrument_id)
-                    if run is not None:
+                    if run is None:
+                        continue
+                    validity = (run.result or {}).get("validity") or {"valid": False, "reasons": []}
+                    if validity.get("valid") and run.total is not None:
                         point.total, point.ci_low, point.ci_high = run.total, run.ci_low, run.ci_high
+                    else:
+                        reasons = validity.get("reasons", [])
+                        codes = [str(r.get("code")) for r in reasons if isinstance(r, dict)]
+                        point.invalid = codes or ["not_gated" if run.total is not None else "no_total"]
     cutoff = None
     score_range = None
     higher_is_worse = True
