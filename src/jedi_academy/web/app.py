@@ -11,6 +11,7 @@ annotations; names imported only for type checking are quoted.
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,16 @@ if TYPE_CHECKING:
     from jedi_academy.web.jobs import Jobs
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+def session_feedback() -> Any:
+    """The loop's session-feedback module (it calls the feedback stage), or None without the loop package."""
+    try:
+        from jedi_academy.loop import session_feedback as module
+    except ImportError:
+        return None
+    return module
 
 
 @dataclass
@@ -55,6 +66,8 @@ class WebConfig:
     rate_limit: accounts.RateLimit = field(default_factory=accounts.RateLimit)
     max_tokens: int = 200  # the patient's reply length in the browser
     public_url: str = "http://127.0.0.1:8000"  # for invite links
+    feedback: bool = True  # the teacher's MITI feedback when a session ends
+    feedback_max_tokens: int = 64
 
 
 @dataclass
@@ -492,6 +505,12 @@ def create_app(
         row = owned_session(who, session_id)
         record = session_view(session_id)
         job = state.jobs.for_session(session_id) if state.jobs is not None else None
+        feedback_module = session_feedback()
+        feedback = (
+            feedback_module.feedback_view(database, session_id)
+            if feedback_module is not None and record["status"] == "ended"
+            else None
+        )
         return page(
             request,
             "session.html",
@@ -500,6 +519,7 @@ def create_app(
             case_id=row.case_id,
             job=job,
             loop_available=state.jobs is not None,
+            feedback=feedback,
         )
 
     @app.post("/sessions/{session_id}/say")
@@ -591,6 +611,14 @@ def create_app(
             raise HTTPException(409, "the patient is still answering")
         with state.session_lock(session_id), state.model_lock:
             runner_for(session_id).end()
+            feedback_module = session_feedback() if config.feedback else None
+            if feedback_module is not None:
+                try:
+                    feedback_module.code_ended_session(
+                        database, state.pool, session_id, max_tokens=config.feedback_max_tokens
+                    )
+                except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                    log.warning("feedback on session %s failed: %s", session_id, exc.message)
         if state.jobs is not None and state.jobs.for_session(session_id) is None:
             state.jobs.start_loop(session_id)
         return redirect(request, f"/sessions/{session_id}")
