@@ -623,6 +623,54 @@ def create_app(
             state.jobs.start_loop(session_id)
         return redirect(request, f"/sessions/{session_id}")
 
+    # ------------------------------------------------------------ portfolio (the signed-in therapist's own)
+
+    @app.get("/portfolio", response_class=HTMLResponse)
+    def portfolio_page(request: Request, who: Me) -> Response:
+        from jedi_academy.web.portfolio import bundle_summary, current_bundle
+
+        bundle = current_bundle(settings, who.therapist_id or "")
+        built = bundle_summary(bundle) if bundle is not None else None
+        return page(request, "portfolio.html", who, built=built)
+
+    @app.post("/portfolio")
+    def build_portfolio(request: Request, who: Post) -> Response:
+        from jedi_academy.web.portfolio import build_for
+
+        try:
+            build_for(settings, database, who.therapist_id or "")
+        except AcademyError as exc:
+            return page(request, "portfolio.html", who, status=400, built=None, error=str(exc))
+        return redirect(request, "/portfolio")
+
+    def own_bundle(who: Visitor) -> Path:
+        from jedi_academy.web.portfolio import current_bundle
+
+        bundle = current_bundle(settings, who.therapist_id or "")
+        if bundle is None:
+            raise HTTPException(404, "no portfolio built yet")
+        return bundle
+
+    @app.get("/portfolio/view", response_class=HTMLResponse)
+    def view_portfolio(who: Me) -> Response:
+        html = (own_bundle(who) / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+    @app.get("/portfolio/download")
+    def download_portfolio(who: Me) -> Response:
+        from jedi_academy.web.portfolio import bundle_zip
+
+        bundle = own_bundle(who)
+        top = f"portfolio-{who.therapist_id}"
+        return Response(
+            bundle_zip(bundle, top),
+            media_type="application/zip",
+            headers={
+                "content-disposition": f'attachment; filename="{top}.zip"',
+                "cache-control": "no-store",
+            },
+        )
+
     # ------------------------------------------------------------ jobs
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
