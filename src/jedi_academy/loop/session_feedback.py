@@ -61,3 +61,37 @@ def feedback_view(database: Database, session_id: str) -> dict[str, Any] | None:
         "prompt_version": feedback.prompt_version,
         "scheme_version": feedback.scheme_version,
     }
+
+
+# The MITI summary figures a case's feedback is averaged over.
+CASE_FIGURES = (
+    "reflection_to_question",
+    "percent_complex_reflections",
+    "technical_global",
+    "relational_global",
+    "mi_adherent",
+    "mi_non_adherent",
+)
+
+
+def case_feedback(database: Database, case_id: str) -> dict[str, Any]:
+    """The mean of each MITI summary figure over the case's sessions that have stored feedback. A figure that
+    was not measured in a session (no question, no reflection, unusable ratings) is left out of its mean, and
+    each mean says over how many sessions it was taken (``None`` when over none)."""
+    from jedi_academy.sessions import list_sessions
+
+    views = [
+        view
+        for row in list_sessions(database, case_id)
+        if (view := feedback_view(database, row["session_id"])) is not None
+    ]
+    figures: dict[str, dict[str, Any]] = {}
+    for name in CASE_FIGURES:
+        values = [float(view[name]) for view in views if view[name] is not None]
+        figures[name] = {"mean": sum(values) / len(values) if values else None, "sessions": len(values)}
+    return {
+        "case_id": case_id,
+        "sessions_with_feedback": len(views),
+        "figures": figures,
+        "cannot_conclude": "model-made MITI codes of simulated sessions; not part of the signed portfolio",
+    }

@@ -627,11 +627,21 @@ def create_app(
 
     @app.get("/portfolio", response_class=HTMLResponse)
     def portfolio_page(request: Request, who: Me) -> Response:
+        from jedi_academy.sessions import list_cases
         from jedi_academy.web.portfolio import bundle_summary, current_bundle
 
         bundle = current_bundle(settings, who.therapist_id or "")
         built = bundle_summary(bundle) if bundle is not None else None
-        return page(request, "portfolio.html", who, built=built)
+        feedback_module = session_feedback()
+        feedback = (
+            [
+                feedback_module.case_feedback(database, case["id"])
+                for case in list_cases(database, who.therapist_id)
+            ]
+            if feedback_module is not None
+            else []
+        )
+        return page(request, "portfolio.html", who, built=built, feedback=feedback)
 
     @app.post("/portfolio")
     def build_portfolio(request: Request, who: Post) -> Response:
@@ -640,7 +650,7 @@ def create_app(
         try:
             build_for(settings, database, who.therapist_id or "")
         except AcademyError as exc:
-            return page(request, "portfolio.html", who, status=400, built=None, error=str(exc))
+            return page(request, "portfolio.html", who, status=400, built=None, feedback=[], error=str(exc))
         return redirect(request, "/portfolio")
 
     def own_bundle(who: Visitor) -> Path:
