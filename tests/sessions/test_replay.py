@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from jedi_academy.cli import main
+from jedi_academy.feedback import load_feedback
 from jedi_academy.sessions import SessionOptions, load_script, replay_session, session_json
 from tests.sessions.conftest import FAST, World
 
@@ -41,9 +42,12 @@ def write_script(path: Path) -> Path:
 
 
 def replay_cli(world: World, script: Path, seed: int, capsys: Any, *extra: str) -> dict[str, Any]:
+    """Replay through the CLI; MITI feedback is skipped unless ``extra`` holds "--feedback"."""
+    feedback = ["--feedback-max-tokens", "48"] if "--feedback" in extra else ["--no-feedback"]
+    extra = tuple(arg for arg in extra if arg != "--feedback")
     code = main(
         [*world.cli, "session", "replay", "--case", world.case_id, "--script", str(script),
-         "--seed", str(seed), "--max-tokens", "12", "--no-extract", *extra, "--json"]
+         "--seed", str(seed), "--max-tokens", "12", "--no-extract", *feedback, *extra, "--json"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -120,6 +124,32 @@ def test_replayed_jsonl_script_is_stored_and_reproducible(
     assert all(
         row["turns"] == 4 and row["recommendations"] == 3 for row in listed if row["session_id"] in numbers
     )
+
+
+def test_replay_codes_feedback_that_show_returns(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """After the session ends the teacher codes it (MITI); `session show` gives the stored summary back."""
+    script = write_script(tmp_path / "script.jsonl")
+    record = replay_cli(world, script, 21, capsys, "--feedback")
+    feedback = record["feedback"]
+    assert feedback is not None
+    assert set(feedback) >= {
+        "turns", "coded_turns", "counts", "reflection_to_question", "percent_complex_reflections",
+        "mi_adherent", "mi_non_adherent", "indicators", "suggestions", "limits", "coder",
+    }  # fmt: skip
+    assert feedback["turns"] == 4 and 0 <= feedback["coded_turns"] <= 4
+    assert feedback["coder"]["model"] == str(world.settings.model)
+    stored = load_feedback(world.database, record["session_id"])
+    assert stored is not None and stored.summary.as_dict()["counts"] == feedback["counts"]
+    assert [turn.therapist for turn in stored.turns] == [turn["therapist"] for turn in SCRIPT]
+
+    assert main([*world.cli, "session", "show", record["session_id"][:8], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["feedback"] == feedback
+    assert main([*world.cli, "session", "show", record["session_id"]]) == 0
+    assert "MITI 4.2.1 summary indicators:" in capsys.readouterr().out
+
+    skipped = replay_cli(world, script, 22, capsys)  # --no-feedback (replay_cli's default)
+    assert skipped["feedback"] is None and load_feedback(world.database, skipped["session_id"]) is None
 
 
 def test_replayed_csv_transcript(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

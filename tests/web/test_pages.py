@@ -33,7 +33,27 @@ def test_return_to_a_checkpoint_and_branch(open_site: Site) -> None:
     # no branching while a session is open, and only to a checkpoint of this case
     branch = {"csrf_token": token, "checkpoint": "ck-tinybase0001"}
     assert ada.post(f"{case}/branch", data=branch).status_code == 409
+    assert 'id="feedback"' not in ada.get(session).text  # no feedback while the session is open
     assert ada.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+    # the teacher coded the ended session: its MITI summary is stored and shown on the session page
+    from jedi_academy.feedback import load_feedback
+
+    stored = load_feedback(site.database, session.rsplit("/", 1)[1])
+    assert stored is not None and stored.summary.turns == 1
+    ended = ada.get(session).text
+    assert 'id="feedback"' in ended and "Feedback on technique" in ended
+    assert f"{stored.summary.coded_turns} of 1 turns coded" in ended
+    assert "reflection to question" in ended and "What these numbers cannot tell" in ended
+    # the portfolio page averages the MITI figures per case (one session with feedback: its own figures)
+    from jedi_academy.loop.session_feedback import case_feedback
+
+    means = case_feedback(site.database, site.ada.case_id)
+    assert means["sessions_with_feedback"] == 1
+    assert means["figures"]["mi_adherent"] == {"mean": float(stored.summary.mi_adherent), "sessions": 1}
+    ratio = stored.summary.reflection_to_question
+    assert means["figures"]["reflection_to_question"]["mean"] == (None if ratio is None else float(ratio))
+    portfolio = ada.get("/portfolio").text
+    assert 'id="portfolio-feedback"' in portfolio and site.ada.case_id in portfolio
     assert ada.post(f"{case}/branch", data={**branch, "checkpoint": "ck-nope"}).status_code == 404
     assert ada.post(f"{case}/branch", data=branch).status_code == 303
     page = ada.get(case).text

@@ -97,6 +97,7 @@ def test_state_changes_need_the_csrf_token(site: Site, token: str | None) -> Non
         "/cases",
         f"/cases/{site.ada.case_id}/sessions",
         f"/cases/{site.ada.case_id}/branch",
+        "/portfolio",
         "/account/password",
         "/logout",
     ]
@@ -106,6 +107,7 @@ def test_state_changes_need_the_csrf_token(site: Site, token: str | None) -> Non
         wrong_header = ada.post(path, headers={"X-CSRF-Token": token or ""})
         assert wrong_header.status_code == 403, path
     assert _session_count(site) == before
+    assert not site.settings.path("portfolios").exists()  # no portfolio was built either
     assert ada.get("/").status_code == 200  # logout without a token did not sign out
     # the sign-in form itself is protected too (login CSRF)
     anonymous = httpx.Client(base_url=site.url)

@@ -51,9 +51,13 @@ def register(app: typer.Typer) -> None:
         ("report", case_report),
     ):
         case_app.command(name)(command)
-    # The loop extends two commands of the sessions stage (which cannot import the loop, a stage above it).
+    # The loop extends commands of the sessions stage (which cannot import the loop, a stage above it):
+    # the trajectory in `case show`, the loop queue and MITI feedback after `session end|replay`, and the
+    # stored feedback in `session show`.
     _replace(case_app, "show", case_show)
     _replace(session_app, "end", session_end)
+    _replace(session_app, "replay", session_replay)
+    _replace(session_app, "show", session_show)
 
 
 def _replace(group: typer.Typer, name: str, command: Any) -> None:
@@ -244,22 +248,68 @@ def jobs_command(
 # ---------------------------------------------------------------- sessions commands the loop extends
 
 
+NoFeedback = Annotated[
+    bool, typer.Option("--no-feedback", help="Skip the teacher's MITI feedback on the session.")
+]
+FeedbackTokens = Annotated[
+    int, typer.Option(min=16, help="Longest teacher reply while coding the feedback, in tokens.")
+]
+
+
+def _with_feedback(
+    ctx: typer.Context, record: dict[str, Any], code: bool, max_tokens: int, quiet: bool
+) -> dict[str, Any]:
+    """The record with its stored feedback summary (coded first when ``code``) under ``feedback``."""
+    from jedi_academy.loop.session_feedback import code_ended_session, feedback_view
+    from jedi_academy.sessions.models import ModelPool
+
+    database = _database(ctx)
+    if code and record["status"] == "ended":
+        if not quiet:
+            typer.echo("the teacher codes the session for feedback (MITI 4.2.1) ...")
+        code_ended_session(database, ModelPool(_settings(ctx)), record["session_id"], max_tokens=max_tokens)
+    return {**record, "feedback": feedback_view(database, record["session_id"])}
+
+
+def _show_with_feedback(
+    ctx: typer.Context, record: dict[str, Any], as_json: bool, turns_shown: bool = False
+) -> None:
+    from jedi_academy.feedback import load_feedback
+    from jedi_academy.feedback.render import render_summary
+    from jedi_academy.sessions.cli import _show_session
+
+    if as_json:
+        _print_json(record)
+        return
+    _show_session(record, False, turns_shown)
+    feedback = load_feedback(_database(ctx), record["session_id"]) if record.get("feedback") else None
+    if feedback is None:
+        typer.echo("feedback: none stored (`academy session end` codes it unless --no-feedback)")
+        return
+    typer.echo(f"Feedback on technique (coder {feedback.backend}/{feedback.model}):")
+    for line in render_summary(feedback.summary):
+        typer.echo(f"  {line}")
+
+
 def session_end(
     ctx: typer.Context,
     session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
     refine: Annotated[
         bool, typer.Option("--refine", help="Then queue the improvement loop for `academy worker`.")
     ] = False,
+    no_feedback: NoFeedback = False,
+    feedback_max_tokens: FeedbackTokens = 64,
     as_json: JsonFlag = False,
 ) -> None:
-    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions."""
-    from jedi_academy.sessions.cli import _show_session
+    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions,
+    then the teacher's MITI feedback."""
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
     settings = _settings(ctx)
     runner = SessionRunner.open(_database(ctx), ModelPool(settings), session_id)
     record = runner.end(progress=None if as_json else typer.echo)
+    record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
     job = None
     if refine:
         from jedi_academy.loop.jobs import enqueue_loop
@@ -268,9 +318,77 @@ def session_end(
     if as_json:
         _print_json({**record, "job": job} if refine else record)
         return
-    _show_session(record, False)
+    _show_with_feedback(ctx, record, False)
     if job is not None:
         typer.echo(f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it")
+
+
+def session_replay(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Option(help="Case id or prefix.")],
+    script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
+    transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Longest patient reply, in tokens.")] = 200,
+    preference_mode: Annotated[
+        str, typer.Option(help="auto (log-probabilities where the backend has them), logprob or sample.")
+    ] = "auto",
+    preference_samples: Annotated[
+        int, typer.Option(min=1, help="Yes/no samples per phrasing in sample mode.")
+    ] = 10,
+    extract: Annotated[
+        bool, typer.Option("--extract/--no-extract", help="Let the teacher find recommendations at the end.")
+    ] = True,
+    extract_max_tokens: Annotated[int, typer.Option(min=16, help="Longest teacher extraction reply.")] = 700,
+    teacher_backend: TeacherBackend = None,
+    teacher_model: TeacherModel = None,
+    teacher_base_url: TeacherUrl = None,
+    no_feedback: NoFeedback = False,
+    feedback_max_tokens: FeedbackTokens = 64,
+    as_json: JsonFlag = False,
+) -> None:
+    """A scripted therapist: replay a script against the case's patient, end the session, then the teacher's
+    MITI feedback."""
+    from jedi_academy.sessions.cli import _options, _pool_and_teacher
+    from jedi_academy.sessions.scripts import load_script
+    from jedi_academy.sessions.service import replay_session
+
+    turns = load_script(script, transcript)  # a bad script fails before any model loads or row is written
+    database = _database(ctx)
+    pool, teacher = _pool_and_teacher(ctx, teacher_backend, teacher_model, teacher_base_url)
+    options = _options(
+        temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens
+    )
+
+    def show_turn(result: Any) -> None:
+        typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
+
+    record = replay_session(
+        database,
+        pool,
+        case,
+        turns,
+        seed=_settings(ctx).seed if seed is None else seed,
+        options=options,
+        teacher=teacher,
+        on_turn=None if as_json else show_turn,
+        progress=None if as_json else typer.echo,
+    )
+    record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
+    _show_with_feedback(ctx, record, as_json, turns_shown=not as_json)
+
+
+def session_show(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """A session: transcript, recommendations with p_accept, u and decision, risk flags, MITI feedback."""
+    from jedi_academy.sessions.records import session_json
+
+    record = session_json(_database(ctx), session_id)
+    _show_with_feedback(ctx, _with_feedback(ctx, record, False, 0, True), as_json)
 
 
 def case_show(

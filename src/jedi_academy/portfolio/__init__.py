@@ -6,6 +6,7 @@ Public API (imported lazily, so the CLI stays fast)::
     public_key_text(key) -> "ed25519:BASE64"
     CaseInput, SessionInput, PortfolioRequest            # the explicit input model
     build_portfolio(database, data_dir, request, out) -> dict
+    portfolio_request(database, therapist, *, include=None, exclude=None) -> PortfolioRequest
     verify_bundle(folder, public_key=None) -> VerifyReport
     recompute_problems(settings, database, folder, body, options) -> (problems, runs)
 """
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from jedi_academy.portfolio.build import CaseInput, PortfolioRequest, SessionInput, build_portfolio
     from jedi_academy.portfolio.keys import instance_key, public_key_text
     from jedi_academy.portfolio.recompute import RecomputeOptions, recompute_problems
+    from jedi_academy.portfolio.source import portfolio_request
     from jedi_academy.portfolio.verify import VerifyReport, verify_bundle
 
 _LAZY = {
@@ -31,6 +33,7 @@ _LAZY = {
     "public_key_text": "keys",
     "RecomputeOptions": "recompute",
     "recompute_problems": "recompute",
+    "portfolio_request": "source",
     "VerifyReport": "verify",
     "verify_bundle": "verify",
 }
@@ -43,6 +46,7 @@ __all__ = [
     "VerifyReport",
     "build_portfolio",
     "instance_key",
+    "portfolio_request",
     "public_key_text",
     "recompute_problems",
     "verify_bundle",

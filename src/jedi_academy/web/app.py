@@ -11,6 +11,7 @@ annotations; names imported only for type checking are quoted.
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -45,6 +46,16 @@ if TYPE_CHECKING:
     from jedi_academy.web.jobs import Jobs
 
 HERE = Path(__file__).parent
+log = logging.getLogger(__name__)
+
+
+def session_feedback() -> Any:
+    """The loop's session-feedback module (it calls the feedback stage), or None without the loop package."""
+    try:
+        from jedi_academy.loop import session_feedback as module
+    except ImportError:
+        return None
+    return module
 
 
 @dataclass
@@ -55,6 +66,8 @@ class WebConfig:
     rate_limit: accounts.RateLimit = field(default_factory=accounts.RateLimit)
     max_tokens: int = 200  # the patient's reply length in the browser
     public_url: str = "http://127.0.0.1:8000"  # for invite links
+    feedback: bool = True  # the teacher's MITI feedback when a session ends
+    feedback_max_tokens: int = 64
 
 
 @dataclass
@@ -492,6 +505,12 @@ def create_app(
         row = owned_session(who, session_id)
         record = session_view(session_id)
         job = state.jobs.for_session(session_id) if state.jobs is not None else None
+        feedback_module = session_feedback()
+        feedback = (
+            feedback_module.feedback_view(database, session_id)
+            if feedback_module is not None and record["status"] == "ended"
+            else None
+        )
         return page(
             request,
             "session.html",
@@ -500,6 +519,7 @@ def create_app(
             case_id=row.case_id,
             job=job,
             loop_available=state.jobs is not None,
+            feedback=feedback,
         )
 
     @app.post("/sessions/{session_id}/say")
@@ -591,9 +611,75 @@ def create_app(
             raise HTTPException(409, "the patient is still answering")
         with state.session_lock(session_id), state.model_lock:
             runner_for(session_id).end()
+            feedback_module = session_feedback() if config.feedback else None
+            if feedback_module is not None:
+                try:
+                    feedback_module.code_ended_session(
+                        database, state.pool, session_id, max_tokens=config.feedback_max_tokens
+                    )
+                except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                    log.warning("feedback on session %s failed: %s", session_id, exc.message)
         if state.jobs is not None and state.jobs.for_session(session_id) is None:
             state.jobs.start_loop(session_id)
         return redirect(request, f"/sessions/{session_id}")
+
+    # ------------------------------------------------------------ portfolio (the signed-in therapist's own)
+
+    @app.get("/portfolio", response_class=HTMLResponse)
+    def portfolio_page(request: Request, who: Me) -> Response:
+        from jedi_academy.sessions import list_cases
+        from jedi_academy.web.portfolio import bundle_summary, current_bundle
+
+        bundle = current_bundle(settings, who.therapist_id or "")
+        built = bundle_summary(bundle) if bundle is not None else None
+        feedback_module = session_feedback()
+        feedback = (
+            [
+                feedback_module.case_feedback(database, case["id"])
+                for case in list_cases(database, who.therapist_id)
+            ]
+            if feedback_module is not None
+            else []
+        )
+        return page(request, "portfolio.html", who, built=built, feedback=feedback)
+
+    @app.post("/portfolio")
+    def build_portfolio(request: Request, who: Post) -> Response:
+        from jedi_academy.web.portfolio import build_for
+
+        try:
+            build_for(settings, database, who.therapist_id or "")
+        except AcademyError as exc:
+            return page(request, "portfolio.html", who, status=400, built=None, feedback=[], error=str(exc))
+        return redirect(request, "/portfolio")
+
+    def own_bundle(who: Visitor) -> Path:
+        from jedi_academy.web.portfolio import current_bundle
+
+        bundle = current_bundle(settings, who.therapist_id or "")
+        if bundle is None:
+            raise HTTPException(404, "no portfolio built yet")
+        return bundle
+
+    @app.get("/portfolio/view", response_class=HTMLResponse)
+    def view_portfolio(who: Me) -> Response:
+        html = (own_bundle(who) / "index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+    @app.get("/portfolio/download")
+    def download_portfolio(who: Me) -> Response:
+        from jedi_academy.web.portfolio import bundle_zip
+
+        bundle = own_bundle(who)
+        top = f"portfolio-{who.therapist_id}"
+        return Response(
+            bundle_zip(bundle, top),
+            media_type="application/zip",
+            headers={
+                "content-disposition": f'attachment; filename="{top}.zip"',
+                "cache-control": "no-store",
+            },
+        )
 
     # ------------------------------------------------------------ jobs
 

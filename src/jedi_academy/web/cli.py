@@ -67,6 +67,10 @@ def web_command(
         str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest patient reply, in tokens.", min=1)] = 200,
+    feedback: Annotated[
+        bool,
+        typer.Option("--feedback/--no-feedback", help="The teacher's MITI feedback when a session ends."),
+    ] = True,
     worker: Annotated[
         bool,
         typer.Option(help="Also run a loop worker in this process (a laptop; GPUs run `academy worker`)."),
@@ -99,6 +103,7 @@ def web_command(
         allow_registration=allow_registration,
         secure_cookies=secure_cookies,
         max_tokens=max_tokens,
+        feedback=feedback,
         public_url=(public_url or f"http://{host}:{port}").rstrip("/"),
     )
     jobs = loop_jobs(settings, database)
