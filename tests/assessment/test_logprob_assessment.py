@@ -184,6 +184,7 @@ def test_an_autism_baseline_with_imported_aq10_text_and_a_sham_control(trained, 
     items.write_text("items:\n" + statements, encoding="utf-8")
     cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
     assert main([*cli, "instruments", "import", "aq-10", "--items", str(items)]) == 0
+    assert main([*cli, "specializations", "sync"]) == 0  # the autism specialization row
     capsys.readouterr()
     # a depression patient is refused as an autism patient; the calm checkpoint (no specialization) stands in
     # for the autism patient and the depression patient for a trained sham: the mechanics are what is tested
