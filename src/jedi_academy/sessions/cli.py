@@ -50,37 +50,16 @@ def _print_json(data: Any) -> None:
 def therapist_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The therapist's name.")],
-    email: Annotated[
-        str | None, typer.Option(help="Create a web account and print its one-time invite link.")
-    ] = None,
-    url: Annotated[
-        str, typer.Option(help="The web app's address, for the invite link.")
-    ] = "http://127.0.0.1:8000",
     as_json: JsonFlag = False,
 ) -> None:
-    """Add a therapist; prints the id (and with --email, a one-time invite link to the web app)."""
+    """Add a therapist; prints the id. (The web stage adds --email and an invite link.)"""
     from jedi_academy.sessions.records import add_therapist
 
-    database = _database(ctx)
-    if email is not None:
-        from jedi_academy.errors import AcademyError
-        from jedi_academy.web.accounts import email_taken, normalise_email
-
-        email = normalise_email(email)  # refused before the therapist is written
-        if email_taken(database, email):
-            raise AcademyError(f"the email {email} already has an account")
-    row = add_therapist(database, name)
-    if email is not None:
-        from jedi_academy.web.cli import invite_link  # the web stage owns accounts
-
-        row["email"] = email
-        row["invite_url"] = invite_link(database, row["id"], email, url)
+    row = add_therapist(_database(ctx), name)
     if as_json:
         _print_json(row)
     else:
         typer.echo(f"therapist {row['name']}: {row['id']}")
-        if email is not None:
-            typer.echo(f"invite link (works once, for 7 days): {row['invite_url']}")
 
 
 @therapist_app.command("list")

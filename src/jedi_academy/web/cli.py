@@ -10,8 +10,14 @@ from jedi_academy.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
+    from jedi_academy.sessions.cli import therapist_app
+
     app.command("web")(web_command)
     app.command("invite")(invite_command)
+    # accounts belong to this stage: it extends the sessions stage's `therapist add` with --email (sessions
+    # cannot import the web stage, which sits above it)
+    therapist_app.registered_commands = [c for c in therapist_app.registered_commands if c.name != "add"]
+    therapist_app.command("add")(therapist_add_command)
 
 
 def invite_command(
@@ -138,3 +144,40 @@ def start_worker(settings: Any) -> Any:
     )
     thread.start()
     return thread
+
+
+def therapist_add_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The therapist's name.")],
+    email: Annotated[
+        str | None, typer.Option(help="Create a web account and print its one-time invite link.")
+    ] = None,
+    url: Annotated[
+        str, typer.Option(help="The web app's address, for the invite link.")
+    ] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Add a therapist; prints the id (and with --email, a one-time invite link to the web app)."""
+    import json
+
+    from jedi_academy.config import settings_from_context
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.sessions import add_therapist
+    from jedi_academy.store import open_database
+    from jedi_academy.web.accounts import email_taken, normalise_email
+
+    database = open_database(settings_from_context(ctx))
+    if email is not None:
+        email = normalise_email(email)  # refused before the therapist is written
+        if email_taken(database, email):
+            raise AcademyError(f"the email {email} already has an account")
+    row = add_therapist(database, name)
+    if email is not None:
+        row["email"] = email
+        row["invite_url"] = invite_link(database, row["id"], email, url)
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"therapist {row['name']}: {row['id']}")
+    if email is not None:
+        typer.echo(f"invite link (works once, for 7 days): {row['invite_url']}")
