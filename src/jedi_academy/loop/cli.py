@@ -350,30 +350,17 @@ def session_replay(
 ) -> None:
     """A scripted therapist: replay a script against the case's patient, end the session, then the teacher's
     MITI feedback."""
-    from jedi_academy.sessions.cli import _options, _pool_and_teacher
-    from jedi_academy.sessions.scripts import load_script
-    from jedi_academy.sessions.service import replay_session
+    from jedi_academy.sessions.cli import _options, replay_from_script
 
-    turns = load_script(script, transcript)  # a bad script fails before any model loads or row is written
-    database = _database(ctx)
-    pool, teacher = _pool_and_teacher(ctx, teacher_backend, teacher_model, teacher_base_url)
-    options = _options(
-        temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens
-    )
-
-    def show_turn(result: Any) -> None:
-        typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
-
-    record = replay_session(
-        database,
-        pool,
+    record = replay_from_script(
+        ctx,
         case,
-        turns,
-        seed=_settings(ctx).seed if seed is None else seed,
-        options=options,
-        teacher=teacher,
-        on_turn=None if as_json else show_turn,
-        progress=None if as_json else typer.echo,
+        script,
+        transcript,
+        seed,
+        _options(temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens),
+        (teacher_backend, teacher_model, teacher_base_url),
+        as_json,
     )
     record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
     _show_with_feedback(ctx, record, as_json, turns_shown=not as_json)

@@ -304,20 +304,42 @@ def session_replay(
     as_json: JsonFlag = False,
 ) -> None:
     """A scripted therapist: replay a script against the case's patient, then end the session."""
+    record = replay_from_script(
+        ctx,
+        case,
+        script,
+        transcript,
+        seed,
+        _options(temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens),
+        (teacher_backend, teacher_model, teacher_base_url),
+        as_json,
+    )
+    _show_session(record, as_json, turns_shown=not as_json)
+
+
+def replay_from_script(
+    ctx: typer.Context,
+    case: str,
+    script: Path,
+    transcript: str | None,
+    seed: int | None,
+    options: Any,
+    teacher_choice: tuple[str | None, str | None, str | None],
+    as_json: bool,
+) -> dict[str, Any]:
+    """Load the script (a bad one fails before any model loads or row is written), replay it, end the session;
+    the turns are echoed as they happen unless JSON is wanted. Shared with the stages that extend `replay`."""
     from jedi_academy.sessions.scripts import load_script
     from jedi_academy.sessions.service import replay_session
 
-    turns = load_script(script, transcript)  # a bad script fails before any model loads or row is written
+    turns = load_script(script, transcript)
     database = _database(ctx)
-    pool, teacher = _pool_and_teacher(ctx, teacher_backend, teacher_model, teacher_base_url)
-    options = _options(
-        temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens
-    )
+    pool, teacher = _pool_and_teacher(ctx, *teacher_choice)
 
     def show_turn(result: Any) -> None:
         typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
 
-    record = replay_session(
+    return replay_session(
         database,
         pool,
         case,
@@ -328,7 +350,6 @@ def session_replay(
         on_turn=None if as_json else show_turn,
         progress=None if as_json else typer.echo,
     )
-    _show_session(record, as_json, turns_shown=not as_json)
 
 
 def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = False) -> None:
