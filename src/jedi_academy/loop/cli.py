@@ -385,15 +385,13 @@ def case_show(
 ) -> None:
     """A case: intake sheet, sessions, and the trajectory (scores after each loop, change, branches)."""
     from jedi_academy.loop.trajectory import case_trajectory
-    from jedi_academy.personas.intake import render_intake
+    from jedi_academy.sessions.cli import print_case_header
 
     view = case_trajectory(_database(ctx), case_id)
     if as_json:
         _print_json(view)
         return
-    typer.echo(f"case {view['id']}  therapist {view['therapist']}  {view['specialization']}")
-    typer.echo(f"checkpoint {view['checkpoint_id']} (branch {view['branch']})")
-    typer.echo(render_intake(view["intake"]))
+    print_case_header(view)
     baseline = view["baseline"]["scores"]
     if baseline:
         typer.echo(f"baseline {view['baseline']['checkpoint_id']}: {_scores_line(baseline)}")

@@ -34,6 +34,18 @@ def detect_format(path: Path) -> str:
     )
 
 
+def check_inputs(paths: list[Path]) -> list[str]:
+    """Check every input (none missing, none listed twice) before any work; return their formats in order."""
+    if not paths:
+        raise AcademyError("no input files", "pass one or more dump files: academy ingest RC_2015-01.bz2")
+    formats = [check_input(path) for path in paths]
+    resolved = [path.resolve() for path in paths]
+    for i, path in enumerate(resolved):
+        if path in resolved[:i]:
+            raise AcademyError(f"{paths[i]} is listed twice", "pass each file once")
+    return formats
+
+
 def check_input(path: Path) -> str:
     """Fail early, with one clear line, on a path that cannot be ingested; return its format."""
     if not path.exists():

@@ -23,7 +23,7 @@ from jedi_academy.reddit import checkpoint, faults
 from jedi_academy.reddit.bundles import build_bundles
 from jedi_academy.reddit.counts import IngestCounts
 from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
-from jedi_academy.reddit.formats import check_input, choose_bz2_decoder, open_dump
+from jedi_academy.reddit.formats import check_inputs, choose_bz2_decoder, open_dump
 from jedi_academy.reddit.layout import (
     BUNDLES,
     COMMENTS,
@@ -121,7 +121,7 @@ class _Run:
         self.warn = warn
         self.out = (options.out_dir or default_output_dir(settings)).resolve()
         self.paths = [Path(p) for p in options.paths]
-        self.formats = self._check_inputs()
+        self.formats = check_inputs(self.paths)
         self.workers = options.workers if options.workers is not None else default_workers()
         if self.workers < 1:
             raise AcademyError(f"--workers must be at least 1, not {self.workers}")
@@ -131,16 +131,6 @@ class _Run:
 
         self.available = load_specializations(settings, options.specialization_dirs)
         self.decoders: list[str] = []
-
-    def _check_inputs(self) -> list[str]:
-        if not self.paths:
-            raise AcademyError("no input files", "pass one or more dump files: academy ingest RC_2015-01.bz2")
-        formats = [check_input(path) for path in self.paths]
-        resolved = [path.resolve() for path in self.paths]
-        for i, path in enumerate(resolved):
-            if path in resolved[:i]:
-                raise AcademyError(f"{self.paths[i]} is listed twice", "pass each file once")
-        return formats
 
     # ------------------------------------------------------------------ set-up
 

@@ -34,7 +34,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.reddit import checkpoint
 from jedi_academy.reddit.counts import IngestCounts
 from jedi_academy.reddit.errors import DumpReadError
-from jedi_academy.reddit.formats import check_input, choose_bz2_decoder
+from jedi_academy.reddit.formats import check_inputs, choose_bz2_decoder
 from jedi_academy.reddit.layout import (
     BUNDLES,
     COMMENTS,
@@ -148,7 +148,7 @@ class _SparkRun:
         self.warn = warn
         self.out = (options.out_dir or default_output_dir(settings)).resolve()
         self.paths = [Path(p) for p in options.paths]
-        self.formats = self._check_inputs()
+        self.formats = check_inputs(self.paths)
         self.workers = options.workers if options.workers is not None else 1
         if self.workers < 1:
             raise AcademyError(f"--workers must be at least 1, not {self.workers}")
@@ -159,16 +159,6 @@ class _SparkRun:
         self.rules = options.rules or KeepRules()
         self.staging = self.out / STAGING
         self._check_output_dir()  # before Spark starts: a JVM takes seconds to say nothing useful
-
-    def _check_inputs(self) -> list[str]:
-        if not self.paths:
-            raise AcademyError("no input files", "pass one or more dump files: academy ingest RC_2015-01.bz2")
-        formats = [check_input(path) for path in self.paths]
-        resolved = [path.resolve() for path in self.paths]
-        for i, path in enumerate(resolved):
-            if path in resolved[:i]:
-                raise AcademyError(f"{self.paths[i]} is listed twice", "pass each file once")
-        return formats
 
     # ------------------------------------------------------------------ the run
 

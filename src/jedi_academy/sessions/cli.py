@@ -127,6 +127,15 @@ def case_list(
         typer.echo("no cases yet: `academy case open --therapist T --specialization S`")
 
 
+def print_case_header(case: dict[str, Any]) -> None:
+    """Who works the case, on which checkpoint and branch, and the intake sheet (the loop's view too)."""
+    from jedi_academy.personas.intake import render_intake
+
+    typer.echo(f"case {case['id']}  therapist {case['therapist']}  {case['specialization']}")
+    typer.echo(f"checkpoint {case['checkpoint_id']} (branch {case['branch']})")
+    typer.echo(render_intake(case["intake"]))
+
+
 @case_app.command("show")
 def case_show(
     ctx: typer.Context,
@@ -134,16 +143,13 @@ def case_show(
     as_json: JsonFlag = False,
 ) -> None:
     """A case: its intake sheet and its sessions."""
-    from jedi_academy.personas.intake import render_intake
     from jedi_academy.sessions.records import show_case
 
     case = show_case(_database(ctx), case_id)
     if as_json:
         _print_json(case)
         return
-    typer.echo(f"case {case['id']}  therapist {case['therapist']}  {case['specialization']}")
-    typer.echo(f"checkpoint {case['checkpoint_id']} (branch {case['branch']})")
-    typer.echo(render_intake(case["intake"]))
+    print_case_header(case)
     for row in case["sessions"]:
         typer.echo(
             f"  session {row['number']}  {row['session_id']}  {row['status']}  {row['turns']} turns  "
