@@ -1,4 +1,10 @@
-"""Shared fixtures: an isolated data directory and one tiny model per test session."""
+"""Shared fixtures: an isolated data directory and one tiny model per test session.
+
+Every test runs with a fixed pseudonymisation key (the ``pseudonym_key_file`` setting, through
+``ACADEMY_PSEUDONYM_KEY_FILE``, which subprocesses inherit): the synthetic sample's authors then sort the
+same way in every run, so the personas, conversations and fine-tunes of a tiny-model test are the same from
+one run to the next. See tests/README.md.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,49 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# 32 fixed bytes; ACADEMY_TEST_PSEUDONYM_KEY (64 hex characters) replaces them, to check that no test
+# depends on the one key (tests/README.md)
+TEST_PSEUDONYM_KEY = os.environ.get("ACADEMY_TEST_PSEUDONYM_KEY", "5e" * 32)
+PSEUDONYM_KEY_ENV = "ACADEMY_PSEUDONYM_KEY_FILE"
+KEPT_VARIABLES = ("ACADEMY_TEST_POSTGRES_URL", "ACADEMY_TEST_PSEUDONYM_KEY")  # the suite's own switches
 
-@pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test reads the developer's academy.toml or ACADEMY_* variables."""
+
+@pytest.fixture(scope="session")
+def pseudonym_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's fixed pseudonymisation key, private as the academy requires."""
+    path = tmp_path_factory.mktemp("keys") / "pseudonym.key"
+    path.write_text(TEST_PSEUDONYM_KEY + "\n", encoding="ascii")
+    path.chmod(0o600)
+    return path
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch, key_file: Path) -> None:
     for name in list(os.environ):
-        if name.startswith("ACADEMY_") and name != "ACADEMY_TEST_POSTGRES_URL":
+        if name.startswith("ACADEMY_") and name not in KEPT_VARIABLES:
             monkeypatch.delenv(name)
     monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
+    monkeypatch.setenv(PSEUDONYM_KEY_ENV, str(key_file))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session(pseudonym_key_file: Path) -> Iterator[None]:
+    """The same isolation for session- and package-scoped fixtures, which run before any test's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        _isolate(patch, pseudonym_key_file)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, pseudonym_key_file: Path) -> None:
+    """No test reads the developer's academy.toml or ACADEMY_* variables; every test uses the fixed key."""
+    _isolate(monkeypatch, pseudonym_key_file)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def key_per_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the tests of the key itself: the default, a random key created inside each data directory."""
+    monkeypatch.delenv(PSEUDONYM_KEY_ENV)
 
 
 @pytest.fixture

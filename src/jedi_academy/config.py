@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     seed: int = 0
     request_timeout_s: float = 120.0
     queue_url: str | None = None  # the job queue: redis://host:port/db, or the embedded SQLite file
+    # A pseudonymisation key kept outside the data directory (must exist; never created): several data
+    # directories then share pseudonyms, and a test suite gets the same sample from one run to the next.
+    pseudonym_key_file: Path | None = None
 
     @field_validator("backend")
     @classmethod

@@ -170,6 +170,7 @@ def test_a_pipe_is_refused_before_anything_is_read(
     assert not (tmp_path / "data" / "reddit").exists()
 
 
+@pytest.mark.usefixtures("key_per_data_dir")  # the key created inside the data directory is private too
 def test_everything_written_is_private(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_dump(tmp_path, [comment(1), comment(2, subreddit="ptsd")])
     assert academy(tmp_path, "ingest", str(path), "--json") == 0

@@ -31,13 +31,22 @@ DELETED_AUTHORS = frozenset({"[deleted]", "[removed]", ""})
 
 
 def secret_path(settings: Settings) -> Path:
-    return settings.path(*SECRET_RELPATH)
+    """The key file: the ``pseudonym_key_file`` setting, else one inside the data directory."""
+    return settings.pseudonym_key_file or settings.path(*SECRET_RELPATH)
 
 
 def load_or_create_secret(settings: Settings) -> bytes:
     """The data directory's pseudonymisation key, created (random, 256 bits, mode 0600, in a 0700 folder)
-    on first use. An existing key that others may read is refused: it may have been copied already."""
+    on first use. An existing key that others may read is refused: it may have been copied already.
+    A key named by the ``pseudonym_key_file`` setting is never created: a missing one is an error, since a
+    fresh random key in its place would silently change every pseudonym."""
     path = secret_path(settings)
+    if settings.pseudonym_key_file is not None and not path.is_file():
+        raise AcademyError(
+            f"the pseudonymisation key {path} (setting pseudonym_key_file) does not exist",
+            "create it with `python -c 'import secrets; print(secrets.token_hex(32))' > KEY; chmod 600 KEY`,"
+            " or unset pseudonym_key_file to use one inside the data directory",
+        )
     if not path.exists():
         private_dir(path.parent)
         try:
