@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,22 +89,28 @@ def tiny_llm(tiny_dir: Path):  # type: ignore[no-untyped-def]
     return TransformersLLM(tiny_dir, model_name="tiny", device="cpu", dtype="float32")
 
 
-def free_port() -> int:
+@contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, held for the block (bound, never listening: a connection is
+    refused, and no other process can start listening there meanwhile, unlike a port closed again)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
 
 
 class ServerThread:
-    """Runs an ASGI app under uvicorn on a loopback port for the duration of a test."""
+    """Runs an ASGI app under uvicorn on a loopback port for the duration of a test. The socket is bound
+    (port 0) before the server starts, so no other process can take the port in between."""
 
     def __init__(self, app) -> None:  # type: ignore[no-untyped-def]
         import uvicorn
 
-        self.port = free_port()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
@@ -117,6 +124,7 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.sock.close()
 
 
 @pytest.fixture

@@ -1,19 +1,18 @@
 """The ``academy`` command: start-up cost, the foundation commands, and one-line errors."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from jedi_academy.cli import main
-from tests.conftest import free_port
+from tests.conftest import closed_port
+from tests.http_helpers import ServedProcess
 
 ACADEMY = [sys.executable, "-m", "jedi_academy.cli"]
 
@@ -114,8 +113,9 @@ def test_missing_adapter_unreachable_server_and_no_template(capsys, tmp_path, ti
     )
     assert code == 1 and "error: adapter folder" in err and "does not exist" in err
 
-    url = f"http://127.0.0.1:{free_port()}"
-    code, _, err = run_cli(capsys, "--backend", "openai", "--base-url", url, "chat", "-m", "hi")
+    with closed_port() as port:
+        url = f"http://127.0.0.1:{port}"
+        code, _, err = run_cli(capsys, "--backend", "openai", "--base-url", url, "chat", "-m", "hi")
     assert code == 1 and err.startswith(f"error: cannot reach the OpenAI-compatible server at {url}")
 
     code, _, err = run_cli(capsys, "--backend", "openai", "chat", "-m", "hi")
@@ -136,28 +136,14 @@ def test_missing_adapter_unreachable_server_and_no_template(capsys, tmp_path, ti
 
 
 def test_serve_command_answers_over_http(tiny_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [*ACADEMY, "--model", str(tiny_dir), "serve", "--port", str(port), "--served-name", "patient-zero"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
+    served = ServedProcess([*ACADEMY, "--model", str(tiny_dir), "serve", "--served-name", "patient-zero"])
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        models = httpx.get(f"http://127.0.0.1:{port}/v1/models").json()
+        assert served.url.startswith("http://127.0.0.1:") and not served.url.endswith(":0")
+        models = httpx.get(f"{served.url}/v1/models").json()
         assert [m["id"] for m in models["data"]] == ["patient-zero"]
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        served.process.terminate()
+        served.process.wait(timeout=20)
 
 
 def test_demo_prints_a_reply_and_log_likelihoods(capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from jedi_academy.errors import BackendUnavailableError, LogprobsUnavailableErro
 from jedi_academy.llm import GenerationParams, LoglikelihoodRequest
 from jedi_academy.llm.openai_backend import OpenAICompatibleLLM
 from jedi_academy.llm.server import create_app
-from tests.conftest import ServerThread, free_port
+from tests.conftest import ServerThread, closed_port
 from tests.http_helpers import JSONHandler, LoopbackServer
 from tests.llm.test_transformers_backend import REQUESTS, item, make_adapter
 
@@ -116,7 +116,8 @@ def test_server_without_prompt_logprobs_is_a_clear_error() -> None:
 
 
 def test_unreachable_server_is_a_clear_error() -> None:
-    remote = OpenAICompatibleLLM(f"http://127.0.0.1:{free_port()}", "tiny")
-    remote.client.backoff_s = 0.01
-    with pytest.raises(BackendUnavailableError, match="cannot reach"):
-        remote.generate([item("hi")], GenerationParams(max_tokens=2))
+    with closed_port() as port:
+        remote = OpenAICompatibleLLM(f"http://127.0.0.1:{port}", "tiny")
+        remote.client.backoff_s = 0.01
+        with pytest.raises(BackendUnavailableError, match="cannot reach"):
+            remote.generate([item("hi")], GenerationParams(max_tokens=2))

@@ -3,7 +3,6 @@ the bearer token, limits answered in OpenAI's shape, and SIGTERM during a reques
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -17,40 +16,27 @@ import openai
 import pytest
 
 from jedi_academy.cli import main
-from tests.conftest import free_port
+from tests.http_helpers import ServedProcess
 
 ACADEMY = [sys.executable, "-m", "jedi_academy.cli"]
 HELLO = [{"role": "user", "content": "How was your week?"}]
 
 
 @contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    port = free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(
-        [*ACADEMY, *args, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+def serving(*args: str) -> Iterator[tuple[subprocess.Popen, str, ServedProcess]]:
+    served = ServedProcess([*ACADEMY, *args])
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
-        yield process, url
+        yield served.process, served.url, served
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=20)
+        served.stop()
+
+
+def wait_for_in_flight(url: str, count: int) -> None:
+    """Poll /health until ``count`` requests are being answered (the deadline only bounds a hang)."""
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{url}/health", timeout=10).json()["in_flight"] != count:
+        assert time.monotonic() < deadline, f"never {count} requests in flight"
+        time.sleep(0.05)
 
 
 def test_binding_beyond_loopback_needs_a_key(capsys, tiny_dir) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +54,7 @@ def test_binding_beyond_loopback_needs_a_key(capsys, tiny_dir) -> None:  # type:
 def test_served_process_checkpoints_key_limits_and_sigterm_mid_request(trained) -> None:  # type: ignore[no-untyped-def]
     settings, ids = trained
     args = ["--data-dir", str(settings.data_dir), "serve", "--checkpoint", ids[0], "--checkpoint", ids[1][:8]]
-    with serving(*args, "--api-key", "k3y", "--max-tokens", "4000") as (process, url):
+    with serving(*args, "--api-key", "k3y", "--max-tokens", "4000") as (process, url, served):
         api = openai.OpenAI(base_url=f"{url}/v1", api_key="k3y", max_retries=0, timeout=60)
         assert [m.id for m in api.models.list()] == [
             settings.model,
@@ -99,18 +85,20 @@ def test_served_process_checkpoints_key_limits_and_sigterm_mid_request(trained) 
         )
         chunks = iter(stream)
         next(chunks), next(chunks)  # generating now
+        received = 2
         waiting = threading.Thread(target=plain_long_request)
         waiting.start()
-        time.sleep(0.5)
-        stopped_at = time.monotonic()
+        wait_for_in_flight(url, 2)  # the plain request has reached the server too
         process.send_signal(signal.SIGTERM)
         with pytest.raises(openai.APIError, match="shutting down"):
             for _ in chunks:
-                pass
-        process.wait(timeout=30)
-        waiting.join(timeout=30)
-        assert time.monotonic() - stopped_at < 20  # 4,000 tokens would take far longer
+                received += 1
+        process.wait(timeout=120)
+        waiting.join(timeout=120)
+        assert not waiting.is_alive()
+        # the stream ended on the signal, far short of the 4,000 tokens it was asked for (one chunk a token)
+        assert received < 4000
         assert process.returncode in (0, -signal.SIGTERM)
         assert len(failures) == 1 and "shutting down" in str(failures[0])
-        log = process.stderr.read() if process.stderr else ""
+        log = served.log()
         assert "Traceback" not in log and "academy serve: stopping (2 request(s) in flight)" in log

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import socket
 import sys
 import threading
 import time
@@ -327,8 +328,9 @@ def create_app(
     # ------------------------------------------------------------------ endpoints
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "shutting down" if stopping.is_set() else "ok"}
+    def health() -> dict[str, str | int]:
+        # in_flight: requests being answered now (what a load balancer, or a test, waits on)
+        return {"status": "shutting down" if stopping.is_set() else "ok", "in_flight": app.state.in_flight}
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
 
@@ -532,11 +534,35 @@ def create_app(
     return app
 
 
+def bind_listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before serving: port 0 takes a free port that nobody can take in between
+    (its number is then ``getsockname()[1]``); a port in use is a clear error instead of uvicorn's exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise AcademyError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", "choose another --port (0 picks a free one)"
+        ) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(
-    app: FastAPI, host: str, port: int, *, graceful_s: int = 30, log_level: str = "warning"
+    app: FastAPI,
+    host: str,
+    port: int,
+    *,
+    graceful_s: int = 30,
+    log_level: str = "warning",
+    on_listening: Callable[[str], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. The signal stops new requests, ends generation in progress within a
-    token (its clients get a "shutting down" error), waits up to ``graceful_s`` for replies, then exits."""
+    token (its clients get a "shutting down" error), waits up to ``graceful_s`` for replies, then exits.
+    ``on_listening`` gets the URL (with the port actually bound) once the socket is bound."""
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -547,7 +573,12 @@ def run_server(
             app.state.stopping.set()
             super().handle_exit(sig, frame)
 
+    sock = bind_listening_socket(host, port)
+    bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_s
+        app, host=host, port=bound, log_level=log_level, timeout_graceful_shutdown=graceful_s
     )
-    _Server(config).run()
+    if on_listening is not None:
+        on_listening(f"http://{f'[{host}]' if ':' in host else host}:{bound}")
+    with sock:
+        _Server(config).run(sockets=[sock])

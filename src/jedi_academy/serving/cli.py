@@ -54,7 +54,9 @@ def serve_command(
     host: Annotated[
         str, typer.Option(help="Interface to bind; beyond loopback needs --api-key.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    port: Annotated[
+        int, typer.Option(help="TCP port; 0 picks a free one (printed).", min=0, max=65535)
+    ] = 8000,
     lora: Annotated[
         list[str] | None,
         typer.Option(
@@ -123,8 +125,11 @@ def serve_command(
     )
     app = create_app(llm, served_name or settings.model, adapters, limits=limits, runtime_lora=runtime_lora)
     names = ", ".join([served_name or settings.model, *adapters])
-    typer.echo(f"serving {names} on http://{host}:{port}/v1 (SIGTERM or Ctrl-C stops)", err=True)
-    run_server(app, host, port, graceful_s=graceful_timeout)
+
+    def announce(url: str) -> None:  # after binding: with --port 0 this line names the port taken
+        typer.echo(f"serving {names} on {url}/v1 (SIGTERM or Ctrl-C stops)", err=True)
+
+    run_server(app, host, port, graceful_s=graceful_timeout, on_listening=announce)
 
 
 def serve_config_command(
