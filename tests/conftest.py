@@ -19,6 +19,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# `PYTHONPATH=src pytest` tests a worktree's code; tests chdir to a temporary folder, so a relative entry
+# would make every `academy` subprocess import whatever package is installed instead: make them absolute.
+if os.environ.get("PYTHONPATH"):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        str(Path(entry).resolve()) if entry else entry for entry in os.environ["PYTHONPATH"].split(os.pathsep)
+    )
 
 # 32 fixed bytes; ACADEMY_TEST_PSEUDONYM_KEY (64 hex characters) replaces them, to check that no test
 # depends on the one key (tests/README.md)

@@ -425,8 +425,10 @@ def test_ctrl_c_says_how_to_continue(tmp_path: Path, pipeline_runs: PipelineRuns
     process = start(
         "--data-dir", str(data_dir), "run", str(toml), "--specializations", "anxiety", cwd=tmp_path
     )
-    _wait_for_lock_holder(data_dir, process.pid, process)
-    process.send_signal(signal.SIGINT)
+    # SIGINT while it is stopped holding the lock: delivered on SIGCONT, so it always lands mid-run (a run
+    # whose stages are all done could otherwise finish before the signal arrives)
+    with paused_holding_the_lock(process, data_dir):
+        process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert err.splitlines()[-1] == "interrupted: run again with --resume" and "Traceback" not in err

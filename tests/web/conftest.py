@@ -71,7 +71,7 @@ def make_site(
         people.append(Therapist(therapist["id"], name, email, case["id"]))
     pool = ModelPool(settings)
     pool.share(ModelSpec("transformers", settings.model, None), tiny_llm)
-    web_config = WebConfig(secret=b"test-secret-" + b"x" * 20, max_tokens=8, **config)
+    web_config = WebConfig(secret=b"test-secret-" + b"x" * 20, max_tokens=8, session_seed=7, **config)
     app = create_app(settings, database, pool, web_config)
     return app, Site("", settings, database, app, people[0], people[1])
 

@@ -36,7 +36,7 @@ def loop_site(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm
     pool.share(ModelSpec("transformers", world.settings.model, None), tiny_llm)
     jobs = loop_jobs(world.settings, world.database, options=LOOP)
     assert jobs is not None
-    config = WebConfig(secret=b"loop-test-secret-0123456789", max_tokens=8)
+    config = WebConfig(secret=b"loop-test-secret-0123456789", max_tokens=8, session_seed=7)
     app = create_app(world.settings, world.database, pool, config, jobs=jobs)
     with ServerThread(app) as server:
         yield world, server.url

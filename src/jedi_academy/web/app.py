@@ -68,6 +68,9 @@ class WebConfig:
     public_url: str = "http://127.0.0.1:8000"  # for invite links
     feedback: bool = True  # the teacher's MITI feedback when a session ends
     feedback_max_tokens: int = 64
+    # None: each session draws a fresh seed (stored with it, so it can be replayed); a number: every session
+    # starts from that seed, so a test or a demo gets the same replies and decisions every run
+    session_seed: int | None = None
 
 
 @dataclass
@@ -453,7 +456,7 @@ def create_app(
 
         owned_case(who, case_id)
         options = SessionOptions(max_tokens=config.max_tokens)
-        seed = secrets.randbelow(2**31)
+        seed = secrets.randbelow(2**31) if config.session_seed is None else config.session_seed
         with state.model_lock:
             runner = SessionRunner.start(database, state.pool, case_id, seed=seed, options=options)
         return redirect(request, f"/sessions/{runner.session_id}")
