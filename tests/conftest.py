@@ -33,6 +33,14 @@ PSEUDONYM_KEY_ENV = "ACADEMY_PSEUDONYM_KEY_FILE"
 KEPT_VARIABLES = ("ACADEMY_TEST_POSTGRES_URL", "ACADEMY_TEST_PSEUDONYM_KEY")  # the suite's own switches
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that must stay slow says why (tests/README.md): ``@pytest.mark.slow(reason="...")``."""
+    for item in items:
+        for mark in item.iter_markers("slow"):
+            if not str(mark.kwargs.get("reason", "")).strip():
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.slow needs reason='why it must be'")
+
+
 @pytest.fixture(scope="session")
 def pseudonym_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The suite's fixed pseudonymisation key, private as the academy requires."""

@@ -14,7 +14,7 @@ from jedi_academy.cli import main
 from tests.loop.conftest import LOOP, SCRIPT_SEED, LoopWorld, context_for, copy_world
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="a second loop (expansion, fine-tune, reassessment) from an earlier checkpoint")
 def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
     looped: tuple[LoopWorld, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

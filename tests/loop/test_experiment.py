@@ -31,7 +31,7 @@ def test_scripts_ship_for_every_specialization() -> None:
             )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="the whole therapists experiment: sessions, loops and fine-tunes per arm")
 def test_experiment_runs_end_to_end(world: LoopWorld, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert (

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from jedi_academy.cli import main
 from tests.loop.conftest import LOOP, LoopWorld, same_outcome
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow(reason="worker processes killed inside a loop job, which three runs finish")
 
 
 def _academy(world: LoopWorld, *args: str) -> subprocess.Popen[str]:

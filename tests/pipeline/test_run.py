@@ -89,6 +89,7 @@ def test_sample_dump_is_synthetic_and_covers_the_keep_rules() -> None:
     assert any("@example.com" in c["body"] for c in comments)
 
 
+@pytest.mark.slow(reason="four `academy run` processes: the whole pipeline, killed in fine-tuning, resumed")
 def test_pipeline_runs_resumes_and_reports(tmp_path, tiny_dir) -> None:  # type: ignore[no-untyped-def]
     pipeline = tmp_path / "pipeline.toml"
     pipeline.write_text(PIPELINE.format(model=tiny_dir))

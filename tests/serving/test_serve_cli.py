@@ -50,7 +50,7 @@ def test_binding_beyond_loopback_needs_a_key(capsys, tiny_dir) -> None:  # type:
     assert code == 1 and "is not a JSON object with 'name' and 'path'" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="a served process loads two checkpoints and is stopped mid-generation")
 def test_served_process_checkpoints_key_limits_and_sigterm_mid_request(trained) -> None:  # type: ignore[no-untyped-def]
     settings, ids = trained
     args = ["--data-dir", str(settings.data_dir), "serve", "--checkpoint", ids[0], "--checkpoint", ids[1][:8]]

@@ -44,7 +44,7 @@ def patient_line(child: pexpect.spawn) -> str:
     return child.before
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="a terminal session killed mid-reply, then resumed and replayed in new processes")
 def test_killed_session_keeps_its_turns_and_resumes(fresh: World, pool: Any, capsys) -> None:  # type: ignore[no-untyped-def]
     child = spawn(
         fresh, "start", "--case", fresh.case_id, "--seed", "21", "--max-tokens", "12", "--no-extract"

@@ -49,7 +49,7 @@ def refusal_conversations(system: str, count: int, seed: int = 0) -> list[dict[s
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(reason="fine-tunes the tiny model on refusals: p_accept can only fall after real training")
 def test_p_accept_falls_after_fine_tuning_on_refusals(world: World, pool: Any, tmp_path: Path) -> None:
     from jedi_academy.finetune.config import TrainingConfig
     from jedi_academy.finetune.service import FinetuneRequest, finetune
