@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from jedi_academy.assessment.compare import compare_runs, load_run
 from jedi_academy.assessment.runner import assess, checkpoint_target, model_target
 from jedi_academy.cli import main
 from jedi_academy.errors import AcademyError
+from tests.validity import every_invalid_mark_has
 
 
 def test_symptomatic_patient_is_valid_and_scores_higher_than_a_valid_reference(trained) -> None:  # type: ignore[no-untyped-def]
@@ -45,10 +47,11 @@ def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) ->
     assert row["persona"] is None and row["runs"]["patient"]["valid"] is True
     assert row["runs"]["base"]["valid"] is False
     verdict = results["instruments"]["phq-9"]["verdict"]
-    assert verdict["excluded"][0]["reasons"][0]["code"] == "option_mass"
+    # the random base model: option_mass among the reasons (whether it trips another gate too is chance)
+    assert "option_mass" in [reason["code"] for reason in verdict["excluded"][0]["reasons"]]
     assert results["controls"]["sham"]["verdict"] == "not run"
     text = Path(results["report"]).read_text(encoding="utf-8")
-    assert "UNDERPOWERED" in text and "<svg" in text and "INVALID (option_mass)" in text
+    assert "UNDERPOWERED" in text and "<svg" in text and every_invalid_mark_has(text, "option_mass")
 
     cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
     assert main([*cli, "baseline", "--specialization", "depression", "--checkpoint", trained.patient]) == 0
@@ -57,13 +60,13 @@ def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) ->
         "phq-9 (all personas vs the base model): patients score higher than the base model: UNDERPOWERED"
         in out
     )
-    assert "base 13." in out and "INVALID (option_mass)" in out
+    assert re.search(r"base \d+\.\d INVALID \(", out) and every_invalid_mark_has(out, "option_mass")
 
     comparison = results["instruments"]["phq-9"]["comparisons"]["base"][0]
     code = main(["--data-dir", str(settings.data_dir), "compare", str(comparison["before_run"]),
                  str(comparison["after_run"])])  # fmt: skip
     out = capsys.readouterr().out
-    assert code == 0 and "INVALID: option_mass" in out and "excluded from any verdict" in out
+    assert code == 0 and every_invalid_mark_has(out, "option_mass") and "excluded from any verdict" in out
 
 
 def test_runs_are_reproducible_and_mismatched_runs_are_refused(trained, capsys) -> None:  # type: ignore[no-untyped-def]

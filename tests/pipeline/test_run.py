@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from jedi_academy.store.models import (
     IngestRun,
     Persona,
 )
+from tests.validity import every_invalid_mark_has, invalid_reason_lists
 
 PIPELINE = """
 name = "e2e"
@@ -136,8 +136,7 @@ def test_pipeline_runs_resumes_and_reports(tmp_path, tiny_dir) -> None:  # type:
     # the random tiny base model answers off the option labels: its runs are invalid, so no verdict can pass.
     # Whether the random model also trips another gate (order_sensitivity) is not what this test is about.
     assert "UNDERPOWERED" in text
-    invalid = re.findall(r"INVALID \(([a-z_, ]+)\)", text)
-    assert invalid and all("option_mass" in reasons.split(", ") for reasons in invalid), invalid
+    assert every_invalid_mark_has(text, "option_mass"), invalid_reason_lists(text)
     assert "tiny model has random weights" in text
 
     third = academy(data, "run", str(pipeline))
