@@ -430,3 +430,16 @@ def test_structured_output_streams_the_same_valid_json(server) -> None:  # type:
         if chunk.choices
     )
     assert streamed == plain and 0 <= json.loads(streamed)["mood"] <= 10
+
+
+def test_a_port_in_use_is_a_clear_error_and_port_zero_takes_a_free_one() -> None:
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.llm.server import bind_listening_socket
+
+    with bind_listening_socket("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        assert port != 0
+        taken.listen()
+        with pytest.raises(AcademyError, match=rf"cannot listen on 127\.0\.0\.1:{port}") as refused:
+            bind_listening_socket("127.0.0.1", port)
+        assert refused.value.hint is not None and "--port" in refused.value.hint
