@@ -14,8 +14,6 @@ import pytest
 from tests.conftest import ServerThread
 from tests.web.conftest import PASSWORD, shoot
 
-pytest.importorskip("jedi_academy.loop.jobs", reason="the improvement loop (issue 16) is not installed")
-
 EMAIL = "ada@example.org"
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import POSITIVE, SEED, TEMPERATURE
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 Mode = Literal["logprob", "sample"]
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any]:
-    from jedi_academy.config import settings_from_context
     from jedi_academy.store import open_database
 
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     return settings, open_database(settings)
 
 
@@ -97,7 +101,7 @@ def assess_command(
             progress.advance(f"run {run.id}: total {'invalid' if run.total is None else f'{run.total:.2f}'}")
             rows.append(_run_row(run))
     if as_json:
-        typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
+        print_json(rows if all_personas else rows[0])
         return
     for row in rows:
         modal, persona_id = row["modal"], row["persona"] or "-"
@@ -188,7 +192,7 @@ def compare_command(
     )
     comparison["report"] = str(report)
     if as_json:
-        typer.echo(json.dumps(comparison, indent=2))
+        print_json(comparison)
         return
     typer.echo(comparison_text(comparison))
     typer.echo(f"report: {report}")
@@ -249,7 +253,7 @@ def baseline_command(
         train_sham=train_sham, echo=echo,
     )  # fmt: skip
     if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
+        print_json(results)
         return
     for instrument_id, block in results["instruments"].items():
         typer.echo(verdict_line(f"{instrument_id} ({block['verdict_basis']})", block["verdict"]))
@@ -322,7 +326,7 @@ def assess_list_command(
             for run in session.scalars(query)
         ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
@@ -336,9 +340,10 @@ def assess_list_command(
         )
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
     assess_app.callback()(assess_command)
     assess_app.command("list")(assess_list_command)
-    app.add_typer(assess_app, name="assess")
-    app.command("compare")(compare_command)
-    app.command("baseline")(baseline_command)
+    commands.group("assess", assess_app)
+    commands.command("compare")(compare_command)
+    commands.command("baseline")(baseline_command)

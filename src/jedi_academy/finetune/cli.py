@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import POSITIVE, SEED
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 checkpoints_app = typer.Typer(
     help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
 )
-
-
-def _settings(ctx: typer.Context) -> Any:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
 
 
 def finetune_command(
@@ -139,7 +138,7 @@ def finetune_command(
     summary = checkpoint_summary(checkpoint)
     if as_json:
         summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     metrics = checkpoint.metrics
     typer.echo(f"checkpoint {checkpoint.id} registered ({checkpoint.kind}, base {checkpoint.base_model})")
@@ -164,7 +163,7 @@ def _print_memory_estimate(settings: Any, base: str | None, config: Any, as_json
     resolved = config.for_device(device_type, bf16_supported=True)
     estimate = estimate_memory(model_shape(name, settings), resolved)
     if as_json:
-        typer.echo(json.dumps({"model": name, **estimate.as_dict()}, indent=2))
+        print_json({"model": name, **estimate.as_dict()})
     else:
         typer.echo(format_estimate(name, estimate))
 
@@ -182,7 +181,7 @@ def checkpoints_list(
     with open_database(_settings(ctx)).session() as session:
         rows = [checkpoint_summary(c) for c in list_checkpoints(session, specialization)]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no checkpoints yet (academy finetune --dataset VERSION)")
@@ -207,7 +206,7 @@ def checkpoints_show(ctx: typer.Context, checkpoint: str) -> None:
     with open_database(_settings(ctx)).session() as session:
         summary = checkpoint_summary(get_checkpoint(session, checkpoint))
     summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
-    typer.echo(json.dumps(summary, indent=2))
+    print_json(summary)
 
 
 @checkpoints_app.command("tree")
@@ -257,6 +256,7 @@ def checkpoints_delete(
         typer.echo(f"deleted {deleted}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("finetune")(finetune_command)
-    app.add_typer(checkpoints_app, name="checkpoints")
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("finetune")(finetune_command)
+    commands.group("checkpoints", checkpoints_app)

@@ -70,6 +70,16 @@ def email_taken(database: Database, email: str) -> bool:
         return found is not None
 
 
+def account_email(database: Database, therapist: str) -> tuple[str, str, str | None]:
+    """(id, name, sign-in email or None) of a therapist named by name or id (``academy invite``)."""
+    from jedi_academy.sessions.records import get_therapist
+
+    with database.session() as session:
+        row = get_therapist(session, therapist)
+        account = session.get(WebAccount, row.id)
+        return row.id, row.name, account.email if account is not None else None
+
+
 def invite(database: Database, therapist_id: str, email: str) -> str:
     """Create (or renew) the therapist's account with a one-time invite; returns the invite token."""
     email = normalise_email(email)

@@ -25,6 +25,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.loop.session_feedback import case_feedback, feedback_view
+from jedi_academy.sessions.ending import after_end
 from jedi_academy.store.models import Case, Checkpoint, Persona, Specialization, TherapySession
 from jedi_academy.web import accounts
 from jedi_academy.web.charts import sparkline_svg, trajectory_svg
@@ -47,15 +49,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 log = logging.getLogger(__name__)
-
-
-def session_feedback() -> Any:
-    """The loop's session-feedback module (it calls the feedback stage), or None without the loop package."""
-    try:
-        from jedi_academy.loop import session_feedback as module
-    except ImportError:
-        return None
-    return module
 
 
 @dataclass
@@ -505,12 +498,7 @@ def create_app(
         row = owned_session(who, session_id)
         record = session_view(session_id)
         job = state.jobs.for_session(session_id) if state.jobs is not None else None
-        feedback_module = session_feedback()
-        feedback = (
-            feedback_module.feedback_view(database, session_id)
-            if feedback_module is not None and record["status"] == "ended"
-            else None
-        )
+        feedback = feedback_view(database, session_id) if record["status"] == "ended" else None
         return page(
             request,
             "session.html",
@@ -610,15 +598,13 @@ def create_app(
         if state.live.busy(session_id):
             raise HTTPException(409, "the patient is still answering")
         with state.session_lock(session_id), state.model_lock:
-            runner_for(session_id).end()
-            feedback_module = session_feedback() if config.feedback else None
-            if feedback_module is not None:
-                try:
-                    feedback_module.code_ended_session(
-                        database, state.pool, session_id, max_tokens=config.feedback_max_tokens
-                    )
-                except AcademyError as exc:  # the session has ended; its page says no feedback was stored
-                    log.warning("feedback on session %s failed: %s", session_id, exc.message)
+            # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
+            options = {"no_feedback": not config.feedback, "feedback_max_tokens": config.feedback_max_tokens}
+            record = runner_for(session_id).end()
+            try:
+                after_end(database, state.pool, record, options=options)
+            except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                log.warning("after ending session %s: %s", session_id, exc.message)
         if state.jobs is not None and state.jobs.for_session(session_id) is None:
             state.jobs.start_loop(session_id)
         return redirect(request, f"/sessions/{session_id}")
@@ -632,15 +618,7 @@ def create_app(
 
         bundle = current_bundle(settings, who.therapist_id or "")
         built = bundle_summary(bundle) if bundle is not None else None
-        feedback_module = session_feedback()
-        feedback = (
-            [
-                feedback_module.case_feedback(database, case["id"])
-                for case in list_cases(database, who.therapist_id)
-            ]
-            if feedback_module is not None
-            else []
-        )
+        feedback = [case_feedback(database, case["id"]) for case in list_cases(database, who.therapist_id)]
         return page(request, "portfolio.html", who, built=built, feedback=feedback)
 
     @app.post("/portfolio")
