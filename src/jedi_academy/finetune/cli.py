@@ -9,11 +9,17 @@ import typer
 
 from jedi_academy.cli_kit import print_json
 from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.finetune import bounds as B
 from jedi_academy.hooks import hookimpl
-from jedi_academy.limits import POSITIVE, SEED
+from jedi_academy.limits import SEED
 
 if TYPE_CHECKING:
     from jedi_academy.cli_kit import CommandRegistry
+
+def _option(flag: str, help: str, bound: B.Bound) -> Any:
+    """A training option whose help shows the range ``bound`` enforces (a usage error, exit 2)."""
+    return typer.Option(flag, help=B.range_help(help, bound), **bound.option(flag))
+
 
 checkpoints_app = typer.Typer(
     help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
@@ -37,33 +43,54 @@ def finetune_command(
     validation: Annotated[
         Path | None, typer.Option(help="Validation .jsonl (with a .jsonl --dataset).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.", **POSITIVE)] = 300,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.", min=0.0, max=1.0)] = 6e-5,
-    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 64).", min=1, max=4096)] = None,
-    alpha: Annotated[
-        float | None, typer.Option(help="LoRA alpha (default 2 x rank).", min=0.0, max=1e6)
+    # every default and range below comes from finetune/bounds.py, which TrainingConfig also uses
+    steps: Annotated[int, _option("--steps", "Optimizer steps.", B.MAX_STEPS)] = B.MAX_STEPS.default,
+    lr: Annotated[float, _option("--lr", "Peak learning rate.", B.LEARNING_RATE)] = B.LEARNING_RATE.default,
+    rank: Annotated[
+        int | None, _option("--rank", f"LoRA rank (default {B.LORA_RANK.default}).", B.LORA_RANK)
     ] = None,
+    alpha: Annotated[float | None, _option("--alpha", "LoRA alpha (default 2 x rank).", B.LORA_ALPHA)] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="LoRA dropout (default 0).", min=0.0, max=0.99)
+        float | None,
+        _option("--dropout", f"LoRA dropout (default {B.LORA_DROPOUT.default:g}).", B.LORA_DROPOUT),
     ] = None,
     batch_tokens: Annotated[
-        int | None, typer.Option(help="Padded tokens per micro-batch (default 16384).", min=8, max=1 << 24)
+        int | None,
+        _option(
+            "--batch-tokens",
+            f"Padded tokens per micro-batch (default {B.DEFAULT_BATCH_TOKENS}, or --max-seq-len if larger).",
+            B.BATCH_TOKENS,
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="At most this many examples per micro-batch (default: no cap).", **POSITIVE),
+        _option("--batch-size", "At most this many examples per micro-batch (no cap by default).",
+                B.BATCH_SIZE),
     ] = None,
     grad_accum: Annotated[
-        int | None, typer.Option(help="Micro-batches per step (default 2).", **POSITIVE)
+        int | None,
+        _option(
+            "--grad-accum",
+            f"Micro-batches per step (default {B.GRAD_ACCUMULATION.default}).",
+            B.GRAD_ACCUMULATION,
+        ),
     ] = None,
     max_seq_len: Annotated[
         int,
-        typer.Option(help="Longest example in tokens (earlier turns are cut first).", min=8, max=1 << 20),
-    ] = 2048,
-    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.", min=0.0, max=1.0)] = 0.05,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", min=0.0, max=10.0)] = 0.1,
-    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.", **POSITIVE)] = 100,
-    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.", **POSITIVE)] = 50,
+        _option("--max-seq-len", "Longest example in tokens (earlier turns are cut first).", B.MAX_SEQ_LEN),
+    ] = B.MAX_SEQ_LEN.default,
+    warmup: Annotated[
+        float, _option("--warmup", "Warm-up fraction of the steps.", B.WARMUP_FRACTION)
+    ] = B.WARMUP_FRACTION.default,
+    weight_decay: Annotated[
+        float, _option("--weight-decay", "AdamW weight decay.", B.WEIGHT_DECAY)
+    ] = B.WEIGHT_DECAY.default,
+    eval_every: Annotated[
+        int, _option("--eval-every", "Validation loss every N steps.", B.EVAL_EVERY)
+    ] = B.EVAL_EVERY.default,
+    save_every: Annotated[
+        int, _option("--save-every", "Save resumable state every N steps.", B.SAVE_EVERY)
+    ] = B.SAVE_EVERY.default,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
     precision: Annotated[
         Literal["auto", "float32", "bfloat16"], typer.Option(help="auto, float32 or bfloat16.")
