@@ -98,22 +98,10 @@ def build(
 @app.command("list")
 def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """All dataset versions, oldest first."""
-    from sqlalchemy import select
-
-    from jedi_academy.store.models import DatasetVersion
+    from jedi_academy.datasets.versions import list_versions as all_versions
 
     _, database, _ = _context(ctx)
-    with database.session() as session:
-        rows = [
-            {
-                "id": v.id,
-                "parent": v.parent_id,
-                "specializations": v.specializations,
-                "conversations": v.stats.get("conversations", v.stats.get("train")),
-                "created_at": v.created_at.isoformat(),
-            }
-            for v in session.scalars(select(DatasetVersion).order_by(DatasetVersion.created_at))
-        ]
+    rows = all_versions(database)
     if as_json:
         print_json(rows)
         return

@@ -22,13 +22,11 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.loop.session_feedback import case_feedback, feedback_view
 from jedi_academy.sessions.ending import after_end
-from jedi_academy.store.models import Case, Checkpoint, Persona, Specialization, TherapySession
-from jedi_academy.web import accounts
+from jedi_academy.web import accounts, data
 from jedi_academy.web.charts import sparkline_svg, trajectory_svg
 from jedi_academy.web.live import LiveReplies
 from jedi_academy.web.security import (
@@ -45,6 +43,7 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.sessions import ModelPool
     from jedi_academy.store import Database
+    from jedi_academy.store.models import Case, TherapySession
     from jedi_academy.web.jobs import Jobs
 
 HERE = Path(__file__).parent
@@ -203,22 +202,17 @@ def create_app(
 
     # ------------------------------------------------------------ ownership
 
-    def owned_case(who: Visitor, case_id: str) -> Case:
-        with database.session() as session:
-            case = session.get(Case, case_id)
-            if case is None or case.therapist_id != who.therapist_id:
-                raise HTTPException(404, "no such case")
-            session.expunge(case)
-            return case
+    def owned_case(who: Visitor, case_id: str) -> "Case":
+        case = data.owned_case(database, who.therapist_id, case_id)
+        if case is None:
+            raise HTTPException(404, "no such case")
+        return case
 
-    def owned_session(who: Visitor, session_id: str) -> TherapySession:
-        with database.session() as session:
-            row = session.get(TherapySession, session_id)
-            case = session.get(Case, row.case_id) if row is not None else None
-            if row is None or case is None or case.therapist_id != who.therapist_id:
-                raise HTTPException(404, "no such session")
-            session.expunge(row)
-            return row
+    def owned_session(who: Visitor, session_id: str) -> "TherapySession":
+        row = data.owned_session(database, who.therapist_id, session_id)
+        if row is None:
+            raise HTTPException(404, "no such session")
+        return row
 
     def owned_job(who: Visitor, job_id: str) -> Any:
         if state.jobs is None:
@@ -377,28 +371,7 @@ def create_app(
     # ------------------------------------------------------------ dashboard and cases
 
     def open_specializations() -> list[dict[str, str]]:
-        """Specializations a case can be opened in: with personas and a patient checkpoint."""
-        with database.session() as session:
-            rows = session.scalars(select(Specialization).order_by(Specialization.display_name)).all()
-            out = []
-            for row in rows:
-                has_persona = session.scalars(
-                    select(Persona.id).where(Persona.specialization_id == row.id).limit(1)
-                ).first()
-                if has_persona and patient_checkpoint(session, row.id) is not None:
-                    out.append({"id": row.id, "name": row.display_name})
-            return out
-
-    def patient_checkpoint(session: Any, specialization: str) -> str | None:
-        """The specialization's newest fine-tuned checkpoint, else its newest base checkpoint (a deployment
-        that has not fine-tuned yet still lets therapists practise; the case page shows the kind)."""
-        for fine_tuned in (True, False):
-            query = select(Checkpoint.id).where(Checkpoint.specialization_id == specialization)
-            query = query.where((Checkpoint.kind != "base") if fine_tuned else (Checkpoint.kind == "base"))
-            found = session.scalars(query.order_by(Checkpoint.created_at.desc(), Checkpoint.id)).first()
-            if found is not None:
-                return found
-        return None
+        return data.open_specializations(database)
 
     @app.get("/", response_class=HTMLResponse)
     def dashboard(request: Request, who: Me) -> Response:
@@ -415,8 +388,7 @@ def create_app(
 
         if specialization not in {s["id"] for s in open_specializations()}:
             raise HTTPException(400, "no cases can be opened in this specialization yet")
-        with database.session() as session:
-            checkpoint = patient_checkpoint(session, specialization)
+        checkpoint = data.patient_checkpoint(database, specialization)
         case = open_case(database, who.therapist_id or "", specialization, checkpoint=checkpoint)
         return redirect(request, f"/cases/{case['id']}")
 
@@ -458,15 +430,7 @@ def create_app(
         case = owned_case(who, case_id)
         if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
-        with database.session() as session:
-            unfinished = session.scalars(
-                select(TherapySession.id).where(
-                    TherapySession.case_id == case.id, TherapySession.status != "ended"
-                )
-            ).first()
-            taken = set(
-                session.scalars(select(TherapySession.branch).where(TherapySession.case_id == case.id))
-            ) | {case.current_branch}
+        unfinished, taken = data.branch_state(database, case)
         if unfinished is not None:
             raise HTTPException(409, "end the unfinished session before branching")
         number = 2
