@@ -99,7 +99,7 @@ class CommandRegistry:
             elif group in self._groups:
                 self._groups[group].command(name)(function)
             else:
-                raise ConfigError(f"`{where}` is added to a group that no stage declares")
+                raise ConfigError(f"`{where}` is added to a group no stage declares")
         for group_name, group in self._groups.items():
             names = [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands]
             if len(names) != len(set(names)):
