@@ -56,6 +56,16 @@ PLUGINS: tuple[str, ...] = (
     "jedi_academy.portfolio.cli",
 )
 
+# The web app's route modules: they import FastAPI and friends, so they join the plugin manager only when an
+# app is built (``route_hook``), never on a CLI start.
+ROUTE_PLUGINS: tuple[str, ...] = (
+    "jedi_academy.web.routes.accounts",
+    "jedi_academy.web.routes.cases",
+    "jedi_academy.web.routes.sessions",
+    "jedi_academy.web.routes.portfolio",
+    "jedi_academy.web.routes.jobs",
+)
+
 
 @dataclass
 class Section:
@@ -90,7 +100,8 @@ class Specs:
 
     @hookspec
     def register_routes(self, routes: Any) -> None:
-        """Add this stage's web routes to the web app's router (the web stage calls it while building)."""
+        """Add routes to the web app (``create_app`` calls it with ``web.app.Routes``: the app and the
+        plumbing its routes share)."""
 
     @hookspec
     def command_options(self, command: str) -> list[ExtraOption] | None:
@@ -129,8 +140,15 @@ def plugin_manager() -> pluggy.PluginManager:
     installation: start-up fails with one line naming it, rather than running without the stage."""
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(Specs)
-    # pluggy calls implementations last-registered first: register in reverse to run them in PLUGINS order
-    for name in reversed(PLUGINS):
+    _register(manager, PLUGINS)
+    return manager
+
+
+def _register(manager: pluggy.PluginManager, names: tuple[str, ...]) -> None:
+    # pluggy calls implementations last-registered first: register in reverse to run them in list order
+    for name in reversed(names):
+        if manager.has_plugin(name):
+            continue
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
@@ -139,11 +157,18 @@ def plugin_manager() -> pluggy.PluginManager:
                 "the installation is incomplete; reinstall the package (make install)",
             ) from exc
         manager.register(module, name=name)
-    return manager
 
 
 def hook() -> Any:
     return plugin_manager().hook
+
+
+def route_hook() -> Any:
+    """The hooks with the web app's route modules registered too (``create_app`` calls ``register_routes``
+    through it)."""
+    manager = plugin_manager()
+    _register(manager, ROUTE_PLUGINS)
+    return manager.hook
 
 
 def merge_sections(

@@ -1,5 +1,9 @@
 """The therapist's web app: FastAPI routes over the sessions API, server-rendered with Jinja2 and HTMX.
 
+This module builds the app and the plumbing the routes share (``Routes``); the routes themselves live in
+``web/routes/`` (accounts, cases, sessions, portfolio, jobs), one module per area, registered through the
+``register_routes`` hook.
+
 Every route that takes an id looks it up through the signed-in therapist (``owned_case``, ``owned_session``,
 ``owned_job``): another therapist's case, session or job answers 404, exactly like one that does not exist.
 Every POST checks the CSRF token (the ``csrf`` dependency), sent as a form field or, from HTMX, as the
@@ -9,25 +13,20 @@ FastAPI resolves the dependency annotations of the routes at runtime, so this mo
 annotations; names imported only for type checking are quoted.
 """
 
-import asyncio
-import json
-import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.loop.session_feedback import case_feedback, feedback_view
-from jedi_academy.sessions.ending import after_end
+from jedi_academy.hooks import route_hook
 from jedi_academy.web import accounts, data
-from jedi_academy.web.charts import sparkline_svg, trajectory_svg
 from jedi_academy.web.live import LiveReplies
 from jedi_academy.web.security import (
     COOKIE,
@@ -37,7 +36,6 @@ from jedi_academy.web.security import (
     SecurityHeaders,
     same_token,
 )
-from jedi_academy.web.trajectory import case_trajectory, checkpoint_tree
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
     from jedi_academy.web.jobs import Jobs
 
 HERE = Path(__file__).parent
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +93,31 @@ class Visitor:
 
 class NotSignedIn(Exception):
     pass
+
+
+@dataclass
+class Routes:
+    """What ``create_app`` hands to the route modules (``register_routes``): the app, its state, and the
+    plumbing every route shares — the sign-in and CSRF dependencies (``Me`` for a page of the signed-in
+    therapist, ``Post`` for a form it sends), page rendering, and the ownership checks that answer 404 for
+    another therapist's case, session or job."""
+
+    app: FastAPI
+    state: AppState
+    database: "Database"
+    settings: "Settings"
+    config: WebConfig
+    templates: Jinja2Templates
+    visitor: Callable[..., Visitor]
+    csrf: Callable[..., Any]
+    Me: Any
+    Post: Any
+    page: Callable[..., HTMLResponse]
+    redirect: Callable[[Request, str], Response]
+    set_login_cookie: Callable[[Response, str], None]
+    owned_case: Callable[[Visitor, str], "Case"]
+    owned_session: Callable[[Visitor, str], "TherapySession"]
+    owned_job: Callable[[Visitor, str], Any]
 
 
 def create_app(
@@ -223,444 +245,14 @@ def create_app(
         owned_session(who, job.session_id)
         return job
 
-    # ------------------------------------------------------------ accounts
+    # ------------------------------------------------------------ the routes, one module per area
 
-    @app.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
-        if who.therapist_id is not None:
-            return RedirectResponse("/", status_code=303)
-        return page(request, "login.html", who)
-
-    @app.post("/login")
-    def login(
-        request: Request,
-        who: Annotated[Visitor, Depends(csrf)],
-        email: Annotated[str, Form()],
-        password: Annotated[str, Form()],
-    ) -> Response:
-        address = request.client.host if request.client else "?"
-        if accounts.login_blocked(database, email, address, config.rate_limit):
-            return page(
-                request,
-                "login.html",
-                who,
-                status=429,
-                error="Too many failed sign-ins. Wait 15 minutes and try again.",
-            )
-        therapist_id = accounts.authenticate(database, email, password)
-        accounts.record_login(database, email, address, therapist_id is not None, config.rate_limit)
-        if therapist_id is None:
-            return page(request, "login.html", who, status=401, error="Wrong email or password.", email=email)
-        # a new session id at login: a session id planted before sign-in is worth nothing afterwards
-        accounts.drop_session(database, who.login.token)
-        fresh = accounts.new_session(database, therapist_id)
-        response = RedirectResponse("/", status_code=303)
-        set_login_cookie(response, fresh.token)
-        return response
-
-    @app.post("/logout")
-    def logout(request: Request, who: Annotated[Visitor, Depends(csrf)]) -> Response:
-        accounts.drop_session(database, who.login.token)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response
-
-    @app.get("/invite/{token}", response_class=HTMLResponse)
-    def invite_form(request: Request, token: str, who: Annotated[Visitor, Depends(visitor)]) -> Response:
-        found = accounts.invited_account(database, token)
-        if found is None:
-            return page(
-                request,
-                "message.html",
-                who,
-                status=404,
-                title="Invite not valid",
-                text="This invite link is invalid, used or expired; ask your operator for a new one.",
-            )
-        return page(request, "invite.html", who, name=found[0], email=found[1], token=token)
-
-    @app.post("/invite/{token}")
-    def accept_invite(
-        request: Request,
-        token: str,
-        who: Annotated[Visitor, Depends(csrf)],
-        password: Annotated[str, Form()],
-        password_again: Annotated[str, Form()],
-    ) -> Response:
-        found = accounts.invited_account(database, token)
-        if found is None:
-            raise HTTPException(404, "this invite link is invalid, used or expired")
-        if password != password_again:
-            return page(
-                request,
-                "invite.html",
-                who,
-                status=400,
-                name=found[0],
-                email=found[1],
-                token=token,
-                error="The two passwords differ.",
-            )
-        try:
-            therapist_id = accounts.accept_invite(database, token, password)
-        except AcademyError as exc:
-            return page(
-                request,
-                "invite.html",
-                who,
-                status=400,
-                name=found[0],
-                email=found[1],
-                token=token,
-                error=exc.message,
-            )
-        accounts.drop_session(database, who.login.token)
-        fresh = accounts.new_session(database, therapist_id)
-        accounts.drop_other_sessions(database, therapist_id, fresh.token)  # an invite also resets a password
-        response = RedirectResponse("/", status_code=303)
-        set_login_cookie(response, fresh.token)
-        return response
-
-    @app.get("/register", response_class=HTMLResponse)
-    def register_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
-        if not config.allow_registration:
-            raise HTTPException(404, "self-registration is off on this server")
-        return page(request, "register.html", who)
-
-    @app.post("/register")
-    def register(
-        request: Request,
-        who: Annotated[Visitor, Depends(csrf)],
-        name: Annotated[str, Form()],
-        email: Annotated[str, Form()],
-        password: Annotated[str, Form()],
-    ) -> Response:
-        if not config.allow_registration:
-            raise HTTPException(404, "self-registration is off on this server")
-        try:
-            therapist_id = accounts.register(database, name, email, password)
-        except AcademyError as exc:
-            return page(request, "register.html", who, status=400, error=exc.message, name=name, email=email)
-        accounts.drop_session(database, who.login.token)
-        fresh = accounts.new_session(database, therapist_id)
-        response = RedirectResponse("/", status_code=303)
-        set_login_cookie(response, fresh.token)
-        return response
-
-    @app.get("/account", response_class=HTMLResponse)
-    def account(request: Request, who: Me) -> Response:
-        return page(request, "account.html", who)
-
-    @app.post("/account/password")
-    def change_password(
-        request: Request,
-        who: Post,
-        current: Annotated[str, Form()],
-        new: Annotated[str, Form()],
-        new_again: Annotated[str, Form()],
-    ) -> Response:
-        if new != new_again:
-            return page(request, "account.html", who, status=400, error="The two new passwords differ.")
-        try:
-            accounts.change_password(database, who.therapist_id or "", current, new)
-        except AcademyError as exc:
-            return page(request, "account.html", who, status=400, error=exc.message)
-        accounts.drop_other_sessions(database, who.therapist_id or "", who.login.token)
-        return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")
-
-    # ------------------------------------------------------------ dashboard and cases
-
-    def open_specializations() -> list[dict[str, str]]:
-        return data.open_specializations(database)
-
-    @app.get("/", response_class=HTMLResponse)
-    def dashboard(request: Request, who: Me) -> Response:
-        from jedi_academy.sessions import list_cases
-
-        cases = list_cases(database, who.therapist_id)
-        for case in cases:
-            case["spark"] = sparkline_svg(case_trajectory(database, case["id"], settings))
-        return page(request, "dashboard.html", who, cases=cases, specializations=open_specializations())
-
-    @app.post("/cases")
-    def new_case(request: Request, who: Post, specialization: Annotated[str, Form()]) -> Response:
-        from jedi_academy.sessions import open_case
-
-        if specialization not in {s["id"] for s in open_specializations()}:
-            raise HTTPException(400, "no cases can be opened in this specialization yet")
-        checkpoint = data.patient_checkpoint(database, specialization)
-        case = open_case(database, who.therapist_id or "", specialization, checkpoint=checkpoint)
-        return redirect(request, f"/cases/{case['id']}")
-
-    @app.get("/cases/{case_id}", response_class=HTMLResponse)
-    def case_page(request: Request, case_id: str, who: Me) -> Response:
-        from jedi_academy.sessions import show_case
-
-        owned_case(who, case_id)
-        case = show_case(database, case_id)
-        trajectory = case_trajectory(database, case_id, settings)
-        return page(
-            request,
-            "case.html",
-            who,
-            case=case,
-            trajectory=trajectory,
-            chart=trajectory_svg(trajectory),
-            tree=checkpoint_tree(database, case_id),
-            active=next((s for s in case["sessions"] if s["status"] != "ended"), None),
-        )
-
-    @app.post("/cases/{case_id}/sessions")
-    def start_session(request: Request, case_id: str, who: Post) -> Response:
-        import secrets
-
-        from jedi_academy.sessions import SessionOptions, SessionRunner
-
-        owned_case(who, case_id)
-        options = SessionOptions(max_tokens=config.max_tokens)
-        seed = secrets.randbelow(2**31)
-        with state.model_lock:
-            runner = SessionRunner.start(database, state.pool, case_id, seed=seed, options=options)
-        return redirect(request, f"/sessions/{runner.session_id}")
-
-    @app.post("/cases/{case_id}/branch")
-    def branch(request: Request, case_id: str, who: Post, checkpoint: Annotated[str, Form()]) -> Response:
-        from jedi_academy.sessions import set_case_checkpoint
-
-        case = owned_case(who, case_id)
-        if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
-            raise HTTPException(404, "no such checkpoint in this case")
-        unfinished, taken = data.branch_state(database, case)
-        if unfinished is not None:
-            raise HTTPException(409, "end the unfinished session before branching")
-        number = 2
-        while f"branch-{number}" in taken:
-            number += 1
-        set_case_checkpoint(database, case_id, checkpoint, branch=f"branch-{number}")
-        return redirect(request, f"/cases/{case_id}")
-
-    # ------------------------------------------------------------ sessions
-
-    def runner_for(session_id: str) -> Any:
-        from jedi_academy.sessions import SessionRunner
-
-        return SessionRunner.open(database, state.pool, session_id)
-
-    def session_view(session_id: str) -> dict[str, Any]:
-        from jedi_academy.sessions import session_json
-
-        record = session_json(database, session_id)
-        marked = {r["turn"] for r in record["recommendations"] if r["source"] == "therapist"}
-        for turn in record["turns"]:
-            turn["marked"] = turn["index"] in marked
-        live = state.live.get(session_id)
-        record["streaming"] = live is not None and not live.done
-        return record
-
-    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
-    def session_page(request: Request, session_id: str, who: Me) -> Response:
-        row = owned_session(who, session_id)
-        record = session_view(session_id)
-        job = state.jobs.for_session(session_id) if state.jobs is not None else None
-        feedback = feedback_view(database, session_id) if record["status"] == "ended" else None
-        return page(
-            request,
-            "session.html",
-            who,
-            record=record,
-            case_id=row.case_id,
-            job=job,
-            loop_available=state.jobs is not None,
-            feedback=feedback,
-        )
-
-    @app.post("/sessions/{session_id}/say")
-    def say(request: Request, session_id: str, who: Post, text: Annotated[str, Form()]) -> Response:
-        row = owned_session(who, session_id)
-        if row.status != "active":
-            raise HTTPException(409, f"this session is {row.status}")
-        if not text.strip():
-            raise HTTPException(400, "say something first")
-        lock = state.session_lock(session_id)
-        if not lock.acquire(blocking=False):
-            raise HTTPException(409, "the patient is still answering")
-        stored = threading.Event()
-        failure: list[str] = []
-        index = len(session_view(session_id)["turns"])
-        live = state.live.begin(session_id, index)
-
-        def work() -> None:
-            try:
-                runner = runner_for(session_id)
-                with state.model_lock:
-                    result = runner.say(text, on_text=live.push, on_stored=stored.set)
-                live.finish(result.patient)
-            except Exception as exc:  # the browser is told; the stored turn stays for a retry
-                message = exc.message if isinstance(exc, AcademyError) else "the patient model failed"
-                failure.append(message)
-                live.finish(None, message)
-            finally:
-                stored.set()
-                lock.release()
-
-        worker = threading.Thread(target=work, name=f"reply-{session_id}", daemon=True)
-        worker.start()
-        stored.wait()
-        if failure and not live.pieces:
-            raise HTTPException(400, failure[0])
-        if not request.headers.get("hx-request"):
-            worker.join()  # without JavaScript: answer with the whole page once the reply is in
-            return RedirectResponse(f"/sessions/{session_id}", status_code=303)
-        record = session_view(session_id)
-        return page(request, "_turn.html", who, record=record, turn=record["turns"][index], live=True)
-
-    @app.get("/sessions/{session_id}/stream")
-    async def stream(request: Request, session_id: str, who: Me) -> StreamingResponse:
-        await asyncio.to_thread(owned_session, who, session_id)
-
-        async def events() -> AsyncIterator[str]:
-            live = state.live.get(session_id)
-            if live is None:
-                record = await asyncio.to_thread(session_view, session_id)
-                last = record["turns"][-1] if record["turns"] else None
-                final = last["patient"] if last else None
-                yield f"event: done\ndata: {json.dumps({'text': final})}\n\n"
-                return
-            seen = 0
-            while True:
-                pieces, done = await asyncio.to_thread(live.wait, seen, 1.0)
-                seen += len(pieces)
-                if pieces:
-                    yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
-                if done:
-                    payload = {"text": live.final, "error": live.error, "turn": live.turn}
-                    yield f"event: done\ndata: {json.dumps(payload)}\n\n"
-                    return
-                if await request.is_disconnected():
-                    return
-
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
-        )
-
-    @app.post("/sessions/{session_id}/turns/{turn}/mark")
-    def mark(request: Request, session_id: str, turn: int, who: Post) -> Response:
-        owned_session(who, session_id)
-        record = session_view(session_id)
-        if not any(t["index"] == turn for t in record["turns"]):
-            raise HTTPException(404, "no such turn")
-        if not next(t for t in record["turns"] if t["index"] == turn)["marked"]:
-            runner_for(session_id).mark(turn=turn)
-        if not request.headers.get("hx-request"):
-            return RedirectResponse(f"/sessions/{session_id}#turn-{turn}", status_code=303)
-        record = session_view(session_id)
-        return page(request, "_turn.html", who, record=record, turn=record["turns"][turn], live=False)
-
-    @app.post("/sessions/{session_id}/end")
-    def end(request: Request, session_id: str, who: Post) -> Response:
-        owned_session(who, session_id)
-        if state.live.busy(session_id):
-            raise HTTPException(409, "the patient is still answering")
-        with state.session_lock(session_id), state.model_lock:
-            # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
-            options = {"no_feedback": not config.feedback, "feedback_max_tokens": config.feedback_max_tokens}
-            record = runner_for(session_id).end()
-            try:
-                after_end(database, state.pool, record, options=options)
-            except AcademyError as exc:  # the session has ended; its page says no feedback was stored
-                log.warning("after ending session %s: %s", session_id, exc.message)
-        if state.jobs is not None and state.jobs.for_session(session_id) is None:
-            state.jobs.start_loop(session_id)
-        return redirect(request, f"/sessions/{session_id}")
-
-    # ------------------------------------------------------------ portfolio (the signed-in therapist's own)
-
-    @app.get("/portfolio", response_class=HTMLResponse)
-    def portfolio_page(request: Request, who: Me) -> Response:
-        from jedi_academy.sessions import list_cases
-        from jedi_academy.web.portfolio import bundle_summary, current_bundle
-
-        bundle = current_bundle(settings, who.therapist_id or "")
-        built = bundle_summary(bundle) if bundle is not None else None
-        feedback = [case_feedback(database, case["id"]) for case in list_cases(database, who.therapist_id)]
-        return page(request, "portfolio.html", who, built=built, feedback=feedback)
-
-    @app.post("/portfolio")
-    def build_portfolio(request: Request, who: Post) -> Response:
-        from jedi_academy.web.portfolio import build_for
-
-        try:
-            build_for(settings, database, who.therapist_id or "")
-        except AcademyError as exc:
-            return page(request, "portfolio.html", who, status=400, built=None, feedback=[], error=str(exc))
-        return redirect(request, "/portfolio")
-
-    def own_bundle(who: Visitor) -> Path:
-        from jedi_academy.web.portfolio import current_bundle
-
-        bundle = current_bundle(settings, who.therapist_id or "")
-        if bundle is None:
-            raise HTTPException(404, "no portfolio built yet")
-        return bundle
-
-    @app.get("/portfolio/view", response_class=HTMLResponse)
-    def view_portfolio(who: Me) -> Response:
-        html = (own_bundle(who) / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers={"cache-control": "no-store"})
-
-    @app.get("/portfolio/download")
-    def download_portfolio(who: Me) -> Response:
-        from jedi_academy.web.portfolio import bundle_zip
-
-        bundle = own_bundle(who)
-        top = f"portfolio-{who.therapist_id}"
-        return Response(
-            bundle_zip(bundle, top),
-            media_type="application/zip",
-            headers={
-                "content-disposition": f'attachment; filename="{top}.zip"',
-                "cache-control": "no-store",
-            },
-        )
-
-    # ------------------------------------------------------------ jobs
-
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
-    def job_page(request: Request, job_id: str, who: Me) -> Response:
-        job = owned_job(who, job_id)
-        case_id = owned_session(who, job.session_id).case_id
-        return page(request, "job.html", who, job=job, case_id=case_id)
-
-    @app.get("/jobs/{job_id}/stream")
-    async def job_stream(request: Request, job_id: str, who: Me) -> StreamingResponse:
-        job = await asyncio.to_thread(owned_job, who, job_id)
-        jobs = state.jobs
-        assert jobs is not None
-
-        async def events() -> AsyncIterator[str]:
-            last = None
-            current = job
-            while True:
-                view = {
-                    "status": current.status,
-                    "stage": current.stage,
-                    "progress": current.progress,
-                    "message": current.message,
-                    "error": current.error,
-                }
-                if view != last:
-                    yield f"event: progress\ndata: {json.dumps(view)}\n\n"
-                    last = view
-                if current.finished:
-                    yield f"event: done\ndata: {json.dumps(view)}\n\n"
-                    return
-                await asyncio.sleep(0.5)
-                if await request.is_disconnected():
-                    return
-                current = await asyncio.to_thread(jobs.get, job_id) or current
-
-        return StreamingResponse(
-            events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
-        )
+    routes = Routes(
+        app=app, state=state, database=database, settings=settings, config=config, templates=templates,
+        visitor=visitor, csrf=csrf, Me=Me, Post=Post, page=page, redirect=redirect,
+        set_login_cookie=set_login_cookie, owned_case=owned_case, owned_session=owned_session,
+        owned_job=owned_job,
+    )  # fmt: skip
+    route_hook().register_routes(routes=routes)
 
     return app

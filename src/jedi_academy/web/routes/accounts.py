@@ -1,0 +1,173 @@
+"""Sign-in, sign-out, invites, registration and the account page.
+
+FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.hooks import hookimpl
+from jedi_academy.web import accounts
+from jedi_academy.web.app import Visitor
+from jedi_academy.web.security import COOKIE
+
+if TYPE_CHECKING:
+    from jedi_academy.web.app import Routes
+
+
+@hookimpl
+def register_routes(routes: "Routes") -> None:
+    app = routes.app
+    database = routes.database
+    config = routes.config
+    visitor = routes.visitor
+    csrf = routes.csrf
+    Me = routes.Me
+    Post = routes.Post
+    page = routes.page
+    set_login_cookie = routes.set_login_cookie
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
+        if who.therapist_id is not None:
+            return RedirectResponse("/", status_code=303)
+        return page(request, "login.html", who)
+
+    @app.post("/login")
+    def login(
+        request: Request,
+        who: Annotated[Visitor, Depends(csrf)],
+        email: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+    ) -> Response:
+        address = request.client.host if request.client else "?"
+        if accounts.login_blocked(database, email, address, config.rate_limit):
+            return page(
+                request,
+                "login.html",
+                who,
+                status=429,
+                error="Too many failed sign-ins. Wait 15 minutes and try again.",
+            )
+        therapist_id = accounts.authenticate(database, email, password)
+        accounts.record_login(database, email, address, therapist_id is not None, config.rate_limit)
+        if therapist_id is None:
+            return page(request, "login.html", who, status=401, error="Wrong email or password.", email=email)
+        # a new session id at login: a session id planted before sign-in is worth nothing afterwards
+        accounts.drop_session(database, who.login.token)
+        fresh = accounts.new_session(database, therapist_id)
+        response = RedirectResponse("/", status_code=303)
+        set_login_cookie(response, fresh.token)
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, who: Annotated[Visitor, Depends(csrf)]) -> Response:
+        accounts.drop_session(database, who.login.token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @app.get("/invite/{token}", response_class=HTMLResponse)
+    def invite_form(request: Request, token: str, who: Annotated[Visitor, Depends(visitor)]) -> Response:
+        found = accounts.invited_account(database, token)
+        if found is None:
+            return page(
+                request,
+                "message.html",
+                who,
+                status=404,
+                title="Invite not valid",
+                text="This invite link is invalid, used or expired; ask your operator for a new one.",
+            )
+        return page(request, "invite.html", who, name=found[0], email=found[1], token=token)
+
+    @app.post("/invite/{token}")
+    def accept_invite(
+        request: Request,
+        token: str,
+        who: Annotated[Visitor, Depends(csrf)],
+        password: Annotated[str, Form()],
+        password_again: Annotated[str, Form()],
+    ) -> Response:
+        found = accounts.invited_account(database, token)
+        if found is None:
+            raise HTTPException(404, "this invite link is invalid, used or expired")
+        if password != password_again:
+            return page(
+                request,
+                "invite.html",
+                who,
+                status=400,
+                name=found[0],
+                email=found[1],
+                token=token,
+                error="The two passwords differ.",
+            )
+        try:
+            therapist_id = accounts.accept_invite(database, token, password)
+        except AcademyError as exc:
+            return page(
+                request,
+                "invite.html",
+                who,
+                status=400,
+                name=found[0],
+                email=found[1],
+                token=token,
+                error=exc.message,
+            )
+        accounts.drop_session(database, who.login.token)
+        fresh = accounts.new_session(database, therapist_id)
+        accounts.drop_other_sessions(database, therapist_id, fresh.token)  # an invite also resets a password
+        response = RedirectResponse("/", status_code=303)
+        set_login_cookie(response, fresh.token)
+        return response
+
+    @app.get("/register", response_class=HTMLResponse)
+    def register_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
+        if not config.allow_registration:
+            raise HTTPException(404, "self-registration is off on this server")
+        return page(request, "register.html", who)
+
+    @app.post("/register")
+    def register(
+        request: Request,
+        who: Annotated[Visitor, Depends(csrf)],
+        name: Annotated[str, Form()],
+        email: Annotated[str, Form()],
+        password: Annotated[str, Form()],
+    ) -> Response:
+        if not config.allow_registration:
+            raise HTTPException(404, "self-registration is off on this server")
+        try:
+            therapist_id = accounts.register(database, name, email, password)
+        except AcademyError as exc:
+            return page(request, "register.html", who, status=400, error=exc.message, name=name, email=email)
+        accounts.drop_session(database, who.login.token)
+        fresh = accounts.new_session(database, therapist_id)
+        response = RedirectResponse("/", status_code=303)
+        set_login_cookie(response, fresh.token)
+        return response
+
+    @app.get("/account", response_class=HTMLResponse)
+    def account(request: Request, who: Me) -> Response:
+        return page(request, "account.html", who)
+
+    @app.post("/account/password")
+    def change_password(
+        request: Request,
+        who: Post,
+        current: Annotated[str, Form()],
+        new: Annotated[str, Form()],
+        new_again: Annotated[str, Form()],
+    ) -> Response:
+        if new != new_again:
+            return page(request, "account.html", who, status=400, error="The two new passwords differ.")
+        try:
+            accounts.change_password(database, who.therapist_id or "", current, new)
+        except AcademyError as exc:
+            return page(request, "account.html", who, status=400, error=exc.message)
+        accounts.drop_other_sessions(database, who.therapist_id or "", who.login.token)
+        return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")

@@ -1,0 +1,169 @@
+"""A session in the browser: the transcript, a turn with its streamed reply, marking a recommendation, and
+the end (the sequence `academy session end` runs).
+
+FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.hooks import hookimpl
+from jedi_academy.loop.session_feedback import feedback_view
+from jedi_academy.sessions.ending import after_end
+
+if TYPE_CHECKING:
+    from jedi_academy.web.app import Routes
+
+log = logging.getLogger("jedi_academy.web.app")
+
+
+@hookimpl
+def register_routes(routes: "Routes") -> None:
+    app = routes.app
+    state = routes.state
+    database = routes.database
+    config = routes.config
+    Me = routes.Me
+    Post = routes.Post
+    page = routes.page
+    redirect = routes.redirect
+    owned_session = routes.owned_session
+
+    def runner_for(session_id: str) -> Any:
+        from jedi_academy.sessions import SessionRunner
+
+        return SessionRunner.open(database, state.pool, session_id)
+
+    def session_view(session_id: str) -> dict[str, Any]:
+        from jedi_academy.sessions import session_json
+
+        record = session_json(database, session_id)
+        marked = {r["turn"] for r in record["recommendations"] if r["source"] == "therapist"}
+        for turn in record["turns"]:
+            turn["marked"] = turn["index"] in marked
+        live = state.live.get(session_id)
+        record["streaming"] = live is not None and not live.done
+        return record
+
+    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
+    def session_page(request: Request, session_id: str, who: Me) -> Response:
+        row = owned_session(who, session_id)
+        record = session_view(session_id)
+        job = state.jobs.for_session(session_id) if state.jobs is not None else None
+        feedback = feedback_view(database, session_id) if record["status"] == "ended" else None
+        return page(
+            request,
+            "session.html",
+            who,
+            record=record,
+            case_id=row.case_id,
+            job=job,
+            loop_available=state.jobs is not None,
+            feedback=feedback,
+        )
+
+    @app.post("/sessions/{session_id}/say")
+    def say(request: Request, session_id: str, who: Post, text: Annotated[str, Form()]) -> Response:
+        row = owned_session(who, session_id)
+        if row.status != "active":
+            raise HTTPException(409, f"this session is {row.status}")
+        if not text.strip():
+            raise HTTPException(400, "say something first")
+        lock = state.session_lock(session_id)
+        if not lock.acquire(blocking=False):
+            raise HTTPException(409, "the patient is still answering")
+        stored = threading.Event()
+        failure: list[str] = []
+        index = len(session_view(session_id)["turns"])
+        live = state.live.begin(session_id, index)
+
+        def work() -> None:
+            try:
+                runner = runner_for(session_id)
+                with state.model_lock:
+                    result = runner.say(text, on_text=live.push, on_stored=stored.set)
+                live.finish(result.patient)
+            except Exception as exc:  # the browser is told; the stored turn stays for a retry
+                message = exc.message if isinstance(exc, AcademyError) else "the patient model failed"
+                failure.append(message)
+                live.finish(None, message)
+            finally:
+                stored.set()
+                lock.release()
+
+        worker = threading.Thread(target=work, name=f"reply-{session_id}", daemon=True)
+        worker.start()
+        stored.wait()
+        if failure and not live.pieces:
+            raise HTTPException(400, failure[0])
+        if not request.headers.get("hx-request"):
+            worker.join()  # without JavaScript: answer with the whole page once the reply is in
+            return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+        record = session_view(session_id)
+        return page(request, "_turn.html", who, record=record, turn=record["turns"][index], live=True)
+
+    @app.get("/sessions/{session_id}/stream")
+    async def stream(request: Request, session_id: str, who: Me) -> StreamingResponse:
+        await asyncio.to_thread(owned_session, who, session_id)
+
+        async def events() -> AsyncIterator[str]:
+            live = state.live.get(session_id)
+            if live is None:
+                record = await asyncio.to_thread(session_view, session_id)
+                last = record["turns"][-1] if record["turns"] else None
+                final = last["patient"] if last else None
+                yield f"event: done\ndata: {json.dumps({'text': final})}\n\n"
+                return
+            seen = 0
+            while True:
+                pieces, done = await asyncio.to_thread(live.wait, seen, 1.0)
+                seen += len(pieces)
+                if pieces:
+                    yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
+                if done:
+                    payload = {"text": live.final, "error": live.error, "turn": live.turn}
+                    yield f"event: done\ndata: {json.dumps(payload)}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/sessions/{session_id}/turns/{turn}/mark")
+    def mark(request: Request, session_id: str, turn: int, who: Post) -> Response:
+        owned_session(who, session_id)
+        record = session_view(session_id)
+        if not any(t["index"] == turn for t in record["turns"]):
+            raise HTTPException(404, "no such turn")
+        if not next(t for t in record["turns"] if t["index"] == turn)["marked"]:
+            runner_for(session_id).mark(turn=turn)
+        if not request.headers.get("hx-request"):
+            return RedirectResponse(f"/sessions/{session_id}#turn-{turn}", status_code=303)
+        record = session_view(session_id)
+        return page(request, "_turn.html", who, record=record, turn=record["turns"][turn], live=False)
+
+    @app.post("/sessions/{session_id}/end")
+    def end(request: Request, session_id: str, who: Post) -> Response:
+        owned_session(who, session_id)
+        if state.live.busy(session_id):
+            raise HTTPException(409, "the patient is still answering")
+        with state.session_lock(session_id), state.model_lock:
+            # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
+            options = {"no_feedback": not config.feedback, "feedback_max_tokens": config.feedback_max_tokens}
+            record = runner_for(session_id).end()
+            try:
+                after_end(database, state.pool, record, options=options)
+            except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                log.warning("after ending session %s: %s", session_id, exc.message)
+        if state.jobs is not None and state.jobs.for_session(session_id) is None:
+            state.jobs.start_loop(session_id)
+        return redirect(request, f"/sessions/{session_id}")
