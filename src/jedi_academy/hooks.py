@@ -34,9 +34,8 @@ PROJECT = "jedi_academy"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-# The modules that implement hooks, lowest stage first: commands are listed in this order in `academy --help`,
-# and extension hooks of a higher stage run after those of a lower one. Adding a stage means adding its
-# modules here (docs/contributing.md).
+# The modules that implement hooks. `academy --help` lists commands in this order, and hooks run in it (each
+# extension after the stage it extends). Adding a stage means adding its modules here (docs/contributing.md).
 PLUGINS: tuple[str, ...] = (
     "jedi_academy.instruments.cli",
     "jedi_academy.specializations.cli",
