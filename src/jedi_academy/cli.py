@@ -18,6 +18,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.limits import REPLY_TOKENS, SEED, TEMPERATURE
 
@@ -110,10 +111,9 @@ def config_show(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations (commands also do this on first use)."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.db import current_revision
 
-    database = open_database(_settings(ctx))
+    database = _database(ctx)
     typer.echo(f"database at revision {current_revision(database.engine)}")
 
 

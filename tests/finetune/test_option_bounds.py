@@ -37,11 +37,11 @@ def test_the_issue_examples_exit_2_naming_the_range_the_help_shows(capsys: pytes
 
     assert main([*BASE, "--weight-decay", "11"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: Invalid value for --weight-decay: 11.0 is not in the range 0<=x<=1"]
+    assert errors == ["error: Invalid value for '--weight-decay': 11.0 is not in the range 0<=x<=1"]
 
     assert main([*BASE, "--max-seq-len", "10"]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
-    assert errors == ["error: Invalid value for --max-seq-len: 10 is not in the range 16<=x<=1048576"]
+    assert errors == ["error: Invalid value for '--max-seq-len': 10 is not in the range 16<=x<=1048576"]
 
 
 @pytest.mark.parametrize(("flag", "field", "bound", "inside", "outside"), CASES, ids=[c[0] for c in CASES])

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
@@ -156,9 +157,8 @@ def list_command(
 ) -> None:
     """Stored conversations: id, persona, specialization, number of turns."""
     from jedi_academy.conversations.records import conversation_rows
-    from jedi_academy.store import open_database
 
-    rows = conversation_rows(open_database(_settings(ctx)), specialization, persona)
+    rows = conversation_rows(_database(ctx), specialization, persona)
     if as_json:
         print_json(rows)
         return
@@ -185,10 +185,9 @@ def show(
 ) -> None:
     """One conversation, turn by turn."""
     from jedi_academy.conversations.records import get_conversation
-    from jedi_academy.store import open_database
     from jedi_academy.store.models import Persona
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         conversation = get_conversation(session, conversation_id)
         persona = session.get(Persona, conversation.persona_id)
         name = (persona.card.get("name") if persona else None) or "Patient"

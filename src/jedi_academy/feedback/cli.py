@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
 
@@ -78,9 +79,8 @@ def show(
     from jedi_academy.errors import AcademyError
     from jedi_academy.feedback.render import render_feedback
     from jedi_academy.feedback.storage import load_feedback
-    from jedi_academy.store import open_database
 
-    feedback = load_feedback(open_database(_settings(ctx)), session_id)
+    feedback = load_feedback(_database(ctx), session_id)
     if feedback is None:
         raise AcademyError(
             f"no feedback stored for session {session_id!r}", "run `academy feedback code` first"

@@ -59,7 +59,8 @@ class Bound:
 
         def check(value: Any) -> Any:
             if value is not None and not self.contains(value):
-                raise typer.BadParameter(f"{value} is not in the range {self.describe()}", param_hint=flag)
+                message = f"{value} is not in the range {self.describe()}"
+                raise typer.BadParameter(message, param_hint=f"'{flag}'")
             return value
 
         return {"callback": check, "show_default": True}

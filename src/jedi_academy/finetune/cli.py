@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.finetune import bounds as B
@@ -203,9 +204,8 @@ def checkpoints_list(
 ) -> None:
     """All checkpoints, oldest first."""
     from jedi_academy.finetune.checkpoints import checkpoint_summary, list_checkpoints
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         rows = [checkpoint_summary(c) for c in list_checkpoints(session, specialization)]
     if as_json:
         print_json(rows)
@@ -228,9 +228,8 @@ def checkpoints_list(
 def checkpoints_show(ctx: typer.Context, checkpoint: str) -> None:
     """Everything recorded about one checkpoint (JSON)."""
     from jedi_academy.finetune.checkpoints import checkpoint_summary, get_checkpoint
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         summary = checkpoint_summary(get_checkpoint(session, checkpoint))
     summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
     print_json(summary)
@@ -243,9 +242,8 @@ def checkpoints_tree(
 ) -> None:
     """The lineage per specialization."""
     from jedi_academy.finetune.checkpoints import lineage_tree, list_checkpoints
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         typer.echo(lineage_tree(list_checkpoints(session, specialization)) or "no checkpoints yet")
 
 
@@ -276,9 +274,8 @@ def checkpoints_delete(
 ) -> None:
     """Delete a checkpoint; refused while it has children (unless --force) or assessment runs (--cascade)."""
     from jedi_academy.finetune.checkpoints import delete_checkpoint
-    from jedi_academy.store import open_database
 
-    database = open_database(_settings(ctx))
+    database = _database(ctx)
     for deleted in delete_checkpoint(database, checkpoint, force=force, cascade=cascade):
         typer.echo(f"deleted {deleted}")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
@@ -162,10 +163,9 @@ def list_command(
 ) -> None:
     """Stored personas: id, specialization, name, age band and main presenting problem."""
     from jedi_academy.personas.records import list_personas
-    from jedi_academy.store import open_database
 
     rows = []
-    for persona in list_personas(open_database(_settings(ctx)), specialization):
+    for persona in list_personas(_database(ctx), specialization):
         card = persona.card
         problems = card.get("presenting_problems") or [{}]
         holder = card.get("demographics") or card.get("context") or {}
@@ -208,9 +208,8 @@ def show(
     """One persona as a readable card (source ids and provenance hidden)."""
     from jedi_academy.personas.card import read_card, render_card
     from jedi_academy.personas.records import get_persona, public_card
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         persona = get_persona(session, persona_id)
         card = read_card(persona.card)
         about = {

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
@@ -47,10 +48,9 @@ def keys_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("verify")
 def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Walk the whole chain and check every link and every record still covered by it."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.ledger import verify_chain
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         report = verify_chain(session)
     if as_json:
         print_json(report.as_dict())
@@ -70,10 +70,9 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("backfill")
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Append entries for records made before the ledger existed (idempotent)."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.ledger import append_existing
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         added = append_existing(session)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
 
