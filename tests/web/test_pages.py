@@ -85,3 +85,20 @@ def test_registration_is_off_by_default(site: Site) -> None:
     client = httpx.Client(base_url=site.url)
     assert client.get("/register").status_code == 404
     assert "/register" not in client.get("/login").text
+
+
+def test_an_overlong_message_is_refused_and_stored_nowhere(site: Site) -> None:
+    from jedi_academy.limits import MAX_MESSAGE_CHARS
+    from jedi_academy.store.models import SessionTurn
+
+    bob = sign_in(site.url, site.bob.email)
+    token = page_csrf(bob)
+    session = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token}).headers["location"]
+    assert f'maxlength="{MAX_MESSAGE_CHARS}"' in bob.get(session).text  # the form says so before sending
+    for headers in ({}, {"HX-Request": "true"}):
+        long = {"csrf_token": token, "text": "x" * 20_000}
+        refused = bob.post(f"{session}/say", data=long, headers=headers)
+        assert refused.status_code == 413 and f"at most {MAX_MESSAGE_CHARS:,}" in refused.text
+    with site.database.session() as db:
+        assert db.query(SessionTurn).filter_by(session_id=session.rsplit("/", 1)[1]).count() == 0
+    assert bob.post(f"{session}/end", data={"csrf_token": token}).status_code == 303

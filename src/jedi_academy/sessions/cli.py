@@ -393,6 +393,8 @@ def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = Fal
         for turn in record["turns"]:
             typer.echo(f"therapist> {turn['therapist']}")
             typer.echo(f"patient> {turn['patient'] if turn['patient'] is not None else '(no reply yet)'}")
+            if turn["context_dropped"]:
+                typer.echo(f"  (answered without the first {turn['context_dropped']} turn(s): context full)")
     for rec in record["recommendations"]:
         decision = (
             "not yet put to the patient"

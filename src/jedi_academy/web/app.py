@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import route_hook
+from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.web import accounts, data
 from jedi_academy.web.live import LiveReplies
 from jedi_academy.web.security import (
@@ -197,7 +198,13 @@ def create_app(
         response = templates.TemplateResponse(
             request,
             template,
-            {"me": who, "csrf": who.csrf, "registration": config.allow_registration, **context},
+            {
+                "me": who,
+                "csrf": who.csrf,
+                "registration": config.allow_registration,
+                "max_message_chars": MAX_MESSAGE_CHARS,
+                **context,
+            },
             status_code=status,
         )
         response.headers["cache-control"] = "no-store"

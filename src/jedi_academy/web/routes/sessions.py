@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import hookimpl
+from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.loop.session_feedback import feedback_view
 from jedi_academy.sessions.ending import after_end
 
@@ -76,6 +77,10 @@ def register_routes(routes: "Routes") -> None:
             raise HTTPException(409, f"this session is {row.status}")
         if not text.strip():
             raise HTTPException(400, "say something first")
+        if len(text) > MAX_MESSAGE_CHARS:  # refused before anything is stored or sent to the model
+            raise HTTPException(
+                413, f"the message is {len(text):,} characters; a turn holds at most {MAX_MESSAGE_CHARS:,}"
+            )
         lock = state.session_lock(session_id)
         if not lock.acquire(blocking=False):
             raise HTTPException(409, "the patient is still answering")
