@@ -66,3 +66,39 @@ def test_a_therapist_works_a_case(site: Site, page: Any) -> None:
     page.goto(site.url + "/")
     expect(page.locator("table.cases tbody tr")).to_have_count(2)
     shoot(page, "dashboard")
+
+
+def test_following_a_link_from_another_site_keeps_the_therapist_signed_in(site: Site, page: Any) -> None:
+    """The sign-in cookie is SameSite=Lax: a top-level navigation from another site (an email, a calendar)
+    arrives signed in, while a cross-site POST would still need the page's CSRF token."""
+    from http.server import BaseHTTPRequestHandler
+
+    from playwright.sync_api import expect
+
+    from tests.http_helpers import LoopbackServer
+
+    target = f"{site.url}/cases/{site.ada.case_id}"
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f'<!doctype html><a id="go" href="{target}">your case</a>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    page.goto(site.url + "/login")
+    page.fill("input[name=email]", site.ada.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Your cases")
+    with LoopbackServer(Elsewhere) as other:
+        # "localhost" and "127.0.0.1" are different sites to the browser
+        page.goto(other.url.replace("127.0.0.1", "localhost") + "/")
+        page.click("#go")
+        expect(page).to_have_url(target)
+        expect(page.locator("h1")).to_contain_text(f"Case {site.ada.case_id}")

@@ -74,11 +74,25 @@ def test_self_registration(open_site: Site) -> None:
     refused = client.post("/register", data=data)
     assert refused.status_code == 400 and "at least 10 characters" in refused.text
     data["password"] = "long enough secret"
-    assert client.post("/register", data=data).status_code == 303
-    assert "Eve" in client.get("/").text
+    made = client.post("/register", data=data)
+    assert made.status_code == 200 and "Registration received" in made.text
+    assert "Eve" in sign_in(open_site.url, "eve@example.org", "long enough secret").get("/").text
+    # the same email again: the same answer (no account enumeration), and no second account
     again = httpx.Client(base_url=open_site.url, follow_redirects=False)
     data["csrf_token"] = csrf_of(again.get("/register").text)
-    assert again.post("/register", data=data).status_code == 400  # the email is taken
+    taken = again.post("/register", data={**data, "password": "a different long secret"})
+    assert taken.status_code == 200 and taken.text.replace(data["csrf_token"], "") == made.text.replace(
+        csrf_of(made.text), ""
+    )
+    assert sign_in(open_site.url, "eve@example.org", "long enough secret").get("/").status_code == 200
+    # bounded fields
+    long_name = {**data, "name": "E" * 5000, "email": "eve2@example.org"}
+    assert "at most 200 characters" in again.post("/register", data=long_name).text
+    # registrations from one address are rate-limited
+    replies = [
+        again.post("/register", data={**data, "email": f"r{n}@example.org"}).status_code for n in range(6)
+    ]
+    assert replies[-1] == 429
 
 
 def test_registration_is_off_by_default(site: Site) -> None:

@@ -13,6 +13,7 @@ FastAPI resolves the dependency annotations of the routes at runtime, so this mo
 annotations; names imported only for type checking are quoted.
 """
 
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from jedi_academy.web import accounts, data
 from jedi_academy.web.live import LiveReplies
 from jedi_academy.web.security import (
     COOKIE,
+    CSRF_COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
     CookieSigner,
@@ -80,16 +82,20 @@ class AppState:
 
 @dataclass
 class Visitor:
-    login: accounts.LoginSession
+    """A signed-in therapist (``login`` from the database) or an anonymous browser, which has only the CSRF
+    token of its signed cookie: anonymous visitors write nothing to the database."""
+
+    login: accounts.LoginSession | None
+    anonymous_csrf: str = ""
     name: str | None = None
 
     @property
     def therapist_id(self) -> str | None:
-        return self.login.therapist_id
+        return self.login.therapist_id if self.login is not None else None
 
     @property
     def csrf(self) -> str:
-        return self.login.csrf_token
+        return self.login.csrf_token if self.login is not None else self.anonymous_csrf
 
 
 class NotSignedIn(Exception):
@@ -138,15 +144,19 @@ def create_app(
     # ------------------------------------------------------------ plumbing
 
     def visitor(request: Request) -> Visitor:
-        """The browser's login session; an anonymous one is made (and its cookie set) on first contact."""
+        """The browser's login session, or an anonymous visitor with a stateless CSRF token (a signed cookie,
+        set on first contact). An unknown or expired session cookie is left alone, never overwritten."""
         raw = request.cookies.get(COOKIE)
         token = state.signer.unsign(raw) if raw else None
         login = accounts.load_session(database, token) if token else None
-        if login is None:
-            login = accounts.new_session(database)
-            request.state.set_cookie = login.token
-        name = accounts.therapist_name(database, login.therapist_id) if login.therapist_id else None
-        return Visitor(login, name)
+        if login is not None and login.therapist_id is not None:
+            return Visitor(login, name=accounts.therapist_name(database, login.therapist_id))
+        signed = request.cookies.get(CSRF_COOKIE)
+        anonymous = state.signer.unsign(signed, salt=CSRF_COOKIE) if signed else None
+        if anonymous is None:
+            anonymous = secrets.token_urlsafe(32)
+            request.state.set_csrf_cookie = anonymous
+        return Visitor(None, anonymous_csrf=anonymous)
 
     def therapist(who: Annotated[Visitor, Depends(visitor)]) -> Visitor:
         if who.therapist_id is None:
@@ -174,22 +184,33 @@ def create_app(
     Post = Annotated[Visitor, Depends(signed_in_csrf)]
 
     def set_login_cookie(response: Response, token: str) -> None:
+        # Lax: a therapist who follows a link to the app from elsewhere arrives signed in; every POST still
+        # needs its CSRF token
         response.set_cookie(
             COOKIE,
             state.signer.sign(token),
             max_age=accounts.SESSION_DAYS * 86400,
             httponly=True,
-            samesite="strict",
+            samesite="lax",
             secure=config.secure_cookies,
             path="/",
         )
+        response.delete_cookie(CSRF_COOKIE, path="/")
 
     @app.middleware("http")
     async def anonymous_cookie(request: Request, call_next: Any) -> Response:
         response = await call_next(request)
-        token = getattr(request.state, "set_cookie", None)
+        token = getattr(request.state, "set_csrf_cookie", None)
         if token is not None and COOKIE not in response.headers.get("set-cookie", ""):
-            set_login_cookie(response, token)
+            response.set_cookie(
+                CSRF_COOKIE,
+                state.signer.sign(token, salt=CSRF_COOKIE),
+                max_age=accounts.ANONYMOUS_HOURS * 3600,
+                httponly=True,
+                samesite="lax",
+                secure=config.secure_cookies,
+                path="/",
+            )
         return response
 
     def page(
@@ -219,11 +240,7 @@ def create_app(
     async def to_login(request: Request, _exc: NotSignedIn) -> Response:
         if request.method != "GET" or request.headers.get("hx-request") or "/stream" in request.url.path:
             return Response("sign in first", status_code=401, media_type="text/plain")
-        response = RedirectResponse("/login", status_code=303)
-        token = getattr(request.state, "set_cookie", None)
-        if token is not None:
-            set_login_cookie(response, token)
-        return response
+        return RedirectResponse("/login", status_code=303)
 
     @app.exception_handler(AcademyError)
     async def academy_error(request: Request, exc: AcademyError) -> Response:

@@ -102,6 +102,15 @@ def web_command(
     secure_cookies: Annotated[
         bool, typer.Option(help="Mark cookies Secure (the site is served over HTTPS).")
     ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            help="Take the client address from X-Forwarded-For, only on requests from --forwarded-allow-ips."
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="The proxy addresses trusted with --proxy-headers (comma-separated).")
+    ] = "127.0.0.1",
     allow_registration: Annotated[bool, typer.Option(help="Let visitors create their own accounts.")] = False,
     public_url: Annotated[
         str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
@@ -125,6 +134,8 @@ def web_command(
             "serve on 127.0.0.1 behind an HTTPS proxy, "
             "or pass --i-understand-this-is-public --secure-cookies",
         )
+    if public and not secure_cookies:  # a public site is served over HTTPS, where cookies must be Secure
+        raise typer.BadParameter("needs --secure-cookies", param_hint="--i-understand-this-is-public")
     import logging
 
     import uvicorn
@@ -152,7 +163,17 @@ def web_command(
         start_worker(settings)
     typer.echo(f"Jedi Academy web app on {config.public_url} (Ctrl-C stops)")
     # uvicorn's access log prints raw paths, and invite links carry a token: the app logs route templates
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+    # X-Forwarded-For decides the address that sign-in throttling counts: trusted only from a named proxy
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+    )
 
 
 def invite_link(database: Any, therapist_id: str, email: str, public_url: str) -> str:

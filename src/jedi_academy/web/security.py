@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "academy_session"
+CSRF_COOKIE = "academy_csrf"  # an anonymous visitor's CSRF token, signed; nothing is stored for it
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -57,12 +58,12 @@ def load_secret(data_dir: Path) -> bytes:
 class CookieSigner:
     secret: bytes
 
-    def sign(self, token: str) -> str:
-        return Signer(self.secret, salt="academy-session").sign(token).decode()
+    def sign(self, token: str, salt: str = "academy-session") -> str:
+        return Signer(self.secret, salt=salt).sign(token).decode()
 
-    def unsign(self, value: str) -> str | None:
+    def unsign(self, value: str, salt: str = "academy-session") -> str | None:
         try:
-            return Signer(self.secret, salt="academy-session").unsign(value).decode()
+            return Signer(self.secret, salt=salt).unsign(value).decode()
         except (BadSignature, UnicodeDecodeError):
             return None
 

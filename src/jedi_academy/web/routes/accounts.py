@@ -2,7 +2,7 @@
 
 FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,6 +29,21 @@ def register_routes(routes: "Routes") -> None:
     page = routes.page
     set_login_cookie = routes.set_login_cookie
 
+    def client_address(request: Request) -> str:
+        return request.client.host if request.client else "?"
+
+    def throttled(request: Request, who: Visitor, template: str, wait: int, **context: Any) -> Response:
+        response = page(
+            request,
+            template,
+            who,
+            status=429,
+            error=f"Too many failed tries. Wait {wait} seconds and try again.",
+            **context,
+        )
+        response.headers["retry-after"] = str(wait)
+        return response
+
     @app.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
         if who.therapist_id is not None:
@@ -42,21 +57,18 @@ def register_routes(routes: "Routes") -> None:
         email: Annotated[str, Form()],
         password: Annotated[str, Form()],
     ) -> Response:
-        address = request.client.host if request.client else "?"
-        if accounts.login_blocked(database, email, address, config.rate_limit):
-            return page(
-                request,
-                "login.html",
-                who,
-                status=429,
-                error="Too many failed sign-ins. Wait 15 minutes and try again.",
-            )
-        therapist_id = accounts.authenticate(database, email, password)
-        accounts.record_login(database, email, address, therapist_id is not None, config.rate_limit)
+        address, key = client_address(request), accounts.login_key(email)
+        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
+        if wait:
+            return throttled(request, who, "login.html", wait, email=email[: accounts.MAX_EMAIL])
+        therapist_id = accounts.authenticate(database, email[: accounts.MAX_EMAIL], password)
+        accounts.record_attempt(database, key, address, therapist_id is not None, config.rate_limit)
         if therapist_id is None:
-            return page(request, "login.html", who, status=401, error="Wrong email or password.", email=email)
-        # a new session id at login: a session id planted before sign-in is worth nothing afterwards
-        accounts.drop_session(database, who.login.token)
+            shown = email[: accounts.MAX_EMAIL]
+            return page(request, "login.html", who, status=401, error="Wrong email or password.", email=shown)
+        # a new session id at login: a session id known before sign-in is worth nothing afterwards
+        if who.login is not None:
+            accounts.drop_session(database, who.login.token)
         fresh = accounts.new_session(database, therapist_id)
         response = RedirectResponse("/", status_code=303)
         set_login_cookie(response, fresh.token)
@@ -64,7 +76,8 @@ def register_routes(routes: "Routes") -> None:
 
     @app.post("/logout")
     def logout(request: Request, who: Annotated[Visitor, Depends(csrf)]) -> Response:
-        accounts.drop_session(database, who.login.token)
+        if who.login is not None:
+            accounts.drop_session(database, who.login.token)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -118,7 +131,8 @@ def register_routes(routes: "Routes") -> None:
                 token=token,
                 error=exc.message,
             )
-        accounts.drop_session(database, who.login.token)
+        if who.login is not None:
+            accounts.drop_session(database, who.login.token)
         fresh = accounts.new_session(database, therapist_id)
         accounts.drop_other_sessions(database, therapist_id, fresh.token)  # an invite also resets a password
         response = RedirectResponse("/", status_code=303)
@@ -141,15 +155,23 @@ def register_routes(routes: "Routes") -> None:
     ) -> Response:
         if not config.allow_registration:
             raise HTTPException(404, "self-registration is off on this server")
+        name, email = name[: accounts.MAX_NAME + 1], email[: accounts.MAX_EMAIL + 1]
+        if not accounts.registration_allowed(database, client_address(request), config.rate_limit):
+            wait = int(config.rate_limit.window.total_seconds())
+            return throttled(request, who, "register.html", wait, name=name, email=email)
         try:
-            therapist_id = accounts.register(database, name, email, password)
+            accounts.register(database, name, email, password)
         except AcademyError as exc:
             return page(request, "register.html", who, status=400, error=exc.message, name=name, email=email)
-        accounts.drop_session(database, who.login.token)
-        fresh = accounts.new_session(database, therapist_id)
-        response = RedirectResponse("/", status_code=303)
-        set_login_cookie(response, fresh.token)
-        return response
+        # the same answer whether the email was free or already had an account: no account enumeration
+        return page(
+            request,
+            "message.html",
+            who,
+            title="Registration received",
+            text="If this email address had no account, it has one now: sign in with it and your password. "
+            "If it already had one, sign in as before (or ask your operator for a new invite).",
+        )
 
     @app.get("/account", response_class=HTMLResponse)
     def account(request: Request, who: Me) -> Response:
@@ -165,9 +187,19 @@ def register_routes(routes: "Routes") -> None:
     ) -> Response:
         if new != new_again:
             return page(request, "account.html", who, status=400, error="The two new passwords differ.")
+        therapist_id, address = who.therapist_id or "", client_address(request)
+        key = accounts.password_key(therapist_id)
+        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
+        if wait:
+            return throttled(request, who, "account.html", wait)
         try:
-            accounts.change_password(database, who.therapist_id or "", current, new)
+            accounts.change_password(database, therapist_id, current, new)
+        except accounts.WrongPassword as exc:
+            accounts.record_attempt(database, key, address, False, config.rate_limit)
+            return page(request, "account.html", who, status=400, error=exc.message)
         except AcademyError as exc:
             return page(request, "account.html", who, status=400, error=exc.message)
-        accounts.drop_other_sessions(database, who.therapist_id or "", who.login.token)
+        accounts.record_attempt(database, key, address, True, config.rate_limit)
+        assert who.login is not None  # a signed-in route
+        accounts.drop_other_sessions(database, therapist_id, who.login.token)
         return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")
