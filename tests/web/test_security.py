@@ -38,6 +38,7 @@ def id_routes(case_id: str, session_id: str) -> list[tuple[str, str]]:
         ("GET", f"/sessions/{session_id}"),
         ("GET", f"/sessions/{session_id}/stream"),
         ("POST", f"/sessions/{session_id}/say"),
+        ("POST", f"/sessions/{session_id}/cancel"),
         ("POST", f"/sessions/{session_id}/turns/0/mark"),
         ("POST", f"/sessions/{session_id}/end"),
         ("GET", "/jobs/j-anything"),

@@ -182,6 +182,17 @@ class SessionRunner:
     ) -> TurnResult:
         """The therapist says ``text`` (marking ``recommendations`` with it); returns the patient's reply.
         ``on_stored`` is called once the therapist's words are committed, before the patient answers."""
+        self.finish_pending()
+        self.store_turn(text, recommendations)
+        if on_stored is not None:
+            on_stored()
+        result = self.finish_pending(on_text)
+        assert result is not None
+        return result
+
+    def store_turn(self, text: str, recommendations: Sequence[str] = ()) -> int:
+        """Commit the therapist's words (the patient answers them with :meth:`finish_pending`); refused, with
+        nothing stored, when the last turn still waits for its reply. Returns the turn's index."""
         text = clean_text(text)
         if not text:
             raise AcademyError("the therapist's turn is empty")
@@ -191,8 +202,10 @@ class SessionRunner:
                 "split it into shorter turns",
             )
         self._require_active()
-        self.finish_pending()
-        self._fit([(therapist, patient) for _, therapist, patient in self.turns()], text)  # before storing
+        history = self.turns()
+        if history and history[-1][2] is None:
+            raise AcademyError("the patient has not answered the last message yet")
+        self._fit([(therapist, patient) for _, therapist, patient in history], text)  # before storing
         risk = [{"speaker": "therapist", "category": c} for c in risk_lexicon().scan(text)]
         with self._one_writer(), self.database.session() as session:
             index = len(records.session_turns(session, self.session_id))
@@ -209,11 +222,24 @@ class SessionRunner:
             self._flag(session, index, risk)
             for recommendation in recommendations:
                 self._add_recommendation(session, index, recommendation, "therapist")
-        if on_stored is not None:
-            on_stored()
-        result = self.finish_pending(on_text)
-        assert result is not None
-        return result
+        return index
+
+    def withdraw_pending(self) -> str | None:
+        """Take back the therapist's last words while the patient has not answered them (a cancelled wait):
+        the turn, its risk flags and recommendations go. Returns the words; None when nothing was pending."""
+        with self.database.session() as session:
+            turns = records.session_turns(session, self.session_id)
+            if not turns or turns[-1].patient is not None:
+                return None
+            pending = turns[-1]
+            for recommendation in records.session_recommendations(session, self.session_id):
+                if recommendation.turn == pending.index:
+                    session.delete(recommendation)
+            row = session.get(TherapySession, self.session_id)
+            assert row is not None
+            row.flags = [flag for flag in row.flags if flag.get("turn") != pending.index]
+            session.delete(pending)
+            return pending.therapist
 
     @contextmanager
     def _one_writer(self) -> Iterator[None]:

@@ -15,7 +15,8 @@ annotations; names imported only for type checking are quoted.
 
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +31,7 @@ from jedi_academy.hooks import route_hook
 from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.web import accounts, data
 from jedi_academy.web.live import LiveReplies
+from jedi_academy.web.model_queue import FairQueue, Ticket
 from jedi_academy.web.security import (
     COOKIE,
     CSRF_COOKIE,
@@ -71,7 +73,10 @@ class AppState:
     jobs: "Jobs | None"
     signer: CookieSigner
     live: LiveReplies = field(default_factory=LiveReplies)
-    model_lock: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
+    # one model call at a time, therapists served in turn
+    model_queue: FairQueue = field(default_factory=FairQueue)
+    waiting: dict[str, Ticket] = field(default_factory=dict)  # session id -> its call in the queue
+    load_lock: threading.Lock = field(default_factory=threading.Lock)
     session_locks: dict[str, threading.Lock] = field(default_factory=dict)
     locks_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -134,8 +139,14 @@ def create_app(
     config: WebConfig,
     jobs: "Jobs | None" = None,
 ) -> FastAPI:
-    app = FastAPI(title="Jedi Academy", docs_url=None, redoc_url=None, openapi_url=None)
     state = AppState(settings, database, pool, config, jobs, CookieSigner(config.secret))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.model_queue.close()  # waiting calls end, a reply being written stops at its next token
+
+    app = FastAPI(title="Jedi Academy", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.academy = state
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

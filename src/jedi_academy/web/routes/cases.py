@@ -78,7 +78,7 @@ def register_routes(routes: "Routes") -> None:
         owned_case(who, case_id)
         options = SessionOptions(max_tokens=config.max_tokens)
         seed = secrets.randbelow(2**31)
-        with state.model_lock:
+        with state.load_lock:  # loading a checkpoint's model, once (generation goes through the queue)
             runner = SessionRunner.start(database, state.pool, case_id, seed=seed, options=options)
         return redirect(request, f"/sessions/{runner.session_id}")
 

@@ -18,6 +18,7 @@ from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.loop.session_feedback import feedback_view
 from jedi_academy.sessions.ending import after_end
+from jedi_academy.web.model_queue import Cancelled
 
 if TYPE_CHECKING:
     from jedi_academy.web.app import Routes
@@ -89,24 +90,47 @@ def register_routes(routes: "Routes") -> None:
         index = len(session_view(session_id)["turns"])
         live = state.live.begin(session_id, index)
 
+        def push(piece: str) -> None:
+            if state.model_queue.stopping.is_set():  # the server is stopping: end this reply now
+                raise Cancelled("the server is stopping")
+            live.push(piece)
+
         def work() -> None:
+            runner = None
             try:
                 runner = runner_for(session_id)
-                with state.model_lock:
-                    result = runner.say(text, on_text=live.push, on_stored=stored.set)
+                leftover = runner.turns() and runner.turns()[-1][2] is None  # a reply lost in a crash
+                if not leftover:
+                    runner.store_turn(text)  # the therapist's words are kept before any wait
+                    stored.set()
+                ticket = state.model_queue.admit(who.therapist_id or "")
+                state.waiting[session_id] = ticket
+                with state.model_queue.turn(ticket, on_position=live.waiting):
+                    state.waiting.pop(session_id, None)
+                    if leftover:
+                        runner.finish_pending()
+                        runner.store_turn(text)
+                        stored.set()
+                    result = runner.finish_pending(on_text=push)
+                assert result is not None
                 live.finish(result.patient)
+            except Cancelled as exc:
+                live.withdrawn = runner.withdraw_pending() if runner is not None else None
+                failure.append(exc.message)
+                live.finish(None, exc.message)
             except Exception as exc:  # the browser is told; the stored turn stays for a retry
                 message = exc.message if isinstance(exc, AcademyError) else "the patient model failed"
                 failure.append(message)
                 live.finish(None, message)
             finally:
+                state.waiting.pop(session_id, None)
                 stored.set()
                 lock.release()
 
         worker = threading.Thread(target=work, name=f"reply-{session_id}", daemon=True)
         worker.start()
         stored.wait()
-        if failure and not live.pieces:
+        if failure and not live.pieces and live.done and not session_view(session_id)["turns"][index:]:
             raise HTTPException(400, failure[0])
         if not request.headers.get("hx-request"):
             worker.join()  # without JavaScript: answer with the whole page once the reply is in
@@ -126,14 +150,23 @@ def register_routes(routes: "Routes") -> None:
                 final = last["patient"] if last else None
                 yield f"event: done\ndata: {json.dumps({'text': final})}\n\n"
                 return
-            seen = 0
+            seen, position = 0, None
             while True:
-                pieces, done = await asyncio.to_thread(live.wait, seen, 1.0)
+                pieces, done = await asyncio.to_thread(live.wait, seen, 1.0, position)
                 seen += len(pieces)
+                if live.position != position and not done:
+                    position = live.position
+                    if position is not None:  # 1: next once the running call ends
+                        yield f"event: waiting\ndata: {json.dumps({'position': position})}\n\n"
                 if pieces:
                     yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
                 if done:
-                    payload = {"text": live.final, "error": live.error, "turn": live.turn}
+                    payload = {
+                        "text": live.final,
+                        "error": live.error,
+                        "turn": live.turn,
+                        "withdrawn": live.withdrawn,
+                    }
                     yield f"event: done\ndata: {json.dumps(payload)}\n\n"
                     return
                 if await request.is_disconnected():
@@ -142,6 +175,16 @@ def register_routes(routes: "Routes") -> None:
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
         )
+
+    @app.post("/sessions/{session_id}/cancel")
+    def cancel(request: Request, session_id: str, who: Post) -> Response:
+        """Stop waiting for the model: the message that waited is withdrawn (given back to the text box)."""
+        owned_session(who, session_id)
+        ticket = state.waiting.get(session_id)
+        if ticket is None:
+            raise HTTPException(409, "nothing is waiting for the patient")
+        state.model_queue.cancel(ticket)
+        return redirect(request, f"/sessions/{session_id}")
 
     @app.post("/sessions/{session_id}/turns/{turn}/mark")
     def mark(request: Request, session_id: str, turn: int, who: Post) -> Response:
@@ -161,14 +204,21 @@ def register_routes(routes: "Routes") -> None:
         owned_session(who, session_id)
         if state.live.busy(session_id):
             raise HTTPException(409, "the patient is still answering")
-        with state.session_lock(session_id), state.model_lock:
-            # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
-            options = {"no_feedback": not config.feedback, "feedback_max_tokens": config.feedback_max_tokens}
-            record = runner_for(session_id).end()
-            try:
-                after_end(database, state.pool, record, options=options)
-            except AcademyError as exc:  # the session has ended; its page says no feedback was stored
-                log.warning("after ending session %s: %s", session_id, exc.message)
+        ticket = state.model_queue.admit(who.therapist_id or "")
+        try:
+            with state.session_lock(session_id), state.model_queue.turn(ticket):
+                # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
+                options = {
+                    "no_feedback": not config.feedback,
+                    "feedback_max_tokens": config.feedback_max_tokens,
+                }
+                record = runner_for(session_id).end()
+                try:
+                    after_end(database, state.pool, record, options=options)
+                except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                    log.warning("after ending session %s: %s", session_id, exc.message)
+        except Cancelled as exc:
+            raise HTTPException(503, exc.message) from exc
         if state.jobs is not None and state.jobs.for_session(session_id) is None:
             state.jobs.start_loop(session_id)
         return redirect(request, f"/sessions/{session_id}")

@@ -10,13 +10,21 @@ function followReply(element) {
   busy.forEach((el) => { el.disabled = true; });
   const source = new EventSource(element.dataset.stream);
   let text = element.textContent;
+  const waiting = document.getElementById("waiting");
+  source.addEventListener("waiting", (event) => {
+    if (!waiting) return;
+    waiting.querySelector(".position").textContent = JSON.parse(event.data).position;
+    waiting.hidden = false;
+  });
   source.addEventListener("piece", (event) => {
+    if (waiting) waiting.hidden = true;
     text += JSON.parse(event.data).text;
     element.textContent = text;
   });
   source.addEventListener("done", (event) => {
     const data = JSON.parse(event.data);
     source.close();
+    if (waiting) waiting.hidden = true;
     if (data.error) {
       element.textContent = "(no reply: " + data.error + ")";
       element.classList.add("error");
@@ -28,7 +36,12 @@ function followReply(element) {
     busy.forEach((el) => { el.disabled = false; });
     if (form) {
       const box = form.querySelector("textarea");
-      if (box) { box.value = ""; box.focus(); }
+      // a cancelled wait gives the withdrawn words back, to edit or send again
+      if (box) { box.value = data.withdrawn || ""; box.focus(); }
+    }
+    if (data.withdrawn) {
+      const turn = element.closest(".turn");
+      if (turn) turn.remove();
     }
   });
   source.onerror = () => { source.close(); element.classList.remove("streaming"); };
