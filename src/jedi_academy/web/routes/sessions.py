@@ -207,7 +207,7 @@ def register_routes(routes: "Routes") -> None:
         ticket = state.model_queue.admit(who.therapist_id or "")
         try:
             with state.session_lock(session_id), state.model_queue.turn(ticket):
-                # the one end-of-session sequence (`academy session end`'s): the loop's hook codes the feedback
+                # the one end-of-session sequence (`academy session end`'s); the loop's hook codes feedback
                 options = {
                     "no_feedback": not config.feedback,
                     "feedback_max_tokens": config.feedback_max_tokens,
