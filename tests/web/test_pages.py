@@ -149,3 +149,43 @@ def test_a_reply_waits_its_turn_shows_its_position_and_can_be_cancelled(site: Si
         assert db.query(SessionTurn).filter_by(session_id=session_id).count() == 0
     assert bob.post(f"{session}/cancel", data={"csrf_token": token}).status_code == 409  # nothing waits now
     assert bob.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+
+
+def test_the_app_explains_itself(site: Site) -> None:
+    """HEAD where GET works; errors as pages in the layout (JSON for JSON clients, text for HTMX); sign-in
+    returns to the page asked for (never to another site); the tiny model's words carry a notice."""
+    anonymous = httpx.Client(base_url=site.url, follow_redirects=False)
+    for path in ("/login", "/static/app.js"):
+        head, get = anonymous.head(path), anonymous.get(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+    case = f"/cases/{site.ada.case_id}"
+    asked = anonymous.get(case)
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/login?next=%2Fcases%2F{site.ada.case_id}"
+    form = anonymous.get(asked.headers["location"]).text
+    assert f'name="next" value="{case}"' in form
+    signed = anonymous.post(
+        "/login",
+        data={"email": site.ada.email, "password": "correct horse battery", "csrf_token": csrf_of(form),
+              "next": case},
+    )  # fmt: skip
+    assert signed.status_code == 303 and signed.headers["location"] == case
+    elsewhere = sign_in(site.url, site.ada.email)
+    assert elsewhere.get("/login?next=//evil.example/").headers["location"] == "/"  # no open redirect
+    missing = elsewhere.get("/cases/c-nope")
+    assert missing.status_code == 404 and "<!doctype html>" in missing.text
+    assert "No such case." in missing.text
+    as_json = elsewhere.get("/cases/c-nope", headers={"Accept": "application/json"})
+    assert as_json.status_code == 404 and as_json.json() == {"error": "no such case"}
+    as_htmx = elsewhere.get("/cases/c-nope", headers={"HX-Request": "true"})
+    assert as_htmx.status_code == 404 and as_htmx.text == "no such case"
+    token = page_csrf(elsewhere)
+    session = elsewhere.post(f"{case}/sessions", data={"csrf_token": token}).headers["location"]
+    page = elsewhere.get(session).text
+    assert "This patient is the tiny test model" in page and 'hx-confirm="End this session?' in page
+    blank = elsewhere.post(
+        f"{session}/say", data={"csrf_token": token, "text": "   "}, headers={"HX-Request": "1"}
+    )
+    assert blank.status_code == 400 and blank.text == "say something first"
+    assert elsewhere.post(f"{session}/end", data={"csrf_token": token}).status_code == 303

@@ -20,11 +20,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import route_hook
@@ -38,6 +40,7 @@ from jedi_academy.web.security import (
     CSRF_FIELD,
     CSRF_HEADER,
     CookieSigner,
+    HeadAsGet,
     SecurityHeaders,
     same_token,
 )
@@ -151,6 +154,7 @@ def create_app(
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
 
     # ------------------------------------------------------------ plumbing
 
@@ -251,11 +255,34 @@ def create_app(
     async def to_login(request: Request, _exc: NotSignedIn) -> Response:
         if request.method != "GET" or request.headers.get("hx-request") or "/stream" in request.url.path:
             return Response("sign in first", status_code=401, media_type="text/plain")
-        return RedirectResponse("/login", status_code=303)
+        wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': wanted})}" if wanted != "/" else "/login", 303)
+
+    def error_page(request: Request, status: int, message: str) -> Response:
+        """An error as its client can show it: plain text for HTMX (app.js puts it next to the control that
+        sent the request), JSON for a JSON client, otherwise a page in the app's layout."""
+        if request.headers.get("hx-request"):
+            return Response(message, status_code=status, media_type="text/plain")
+        accept = request.headers.get("accept", "")
+        if "application/json" in accept and "text/html" not in accept:
+            return JSONResponse({"error": message}, status_code=status)
+        title = {403: "Not allowed", 404: "Not found", 409: "Not now", 413: "Too long", 429: "Slow down"}
+        return page(
+            request,
+            "message.html",
+            Visitor(None),
+            status=status,
+            title=title.get(status, "Something went wrong"),
+            text=message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_page(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(AcademyError)
     async def academy_error(request: Request, exc: AcademyError) -> Response:
-        return Response(str(exc), status_code=400, media_type="text/plain")
+        return error_page(request, 400, str(exc))
 
     # ------------------------------------------------------------ ownership
 

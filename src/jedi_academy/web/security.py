@@ -100,3 +100,25 @@ class SecurityHeaders:
             route = scope.get("route")
             path = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static") else "?")
             log.info("%s %s %s %.0fms", scope["method"], path, status, (time.monotonic() - started) * 1000)
+
+
+class HeadAsGet:
+    """HEAD answered wherever GET is (FastAPI's routes take only the methods they name): the request runs as
+    GET and the body is dropped, so the status and headers, Content-Length included, are GET's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

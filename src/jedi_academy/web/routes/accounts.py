@@ -44,11 +44,19 @@ def register_routes(routes: "Routes") -> None:
         response.headers["retry-after"] = str(wait)
         return response
 
+    def local_path(wanted: str | None) -> str:
+        """Where to go after signing in: a path on this site only (never another host: no open redirect)."""
+        if wanted and wanted.startswith("/") and not wanted.startswith(("//", "/\\")):
+            return wanted
+        return "/"
+
     @app.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request, who: Annotated[Visitor, Depends(visitor)]) -> Response:
+    def login_form(
+        request: Request, who: Annotated[Visitor, Depends(visitor)], next: str | None = None
+    ) -> Response:
         if who.therapist_id is not None:
-            return RedirectResponse("/", status_code=303)
-        return page(request, "login.html", who)
+            return RedirectResponse(local_path(next), status_code=303)
+        return page(request, "login.html", who, next=local_path(next))
 
     @app.post("/login")
     def login(
@@ -56,21 +64,23 @@ def register_routes(routes: "Routes") -> None:
         who: Annotated[Visitor, Depends(csrf)],
         email: Annotated[str, Form()],
         password: Annotated[str, Form()],
+        next: Annotated[str, Form()] = "/",
     ) -> Response:
         address, key = client_address(request), accounts.login_key(email)
         wait = accounts.wait_seconds(database, key, address, config.rate_limit)
         if wait:
-            return throttled(request, who, "login.html", wait, email=email[: accounts.MAX_EMAIL])
+            return throttled(request, who, "login.html", wait, email=email[: accounts.MAX_EMAIL], next=next)
         therapist_id = accounts.authenticate(database, email[: accounts.MAX_EMAIL], password)
         accounts.record_attempt(database, key, address, therapist_id is not None, config.rate_limit)
         if therapist_id is None:
             shown = email[: accounts.MAX_EMAIL]
-            return page(request, "login.html", who, status=401, error="Wrong email or password.", email=shown)
+            wrong = "Wrong email or password."
+            return page(request, "login.html", who, status=401, error=wrong, email=shown, next=next)
         # a new session id at login: a session id known before sign-in is worth nothing afterwards
         if who.login is not None:
             accounts.drop_session(database, who.login.token)
         fresh = accounts.new_session(database, therapist_id)
-        response = RedirectResponse("/", status_code=303)
+        response = RedirectResponse(local_path(next), status_code=303)
         set_login_cookie(response, fresh.token)
         return response
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import MAX_MESSAGE_CHARS
+from jedi_academy.llm.tiny import is_tiny_model
 from jedi_academy.loop.session_feedback import feedback_view
 from jedi_academy.sessions.ending import after_end
 from jedi_academy.web.model_queue import Cancelled
@@ -52,6 +53,9 @@ def register_routes(routes: "Routes") -> None:
             turn["marked"] = turn["index"] in marked
         live = state.live.get(session_id)
         record["streaming"] = live is not None and not live.done
+        # the tiny test model writes random text: every model-written word on the page says so
+        record["tiny_patient"] = is_tiny_model(str((record.get("patient_model") or {}).get("model") or ""))
+        record["tiny_teacher"] = is_tiny_model(str((record.get("teacher_model") or {}).get("model") or ""))
         return record
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)

@@ -75,5 +75,30 @@ function wire(root) {
   root.querySelectorAll("[data-job-stream]").forEach(followJob);
 }
 
+// An error from an HTMX request is shown next to the control that sent it (the server answers such requests
+// with plain text), and cleared when that control sends again.
+function errorSlot(element, create) {
+  const owner = element.closest("form") || element;
+  let slot = owner.querySelector(".form-error");
+  if (!slot && create) {
+    slot = document.createElement("p");
+    slot.className = "form-error error";
+    slot.setAttribute("role", "alert");
+    owner.appendChild(slot);
+  }
+  return slot;
+}
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  errorSlot(event.detail.elt, true).textContent = xhr.responseText || ("The server answered " + xhr.status + ".");
+});
+document.addEventListener("htmx:sendError", (event) => {
+  errorSlot(event.detail.elt, true).textContent = "The server could not be reached; try again.";
+});
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const slot = errorSlot(event.detail.elt, false);
+  if (slot) slot.remove();
+});
+
 document.addEventListener("DOMContentLoaded", () => wire(document));
 document.addEventListener("htmx:afterSettle", (event) => wire(event.target));
