@@ -18,6 +18,8 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.limits import REPLY_TOKENS, SEED, TEMPERATURE
 
 if TYPE_CHECKING:
@@ -38,48 +40,23 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
 
-def _register_stages() -> None:
-    """Each stage package owns its commands in ``<stage>/cli.py``."""
-    from jedi_academy.assessment.cli import register as register_assessment
-    from jedi_academy.conversations.cli import app as conversations_app
-    from jedi_academy.datasets.cli import app as dataset_app
-    from jedi_academy.feedback.cli import app as feedback_app
-    from jedi_academy.finetune.cli import register as register_finetune
-    from jedi_academy.instruments.cli import app as instruments_app
-    from jedi_academy.loop.cli import register as register_loop
-    from jedi_academy.personas.cli import app as personas_app
-    from jedi_academy.pipeline.cli import register as register_pipeline
-    from jedi_academy.portfolio.cli import register as register_portfolio
-    from jedi_academy.reddit.cli import register as register_ingest
-    from jedi_academy.serving.cli import register as register_serving
-    from jedi_academy.sessions.cli import register as register_sessions
-    from jedi_academy.specializations.cli import app as specializations_app
-    from jedi_academy.web.cli import register as register_web
-
-    app.add_typer(instruments_app, name="instruments")
-    app.add_typer(specializations_app, name="specializations")
-    register_pipeline(app)
-    register_ingest(app)
-    app.add_typer(personas_app, name="personas")
-    app.add_typer(conversations_app, name="conversations")
-    app.add_typer(dataset_app, name="dataset")
-    register_finetune(app)
-    register_serving(app)
-    register_assessment(app)
-    app.add_typer(feedback_app, name="feedback")
-    register_sessions(app)
-    register_web(app)
-    register_loop(app)  # after sessions: it adds to and extends the case and session commands
-    register_portfolio(app)
+_built: list[typer.Typer] = []
 
 
-_register_stages()
+def build_app() -> typer.Typer:
+    """The ``academy`` application with every stage's commands. Each stage contributes them through the
+    ``register_commands`` hook (``jedi_academy.hooks``); this module only collects them, once per process.
+    A stage that cannot be loaded, or two stages claiming one command, stop start-up with one line
+    (``main``)."""
+    if not _built:
+        from jedi_academy.cli_kit import CommandRegistry
+        from jedi_academy.hooks import hook
 
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
+        commands = CommandRegistry(app)
+        hook().register_commands(commands=commands)
+        commands.finish()
+        _built.append(app)
+    return app
 
 
 def _print_version(value: bool) -> None:
@@ -134,10 +111,9 @@ def config_show(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply pending migrations (commands also do this on first use)."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.db import current_revision
 
-    database = open_database(_settings(ctx))
+    database = _database(ctx)
     typer.echo(f"database at revision {current_revision(database.engine)}")
 
 
@@ -298,14 +274,22 @@ def main(argv: list[str] | None = None) -> int:
     from typer.main import get_command
 
     from jedi_academy.cli_errors import (
+        EXIT_PROBLEM,
         accepts_option,
         debug_requested,
         invoked_command,
         run_with_error_boundary,
     )
+    from jedi_academy.errors import AcademyError
 
     args = sys.argv[1:] if argv is None else argv
-    command = get_command(app)
+    try:
+        command = get_command(build_app())
+    except AcademyError as exc:  # a broken installation: one line, not a traceback at import time
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        return EXIT_PROBLEM
     return run_with_error_boundary(
         lambda: command.main(args=args, prog_name="academy", standalone_mode=False),
         debug=debug_requested(args),

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from jedi_academy.cli import app  # first: it selects typer's plain (non-rich) help before typer loads
+from jedi_academy.cli import build_app  # first: it selects typer's plain (non-rich) help before typer loads
 
 WIDTH = 100
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
@@ -52,7 +52,7 @@ def render_reference() -> str:
     from typer._click import Context
     from typer.main import get_command
 
-    root = get_command(app)
+    root = get_command(build_app())
     top = Context(root, info_name="academy", terminal_width=WIDTH, max_content_width=WIDTH)
     entries = list(_walk(root, top))
     lines = [HEADER, "## Commands", ""]

@@ -443,3 +443,71 @@ def test_a_port_in_use_is_a_clear_error_and_port_zero_takes_a_free_one() -> None
         with pytest.raises(AcademyError, match=rf"cannot listen on 127\.0\.0\.1:{port}") as refused:
             bind_listening_socket("127.0.0.1", port)
         assert refused.value.hint is not None and "--port" in refused.value.hint
+
+
+BOGUS_SCHEMA = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "bogus"}}}
+UNMATCHED = {"type": "object", "properties": {"a": {"type": "string", "pattern": "(("}}}
+BAD_PATTERN = {"type": "json_schema", "json_schema": {"name": "x", "schema": UNMATCHED}}
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "says"),
+    [
+        (b'{"model": "tiny", "messages": ' + b"[" * 5000 + b"]" * 5000 + b"}", None, "levels deep"),
+        (
+            b'{"model": "tiny", "messages": [], "response_format": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001,
+            None,
+            "levels deep",
+        ),
+        (b'{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}', None, "not valid JSON"),
+        (
+            json.dumps({"model": "tiny", "messages": HELLO, "response_format": BOGUS_SCHEMA}).encode(),
+            "response_format.json_schema",
+            'Unsupported type "bogus"',
+        ),
+        (
+            json.dumps(
+                {"model": "tiny", "messages": HELLO, "stream": True, "response_format": BOGUS_SCHEMA}
+            ).encode(),
+            "response_format.json_schema",
+            "cannot be followed",
+        ),
+        (
+            json.dumps(
+                {"model": "tiny", "messages": HELLO, "response_format": {**BOGUS_SCHEMA, "json_schema": "x"}}
+            ).encode(),
+            "response_format.json_schema",
+            "needs a 'schema' object",
+        ),
+        (
+            json.dumps({"model": "tiny", "messages": HELLO, "response_format": BAD_PATTERN}).encode(),
+            "response_format.json_schema",
+            "cannot be followed",
+        ),
+    ],
+    ids=["deep-array", "deep-object", "lone-surrogate", "bogus-schema", "bogus-schema-streamed",
+         "schema-not-object", "bad-pattern"],
+)
+def test_malformed_requests_are_refused_without_a_traceback(server, capfd, body, param, says) -> None:  # type: ignore[no-untyped-def]
+    response = httpx.post(
+        f"{server.url}/v1/chat/completions", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    assert says in error["message"]
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_api_description_is_behind_the_key(tiny_llm) -> None:  # type: ignore[no-untyped-def]
+    with ServerThread(create_app(tiny_llm, "tiny", limits=ServerLimits(api_key="s3cret"))) as running:
+        for path in ("/openapi.json", "/docs"):
+            response = httpx.get(f"{running.url}{path}")
+            assert response.status_code == 401 and error_of(response)["code"] == "invalid_api_key", path
+            keyed = httpx.get(f"{running.url}{path}", headers={"Authorization": "Bearer s3cret"})
+            assert keyed.status_code == 200, path
+        spec = httpx.get(f"{running.url}/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
+        assert "/v1/chat/completions" in spec["paths"]
+        assert httpx.get(f"{running.url}/redoc").status_code in (401, 404)
+    with ServerThread(create_app(tiny_llm, "tiny")) as open_server:  # no key: the description stays open
+        assert httpx.get(f"{open_server.url}/openapi.json").status_code == 200

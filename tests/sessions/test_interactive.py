@@ -115,3 +115,30 @@ def test_unfinished_session_blocks_a_new_one_and_end_closes_it(fresh: World, cap
     assert json.loads(capsys.readouterr().out)["status"] == "ended"
     assert main([*fresh.cli, "session", "resume", runner.session_id]) == 1
     assert "has ended" in capsys.readouterr().err
+
+
+def test_end_in_the_terminal_runs_the_same_sequence_as_session_end(fresh: World) -> None:
+    """`/end` used to skip the teacher's MITI feedback that `academy session end` gives: both now run
+    sessions.ending.end_session, whose hooks (the loop's) code and store the feedback."""
+    from jedi_academy.feedback import load_feedback
+
+    child = spawn(
+        fresh, "start", "--case", fresh.case_id, "--seed", "5", "--max-tokens", "6", "--no-extract"
+    )
+    child.expect(r"session (s-[0-9a-f]+) ")
+    session_id = child.match.group(1)
+    child.expect(PROMPT)
+    child.sendline(FIRST)
+    patient_line(child)
+    child.expect(PROMPT)
+    child.sendline("/end")
+    child.expect("the teacher codes the session for feedback")
+    child.expect(f"session {session_id} ended")
+    child.expect("Feedback on technique")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+    assert session_json(fresh.database, session_id)["status"] == "ended"
+    feedback = load_feedback(fresh.database, session_id)
+    assert feedback is not None and feedback.session_id == session_id

@@ -7,6 +7,7 @@ import pytest
 
 from jedi_academy.cli import main
 from jedi_academy.config import load_settings
+from jedi_academy.errors import ConfigError
 from jedi_academy.specializations import (
     Specialization,
     SpecializationError,
@@ -16,7 +17,6 @@ from jedi_academy.specializations import (
     select_specializations,
     sync_specializations,
 )
-from jedi_academy.specializations.known_instruments import FALLBACK_INSTRUMENT_IDS
 from jedi_academy.store import open_database
 from jedi_academy.store.models import Specialization as SpecializationRow
 
@@ -49,8 +49,11 @@ def test_shipped_specializations() -> None:
 
 
 def test_every_shipped_instrument_id_is_a_known_one() -> None:
+    from jedi_academy.instruments import instrument_ids
+
     used = {i for spec in load_specializations().values() for i in spec.instruments}
-    assert used <= FALLBACK_INSTRUMENT_IDS
+    assert used == {"phq-9", "gad-7", "pcl-5", "aq-10", "npi-16", "asrs-v1.1-a"}
+    assert used <= set(instrument_ids())
 
 
 def test_a_valid_definition_and_the_r_prefix() -> None:
@@ -167,7 +170,7 @@ def test_cli_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "6 added" in capsys.readouterr().out
 
 
-def test_instrument_ids_come_from_the_library_with_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instrument_ids_come_from_the_library_without_a_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     import jedi_academy.instruments
     from jedi_academy.specializations import known_instruments
 
@@ -180,5 +183,11 @@ def test_instrument_ids_come_from_the_library_with_a_fallback(monkeypatch: pytes
 
     known_instruments.known_instrument_ids.cache_clear()
     monkeypatch.setattr(jedi_academy.instruments, "instrument_ids", broken, raising=False)
-    assert known_instruments.known_instrument_ids() == FALLBACK_INSTRUMENT_IDS
+    with pytest.raises(RuntimeError, match="library half-written"):  # the failure itself, not a silent list
+        known_instruments.known_instrument_ids()
+
+    known_instruments.known_instrument_ids.cache_clear()
+    monkeypatch.setattr(jedi_academy.instruments, "instrument_ids", lambda: (), raising=False)
+    with pytest.raises(ConfigError, match="the instrument library is empty"):
+        known_instruments.known_instrument_ids()
     known_instruments.known_instrument_ids.cache_clear()

@@ -14,8 +14,6 @@ import pytest
 from tests.conftest import ServerThread
 from tests.web.conftest import PASSWORD, shoot
 
-pytest.importorskip("jedi_academy.loop.jobs", reason="the improvement loop (issue 16) is not installed")
-
 EMAIL = "ada@example.org"
 
 
@@ -72,6 +70,7 @@ def test_the_loop_job_moves_the_case_and_a_branch_starts_from_the_first_checkpoi
     expect(page.locator("#turn-0 .reply")).not_to_have_class("reply streaming", timeout=60_000)
     page.click("#turn-0 button.mark")
     expect(page.locator("#turn-0 .marked")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())  # ending asks for confirmation
     page.click("#end button")
     expect(page.locator("#recommendations tbody tr").first).to_be_visible(timeout=120_000)
 

@@ -62,3 +62,10 @@ def test_therapist_add_with_email_prints_a_working_invite(
         assert client.get(renewed["invite_url"].split("8000", 1)[1]).status_code == 200
     assert main(["--data-dir", str(data), "invite", "Nobody"]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_public_site_needs_secure_cookies(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["web", "--host", "0.0.0.0", "--i-understand-this-is-public"]) == 2
+    err = capsys.readouterr().err
+    assert "--i-understand-this-is-public" in err and "needs --secure-cookies" in err
+    assert "Traceback" not in err

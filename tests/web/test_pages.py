@@ -74,14 +74,118 @@ def test_self_registration(open_site: Site) -> None:
     refused = client.post("/register", data=data)
     assert refused.status_code == 400 and "at least 10 characters" in refused.text
     data["password"] = "long enough secret"
-    assert client.post("/register", data=data).status_code == 303
-    assert "Eve" in client.get("/").text
+    made = client.post("/register", data=data)
+    assert made.status_code == 200 and "Registration received" in made.text
+    assert "Eve" in sign_in(open_site.url, "eve@example.org", "long enough secret").get("/").text
+    # the same email again: the same answer (no account enumeration), and no second account
     again = httpx.Client(base_url=open_site.url, follow_redirects=False)
     data["csrf_token"] = csrf_of(again.get("/register").text)
-    assert again.post("/register", data=data).status_code == 400  # the email is taken
+    taken = again.post("/register", data={**data, "password": "a different long secret"})
+    def without_token(html: str) -> str:  # each browser has its own CSRF token in the page header
+        return re.sub(r'"X-CSRF-Token": "[^"]+"', "", html)
+
+    assert taken.status_code == 200 and without_token(taken.text) == without_token(made.text)
+    assert sign_in(open_site.url, "eve@example.org", "long enough secret").get("/").status_code == 200
+    # bounded fields
+    long_name = {**data, "name": "E" * 5000, "email": "eve2@example.org"}
+    assert "at most 200 characters" in again.post("/register", data=long_name).text
+    # registrations from one address are rate-limited
+    replies = [
+        again.post("/register", data={**data, "email": f"r{n}@example.org"}).status_code for n in range(6)
+    ]
+    assert replies[-1] == 429
 
 
 def test_registration_is_off_by_default(site: Site) -> None:
     client = httpx.Client(base_url=site.url)
     assert client.get("/register").status_code == 404
     assert "/register" not in client.get("/login").text
+
+
+def test_an_overlong_message_is_refused_and_stored_nowhere(site: Site) -> None:
+    from jedi_academy.limits import MAX_MESSAGE_CHARS
+    from jedi_academy.store.models import SessionTurn
+
+    bob = sign_in(site.url, site.bob.email)
+    token = page_csrf(bob)
+    session = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token}).headers["location"]
+    assert f'maxlength="{MAX_MESSAGE_CHARS}"' in bob.get(session).text  # the form says so before sending
+    for headers in ({}, {"HX-Request": "true"}):
+        long = {"csrf_token": token, "text": "x" * 20_000}
+        refused = bob.post(f"{session}/say", data=long, headers=headers)
+        assert refused.status_code == 413 and f"at most {MAX_MESSAGE_CHARS:,}" in refused.text
+    with site.database.session() as db:
+        assert db.query(SessionTurn).filter_by(session_id=session.rsplit("/", 1)[1]).count() == 0
+    assert bob.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+
+
+def test_a_reply_waits_its_turn_shows_its_position_and_can_be_cancelled(site: Site) -> None:
+    from jedi_academy.store.models import SessionTurn
+
+    queue = site.app.state.academy.model_queue
+    bob = sign_in(site.url, site.bob.email)
+    token = page_csrf(bob)
+    session = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token}).headers["location"]
+    session_id = session.rsplit("/", 1)[1]
+    other = queue.admit("another therapist")
+    with queue.turn(other):  # someone else's patient is answering
+        words = {"csrf_token": token, "text": "How was the week?"}
+        said = bob.post(f"{session}/say", data=words, headers={"HX-Request": "1"})
+        assert said.status_code == 200 and "How was the week?" in said.text  # stored before the wait
+        with site.database.session() as db:
+            assert db.query(SessionTurn).filter_by(session_id=session_id).count() == 1
+        events: list[str] = []
+        with bob.stream("GET", f"{session}/stream", timeout=60) as stream:
+            for line in stream.iter_lines():
+                events.append(line)
+                if line.startswith("data:") and '"position"' in line:
+                    assert line == 'data: {"position": 1}'  # next, once the running call ends
+                    assert bob.post(f"{session}/cancel", data={"csrf_token": token}).status_code == 303
+                if events[-2:-1] == ["event: done"]:
+                    break
+    assert "event: waiting" in events
+    assert '"withdrawn": "How was the week?"' in events[-1] and "cancelled" in events[-1]
+    with site.database.session() as db:  # the withdrawn words are stored nowhere
+        assert db.query(SessionTurn).filter_by(session_id=session_id).count() == 0
+    assert bob.post(f"{session}/cancel", data={"csrf_token": token}).status_code == 409  # nothing waits now
+    assert bob.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+
+
+def test_the_app_explains_itself(site: Site) -> None:
+    """HEAD where GET works; errors as pages in the layout (JSON for JSON clients, text for HTMX); sign-in
+    returns to the page asked for (never to another site); the tiny model's words carry a notice."""
+    anonymous = httpx.Client(base_url=site.url, follow_redirects=False)
+    for path in ("/login", "/static/app.js"):
+        head, get = anonymous.head(path), anonymous.get(path)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == get.headers["content-length"]
+    case = f"/cases/{site.ada.case_id}"
+    asked = anonymous.get(case)
+    assert asked.status_code == 303
+    assert asked.headers["location"] == f"/login?next=%2Fcases%2F{site.ada.case_id}"
+    form = anonymous.get(asked.headers["location"]).text
+    assert f'name="next" value="{case}"' in form
+    signed = anonymous.post(
+        "/login",
+        data={"email": site.ada.email, "password": "correct horse battery", "csrf_token": csrf_of(form),
+              "next": case},
+    )  # fmt: skip
+    assert signed.status_code == 303 and signed.headers["location"] == case
+    elsewhere = sign_in(site.url, site.ada.email)
+    assert elsewhere.get("/login?next=//evil.example/").headers["location"] == "/"  # no open redirect
+    missing = elsewhere.get("/cases/c-nope")
+    assert missing.status_code == 404 and "<!doctype html>" in missing.text
+    assert "No such case." in missing.text
+    as_json = elsewhere.get("/cases/c-nope", headers={"Accept": "application/json"})
+    assert as_json.status_code == 404 and as_json.json() == {"error": "no such case"}
+    as_htmx = elsewhere.get("/cases/c-nope", headers={"HX-Request": "true"})
+    assert as_htmx.status_code == 404 and as_htmx.text == "no such case"
+    token = page_csrf(elsewhere)
+    session = elsewhere.post(f"{case}/sessions", data={"csrf_token": token}).headers["location"]
+    page = elsewhere.get(session).text
+    assert "This patient is the tiny test model" in page and 'hx-confirm="End this session?' in page
+    blank = elsewhere.post(
+        f"{session}/say", data={"csrf_token": token, "text": "   "}, headers={"HX-Request": "1"}
+    )
+    assert blank.status_code == 400 and blank.text == "say something first"
+    assert elsewhere.post(f"{session}/end", data={"csrf_token": token}).status_code == 303

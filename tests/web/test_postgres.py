@@ -36,7 +36,7 @@ def test_the_web_app_on_postgresql(tmp_path: Path, tiny_dir: Path, tiny_llm: Any
         assert ada.post(f"/cases/{site.ada.case_id}/sessions").status_code == 403
         client = httpx.Client(base_url=server.url)
         token = csrf_of(client.get("/login").text)
-        for _ in range(5):
+        for _ in range(3):  # the free tries (RateLimit.free_per_account); then each try waits longer
             wrong = {"email": site.bob.email, "password": "not the password", "csrf_token": token}
             assert client.post("/login", data=wrong).status_code == 401
         right = {"email": site.bob.email, "password": PASSWORD, "csrf_token": token}

@@ -38,6 +38,7 @@ def id_routes(case_id: str, session_id: str) -> list[tuple[str, str]]:
         ("GET", f"/sessions/{session_id}"),
         ("GET", f"/sessions/{session_id}/stream"),
         ("POST", f"/sessions/{session_id}/say"),
+        ("POST", f"/sessions/{session_id}/cancel"),
         ("POST", f"/sessions/{session_id}/turns/0/mark"),
         ("POST", f"/sessions/{session_id}/end"),
         ("GET", "/jobs/j-anything"),
@@ -129,46 +130,134 @@ def test_every_post_route_checks_csrf(site: Site) -> None:
 def test_session_id_rotates_at_login_and_dies_at_logout(site: Site) -> None:
     client = httpx.Client(base_url=site.url, follow_redirects=False)
     token = csrf_of(client.get("/login").text)
-    planted = client.cookies["academy_session"]
+    assert "academy_session" not in client.cookies and "academy_csrf" in client.cookies  # nothing stored yet
     reply = client.post("/login", data={"email": site.ada.email, "password": PASSWORD, "csrf_token": token})
     assert reply.status_code == 303
     signed_in = client.cookies["academy_session"]
-    assert signed_in != planted
-    # the cookie an attacker planted before sign-in is not signed in
-    attacker = httpx.Client(base_url=site.url, follow_redirects=False, cookies={"academy_session": planted})
-    assert attacker.get("/").status_code == 303
+    cookie = next(c for c in reply.headers.get_list("set-cookie") if c.startswith("academy_session="))
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    # a second sign-in gets a new session id and ends the one before: a session id known before sign-in is
+    # worth nothing afterwards
+    relogin = client.post(
+        "/login", data={"email": site.ada.email, "password": PASSWORD, "csrf_token": page_csrf(client)}
+    )
+    assert relogin.status_code == 303 and client.cookies["academy_session"] != signed_in
+    before = httpx.Client(base_url=site.url, follow_redirects=False, cookies={"academy_session": signed_in})
+    assert before.get("/").status_code == 303
+    signed_in = client.cookies["academy_session"]
     # a forged or tampered cookie is worth nothing either
     forged = httpx.Client(base_url=site.url, cookies={"academy_session": signed_in[:-2] + "xx"})
     assert forged.get("/", follow_redirects=False).status_code == 303
-    cookie = reply.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
     # logout ends the session on the server: replaying the old cookie fails
     assert client.post("/logout", data={"csrf_token": page_csrf(client)}).status_code == 303
     replay = httpx.Client(base_url=site.url, follow_redirects=False, cookies={"academy_session": signed_in})
     assert replay.get("/").status_code == 303
 
 
-def test_login_is_rate_limited(site: Site) -> None:
+def table_rows(site: Site) -> dict[str, int]:
+    from sqlalchemy import inspect, text
+
+    with site.database.engine.connect() as connection:
+        names = inspect(connection).get_table_names()
+        count = 'SELECT COUNT(*) FROM "{}"'
+        return {name: connection.execute(text(count.format(name))).scalar_one() for name in names}
+
+
+def test_anonymous_visitors_write_nothing(site: Site) -> None:
+    before = table_rows(site)
+    for _ in range(50):
+        cookieless = httpx.Client(base_url=site.url, follow_redirects=False)
+        assert cookieless.get("/login").status_code == 200
+        assert cookieless.get("/").status_code == 303  # to /login, still writing nothing
+    assert table_rows(site) == before
+    # the anonymous CSRF token is the signed cookie's: a form from one browser does not work in another
+    first, second = httpx.Client(base_url=site.url), httpx.Client(base_url=site.url)
+    token = csrf_of(first.get("/login").text)
+    second.get("/login")
+    stolen = second.post("/login", data={"email": site.ada.email, "password": PASSWORD, "csrf_token": token})
+    assert stolen.status_code == 403
+
+
+def age_attempts(site: Site, seconds: int) -> None:
+    """Moves every recorded failure ``seconds`` into the past: the throttle's clock, without sleeping."""
+    from datetime import timedelta
+
+    from jedi_academy.store.models import LoginAttempt
+
+    with site.database.session() as session:  # in Python: SQLite has no datetime arithmetic
+        for attempt in session.scalars(select(LoginAttempt)):
+            attempt.at = attempt.at - timedelta(seconds=seconds)
+
+
+def test_sign_in_is_slowed_progressively_but_the_owner_is_never_locked_out(site: Site) -> None:
     from jedi_academy.sessions import add_therapist
     from jedi_academy.web import accounts
 
+    limit = accounts.RateLimit()
     carol = add_therapist(site.database, "Carol")
     invite = accounts.invite(site.database, carol["id"], "carol@example.org")
     accounts.accept_invite(site.database, invite, PASSWORD)
-    client = httpx.Client(base_url=site.url)
+    client = httpx.Client(base_url=site.url, follow_redirects=False)
     token = csrf_of(client.get("/login").text)
-    for _ in range(5):
-        guess = {"email": "carol@example.org", "password": "guess" * 3, "csrf_token": token}
+    guess = {"email": "carol@example.org", "password": "guess" * 3, "csrf_token": token}
+    waits = []
+    for _ in range(limit.free_per_account + 5):
         wrong = client.post("/login", data=guess)
+        if wrong.status_code == 429:
+            waits.append(int(wrong.headers["retry-after"]))
+            assert "Wait" in wrong.text
+            age_attempts(site, waits[-1])  # the attacker waits the delay out; the next guess counts again
+            wrong = client.post("/login", data=guess)
         assert wrong.status_code == 401
-    right = client.post(
-        "/login", data={"email": "Carol@example.org", "password": PASSWORD, "csrf_token": token}
-    )
-    assert right.status_code == 429
-    assert "Too many failed sign-ins" in right.text
-    assert "academy_session" not in right.headers.get("set-cookie", "") or right.status_code == 429
-    # another account from the same address is not locked out
+    assert waits == sorted(waits) and waits[0] < waits[-1] <= limit.max_delay_s  # doubling, capped
+    right = {"email": "Carol@example.org", "password": PASSWORD, "csrf_token": token}
+    slowed = client.post("/login", data=right)
+    assert slowed.status_code == 429 and "academy_session" not in slowed.headers.get("set-cookie", "")
+    age_attempts(site, limit.max_delay_s)  # at most the longest delay later, the owner gets in
+    assert client.post("/login", data=right).status_code == 303
+    # another account from the same address was never slowed
     sign_in(site.url, site.ada.email)
+
+
+def test_the_current_password_check_is_throttled(site: Site) -> None:
+    from jedi_academy.sessions import add_therapist
+    from jedi_academy.web import accounts
+
+    erin = add_therapist(site.database, "Erin")
+    invite = accounts.invite(site.database, erin["id"], "erin@example.org")
+    accounts.accept_invite(site.database, invite, PASSWORD)
+    client = sign_in(site.url, "erin@example.org")
+    new = "a fresh and long secret"
+    statuses = []
+    for _ in range(accounts.RateLimit().free_per_account + 1):
+        data = {"current": "not it at all", "new": new, "new_again": new, "csrf_token": page_csrf(client)}
+        statuses.append(client.post("/account/password", data=data).status_code)
+    assert statuses[:-1] == [400] * accounts.RateLimit().free_per_account and statuses[-1] == 429
+    right = {"current": PASSWORD, "new": new, "new_again": new, "csrf_token": page_csrf(client)}
+    assert client.post("/account/password", data=right).status_code == 429  # even the right one waits
+    age_attempts(site, accounts.RateLimit().max_delay_s)
+    assert "Password changed" in client.post("/account/password", data=right).text
+
+
+@pytest.mark.parametrize(
+    ("password", "says"),
+    [
+        ("", "at least 10 characters"),
+        ("x", "at least 10 characters"),
+        ("password123456", "too easy to guess"),
+        ("aaaaaaaaaaaaaaaa", "too easy to guess"),
+        ("x" * 1025, "at most 1024"),
+    ],
+)
+def test_weak_passwords_are_refused(password: str, says: str) -> None:
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.web.accounts import check_password
+
+    with pytest.raises(AcademyError, match=says):
+        check_password(password)
+    with pytest.raises(AcademyError, match="too easy to guess"):
+        check_password("ada.lovelace1815", "ada.lovelace1815@example.org")  # leans on the email
+    check_password(PASSWORD)
 
 
 def test_security_headers(site: Site) -> None:

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import POSITIVE, SEED, TEMPERATURE
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 Mode = Literal["logprob", "sample"]
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any]:
-    from jedi_academy.config import settings_from_context
     from jedi_academy.store import open_database
 
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     return settings, open_database(settings)
 
 
@@ -51,13 +55,10 @@ def assess_command(
         from typer._click.exceptions import UsageError
 
         raise UsageError("Missing option '--instrument' (or `academy assess list` for the stored runs).")
-    from sqlalchemy import select
-
+    from jedi_academy.assessment import queries
     from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
     from jedi_academy.errors import ConfigError
     from jedi_academy.instruments import load_instrument
-    from jedi_academy.store.lookup import one_by_id_or_prefix
-    from jedi_academy.store.models import Checkpoint, Persona
 
     if (checkpoint is None) == (model is None):
         raise ConfigError("give exactly one of --checkpoint and --model")
@@ -66,10 +67,7 @@ def assess_command(
     settings, database = _context(ctx)
     load_instrument(instrument, settings.data_dir)  # an unknown id fails before the model loads
     if persona is not None:  # a prefix becomes the full id before any work
-        with database.session() as session:
-            persona = one_by_id_or_prefix(
-                session, Persona, persona, "persona", "see `academy personas list`"
-            ).id
+        persona = queries.persona_id(database, persona)
     target = (
         checkpoint_target(settings, database, checkpoint)
         if checkpoint
@@ -77,14 +75,7 @@ def assess_command(
     )
     persona_ids: list[str | None] = [persona]
     if all_personas:
-        with database.session() as session:
-            specialization = (
-                session.get(Checkpoint, target.checkpoint_id).specialization_id if checkpoint else None
-            )
-            if specialization is None:
-                raise ConfigError("--all-personas needs a checkpoint that belongs to a specialization")
-            query = select(Persona.id).where(Persona.specialization_id == specialization).order_by(Persona.id)
-            persona_ids = list(session.scalars(query))
+        persona_ids = queries.specialization_personas(database, target.checkpoint_id if checkpoint else None)
     options = SampleOptions(samples=samples, temperature=temperature)
     rows = []
     from jedi_academy.assessment.progress import RunProgress
@@ -97,7 +88,7 @@ def assess_command(
             progress.advance(f"run {run.id}: total {'invalid' if run.total is None else f'{run.total:.2f}'}")
             rows.append(_run_row(run))
     if as_json:
-        typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
+        print_json(rows if all_personas else rows[0])
         return
     for row in rows:
         modal, persona_id = row["modal"], row["persona"] or "-"
@@ -188,7 +179,7 @@ def compare_command(
     )
     comparison["report"] = str(report)
     if as_json:
-        typer.echo(json.dumps(comparison, indent=2))
+        print_json(comparison)
         return
     typer.echo(comparison_text(comparison))
     typer.echo(f"report: {report}")
@@ -218,30 +209,13 @@ def baseline_command(
 ) -> None:
     """Score the patient checkpoint and its controls in character; persona-level verdicts and a report."""
     from jedi_academy.assessment.baseline import run_baseline
+    from jedi_academy.assessment.queries import baseline_checkpoint
     from jedi_academy.assessment.report import verdict_line
     from jedi_academy.assessment.runner import SampleOptions
-    from jedi_academy.errors import ConfigError
-    from jedi_academy.store.lookup import one_by_id_or_prefix
-    from jedi_academy.store.models import Checkpoint, Specialization
 
     settings, database = _context(ctx)
-    with database.session() as session:
-        if checkpoint is not None:  # resolved, and its specialization checked, before any model loads
-            found = one_by_id_or_prefix(
-                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
-            )
-            if found.specialization_id not in (None, specialization):
-                raise ConfigError(
-                    f"checkpoint {found.id} is a {found.specialization_id} patient, not {specialization}",
-                    f"pick one of `academy checkpoints list --specialization {specialization}`, "
-                    f"or --specialization {found.specialization_id}",
-                )
-            checkpoint = found.id
-        if session.get(Specialization, specialization) is None:
-            raise ConfigError(
-                f"unknown specialization {specialization!r} (or nothing was run for it yet)",
-                "see `academy specializations list`; `academy run` or `specializations sync` adds it",
-            )
+    # resolved, and its specialization checked, before any model loads
+    checkpoint = baseline_checkpoint(database, checkpoint, specialization)
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
     results = run_baseline(
         settings, database, specialization, checkpoint=checkpoint, instruments=instrument, mode=mode,
@@ -249,7 +223,7 @@ def baseline_command(
         train_sham=train_sham, echo=echo,
     )  # fmt: skip
     if as_json:
-        typer.echo(json.dumps(results, indent=2, default=str))
+        print_json(results)
         return
     for instrument_id, block in results["instruments"].items():
         typer.echo(verdict_line(f"{instrument_id} ({block['verdict_basis']})", block["verdict"]))
@@ -284,45 +258,12 @@ def assess_list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
-    from sqlalchemy import select
-
-    from jedi_academy.store.lookup import one_by_id_or_prefix
-    from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
+    from jedi_academy.assessment.queries import list_runs
 
     _, database = _context(ctx)
-    with database.session() as session:
-        query = select(AssessmentRun).order_by(AssessmentRun.id)
-        if checkpoint is not None:
-            found = one_by_id_or_prefix(
-                session, Checkpoint, checkpoint, "checkpoint", "see `academy checkpoints list`"
-            )
-            query = query.where(AssessmentRun.checkpoint_id == found.id)
-        if persona is not None:
-            found_persona = one_by_id_or_prefix(
-                session, Persona, persona, "persona", "see `academy personas list`"
-            )
-            query = query.where(AssessmentRun.persona_id == found_persona.id)
-        if instrument is not None:
-            query = query.where(AssessmentRun.instrument_id == instrument)
-        rows = [
-            {
-                "run": run.id,
-                "instrument": run.instrument_id,
-                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
-                "checkpoint": run.checkpoint_id,
-                "model": run.model,
-                "persona": run.persona_id,
-                "mode": run.mode,
-                "seed": run.seed,
-                "total": run.total,
-                "ci_low": run.ci_low,
-                "ci_high": run.ci_high,
-                "started_at": run.started_at.isoformat(),
-            }
-            for run in session.scalars(query)
-        ]
+    rows = list_runs(database, checkpoint=checkpoint, instrument=instrument, persona=persona)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
@@ -336,9 +277,10 @@ def assess_list_command(
         )
 
 
-def register(app: typer.Typer) -> None:
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
     assess_app.callback()(assess_command)
     assess_app.command("list")(assess_list_command)
-    app.add_typer(assess_app, name="assess")
-    app.command("compare")(compare_command)
-    app.command("baseline")(baseline_command)
+    commands.group("assess", assess_app)
+    commands.command("compare")(compare_command)
+    commands.command("baseline")(baseline_command)

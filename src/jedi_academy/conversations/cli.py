@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import MAX_SEED, MAX_TEMPERATURE, MAX_TOKENS
 
 if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+    from jedi_academy.cli_kit import CommandRegistry
     from jedi_academy.conversations.generate import ConversationReport
 
 app = typer.Typer(help="Therapist/patient conversations: generate, list, show.", no_args_is_help=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
 
 
 @app.command("generate")
@@ -100,7 +97,7 @@ def generate(
         progress=None if as_json else lambda message: typer.echo(message, err=True),
     )
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
     else:
         _print_report(report)
     require_generated(report)
@@ -160,11 +157,10 @@ def list_command(
 ) -> None:
     """Stored conversations: id, persona, specialization, number of turns."""
     from jedi_academy.conversations.records import conversation_rows
-    from jedi_academy.store import open_database
 
-    rows = conversation_rows(open_database(_settings(ctx)), specialization, persona)
+    rows = conversation_rows(_database(ctx), specialization, persona)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no conversations yet (academy conversations generate --specialization ID)")
@@ -189,10 +185,9 @@ def show(
 ) -> None:
     """One conversation, turn by turn."""
     from jedi_academy.conversations.records import get_conversation
-    from jedi_academy.store import open_database
     from jedi_academy.store.models import Persona
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         conversation = get_conversation(session, conversation_id)
         persona = session.get(Persona, conversation.persona_id)
         name = (persona.card.get("name") if persona else None) or "Patient"
@@ -223,7 +218,7 @@ def show(
             ],
         }
     if as_json:
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        print_json(data)
         return
     typer.echo(
         f"conversation {data['id']} · persona {data['persona_id']} ({name}) · {data['specialization']} · "
@@ -244,3 +239,8 @@ def show(
 def _details(provenance: dict[str, Any], count: int) -> list[dict[str, Any]]:
     details = [d if isinstance(d, dict) else {} for d in provenance.get("turns", [])]
     return (details + [{}] * count)[:count]
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("conversations", app)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import SEED
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 app = typer.Typer(help="Dataset versions: build, list, show, export.", no_args_is_help=True)
 
 
 def _context(ctx: typer.Context) -> tuple[Any, Any, Any]:
-    from jedi_academy.config import settings_from_context
     from jedi_academy.store import ArtifactStore, open_database
 
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     return settings, open_database(settings), ArtifactStore(settings.data_dir)
 
 
@@ -85,7 +89,7 @@ def build(
             drop_contaminated=drop_contaminated,
         )
     if as_json:
-        typer.echo(json.dumps({"id": version.id, "created": created, "stats": version.stats}, indent=2))
+        print_json({"id": version.id, "created": created, "stats": version.stats})
         return
     typer.echo(f"dataset version {version.id[:12]} {'built' if created else 'already exists'} ({version.id})")
     _print_stats(version.stats)
@@ -94,24 +98,12 @@ def build(
 @app.command("list")
 def list_versions(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """All dataset versions, oldest first."""
-    from sqlalchemy import select
-
-    from jedi_academy.store.models import DatasetVersion
+    from jedi_academy.datasets.versions import list_versions as all_versions
 
     _, database, _ = _context(ctx)
-    with database.session() as session:
-        rows = [
-            {
-                "id": v.id,
-                "parent": v.parent_id,
-                "specializations": v.specializations,
-                "conversations": v.stats.get("conversations", v.stats.get("train")),
-                "created_at": v.created_at.isoformat(),
-            }
-            for v in session.scalars(select(DatasetVersion).order_by(DatasetVersion.created_at))
-        ]
+    rows = all_versions(database)
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no dataset versions yet (academy dataset build --specialization ID)")
@@ -138,7 +130,7 @@ def show(
     _, database, store = _context(ctx)
     version_id, folder, stats = export_folder(database, store, version)
     if as_json:
-        typer.echo(json.dumps({"id": version_id, "export_folder": str(folder), "stats": stats}, indent=2))
+        print_json({"id": version_id, "export_folder": str(folder), "stats": stats})
         return
     typer.echo(f"dataset version {version_id}")
     typer.echo(f"  export folder: {folder}")
@@ -167,3 +159,8 @@ def export(
     for path in written:
         typer.echo(f"wrote {path}")
     _print_stats(stats)
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("dataset", app)

@@ -249,3 +249,18 @@ def resolve_version(session: Any, wanted: str) -> DatasetVersion:
     return one_by_id_or_prefix(
         session, DatasetVersion, wanted, "dataset version", "see `academy dataset list`"
     )
+
+
+def list_versions(database: Database) -> list[dict[str, Any]]:
+    """Every dataset version, oldest first (``academy dataset list``)."""
+    with database.session() as session:
+        return [
+            {
+                "id": v.id,
+                "parent": v.parent_id,
+                "specializations": v.specializations,
+                "conversations": v.stats.get("conversations", v.stats.get("train")),
+                "created_at": v.created_at.isoformat(),
+            }
+            for v in session.scalars(select(DatasetVersion).order_by(DatasetVersion.created_at))
+        ]

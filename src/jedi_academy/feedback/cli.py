@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
 if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
     from jedi_academy.config import Settings
     from jedi_academy.llm import LLM
 
@@ -16,12 +21,6 @@ app = typer.Typer(
     help="Feedback on technique: MITI-style coding of sessions and agreement with human coders.",
     no_args_is_help=True,
 )
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
 
 
 def _coder(settings: Settings, backend: str | None, model: str | None) -> LLM:
@@ -80,9 +79,8 @@ def show(
     from jedi_academy.errors import AcademyError
     from jedi_academy.feedback.render import render_feedback
     from jedi_academy.feedback.storage import load_feedback
-    from jedi_academy.store import open_database
 
-    feedback = load_feedback(open_database(_settings(ctx)), session_id)
+    feedback = load_feedback(_database(ctx), session_id)
     if feedback is None:
         raise AcademyError(
             f"no feedback stored for session {session_id!r}", "run `academy feedback code` first"
@@ -124,3 +122,8 @@ def evaluate(
         progress=None if as_json else progress,
     )
     typer.echo(json.dumps(report.as_dict(), indent=2) if as_json else render_evaluation(report))
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("feedback", app)

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from jedi_academy.limits import POSITIVE, SEED
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.finetune import bounds as B
+from jedi_academy.hooks import hookimpl
+from jedi_academy.limits import SEED
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
+
+def _option(flag: str, help: str, bound: B.Bound) -> Any:
+    """A training option whose help shows the range ``bound`` enforces (a usage error, exit 2)."""
+    return typer.Option(flag, help=B.range_help(help, bound), **bound.option(flag))
+
 
 checkpoints_app = typer.Typer(
     help="The checkpoint lineage: list, show, tree, export, delete.", no_args_is_help=True
 )
-
-
-def _settings(ctx: typer.Context) -> Any:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
 
 
 def finetune_command(
@@ -38,33 +44,54 @@ def finetune_command(
     validation: Annotated[
         Path | None, typer.Option(help="Validation .jsonl (with a .jsonl --dataset).")
     ] = None,
-    steps: Annotated[int, typer.Option(help="Optimizer steps.", **POSITIVE)] = 300,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.", min=0.0, max=1.0)] = 6e-5,
-    rank: Annotated[int | None, typer.Option(help="LoRA rank (default 64).", min=1, max=4096)] = None,
-    alpha: Annotated[
-        float | None, typer.Option(help="LoRA alpha (default 2 x rank).", min=0.0, max=1e6)
+    # every default and range below comes from finetune/bounds.py, which TrainingConfig also uses
+    steps: Annotated[int, _option("--steps", "Optimizer steps.", B.MAX_STEPS)] = B.MAX_STEPS.default,
+    lr: Annotated[float, _option("--lr", "Peak learning rate.", B.LEARNING_RATE)] = B.LEARNING_RATE.default,
+    rank: Annotated[
+        int | None, _option("--rank", f"LoRA rank (default {B.LORA_RANK.default}).", B.LORA_RANK)
     ] = None,
+    alpha: Annotated[float | None, _option("--alpha", "LoRA alpha (default 2 x rank).", B.LORA_ALPHA)] = None,
     dropout: Annotated[
-        float | None, typer.Option(help="LoRA dropout (default 0).", min=0.0, max=0.99)
+        float | None,
+        _option("--dropout", f"LoRA dropout (default {B.LORA_DROPOUT.default:g}).", B.LORA_DROPOUT),
     ] = None,
     batch_tokens: Annotated[
-        int | None, typer.Option(help="Padded tokens per micro-batch (default 16384).", min=8, max=1 << 24)
+        int | None,
+        _option(
+            "--batch-tokens",
+            f"Padded tokens per micro-batch (default {B.DEFAULT_BATCH_TOKENS}, or --max-seq-len if larger).",
+            B.BATCH_TOKENS,
+        ),
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(help="At most this many examples per micro-batch (default: no cap).", **POSITIVE),
+        _option("--batch-size", "At most this many examples per micro-batch (no cap by default).",
+                B.BATCH_SIZE),
     ] = None,
     grad_accum: Annotated[
-        int | None, typer.Option(help="Micro-batches per step (default 2).", **POSITIVE)
+        int | None,
+        _option(
+            "--grad-accum",
+            f"Micro-batches per step (default {B.GRAD_ACCUMULATION.default}).",
+            B.GRAD_ACCUMULATION,
+        ),
     ] = None,
     max_seq_len: Annotated[
         int,
-        typer.Option(help="Longest example in tokens (earlier turns are cut first).", min=8, max=1 << 20),
-    ] = 2048,
-    warmup: Annotated[float, typer.Option(help="Warm-up fraction of the steps.", min=0.0, max=1.0)] = 0.05,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.", min=0.0, max=10.0)] = 0.1,
-    eval_every: Annotated[int, typer.Option(help="Validation loss every N steps.", **POSITIVE)] = 100,
-    save_every: Annotated[int, typer.Option(help="Save resumable state every N steps.", **POSITIVE)] = 50,
+        _option("--max-seq-len", "Longest example in tokens (earlier turns are cut first).", B.MAX_SEQ_LEN),
+    ] = B.MAX_SEQ_LEN.default,
+    warmup: Annotated[
+        float, _option("--warmup", "Warm-up fraction of the steps.", B.WARMUP_FRACTION)
+    ] = B.WARMUP_FRACTION.default,
+    weight_decay: Annotated[
+        float, _option("--weight-decay", "AdamW weight decay.", B.WEIGHT_DECAY)
+    ] = B.WEIGHT_DECAY.default,
+    eval_every: Annotated[
+        int, _option("--eval-every", "Validation loss every N steps.", B.EVAL_EVERY)
+    ] = B.EVAL_EVERY.default,
+    save_every: Annotated[
+        int, _option("--save-every", "Save resumable state every N steps.", B.SAVE_EVERY)
+    ] = B.SAVE_EVERY.default,
     seed: Annotated[int | None, typer.Option(help="Seed (default: settings seed).", **SEED)] = None,
     precision: Annotated[
         Literal["auto", "float32", "bfloat16"], typer.Option(help="auto, float32 or bfloat16.")
@@ -139,7 +166,7 @@ def finetune_command(
     summary = checkpoint_summary(checkpoint)
     if as_json:
         summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     metrics = checkpoint.metrics
     typer.echo(f"checkpoint {checkpoint.id} registered ({checkpoint.kind}, base {checkpoint.base_model})")
@@ -164,7 +191,7 @@ def _print_memory_estimate(settings: Any, base: str | None, config: Any, as_json
     resolved = config.for_device(device_type, bf16_supported=True)
     estimate = estimate_memory(model_shape(name, settings), resolved)
     if as_json:
-        typer.echo(json.dumps({"model": name, **estimate.as_dict()}, indent=2))
+        print_json({"model": name, **estimate.as_dict()})
     else:
         typer.echo(format_estimate(name, estimate))
 
@@ -177,12 +204,11 @@ def checkpoints_list(
 ) -> None:
     """All checkpoints, oldest first."""
     from jedi_academy.finetune.checkpoints import checkpoint_summary, list_checkpoints
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         rows = [checkpoint_summary(c) for c in list_checkpoints(session, specialization)]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no checkpoints yet (academy finetune --dataset VERSION)")
@@ -202,12 +228,11 @@ def checkpoints_list(
 def checkpoints_show(ctx: typer.Context, checkpoint: str) -> None:
     """Everything recorded about one checkpoint (JSON)."""
     from jedi_academy.finetune.checkpoints import checkpoint_summary, get_checkpoint
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         summary = checkpoint_summary(get_checkpoint(session, checkpoint))
     summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}
-    typer.echo(json.dumps(summary, indent=2))
+    print_json(summary)
 
 
 @checkpoints_app.command("tree")
@@ -217,9 +242,8 @@ def checkpoints_tree(
 ) -> None:
     """The lineage per specialization."""
     from jedi_academy.finetune.checkpoints import lineage_tree, list_checkpoints
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         typer.echo(lineage_tree(list_checkpoints(session, specialization)) or "no checkpoints yet")
 
 
@@ -250,13 +274,13 @@ def checkpoints_delete(
 ) -> None:
     """Delete a checkpoint; refused while it has children (unless --force) or assessment runs (--cascade)."""
     from jedi_academy.finetune.checkpoints import delete_checkpoint
-    from jedi_academy.store import open_database
 
-    database = open_database(_settings(ctx))
+    database = _database(ctx)
     for deleted in delete_checkpoint(database, checkpoint, force=force, cascade=cascade):
         typer.echo(f"deleted {deleted}")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("finetune")(finetune_command)
-    app.add_typer(checkpoints_app, name="checkpoints")
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("finetune")(finetune_command)
+    commands.group("checkpoints", checkpoints_app)

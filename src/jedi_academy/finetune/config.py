@@ -8,32 +8,35 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from jedi_academy.finetune import bounds
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-DEFAULT_BATCH_TOKENS = 16384
+DEFAULT_BATCH_TOKENS = bounds.DEFAULT_BATCH_TOKENS
 LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "target_modules")
 
 
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lora_rank: int = Field(64, ge=1, le=512)
-    lora_alpha: float | None = Field(None, gt=0)  # None: 2 x rank (scaling 2.0)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    # defaults and ranges: finetune/bounds.py (the CLI's options are built from the same bounds)
+    lora_rank: int = bounds.LORA_RANK.field()
+    lora_alpha: float | None = bounds.LORA_ALPHA.field()  # None: 2 x rank (scaling 2.0)
+    lora_dropout: float = bounds.LORA_DROPOUT.field()
     target_modules: tuple[str, ...] = LORA_TARGETS  # attention and MLP projections, never lm_head
-    learning_rate: float = Field(6e-5, gt=0, le=1)
-    weight_decay: float = Field(0.1, ge=0, le=1)
+    learning_rate: float = bounds.LEARNING_RATE.field()
+    weight_decay: float = bounds.WEIGHT_DECAY.field()
     adam_betas: tuple[float, float] = (0.9, 0.95)  # mistral-finetune's; torch's default 0.999 adapts slower
-    warmup_fraction: float = Field(0.05, ge=0, le=1)
-    max_steps: int = Field(300, ge=1)
-    batch_tokens: int | None = Field(None, ge=16)  # padded tokens per micro-batch (None: 16384 or more)
-    batch_size: int | None = Field(None, ge=1)  # optional cap on examples per micro-batch
-    grad_accumulation: int = Field(2, ge=1)
-    max_seq_len: int = Field(2048, ge=16)
-    max_grad_norm: float = Field(1.0, gt=0)
-    eval_every: int = Field(100, ge=1)
-    save_every: int = Field(50, ge=1)
+    warmup_fraction: float = bounds.WARMUP_FRACTION.field()
+    max_steps: int = bounds.MAX_STEPS.field()
+    batch_tokens: int | None = bounds.BATCH_TOKENS.field()  # padded tokens per micro-batch
+    batch_size: int | None = bounds.BATCH_SIZE.field()  # optional cap on examples per micro-batch
+    grad_accumulation: int = bounds.GRAD_ACCUMULATION.field()
+    max_seq_len: int = bounds.MAX_SEQ_LEN.field()
+    max_grad_norm: float = bounds.MAX_GRAD_NORM.field()
+    eval_every: int = bounds.EVAL_EVERY.field()
+    save_every: int = bounds.SAVE_EVERY.field()
     seed: int = 0
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
     gradient_checkpointing: bool | None = None  # None: on for CUDA, off on CPU (where it only costs time)

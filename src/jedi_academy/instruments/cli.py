@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
+from jedi_academy.cli_kit import JsonFlag
+from jedi_academy.cli_kit import print_json as _echo_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
 if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+    from jedi_academy.cli_kit import CommandRegistry
 
 app = typer.Typer(
     help="Validated questionnaires: list, show, validate, import, score, change, PubMed.",
     no_args_is_help=True,
 )
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
-
-
-def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @app.command("list")
@@ -255,3 +247,8 @@ def pubmed(
     for article in result.articles:
         named = f"  [{', '.join(article.instruments)}]" if article.instruments else ""
         typer.echo(f"{article.pmid}  {article.year or '----'}  {article.journal}: {article.title}{named}")
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("instruments", app)

@@ -8,6 +8,7 @@ the JSON is complete.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import torch
@@ -52,6 +53,23 @@ def compiled_schema(formatter: ChatFormatter, schema: dict[str, Any]) -> Any:
             _COMPILERS[id(formatter)] = xgr.GrammarCompiler(_tokenizer_info(formatter))
         _GRAMMARS[key] = _COMPILERS[id(formatter)].compile_json_schema(text, any_whitespace=False)
     return _GRAMMARS[key]
+
+
+_XGRAMMAR_PREFIX = re.compile(r"^\[[^\]]*\]\s*\S+:\d+:\s*")
+
+
+class UnusableSchema(ValueError):
+    """A JSON schema that constrained decoding cannot follow (xgrammar refused to compile it)."""
+
+
+def require_usable_schema(formatter: ChatFormatter, schema: dict[str, Any]) -> None:
+    """Compile ``schema`` now (the result is cached for generation), so a schema that cannot be followed is
+    the caller's error before any generation starts, not a failure inside it."""
+    try:
+        compiled_schema(formatter, schema)
+    except RuntimeError as exc:  # xgrammar reports every schema problem as a RuntimeError
+        reason = _XGRAMMAR_PREFIX.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UnusableSchema(reason or "the schema cannot be compiled") from exc
 
 
 class JsonSchemaLogitsProcessor:

@@ -32,11 +32,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.llm.base import GenerationParams
+from jedi_academy.llm.constrained import UnusableSchema, require_usable_schema
 from jedi_academy.llm.server_protocol import (
     APIError,
     ChatCompletionRequest,
@@ -141,7 +143,9 @@ def create_app(
         stopping.set()
         workers.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="Jedi Academy model server", version="1", lifespan=lifespan)
+    # With a key, the API's description is behind it too (the routes below); without one it stays open.
+    hidden = {"docs_url": None, "redoc_url": None, "openapi_url": None} if limits.api_key else {}
+    app = FastAPI(title="Jedi Academy model server", version="1", lifespan=lifespan, **hidden)
     app.state.stopping = stopping
     app.state.in_flight = 0
     app.state.served = served
@@ -253,6 +257,18 @@ def create_app(
             return formatter.encode_with_reply(messages[:-1], messages[-1]["content"], close=True)
         return formatter.encode_prompt(messages)
 
+    async def check_schema(schema: dict[str, Any]) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                workers, require_usable_schema, formatter, schema
+            )
+        except UnusableSchema as exc:
+            raise APIError(
+                400,
+                f"response_format.json_schema.schema cannot be followed: {exc}",
+                param="response_format.json_schema",
+            ) from exc
+
     def reply_budget(req: ChatCompletionRequest, prompt_length: int) -> int:
         """``max_tokens`` for this request: refused beyond the server's cap or the context; by default
         whatever room the context leaves, up to the cap."""
@@ -350,13 +366,16 @@ def create_app(
         adapter = served.adapter_for(req.model)
         prompt = prompt_ids(req)
         budget = reply_budget(req, len(prompt))
+        schema = requested_schema(req.response_format)
+        if schema is not None:
+            await check_schema(schema)
         params = GenerationParams(
             temperature=req.temperature,
             top_p=req.top_p,
             max_tokens=budget,
             stop=req.stop_strings(),
             seed=req.seed,
-            json_schema=requested_schema(req.response_format),
+            json_schema=schema,
         )
         release = claim_slot()
         client_gone = threading.Event()
@@ -531,6 +550,18 @@ def create_app(
             return f"Success: LoRA adapter '{body.lora_name}' removed successfully."
 
     app.include_router(v1)
+    if limits.api_key:
+        described = APIRouter(dependencies=[Depends(require_key)], include_in_schema=False)
+
+        @described.get("/openapi.json")
+        def openapi() -> dict[str, Any]:
+            return app.openapi()
+
+        @described.get("/docs", response_class=HTMLResponse)
+        def docs() -> HTMLResponse:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+        app.include_router(described)
     return app
 
 

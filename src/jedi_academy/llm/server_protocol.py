@@ -3,10 +3,11 @@ errors in OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``) r
 
 from __future__ import annotations
 
-import json
 import math
+import re
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jedi_academy.llm.base import Conversation
@@ -14,6 +15,10 @@ from jedi_academy.llm.base import Conversation
 MAX_CHOICES = 16
 MAX_TOP_LOGPROBS = 20  # vLLM's engine cap
 MAX_STOP_STRINGS = 16
+# Deeper JSON than any real request needs; refused before a parser (or a schema compiler) recurses into it.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 class APIError(Exception):
@@ -116,12 +121,31 @@ class ChatCompletionRequest(BaseModel):
         return self.max_completion_tokens or self.max_tokens
 
 
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text nests arrays or objects more than ``limit`` levels deep, found without parsing
+    it: strings are blanked out and the brackets that are left are counted."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, delete=_NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        depth += 1 if byte in b"[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def decode_json(raw: bytes) -> Any:
+    """The request body as JSON: too deep, not UTF-8 (lone surrogates included) or not JSON is a 400."""
+    if json_too_deep(raw):
+        raise APIError(400, f"the request body nests JSON more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise APIError(400, f"the request body is not valid JSON: {exc}") from exc
+
+
 def parse_request(raw: bytes) -> ChatCompletionRequest:
     """Decode and validate a request body; every problem becomes a 400 naming the field."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise APIError(400, f"the request body is not valid JSON: {exc}") from exc
+    data = decode_json(raw)
     if not isinstance(data, dict):
         raise APIError(400, "the request body must be a JSON object")
     try:
@@ -194,9 +218,15 @@ def requested_schema(response_format: dict[str, Any] | None) -> dict[str, Any] |
     if response_format.get("type") == "json_object":
         return {"type": "object"}
     if response_format.get("type") == "json_schema":
-        schema = (response_format.get("json_schema") or {}).get("schema")
+        spec = response_format.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict):
             return schema
+        raise APIError(
+            400,
+            "response_format.json_schema needs a 'schema' object",
+            param="response_format.json_schema",
+        )
     raise APIError(
         400, f"unsupported response_format {response_format.get('type')!r}", param="response_format"
     )
@@ -219,6 +249,6 @@ class UnloadAdapterRequest(BaseModel):
 
 def parse_model(raw: bytes, model: type[BaseModel]) -> Any:
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate(decode_json(raw))
     except ValidationError as exc:
         raise validation_error(exc) from exc

@@ -1,48 +1,37 @@
 """``academy loop``, ``academy worker``, ``academy jobs``, ``academy case branch|switch|tree|compare|report``,
-``academy experiment therapists``; the loop also extends ``academy case show`` (the trajectory) and ``academy
-session end`` (``--refine`` queues the loop). Light imports: this module loads on every CLI start."""
+``academy experiment therapists``. What the loop adds to the sessions stage's commands (``case show``'s
+trajectory, MITI feedback and ``--refine`` after ``session end``) is in ``loop/hooks.py``. Light imports:
+this module loads on every CLI start."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+from jedi_academy.cli_kit import JsonFlag
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json as _print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+from jedi_academy.loop.text import scores_line
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
+
 experiment_app = typer.Typer(
     help="Experiments that make the loop's numbers meaningful.", no_args_is_help=True
 )
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
-
-
-def _database(ctx: typer.Context) -> Any:
-    from jedi_academy.store import open_database
-
-    return open_database(_settings(ctx))
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def register(app: typer.Typer) -> None:
-    from jedi_academy.sessions.cli import case_app, session_app
-
-    app.command("loop")(loop_command)
-    app.command("worker")(worker_command)
-    app.command("jobs")(jobs_command)
-    app.command("demo-loop")(demo_loop_command)
-    app.add_typer(experiment_app, name="experiment")
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("loop")(loop_command)
+    commands.command("worker")(worker_command)
+    commands.command("jobs")(jobs_command)
+    commands.command("demo-loop")(demo_loop_command)
+    commands.group("experiment", experiment_app)
     for name, command in (
         ("branch", case_branch),
         ("switch", case_switch),
@@ -50,19 +39,7 @@ def register(app: typer.Typer) -> None:
         ("compare", case_compare),
         ("report", case_report),
     ):
-        case_app.command(name)(command)
-    # The loop extends commands of the sessions stage (which cannot import the loop, a stage above it):
-    # the trajectory in `case show`, the loop queue and MITI feedback after `session end|replay`, and the
-    # stored feedback in `session show`.
-    _replace(case_app, "show", case_show)
-    _replace(session_app, "end", session_end)
-    _replace(session_app, "replay", session_replay)
-    _replace(session_app, "show", session_show)
-
-
-def _replace(group: typer.Typer, name: str, command: Any) -> None:
-    group.registered_commands = [c for c in group.registered_commands if c.name != name]
-    group.command(name)(command)
+        commands.command(name, group="case")(command)
 
 
 # ---------------------------------------------------------------- academy loop
@@ -146,7 +123,6 @@ def loop_command(
             )
         return
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
-    from jedi_academy.store import open_database
 
     def stage(step: str, state: str, message: str) -> None:
         number = f"[{STEPS.index(step) + 1}/{len(STEPS)}]"
@@ -157,7 +133,7 @@ def loop_command(
         else:
             typer.echo(f"{number} done: {message}", err=as_json)
 
-    context = LoopContext(settings, open_database(settings))
+    context = LoopContext(settings, _database(ctx))
     result = run_loop(context, session, LoopOptions.from_dict(options), on_stage=stage)
     if as_json:
         _print_json(result)
@@ -245,192 +221,6 @@ def jobs_command(
         typer.echo("no jobs: `academy session end --refine` or `academy loop --queue` adds one")
 
 
-# ---------------------------------------------------------------- sessions commands the loop extends
-
-
-NoFeedback = Annotated[
-    bool, typer.Option("--no-feedback", help="Skip the teacher's MITI feedback on the session.")
-]
-FeedbackTokens = Annotated[
-    int, typer.Option(min=16, help="Longest teacher reply while coding the feedback, in tokens.")
-]
-
-
-def _with_feedback(
-    ctx: typer.Context, record: dict[str, Any], code: bool, max_tokens: int, quiet: bool
-) -> dict[str, Any]:
-    """The record with its stored feedback summary (coded first when ``code``) under ``feedback``."""
-    from jedi_academy.loop.session_feedback import code_ended_session, feedback_view
-    from jedi_academy.sessions.models import ModelPool
-
-    database = _database(ctx)
-    if code and record["status"] == "ended":
-        if not quiet:
-            typer.echo("the teacher codes the session for feedback (MITI 4.2.1) ...")
-        code_ended_session(database, ModelPool(_settings(ctx)), record["session_id"], max_tokens=max_tokens)
-    return {**record, "feedback": feedback_view(database, record["session_id"])}
-
-
-def _show_with_feedback(
-    ctx: typer.Context, record: dict[str, Any], as_json: bool, turns_shown: bool = False
-) -> None:
-    from jedi_academy.feedback import load_feedback
-    from jedi_academy.feedback.render import render_summary
-    from jedi_academy.sessions.cli import _show_session
-
-    if as_json:
-        _print_json(record)
-        return
-    _show_session(record, False, turns_shown)
-    feedback = load_feedback(_database(ctx), record["session_id"]) if record.get("feedback") else None
-    if feedback is None:
-        typer.echo("feedback: none stored (`academy session end` codes it unless --no-feedback)")
-        return
-    typer.echo(f"Feedback on technique (coder {feedback.backend}/{feedback.model}):")
-    for line in render_summary(feedback.summary):
-        typer.echo(f"  {line}")
-
-
-def session_end(
-    ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
-    refine: Annotated[
-        bool, typer.Option("--refine", help="Then queue the improvement loop for `academy worker`.")
-    ] = False,
-    no_feedback: NoFeedback = False,
-    feedback_max_tokens: FeedbackTokens = 64,
-    as_json: JsonFlag = False,
-) -> None:
-    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions,
-    then the teacher's MITI feedback."""
-    from jedi_academy.sessions.models import ModelPool
-    from jedi_academy.sessions.runner import SessionRunner
-
-    settings = _settings(ctx)
-    runner = SessionRunner.open(_database(ctx), ModelPool(settings), session_id)
-    record = runner.end(progress=None if as_json else typer.echo)
-    record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
-    job = None
-    if refine:
-        from jedi_academy.loop.jobs import enqueue_loop
-
-        job = enqueue_loop(settings, record["session_id"])
-    if as_json:
-        _print_json({**record, "job": job} if refine else record)
-        return
-    _show_with_feedback(ctx, record, False)
-    if job is not None:
-        typer.echo(f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it")
-
-
-def session_replay(
-    ctx: typer.Context,
-    case: Annotated[str, typer.Option(help="Case id or prefix.")],
-    script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
-    transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
-    temperature: Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")] = 0.7,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest patient reply, in tokens.")] = 200,
-    preference_mode: Annotated[
-        str, typer.Option(help="auto (log-probabilities where the backend has them), logprob or sample.")
-    ] = "auto",
-    preference_samples: Annotated[
-        int, typer.Option(min=1, help="Yes/no samples per phrasing in sample mode.")
-    ] = 10,
-    extract: Annotated[
-        bool, typer.Option("--extract/--no-extract", help="Let the teacher find recommendations at the end.")
-    ] = True,
-    extract_max_tokens: Annotated[int, typer.Option(min=16, help="Longest teacher extraction reply.")] = 700,
-    teacher_backend: TeacherBackend = None,
-    teacher_model: TeacherModel = None,
-    teacher_base_url: TeacherUrl = None,
-    no_feedback: NoFeedback = False,
-    feedback_max_tokens: FeedbackTokens = 64,
-    as_json: JsonFlag = False,
-) -> None:
-    """A scripted therapist: replay a script against the case's patient, end the session, then the teacher's
-    MITI feedback."""
-    from jedi_academy.sessions.cli import _options, replay_from_script
-
-    record = replay_from_script(
-        ctx,
-        case,
-        script,
-        transcript,
-        seed,
-        _options(temperature, max_tokens, preference_mode, preference_samples, extract, extract_max_tokens),
-        (teacher_backend, teacher_model, teacher_base_url),
-        as_json,
-    )
-    record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
-    _show_with_feedback(ctx, record, as_json, turns_shown=not as_json)
-
-
-def session_show(
-    ctx: typer.Context,
-    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """A session: transcript, recommendations with p_accept, u and decision, risk flags, MITI feedback."""
-    from jedi_academy.sessions.records import session_json
-
-    record = session_json(_database(ctx), session_id)
-    _show_with_feedback(ctx, _with_feedback(ctx, record, False, 0, True), as_json)
-
-
-def case_show(
-    ctx: typer.Context,
-    case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
-    as_json: JsonFlag = False,
-) -> None:
-    """A case: intake sheet, sessions, and the trajectory (scores after each loop, change, branches)."""
-    from jedi_academy.loop.trajectory import case_trajectory
-    from jedi_academy.sessions.cli import print_case_header
-
-    view = case_trajectory(_database(ctx), case_id)
-    if as_json:
-        _print_json(view)
-        return
-    print_case_header(view)
-    baseline = view["baseline"]["scores"]
-    if baseline:
-        typer.echo(f"baseline {view['baseline']['checkpoint_id']}: {_scores_line(baseline)}")
-    for row in view["sessions"]:
-        typer.echo(
-            f"  session {row['number']}  [{row['branch']}]  {row['session_id']}  {row['status']}  "
-            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} recommendations accepted"
-            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
-        )
-        for text in row["accepted_recommendations"]:
-            typer.echo(f"      accepted: {text}")
-        for text in row["ignored_recommendations"]:
-            typer.echo(f"      ignored:  {text}")
-        loop = row["loop"]
-        if loop is None:
-            typer.echo("      no loop yet")
-        elif loop["status"] != "done":
-            typer.echo(f"      loop {loop['loop_id']} {loop['status']}")
-        else:
-            typer.echo(f"      -> {loop['checkpoint_id']}: {_scores_line(loop['scores'], loop)}")
-    typer.echo(f"note: {view['cannot_conclude']}")
-
-
-def _scores_line(scores: dict[str, Any], loop: dict[str, Any] | None = None) -> str:
-    parts = []
-    for instrument, score in scores.items():
-        if not score["valid"]:
-            parts.append(f"{instrument} invalid ({'; '.join(score['problems'])})")
-            continue
-        text = f"{instrument} {score['total']:.2f} (95% {score['ci95'][0]:.2f}-{score['ci95'][1]:.2f})"
-        if loop is not None:
-            for label, key in (("vs previous", "change_vs_previous"), ("vs baseline", "change_vs_baseline")):
-                change = loop[key][instrument]
-                if change["classification"] is not None:
-                    text += f", {label} {change['change']:+.2f} {change['classification']}"
-        parts.append(text)
-    return "; ".join(parts)
-
-
 # ---------------------------------------------------------------- branches
 
 
@@ -513,7 +303,7 @@ def case_compare(
             + (f" ({rate:.0%})" if rate is not None else "")
         )
         if line["final_scores"]:
-            typer.echo(f"  {_scores_line(line['final_scores'])}")
+            typer.echo(f"  {scores_line(line['final_scores'])}")
     for instrument, diff in result["difference"].items():
         if diff["classification"] is None:
             typer.echo(f"{instrument}: {diff['note']}")

@@ -6,25 +6,22 @@ provenance columns of the database.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import MAX_SEED, MAX_TEMPERATURE, MAX_TOKENS
 
 if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+    from jedi_academy.cli_kit import CommandRegistry
     from jedi_academy.personas.generate import PersonaReport
 
 app = typer.Typer(help="Grounded persona cards: generate, list, show.", no_args_is_help=True)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
 
 
 @app.command("generate")
@@ -113,7 +110,7 @@ def generate(
         progress=None if as_json else lambda message: typer.echo(message, err=True),
     )
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
     else:
         _print_report(report)
     require_generated(report, options)
@@ -166,10 +163,9 @@ def list_command(
 ) -> None:
     """Stored personas: id, specialization, name, age band and main presenting problem."""
     from jedi_academy.personas.records import list_personas
-    from jedi_academy.store import open_database
 
     rows = []
-    for persona in list_personas(open_database(_settings(ctx)), specialization):
+    for persona in list_personas(_database(ctx), specialization):
         card = persona.card
         problems = card.get("presenting_problems") or [{}]
         holder = card.get("demographics") or card.get("context") or {}
@@ -188,7 +184,7 @@ def list_command(
             }
         )
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
     if not rows:
         typer.echo("no personas yet (academy personas generate --specialization ID)")
@@ -212,9 +208,8 @@ def show(
     """One persona as a readable card (source ids and provenance hidden)."""
     from jedi_academy.personas.card import read_card, render_card
     from jedi_academy.personas.records import get_persona, public_card
-    from jedi_academy.store import open_database
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         persona = get_persona(session, persona_id)
         card = read_card(persona.card)
         about = {
@@ -229,7 +224,7 @@ def show(
             "grounding": persona.metrics.get("grounding"),
         }
     if as_json:
-        typer.echo(json.dumps({**about, "card": public_card(card)}, indent=2, ensure_ascii=False))
+        print_json({**about, "card": public_card(card)})
         return
     typer.echo(render_card(card))
     typer.echo("")
@@ -249,3 +244,8 @@ def show(
             f"[grounding judge: {grounding['supported']} of {grounding['checked']} cited traits supported; "
             f"{len(grounding['dropped'])} dropped]"
         )
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("personas", app)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 DEMO_PIPELINE = Path(__file__).parent / "data" / "demo.toml"
 REAL_MODEL_HINT = """
@@ -36,7 +42,6 @@ def run_command(
     """Run the whole pipeline: ingest, personas, conversations, dataset, fine-tune, baseline, report.
 
     Stages whose inputs did not change since the last run are skipped."""
-    from jedi_academy.config import settings_from_context
     from jedi_academy.errors import ConfigError
     from jedi_academy.pipeline.config import load_pipeline
     from jedi_academy.pipeline.run import Pipeline
@@ -44,7 +49,7 @@ def run_command(
 
     if resume and restart:
         raise ConfigError("--resume and --restart exclude each other", "choose one")
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     path = pipeline or DEMO_PIPELINE
     config = load_pipeline(path)
     updates: dict = {}
@@ -69,5 +74,6 @@ def run_command(
         typer.echo(REAL_MODEL_HINT)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run")(run_command)
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("run")(run_command)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jedi_academy.errors import ConfigError
+from jedi_academy.finetune import bounds
 from jedi_academy.limits import MAX_SEED
 from jedi_academy.pipeline.sample_dump import SAMPLE_PATH
 
@@ -67,16 +69,18 @@ class DatasetSection(_Section):
 
 
 class TrainingSection(_Section):
-    steps: int = Field(300, ge=1)
-    lr: float = Field(6e-5, gt=0)
-    rank: int = Field(64, ge=1)
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    max_seq_len: int = Field(2048, ge=16)
-    warmup: float = Field(0.05, ge=0, le=1)
+    # ranges (and most defaults) from finetune/bounds.py, as TrainingConfig and `academy finetune` have them;
+    # the pipeline's own defaults: a batch of 8 conversations, no accumulation
+    steps: int = bounds.MAX_STEPS.field()
+    lr: float = bounds.LEARNING_RATE.field()
+    rank: int = bounds.LORA_RANK.field()
+    batch_size: int = replace(bounds.BATCH_SIZE, default=8).field()
+    grad_accum: int = replace(bounds.GRAD_ACCUMULATION, default=1).field()
+    max_seq_len: int = bounds.MAX_SEQ_LEN.field()
+    warmup: float = bounds.WARMUP_FRACTION.field()
     seed: int = Field(0, ge=0, le=MAX_SEED)
-    save_every: int = Field(50, ge=1)
-    eval_every: int = Field(100, ge=1)
+    save_every: int = bounds.SAVE_EVERY.field()
+    eval_every: int = bounds.EVAL_EVERY.field()
 
 
 class AssessmentSection(_Section):

@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
 if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+    from jedi_academy.cli_kit import CommandRegistry
 
 keys_app = typer.Typer(help="The academy instance's signing key.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The tamper-evident hash chain over the store's records.", no_args_is_help=True)
@@ -18,16 +23,11 @@ portfolio_app = typer.Typer(help="Signed, reproducible therapist portfolios.", n
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
-
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(keys_app, name="keys")
-    app.add_typer(ledger_app, name="ledger")
-    app.add_typer(portfolio_app, name="portfolio")
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("keys", keys_app)
+    commands.group("ledger", ledger_app)
+    commands.group("portfolio", portfolio_app)
 
 
 @keys_app.command("show")
@@ -48,13 +48,12 @@ def keys_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("verify")
 def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Walk the whole chain and check every link and every record still covered by it."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.ledger import verify_chain
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         report = verify_chain(session)
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")
@@ -71,10 +70,9 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("backfill")
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Append entries for records made before the ledger existed (idempotent)."""
-    from jedi_academy.store import open_database
     from jedi_academy.store.ledger import append_existing
 
-    with open_database(_settings(ctx)).session() as session:
+    with _database(ctx).session() as session:
         added = append_existing(session)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
 
@@ -122,7 +120,7 @@ def portfolio_build(
         "reference_missing": body["reference"]["missing"],
     }
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
     else:
         typer.echo(
             f"portfolio of {body['therapist']['name']}: {len(body['cases'])} case(s) -> {out / 'index.html'}"
@@ -165,7 +163,7 @@ def portfolio_verify(
         report.problems.extend(problems)
         report.checked["recomputed_runs"] = runs
     if as_json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+        print_json(report.as_dict())
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")

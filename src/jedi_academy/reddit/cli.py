@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
 from jedi_academy.limits import POSITIVE
 
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
-def register(app: typer.Typer) -> None:
-    """Add the ``ingest`` command to the root app."""
-    app.command("ingest")(ingest_command)
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("ingest")(ingest_command)
 
 
 def ingest_command(
@@ -85,7 +90,6 @@ def ingest_command(
     import signal
     import threading
 
-    from jedi_academy.config import settings_from_context
     from jedi_academy.reddit.errors import DumpReadError, IngestInterrupted
     from jedi_academy.reddit.pipeline import IngestOptions, ingest
     from jedi_academy.reddit.progress import NullProgress, RichProgress
@@ -94,7 +98,7 @@ def ingest_command(
         raise typer.BadParameter(f"{out} exists and is not a folder", param_hint="'--out'")
     if master is not None and engine != "spark":
         raise typer.BadParameter("needs --engine spark", param_hint="'--master'")
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     if not resume and not replace:
         _refuse_dropping_specializations(out or settings.path("reddit"), specializations)
     options = IngestOptions(

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.errors import ConfigError
+from jedi_academy.hooks import hookimpl
+from jedi_academy.serving.network import is_loopback
 
-
-def _settings(ctx: typer.Context) -> Any:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 
 def parse_lora_module(spec: str) -> tuple[str, str]:
@@ -175,7 +166,7 @@ def serve_config_command(
     )
     summary = write_vllm_config(settings, selection, options)
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     typer.echo(
         f"{len(summary['adapters'])} adapter(s) on {summary['base_model']} written to {summary['out']}"
@@ -203,16 +194,14 @@ def checkpoints_adapters_command(
             {"name": a.name, "path": str(a.path), "base_model_name": a.base_model, "rank": a.rank}
             for a in selection.adapters
         ]
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     for adapter in selection.adapters:
         typer.echo(f"{adapter.name}={adapter.path}")
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the serving commands; call after the finetune stage registered ``checkpoints``."""
-    from jedi_academy.finetune.cli import checkpoints_app
-
-    app.command("serve")(serve_command)
-    app.command("serve-config")(serve_config_command)
-    checkpoints_app.command("adapters")(checkpoints_adapters_command)
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("serve")(serve_command)
+    commands.command("serve-config")(serve_config_command)
+    commands.command("adapters", group="checkpoints")(checkpoints_adapters_command)

@@ -1,16 +1,25 @@
-"""``academy therapist|case|session ...`` (light imports: this module loads on every CLI start)."""
+"""``academy therapist|case|session ...`` (light imports: this module loads on every CLI start).
+
+Stages above this one extend its commands through the hooks it calls (``jedi_academy.hooks``): options on
+``therapist add``, ``session end`` and ``session replay``, what runs after a session ends, and sections of
+``session show`` and ``case show``."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import JsonFlag, echo_lines
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import print_json as _print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
 if TYPE_CHECKING:
-    from jedi_academy.config import Settings
+    from jedi_academy.cli_kit import CommandRegistry
     from jedi_academy.sessions.models import ModelPool, ModelSpec
     from jedi_academy.sessions.runner import SessionOptions
 
@@ -18,48 +27,41 @@ therapist_app = typer.Typer(help="Therapists who work cases.", no_args_is_help=T
 case_app = typer.Typer(help="Cases: one persona worked by one therapist.", no_args_is_help=True)
 session_app = typer.Typer(help="Therapy sessions with a simulated patient.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-
-def register(app: typer.Typer) -> None:
-    app.add_typer(therapist_app, name="therapist")
-    app.add_typer(case_app, name="case")
-    app.add_typer(session_app, name="session")
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    from jedi_academy.config import settings_from_context
-
-    return settings_from_context(ctx)
-
-
-def _database(ctx: typer.Context) -> Any:
-    from jedi_academy.store import open_database
-
-    return open_database(_settings(ctx))
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("therapist", therapist_app)
+    commands.group("case", case_app)
+    commands.group("session", session_app)
+    commands.command("add", group="therapist", extensible=True)(therapist_add)
+    commands.command("end", group="session", extensible=True)(session_end)
+    commands.command("replay", group="session", extensible=True)(session_replay)
 
 
 # ---------------------------------------------------------------- therapists
 
 
-@therapist_app.command("add")
 def therapist_add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The therapist's name.")],
     as_json: JsonFlag = False,
+    extensions: dict[str, Any] | None = None,
 ) -> None:
-    """Add a therapist; prints the id. (The web stage adds --email and an invite link.)"""
+    """Add a therapist; prints the id (the web stage adds --email and an invite link)."""
+    from jedi_academy.hooks import hook, merge_sections
     from jedi_academy.sessions.records import add_therapist
 
-    row = add_therapist(_database(ctx), name)
+    database = _database(ctx)
+    options = extensions or {}
+    hook().therapist_add_check(database=database, options=options)  # refusals come before any write
+    row = add_therapist(database, name)
+    added = hook().therapist_added(settings=_settings(ctx), database=database, therapist=row, options=options)
+    row, lines = merge_sections(row, added)
     if as_json:
         _print_json(row)
-    else:
-        typer.echo(f"therapist {row['name']}: {row['id']}")
+        return
+    typer.echo(f"therapist {row['name']}: {row['id']}")
+    echo_lines(lines)
 
 
 @therapist_app.command("list")
@@ -142,20 +144,24 @@ def case_show(
     case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """A case: its intake sheet and its sessions."""
+    """A case: its intake sheet, its sessions and what the stages above add (the loop: the trajectory)."""
+    from jedi_academy.hooks import hook, merge_sections
     from jedi_academy.sessions.records import show_case
 
-    case = show_case(_database(ctx), case_id)
+    database = _database(ctx)
+    case = show_case(database, case_id)
+    view, lines = merge_sections(case, hook().case_sections(database=database, case=case))
     if as_json:
-        _print_json(case)
+        _print_json(view)
         return
-    print_case_header(case)
+    print_case_header(view)
     for row in case["sessions"]:
         typer.echo(
-            f"  session {row['number']}  {row['session_id']}  {row['status']}  {row['turns']} turns  "
-            f"{row['accepted']}/{row['recommendations']} recommendations accepted"
+            f"  session {row['number']}  [{row['branch']}]  {row['session_id']}  {row['status']}  "
+            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} recommendations accepted"
             + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
         )
+    echo_lines(lines)
 
 
 # ---------------------------------------------------------------- sessions
@@ -276,22 +282,25 @@ def session_resume(
     raise typer.Exit(run_interactive(runner))
 
 
-@session_app.command("end")
 def session_end(
     ctx: typer.Context,
     session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
     as_json: JsonFlag = False,
+    extensions: dict[str, Any] | None = None,
 ) -> None:
-    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions."""
+    """End a session (or finish ending one that was interrupted): recommendations, p_accept and decisions,
+    then what the stages above do with an ended session (the teacher's MITI feedback, the loop)."""
+    from jedi_academy.sessions.ending import end_session
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
     runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
-    record = runner.end(progress=None if as_json else typer.echo)
-    _show_session(record, as_json)
+    ended = end_session(runner, options=extensions, progress=None if as_json else typer.echo)
+    _show_session(ended.record, as_json)
+    if not as_json:
+        echo_lines(ended.lines)
 
 
-@session_app.command("replay")
 def session_replay(
     ctx: typer.Context,
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
@@ -308,10 +317,17 @@ def session_replay(
     teacher_model: TeacherModel = None,
     teacher_base_url: TeacherUrl = None,
     as_json: JsonFlag = False,
+    extensions: dict[str, Any] | None = None,
 ) -> None:
-    """A scripted therapist: replay a script against the case's patient, then end the session."""
+    """A scripted therapist: replay a script against the case's patient, end the session, then what the stages
+    above do with an ended session (the teacher's MITI feedback)."""
+    from jedi_academy.sessions.ending import after_end
+    from jedi_academy.sessions.models import ModelPool
+
+    pool = ModelPool(_settings(ctx))
     record = replay_from_script(
         ctx,
+        pool,
         case,
         script,
         transcript,
@@ -320,11 +336,18 @@ def session_replay(
         (teacher_backend, teacher_model, teacher_base_url),
         as_json,
     )
-    _show_session(record, as_json, turns_shown=not as_json)
+    ended = after_end(
+        _database(ctx), pool, record, options=extensions,
+        progress=None if as_json else typer.echo, command="session replay",
+    )  # fmt: skip
+    _show_session(ended.record, as_json, turns_shown=not as_json)
+    if not as_json:
+        echo_lines(ended.lines)
 
 
 def replay_from_script(
     ctx: typer.Context,
+    pool: ModelPool,
     case: str,
     script: Path,
     transcript: str | None,
@@ -334,13 +357,13 @@ def replay_from_script(
     as_json: bool,
 ) -> dict[str, Any]:
     """Load the script (a bad one fails before any model loads or row is written), replay it, end the session;
-    the turns are echoed as they happen unless JSON is wanted. Shared with the stages that extend `replay`."""
+    the turns are echoed as they happen unless JSON is wanted."""
     from jedi_academy.sessions.scripts import load_script
     from jedi_academy.sessions.service import replay_session
 
     turns = load_script(script, transcript)
     database = _database(ctx)
-    pool, teacher = _pool_and_teacher(ctx, *teacher_choice)
+    teacher = pool.teacher_spec(*teacher_choice)
 
     def show_turn(result: Any) -> None:
         typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
@@ -370,6 +393,8 @@ def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = Fal
         for turn in record["turns"]:
             typer.echo(f"therapist> {turn['therapist']}")
             typer.echo(f"patient> {turn['patient'] if turn['patient'] is not None else '(no reply yet)'}")
+            if turn["context_dropped"]:
+                typer.echo(f"  (answered without the first {turn['context_dropped']} turn(s): context full)")
     for rec in record["recommendations"]:
         decision = (
             "not yet put to the patient"
@@ -393,10 +418,16 @@ def session_show(
     session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """A session: transcript, recommendations with p_accept, u and decision, risk flags."""
+    """A session: transcript, recommendations with p_accept, u and decision, risk flags, and what the stages
+    above add (the teacher's MITI feedback)."""
+    from jedi_academy.sessions.ending import session_view
     from jedi_academy.sessions.records import session_json
 
-    _show_session(session_json(_database(ctx), session_id), as_json)
+    database = _database(ctx)
+    view = session_view(database, session_json(database, session_id))
+    _show_session(view.record, as_json)
+    if not as_json:
+        echo_lines(view.lines)
 
 
 @session_app.command("list")

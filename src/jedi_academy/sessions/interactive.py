@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.sessions.ending import end_session
 from jedi_academy.sessions.risk import risk_lexicon
 from jedi_academy.sessions.runner import SessionRunner, TurnResult
 
@@ -100,7 +101,11 @@ def run_interactive(runner: SessionRunner, terminal: Terminal | None = None) -> 
                 terminal.line(HELP)
             elif line == "/end":
                 terminal.line("ending the session ...")
-                _summary(terminal, runner.end(progress=terminal.line))
+                # the same sequence as `academy session end` (the stages' hooks: MITI feedback included)
+                ended = end_session(runner, progress=terminal.line)
+                _summary(terminal, ended.record)
+                for text in ended.lines:
+                    terminal.line(text)
                 return 0
             elif line == "/rec":
                 try:

@@ -3,9 +3,10 @@ extraction of recommendations. Bump a version whenever its text changes (it is s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from jedi_academy.errors import AcademyError
 from jedi_academy.llm import Conversation, Message
 
 PREFERENCE_VERSION = "preference-1"
@@ -64,6 +65,28 @@ def patient_conversation(
     if pending is not None:
         messages.append({"role": "user", "content": pending})
     return messages
+
+
+def fit_conversation(
+    persona_prompt: str,
+    turns: Sequence[tuple[str, str | None]],
+    pending: str,
+    *,
+    budget_tokens: int,
+    count_tokens: Callable[[Conversation], int],
+) -> tuple[Conversation, int]:
+    """The patient's conversation within ``budget_tokens``: the oldest whole turns are left out until it fits
+    (the persona prompt and the therapist's new message always stay). Returns the conversation and how many
+    earlier turns were left out; a message that does not fit even alone is refused."""
+    for dropped in range(len(turns) + 1):
+        messages = patient_conversation(persona_prompt, turns[dropped:], pending=pending)
+        if count_tokens(messages) <= budget_tokens:
+            return messages, dropped
+    raise AcademyError(
+        f"the persona prompt and this message take {count_tokens(messages)} tokens; the patient model's "
+        f"context leaves {budget_tokens} for them",
+        "send a shorter message",
+    )
 
 
 def preference_system_prompt(persona_prompt: str, resistances: Sequence[str], stage: str | None) -> str:

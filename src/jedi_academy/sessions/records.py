@@ -347,6 +347,7 @@ def session_json(database: Database, session_id: str) -> dict[str, Any]:
                     "patient": t.patient,
                     "seed": t.seed,
                     "risk": t.risk,
+                    "context_dropped": t.context_dropped,
                 }
                 for t in session_turns(session, row.id)
             ],

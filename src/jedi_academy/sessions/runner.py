@@ -16,13 +16,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.llm import GenerationParams
 from jedi_academy.sessions import records
+from jedi_academy.sessions.context import context_positions, token_counter
 from jedi_academy.sessions.models import ModelPool, ModelSpec, PatientModel
 from jedi_academy.sessions.preference import decide, preferences
 from jedi_academy.sessions.prompts import (
     EXTRACTION_VERSION,
     PREFERENCE_VERSION,
+    fit_conversation,
     patient_conversation,
     preference_system_prompt,
 )
@@ -50,6 +53,8 @@ class SessionOptions:
     preference_samples: int = 10
     extract: bool = True
     extraction: ExtractionOptions = field(default_factory=ExtractionOptions)
+    # prompt plus reply, in tokens; None: the patient model's own positions
+    context_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.preference_mode not in ("auto", "logprob", "sample"):
@@ -57,10 +62,18 @@ class SessionOptions:
                 f"unknown preference mode {self.preference_mode!r}", "use auto, logprob or sample"
             )
         GenerationParams(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
+        if self.context_tokens is not None and self.context_tokens <= self.max_tokens:
+            raise AcademyError(
+                f"context_tokens {self.context_tokens} leaves no room for the prompt: it must be more than "
+                f"max_tokens {self.max_tokens}"
+            )
 
     def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        if record["context_tokens"] is None:  # the default leaves older sessions' records as they were
+            del record["context_tokens"]
         return {
-            **asdict(self),
+            **record,
             "preference_version": PREFERENCE_VERSION,
             "extraction_version": EXTRACTION_VERSION,
             "risk_version": risk_lexicon().version,
@@ -169,11 +182,30 @@ class SessionRunner:
     ) -> TurnResult:
         """The therapist says ``text`` (marking ``recommendations`` with it); returns the patient's reply.
         ``on_stored`` is called once the therapist's words are committed, before the patient answers."""
+        self.finish_pending()
+        self.store_turn(text, recommendations)
+        if on_stored is not None:
+            on_stored()
+        result = self.finish_pending(on_text)
+        assert result is not None
+        return result
+
+    def store_turn(self, text: str, recommendations: Sequence[str] = ()) -> int:
+        """Commit the therapist's words (the patient answers them with :meth:`finish_pending`); refused, with
+        nothing stored, when the last turn still waits for its reply. Returns the turn's index."""
         text = clean_text(text)
         if not text:
             raise AcademyError("the therapist's turn is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise AcademyError(
+                f"the message is {len(text):,} characters; a turn holds at most {MAX_MESSAGE_CHARS:,}",
+                "split it into shorter turns",
+            )
         self._require_active()
-        self.finish_pending()
+        history = self.turns()
+        if history and history[-1][2] is None:
+            raise AcademyError("the patient has not answered the last message yet")
+        self._fit([(therapist, patient) for _, therapist, patient in history], text)  # before storing
         risk = [{"speaker": "therapist", "category": c} for c in risk_lexicon().scan(text)]
         with self._one_writer(), self.database.session() as session:
             index = len(records.session_turns(session, self.session_id))
@@ -190,11 +222,24 @@ class SessionRunner:
             self._flag(session, index, risk)
             for recommendation in recommendations:
                 self._add_recommendation(session, index, recommendation, "therapist")
-        if on_stored is not None:
-            on_stored()
-        result = self.finish_pending(on_text)
-        assert result is not None
-        return result
+        return index
+
+    def withdraw_pending(self) -> str | None:
+        """Take back the therapist's last words while the patient has not answered them (a cancelled wait):
+        the turn, its risk flags and recommendations go. Returns the words; None when nothing was pending."""
+        with self.database.session() as session:
+            turns = records.session_turns(session, self.session_id)
+            if not turns or turns[-1].patient is not None:
+                return None
+            pending = turns[-1]
+            for recommendation in records.session_recommendations(session, self.session_id):
+                if recommendation.turn == pending.index:
+                    session.delete(recommendation)
+            row = session.get(TherapySession, self.session_id)
+            assert row is not None
+            row.flags = [flag for flag in row.flags if flag.get("turn") != pending.index]
+            session.delete(pending)
+            return pending.therapist
 
     @contextmanager
     def _one_writer(self) -> Iterator[None]:
@@ -218,7 +263,7 @@ class SessionRunner:
             pending = turns[-1]
             history = [(t.therapist, t.patient) for t in turns[:-1]]
             index, therapist_text, seed = pending.index, pending.therapist, pending.seed
-        conversation = patient_conversation(self.persona_prompt, history, pending=therapist_text)
+        conversation, dropped = self._fit(history, therapist_text)
         params = GenerationParams(
             temperature=self.options.temperature,
             top_p=self.options.top_p,
@@ -233,10 +278,23 @@ class SessionRunner:
             assert row is not None
             row.patient = reply
             row.risk = [*row.risk, *risk]
+            row.context_dropped = dropped
             row.seconds = (datetime.now(UTC) - started).total_seconds()
             self._flag(session, index, risk)
             all_risk = list(row.risk)
         return TurnResult(index, therapist_text, reply, all_risk)
+
+    def _fit(self, history: Sequence[tuple[str, str | None]], text: str) -> tuple[Any, int]:
+        """The patient's prompt for ``text`` within the context, leaving room for the reply."""
+        llm = self.patient.llm
+        context = self.options.context_tokens or context_positions(llm)
+        return fit_conversation(
+            self.persona_prompt,
+            history,
+            text,
+            budget_tokens=context - self.options.max_tokens,
+            count_tokens=token_counter(llm),
+        )
 
     def _generate(self, conversation: Any, params: GenerationParams, on_text: TextSink | None) -> str:
         llm, adapter = self.patient.llm, self.patient.adapter

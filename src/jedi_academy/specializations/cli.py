@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from jedi_academy.cli_kit import print_json
+from jedi_academy.cli_kit import settings as _settings
+from jedi_academy.hooks import hookimpl
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 app = typer.Typer(help="Specializations: list, show and sync to the database.", no_args_is_help=True)
 
@@ -21,10 +27,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _load(ctx: typer.Context, dirs: list[Path] | None):  # type: ignore[no-untyped-def]
-    from jedi_academy.config import settings_from_context
     from jedi_academy.specializations.loading import load_specializations
 
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     return settings, load_specializations(settings, dirs or ())
 
 
@@ -33,7 +38,7 @@ def list_specializations(ctx: typer.Context, dirs: DirsOption = None, as_json: J
     """List the specializations: id, name, subreddits, instruments."""
     _, specs = _load(ctx, dirs)
     if as_json:
-        typer.echo(json.dumps([{**s.definition(), "source": s.source} for s in specs.values()], indent=2))
+        print_json([{**s.definition(), "source": s.source} for s in specs.values()])
         return
     width = max(len(spec_id) for spec_id in specs)
     for spec in specs.values():
@@ -55,7 +60,7 @@ def show_specialization(
     settings, _ = _load(ctx, dirs)
     spec = get_specialization(spec_id, settings, dirs or ())
     if as_json:
-        typer.echo(json.dumps({**spec.definition(), "source": spec.source}, indent=2))
+        print_json({**spec.definition(), "source": spec.source})
         return
     import textwrap
 
@@ -78,3 +83,8 @@ def sync(ctx: typer.Context, dirs: DirsOption = None) -> None:
         f"specializations: {len(result.added)} added, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged"
     )
+
+
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.group("specializations", app)

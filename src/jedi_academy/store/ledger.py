@@ -136,6 +136,19 @@ def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
     }
 
 
+def turn_content(turn: SessionTurn) -> dict[str, Any]:
+    content = {
+        "index": turn.index,
+        "therapist": turn.therapist,
+        "patient": turn.patient,
+        "seed": turn.seed,
+        "risk": turn.risk,
+    }
+    if turn.context_dropped:  # what the patient saw; absent when it saw everything, as in older records
+        content["context_dropped"] = turn.context_dropped
+    return content
+
+
 def session_content(row: TherapySession) -> dict[str, Any]:
     """A therapy session with its transcript and recommendations: what was said, with which seeds, on which
     checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here."""
@@ -161,10 +174,7 @@ def session_content(row: TherapySession) -> dict[str, Any]:
         "teacher": row.teacher,
         "flags": row.flags,
         "extraction": row.extraction,
-        "turns": [
-            {"index": t.index, "therapist": t.therapist, "patient": t.patient, "seed": t.seed, "risk": t.risk}
-            for t in turns
-        ],
+        "turns": [turn_content(t) for t in turns],
         "recommendations": [
             {
                 "index": r.index,

@@ -277,6 +277,8 @@ class SessionTurn(Base):
     risk: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     seconds: Mapped[float | None] = mapped_column(Float)
+    # earlier turns left out of the patient's prompt so that it fits the model's context
+    context_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Recommendation(Base):

@@ -7,11 +7,12 @@ passwords as argon2id hashes. Every function here is its own short transaction.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,8 +26,12 @@ if TYPE_CHECKING:
 
 INVITE_DAYS = 7
 SESSION_DAYS = 14
-ANONYMOUS_HOURS = 24  # a browser that never signs in (its session only holds a CSRF token)
+ANONYMOUS_HOURS = 24  # the signed CSRF cookie of a browser that has not signed in (nothing is stored for it)
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4: 3 is "safely unguessable" (about 10^8 guesses or more)
+MAX_EMAIL = 320  # RFC 5321's path limit
+MAX_NAME = 200
 EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
 
 _hasher = PasswordHasher()
@@ -49,16 +54,38 @@ def _aware(moment: datetime) -> datetime:
 
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
+    if len(email) > MAX_EMAIL:
+        raise AcademyError(f"an email address has at most {MAX_EMAIL} characters")
     if not EMAIL.match(email):
         raise AcademyError(f"{email!r} is not an email address")
     return email
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *related: str) -> None:
+    """Length bounds, then zxcvbn's estimate (its dictionaries hold the common-password lists and English
+    words; ``related`` are the account's own name and email, which a password must not lean on)."""
     if len(password) < MIN_PASSWORD:
         raise AcademyError(f"a password needs at least {MIN_PASSWORD} characters")
-    if len(password) > 1024:
-        raise AcademyError("a password may have at most 1024 characters")
+    if len(password) > MAX_PASSWORD:
+        raise AcademyError(f"a password may have at most {MAX_PASSWORD} characters")
+    from zxcvbn import zxcvbn
+
+    # zxcvbn's time grows with the length; the first 100 characters decide whether it is guessable
+    own_words = {piece for text in related if text for piece in (text, text.split("@")[0], *text.split())}
+    verdict = zxcvbn(password[:100], user_inputs=sorted(own_words))
+    if verdict["score"] < MIN_PASSWORD_SCORE:
+        advice = verdict["feedback"].get("warning") or "it is too easy to guess"
+        tips = " ".join(verdict["feedback"].get("suggestions") or [])
+        raise AcademyError(f"this password is too easy to guess: {advice.rstrip('.')}", tips or None)
+
+
+def check_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name:
+        raise AcademyError("a name is needed")
+    if len(name) > MAX_NAME:
+        raise AcademyError(f"a name may have at most {MAX_NAME} characters")
+    return name
 
 
 # ---------------------------------------------------------------- accounts and invites
@@ -68,6 +95,16 @@ def email_taken(database: Database, email: str) -> bool:
     with database.session() as session:
         found = session.scalars(select(WebAccount).where(WebAccount.email == normalise_email(email))).first()
         return found is not None
+
+
+def account_email(database: Database, therapist: str) -> tuple[str, str, str | None]:
+    """(id, name, sign-in email or None) of a therapist named by name or id (``academy invite``)."""
+    from jedi_academy.sessions.records import get_therapist
+
+    with database.session() as session:
+        row = get_therapist(session, therapist)
+        account = session.get(WebAccount, row.id)
+        return row.id, row.name, account.email if account is not None else None
 
 
 def invite(database: Database, therapist_id: str, email: str) -> str:
@@ -103,13 +140,14 @@ def invited_account(database: Database, token: str) -> tuple[str, str] | None:
 
 def accept_invite(database: Database, token: str, password: str) -> str:
     """Set the first password; the invite is spent. Returns the therapist id."""
-    check_password(password)
     with database.session() as session:
         account = session.scalars(select(WebAccount).where(WebAccount.invite_sha256 == sha256(token))).first()
         if account is None or account.invite_expires_at is None or _aware(account.invite_expires_at) < now():
             raise AcademyError(
                 "this invite link is invalid, used or expired; ask your operator for a new one"
             )
+        therapist = session.get(Therapist, account.therapist_id)
+        check_password(password, account.email, therapist.name if therapist else "")
         account.password_hash = _hasher.hash(password)
         account.password_changed_at = now()
         account.invite_sha256 = None
@@ -117,22 +155,25 @@ def accept_invite(database: Database, token: str, password: str) -> str:
         return account.therapist_id
 
 
-def register(database: Database, name: str, email: str, password: str) -> str:
-    """Self-registration (when the server allows it): a new therapist with a password."""
+def register(database: Database, name: str, email: str, password: str) -> str | None:
+    """Self-registration (when the server allows it): a new therapist with a password; None, after the same
+    work, when the email already has an account (the caller answers both alike: no account enumeration)."""
     from jedi_academy.sessions import add_therapist
 
+    name = check_name(name)
     email = normalise_email(email)
-    check_password(password)
+    check_password(password, name, email)
+    password_hash = _hasher.hash(password)
     with database.session() as session:
         if session.scalars(select(WebAccount).where(WebAccount.email == email)).first() is not None:
-            raise AcademyError("an account with this email exists; sign in instead")
+            return None
     therapist = add_therapist(database, name)
     with database.session() as session:
         session.add(
             WebAccount(
                 therapist_id=therapist["id"],
                 email=email,
-                password_hash=_hasher.hash(password),
+                password_hash=password_hash,
                 password_changed_at=now(),
             )
         )
@@ -160,15 +201,20 @@ def authenticate(database: Database, email: str, password: str) -> str | None:
     return therapist_id
 
 
+class WrongPassword(AcademyError):
+    """The current password given to change it was wrong (counted by the caller's throttle)."""
+
+
 def change_password(database: Database, therapist_id: str, current: str, new: str) -> None:
-    check_password(new)
     with database.session() as session:
         account = session.get(WebAccount, therapist_id)
         stored = account.password_hash if account is not None else None
+        email = account.email if account is not None else ""
+    check_password(new, email, therapist_name(database, therapist_id))
     try:
         _hasher.verify(stored or _DUMMY_HASH, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise AcademyError("the current password is wrong") from None
+        raise WrongPassword("the current password is wrong") from None
     with database.session() as session:
         account = session.get(WebAccount, therapist_id)
         assert account is not None
@@ -192,10 +238,11 @@ class LoginSession:
     csrf_token: str
 
 
-def new_session(database: Database, therapist_id: str | None = None) -> LoginSession:
+def new_session(database: Database, therapist_id: str) -> LoginSession:
+    """A signed-in browser's session (anonymous visitors have none: see the web app's CSRF cookie)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    lifetime = timedelta(days=SESSION_DAYS) if therapist_id else timedelta(hours=ANONYMOUS_HOURS)
+    lifetime = timedelta(days=SESSION_DAYS)
     with database.session() as session:
         session.execute(delete(WebSession).where(WebSession.expires_at < now()))
         session.add(
@@ -235,48 +282,77 @@ def drop_other_sessions(database: Database, therapist_id: str, keep: str) -> Non
         )
 
 
-# ---------------------------------------------------------------- rate limit
+# ---------------------------------------------------------------- throttling
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    per_email: int = 5  # failures per window for one account
-    per_address: int = 30  # failures per window from one client address
+    """Progressive delays, as OWASP recommends over lockouts: after a few free failures each further one
+    doubles the wait before the next try (up to ``max_delay_s``), so guessing is slow while the owner, who
+    knows the password, waits at most ``max_delay_s`` and is never locked out."""
+
+    free_per_account: int = 3  # failed sign-ins (or current-password checks) for one account
+    free_per_address: int = 20  # failures from one client address, over all accounts
+    max_delay_s: int = 60
     window: timedelta = timedelta(minutes=15)
+    registrations_per_address: int = 5  # per window
 
 
-def login_blocked(database: Database, email: str, address: str, limit: RateLimit) -> bool:
-    since = now() - limit.window
-    with database.session() as session:
+def _delay(failures: int, free: int, limit: RateLimit) -> float:
+    if failures < free:
+        return 0.0
+    return float(min(2 ** (failures - free + 1), limit.max_delay_s))
 
-        def failures(key: str) -> int:
-            return (
-                session.scalar(
-                    select(func.count())
-                    .select_from(LoginAttempt)
-                    .where(
-                        LoginAttempt.key == key, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)
-                    )
-                )
-                or 0
-            )
 
-        return (
-            failures(f"email:{email.strip().lower()}") >= limit.per_email
-            or failures(f"ip:{address}") >= limit.per_address
+def _failures(session: Any, key: str, since: datetime) -> tuple[int, datetime | None]:
+    count, last = session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            LoginAttempt.key == key, LoginAttempt.at >= since, LoginAttempt.succeeded.is_(False)
         )
+    ).one()
+    return int(count or 0), _aware(last) if last is not None else None
 
 
-def record_login(
-    database: Database, email: str, address: str, succeeded: bool, limit: RateLimit | None = None
-) -> None:
-    window = (limit or RateLimit()).window
+def wait_seconds(database: Database, account_key: str, address: str, limit: RateLimit) -> int:
+    """Seconds before ``account_key`` (``email:…`` or ``password:…``) may be tried again from ``address``."""
+    since = now() - limit.window
+    wait = 0.0
     with database.session() as session:
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < now() - 2 * window))  # keep it small
-        for key in (f"email:{email.strip().lower()[:300]}", f"ip:{address}"):
-            if succeeded:
-                # a successful sign-in clears the account's failures (not the address's)
-                if key.startswith("email:"):
-                    session.execute(delete(LoginAttempt).where(LoginAttempt.key == key))
-                continue
-            session.add(LoginAttempt(key=key, succeeded=False))
+        for key, free in ((account_key, limit.free_per_account), (f"ip:{address}", limit.free_per_address)):
+            count, last = _failures(session, key, since)
+            if last is not None:
+                ready = last + timedelta(seconds=_delay(count, free, limit))
+                wait = max(wait, (ready - now()).total_seconds())
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def record_attempt(
+    database: Database, account_key: str, address: str, succeeded: bool, limit: RateLimit
+) -> None:
+    with database.session() as session:
+        old = now() - 2 * limit.window
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < old))  # keep the table small
+        if succeeded:  # a success clears the account's failures (not the address's)
+            session.execute(delete(LoginAttempt).where(LoginAttempt.key == account_key))
+            return
+        session.add(LoginAttempt(key=account_key, succeeded=False))
+        session.add(LoginAttempt(key=f"ip:{address}", succeeded=False))
+
+
+def login_key(email: str) -> str:
+    return f"email:{email.strip().lower()[:MAX_EMAIL]}"
+
+
+def password_key(therapist_id: str) -> str:
+    return f"password:{therapist_id}"
+
+
+def registration_allowed(database: Database, address: str, limit: RateLimit) -> bool:
+    """Counts this registration attempt from ``address``; False once the window's allowance is spent."""
+    key = f"register:{address}"
+    with database.session() as session:
+        count, _ = _failures(session, key, now() - limit.window)
+        if count >= limit.registrations_per_address:
+            return False
+        session.add(LoginAttempt(key=key, succeeded=False))
+    return True

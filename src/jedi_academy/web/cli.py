@@ -2,22 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.cli_kit import JsonFlag, print_json
+from jedi_academy.cli_kit import database as _database
+from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.errors import ConfigError
+from jedi_academy.hooks import ExtraOption, Section, hookimpl
+
+if TYPE_CHECKING:
+    from jedi_academy.cli_kit import CommandRegistry
 
 
-def register(app: typer.Typer) -> None:
-    from jedi_academy.sessions.cli import therapist_app
+@hookimpl
+def register_commands(commands: CommandRegistry) -> None:
+    commands.command("web")(web_command)
+    commands.command("invite")(invite_command)
 
-    app.command("web")(web_command)
-    app.command("invite")(invite_command)
-    # accounts belong to this stage: it extends the sessions stage's `therapist add` with --email (sessions
-    # cannot import the web stage, which sits above it)
-    therapist_app.registered_commands = [c for c in therapist_app.registered_commands if c.name != "add"]
-    therapist_app.command("add")(therapist_add_command)
+
+# Accounts belong to this stage: it extends the sessions stage's `therapist add` with --email and an invite
+# link through the sessions stage's extension points (sessions cannot import the web stage, above it).
+_EMAIL = ExtraOption(
+    "email",
+    Annotated[str | None, typer.Option(help="Create a web account and print its one-time invite link.")],
+    None,
+)
+_URL = ExtraOption(
+    "url", Annotated[str, typer.Option(help="The web app's address, for the invite link.")], "http://127.0.0.1:8000"
+)
+
+
+@hookimpl
+def command_options(command: str) -> list[ExtraOption] | None:
+    return [_EMAIL, _URL] if command == "therapist add" else None
+
+
+@hookimpl
+def therapist_add_check(database: Any, options: dict[str, Any]) -> None:
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.web.accounts import email_taken, normalise_email
+
+    if options.get("email") is None:
+        return
+    email = normalise_email(options["email"])  # refused before the therapist is written
+    if email_taken(database, email):
+        raise AcademyError(f"the email {email} already has an account")
+
+
+@hookimpl
+def therapist_added(database: Any, therapist: dict[str, Any], options: dict[str, Any]) -> Section | None:
+    from jedi_academy.web.accounts import normalise_email
+
+    if options.get("email") is None:
+        return None
+    email = normalise_email(options["email"])
+    link = invite_link(database, therapist["id"], email, options.get("url") or "http://127.0.0.1:8000")
+    return Section(
+        {"email": email, "invite_url": link}, [f"invite link (works once, for 7 days): {link}"]
+    )
 
 
 def invite_command(
@@ -27,29 +71,19 @@ def invite_command(
         str, typer.Option(help="Their sign-in email (kept if omitted for an existing account).")
     ] = "",
     url: Annotated[str, typer.Option(help="The web app's address.")] = "http://127.0.0.1:8000",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """A new one-time invite link for an existing therapist (a lost or expired invite, a password reset)."""
-    import json
+    from jedi_academy.web.accounts import account_email
 
-    from jedi_academy.config import settings_from_context
-    from jedi_academy.sessions.records import get_therapist
-    from jedi_academy.store import open_database
-    from jedi_academy.store.models import WebAccount
-
-    database = open_database(settings_from_context(ctx))
-    with database.session() as session:
-        row = get_therapist(session, therapist)
-        therapist_id, name = row.id, row.name
-        account = session.get(WebAccount, therapist_id)
-        email = email or (account.email if account is not None else "")
+    database = _database(ctx)
+    therapist_id, name, stored = account_email(database, therapist)
+    email = email or stored or ""
     if not email:
         raise ConfigError(f"therapist {name} has no account yet", "pass --email")
     link = invite_link(database, therapist_id, email, url)
     if as_json:
-        typer.echo(
-            json.dumps({"therapist_id": therapist_id, "name": name, "email": email, "invite_url": link})
-        )
+        print_json({"therapist_id": therapist_id, "name": name, "email": email, "invite_url": link})
     else:
         typer.echo(f"invite link for {name} (works once, for 7 days): {link}")
 
@@ -68,6 +102,15 @@ def web_command(
     secure_cookies: Annotated[
         bool, typer.Option(help="Mark cookies Secure (the site is served over HTTPS).")
     ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            help="Take the client address from X-Forwarded-For, only on requests from --forwarded-allow-ips."
+        ),
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="The proxy addresses trusted with --proxy-headers (comma-separated).")
+    ] = "127.0.0.1",
     allow_registration: Annotated[bool, typer.Option(help="Let visitors create their own accounts.")] = False,
     public_url: Annotated[
         str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
@@ -83,7 +126,7 @@ def web_command(
     ] = False,
 ) -> None:
     """Serve the therapists' web app (sessions, cases, trajectories, loop jobs)."""
-    from jedi_academy.serving.cli import is_loopback
+    from jedi_academy.serving.network import is_loopback
 
     if not is_loopback(host) and not public:
         raise ConfigError(
@@ -91,18 +134,19 @@ def web_command(
             "serve on 127.0.0.1 behind an HTTPS proxy, "
             "or pass --i-understand-this-is-public --secure-cookies",
         )
+    if public and not secure_cookies:  # a public site is served over HTTPS, where cookies must be Secure
+        raise typer.BadParameter("needs --secure-cookies", param_hint="--i-understand-this-is-public")
     import logging
 
     import uvicorn
 
-    from jedi_academy.config import settings_from_context
     from jedi_academy.sessions import ModelPool
     from jedi_academy.store import open_database
     from jedi_academy.web.app import WebConfig, create_app
     from jedi_academy.web.jobs import loop_jobs
     from jedi_academy.web.security import load_secret
 
-    settings = settings_from_context(ctx)
+    settings = _settings(ctx)
     database = open_database(settings)
     config = WebConfig(
         secret=load_secret(settings.data_dir),
@@ -116,12 +160,20 @@ def web_command(
     app = create_app(settings, database, ModelPool(settings), config, jobs=jobs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if worker:
-        if jobs is None:
-            raise ConfigError("--worker needs the improvement loop package (jedi_academy.loop)")
         start_worker(settings)
     typer.echo(f"Jedi Academy web app on {config.public_url} (Ctrl-C stops)")
     # uvicorn's access log prints raw paths, and invite links carry a token: the app logs route templates
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="info", server_header=False)
+    # X-Forwarded-For decides the address that sign-in throttling counts: trusted only from a named proxy
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="info",
+        server_header=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+    )
 
 
 def invite_link(database: Any, therapist_id: str, email: str, public_url: str) -> str:
@@ -144,40 +196,3 @@ def start_worker(settings: Any) -> Any:
     )
     thread.start()
     return thread
-
-
-def therapist_add_command(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The therapist's name.")],
-    email: Annotated[
-        str | None, typer.Option(help="Create a web account and print its one-time invite link.")
-    ] = None,
-    url: Annotated[
-        str, typer.Option(help="The web app's address, for the invite link.")
-    ] = "http://127.0.0.1:8000",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Add a therapist; prints the id (and with --email, a one-time invite link to the web app)."""
-    import json
-
-    from jedi_academy.config import settings_from_context
-    from jedi_academy.errors import AcademyError
-    from jedi_academy.sessions import add_therapist
-    from jedi_academy.store import open_database
-    from jedi_academy.web.accounts import email_taken, normalise_email
-
-    database = open_database(settings_from_context(ctx))
-    if email is not None:
-        email = normalise_email(email)  # refused before the therapist is written
-        if email_taken(database, email):
-            raise AcademyError(f"the email {email} already has an account")
-    row = add_therapist(database, name)
-    if email is not None:
-        row["email"] = email
-        row["invite_url"] = invite_link(database, row["id"], email, url)
-    if as_json:
-        typer.echo(json.dumps(row, indent=2, ensure_ascii=False))
-        return
-    typer.echo(f"therapist {row['name']}: {row['id']}")
-    if email is not None:
-        typer.echo(f"invite link (works once, for 7 days): {row['invite_url']}")

@@ -1,7 +1,8 @@
 """The improvement loop as seen by the web app: a small interface the job page is written against.
 
-``LoopJobs`` is what a running server uses when the loop package (``jedi_academy.loop``) is installed; the app
-works without it (sessions, cases and charts) and then says that the loop is not available.
+``LoopJobs`` (over the loop's queue) is what a running server uses; an app built without jobs
+(``create_app(..., jobs=None)``, as some tests do) serves sessions, cases and charts and says that the loop is
+not available.
 """
 
 from __future__ import annotations
@@ -38,13 +39,9 @@ class Jobs(Protocol):
     def for_session(self, session_id: str) -> JobView | None: ...
 
 
-def loop_jobs(settings: Settings, database: Database, options: dict[str, Any] | None = None) -> Jobs | None:
-    """The loop's job queue when the loop package is present, else None. ``options`` are the loop's options
-    (``LoopOptions`` fields) for every job this server submits."""
-    try:
-        from jedi_academy.loop.jobs import enqueue_loop  # noqa: F401  (the queue this server submits to)
-    except ImportError:
-        return None
+def loop_jobs(settings: Settings, database: Database, options: dict[str, Any] | None = None) -> Jobs:
+    """The loop's job queue; ``options`` are the loop's options (``LoopOptions`` fields) for every job this
+    server submits. The loop is part of the package: a broken installation fails here, loudly."""
     from jedi_academy.web.loop_adapter import LoopJobs
 
     return LoopJobs(settings, database, options or {})

@@ -14,10 +14,18 @@ class LiveReply:
     done: bool = False
     error: str | None = None
     final: str | None = None
+    position: int | None = None  # calls ahead of this one in the model queue; None once it runs
+    withdrawn: str | None = None  # the therapist's words, given back when the wait was cancelled
     changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def waiting(self, position: int | None) -> None:
+        with self.changed:
+            self.position = position
+            self.changed.notify_all()
 
     def push(self, piece: str) -> None:
         with self.changed:
+            self.position = None
             self.pieces.append(piece)
             self.changed.notify_all()
 
@@ -26,10 +34,11 @@ class LiveReply:
             self.final, self.error, self.done = final, error, True
             self.changed.notify_all()
 
-    def wait(self, seen: int, timeout: float) -> tuple[list[str], bool]:
-        """Pieces after the first ``seen`` (waiting up to ``timeout`` for one); whether the reply is done."""
+    def wait(self, seen: int, timeout: float, position: int | None = None) -> tuple[list[str], bool]:
+        """Pieces after the first ``seen`` (waiting up to ``timeout`` for one, or for the queue position to
+        differ from ``position``); whether the reply is done."""
         with self.changed:
-            if len(self.pieces) <= seen and not self.done:
+            if len(self.pieces) <= seen and not self.done and self.position == position:
                 self.changed.wait(timeout)
             return self.pieces[seen:], self.done
 

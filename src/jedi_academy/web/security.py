@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "academy_session"
+CSRF_COOKIE = "academy_csrf"  # an anonymous visitor's CSRF token, signed; nothing is stored for it
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -57,12 +58,12 @@ def load_secret(data_dir: Path) -> bytes:
 class CookieSigner:
     secret: bytes
 
-    def sign(self, token: str) -> str:
-        return Signer(self.secret, salt="academy-session").sign(token).decode()
+    def sign(self, token: str, salt: str = "academy-session") -> str:
+        return Signer(self.secret, salt=salt).sign(token).decode()
 
-    def unsign(self, value: str) -> str | None:
+    def unsign(self, value: str, salt: str = "academy-session") -> str | None:
         try:
-            return Signer(self.secret, salt="academy-session").unsign(value).decode()
+            return Signer(self.secret, salt=salt).unsign(value).decode()
         except (BadSignature, UnicodeDecodeError):
             return None
 
@@ -99,3 +100,25 @@ class SecurityHeaders:
             route = scope.get("route")
             path = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static") else "?")
             log.info("%s %s %s %.0fms", scope["method"], path, status, (time.monotonic() - started) * 1000)
+
+
+class HeadAsGet:
+    """HEAD answered wherever GET is (FastAPI's routes take only the methods they name): the request runs as
+    GET and the body is dropped, so the status and headers, Content-Length included, are GET's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

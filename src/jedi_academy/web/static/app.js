@@ -10,13 +10,21 @@ function followReply(element) {
   busy.forEach((el) => { el.disabled = true; });
   const source = new EventSource(element.dataset.stream);
   let text = element.textContent;
+  const waiting = document.getElementById("waiting");
+  source.addEventListener("waiting", (event) => {
+    if (!waiting) return;
+    waiting.querySelector(".position").textContent = JSON.parse(event.data).position;
+    waiting.hidden = false;
+  });
   source.addEventListener("piece", (event) => {
+    if (waiting) waiting.hidden = true;
     text += JSON.parse(event.data).text;
     element.textContent = text;
   });
   source.addEventListener("done", (event) => {
     const data = JSON.parse(event.data);
     source.close();
+    if (waiting) waiting.hidden = true;
     if (data.error) {
       element.textContent = "(no reply: " + data.error + ")";
       element.classList.add("error");
@@ -28,7 +36,12 @@ function followReply(element) {
     busy.forEach((el) => { el.disabled = false; });
     if (form) {
       const box = form.querySelector("textarea");
-      if (box) { box.value = ""; box.focus(); }
+      // a cancelled wait gives the withdrawn words back, to edit or send again
+      if (box) { box.value = data.withdrawn || ""; box.focus(); }
+    }
+    if (data.withdrawn) {
+      const turn = element.closest(".turn");
+      if (turn) turn.remove();
     }
   });
   source.onerror = () => { source.close(); element.classList.remove("streaming"); };
@@ -61,6 +74,31 @@ function wire(root) {
   root.querySelectorAll("[data-stream]").forEach(followReply);
   root.querySelectorAll("[data-job-stream]").forEach(followJob);
 }
+
+// An error from an HTMX request is shown next to the control that sent it (the server answers such requests
+// with plain text), and cleared when that control sends again.
+function errorSlot(element, create) {
+  const owner = element.closest("form") || element;
+  let slot = owner.querySelector(".form-error");
+  if (!slot && create) {
+    slot = document.createElement("p");
+    slot.className = "form-error error";
+    slot.setAttribute("role", "alert");
+    owner.appendChild(slot);
+  }
+  return slot;
+}
+document.addEventListener("htmx:responseError", (event) => {
+  const xhr = event.detail.xhr;
+  errorSlot(event.detail.elt, true).textContent = xhr.responseText || ("The server answered " + xhr.status + ".");
+});
+document.addEventListener("htmx:sendError", (event) => {
+  errorSlot(event.detail.elt, true).textContent = "The server could not be reached; try again.";
+});
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const slot = errorSlot(event.detail.elt, false);
+  if (slot) slot.remove();
+});
 
 document.addEventListener("DOMContentLoaded", () => wire(document));
 document.addEventListener("htmx:afterSettle", (event) => wire(event.target));

@@ -1,0 +1,104 @@
+"""The loop's implementations of the sessions stage's extension points (``jedi_academy.hooks``).
+
+The loop sits above the sessions and the feedback stages (neither may import the other), so it is the one that
+joins them: after a session ends the teacher codes it for MITI feedback (``--no-feedback`` skips it) and
+``--refine`` queues the improvement loop; ``session show`` gets the stored feedback and ``case show`` the
+trajectory (scores after each loop, change, branches). Every face that ends a session runs this through
+``sessions.ending.end_session``: the CLI, the interactive ``/end`` and the web app.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from jedi_academy.hooks import ExtraOption, Section, hookimpl
+from jedi_academy.loop.text import scores_line
+
+_NO_FEEDBACK = ExtraOption(
+    "no_feedback",
+    Annotated[bool, typer.Option("--no-feedback", help="Skip the teacher's MITI feedback on the session.")],
+    False,
+)
+_FEEDBACK_TOKENS = ExtraOption(
+    "feedback_max_tokens",
+    Annotated[int, typer.Option(min=16, help="Longest teacher reply while coding the feedback, in tokens.")],
+    64,
+)
+_REFINE = ExtraOption(
+    "refine",
+    Annotated[bool, typer.Option("--refine", help="Then queue the improvement loop for `academy worker`.")],
+    False,
+)
+
+
+@hookimpl
+def command_options(command: str) -> list[ExtraOption] | None:
+    if command == "session end":
+        return [_REFINE, _NO_FEEDBACK, _FEEDBACK_TOKENS]
+    if command == "session replay":
+        return [_NO_FEEDBACK, _FEEDBACK_TOKENS]
+    return None
+
+
+@hookimpl
+def session_ended(
+    settings: Any, database: Any, pool: Any, record: dict[str, Any], options: dict[str, Any], progress: Any
+) -> Section | None:
+    from jedi_academy.loop.session_feedback import code_ended_session
+
+    if not options.get("no_feedback") and record["status"] == "ended":
+        if progress is not None:
+            progress("the teacher codes the session for feedback (MITI 4.2.1) ...")
+        code_ended_session(
+            database, pool, record["session_id"], max_tokens=options.get("feedback_max_tokens", 64)
+        )
+    if not options.get("refine"):
+        return None
+    from jedi_academy.loop.jobs import enqueue_loop
+
+    job = enqueue_loop(settings, record["session_id"])
+    return Section(
+        {"job": job},
+        [f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it"],
+    )
+
+
+@hookimpl
+def session_sections(database: Any, record: dict[str, Any]) -> Section:
+    from jedi_academy.feedback import load_feedback
+    from jedi_academy.feedback.render import render_summary
+    from jedi_academy.loop.session_feedback import feedback_view
+
+    view = feedback_view(database, record["session_id"])
+    if view is None:
+        return Section({"feedback": None}, ["feedback: none stored (`academy session end` codes it)"])
+    feedback = load_feedback(database, record["session_id"])
+    lines = [f"Feedback on technique (coder {feedback.backend}/{feedback.model}):"]
+    lines += [f"  {line}" for line in render_summary(feedback.summary)]
+    return Section({"feedback": view}, lines)
+
+
+@hookimpl
+def case_sections(database: Any, case: dict[str, Any]) -> Section:
+    from jedi_academy.loop.trajectory import case_trajectory
+
+    view = case_trajectory(database, case["id"])
+    lines = []
+    baseline = view["baseline"]["scores"]
+    if baseline:
+        lines.append(f"baseline {view['baseline']['checkpoint_id']}: {scores_line(baseline)}")
+    for row in view["sessions"]:
+        lines.append(f"session {row['number']} [{row['branch']}]:")
+        lines += [f"  accepted: {text}" for text in row["accepted_recommendations"]]
+        lines += [f"  ignored:  {text}" for text in row["ignored_recommendations"]]
+        loop = row["loop"]
+        if loop is None:
+            lines.append("  no loop yet")
+        elif loop["status"] != "done":
+            lines.append(f"  loop {loop['loop_id']} {loop['status']}")
+        else:
+            lines.append(f"  -> {loop['checkpoint_id']}: {scores_line(loop['scores'], loop)}")
+    lines.append(f"note: {view['cannot_conclude']}")
+    return Section(view, lines)

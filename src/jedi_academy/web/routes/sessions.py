@@ -1,0 +1,228 @@
+"""A session in the browser: the transcript, a turn with its streamed reply, marking a recommendation, and
+the end (the sequence `academy session end` runs).
+
+FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.hooks import hookimpl
+from jedi_academy.limits import MAX_MESSAGE_CHARS
+from jedi_academy.llm.tiny import is_tiny_model
+from jedi_academy.loop.session_feedback import feedback_view
+from jedi_academy.sessions.ending import after_end
+from jedi_academy.web.model_queue import Cancelled
+
+if TYPE_CHECKING:
+    from jedi_academy.web.app import Routes
+
+log = logging.getLogger("jedi_academy.web.app")
+
+
+@hookimpl
+def register_routes(routes: "Routes") -> None:
+    app = routes.app
+    state = routes.state
+    database = routes.database
+    config = routes.config
+    Me = routes.Me
+    Post = routes.Post
+    page = routes.page
+    redirect = routes.redirect
+    owned_session = routes.owned_session
+
+    def runner_for(session_id: str) -> Any:
+        from jedi_academy.sessions import SessionRunner
+
+        return SessionRunner.open(database, state.pool, session_id)
+
+    def session_view(session_id: str) -> dict[str, Any]:
+        from jedi_academy.sessions import session_json
+
+        record = session_json(database, session_id)
+        marked = {r["turn"] for r in record["recommendations"] if r["source"] == "therapist"}
+        for turn in record["turns"]:
+            turn["marked"] = turn["index"] in marked
+        live = state.live.get(session_id)
+        record["streaming"] = live is not None and not live.done
+        # the tiny test model writes random text: every model-written word on the page says so
+        record["tiny_patient"] = is_tiny_model(str((record.get("patient_model") or {}).get("model") or ""))
+        record["tiny_teacher"] = is_tiny_model(str((record.get("teacher_model") or {}).get("model") or ""))
+        return record
+
+    @app.get("/sessions/{session_id}", response_class=HTMLResponse)
+    def session_page(request: Request, session_id: str, who: Me) -> Response:
+        row = owned_session(who, session_id)
+        record = session_view(session_id)
+        job = state.jobs.for_session(session_id) if state.jobs is not None else None
+        feedback = feedback_view(database, session_id) if record["status"] == "ended" else None
+        return page(
+            request,
+            "session.html",
+            who,
+            record=record,
+            case_id=row.case_id,
+            job=job,
+            loop_available=state.jobs is not None,
+            feedback=feedback,
+        )
+
+    @app.post("/sessions/{session_id}/say")
+    def say(request: Request, session_id: str, who: Post, text: Annotated[str, Form()]) -> Response:
+        row = owned_session(who, session_id)
+        if row.status != "active":
+            raise HTTPException(409, f"this session is {row.status}")
+        if not text.strip():
+            raise HTTPException(400, "say something first")
+        if len(text) > MAX_MESSAGE_CHARS:  # refused before anything is stored or sent to the model
+            raise HTTPException(
+                413, f"the message is {len(text):,} characters; a turn holds at most {MAX_MESSAGE_CHARS:,}"
+            )
+        lock = state.session_lock(session_id)
+        if not lock.acquire(blocking=False):
+            raise HTTPException(409, "the patient is still answering")
+        stored = threading.Event()
+        failure: list[str] = []
+        index = len(session_view(session_id)["turns"])
+        live = state.live.begin(session_id, index)
+
+        def push(piece: str) -> None:
+            if state.model_queue.stopping.is_set():  # the server is stopping: end this reply now
+                raise Cancelled("the server is stopping")
+            live.push(piece)
+
+        def work() -> None:
+            runner = None
+            try:
+                runner = runner_for(session_id)
+                leftover = runner.turns() and runner.turns()[-1][2] is None  # a reply lost in a crash
+                if not leftover:
+                    runner.store_turn(text)  # the therapist's words are kept before any wait
+                    stored.set()
+                ticket = state.model_queue.admit(who.therapist_id or "")
+                state.waiting[session_id] = ticket
+                with state.model_queue.turn(ticket, on_position=live.waiting):
+                    state.waiting.pop(session_id, None)
+                    if leftover:
+                        runner.finish_pending()
+                        runner.store_turn(text)
+                        stored.set()
+                    result = runner.finish_pending(on_text=push)
+                assert result is not None
+                live.finish(result.patient)
+            except Cancelled as exc:
+                live.withdrawn = runner.withdraw_pending() if runner is not None else None
+                failure.append(exc.message)
+                live.finish(None, exc.message)
+            except Exception as exc:  # the browser is told; the stored turn stays for a retry
+                message = exc.message if isinstance(exc, AcademyError) else "the patient model failed"
+                failure.append(message)
+                live.finish(None, message)
+            finally:
+                state.waiting.pop(session_id, None)
+                stored.set()
+                lock.release()
+
+        worker = threading.Thread(target=work, name=f"reply-{session_id}", daemon=True)
+        worker.start()
+        stored.wait()
+        if failure and not live.pieces and live.done and not session_view(session_id)["turns"][index:]:
+            raise HTTPException(400, failure[0])
+        if not request.headers.get("hx-request"):
+            worker.join()  # without JavaScript: answer with the whole page once the reply is in
+            return RedirectResponse(f"/sessions/{session_id}", status_code=303)
+        record = session_view(session_id)
+        return page(request, "_turn.html", who, record=record, turn=record["turns"][index], live=True)
+
+    @app.get("/sessions/{session_id}/stream")
+    async def stream(request: Request, session_id: str, who: Me) -> StreamingResponse:
+        await asyncio.to_thread(owned_session, who, session_id)
+
+        async def events() -> AsyncIterator[str]:
+            live = state.live.get(session_id)
+            if live is None:
+                record = await asyncio.to_thread(session_view, session_id)
+                last = record["turns"][-1] if record["turns"] else None
+                final = last["patient"] if last else None
+                yield f"event: done\ndata: {json.dumps({'text': final})}\n\n"
+                return
+            seen, position = 0, None
+            while True:
+                pieces, done = await asyncio.to_thread(live.wait, seen, 1.0, position)
+                seen += len(pieces)
+                if live.position != position and not done:
+                    position = live.position
+                    if position is not None:  # 1: next once the running call ends
+                        yield f"event: waiting\ndata: {json.dumps({'position': position})}\n\n"
+                if pieces:
+                    yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
+                if done:
+                    payload = {
+                        "text": live.final,
+                        "error": live.error,
+                        "turn": live.turn,
+                        "withdrawn": live.withdrawn,
+                    }
+                    yield f"event: done\ndata: {json.dumps(payload)}\n\n"
+                    return
+                if await request.is_disconnected():
+                    return
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+        )
+
+    @app.post("/sessions/{session_id}/cancel")
+    def cancel(request: Request, session_id: str, who: Post) -> Response:
+        """Stop waiting for the model: the message that waited is withdrawn (given back to the text box)."""
+        owned_session(who, session_id)
+        ticket = state.waiting.get(session_id)
+        if ticket is None:
+            raise HTTPException(409, "nothing is waiting for the patient")
+        state.model_queue.cancel(ticket)
+        return redirect(request, f"/sessions/{session_id}")
+
+    @app.post("/sessions/{session_id}/turns/{turn}/mark")
+    def mark(request: Request, session_id: str, turn: int, who: Post) -> Response:
+        owned_session(who, session_id)
+        record = session_view(session_id)
+        if not any(t["index"] == turn for t in record["turns"]):
+            raise HTTPException(404, "no such turn")
+        if not next(t for t in record["turns"] if t["index"] == turn)["marked"]:
+            runner_for(session_id).mark(turn=turn)
+        if not request.headers.get("hx-request"):
+            return RedirectResponse(f"/sessions/{session_id}#turn-{turn}", status_code=303)
+        record = session_view(session_id)
+        return page(request, "_turn.html", who, record=record, turn=record["turns"][turn], live=False)
+
+    @app.post("/sessions/{session_id}/end")
+    def end(request: Request, session_id: str, who: Post) -> Response:
+        owned_session(who, session_id)
+        if state.live.busy(session_id):
+            raise HTTPException(409, "the patient is still answering")
+        ticket = state.model_queue.admit(who.therapist_id or "")
+        try:
+            with state.session_lock(session_id), state.model_queue.turn(ticket):
+                # the one end-of-session sequence (`academy session end`'s); the loop's hook codes feedback
+                options = {
+                    "no_feedback": not config.feedback,
+                    "feedback_max_tokens": config.feedback_max_tokens,
+                }
+                record = runner_for(session_id).end()
+                try:
+                    after_end(database, state.pool, record, options=options)
+                except AcademyError as exc:  # the session has ended; its page says no feedback was stored
+                    log.warning("after ending session %s: %s", session_id, exc.message)
+        except Cancelled as exc:
+            raise HTTPException(503, exc.message) from exc
+        if state.jobs is not None and state.jobs.for_session(session_id) is None:
+            state.jobs.start_loop(session_id)
+        return redirect(request, f"/sessions/{session_id}")

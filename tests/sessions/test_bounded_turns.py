@@ -1,0 +1,101 @@
+"""A turn has a length limit (nothing stored beyond it) and the patient's prompt fits its model's context:
+the oldest turns are left out, and the turn record says how many."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.limits import MAX_MESSAGE_CHARS
+from jedi_academy.sessions import ModelPool, ModelSpec, SessionOptions, SessionRunner, session_json
+from jedi_academy.sessions.context import context_positions, token_counter
+from jedi_academy.sessions.prompts import fit_conversation
+from jedi_academy.store.ledger import session_content
+from jedi_academy.store.models import SessionTurn, TherapySession
+from tests.sessions.conftest import World, make_world
+
+
+def count_words(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"].split()) for m in messages)
+
+
+def test_the_oldest_turns_leave_first_and_the_new_message_always_stays() -> None:
+    history = [(f"t{i} one two", f"p{i} one two") for i in range(5)]
+    messages, dropped = fit_conversation("sys", history, "now", budget_tokens=20, count_tokens=count_words)
+    assert count_words(messages) <= 20 and dropped > 0
+    assert messages[0]["content"] == "sys" and messages[-1]["content"] == "now"
+    assert messages[1]["content"] == f"t{dropped} one two"  # the kept turns are the latest, whole
+    everything, none_dropped = fit_conversation(
+        "sys", history, "now", budget_tokens=1000, count_tokens=count_words
+    )
+    assert none_dropped == 0 and len(everything) == 2 + 2 * len(history)
+    with pytest.raises(AcademyError, match="leaves 1 for them"):
+        fit_conversation("sys", history, "now", budget_tokens=1, count_tokens=count_words)
+
+
+def test_token_counts_are_exact_with_a_formatter_and_cautious_without(tiny_llm: Any) -> None:
+    messages = [{"role": "user", "content": "How was your week? " * 20}]
+    assert token_counter(tiny_llm)(messages) == len(tiny_llm.formatter.encode_prompt(messages))
+    assert context_positions(tiny_llm) == tiny_llm.model.config.max_position_embeddings
+
+    class Remote:  # a backend that knows neither its tokenizer nor its context
+        pass
+
+    estimate = token_counter(Remote())(messages)  # type: ignore[arg-type]
+    assert estimate >= token_counter(tiny_llm)(messages)
+    assert context_positions(Remote()) == 32_768  # type: ignore[arg-type]
+
+
+def turn_rows(world: World, session_id: str) -> list[SessionTurn]:
+    with world.database.session() as session:
+        rows = list(session.query(SessionTurn).filter_by(session_id=session_id).order_by(SessionTurn.index))
+        session.expunge_all()
+        return rows
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, tiny_dir: Path, tiny_llm: Any) -> tuple[World, Any]:
+    """A world of its own (a case takes one unfinished session at a time) and a pool on the tiny model."""
+    world = make_world(tmp_path, tiny_dir)
+    pool = ModelPool(world.settings)
+    pool.share(ModelSpec("transformers", world.settings.model, None), tiny_llm)
+    return world, pool
+
+
+def test_an_overlong_message_is_refused_and_stored_nowhere(fresh: tuple[World, Any]) -> None:
+    world, pool = fresh
+    options = SessionOptions(max_tokens=4)
+    runner = SessionRunner.start(world.database, pool, world.case_id, seed=3, options=options)
+    with pytest.raises(AcademyError, match=f"at most {MAX_MESSAGE_CHARS:,}"):
+        runner.say("x" * 20_000)
+    assert turn_rows(world, runner.session_id) == []
+    runner.say("y" * MAX_MESSAGE_CHARS)  # the limit itself is allowed
+    assert len(turn_rows(world, runner.session_id)) == 1
+
+
+def test_a_long_session_is_trimmed_to_the_context_and_says_so(fresh: tuple[World, Any]) -> None:
+    world, pool = fresh
+    options = SessionOptions(max_tokens=4, context_tokens=700)
+    runner = SessionRunner.start(world.database, pool, world.case_id, seed=4, options=options)
+    with pytest.raises(AcademyError, match="context leaves 696"):
+        runner.say("Tell me everything. " * 150)  # does not fit even alone: refused before it is stored
+    assert turn_rows(world, runner.session_id) == []
+    for number in range(6):
+        runner.say(f"Turn {number}: tell me more about how the week went, and what made it hard. " * 3)
+    rows = turn_rows(world, runner.session_id)
+    dropped = [row.context_dropped for row in rows]
+    assert dropped[0] == 0 and dropped[-1] > 0 and dropped == sorted(dropped)
+    record = session_json(world.database, runner.session_id)
+    assert [t["context_dropped"] for t in record["turns"]] == dropped
+    with world.database.session() as session:
+        sealed = session_content(session.get(TherapySession, runner.session_id))
+    assert [t.get("context_dropped", 0) for t in sealed["turns"]] == dropped
+    assert "context_dropped" not in sealed["turns"][0]  # a turn that saw everything reads as before
+
+
+def test_context_tokens_must_leave_room_for_the_prompt() -> None:
+    with pytest.raises(AcademyError, match="leaves no room"):
+        SessionOptions(max_tokens=200, context_tokens=200)
