@@ -72,10 +72,10 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Append entries for records made before the ledger existed (idempotent)."""
     from jedi_academy.store import open_database
-    from jedi_academy.store.ledger import append_existing
+    from jedi_academy.store.ledger import backfill
 
-    with open_database(_settings(ctx)).session() as session:
-        added = append_existing(session)
+    settings = _settings(ctx)
+    added = backfill(open_database(settings), settings.data_dir)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
 
 
