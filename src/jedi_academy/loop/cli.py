@@ -387,7 +387,7 @@ def case_show(
     from jedi_academy.loop.trajectory import case_trajectory
     from jedi_academy.sessions.cli import print_case_header
 
-    view = case_trajectory(_database(ctx), case_id)
+    view = case_trajectory(_database(ctx), case_id, _settings(ctx).data_dir)
     if as_json:
         _print_json(view)
         return
@@ -408,6 +408,11 @@ def case_show(
         loop = row["loop"]
         if loop is None:
             typer.echo("      no loop yet")
+        elif loop["resume"]:  # interrupted (its process was killed) or failed: say how to finish it
+            where = f" at {loop['stopped_at']}" if loop["stopped_at"] else ""
+            typer.echo(
+                f"      loop {loop['loop_id']} {loop['status']}{where}: resume with `{loop['resume']}`"
+            )
         elif loop["status"] != "done":
             typer.echo(f"      loop {loop['loop_id']} {loop['status']}")
         else:
@@ -445,7 +450,7 @@ def case_branch(
     as_json: JsonFlag = False,
 ) -> None:
     """Return to an earlier checkpoint of the case and start a new branch there; later sessions grow it."""
-    from jedi_academy.loop.trajectory import branch_case
+    from jedi_academy.loop.branches import branch_case
 
     result = branch_case(_database(ctx), case_id, at=at, after_session=after_session, name=name)
     if as_json:
@@ -464,7 +469,7 @@ def case_switch(
     as_json: JsonFlag = False,
 ) -> None:
     """Continue another branch: later sessions run on its newest checkpoint."""
-    from jedi_academy.loop.trajectory import switch_branch
+    from jedi_academy.loop.branches import switch_branch
 
     result = switch_branch(_database(ctx), case_id, branch)
     if as_json:

@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.loop.trajectory import checkpoint_tree, trajectory_chart
 from jedi_academy.store.models import Case, Checkpoint, Persona, Specialization, TherapySession
 from jedi_academy.web import accounts
 from jedi_academy.web.charts import sparkline_svg, trajectory_svg
@@ -37,7 +38,6 @@ from jedi_academy.web.security import (
     SecurityHeaders,
     same_token,
 )
-from jedi_academy.web.trajectory import case_trajectory, checkpoint_tree
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -413,7 +413,7 @@ def create_app(
 
         cases = list_cases(database, who.therapist_id)
         for case in cases:
-            case["spark"] = sparkline_svg(case_trajectory(database, case["id"], settings))
+            case["spark"] = sparkline_svg(trajectory_chart(database, case["id"], settings))
         return page(request, "dashboard.html", who, cases=cases, specializations=open_specializations())
 
     @app.post("/cases")
@@ -429,11 +429,11 @@ def create_app(
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: str, who: Me) -> Response:
-        from jedi_academy.sessions import show_case
+        from jedi_academy.loop.trajectory import case_trajectory
 
         owned_case(who, case_id)
-        case = show_case(database, case_id)
-        trajectory = case_trajectory(database, case_id, settings)
+        case = case_trajectory(database, case_id, settings.data_dir)  # sessions with their loops
+        trajectory = trajectory_chart(database, case_id, settings)
         return page(
             request,
             "case.html",
@@ -460,26 +460,16 @@ def create_app(
 
     @app.post("/cases/{case_id}/branch")
     def branch(request: Request, case_id: str, who: Post, checkpoint: Annotated[str, Form()]) -> Response:
-        from jedi_academy.sessions import set_case_checkpoint
+        """The service of `academy case branch`: the same CaseBranch row and naming rule."""
+        from jedi_academy.loop.branches import branch_case
 
-        case = owned_case(who, case_id)
+        owned_case(who, case_id)
         if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
-        with database.session() as session:
-            unfinished = session.scalars(
-                select(TherapySession.id).where(
-                    TherapySession.case_id == case.id, TherapySession.status != "ended"
-                )
-            ).first()
-            taken = set(
-                session.scalars(select(TherapySession.branch).where(TherapySession.case_id == case.id))
-            ) | {case.current_branch}
-        if unfinished is not None:
-            raise HTTPException(409, "end the unfinished session before branching")
-        number = 2
-        while f"branch-{number}" in taken:
-            number += 1
-        set_case_checkpoint(database, case_id, checkpoint, branch=f"branch-{number}")
+        try:
+            branch_case(database, case_id, at=checkpoint)
+        except AcademyError as exc:  # an unfinished session, a checkpoint no loop of the case made
+            raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/cases/{case_id}")
 
     # ------------------------------------------------------------ sessions
