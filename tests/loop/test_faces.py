@@ -148,3 +148,41 @@ def test_a_killed_loop_is_shown_interrupted_with_the_command_that_resumes_it(
             [shown] = _cli_json(world, capsys, "case", "show", world.case_id)["sessions"]
         assert "interrupted" not in page and resume not in page
         assert shown["loop"]["status"] == "running" and shown["loop"]["resume"] is None
+
+
+@pytest.mark.parametrize("backend", ["transformers", "openai"])
+def test_one_checkpoint_resolver_serves_sessions_assessment_and_chat(
+    world: LoopWorld, tiny_llm: Any, backend: str
+) -> None:
+    """Sessions, assessment and `academy chat` load a checkpoint through one resolver: the same backend,
+    model, adapter argument and server URL (a local adapter folder, or the served name on a server)."""
+    from jedi_academy.assessment.runner import checkpoint_target
+    from jedi_academy.cli import _checkpoint_target
+    from jedi_academy.finetune.checkpoints import resolve_checkpoint
+    from jedi_academy.sessions import ModelPool, ModelSpec
+
+    url = "http://127.0.0.1:9/v1" if backend == "openai" else None
+    settings = world.settings.model_copy(update={"backend": backend, "base_url": url})
+    with world.database.session() as session:
+        found = resolve_checkpoint(session, settings, world.start_checkpoint[:8])  # a prefix names it too
+    assert found.checkpoint_id == world.start_checkpoint and found.kind == "lora"
+    assert (found.backend, found.base_url) == (backend, url)
+    assert found.adapter is not None
+    if backend == "openai":
+        assert found.adapter == world.start_checkpoint  # the server serves it under the checkpoint's id
+    else:
+        assert Path(found.adapter, "adapter_config.json").is_file()
+
+    pool = ModelPool(settings)
+    pool.share(ModelSpec(backend, found.model, url), tiny_llm)  # the loaded tiny model serves the spec
+    patient = pool.patient(world.database, world.start_checkpoint)
+    assert patient.adapter == found.adapter and patient.llm is tiny_llm
+    assert (patient.record["backend"], patient.record["model"], patient.record["base_url"]) == (
+        backend, found.model, url,
+    )  # fmt: skip
+    loaded = {(backend, found.model): tiny_llm}
+    target = checkpoint_target(settings, world.database, world.start_checkpoint, loaded)
+    assert (target.backend, target.model, target.adapter) == (backend, found.model, found.adapter)
+    chat_settings, chat_adapter = _checkpoint_target(settings, world.start_checkpoint)
+    assert (chat_settings.backend, chat_settings.model, chat_settings.base_url) == (backend, found.model, url)
+    assert chat_adapter == found.adapter
