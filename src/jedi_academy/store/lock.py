@@ -4,8 +4,8 @@ handler), so the command line, the web app and the worker are refused alike.
 Two granularities (docs/configuration.md lists which service takes which):
 
 * :func:`data_dir_lock`, one writer per data directory: ``run``, ``ingest``, ``finetune``, ``dataset build``,
-  the loop (``academy loop`` and every job an ``academy worker`` runs), ``ledger backfill`` and ``portfolio
-  build``.
+  the loop (``academy loop``, ``experiment therapists`` and every job an ``academy worker`` runs), ``ledger
+  backfill`` and ``portfolio build``.
 * :func:`case_lock`, one writer per case: ``session end`` and the loop. Sessions are
   interactive and must go on while a worker trains another case, so they do not take the data-directory lock;
   the loop takes the case lock of its case after the data-directory lock (always in that order, so two
@@ -62,7 +62,7 @@ class DataDirLock:
         self.data_dir = data_dir
         self.command = command
         self.wait_s = wait_s
-        self.path = Path(lock_path or data_dir / LOCK_NAME).absolute()
+        self.path = Path(lock_path or Path(data_dir) / LOCK_NAME).resolve()
         self.holder_path = self.path.with_name(
             HOLDER_NAME if lock_path is None else f"{self.path.name}.json"
         )
