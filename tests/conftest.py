@@ -9,6 +9,7 @@ one run to the next. See tests/README.md.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import threading
 import time
@@ -101,6 +102,29 @@ def tiny_llm(tiny_dir: Path):  # type: ignore[no-untyped-def]
     from jedi_academy.llm.transformers_backend import TransformersLLM
 
     return TransformersLLM(tiny_dir, model_name="tiny", device="cpu", dtype="float32")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own, created on the server that ``ACADEMY_TEST_POSTGRES_URL``
+    names and dropped after the test: the database the URL names is never touched, so tests (and people)
+    sharing that server do not clobber each other."""
+    base = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"academy_test_{secrets.token_hex(6)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:  # FORCE: a connection the test left open does not block it
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @contextmanager

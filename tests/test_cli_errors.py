@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -498,15 +499,43 @@ def test_sample_dump_help_writes_nothing_into_the_package(tmp_path: Path) -> Non
 
 def test_data_dir_lock_names_its_holder_and_can_wait(tmp_path: Path) -> None:
     from jedi_academy.store import DataDirBusyError, data_dir_lock
+    from tests.processes import lock_held_elsewhere
 
-    with data_dir_lock(tmp_path, "loop"):
+    with lock_held_elsewhere(tmp_path, "loop") as pid:
         started = time.monotonic()
         with pytest.raises(DataDirBusyError) as refused, data_dir_lock(tmp_path, "worker", wait_s=0.3):
             pass
         assert time.monotonic() - started >= 0.3
-        assert f"`academy loop` (pid {os.getpid()} on {socket.gethostname()}" in refused.value.message
-    with data_dir_lock(tmp_path, "worker"):  # released by the first block
+        assert f"`academy loop` (pid {pid} on {socket.gethostname()}" in refused.value.message
+    with data_dir_lock(tmp_path, "worker"):  # released when the holder ended
         assert json.loads((tmp_path / ".academy.lock.json").read_text())["command"] == "worker"
+        with data_dir_lock(tmp_path, "loop"):  # re-entrant within one thread (a service calling another)
+            pass
+        refused_in_thread: list[BaseException] = []
+
+        def other_thread() -> None:
+            try:
+                data_dir_lock(tmp_path, "portfolio build").acquire()
+            except DataDirBusyError as exc:
+                refused_in_thread.append(exc)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert len(refused_in_thread) == 1  # another thread of this process is another writer
+        assert json.loads((tmp_path / ".academy.lock.json").read_text())["command"] == "worker"
+
+
+def test_case_lock_refuses_a_second_writer_of_the_case_only(tmp_path: Path) -> None:
+    from jedi_academy.store import DataDirBusyError, case_lock, data_dir_lock
+    from tests.processes import lock_held_elsewhere
+
+    with lock_held_elsewhere(tmp_path, "session end", case_id="k-1"):
+        with pytest.raises(DataDirBusyError) as refused, case_lock(tmp_path, "k-1", "session end"):
+            pass
+        assert refused.value.message.startswith("case k-1 is in use by `academy session end`")
+        with case_lock(tmp_path, "k-2", "session end"), data_dir_lock(tmp_path, "loop"):
+            pass  # another case, and the data-directory lock, are free
 
 
 @pytest.mark.parametrize(
@@ -524,3 +553,28 @@ def test_database_passwords_are_masked(url: str, shown: str) -> None:
     settings = load_settings(database_url=url, api_key="sk-secret")
     data = settings.shown()
     assert data["database_url"] == data["resolved_database_url"] == shown and data["api_key"] == "***"
+
+
+def test_ledger_backfill_and_portfolio_build_wait_for_no_other_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both take the data directory's writer lock inside their service: refused in one line, exit 1."""
+    from jedi_academy.cli import main
+    from jedi_academy.config import load_settings
+    from jedi_academy.sessions import add_therapist
+    from jedi_academy.store import open_database
+    from tests.processes import lock_held_elsewhere
+
+    data = tmp_path / "data"
+    add_therapist(open_database(load_settings(data_dir=data)), "Ada Lovelace")
+    out = tmp_path / "portfolio"
+    build = ["portfolio", "build", "--therapist", "Ada Lovelace", "--out", str(out)]
+    with lock_held_elsewhere(data, "loop"):
+        for args in (["ledger", "backfill"], build):
+            capsys.readouterr()
+            assert main(["--data-dir", str(data), *args]) == 1
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: data directory {data} is in use by `academy loop`"), err
+            assert len(err.splitlines()) == 2 and err.splitlines()[1].startswith("hint: ")
+    assert not out.exists()
+    assert main(["--data-dir", str(data), "ledger", "backfill"]) == 0  # free again

@@ -1,8 +1,7 @@
-import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, select
 
 from jedi_academy.store import ArtifactStore, Database, open_database
 from jedi_academy.store.db import current_revision, head_revision
@@ -57,16 +56,11 @@ def test_sqlite_migrations_apply_on_first_use(settings) -> None:  # type: ignore
 
 
 @pytest.mark.postgres
-def test_postgresql_migrations() -> None:
-    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
-    database = Database(url)
-    with database.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+def test_postgresql_migrations(postgres_url: str) -> None:
+    database = Database(postgres_url)
     exercise_schema(database)
     assert database.engine.dialect.name == "postgresql"
+    database.dispose()
 
 
 def test_foreign_keys_are_enforced_on_sqlite(settings) -> None:  # type: ignore[no-untyped-def]

@@ -155,20 +155,14 @@ def model_info(ctx: typer.Context) -> None:
 
 
 def _checkpoint_target(settings: Settings, checkpoint_id: str) -> tuple[Settings, str | None]:
-    """Settings and adapter path that make the LLM layer serve a checkpoint."""
-    from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
-    from jedi_academy.llm.adapters import adapter_for_backend
-    from jedi_academy.store import ArtifactStore, open_database
+    """Settings and adapter argument that make the LLM layer serve a checkpoint."""
+    from jedi_academy.finetune.checkpoints import resolve_checkpoint
+    from jedi_academy.store import open_database
 
     with open_database(settings).session() as session:
-        checkpoint = get_checkpoint(session, checkpoint_id)
-        if checkpoint.kind == "remote":
-            return settings.model_copy(
-                update={"backend": "mistral", "model": checkpoint.remote_model_id}
-            ), None
-        adapter = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
-        updated = settings.model_copy(update={"model": checkpoint.base_model})
-        return updated, adapter_for_backend(settings.backend, checkpoint.id, adapter)
+        found = resolve_checkpoint(session, settings, checkpoint_id)
+    update = {"backend": found.backend, "model": found.model, "base_url": found.base_url}
+    return settings.model_copy(update=update), found.adapter
 
 
 @app.command()

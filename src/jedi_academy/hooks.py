@@ -119,7 +119,7 @@ class Specs:
         """What this stage shows about a session in ``session show`` and after ``session end``."""
 
     @hookspec
-    def case_sections(self, database: Any, case: dict[str, Any]) -> Section | None:
+    def case_sections(self, settings: Any, database: Any, case: dict[str, Any]) -> Section | None:
         """What this stage shows about a case in ``case show`` (the loop: the trajectory)."""
 
     @hookspec

@@ -176,20 +176,10 @@ def test_concurrent_appends_queue_on_sqlite(database) -> None:  # type: ignore[n
 
 
 @pytest.mark.postgres
-def test_concurrent_appends_queue_on_postgresql() -> None:
-    import os
-
-    from sqlalchemy import text
-
+def test_concurrent_appends_queue_on_postgresql(postgres_url: str) -> None:
     from jedi_academy.store import Database
 
-    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
-    database = Database(url)
-    with database.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+    database = Database(postgres_url)
     database.migrate()
     _race(database)
     database.dispose()

@@ -1,11 +1,9 @@
 """Therapists and cases on the command line and in the store (SQLite; PostgreSQL where CI has it)."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from jedi_academy.cli import main
 from jedi_academy.errors import AcademyError
@@ -58,14 +56,8 @@ def test_session_tables_on_sqlite(settings) -> None:  # type: ignore[no-untyped-
 
 
 @pytest.mark.postgres
-def test_session_tables_on_postgresql() -> None:
-    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
-    database = Database(url)
-    with database.engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
+def test_session_tables_on_postgresql(postgres_url: str) -> None:
+    database = Database(postgres_url)
     database.migrate()
     exercise_store(database)
 

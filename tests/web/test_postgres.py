@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from tests.conftest import ServerThread
 from tests.web.conftest import PASSWORD, csrf_of, make_site, page_csrf, sign_in
@@ -16,16 +14,8 @@ from tests.web.conftest import PASSWORD, csrf_of, make_site, page_csrf, sign_in
 pytestmark = pytest.mark.postgres
 
 
-def test_the_web_app_on_postgresql(tmp_path: Path, tiny_dir: Path, tiny_llm: Any) -> None:
-    url = os.environ.get("ACADEMY_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("ACADEMY_TEST_POSTGRES_URL not set (.ci/run starts a server and sets it)")
-    from jedi_academy.store import Database
-
-    with Database(url).engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    app, site = make_site(tmp_path, tiny_dir, tiny_llm, database_url=url)
+def test_the_web_app_on_postgresql(tmp_path: Path, tiny_dir: Path, tiny_llm: Any, postgres_url: str) -> None:
+    app, site = make_site(tmp_path, tiny_dir, tiny_llm, database_url=postgres_url)
     assert site.database.engine.dialect.name == "postgresql"
     with ServerThread(app) as server:
         ada = sign_in(server.url, site.ada.email)

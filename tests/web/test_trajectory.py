@@ -25,11 +25,11 @@ def assessed(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm:
 
 
 def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None:
+    from jedi_academy.loop.trajectory import trajectory_chart
     from jedi_academy.web.charts import sparkline_svg, trajectory_svg
-    from jedi_academy.web.trajectory import case_trajectory
 
     site, run = assessed
-    trajectory = case_trajectory(site.database, site.ada.case_id)
+    trajectory = trajectory_chart(site.database, site.ada.case_id)
     assert trajectory.instrument == "phq-9"
     assert trajectory.cutoff == 10 and trajectory.score_range == (0.0, 27.0)
     [branch] = trajectory.branches
@@ -52,28 +52,28 @@ def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None
 
 
 def test_an_invalid_run_is_never_a_score(assessed: Any) -> None:
+    from jedi_academy.loop.trajectory import trajectory_chart
     from jedi_academy.store.models import AssessmentRun
-    from jedi_academy.web.trajectory import case_trajectory
 
     site, run = assessed
     with site.database.session() as session:
         stored = session.get(AssessmentRun, run.id)
         original = dict(stored.result)
         stored.result = {**original, "validity": {"valid": False, "reasons": [{"code": "option_mass"}]}}
-    [point] = case_trajectory(site.database, site.ada.case_id).branches[0].points
+    [point] = trajectory_chart(site.database, site.ada.case_id).branches[0].points
     assert point.total is None and point.invalid == ["option_mass"]
     with site.database.session() as session:
         stored = session.get(AssessmentRun, run.id)
         stored.result = {**original, "validity": {"valid": True, "reasons": []}}
-    [point] = case_trajectory(site.database, site.ada.case_id).branches[0].points
+    [point] = trajectory_chart(site.database, site.ada.case_id).branches[0].points
     assert point.total == run.total and point.invalid is None
     with site.database.session() as session:
         session.get(AssessmentRun, run.id).result = original
 
 
 def test_an_unscored_checkpoint_is_a_gap_not_a_zero(assessed: Any) -> None:
+    from jedi_academy.loop.trajectory import trajectory_chart
     from jedi_academy.web.charts import sparkline_svg, trajectory_svg
-    from jedi_academy.web.trajectory import case_trajectory
 
     site, _run = assessed
     from jedi_academy.store.models import AssessmentRun
@@ -81,7 +81,7 @@ def test_an_unscored_checkpoint_is_a_gap_not_a_zero(assessed: Any) -> None:
     with site.database.session() as session:
         for row in session.query(AssessmentRun).all():
             session.delete(row)
-    trajectory = case_trajectory(site.database, site.bob.case_id)
+    trajectory = trajectory_chart(site.database, site.bob.case_id)
     assert [p.total for p in trajectory.branches[0].points] == [None]
     assert "<circle" not in str(trajectory_svg(trajectory))
     assert "no scores yet" in str(sparkline_svg(trajectory))

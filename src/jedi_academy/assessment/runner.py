@@ -14,7 +14,7 @@ from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.llm import LLM, open_llm
-from jedi_academy.store import ArtifactStore, Database
+from jedi_academy.store import Database
 from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult
 
@@ -47,19 +47,14 @@ class SampleOptions:
 def checkpoint_target(
     settings: Settings, database: Database, checkpoint_id: str, llms: dict | None = None
 ) -> Target:
-    from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint
-    from jedi_academy.llm.adapters import adapter_for_backend
+    from jedi_academy.finetune.checkpoints import resolve_checkpoint
 
     with database.session() as session:
-        checkpoint = get_checkpoint(session, checkpoint_id)
-        if checkpoint.kind == "remote":
-            backend, model, adapter = "mistral", checkpoint.remote_model_id or "", None
-        else:
-            adapter_dir = adapter_path(session, ArtifactStore(settings.data_dir), checkpoint)
-            backend, model = settings.backend, checkpoint.base_model
-            adapter = adapter_for_backend(backend, checkpoint.id, adapter_dir)  # a folder, or a served name
-        found = checkpoint.id
-    return Target(f"checkpoint {found}", backend, model, adapter, found, _llm(settings, backend, model, llms))
+        found = resolve_checkpoint(session, settings, checkpoint_id)
+    served = settings.model_copy(update={"base_url": found.base_url})
+    llm = _llm(served, found.backend, found.model, llms)
+    label = f"checkpoint {found.checkpoint_id}"
+    return Target(label, found.backend, found.model, found.adapter, found.checkpoint_id, llm)
 
 
 def model_target(settings: Settings, model: str, llms: dict | None = None) -> Target:

@@ -75,19 +75,16 @@ def build(
 ) -> None:
     """Freeze the current conversations into a content-addressed dataset version (with its Mistral export)."""
     from jedi_academy.datasets.versions import build_dataset
-    from jedi_academy.store import data_dir_lock
-
-    settings, database, store = _context(ctx)
-    with data_dir_lock(settings.data_dir, "dataset build"):
-        version, created = build_dataset(
-            database,
-            store,
-            specialization,
-            parent=parent,
-            validation_fraction=validation_fraction,
-            seed=seed,
-            drop_contaminated=drop_contaminated,
-        )
+    _settings, database, store = _context(ctx)
+    version, created = build_dataset(  # under the writer lock
+        database,
+        store,
+        specialization,
+        parent=parent,
+        validation_fraction=validation_fraction,
+        seed=seed,
+        drop_contaminated=drop_contaminated,
+    )
     if as_json:
         print_json({"id": version.id, "created": created, "stats": version.stats})
         return

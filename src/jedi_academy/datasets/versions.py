@@ -100,8 +100,28 @@ def build_dataset(
 
     Returns the version and whether it was new. ``conversation_ids`` restricts the selection to those
     conversations (a pipeline run's own). ``guard`` defaults to every instrument, with text imported under
-    the store's data folder.
-    """
+    the store's data folder. Under the data directory's writer lock (the artifact store's parent folder)."""
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(store.root.parent, "dataset build"):
+        return _build_dataset(
+            database, store, specializations, parent=parent, validation_fraction=validation_fraction,
+            seed=seed, conversation_ids=conversation_ids, guard=guard, drop_contaminated=drop_contaminated,
+        )  # fmt: skip
+
+
+def _build_dataset(
+    database: Database,
+    store: ArtifactStore,
+    specializations: list[str],
+    *,
+    parent: str | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    conversation_ids: list[str] | None = None,
+    guard: ContaminationGuard | None = None,
+    drop_contaminated: bool = False,
+) -> tuple[DatasetVersion, bool]:
     guard = guard or guard_for_all_instruments(store.root.parent)
     excluded: Counter[str] = Counter()
     with database.session() as session:

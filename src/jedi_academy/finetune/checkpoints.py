@@ -14,7 +14,7 @@ import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +28,9 @@ from jedi_academy.store.dependents import delete_dependents
 from jedi_academy.store.ledger import append_record
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,40 @@ def adapter_path(session: Session, store: ArtifactStore, checkpoint: Checkpoint)
             "restore the folder from an export or a backup, or delete the checkpoint and train it again",
         )
     return path
+
+
+@dataclass(frozen=True)
+class CheckpointTarget:
+    """What serves a checkpoint, for every face that loads one (sessions, assessment, `academy chat`): the
+    backend and model to open, the ``adapter=`` argument (the adapter folder on the local backend, its served
+    name on a server, None without an adapter) and the server URL."""
+
+    checkpoint_id: str
+    kind: str
+    backend: str
+    model: str
+    adapter: str | None
+    base_url: str | None
+    adapter_sha256: str | None
+
+
+def resolve_checkpoint(
+    session: Session, settings: Settings, checkpoint: Checkpoint | str
+) -> CheckpointTarget:
+    """The one checkpoint -> (backend, model, adapter, base_url) mapping. A remote fine-tune runs on the
+    mistral backend; a local one on the configured backend with its base model, its adapter verified against
+    the recorded hash first (:func:`adapter_path`)."""
+    from jedi_academy.llm.adapters import adapter_for_backend
+
+    row = get_checkpoint(session, checkpoint) if isinstance(checkpoint, str) else checkpoint
+    if row.kind == "remote":
+        model = row.remote_model_id or ""
+        return CheckpointTarget(row.id, row.kind, "mistral", model, None, settings.base_url, None)
+    folder = adapter_path(session, ArtifactStore(settings.data_dir), row)
+    adapter = adapter_for_backend(settings.backend, row.id, folder)
+    return CheckpointTarget(
+        row.id, row.kind, settings.backend, row.base_model, adapter, settings.base_url, row.adapter_sha256
+    )
 
 
 def list_checkpoints(session: Session, specialization: str | None = None) -> list[Checkpoint]:

@@ -159,10 +159,7 @@ def finetune_command(
         show_progress=not as_json,
     )
     echo = (lambda _: None) if as_json else (lambda text: typer.echo(text, err=True))
-    from jedi_academy.store import data_dir_lock
-
-    with data_dir_lock(settings.data_dir, "finetune"):
-        checkpoint = finetune(settings, request, config, echo=echo)
+    checkpoint = finetune(settings, request, config, echo=echo)  # under the writer lock
     summary = checkpoint_summary(checkpoint)
     if as_json:
         summary["metrics"] = {k: v for k, v in summary["metrics"].items() if "history" not in k}

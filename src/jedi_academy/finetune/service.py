@@ -55,6 +55,22 @@ def finetune(
     on_step: StepCallback | None = None,
     echo: Callable[[str], None] = print,
 ) -> Checkpoint:
+    """Train and register a checkpoint, under the data directory's writer lock (re-entrant: the loop and
+    `academy run`, which hold it already, call this)."""
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "finetune"):
+        return _finetune(settings, request, config, on_step=on_step, echo=echo)
+
+
+def _finetune(
+    settings: Settings,
+    request: FinetuneRequest,
+    config: TrainingConfig,
+    *,
+    on_step: StepCallback | None,
+    echo: Callable[[str], None],
+) -> Checkpoint:
     check_request(request)  # before anything is imported or written
     database = open_database(settings)
     store = ArtifactStore(settings.data_dir)

@@ -8,7 +8,7 @@ Public API (imported lazily, so the CLI stays fast)::
     loop_json(database, loop_id), loop_for_session(database, session_id)
     enqueue_loop(settings, session_id, options=None) -> dict                 # a queued job
     run_worker(settings, burst=False), list_jobs(database)
-    case_trajectory(database, case_id), branch_case(...), case_tree(...), compare_branches(...)
+    case_trajectory(database, case_id, data_dir=None), loop.branches.branch_case(...), case_tree(...)
     write_case_report(database, case_id, path)
     run_experiment(settings, specialization, sessions=..., personas=...)
 """

@@ -235,7 +235,7 @@ def case_branch(
     as_json: JsonFlag = False,
 ) -> None:
     """Return to an earlier checkpoint of the case and start a new branch there; later sessions grow it."""
-    from jedi_academy.loop.trajectory import branch_case
+    from jedi_academy.loop.branches import branch_case
 
     result = branch_case(_database(ctx), case_id, at=at, after_session=after_session, name=name)
     if as_json:
@@ -254,7 +254,7 @@ def case_switch(
     as_json: JsonFlag = False,
 ) -> None:
     """Continue another branch: later sessions run on its newest checkpoint."""
-    from jedi_academy.loop.trajectory import switch_branch
+    from jedi_academy.loop.branches import switch_branch
 
     result = switch_branch(_database(ctx), case_id, branch)
     if as_json:

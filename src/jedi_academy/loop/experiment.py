@@ -123,6 +123,29 @@ def run_experiment(
     progress: Callable[[int, int, str], None] | None = None,
     context: Any = None,
 ) -> dict[str, Any]:
+    """Under the data directory's writer lock (it replays sessions and runs loops, which take it again)."""
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "experiment therapists"):
+        return _run_experiment(
+            settings, specialization=specialization, sessions=sessions, personas=personas, scripts=scripts,
+            seed=seed, max_tokens=max_tokens, steps=steps, progress=progress, context=context,
+        )  # fmt: skip
+
+
+def _run_experiment(
+    settings: Settings,
+    *,
+    specialization: str,
+    sessions: int,
+    personas: int,
+    scripts: list[str] | None,
+    seed: int,
+    max_tokens: int,
+    steps: int | None,
+    progress: Callable[[int, int, str], None] | None,
+    context: Any,
+) -> dict[str, Any]:
     from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop
     from jedi_academy.sessions import ModelPool, SessionOptions, SessionRunner, replay_session
 

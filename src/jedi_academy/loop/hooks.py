@@ -81,10 +81,10 @@ def session_sections(database: Any, record: dict[str, Any]) -> Section:
 
 
 @hookimpl
-def case_sections(database: Any, case: dict[str, Any]) -> Section:
+def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section:
     from jedi_academy.loop.trajectory import case_trajectory
 
-    view = case_trajectory(database, case["id"])
+    view = case_trajectory(database, case["id"], settings.data_dir)
     lines = []
     baseline = view["baseline"]["scores"]
     if baseline:
@@ -96,6 +96,9 @@ def case_sections(database: Any, case: dict[str, Any]) -> Section:
         loop = row["loop"]
         if loop is None:
             lines.append("  no loop yet")
+        elif loop["resume"]:  # interrupted (its process was killed) or failed: say how to finish it
+            where = f" at {loop['stopped_at']}" if loop["stopped_at"] else ""
+            lines.append(f"  loop {loop['loop_id']} {loop['status']}{where}: resume with `{loop['resume']}`")
         elif loop["status"] != "done":
             lines.append(f"  loop {loop['loop_id']} {loop['status']}")
         else:

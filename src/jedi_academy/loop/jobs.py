@@ -3,10 +3,11 @@
 The queue is huey. Its embedded SQLite storage (``<data_dir>/queue/jobs.db``) needs no server; with
 ``queue_url = "redis://..."`` (and ``pip install redis``) workers on several machines share one Redis queue.
 The queue only carries a job id. The ``jobs`` table is the durable record: arguments, status, progress,
-result, the worker running it and its heartbeat. A worker killed mid-job leaves the row ``running`` under a
-dead process (or a stale heartbeat); the next worker to start, or any idle worker, puts it back on the
-queue, and since every job kind is itself resumable (the loop skips finished steps) it finishes where it
-stopped.
+result, the worker running it and its heartbeat. A worker runs a job only after claiming it with one
+conditional ``UPDATE`` (:func:`claim_job`), so a job runs once however many workers see it, and it runs under
+the data directory's writer lock. A worker killed mid-job leaves the row ``running`` under a dead process (or
+a heartbeat that stopped); the next worker to start, or any idle worker, puts it back on the queue, and since
+every job kind is itself resumable (the loop skips finished steps) it finishes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.store import open_database
@@ -126,29 +128,68 @@ def _process_alive(worker: str | None) -> bool | None:
     return True
 
 
+def claim_job(database: Database, job_id: str, worker: str) -> bool:
+    """Take a queued job for ``worker``: one ``UPDATE ... WHERE status = 'queued'``, which exactly one of any
+    number of concurrent workers wins (the database serialises the updates). False: another worker has it, or
+    it is no longer queued."""
+    now = _now()
+    with database.session() as session:
+        won = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "queued")
+            .values(
+                status="running",
+                worker=worker,
+                attempts=Job.attempts + 1,
+                started_at=func.coalesce(Job.started_at, now),
+                heartbeat_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(won.rowcount == 1)
+
+
 def recover_jobs(database: Database, queue: JobQueue) -> list[str]:
-    """Put back on the queue every job whose worker died, and every queued job the queue lost."""
+    """Put back on the queue every running job whose worker's heartbeat has stopped (its process is gone, or
+    its heartbeat is older than ``STALE_AFTER_S``), and every queued job that the queue lost (older than
+    ``STALE_AFTER_S`` and not on the queue: a crash between recording and queueing it). A job whose worker
+    is alive is never touched; each re-queue is one conditional ``UPDATE`` that one recovering worker wins,
+    and the atomic claim makes a job that is on the queue twice run once anyway."""
     pending = {task.args[0] for task in queue.huey.pending() if task.args}
     stale_before = _now() - timedelta(seconds=STALE_AFTER_S)
     recovered = []
     with database.session() as session:
-        for job in session.scalars(select(Job).where(Job.status.in_(("queued", "running")))):
-            if job.status == "queued":
-                lost = job.id not in pending
-            else:
-                alive = _process_alive(job.worker)
-                heartbeat = _aware(job.heartbeat_at)
-                lost = alive is False or (alive is None and (heartbeat is None or heartbeat < stale_before))
-            if not lost:
-                continue
-            if job.status == "running":
-                job.status = "queued"
-                job.progress = {**job.progress, "message": f"requeued: worker {job.worker} stopped"}
-                job.worker = None
-            recovered.append(job.id)
+        rows = [
+            (job.id, job.status, job.worker, _aware(job.heartbeat_at), _aware(job.created_at))
+            for job in session.scalars(select(Job).where(Job.status.in_(("queued", "running"))))
+        ]
+    for job_id, status, worker, heartbeat, created in rows:
+        if status == "queued":
+            if job_id not in pending and created is not None and created < stale_before:
+                recovered.append(job_id)
+            continue
+        alive = _process_alive(worker)
+        stopped = alive is False or (alive is None and (heartbeat is None or heartbeat < stale_before))
+        if stopped and _requeue(database, job_id, worker):
+            recovered.append(job_id)
     for job_id in recovered:
         queue.put(job_id)
     return recovered
+
+
+def _requeue(database: Database, job_id: str, worker: str | None) -> bool:
+    """Back to ``queued``, unless another recovering worker (or the job's own) changed it meanwhile."""
+    with database.session() as session:
+        job = session.get(Job, job_id)
+        progress = job.progress if job is not None else {}
+        message = {**progress, "message": f"requeued: worker {worker} stopped"}
+        done = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running", Job.worker == worker)
+            .values(status="queued", worker=None, progress=message)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(done.rowcount == 1)
 
 
 class _Heartbeat:
@@ -182,17 +223,22 @@ def set_progress(database: Database, job_id: str, **progress: Any) -> None:
 
 
 def execute_job(settings: Settings, job_id: str, *, context: Any = None) -> dict[str, Any]:
-    """Run one job in this process: mark it running, do the work, commit the result or the error."""
+    """Claim a queued job and run it in this process, under the data directory's writer lock: do the work,
+    commit the result or the error. A job another worker has claimed is left alone (its view is returned)."""
+    from jedi_academy.store import data_dir_lock
+
     database = open_database(settings)
+    job_json(database, job_id)  # a clear error for an unknown id
+    with data_dir_lock(settings.data_dir, "worker"):
+        if not claim_job(database, job_id, _worker_name()):
+            return job_json(database, job_id)
+        return _run_claimed(settings, database, job_id, context)
+
+
+def _run_claimed(settings: Settings, database: Database, job_id: str, context: Any) -> dict[str, Any]:
     with database.session() as session:
         job = session.get(Job, job_id)
-        if job is None:
-            raise AcademyError(f"no job {job_id}", "see `academy jobs`")
-        if job.status == "done":
-            return job_json(database, job_id)
-        job.status, job.worker, job.attempts = "running", _worker_name(), job.attempts + 1
-        job.started_at = job.started_at or _now()
-        job.heartbeat_at = _now()
+        assert job is not None
         kind, args = job.kind, dict(job.args)
     try:
         with _Heartbeat(database, job_id):
@@ -207,6 +253,9 @@ def execute_job(settings: Settings, job_id: str, *, context: Any = None) -> dict
                 job.status, job.worker = "queued", None
         open_queue(settings).put(job_id)
         raise
+    except Exception as exc:  # a bug in a job must not kill the worker or print a traceback per job
+        _finish(database, job_id, "failed", error=f"unexpected {type(exc).__name__}: {exc}".splitlines()[0])
+        return job_json(database, job_id)
     _finish(database, job_id, "done", result=result)
     return job_json(database, job_id)
 
@@ -262,19 +311,13 @@ def run_worker(
     echo: Callable[[str], None] = print,
 ) -> int:
     """Execute queued jobs until stopped (Ctrl-C), or with ``burst`` until none is left; returns how many
-    ran."""
+    ran. Each job runs under the data directory's writer lock: while another command holds it, the worker
+    waits its turn (it says so once) rather than dropping the job."""
+    from jedi_academy.loop.run import LoopContext
+
     database = open_database(settings)
-    context_holder: dict[str, Any] = {}
-
-    def runner(job_id: str) -> None:
-        from jedi_academy.loop.run import LoopContext
-
-        context = context_holder.setdefault("context", LoopContext(settings, database))  # models stay loaded
-        echo(f"job {job_id}: started")
-        job = execute_job(settings, job_id, context=context)
-        echo(f"job {job_id}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
-
-    queue = open_queue(settings, runner)
+    queue = open_queue(settings)
+    context: LoopContext | None = None  # models stay loaded from job to job
     ran = 0
     for job_id in recover_jobs(database, queue):
         echo(f"job {job_id}: its worker stopped; queued again")
@@ -287,8 +330,38 @@ def run_worker(
                 return ran
             time.sleep(poll_s)
             continue
-        queue.huey.execute(task)
+        job_id = str(task.args[0])
+        with _turn_of(settings, poll_s, echo):
+            if not claim_job(database, job_id, _worker_name()):
+                echo(f"job {job_id}: taken by another worker (or no longer queued); skipped")
+                continue
+            context = context or LoopContext(settings, database)
+            echo(f"job {job_id}: started")
+            job = _run_claimed(settings, database, job_id, context)
+        echo(f"job {job_id}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
         ran += 1
+
+
+@contextmanager
+def _turn_of(settings: Settings, poll_s: float, echo: Callable[[str], None]) -> Iterator[None]:
+    """Hold the data directory's writer lock, waiting (and saying so once) while another command has it."""
+    from jedi_academy.store import DataDirBusyError, data_dir_lock
+
+    said = False
+    while True:
+        lock = data_dir_lock(settings.data_dir, "worker", wait_s=poll_s)
+        try:
+            lock.acquire()
+        except DataDirBusyError as busy:
+            if not said:
+                echo(f"waiting: {busy.message}")
+                said = True
+            continue
+        try:
+            yield
+        finally:
+            lock.release()
+        return
 
 
 # ---------------------------------------------------------------- views

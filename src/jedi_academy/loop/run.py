@@ -118,6 +118,16 @@ def _start(database: Database, session_id: str, options: LoopOptions) -> str:
         return loop.id
 
 
+def _mark_running(database: Database, loop_id: str) -> None:
+    """A resumed loop (failed or interrupted earlier) is running again; its pid says who runs it."""
+    with database.session() as session:
+        loop = session.get(LoopRun, loop_id)
+        assert loop is not None
+        if loop.status != "done":
+            loop.status = "running"
+            loop.error = None
+
+
 def _commit_step(database: Database, loop_id: str, step: str, seconds: float, **values: Any) -> None:
     with database.session() as session:
         loop = session.get(LoopRun, loop_id)
@@ -147,9 +157,32 @@ def run_loop(
     on_stage: StageCallback | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (or finish) the loop after ``session_id``; returns :func:`loop_json`."""
+    """Run (or finish) the loop after ``session_id``; returns :func:`loop_json`.
+
+    Holds the data directory's writer lock (the loop trains and writes artifacts) and then its case's lock
+    (a session of the case cannot end meanwhile): a second writer is refused with one line, before anything
+    is written."""
+    from jedi_academy.sessions.records import get_session
+    from jedi_academy.store import case_lock, data_dir_lock
+
+    data_dir = context.settings.data_dir
+    with data_dir_lock(data_dir, "loop"):
+        with context.database.session() as session:
+            case_id = get_session(session, session_id).case_id
+        with case_lock(data_dir, case_id, "loop"):
+            return _run_locked(context, session_id, options, on_stage, echo)
+
+
+def _run_locked(
+    context: LoopContext,
+    session_id: str,
+    options: LoopOptions | None,
+    on_stage: StageCallback | None,
+    echo: Callable[[str], None] | None,
+) -> dict[str, Any]:
     database = context.database
     loop_id = _start(database, session_id, options or LoopOptions())
+    _mark_running(database, loop_id)
     stage = on_stage or (lambda _step, _state, _message: None)
     for step in STEPS:
         loop = _load(database, loop_id)

@@ -1,26 +1,37 @@
-"""The therapist's view of a case: the session-wise trajectory, branches from earlier checkpoints, the tree of
-checkpoints and sessions, and the comparison of two branches.
+"""The one trajectory module of a case, over the one branch model (``loop.branches``): the session-wise view
+(``academy case show``), the chart series (the web case page and the dashboard), the tree of checkpoints and
+sessions (``academy case tree``, the page's checkpoint list) and the comparison of two branches.
 
-A case's checkpoints are its first (the baseline) and every child a loop made after one of its sessions. A
-branch is a line of sessions started from one of them (``main`` from the first); a session grows the branch
-the case was on when it started, so returning to an earlier checkpoint and working on gives a sibling.
+A loop row left ``running`` while nobody runs it (its process was killed) is shown as ``interrupted``, with
+the command that resumes it: while a loop runs it holds its case's writer lock under the command ``loop``, so
+a ``running`` row whose case lock is free (or held by another command) has no process behind it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.store.models import Case, CaseBranch, LoopRun, Recommendation, TherapySession
+from jedi_academy.loop.branches import MAIN, BranchInfo, branch_steps, case_branches, get_case
+from jedi_academy.store.models import (
+    AssessmentRun,
+    Checkpoint,
+    LoopRun,
+    Recommendation,
+    Specialization,
+    TherapySession,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from jedi_academy.config import Settings
     from jedi_academy.store import Database
 
-MAIN = "main"
 ONE_PATIENT = (
     "one simulated patient: a difference between branches beyond the instrument's reliable-change threshold "
     "says the two lines of sessions left this patient model measurably apart, not that one approach works "
@@ -28,10 +39,7 @@ ONE_PATIENT = (
 )
 
 
-def _case(session: Session, case_id: str) -> Case:
-    from jedi_academy.sessions.records import get_case
-
-    return get_case(session, case_id)
+RESUMABLE = ("interrupted", "failed")  # loop states that `academy loop --session S` finishes
 
 
 def _loops(session: Session, case_id: str) -> dict[str, LoopRun]:
@@ -39,28 +47,15 @@ def _loops(session: Session, case_id: str) -> dict[str, LoopRun]:
     return {loop.session_id: loop for loop in rows}
 
 
-def _branches(session: Session, case: Case) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(CaseBranch).where(CaseBranch.case_id == case.id).order_by(CaseBranch.created_at, CaseBranch.id)
-    )
-    found = [
-        {
-            "name": MAIN,
-            "from_checkpoint_id": case.start_checkpoint_id,
-            "parent_branch": None,
-            "after_session": None,
-        }
-    ]
-    found += [
-        {
-            "name": b.name,
-            "from_checkpoint_id": b.from_checkpoint_id,
-            "parent_branch": b.parent_branch,
-            "after_session": b.after_session,
-        }
-        for b in rows
-    ]
-    return found
+def _branches(session: Session, case: Any) -> list[dict[str, Any]]:
+    return [b.as_dict() for b in case_branches(session, case)]
+
+
+def loop_is_running(data_dir: Path, case_id: str) -> bool:
+    """Whether a process runs a loop of this case now (it holds the case's lock as ``loop``)."""
+    from jedi_academy.store import case_lock
+
+    return case_lock(data_dir, case_id, "probe").held_by() == "loop"
 
 
 def _recommendations(session: Session, session_id: str) -> dict[str, list[str]]:
@@ -78,13 +73,23 @@ def _recommendations(session: Session, session_id: str) -> dict[str, list[str]]:
     }
 
 
-def _loop_view(loop: LoopRun | None) -> dict[str, Any] | None:
+def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | None:
+    """``running``: whether a process runs a loop of the case now (None: not known, no data directory)."""
+    from jedi_academy.loop.run import STEPS
+
     if loop is None:
         return None
     assessment = loop.assessment or {}
+    status = loop.status
+    if status == "running" and running is False:
+        status = "interrupted"
+    stopped_at = next((s for s in STEPS if (loop.steps or {}).get(s, {}).get("status") != "done"), None)
     return {
         "loop_id": loop.id,
-        "status": loop.status,
+        "status": status,
+        "stopped_at": None if status == "done" else stopped_at,
+        "error": loop.error,
+        "resume": f"academy loop --session {loop.session_id}" if status in RESUMABLE else None,
         "checkpoint_id": loop.checkpoint_id,
         "parent_checkpoint_id": loop.parent_checkpoint_id,
         "dataset_id": loop.dataset_id,
@@ -94,16 +99,19 @@ def _loop_view(loop: LoopRun | None) -> dict[str, Any] | None:
     }
 
 
-def case_trajectory(database: Database, case_id: str) -> dict[str, Any]:
+def case_trajectory(database: Database, case_id: str, data_dir: Path | None = None) -> dict[str, Any]:
     """``academy case show --json``: the sessions stage's case view plus its branches, its checkpoint chain
     and, per session, the recommendations accepted and ignored and the scores after its loop (with
-    uncertainty, validity, change and reliable change)."""
+    uncertainty, validity, change and reliable change). With ``data_dir``, a loop whose process was killed
+    is ``interrupted`` (with ``resume``, the command that finishes it)."""
     from jedi_academy.sessions.records import show_case
 
     view = show_case(database, case_id)
     with database.session() as session:
-        case = _case(session, view["id"])
+        case = get_case(session, view["id"])
         loops = _loops(session, case.id)
+        unfinished = any(loop.status == "running" for loop in loops.values())
+        running = loop_is_running(data_dir, case.id) if data_dir is not None and unfinished else None
         by_id = {
             s.id: s for s in session.scalars(select(TherapySession).where(TherapySession.case_id == case.id))
         }
@@ -119,7 +127,7 @@ def case_trajectory(database: Database, case_id: str) -> dict[str, Any]:
             row["accepted_recommendations"] = recs["accepted"]
             row["ignored_recommendations"] = recs["ignored"]
             row["undecided_recommendations"] = recs["undecided"]
-            row["loop"] = _loop_view(loops.get(row["session_id"]))
+            row["loop"] = _loop_view(loops.get(row["session_id"]), running)
         view["checkpoints"] = [
             {
                 "checkpoint_id": case.start_checkpoint_id,
@@ -144,117 +152,6 @@ def case_trajectory(database: Database, case_id: str) -> dict[str, Any]:
             "therapist control (`academy experiment therapists`) a change cannot be credited to the therapist"
         )
         return view
-
-
-def _case_checkpoints(session: Session, case: Case) -> dict[str, int | None]:
-    """Checkpoint id -> the session whose loop made it (None for the case's first)."""
-    found: dict[str, int | None] = {case.start_checkpoint_id: None}
-    rows = session.execute(
-        select(LoopRun.checkpoint_id, TherapySession.number)
-        .join(TherapySession, TherapySession.id == LoopRun.session_id)
-        .where(LoopRun.case_id == case.id, LoopRun.checkpoint_id.is_not(None))
-    )
-    for checkpoint, number in rows:
-        found[checkpoint] = number
-    return found
-
-
-def branch_case(
-    database: Database,
-    case_id: str,
-    *,
-    at: str | None = None,
-    after_session: int | None = None,
-    name: str | None = None,
-) -> dict[str, Any]:
-    """Start a new branch of the case from one of its checkpoints; later sessions grow it."""
-    from jedi_academy.sessions.records import set_case_checkpoint
-
-    if (at is None) == (after_session is None):
-        raise AcademyError("give exactly one of --at CHECKPOINT or --after-session N")
-    with database.session() as session:
-        case = _case(session, case_id)
-        unfinished = session.scalars(
-            select(TherapySession.id).where(
-                TherapySession.case_id == case.id, TherapySession.status != "ended"
-            )
-        ).first()
-        if unfinished is not None:
-            raise AcademyError(
-                f"case {case.id} has an unfinished session {unfinished}",
-                f"end it first: `academy session end {unfinished}`",
-            )
-        checkpoints = _case_checkpoints(session, case)
-        if after_session is not None:
-            row = session.scalars(
-                select(TherapySession).where(
-                    TherapySession.case_id == case.id, TherapySession.number == after_session
-                )
-            ).first()
-            if row is None:
-                raise AcademyError(f"case {case.id} has no session {after_session}")
-            loop = session.scalars(select(LoopRun).where(LoopRun.session_id == row.id)).first()
-            if loop is None or loop.checkpoint_id is None:
-                raise AcademyError(
-                    f"session {after_session} has no re-fine-tuned checkpoint yet",
-                    f"run `academy loop --session {row.id}` first",
-                )
-            chosen = loop.checkpoint_id
-        else:
-            assert at is not None
-            matches = [c for c in checkpoints if c == at or c.startswith(at)]
-            if len(matches) != 1:
-                known = ", ".join(checkpoints)
-                raise AcademyError(
-                    f"checkpoint {at!r} is {'ambiguous' if matches else 'not one of'} case {case.id}'s",
-                    f"the case's checkpoints: {known}",
-                )
-            chosen = matches[0]
-        count = session.scalar(
-            select(func.count()).select_from(CaseBranch).where(CaseBranch.case_id == case.id)
-        )
-        name = name or f"branch-{(count or 0) + 2}"
-        if (
-            name == MAIN
-            or session.scalars(
-                select(CaseBranch).where(CaseBranch.case_id == case.id, CaseBranch.name == name)
-            ).first()
-        ):
-            raise AcademyError(f"case {case.id} already has a branch {name!r}", "choose another --name")
-        session.add(
-            CaseBranch(
-                case_id=case.id,
-                name=name,
-                from_checkpoint_id=chosen,
-                parent_branch=case.current_branch,
-                after_session=checkpoints[chosen],
-            )
-        )
-    set_case_checkpoint(database, case.id, chosen, branch=name)
-    return {
-        "case_id": case.id,
-        "branch": name,
-        "from_checkpoint_id": chosen,
-        "after_session": checkpoints[chosen],
-        "parent_branch": case.current_branch,
-    }
-
-
-def switch_branch(database: Database, case_id: str, name: str) -> dict[str, Any]:
-    """Continue an existing branch: later sessions run on its newest checkpoint."""
-    from jedi_academy.sessions.records import set_case_checkpoint
-
-    view = case_trajectory(database, case_id)
-    branch = next((b for b in view["branches"] if b["name"] == name), None)
-    if branch is None:
-        known = ", ".join(b["name"] for b in view["branches"])
-        raise AcademyError(f"case {view['id']} has no branch {name!r}", f"its branches: {known}")
-    latest = branch["from_checkpoint_id"]
-    for row in view["sessions"]:
-        if row["branch"] == name and row["loop"] and row["loop"]["checkpoint_id"]:
-            latest = row["loop"]["checkpoint_id"]
-    set_case_checkpoint(database, view["id"], latest, branch=name)
-    return {"case_id": view["id"], "branch": name, "checkpoint_id": latest}
 
 
 # ---------------------------------------------------------------- tree
@@ -386,3 +283,188 @@ def compare_branches(database: Database, case_id: str, first: str, second: str) 
         "difference_direction": f"{second} minus {first}; the classification reads {second} against {first}",
         "cannot_conclude": ONE_PATIENT,
     }
+
+
+# ---------------------------------------------------------------- the chart series (web case page, dashboard)
+
+
+@dataclass
+class Point:
+    step: int  # 0 = the checkpoint the branch started on, then each later checkpoint along it
+    checkpoint_id: str
+    session_number: int | None  # the session whose loop made it (None: the branch's start)
+    total: float | None = None  # None: not assessed, or its run failed a validity gate (see ``invalid``)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    invalid: list[str] | None = None  # reason codes when the newest run is invalid: never shown as a score
+
+
+@dataclass
+class Branch:
+    name: str
+    points: list[Point] = field(default_factory=list)
+    change: dict[str, Any] | None = None  # reliable change from the first to the last scored point
+    sessions: int = 0
+    recommendations: int = 0
+    accepted: int = 0
+
+
+@dataclass
+class Trajectory:
+    instrument: str | None
+    score_range: tuple[float, float] | None
+    cutoff: float | None
+    higher_is_worse: bool
+    branches: list[Branch]
+
+
+def primary_instrument(session: Session, specialization: str, settings: Settings | None = None) -> str | None:
+    """The specialization's first instrument: from its definition (shipped or the operator's, as the loop
+    reads it), else from the copy stored when it was synced."""
+    from jedi_academy.specializations import get_specialization
+
+    try:
+        instruments = list(get_specialization(specialization, settings).instruments)
+    except AcademyError:
+        row = session.get(Specialization, specialization)
+        instruments = (row.definition or {}).get("instruments", []) if row is not None else []
+    return instruments[0] if instruments else None
+
+
+def _newest_run(
+    session: Session, checkpoint_id: str, persona_id: str, instrument: str
+) -> AssessmentRun | None:
+    """The newest assessment of the checkpoint for this persona (or, failing that, without a persona)."""
+    for persona in (persona_id, None):
+        query = select(AssessmentRun).where(
+            AssessmentRun.checkpoint_id == checkpoint_id, AssessmentRun.instrument_id == instrument
+        )
+        query = query.where(
+            AssessmentRun.persona_id == persona if persona else AssessmentRun.persona_id.is_(None)
+        )
+        row = session.scalars(
+            query.order_by(AssessmentRun.started_at.desc(), AssessmentRun.id.desc())
+        ).first()
+        if row is not None:
+            return row
+    return None
+
+
+def _score_point(session: Session, point: Point, persona_id: str, instrument: str) -> None:
+    run = _newest_run(session, point.checkpoint_id, persona_id, instrument)
+    if run is None:
+        return
+    validity = (run.result or {}).get("validity") or {"valid": False, "reasons": []}
+    if validity.get("valid") and run.total is not None:
+        point.total, point.ci_low, point.ci_high = run.total, run.ci_low, run.ci_high
+    else:
+        reasons = validity.get("reasons", [])
+        codes = [str(r.get("code")) for r in reasons if isinstance(r, dict)]
+        point.invalid = codes or ["not_gated" if run.total is not None else "no_total"]
+
+
+def _chart_branch(session: Session, case: Any, info: BranchInfo) -> Branch:
+    branch = Branch(info.name)
+    for step, found in enumerate(branch_steps(session, case, info)):
+        branch.points.append(Point(step, found.checkpoint_id, found.session))
+    branch.sessions = len(
+        session.scalars(
+            select(TherapySession.id).where(
+                TherapySession.case_id == case.id, TherapySession.branch == info.name
+            )
+        ).all()
+    )
+    return branch
+
+
+def trajectory_chart(database: Database, case_id: str, settings: Settings | None = None) -> Trajectory:
+    """What the case page charts: the score on the specialization's instrument at every checkpoint along
+    each branch (its start, then each checkpoint its sessions ran on and their loops made), with its
+    interval, the instrument's cut-off and reliable change from the branch's first to its last scored point.
+    A checkpoint without an assessment is a gap, never a zero."""
+    from jedi_academy.instruments import load_instrument, reliable_change
+
+    with database.session() as session:
+        case = get_case(session, case_id)
+        instrument_id = primary_instrument(session, case.specialization_id, settings)
+        branches = [_chart_branch(session, case, info) for info in case_branches(session, case)]
+        if instrument_id is not None:
+            for branch in branches:
+                for point in branch.points:
+                    _score_point(session, point, case.persona_id, instrument_id)
+    cutoff = None
+    score_range = None
+    higher_is_worse = True
+    if instrument_id is not None:
+        instrument = load_instrument(instrument_id)
+        low, high = instrument.definition.scoring.range
+        score_range = (float(low), float(high))
+        if instrument.change is not None:
+            cutoff = instrument.change.caseness_cutoff
+            higher_is_worse = instrument.change.higher_is_worse
+        for branch in branches:
+            scored = [p for p in branch.points if p.total is not None]
+            if len(scored) >= 2:
+                try:
+                    branch.change = reliable_change(
+                        instrument,
+                        scored[0].total,
+                        scored[-1].total,  # type: ignore[arg-type]
+                    ).as_dict()
+                except AcademyError as exc:
+                    branch.change = {"classification": f"not classified: {exc.message}"}
+    return Trajectory(instrument_id, score_range, cutoff, higher_is_worse, branches)
+
+
+def checkpoint_tree(database: Database, case_id: str) -> list[dict[str, Any]]:
+    """The checkpoints of the case's lineage, from its start checkpoint down, depth-first:
+    [{id, kind, depth, sessions: [numbers], branches: [names], current}]. Every checkpoint along every
+    branch is in it (a loop's child before any session ran on it too)."""
+    with database.session() as session:
+        case = get_case(session, case_id)
+        used: dict[str, list[TherapySession]] = {}
+        for row in session.scalars(
+            select(TherapySession).where(TherapySession.case_id == case.id).order_by(TherapySession.number)
+        ):
+            used.setdefault(row.checkpoint_id, []).append(row)
+        along = {
+            step.checkpoint_id: info.name
+            for info in case_branches(session, case)
+            for step in branch_steps(session, case, info)
+        }
+        wanted = {case.start_checkpoint_id, case.current_checkpoint_id, *used, *along}
+        nodes: dict[str, Checkpoint] = {}
+        for checkpoint_id in wanted:  # each checkpoint the case touched, and its ancestors up to the start
+            walk = session.get(Checkpoint, checkpoint_id)
+            while walk is not None and walk.id not in nodes:
+                nodes[walk.id] = walk
+                if walk.id == case.start_checkpoint_id or walk.parent_id is None:
+                    break
+                walk = session.get(Checkpoint, walk.parent_id)
+        children: dict[str | None, list[Checkpoint]] = {}
+        for node in nodes.values():
+            parent = (
+                node.parent_id if node.parent_id in nodes and node.id != case.start_checkpoint_id else None
+            )
+            children.setdefault(parent, []).append(node)
+        out: list[dict[str, Any]] = []
+
+        def visit(node: Checkpoint, depth: int) -> None:
+            sessions = used.get(node.id, [])
+            out.append(
+                {
+                    "id": node.id,
+                    "kind": node.kind,
+                    "depth": depth,
+                    "sessions": [s.number for s in sessions],
+                    "branches": sorted({s.branch for s in sessions}),
+                    "current": node.id == case.current_checkpoint_id,
+                    "created_at": node.created_at.isoformat(),
+                }
+            )
+            for child in sorted(children.get(node.id, []), key=lambda c: (c.created_at, c.id)):
+                visit(child, depth + 1)
+
+        for root in sorted(children.get(None, []), key=lambda c: (c.created_at, c.id)):
+            visit(root, 0)
+        return out

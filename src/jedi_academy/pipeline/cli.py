@@ -45,7 +45,6 @@ def run_command(
     from jedi_academy.errors import ConfigError
     from jedi_academy.pipeline.config import load_pipeline
     from jedi_academy.pipeline.run import Pipeline
-    from jedi_academy.store import data_dir_lock
 
     if resume and restart:
         raise ConfigError("--resume and --restart exclude each other", "choose one")
@@ -63,8 +62,7 @@ def run_command(
     config = type(config).model_validate(
         {**config.model_dump(), **{k: v.model_dump() for k, v in updates.items()}}
     )
-    with data_dir_lock(settings.data_dir, "run"):
-        result = Pipeline(settings, config, path.parent.resolve(), resume=resume, restart=restart).run()
+    result = Pipeline(settings, config, path.parent.resolve(), resume=resume, restart=restart).run()
     typer.echo(result.summary)
     if result.skipped:
         typer.echo(f"skipped (unchanged): {', '.join(result.skipped)}")

@@ -77,6 +77,13 @@ class Pipeline:
         return [*keys, "report"]
 
     def run(self, *, display: StageDisplay | None = None) -> PipelineResult:
+        """Every stage, under the data directory's writer lock."""
+        from jedi_academy.store import data_dir_lock
+
+        with data_dir_lock(self.settings.data_dir, "run"):
+            return self._run(display=display)
+
+    def _run(self, *, display: StageDisplay | None = None) -> PipelineResult:
         from jedi_academy.specializations import (
             load_specializations,
             select_specializations,

@@ -244,7 +244,17 @@ def reproduce_block(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def build_portfolio(
     database: Database, data_dir: Path, request: PortfolioRequest, out: Path
 ) -> dict[str, Any]:
-    """Build, sign and write the bundle into ``out`` (a new or empty folder); returns the document."""
+    """Build, sign and write the bundle into ``out`` (a new or empty folder); returns the document.
+
+    Under the data directory's writer lock: the chain head it signs and the instance key it may create must
+    not change under another writer (the web app's "build portfolio" is refused alike while one runs)."""
+    from jedi_academy.store.lock import data_dir_lock
+
+    with data_dir_lock(data_dir, "portfolio build"):
+        return _build_locked(database, data_dir, request, out)
+
+
+def _build_locked(database: Database, data_dir: Path, request: PortfolioRequest, out: Path) -> dict[str, Any]:
     from jedi_academy.portfolio.render import render_html
 
     out = Path(out)

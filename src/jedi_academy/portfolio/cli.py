@@ -70,10 +70,9 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("backfill")
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Append entries for records made before the ledger existed (idempotent)."""
-    from jedi_academy.store.ledger import append_existing
+    from jedi_academy.store.ledger import backfill
 
-    with _database(ctx).session() as session:
-        added = append_existing(session)
+    added = backfill(_database(ctx), _settings(ctx).data_dir)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
 
 

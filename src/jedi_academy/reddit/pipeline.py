@@ -88,12 +88,17 @@ def ingest(
     warn: Callable[[str], None] | None = None,
 ) -> IngestResult:
     """Run (or resume) an ingest. Raises :class:`DumpReadError` after saving a partial run when a file is
-    truncated or corrupt, and :class:`IngestInterrupted` after saving a checkpoint when ``stop`` is set."""
-    try:
-        run = _Run(settings, options, progress or NullProgress(), stop, warn or (lambda _message: None))
-        return run.execute()
-    except OSError as exc:
-        raise filesystem_error(exc) from exc
+    truncated or corrupt, and :class:`IngestInterrupted` after saving a checkpoint when ``stop`` is set.
+    Under the data directory's writer lock (re-entrant: `academy ingest` takes it before its Ctrl-C
+    handler)."""
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "ingest"):
+        try:
+            run = _Run(settings, options, progress or NullProgress(), stop, warn or (lambda _message: None))
+            return run.execute()
+        except OSError as exc:
+            raise filesystem_error(exc) from exc
 
 
 def filesystem_error(exc: OSError) -> AcademyError:

@@ -78,6 +78,21 @@ def spark_ingest(
     spark: SparkSession | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> IngestResult:
+    """:func:`_spark_ingest` under the data directory's writer lock (re-entrant, as for the local engine)."""
+    from jedi_academy.store import data_dir_lock
+
+    with data_dir_lock(settings.data_dir, "ingest"):
+        return _spark_ingest(settings, options, master=master, spark=spark, warn=warn)
+
+
+def _spark_ingest(
+    settings: Settings,
+    options: IngestOptions,
+    *,
+    master: str | None,
+    spark: SparkSession | None,
+    warn: Callable[[str], None] | None,
+) -> IngestResult:
     """Run an ingest on Spark. ``spark``: an existing session (else the active one, else a new one on
     ``master``, default ``local[*]``; a session started here is stopped at the end). Raises
     :class:`DumpReadError` after saving a partial run when a file is truncated or corrupt, like the local

@@ -150,7 +150,8 @@ def case_show(
 
     database = _database(ctx)
     case = show_case(database, case_id)
-    view, lines = merge_sections(case, hook().case_sections(database=database, case=case))
+    sections = hook().case_sections(settings=_settings(ctx), database=database, case=case)
+    view, lines = merge_sections(case, sections)
     if as_json:
         _print_json(view)
         return

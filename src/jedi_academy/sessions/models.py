@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.errors import AcademyError
 from jedi_academy.llm import LLM, open_llm
-from jedi_academy.store import ArtifactStore
-from jedi_academy.store.models import Artifact
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.finetune.checkpoints import CheckpointTarget
     from jedi_academy.store import Database
 
 
@@ -39,6 +37,7 @@ class ModelPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._llms: dict[ModelSpec, LLM] = {}
+        self._targets: dict[str, CheckpointTarget] = {}  # checkpoint id -> resolved once
 
     def share(self, spec: ModelSpec, llm: LLM) -> None:
         """Serve ``spec`` with a model that is already loaded (a server's, a test's)."""
@@ -58,37 +57,21 @@ class ModelPool:
         )
 
     def patient(self, database: Database, checkpoint_id: str) -> PatientModel:
+        """The checkpoint's model and adapter, through the one resolver of checkpoints (the adapter's hash is
+        verified the first time this pool serves it)."""
+        from jedi_academy.finetune.checkpoints import resolve_checkpoint
         from jedi_academy.sessions.records import get_checkpoint_row
 
         with database.session() as session:
-            checkpoint = get_checkpoint_row(session, checkpoint_id)
-            record: dict[str, Any] = {
-                "checkpoint_id": checkpoint.id,
-                "kind": checkpoint.kind,
-                "adapter_sha256": checkpoint.adapter_sha256,
-            }
-            adapter: str | None = None
-            if checkpoint.kind == "remote":
-                spec = ModelSpec("mistral", checkpoint.remote_model_id or "", self.settings.base_url)
-            else:
-                spec = ModelSpec(self.settings.backend, checkpoint.base_model, self.settings.base_url)
-                if checkpoint.adapter_sha256 is not None:
-                    adapter = self._adapter(session, spec.backend, checkpoint.id, checkpoint.adapter_sha256)
-        record.update(spec.describe())
-        return PatientModel(self.get(spec), adapter, record)
-
-    def _adapter(self, session: Any, backend: str, checkpoint_id: str, sha256: str) -> str:
-        if backend == "openai":
-            return checkpoint_id  # the server serves the adapter under the checkpoint's id
-        artifact = session.get(Artifact, sha256)
-        if artifact is None:
-            raise AcademyError(
-                f"checkpoint {checkpoint_id} refers to a missing adapter artifact {sha256[:12]}"
-            )
-        path = ArtifactStore(self.settings.data_dir).path(artifact)
-        if not path.is_dir():
-            raise AcademyError(
-                f"the adapter of checkpoint {checkpoint_id} is missing from {path}",
-                "restore the data directory's artifacts folder",
-            )
-        return str(path)
+            row = get_checkpoint_row(session, checkpoint_id)
+            found = self._targets.get(row.id)
+            if found is None:
+                found = self._targets[row.id] = resolve_checkpoint(session, self.settings, row)
+        spec = ModelSpec(found.backend, found.model, found.base_url)
+        record: dict[str, Any] = {
+            "checkpoint_id": found.checkpoint_id,
+            "kind": found.kind,
+            "adapter_sha256": found.adapter_sha256,
+            **spec.describe(),
+        }
+        return PatientModel(self.get(spec), found.adapter, record)

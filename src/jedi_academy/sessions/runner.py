@@ -356,6 +356,16 @@ class SessionRunner:
     def end(self, progress: Progress | None = None) -> dict[str, Any]:
         """Close the session: finish a pending reply, extract and classify recommendations, put each to the
         patient and draw its decision. Safe to call again after a crash: finished steps are skipped."""
+        from jedi_academy.store import case_lock
+
+        with self.database.session() as session:
+            case_id = records.get_session(session, self.session_id).case_id
+        # One writer per case: two `session end` of one session (two terminals, the browser and a terminal)
+        # would both pass the status check below and append the session to the ledger twice.
+        with case_lock(self.pool.settings.data_dir, case_id, "session end"):
+            return self._end_locked(progress)
+
+    def _end_locked(self, progress: Progress | None) -> dict[str, Any]:
         say = progress or (lambda _text: None)
         if self.status() == "ended":
             return records.session_json(self.database, self.session_id)

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -301,6 +302,15 @@ def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int
                 append(session, name, spec.subject_id(row), spec.content(row))
                 added += 1
     return added
+
+
+def backfill(database: Any, data_dir: Path) -> int:
+    """``academy ledger backfill``: :func:`append_existing` in one transaction, under the data directory's
+    writer lock (the chain must not grow under another writer's feet)."""
+    from jedi_academy.store.lock import data_dir_lock
+
+    with data_dir_lock(data_dir, "ledger backfill"), database.session() as session:
+        return append_existing(session)
 
 
 # ---------------------------------------------------------------- verification

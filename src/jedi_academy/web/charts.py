@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from jedi_academy.web.trajectory import Trajectory
+from jedi_academy.loop.trajectory import Trajectory
 
 PALETTE = 6  # .series-0 ... .series-5 in app.css
 

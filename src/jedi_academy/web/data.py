@@ -66,15 +66,3 @@ def _patient_checkpoint(session: Session, specialization: str) -> str | None:
         if found is not None:
             return found
     return None
-
-
-def branch_state(database: Database, case: Case) -> tuple[str | None, set[str]]:
-    """(an unfinished session of the case or None, the branch names the case already uses)."""
-    with database.session() as session:
-        unfinished = session.scalars(
-            select(TherapySession.id).where(
-                TherapySession.case_id == case.id, TherapySession.status != "ended"
-            )
-        ).first()
-        taken = set(session.scalars(select(TherapySession.branch).where(TherapySession.case_id == case.id)))
-    return unfinished, taken | {case.current_branch}

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import hookimpl
+from jedi_academy.loop.trajectory import checkpoint_tree, trajectory_chart
 from jedi_academy.web import data
 from jedi_academy.web.charts import sparkline_svg, trajectory_svg
-from jedi_academy.web.trajectory import case_trajectory, checkpoint_tree
 
 if TYPE_CHECKING:
     from jedi_academy.web.app import Routes
@@ -38,7 +39,7 @@ def register_routes(routes: "Routes") -> None:
 
         cases = list_cases(database, who.therapist_id)
         for case in cases:
-            case["spark"] = sparkline_svg(case_trajectory(database, case["id"], settings))
+            case["spark"] = sparkline_svg(trajectory_chart(database, case["id"], settings))
         return page(request, "dashboard.html", who, cases=cases, specializations=open_specializations())
 
     @app.post("/cases")
@@ -53,11 +54,11 @@ def register_routes(routes: "Routes") -> None:
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: str, who: Me) -> Response:
-        from jedi_academy.sessions import show_case
+        from jedi_academy.loop.trajectory import case_trajectory
 
         owned_case(who, case_id)
-        case = show_case(database, case_id)
-        trajectory = case_trajectory(database, case_id, settings)
+        case = case_trajectory(database, case_id, settings.data_dir)  # sessions with their loops
+        trajectory = trajectory_chart(database, case_id, settings)
         return page(
             request,
             "case.html",
@@ -84,16 +85,14 @@ def register_routes(routes: "Routes") -> None:
 
     @app.post("/cases/{case_id}/branch")
     def branch(request: Request, case_id: str, who: Post, checkpoint: Annotated[str, Form()]) -> Response:
-        from jedi_academy.sessions import set_case_checkpoint
+        """The service of `academy case branch`: the same CaseBranch row and naming rule."""
+        from jedi_academy.loop.branches import branch_case
 
-        case = owned_case(who, case_id)
+        owned_case(who, case_id)
         if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
-        unfinished, taken = data.branch_state(database, case)
-        if unfinished is not None:
-            raise HTTPException(409, "end the unfinished session before branching")
-        number = 2
-        while f"branch-{number}" in taken:
-            number += 1
-        set_case_checkpoint(database, case_id, checkpoint, branch=f"branch-{number}")
+        try:
+            branch_case(database, case_id, at=checkpoint)
+        except AcademyError as exc:  # an unfinished session, a checkpoint no loop of the case made
+            raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/cases/{case_id}")
