@@ -20,7 +20,9 @@ def trajectory_svg(case: dict[str, Any]) -> Markup:
     values = [
         v for _, s in points if s and s["valid"] for v in (s["total"], *(c for c in s["ci"] if c is not None))
     ]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)  # nothing valid: an empty frame
+    # the axis spans the instrument's whole range, so a small change looks small
+    low, high = instrument_range(case["instrument"])
+    low, high = min([low, *values]), max([high, *values])
     if high - low < 1e-9:
         low, high = low - 1, high + 1
     step = (WIDTH - 2 * PAD) / max(1, len(points) - 1)
@@ -58,6 +60,19 @@ def trajectory_svg(case: dict[str, Any]) -> Markup:
         parts.insert(1, f'<polyline points="{" ".join(line)}" fill="none" stroke="#245" stroke-width="1.5"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def instrument_range(instrument: str) -> tuple[float, float]:
+    """Lowest and highest possible total of the instrument (0..1 when this installation does not know it)."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.instruments import load_instrument
+    from jedi_academy.instruments.checks import total_range
+
+    try:
+        low, high = total_range(load_instrument(instrument).definition)
+    except AcademyError:
+        return 0.0, 1.0
+    return (low, high) if high > low else (0.0, 1.0)
 
 
 def _escape(text: str) -> str:
