@@ -91,6 +91,25 @@ def share(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+STYLE_OPEN, STYLE_CLOSE = "<style>\n", "</style>"
+
+
+def stylesheet() -> str:
+    """The page's CSS: inlined in ``index.html`` (a bundle is one self-contained page), served as a file by
+    the web app, whose Content-Security-Policy allows no inline style."""
+    from importlib.resources import files
+
+    return files("jedi_academy.portfolio").joinpath("templates", "portfolio.css").read_text(encoding="utf-8")
+
+
+def with_linked_stylesheet(page: str, href: str) -> str:
+    """``page`` with its inline stylesheet replaced by a link to ``href`` (the same rules)."""
+    inline = STYLE_OPEN + stylesheet() + STYLE_CLOSE
+    if inline not in page:
+        raise ValueError("the page does not carry the portfolio stylesheet")
+    return page.replace(inline, f'<link rel="stylesheet" href="{href}">', 1)
+
+
 def render_html(document: dict[str, Any]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -101,6 +120,7 @@ def render_html(document: dict[str, Any]) -> str:
     body = document["body"]
     return template.render(
         body=body,
+        css=Markup(stylesheet()),
         signature=document["signature"],
         charts={case["case"]: trajectory_svg(case) for case in body["cases"]},
     )
