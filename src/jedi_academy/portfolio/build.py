@@ -250,7 +250,8 @@ def build_body(
         "selection": selection_block(
             len(cases),
             request.opened if request.opened is not None else len(cases) + len(request.left_out),
-            [{"case": case, "reason": reason} for case, reason in request.left_out],
+            # why each is left out, not which: a left-out case's id, persona and records stay private
+            [{"reason": reason} for _case, reason in request.left_out],
         ),
         "cases": cases,
         "aggregate": figures.aggregate(cases),

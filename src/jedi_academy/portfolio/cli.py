@@ -164,7 +164,7 @@ def portfolio_build(
     summary = {
         "out": str(out),
         "cases": [c["case"] for c in body["cases"]],
-        "left_out": body["selection"]["left_out"],
+        "left_out": [{"case": case, "reason": reason} for case, reason in request.left_out],
         "records": len(body["records"]),
         "head": body["chain"]["head"],
         "signer": body["instance"]["fingerprint"],
@@ -176,8 +176,8 @@ def portfolio_build(
         typer.echo(
             f"portfolio of {body['therapist']['name']}: {len(body['cases'])} case(s) -> {out / 'index.html'}"
         )
-        for item in body["selection"]["left_out"]:
-            typer.echo(f"left out {item['case']}: {item['reason']}")
+        for case, reason in request.left_out:
+            typer.echo(f"left out {case}: {reason}")
         if body["reference"]["missing"]:
             typer.echo(f"reference class missing: {body['reference']['missing']}")
 
