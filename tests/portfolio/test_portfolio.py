@@ -447,3 +447,21 @@ def test_build_refuses_a_corrupted_adapter_and_a_gap_in_the_chain(world, tmp_pat
             session.add(LedgerEntry(**saved))
     build_portfolio(world.database, world.settings.data_dir, request(world), out)
     assert verify_bundle(out).ok
+
+
+def test_the_page_names_the_instance_and_never_the_key_to_trust(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.config import InstanceSettings
+
+    out = tmp_path / "named"
+    instance = InstanceSettings(name="Jedi Academy, Coruscant", url="https://academy.example/key")
+    body = build_portfolio(world.database, world.settings.data_dir, request(world), out, instance)["body"]
+    assert body["instance"]["name"] == instance.name and body["instance"]["url"] == instance.url
+    page = (out / "index.html").read_text()
+    assert "Jedi Academy, Coruscant" in page and "https://academy.example/key" in page
+    assert body["instance"]["public_key"] not in page  # the page never offers the key to check it with
+    assert "Do not take the signing key from this page" in page
+    # no number beside an invalid measurement, and no local path anywhere
+    invalid = [s for s in [body["cases"][0]["figures"]["baseline"]] if not s["valid"]]
+    for score in invalid:
+        assert f"{score['total']:.2f}" not in page
+    assert str(world.settings.data_dir.parent) not in page + (out / "portfolio.json").read_text()
