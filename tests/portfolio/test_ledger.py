@@ -110,13 +110,35 @@ def test_existing_records_can_be_appended_once(database) -> None:  # type: ignor
         assert entry is not None and ledger.verify_chain(session).ok
         # the seal holds: a matching record gives its entry; a changed one is refused, never re-entered
         row = session.get(Checkpoint, "ck-old")
-        assert ledger.sealed_entry(session, row).seq == entry.seq
+        assert ledger.sealed_entry(session, row)[0].seq == entry.seq
         row.metrics = {"validation_loss": 2.0}
         with pytest.raises(ledger.UnsealedRecord, match=f"ledger entry {entry.seq} \\(checkpoint ck-old\\)"):
             ledger.sealed_entry(session, row)
         assert ledger.append_existing(session) == 0  # backfill does not re-enter a changed record either
         assert ledger.head(session).seq == entry.seq  # type: ignore[union-attr]
         assert not ledger.verify_chain(session).ok
+
+
+def test_local_paths_are_not_hashed_and_earlier_entries_still_hold(database) -> None:  # type: ignore[no-untyped-def]
+    assert ledger.model_name("/home/ada/models/tiny/") == "local:tiny"
+    assert ledger.model_name("~/models/mistral") == "local:mistral"
+    assert ledger.model_name("mistralai/Mistral-7B-Instruct-v0.3") == "mistralai/Mistral-7B-Instruct-v0.3"
+    here = Checkpoint(id="ck-p", kind="base", base_model="/srv/a/models/tiny", specialization_id="depression")
+    there = Checkpoint(id="ck-p", kind="base", base_model="/home/b/tiny", specialization_id="depression")
+    assert ledger.content_sha256(ledger.checkpoint_content(here)) == ledger.content_sha256(
+        ledger.checkpoint_content(there)
+    )
+    with database.session() as session:  # an entry an earlier version wrote: it hashed the path
+        session.add(here)
+        session.flush()
+        ledger.append(session, "checkpoint", "ck-p", ledger.legacy_checkpoint_content(here))
+    with database.session() as session:
+        row = session.get(Checkpoint, "ck-p")
+        _entry, content = ledger.sealed_entry(session, row)
+        assert content["base_model"] == "/srv/a/models/tiny" and ledger.verify_chain(session).ok
+        row.seed = 5  # an edit breaks both forms
+        with pytest.raises(ledger.UnsealedRecord):
+            ledger.sealed_entry(session, row)
 
 
 def test_machine_details_are_not_hashed(database) -> None:  # type: ignore[no-untyped-def]

@@ -464,4 +464,8 @@ def test_the_page_names_the_instance_and_never_the_key_to_trust(world, tmp_path)
     invalid = [s for s in [body["cases"][0]["figures"]["baseline"]] if not s["valid"]]
     for score in invalid:
         assert f"{score['total']:.2f}" not in page
-    assert str(world.settings.data_dir.parent) not in page + (out / "portfolio.json").read_text()
+    text = page + (out / "portfolio.json").read_text()
+    assert str(world.settings.data_dir.parent) not in text
+    assert world.settings.model.startswith("/")
+    assert [line for line in text.splitlines() if world.settings.model in line] == []
+    assert body["reproduce"]["base_models"] == ["local:tiny"]

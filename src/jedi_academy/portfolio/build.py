@@ -101,15 +101,16 @@ class _Collector:
         ref = f"{spec.kind}:{spec.subject_id(row)}"
         if ref not in self.records:
             try:
-                seq = ledger.sealed_entry(self.session, row).seq
+                entry, content = ledger.sealed_entry(self.session, row)
+                seq = entry.seq
             except ledger.UnsealedRecord as exc:
                 self.problems.append(str(exc))
-                seq = 0
+                seq, content = 0, spec.content(row)
             self.records[ref] = {
                 "seq": seq,
                 "kind": spec.kind,
                 "subject_id": spec.subject_id(row),
-                "content": ledger.normalised(spec.content(row)),
+                "content": ledger.normalised(content),
             }
         return ref
 

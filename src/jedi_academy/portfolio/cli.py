@@ -182,6 +182,32 @@ def portfolio_build(
             typer.echo(f"reference class missing: {body['reference']['missing']}")
 
 
+@portfolio_app.command("verifier")
+def portfolio_verifier(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="The HTML file to write (publish it next to the public key).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write a self-contained verifier page with this instance's key and name built in, for browsers."""
+    import os
+    import tempfile
+
+    from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text
+    from jedi_academy.portfolio.render import render_verifier
+
+    settings = _settings(ctx)
+    public = public_key_text(instance_key(settings.data_dir))
+    page = render_verifier(public, settings.instance.name, settings.instance.url)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".verifier-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    os.chmod(tmp, 0o644)  # a page to publish
+    os.replace(tmp, out)
+    shown = {"out": str(out), "fingerprint": fingerprint(public), "instance": settings.instance.name}
+    typer.echo(json.dumps(shown, indent=2) if as_json else f"verifier for {fingerprint(public)} -> {out}")
+
+
 @portfolio_app.command("verify")
 def portfolio_verify(
     ctx: typer.Context,

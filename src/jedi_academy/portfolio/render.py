@@ -124,3 +124,24 @@ def render_html(document: dict[str, Any]) -> str:
         signature=document["signature"],
         charts={case["case"]: trajectory_svg(case) for case in body["cases"]},
     )
+
+
+def render_verifier(public_key: str, name: str, url: str) -> str:
+    """The self-contained verifier page (``academy portfolio verifier``): the academy's key and name built in,
+    WebCrypto Ed25519 and SHA-256, no network and no external script."""
+    import json
+
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from jedi_academy.portfolio.keys import fingerprint
+
+    config = {"public_key": public_key, "fingerprint": fingerprint(public_key), "name": name, "url": url}
+    environment = Environment(loader=PackageLoader("jedi_academy.portfolio"), autoescape=select_autoescape())
+    return environment.get_template("verifier.html").render(
+        public_key=public_key,
+        fingerprint=config["fingerprint"],
+        name=name,
+        url=url,
+        # inside <script>: JSON with "<" escaped, so no text can close the element
+        config=Markup(json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")),
+    )

@@ -73,6 +73,24 @@ def normalised(content: Any) -> Any:
 # ---------------------------------------------------------------- record contents
 
 
+def model_name(value: str | None) -> str | None:
+    """A model as content names it: a local folder by its last component (``local:tiny``), never its path on
+    this machine; a Hub id (``org/name``) or remote id unchanged. Pure, so a verifier elsewhere agrees."""
+    if not value:
+        return value
+    windows_drive = len(value) > 2 and value[1] == ":" and value[2] in "/\\"
+    if value.startswith(("/", "~", "./", "../")) or windows_drive:
+        return "local:" + value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return value
+
+
+def _named_models(described: Any) -> Any:
+    """A session's patient/teacher description with its model path-free."""
+    if isinstance(described, dict) and isinstance(described.get("model"), str):
+        return {**described, "model": model_name(described["model"])}
+    return described
+
+
 def dataset_version_content(row: DatasetVersion) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -90,6 +108,15 @@ MACHINE_METRICS = ("tokens_per_second", "peak_memory_bytes", "resumed_from_step"
 
 def checkpoint_content(row: Checkpoint) -> dict[str, Any]:
     return {
+        **legacy_checkpoint_content(row),
+        "base_model": model_name(row.base_model),
+        "metrics": {k: v for k, v in (row.metrics or {}).items() if k not in MACHINE_METRICS},
+    }
+
+
+def legacy_checkpoint_content(row: Checkpoint) -> dict[str, Any]:
+    """What entries written before the path-free, machine-free rule hashed (still accepted for them)."""
+    return {
         "id": row.id,
         "specialization_id": row.specialization_id,
         "kind": row.kind,
@@ -100,7 +127,7 @@ def checkpoint_content(row: Checkpoint) -> dict[str, Any]:
         "parent_id": row.parent_id,
         "hyperparameters": row.hyperparameters,
         "seed": row.seed,
-        "metrics": {k: v for k, v in (row.metrics or {}).items() if k not in MACHINE_METRICS},
+        "metrics": row.metrics,
     }
 
 
@@ -109,6 +136,15 @@ _LOCAL_RESULT_FIELDS = ("adapter", "administration_seconds")
 
 
 def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
+    content = legacy_assessment_run_content(row)
+    result = content["result"]
+    target = result.get("target")
+    if isinstance(target, str) and target.startswith("model "):  # the label names the model it asked
+        result = {**result, "target": "model " + str(model_name(target.removeprefix("model ")))}
+    return {**content, "model": model_name(row.model), "result": result}
+
+
+def legacy_assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
     return {
         "id": row.id,
         "checkpoint_id": row.checkpoint_id,
@@ -143,7 +179,15 @@ def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
 
 def session_content(row: TherapySession) -> dict[str, Any]:
     """A therapy session with its transcript and recommendations: what was said, with which seeds, on which
-    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here."""
+    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here,
+    nor the local path of a model."""
+    content = legacy_session_content(row)
+    content["patient"] = _named_models(content["patient"])
+    content["teacher"] = _named_models(content["teacher"])
+    return content
+
+
+def legacy_session_content(row: TherapySession) -> dict[str, Any]:
     session = object_session(row)
     assert session is not None
     turns = session.scalars(
@@ -194,16 +238,39 @@ class RecordKind:
     model: type
     content: Callable[[Any], dict[str, Any]]
     subject_id: Callable[[Any], str]
+    # the content entries written by an earlier version hashed, still accepted for those entries
+    legacy_content: Callable[[Any], dict[str, Any]] | None = None
+
+    def contents(self, row: Any) -> list[dict[str, Any]]:
+        """The content as hashed now, then as earlier versions hashed it."""
+        found = [self.content(row)]
+        if self.legacy_content is not None:
+            found.append(self.legacy_content(row))
+        return found
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
     "dataset_version": RecordKind("dataset_version", DatasetVersion, dataset_version_content, lambda r: r.id),
-    "checkpoint": RecordKind("checkpoint", Checkpoint, checkpoint_content, lambda r: r.id),
-    "assessment_run": RecordKind(
-        "assessment_run", AssessmentRun, assessment_run_content, lambda r: str(r.id)
+    "checkpoint": RecordKind(
+        "checkpoint", Checkpoint, checkpoint_content, lambda r: r.id, legacy_checkpoint_content
     ),
-    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id),
+    "assessment_run": RecordKind(
+        "assessment_run",
+        AssessmentRun,
+        assessment_run_content,
+        lambda r: str(r.id),
+        legacy_assessment_run_content,
+    ),
+    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id, legacy_session_content),
 }
+
+
+def sealed_content(spec: RecordKind, row: Any, content_hash: str) -> dict[str, Any] | None:
+    """The record's content in the form its entry hashed, or None when no form matches (it was edited)."""
+    for content in spec.contents(row):
+        if content_sha256(content) == content_hash:
+            return content
+    return None
 
 
 def register_record_kind(kind: RecordKind) -> None:
@@ -275,20 +342,22 @@ class UnsealedRecord(Exception):
     """A record with no ledger entry, or one that no longer matches its latest entry; the message names it."""
 
 
-def sealed_entry(session: Session, row: Any) -> LedgerEntry:
-    """The latest entry covering ``row``, which must still match it. A record is sealed once, when it is
-    created or ends: nothing appends a fresh entry for a record that changed (that would re-bless an edit)."""
+def sealed_entry(session: Session, row: Any) -> tuple[LedgerEntry, dict[str, Any]]:
+    """The latest entry covering ``row``, which must still match it, and the content as it hashed. A record
+    is sealed once, when it is created or ends: nothing appends a fresh entry for a record that changed
+    (that would re-bless an edit)."""
     spec = kind_of(row)
     session.flush()
     subject = spec.subject_id(row)
     existing = latest_entry(session, spec.kind, subject)
     if existing is None:
         raise UnsealedRecord(f"{spec.kind} {subject}: has no ledger entry")
-    if existing.content_sha256 != content_sha256(spec.content(row)):
+    content = sealed_content(spec, row, existing.content_sha256)
+    if content is None:
         raise UnsealedRecord(
             f"{describe(existing.seq, spec.kind, subject)}: the stored record no longer matches its hash"
         )
-    return existing
+    return existing, content
 
 
 def unsealed_rows(session: Session, kinds: Iterable[str] | None = None) -> list[tuple[str, Any]]:
@@ -389,7 +458,7 @@ def verify_chain(
             name = describe(entry.seq, kind, subject_id)
             if row is None:
                 report.missing_records.append(name)
-            elif content_sha256(RECORD_KINDS[kind].content(row)) != entry.content_sha256:
+            elif sealed_content(RECORD_KINDS[kind], row, entry.content_sha256) is None:
                 report.problems.append(f"{name}: the stored record no longer matches its hash")
         for kind, row in unsealed_rows(session):
             named = f"{kind} {RECORD_KINDS[kind].subject_id(row)}"
