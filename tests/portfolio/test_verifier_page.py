@@ -54,8 +54,8 @@ def _check(browser: Any, page_file: Path, bundle: Path) -> tuple[str, str]:  # n
         page.on("request", lambda r: None if r.url.startswith("file:") else errors.append(f"net: {r.url}"))
         page.goto(page_file.as_uri())
         page.set_input_files("#zip", str(bundle))
-        done = "document.getElementById('verdict').dataset.verdict !== 'none'"
-        page.wait_for_function(done, timeout=30_000)  # polls until the checks have run
+        # polls until the checks have run (a selector: the page's CSP forbids evaluating strings)
+        page.wait_for_selector("#verdict:not([data-verdict='none'])", timeout=30_000)
         verdict = page.get_attribute("#verdict", "data-verdict") or ""
         said = page.inner_text("body")
     finally:
