@@ -145,6 +145,7 @@ def test_portfolio_over_two_sessions(practice: Practice, tmp_path: Path, capsys:
         capsys, [*practice.cli, "portfolio", "verify", str(out), "--public-key", key, "--recompute", "--json"]
     )
     assert verified["ok"] and verified["trusted_as"] == "pinned key", verified["problems"]
+    assert verified["verdict"] == "verified"
     assert verified["checked"]["recomputed_runs"] == 3
     # trusting the published key once (a client's own data directory) serves later checks
     client = ["--data-dir", str(tmp_path / "client")]

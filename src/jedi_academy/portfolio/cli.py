@@ -110,20 +110,12 @@ def ledger_head(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @ledger_app.command("backfill")
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Enter records that never had an entry (made before the ledger existed); refused after a signed head."""
-    from jedi_academy.errors import AcademyError
-    from jedi_academy.portfolio.heads import has_sealed_head
+    from jedi_academy.portfolio.heads import backfill
     from jedi_academy.store import open_database
-    from jedi_academy.store.ledger import append_existing
 
     settings = _settings(ctx)
-    if has_sealed_head(settings.data_dir):
-        raise AcademyError(
-            "this instance has a signed ledger head, so backfill is refused: every record made since joined "
-            "the chain when it was made, and one without an entry now lost it",
-            "run `academy ledger verify` to see which records have no entry",
-        )
     with open_database(settings).session() as session:
-        added = append_existing(session)
+        added = backfill(session, settings.data_dir)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
 
 

@@ -121,6 +121,18 @@ def seal_head(session: Session, data_dir: Path, *, check_records: bool = True) -
     return head
 
 
+def backfill(session: Session, data_dir: Path) -> int:
+    """Enter the records that never had an entry; refused once the instance has a signed head, because
+    every record made since joined the chain when it was made, so one without an entry now lost it."""
+    if has_sealed_head(data_dir):
+        raise AcademyError(
+            "this instance has a signed ledger head, so backfill is refused: every record made since joined "
+            "the chain when it was made, and one without an entry now lost it",
+            "run `academy ledger verify` to see which records have no entry",
+        )
+    return ledger.append_existing(session)
+
+
 def has_sealed_head(data_dir: Path) -> bool:
     path = heads_path(data_dir)
     return path.exists() and path.stat().st_size > 0

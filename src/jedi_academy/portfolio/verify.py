@@ -55,9 +55,16 @@ class VerifyReport:
     def trusted(self) -> bool:
         return self.trusted_as is not None
 
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "not verified"
+        return "verified" if self.trusted else "signer not trusted"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "verdict": self.verdict,
             "folder": self.folder,
             "signer": self.signer,
             "trusted_as": self.trusted_as,
