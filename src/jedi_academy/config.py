@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -37,8 +37,17 @@ def config_file_path() -> Path:
     return Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
 
 
+class InstanceSettings(BaseModel):
+    """``[instance]``: how this academy names itself on its portfolios and where it publishes its public key
+    (clients should take the key from there, never from the portfolio they are checking)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    url: str = ""
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ACADEMY_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="ACADEMY_", extra="forbid", env_nested_delimiter="__")
 
     data_dir: Path = Path("academy-data")
     database_url: str | None = None
@@ -54,6 +63,7 @@ class Settings(BaseSettings):
     # A pseudonymisation key kept outside the data directory (must exist; never created): several data
     # directories then share pseudonyms, and a test suite gets the same sample from one run to the next.
     pseudonym_key_file: Path | None = None
+    instance: InstanceSettings = InstanceSettings()
 
     @field_validator("backend")
     @classmethod

@@ -67,7 +67,8 @@ def test_aggregates_weigh_personas_not_cases() -> None:
     )
     [block] = figures.aggregate(cases)
     assert block["cases"] == 4 and block["personas"] == 3
-    assert block["reliable_improvement"] == 1 and block["share_reliable_improvement"] == pytest.approx(1 / 4)
+    # one case of four improved, but per persona: p1 half its cases, p2 and p3 none, so 1/6, not 1/4
+    assert block["reliable_improvement"] == 1 and block["share_reliable_improvement"] == pytest.approx(1 / 6)
     means = [-6.0, 0.0, -3.0]
     assert block["mean_change"] == pytest.approx(-3.0)
     sd = math.sqrt(sum((m + 3) ** 2 for m in means) / 2)

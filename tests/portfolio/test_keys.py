@@ -50,3 +50,18 @@ def test_keys_show(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert shown["public_key"] == public_key_text(instance_key(tmp_path))
     assert main(["--data-dir", str(tmp_path), "keys", "show"]) == 0
     assert capsys.readouterr().out.startswith(shown["public_key"])
+
+
+def test_keys_trust_keeps_a_private_trust_store(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.portfolio.trust import trust_path, trusted_keys
+
+    academy = public_key_text(instance_key(tmp_path / "academy"))
+    client = ["--data-dir", str(tmp_path / "client")]
+    assert main([*client, "keys", "trust", academy, "--name", "Jedi Academy", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["public_key"] == academy and shown["name"] == "Jedi Academy"
+    assert trusted_keys(tmp_path / "client") == {academy: "Jedi Academy"}
+    assert stat.S_IMODE(trust_path(tmp_path / "client").stat().st_mode) == 0o600
+    assert main([*client, "keys", "trust", "ed25519:nonsense", "--name", "x"]) == 1
+    assert "is not an Ed25519 public key" in capsys.readouterr().err
+    assert trusted_keys(tmp_path / "client") == {academy: "Jedi Academy"}  # a refused key changes nothing

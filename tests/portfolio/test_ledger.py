@@ -103,16 +103,59 @@ def test_existing_records_can_be_appended_once(database) -> None:  # type: ignor
     with database.session() as session:  # made the way a pre-ledger version made them: no entry
         session.add(Checkpoint(id="ck-old", kind="base", base_model="tiny", specialization_id="depression"))
     with database.session() as session:
+        assert ledger.verify_chain(session).unsealed_records == ["checkpoint ck-old"]
         assert ledger.append_existing(session) == 1
         assert ledger.append_existing(session) == 0
         entry = ledger.latest_entry(session, "checkpoint", "ck-old")
         assert entry is not None and ledger.verify_chain(session).ok
-        # ensure_entry reuses a matching entry and appends a new one once the record changed
+        # the seal holds: a matching record gives its entry; a changed one is refused, never re-entered
         row = session.get(Checkpoint, "ck-old")
-        assert ledger.ensure_entry(session, row).seq == entry.seq
+        assert ledger.sealed_entry(session, row)[0].seq == entry.seq
         row.metrics = {"validation_loss": 2.0}
-        assert ledger.ensure_entry(session, row).seq == entry.seq + 1
-        assert ledger.verify_chain(session).ok
+        with pytest.raises(ledger.UnsealedRecord, match=f"ledger entry {entry.seq} \\(checkpoint ck-old\\)"):
+            ledger.sealed_entry(session, row)
+        assert ledger.append_existing(session) == 0  # backfill does not re-enter a changed record either
+        assert ledger.head(session).seq == entry.seq  # type: ignore[union-attr]
+        assert not ledger.verify_chain(session).ok
+
+
+def test_local_paths_are_not_hashed_and_earlier_entries_still_hold(database) -> None:  # type: ignore[no-untyped-def]
+    assert ledger.model_name("/home/ada/models/tiny/") == "local:tiny"
+    assert ledger.model_name("~/models/mistral") == "local:mistral"
+    assert ledger.model_name("mistralai/Mistral-7B-Instruct-v0.3") == "mistralai/Mistral-7B-Instruct-v0.3"
+    here = Checkpoint(id="ck-p", kind="base", base_model="/srv/a/models/tiny", specialization_id="depression")
+    there = Checkpoint(id="ck-p", kind="base", base_model="/home/b/tiny", specialization_id="depression")
+    assert ledger.content_sha256(ledger.checkpoint_content(here)) == ledger.content_sha256(
+        ledger.checkpoint_content(there)
+    )
+    with database.session() as session:  # an entry an earlier version wrote: it hashed the path
+        session.add(here)
+        session.flush()
+        ledger.append(session, "checkpoint", "ck-p", ledger.legacy_checkpoint_content(here))
+    with database.session() as session:
+        row = session.get(Checkpoint, "ck-p")
+        _entry, content = ledger.sealed_entry(session, row)
+        assert content["base_model"] == "/srv/a/models/tiny" and ledger.verify_chain(session).ok
+        row.seed = 5  # an edit breaks both forms
+        with pytest.raises(ledger.UnsealedRecord):
+            ledger.sealed_entry(session, row)
+
+
+def test_machine_details_are_not_hashed(database) -> None:  # type: ignore[no-untyped-def]
+    """The same checkpoint made on a fast and a slow machine (or resumed after a crash) has one content."""
+    made = {"validation_loss": 1.5, "train_loss_last": 1.2}
+    here = {**made, "tokens_per_second": 812.5, "peak_memory_bytes": 2**30, "resumed_from_step": None,
+            "device": "cuda:0"}  # fmt: skip
+    there = {**made, "tokens_per_second": 40.1, "peak_memory_bytes": 2**20, "resumed_from_step": 3,
+             "device": "cpu"}  # fmt: skip
+    contents = [
+        ledger.checkpoint_content(Checkpoint(id="ck-1", kind="lora", base_model="tiny", metrics=metrics))
+        for metrics in (here, there)
+    ]
+    assert ledger.content_sha256(contents[0]) == ledger.content_sha256(contents[1])
+    assert contents[0]["metrics"] == made
+    changed = Checkpoint(id="ck-1", kind="lora", base_model="tiny", metrics={**here, "validation_loss": 1.4})
+    assert ledger.content_sha256(ledger.checkpoint_content(changed)) != ledger.content_sha256(contents[0])
 
 
 def test_an_excerpt_verifies_against_the_head(settings, database) -> None:  # type: ignore[no-untyped-def]
@@ -134,6 +177,8 @@ def test_ledger_cli(settings, database, capsys) -> None:  # type: ignore[no-unty
     assert "2 entries" in capsys.readouterr().out
     with database.session() as session:
         session.add(Checkpoint(id="ck-old", kind="base", base_model="tiny", specialization_id="depression"))
+    assert main([*base, "ledger", "verify"]) == 0
+    assert "1 record(s) have no entry (checkpoint ck-old)" in capsys.readouterr().out
     assert main([*base, "ledger", "backfill", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"appended": 1}
     with database.session() as session:
@@ -141,6 +186,69 @@ def test_ledger_cli(settings, database, capsys) -> None:  # type: ignore[no-unty
     assert main([*base, "ledger", "verify", "--json"]) == 1
     out = capsys.readouterr().out
     assert f"ledger entry 1 (checkpoint {ids[0]})" in out and '"ok": false' in out
+    # a broken chain gets no signed head
+    assert main([*base, "ledger", "head"]) == 1
+    assert "the ledger is BROKEN" in capsys.readouterr().err
+
+
+def _heads(settings, database, count: int, capsys) -> list[str]:  # type: ignore[no-untyped-def]
+    """``count`` checkpoints, and a head signed with `academy ledger head` after the first two."""
+    ids = checkpoints(settings, database, 2)
+    assert main(["--data-dir", str(settings.data_dir), "ledger", "head", "--json"]) == 0
+    signed = json.loads(capsys.readouterr().out)
+    assert signed["seq"] == 2 and signed["public_key"].startswith("ed25519:")
+    for seed in range(2, count):
+        ids.append(register_checkpoint(database, ArtifactStore(settings.data_dir), spec(seed, ids[-1])).id)
+    return ids
+
+
+def test_a_deleted_tail_is_broken_against_the_heads_file(settings, database, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.portfolio.heads import heads_path
+
+    ids = _heads(settings, database, 4, capsys)
+    base = ["--data-dir", str(settings.data_dir)]
+    assert main([*base, "ledger", "head"]) == 0  # a second head, at entry 4
+    capsys.readouterr()
+    assert len(heads_path(settings.data_dir).read_text().splitlines()) == 2
+    assert main([*base, "ledger", "verify"]) == 0
+    assert "2 signed head(s) checked: intact" in capsys.readouterr().out
+    with database.session() as session:  # delete the tail and edit a record it covered
+        session.execute(LedgerEntry.__table__.delete().where(LedgerEntry.seq >= 3))
+        session.execute(update(Checkpoint).where(Checkpoint.id == ids[3]).values(seed=77))
+    assert main([*base, "ledger", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "signed head 4" in out and "the chain ends at entry 2, so entries after it were removed" in out
+    assert f"checkpoint {ids[3]}: has no ledger entry" in out and "BROKEN" in out
+    # backfill would re-enter the edited records: refused once a head is signed
+    assert main([*base, "ledger", "backfill"]) == 1
+    assert "backfill is refused" in capsys.readouterr().err
+    with database.session() as session:
+        assert ledger.head(session).seq == 2  # type: ignore[union-attr]
+
+
+def test_a_rewritten_chain_does_not_extend_the_signed_head(settings, database, capsys) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.portfolio.heads import heads_path
+
+    checkpoints_before = _heads(settings, database, 3, capsys)
+    base = ["--data-dir", str(settings.data_dir)]
+    with database.session() as session:  # rebuild entries 2.. over an edited record: links are consistent
+        session.execute(LedgerEntry.__table__.delete().where(LedgerEntry.seq >= 2))
+        session.execute(
+            update(Checkpoint).where(Checkpoint.id == checkpoints_before[1]).values(seed=55)
+        )
+    with database.session() as session:
+        ledger.append_existing(session)
+        assert ledger.verify_chain(session).ok  # consistent on its own ...
+    assert main([*base, "ledger", "verify"]) == 1  # ... but not with the head signed before
+    assert "entry 2 of the chain has another hash" in capsys.readouterr().out
+    assert main([*base, "ledger", "head"]) == 1  # and the instance will not sign the rewritten history
+    capsys.readouterr()
+    lines = heads_path(settings.data_dir).read_text().splitlines()
+    forged = json.loads(lines[0])
+    forged["seq"] = 1
+    heads_path(settings.data_dir).write_text(json.dumps(forged) + "\n")
+    assert main([*base, "ledger", "verify"]) == 1
+    assert "line 1: head 1 is not signed by this instance" in capsys.readouterr().out
 
 
 def _race(database) -> None:  # type: ignore[no-untyped-def]

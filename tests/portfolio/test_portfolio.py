@@ -283,3 +283,189 @@ def test_a_build_killed_at_any_step_leaves_no_portfolio(world, tmp_path, point) 
     assert after.ok and after.entries >= before.entries
     build_portfolio(world.database, world.settings.data_dir, request(world), out)
     assert verify_bundle(out).ok
+
+
+def _resign(folder: Path, key_dir: Path, change=None) -> str:  # type: ignore[no-untyped-def]
+    """Re-sign the bundle (after ``change``) with the key of ``key_dir``: body, head and signature alike."""
+    from jedi_academy.portfolio.build import document_bytes
+    from jedi_academy.portfolio.heads import head_message
+    from jedi_academy.portfolio.keys import fingerprint, sign
+    from jedi_academy.portfolio.render import render_html
+    from jedi_academy.store import ledger
+
+    key = instance_key(key_dir)
+    public = public_key_text(key)
+    document = json.loads((folder / "portfolio.json").read_text())
+    body = document["body"]
+    if change is not None:
+        change(body)
+    body["instance"].update(public_key=public, fingerprint=fingerprint(public))
+    head = body["chain"]["signed_head"]
+    head["public_key"] = public
+    head["signature"] = sign(key, head_message(head["seq"], head["entry_sha256"], head["signed_at"], public))
+    document["signature"] = {"algorithm": "Ed25519", "public_key": public,
+                             "value": sign(key, ledger.canonical_json(body))}  # fmt: skip
+    (folder / "portfolio.json").write_bytes(document_bytes(document))
+    (folder / "index.html").write_text(render_html(document), encoding="utf-8")
+    return public
+
+
+def test_a_bundle_resigned_with_another_key_is_not_trusted(world, copy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    real = public_key_text(instance_key(world.settings.data_dir))
+
+    def forge(body):  # type: ignore[no-untyped-def]
+        body["therapist"]["name"] = "Ada Master"
+
+    stranger = _resign(copy, tmp_path / "forger", forge)
+    report = verify_bundle(copy)
+    assert report.ok and not report.trusted  # internally consistent, but nobody vouches for the signer
+    report = verify_bundle(copy, public_key=real)
+    assert not report.ok and any("not by the expected key" in p for p in report.problems)
+    assert verify_bundle(copy, trusted={real: "Jedi Academy"}).trusted_as is None
+    assert verify_bundle(copy, trusted={stranger: "forger"}).trusted_as == "forger"
+
+
+def _tamper_document(copy: Path, change) -> list[str]:  # type: ignore[no-untyped-def]
+    from jedi_academy.portfolio.build import document_bytes
+
+    document = json.loads((copy / "portfolio.json").read_text())
+    change(document)
+    (copy / "portfolio.json").write_bytes(document_bytes(document))
+    return verify_bundle(copy).problems
+
+
+def _set(path: tuple, value) -> object:  # type: ignore[no-untyped-def, type-arg]
+    def change(document):  # type: ignore[no-untyped-def]
+        target = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return change
+
+
+TAMPERS = {
+    "an unsigned top-level endorsement":
+        (_set(("endorsement",), "Certified by the Jedi Council"), "outside the signed body"),
+    "an extra signature field": (_set(("signature", "note"), "checked by hand"), "not part of a signature"),
+    "a rewritten algorithm": (_set(("signature", "algorithm"), "Ed25519 (FIPS certified)"), "is not Ed25519"),
+    "a fingerprint of another key":
+        (_set(("body", "instance", "fingerprint"), "0123456789abcdef"), "not the signing key"),
+    "a moved signed head": (_set(("body", "chain", "signed_head", "seq"), 1), "signed head"),
+    "a hidden left-out case": (_set(("body", "selection", "opened"), 5), "selection: 5 case(s) opened"),
+    "a changed instance url": (_set(("body", "instance", "url"), "https://evil.example"), "signature"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(TAMPERS))
+def test_tamper_kinds_are_refused(copy, kind) -> None:  # type: ignore[no-untyped-def]
+    change, expected = TAMPERS[kind]
+    problems = _tamper_document(copy, change)
+    assert any(expected in p for p in problems), problems
+
+
+def test_a_symlink_or_special_file_in_the_bundle_is_refused(copy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    adapters = copy / "adapters"
+    real = tmp_path / "elsewhere"
+    shutil.move(str(adapters), real)
+    os.symlink(real, adapters)  # the same files, reached through a link
+    problems = verify_bundle(copy).problems
+    assert "adapters is a symlink (refused)" in problems
+    os.unlink(adapters)
+    shutil.move(str(real), adapters)
+    assert verify_bundle(copy).ok
+    os.mkfifo(copy / "pipe")
+    assert "pipe is a special file (refused)" in verify_bundle(copy).problems
+
+
+def test_against_catches_a_fork(world, bundle, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.cli import main
+    from jedi_academy.store import ledger
+
+    later = tmp_path / "later"
+    build_portfolio(world.database, world.settings.data_dir, request(world), later)
+    forked = tmp_path / "forked"
+    shutil.copytree(later, forked)
+
+    def fork(body):  # type: ignore[no-untyped-def]
+        """Another history for an entry no included record sits on, consistently re-chained: what an
+        operator showing two clients two histories would sign."""
+        chain = body["chain"]
+        used = {r["seq"] for r in body["records"].values()}
+        index = next(i for i, (seq, _) in enumerate(chain["links"]) if seq not in used)
+        chain["links"][index][1] = "f" * 64
+        links = [ledger.Link(seq, digest) for seq, digest in chain["links"]]
+        head = ledger.running_hashes(chain["prev_sha256"], links)[links[-1].seq]
+        chain["head"]["entry_sha256"] = chain["signed_head"]["entry_sha256"] = head
+
+    _resign(forked, world.settings.data_dir, fork)  # signed with the instance's own key
+    key = public_key_text(instance_key(world.settings.data_dir))
+    assert verify_bundle(forked, public_key=key).ok  # each history verifies on its own ...
+    base = ["--data-dir", str(world.settings.data_dir), "--model", world.settings.model]
+    base += ["portfolio", "verify"]
+    assert main([*base, str(later), "--against", str(bundle), "--public-key", key]) == 0
+    # ... but side by side the fork shows
+    assert main([*base, str(bundle), "--against", str(forked), "--public-key", key]) == 1
+    stranger = tmp_path / "stranger"
+    shutil.copytree(later, stranger)
+    _resign(stranger, tmp_path / "forger")
+    assert main([*base, str(bundle), "--against", str(stranger), "--public-key", key]) == 1
+
+
+def test_build_refuses_a_corrupted_adapter_and_a_gap_in_the_chain(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.store import ArtifactStore
+    from jedi_academy.store.models import Artifact, Checkpoint, LedgerEntry
+
+    store = ArtifactStore(world.settings.data_dir)
+    with world.database.session() as session:
+        sha = session.get(Checkpoint, world.checkpoint_id).adapter_sha256  # type: ignore[union-attr]
+        weights = next((store.root / session.get(Artifact, sha).relpath).rglob("*.safetensors"))  # type: ignore[union-attr]
+    original = weights.read_bytes()
+    weights.chmod(0o600)
+    weights.write_bytes(_flip(original, len(original) // 2))
+    out = tmp_path / "out"
+    try:
+        with pytest.raises(AcademyError, match=r"fails its own verification.*do not match its hash"):
+            build_portfolio(world.database, world.settings.data_dir, request(world, with_adapters=True), out)
+        assert not out.exists() or not any(out.iterdir())
+    finally:
+        weights.write_bytes(original)
+    with world.database.session() as session:
+        middle = session.scalars(select(LedgerEntry).where(LedgerEntry.seq == 2)).one()
+        saved = {c.name: getattr(middle, c.name) for c in LedgerEntry.__table__.columns}
+        session.delete(middle)
+    try:
+        with pytest.raises(AcademyError, match=r"the ledger is BROKEN.*sequence jumps from 1 to 3"):
+            build_portfolio(world.database, world.settings.data_dir, request(world), out)
+    finally:
+        with world.database.session() as session:
+            session.add(LedgerEntry(**saved))
+    build_portfolio(world.database, world.settings.data_dir, request(world), out)
+    assert verify_bundle(out).ok
+
+
+def test_the_page_names_the_instance_and_never_the_key_to_trust(world, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.config import InstanceSettings
+
+    out = tmp_path / "named"
+    instance = InstanceSettings(name="Jedi Academy, Coruscant", url="https://academy.example/key")
+    body = build_portfolio(world.database, world.settings.data_dir, request(world), out, instance)["body"]
+    assert body["instance"]["name"] == instance.name and body["instance"]["url"] == instance.url
+    page = (out / "index.html").read_text()
+    assert "Jedi Academy, Coruscant" in page and "https://academy.example/key" in page
+    assert body["instance"]["public_key"] not in page  # the page never offers the key to check it with
+    assert "Do not take the signing key from this page" in page
+    # no number beside an invalid measurement, and no local path anywhere
+    invalid = [s for s in [body["cases"][0]["figures"]["baseline"]] if not s["valid"]]
+    for score in invalid:
+        assert f"{score['total']:.2f}" not in page
+    text = page + (out / "portfolio.json").read_text()
+    assert str(world.settings.data_dir.parent) not in text
+    assert world.settings.model.startswith("/")
+    assert [line for line in text.splitlines() if world.settings.model in line] == []
+    assert body["reproduce"]["base_models"] == ["local:tiny"]

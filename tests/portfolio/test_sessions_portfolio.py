@@ -135,9 +135,85 @@ def test_portfolio_over_two_sessions(practice: Practice, tmp_path: Path, capsys:
     assert "intake" not in json.dumps(body["records"])
     assert str(practice.settings.data_dir.parent) not in text  # no local paths (adapters, training files)
 
-    verified = _json(capsys, [*practice.cli, "portfolio", "verify", str(out), "--recompute", "--json"])
-    assert verified["ok"], verified["problems"]
+    # without a pinned or trusted key every check runs, but the verdict is not VERIFIED: exit 3
+    assert main([*practice.cli, "portfolio", "verify", str(out)]) == 3
+    said = capsys.readouterr().out
+    assert "signature valid, but the signer is not trusted: this proves nothing about who made it" in said
+    assert "VERIFIED" not in said
+    key = _json(capsys, [*practice.cli, "keys", "show", "--json"])["public_key"]
+    verified = _json(
+        capsys, [*practice.cli, "portfolio", "verify", str(out), "--public-key", key, "--recompute", "--json"]
+    )
+    assert verified["ok"] and verified["trusted_as"] == "pinned key", verified["problems"]
+    assert verified["verdict"] == "verified"
     assert verified["checked"]["recomputed_runs"] == 3
+    # trusting the published key once (a client's own data directory) serves later checks
+    client = ["--data-dir", str(tmp_path / "client")]
+    assert main([*client, "keys", "trust", key, "--name", "Jedi Academy (test)"]) == 0
+    capsys.readouterr()
+    assert main([*client, "portfolio", "verify", str(out)]) == 0
+    assert "VERIFIED (signer trusted as Jedi Academy (test))" in capsys.readouterr().out
+
+
+def test_an_edited_recommendation_stops_the_build(practice: Practice, tmp_path: Path, capsys: Any) -> None:
+    """Editing an ended session in the database: build refuses and names it; ledger verify still reports it
+    (the build appended nothing that would re-bless the edit)."""
+    from sqlalchemy import select
+
+    from jedi_academy.store.models import Recommendation, SessionTurn
+
+    target = practice.session_ids[1]
+    with practice.database.session() as session:
+        rec = session.scalars(select(Recommendation).where(Recommendation.session_id == target)).first()
+        turn = session.scalars(select(SessionTurn).where(SessionTurn.session_id == target)).first()
+        saved = (rec.u, rec.accepted, turn.therapist)  # type: ignore[union-attr]
+        rec.accepted = not rec.accepted  # type: ignore[union-attr]
+        rec.u = 1 - rec.u if rec.u is not None else 0.5  # type: ignore[union-attr]
+        turn.therapist = "You are clearly cured, stop all treatment."  # type: ignore[union-attr]
+    try:
+        out = tmp_path / "forged"
+        argv = [*practice.cli, "portfolio", "build", "--therapist", "Ada Padawan", "--out", str(out)]
+        assert main(argv) != 0
+        err = capsys.readouterr().err
+        assert f"(session {target}): the stored record no longer matches its hash" in err
+        assert not out.exists()
+        assert main([*practice.cli, "ledger", "verify"]) == 1
+        said = capsys.readouterr().out
+        assert f"(session {target}): the stored record no longer matches its hash" in said
+        assert "BROKEN" in said
+    finally:
+        with practice.database.session() as session:
+            rec = session.get(Recommendation, rec.id)  # type: ignore[union-attr]
+            turn = session.get(SessionTurn, turn.id)  # type: ignore[union-attr]
+            rec.u, rec.accepted, turn.therapist = saved  # type: ignore[union-attr]
+    assert main([*practice.cli, "ledger", "verify"]) == 0
+
+
+def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice, tmp_path: Path) -> None:
+    from jedi_academy.portfolio import build_portfolio, portfolio_request
+    from jedi_academy.sessions import add_therapist, open_case
+    from jedi_academy.store.models import Case
+
+    with practice.database.session() as session:
+        start = session.get(Case, practice.robin_case).start_checkpoint_id  # type: ignore[union-attr]
+    add_persona(practice.database, "p-kit", specialization="depression", name="Kit Marrowby")
+    add_therapist(practice.database, "Ben Padawan")
+    measured = open_case(practice.database, "Ben Padawan", "depression", persona="p-robin", checkpoint=start)
+    unmeasured = open_case(practice.database, "Ben Padawan", "depression", persona="p-kit", checkpoint=start)
+    request = portfolio_request(practice.database, "Ben Padawan")
+    assert [c.case_id for c in request.cases] == [measured["id"]]
+    assert request.left_out == [(unmeasured["id"], "no baseline")] and request.opened == 2
+    out = tmp_path / "ben"
+    body = build_portfolio(practice.database, practice.settings.data_dir, request, out)["body"]
+    assert body["selection"] == {
+        "opened": 2,
+        "published": 1,
+        "left_out": [{"reason": "no baseline"}],
+        "left_out_counts": {"excluded by the therapist": 0, "no baseline": 1},
+    }
+    page = (out / "index.html").read_text()
+    assert "opened 2 case(s); 1 are published here" in page and "1 no baseline" in page
+    assert "p-kit" not in page and unmeasured["id"] not in page + (out / "portfolio.json").read_text()
 
 
 def test_a_changed_transcript_or_decision_names_the_session(practice: Practice, tmp_path: Path) -> None:

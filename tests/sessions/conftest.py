@@ -27,18 +27,21 @@ class World:
 
 
 def add_base_checkpoint(database: Database, model: str, specialization: str = "depression") -> str:
-    """The base model registered as a patient checkpoint (no adapter): the root a lineage grows from."""
+    """The base model registered as a patient checkpoint (no adapter): the root a lineage grows from, with its
+    ledger entry in the same transaction, as ``register_checkpoint`` makes it."""
+    from jedi_academy.store.ledger import append_record
+
     with database.session() as session:
-        session.add(
-            Checkpoint(
-                id=BASE_CHECKPOINT,
-                specialization_id=specialization,
-                kind="base",
-                base_model=model,
-                hyperparameters={},
-                metrics={},
-            )
+        row = Checkpoint(
+            id=BASE_CHECKPOINT,
+            specialization_id=specialization,
+            kind="base",
+            base_model=model,
+            hyperparameters={},
+            metrics={},
         )
+        session.add(row)
+        append_record(session, row)
     return BASE_CHECKPOINT
 
 

@@ -56,6 +56,14 @@ def test_build_view_download_and_verify_own_portfolio(assessed_site: Site, tmp_p
     first = (folder / "current").read_text()
     view = ada.get("/portfolio/view")
     assert view.status_code == 200 and "Ada Lovelace" in view.text
+    # under the app's own CSP (style-src 'self'): no inline stylesheet, the same rules served as a file
+    assert "style-src 'self'" in view.headers["content-security-policy"]
+    assert "<style" not in view.text and 'style="' not in view.text
+    assert '<link rel="stylesheet" href="/portfolio/style.css">' in view.text
+    sheet = ada.get("/portfolio/style.css")
+    assert sheet.status_code == 200 and sheet.headers["content-type"].startswith("text/css")
+    assert ".case {" in sheet.text
+    assert "<style>" in (folder / first / "index.html").read_text()  # the bundle's page stays self-contained
 
     download = ada.get("/portfolio/download")
     assert download.status_code == 200 and download.headers["content-type"] == "application/zip"

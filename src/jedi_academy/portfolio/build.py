@@ -1,10 +1,14 @@
 """Building a signed portfolio bundle: ``portfolio.json``, ``index.html`` and (optionally) the adapters.
 
 The input is explicit: cases, each a persona measured at baseline and after its sessions (``CaseInput``);
-``portfolio.source`` fills it from the sessions tables. Every record a case relies on (assessment runs, the
-checkpoints they ran on and their lineage, dataset versions, session records) gets a ledger entry if it has
-none, and is copied into the bundle with that entry's sequence number; the chain excerpt from the first of
-them to the head, and an Ed25519 signature over the canonical body, make any later edit detectable.
+``portfolio.source`` fills it from the sessions tables. The build first checks the whole chain against the
+signed heads, and every record a case relies on (assessment runs, the checkpoints they ran on and their
+lineage, dataset versions, session records) against its latest ledger entry: a record that differs, or has
+no entry, is refused by name, never re-entered (that would re-bless an edit). Each record is copied into the
+bundle with its entry's sequence number; the chain's body hashes from the first entry to the head, the head
+signed into the heads file, and an Ed25519 signature over the canonical body make any later edit detectable.
+The finished folder is verified before it is switched into place, so a bundle ``verify`` refuses is never
+published.
 
 What never enters a bundle: persona cards, intake sheets, source comment ids, author pseudonyms, local paths.
 """
@@ -23,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from jedi_academy.config import InstanceSettings
 from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio import figures
 from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text, sign
@@ -64,6 +69,17 @@ class PortfolioRequest:
     references: dict[str, list[CaseInput]] = field(default_factory=dict)  # "placebo"/"skilled" -> cases
     reference_note: str | None = None  # why the reference class is missing, when it is
     with_adapters: bool = False
+    opened: int | None = None  # cases the therapist opened (default: the ones given)
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (case id, reason) of the others
+
+
+LEFT_OUT_REASONS = ("excluded by the therapist", "no baseline")
+
+
+def selection_block(published: int, opened: int, left_out: list[dict[str, str]]) -> dict[str, Any]:
+    """How many cases were opened and why each one not published is left out (sealed in the body)."""
+    counts = {reason: sum(1 for c in left_out if c["reason"] == reason) for reason in LEFT_OUT_REASONS}
+    return {"opened": opened, "published": published, "left_out": left_out, "left_out_counts": counts}
 
 
 def document_bytes(document: dict[str, Any]) -> bytes:
@@ -72,22 +88,29 @@ def document_bytes(document: dict[str, Any]) -> bytes:
 
 
 class _Collector:
-    """Gathers the records a portfolio uses, each with its (ensured) ledger entry."""
+    """Gathers the records a portfolio uses, each with its sealed ledger entry; ``problems`` names every
+    record that has no entry or no longer matches it."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.records: dict[str, dict[str, Any]] = {}
+        self.problems: list[str] = []
 
     def add(self, row: Any) -> str:
         spec = ledger.kind_of(row)
         ref = f"{spec.kind}:{spec.subject_id(row)}"
         if ref not in self.records:
-            entry = ledger.ensure_entry(self.session, row)
+            try:
+                entry, content = ledger.sealed_entry(self.session, row)
+                seq = entry.seq
+            except ledger.UnsealedRecord as exc:
+                self.problems.append(str(exc))
+                seq, content = 0, spec.content(row)
             self.records[ref] = {
-                "seq": entry.seq,
+                "seq": seq,
                 "kind": spec.kind,
-                "subject_id": entry.subject_id,
-                "content": ledger.normalised(spec.content(row)),
+                "subject_id": spec.subject_id(row),
+                "content": ledger.normalised(content),
             }
         return ref
 
@@ -176,21 +199,41 @@ def reference_block(
     }
 
 
-def build_body(database: Database, settings_data_dir: Path, request: PortfolioRequest) -> dict[str, Any]:
+def build_body(
+    database: Database, settings_data_dir: Path, request: PortfolioRequest, instance: InstanceSettings
+) -> dict[str, Any]:
+    from jedi_academy.portfolio.heads import check_ledger, seal_head
+
     if not request.cases:
-        raise AcademyError(f"therapist {request.therapist_name!r} has no case to publish")
+        reasons = "; ".join(f"{case}: {reason}" for case, reason in request.left_out)
+        raise AcademyError(
+            f"therapist {request.therapist_name!r} has no case to publish"
+            + (f" ({reasons})" if reasons else "")
+        )
     key = instance_key(settings_data_dir)
     public = public_key_text(key)
     with database.session() as session:
+        chain = check_ledger(session, settings_data_dir, check_records=False)
+        if not chain.ok:
+            raise AcademyError(
+                "the ledger is BROKEN, so nothing is signed: " + "; ".join(chain.problems),
+                "run `academy ledger verify`; restore the database from a backup",
+            )
         collector = _Collector(session)
         cases = [collector.case(c) for c in request.cases]
         references = {
             label: [collector.case(c) for c in group] for label, group in request.references.items() if group
         }
-        head = ledger.head(session)
-        assert head is not None  # the collector made entries
-        first = min(r["seq"] for r in collector.records.values())
-        prev, links = ledger.chain_excerpt(session, first, head.seq)
+        if collector.problems:
+            raise AcademyError(
+                "refusing to sign records that differ from their sealed ledger entries: "
+                + "; ".join(collector.problems),
+                "run `academy ledger verify`; an edited record cannot be published",
+            )
+        signed = seal_head(session, settings_data_dir, check_records=False)
+        # the whole chain of body hashes: any two portfolios of this instance can be compared (no fork, no
+        # rollback), and the body hashes reveal nothing about the records they cover
+        prev, links = ledger.chain_excerpt(session, 1, signed.seq)
         adapters = _adapter_list(session, collector.records) if request.with_adapters else []
     records = collector.records
     cases = _with_figures(cases, records)
@@ -199,7 +242,18 @@ def build_body(database: Database, settings_data_dir: Path, request: PortfolioRe
         "format": FORMAT,
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
         "therapist": {"id": request.therapist_id, "name": request.therapist_name},
-        "instance": {"public_key": public, "fingerprint": fingerprint(public)},
+        "instance": {
+            "public_key": public,
+            "fingerprint": fingerprint(public),
+            "name": instance.name,
+            "url": instance.url,
+        },
+        "selection": selection_block(
+            len(cases),
+            request.opened if request.opened is not None else len(cases) + len(request.left_out),
+            # why each is left out, not which: a left-out case's id, persona and records stay private
+            [{"reason": reason} for _case, reason in request.left_out],
+        ),
         "cases": cases,
         "aggregate": figures.aggregate(cases),
         "reference": reference_block(reference_cases, {c["persona"] for c in cases}, request.reference_note),
@@ -207,7 +261,8 @@ def build_body(database: Database, settings_data_dir: Path, request: PortfolioRe
         "chain": {
             "prev_sha256": prev,
             "links": [[link.seq, link.body_sha256] for link in links],
-            "head": {"seq": head.seq, "entry_sha256": head.entry_sha256},
+            "head": {"seq": signed.seq, "entry_sha256": signed.entry_sha256},
+            "signed_head": signed.as_dict(),
         },
         "adapters": [{k: v for k, v in a.items() if k != "source"} for a in adapters],
         "reproduce": reproduce_block(records),
@@ -242,25 +297,36 @@ def reproduce_block(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_portfolio(
-    database: Database, data_dir: Path, request: PortfolioRequest, out: Path
+    database: Database,
+    data_dir: Path,
+    request: PortfolioRequest,
+    out: Path,
+    instance: InstanceSettings | None = None,
 ) -> dict[str, Any]:
-    """Build, sign and write the bundle into ``out`` (a new or empty folder); returns the document.
+    """Build, sign, verify and write the bundle into ``out`` (a new or empty folder); returns the document.
 
     Under the data directory's writer lock: the chain head it signs and the instance key it may create must
     not change under another writer (the web app's "build portfolio" is refused alike while one runs)."""
     from jedi_academy.store.lock import data_dir_lock
 
     with data_dir_lock(data_dir, "portfolio build"):
-        return _build_locked(database, data_dir, request, out)
+        return _build_locked(database, data_dir, request, out, instance)
 
 
-def _build_locked(database: Database, data_dir: Path, request: PortfolioRequest, out: Path) -> dict[str, Any]:
+def _build_locked(
+    database: Database,
+    data_dir: Path,
+    request: PortfolioRequest,
+    out: Path,
+    instance: InstanceSettings | None,
+) -> dict[str, Any]:
     from jedi_academy.portfolio.render import render_html
+    from jedi_academy.portfolio.verify import verify_bundle
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AcademyError(f"{out} exists and is not an empty folder", "choose a new --out folder")
-    body = build_body(database, data_dir, request)
+    body = build_body(database, data_dir, request, instance or InstanceSettings())
     sources = body.pop("_adapter_sources")
     key = instance_key(data_dir)
     document = {
@@ -279,6 +345,13 @@ def _build_locked(database: Database, data_dir: Path, request: PortfolioRequest,
         store = ArtifactStore(data_dir)
         for sha, relpath in sources.items():
             shutil.copytree(store.root / relpath, staging / ADAPTERS_DIR / sha)
+        report = verify_bundle(staging, public_key=document["signature"]["public_key"])
+        if not report.ok:  # never publish what verify refuses (a corrupted adapter, a chain gap)
+            raise AcademyError(
+                "the built portfolio fails its own verification, so it is not published: "
+                + "; ".join(report.problems),
+                "run `academy ledger verify` and check the artifact store",
+            )
         if out.exists():
             out.rmdir()
         os.replace(staging, out)

@@ -45,13 +45,29 @@ def keys_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     typer.echo(json.dumps(shown, indent=2) if as_json else f"{public}\nfingerprint {shown['fingerprint']}")
 
 
+@keys_app.command("trust")
+def keys_trust(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="ed25519:BASE64 (as the academy publishes it) or a file.")],
+    name: Annotated[str, typer.Option(help="Who this key belongs to (shown when a portfolio verifies).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Trust an academy instance's public key, obtained from its published page, under a name."""
+    from jedi_academy.portfolio.trust import trust_key
+
+    entry = trust_key(_settings(ctx).data_dir, key, name)
+    shown = f"trusted {entry['fingerprint']} as {entry['name']}"
+    typer.echo(json.dumps(entry, indent=2) if as_json else shown)
+
+
 @ledger_app.command("verify")
 def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Walk the whole chain and check every link and every record still covered by it."""
-    from jedi_academy.store.ledger import verify_chain
+    """Walk the whole chain: every link, every record, and every head signed into the heads file."""
+    from jedi_academy.portfolio.heads import check_ledger
 
+    settings = _settings(ctx)
     with _database(ctx).session() as session:
-        report = verify_chain(session)
+        report = check_ledger(session, settings.data_dir)
     if as_json:
         print_json(report.as_dict())
     else:
@@ -59,18 +75,40 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
             typer.echo(f"FAIL {problem}")
         for missing in report.missing_records:
             typer.echo(f"note {missing}: the record has since been deleted")
+        if report.unsealed_records and not report.heads_checked:
+            typer.echo(
+                f"note {len(report.unsealed_records)} record(s) have no entry "
+                f"({', '.join(report.unsealed_records[:5])}); `academy ledger backfill` enters them"
+            )
         verdict = "intact" if report.ok else f"BROKEN ({len(report.problems)} problem(s))"
         typer.echo(
-            f"ledger: {report.entries} entries, head {report.head_seq} {report.head_sha256[:16]}: {verdict}"
+            f"ledger: {report.entries} entries, head {report.head_seq} {report.head_sha256[:16]}, "
+            f"{report.heads_checked} signed head(s) checked: {verdict}"
         )
     if not report.ok:
         raise typer.Exit(1)
 
 
+@ledger_app.command("head")
+def ledger_head(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Sign the current head and append it to the heads file outside the database (publish it)."""
+    from jedi_academy.portfolio.heads import heads_path, seal_head
+
+    settings = _settings(ctx)
+    with _database(ctx).session() as session:
+        head = seal_head(session, settings.data_dir)
+    if as_json:
+        print_json(head.as_dict())
+    else:
+        typer.echo(f"head {head.seq} {head.entry_sha256}")
+        typer.echo(f"signed {head.signed_at} by {head.public_key}: {head.signature}")
+        typer.echo(f"appended to {heads_path(settings.data_dir).name} in the data directory")
+
+
 @ledger_app.command("backfill")
 def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Append entries for records made before the ledger existed (idempotent)."""
-    from jedi_academy.store.ledger import backfill
+    """Enter records that never had an entry (made before the ledger existed); refused after a signed head."""
+    from jedi_academy.portfolio.heads import backfill
 
     added = backfill(_database(ctx), _settings(ctx).data_dir)
     typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
@@ -108,11 +146,12 @@ def portfolio_build(
     request = portfolio_request(
         database, therapist, include=cases, exclude=exclude, with_adapters=with_adapters
     )
-    document = build_portfolio(database, settings.data_dir, request, out)
+    document = build_portfolio(database, settings.data_dir, request, out, settings.instance)
     body = document["body"]
     summary = {
         "out": str(out),
         "cases": [c["case"] for c in body["cases"]],
+        "left_out": [{"case": case, "reason": reason} for case, reason in request.left_out],
         "records": len(body["records"]),
         "head": body["chain"]["head"],
         "signer": body["instance"]["fingerprint"],
@@ -124,8 +163,36 @@ def portfolio_build(
         typer.echo(
             f"portfolio of {body['therapist']['name']}: {len(body['cases'])} case(s) -> {out / 'index.html'}"
         )
+        for case, reason in request.left_out:
+            typer.echo(f"left out {case}: {reason}")
         if body["reference"]["missing"]:
             typer.echo(f"reference class missing: {body['reference']['missing']}")
+
+
+@portfolio_app.command("verifier")
+def portfolio_verifier(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="The HTML file to write (publish it next to the public key).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write a self-contained verifier page with this instance's key and name built in, for browsers."""
+    import os
+    import tempfile
+
+    from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text
+    from jedi_academy.portfolio.render import render_verifier
+
+    settings = _settings(ctx)
+    public = public_key_text(instance_key(settings.data_dir))
+    page = render_verifier(public, settings.instance.name, settings.instance.url)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".verifier-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(page)
+    os.chmod(tmp, 0o644)  # a page to publish
+    os.replace(tmp, out)
+    shown = {"out": str(out), "fingerprint": fingerprint(public), "instance": settings.instance.name}
+    typer.echo(json.dumps(shown, indent=2) if as_json else f"verifier for {fingerprint(public)} -> {out}")
 
 
 @portfolio_app.command("verify")
@@ -142,12 +209,27 @@ def portfolio_verify(
     model: Annotated[
         str | None, typer.Option(help="With --recompute: the base model to load (default: the recorded one).")
     ] = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="Another portfolio of the same instance: check one chain extends the other."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the signature, every record against the hash chain, and that every figure follows from them."""
-    from jedi_academy.portfolio.verify import verify_bundle
+    """Check the signature, every record against the hash chain, and that every figure follows from them.
 
-    report = verify_bundle(folder, public_key=public_key)
+    Exit 0: verified and signed by a pinned (--public-key) or trusted (`academy keys trust`) key; 1: a check
+    failed; 3: every check passed but the signer is not trusted, which proves nothing about who made it."""
+    from jedi_academy.portfolio.trust import trusted_keys
+    from jedi_academy.portfolio.verify import compare_bundles, verify_bundle
+
+    trusted = trusted_keys(_settings(ctx).data_dir) if public_key is None else None
+    report = verify_bundle(folder, public_key=public_key, trusted=trusted)
+    if against is not None:
+        other = verify_bundle(against, public_key=public_key or report.public_key)
+        report.problems.extend(f"--against {against}: {p}" for p in other.problems)
+        if report.ok:
+            report.problems.extend(compare_bundles(folder, against))
+        report.checked["compared_portfolios"] = 1
     if recompute and report.ok:
         from jedi_academy.portfolio.build import PORTFOLIO_FILE
         from jedi_academy.portfolio.recompute import RecomputeOptions, recompute_problems
@@ -167,7 +249,17 @@ def portfolio_verify(
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")
         checked = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.checked.items())
-        verdict = "VERIFIED" if report.ok else f"NOT VERIFIED ({len(report.problems)} problem(s))"
+        if not report.ok:
+            verdict = f"NOT VERIFIED ({len(report.problems)} problem(s))"
+        elif not report.trusted:
+            verdict = f"{UNTRUSTED} (give --public-key or `academy keys trust` the academy's published key)"
+        else:
+            verdict = f"VERIFIED (signer trusted as {report.trusted_as})"
         typer.echo(f"{folder}: {verdict}; signer {report.signer}; checked {checked}")
     if not report.ok:
         raise typer.Exit(1)
+    if not report.trusted:
+        raise typer.Exit(3)
+
+
+UNTRUSTED = "signature valid, but the signer is not trusted: this proves nothing about who made it"

@@ -139,8 +139,9 @@ def _change(instrument: str, baseline: dict[str, Any], last: dict[str, Any] | No
 
 
 def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per instrument: share of cases with reliable improvement, and the mean change over personas with a
-    95% t interval (None with a reason below two personas)."""
+    """Per instrument: the cases with reliable improvement, the share of reliable improvement over personas
+    (each persona's share of improved cases, averaged), and the mean change over personas with a 95% t
+    interval (None with a reason below two personas)."""
     by_instrument: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for case in cases:
         by_instrument[case["instrument"]].append(case)
@@ -149,9 +150,13 @@ def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group = by_instrument[instrument]
         classified = [c for c in group if c["figures"]["change"]["classification"] in _CLASSIFICATIONS]
         per_persona: dict[str, list[float]] = defaultdict(list)
+        improved: dict[str, list[bool]] = defaultdict(list)
         for case in classified:
             per_persona[case["persona"]].append(case["figures"]["change"]["change"])
+            improved[case["persona"]].append(case["figures"]["change"]["classification"] == IMPROVEMENT)
         means = [sum(v) / len(v) for _, v in sorted(per_persona.items())]
+        # like the mean, the share weighs each persona once: the share of its cases that improved, averaged
+        shares = [sum(v) / len(v) for _, v in sorted(improved.items())]
         interval, note = _t_interval(means)
         blocks.append(
             {
@@ -163,12 +168,7 @@ def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "reliable_improvement": sum(
                     1 for c in classified if c["figures"]["change"]["classification"] == IMPROVEMENT
                 ),
-                "share_reliable_improvement": (
-                    sum(1 for c in classified if c["figures"]["change"]["classification"] == IMPROVEMENT)
-                    / len(classified)
-                    if classified
-                    else None
-                ),
+                "share_reliable_improvement": sum(shares) / len(shares) if shares else None,
                 "mean_change": sum(means) / len(means) if means else None,
                 "mean_change_ci95": interval,
                 "interval_note": note,

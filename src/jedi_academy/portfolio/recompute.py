@@ -74,7 +74,12 @@ def recompute_problems(
         except AcademyError as exc:
             problems.append(f"{name}: cannot recompute: {exc}")
             continue
-        model = options.model or run["model"]
+        model = options.model or _local_model(settings.model, run["model"])
+        if model is None:
+            problems.append(
+                f"{name}: ran on a local model ({run['model']}): give its folder with --model PATH"
+            )
+            continue
         if model not in llms:
             llms[model] = open_llm(settings, backend=run["backend"], model=model)
         if progress:
@@ -132,3 +137,11 @@ def _adapter(folder: Path, records: dict[str, dict[str, Any]], run: dict[str, An
             f"the adapter of checkpoint {content['id']} is not in the bundle (build with --with-adapters)"
         )
     return str(path)
+
+
+def _local_model(configured: str, recorded: str) -> str | None:
+    """The model to load for a recorded name: a local folder is recorded by its last component only (no
+    path in a portfolio), so it is this instance's configured model when the names agree."""
+    if not recorded.startswith("local:"):
+        return recorded
+    return configured if ledger.model_name(configured) == recorded else None

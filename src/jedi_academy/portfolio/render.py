@@ -20,7 +20,9 @@ def trajectory_svg(case: dict[str, Any]) -> Markup:
     values = [
         v for _, s in points if s and s["valid"] for v in (s["total"], *(c for c in s["ci"] if c is not None))
     ]
-    low, high = (min(values), max(values)) if values else (0.0, 1.0)  # nothing valid: an empty frame
+    # the axis spans the instrument's whole range, so a small change looks small
+    low, high = instrument_range(case["instrument"])
+    low, high = min([low, *values]), max([high, *values])
     if high - low < 1e-9:
         low, high = low - 1, high + 1
     step = (WIDTH - 2 * PAD) / max(1, len(points) - 1)
@@ -60,6 +62,19 @@ def trajectory_svg(case: dict[str, Any]) -> Markup:
     return Markup("".join(parts))
 
 
+def instrument_range(instrument: str) -> tuple[float, float]:
+    """Lowest and highest possible total of the instrument (0..1 when this installation does not know it)."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.instruments import load_instrument
+    from jedi_academy.instruments.checks import total_range
+
+    try:
+        low, high = total_range(load_instrument(instrument).definition)
+    except AcademyError:
+        return 0.0, 1.0
+    return (low, high) if high > low else (0.0, 1.0)
+
+
 def _escape(text: str) -> str:
     return str(Markup.escape(text))
 
@@ -76,6 +91,25 @@ def share(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
+STYLE_OPEN, STYLE_CLOSE = "<style>\n", "</style>"
+
+
+def stylesheet() -> str:
+    """The page's CSS: inlined in ``index.html`` (a bundle is one self-contained page), served as a file by
+    the web app, whose Content-Security-Policy allows no inline style."""
+    from importlib.resources import files
+
+    return files("jedi_academy.portfolio").joinpath("templates", "portfolio.css").read_text(encoding="utf-8")
+
+
+def with_linked_stylesheet(page: str, href: str) -> str:
+    """``page`` with its inline stylesheet replaced by a link to ``href`` (the same rules)."""
+    inline = STYLE_OPEN + stylesheet() + STYLE_CLOSE
+    if inline not in page:
+        raise ValueError("the page does not carry the portfolio stylesheet")
+    return page.replace(inline, f'<link rel="stylesheet" href="{href}">', 1)
+
+
 def render_html(document: dict[str, Any]) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -86,6 +120,28 @@ def render_html(document: dict[str, Any]) -> str:
     body = document["body"]
     return template.render(
         body=body,
+        css=Markup(stylesheet()),
         signature=document["signature"],
         charts={case["case"]: trajectory_svg(case) for case in body["cases"]},
+    )
+
+
+def render_verifier(public_key: str, name: str, url: str) -> str:
+    """The self-contained verifier page (``academy portfolio verifier``): the academy's key and name built in,
+    WebCrypto Ed25519 and SHA-256, no network and no external script."""
+    import json
+
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    from jedi_academy.portfolio.keys import fingerprint
+
+    config = {"public_key": public_key, "fingerprint": fingerprint(public_key), "name": name, "url": url}
+    environment = Environment(loader=PackageLoader("jedi_academy.portfolio"), autoescape=select_autoescape())
+    return environment.get_template("verifier.html").render(
+        public_key=public_key,
+        fingerprint=config["fingerprint"],
+        name=name,
+        url=url,
+        # inside <script>: JSON with "<" escaped, so no text can close the element
+        config=Markup(json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")),
     )

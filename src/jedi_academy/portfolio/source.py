@@ -31,6 +31,10 @@ REFERENCE_NAMES = {
 }
 
 
+class NoBaseline(AcademyError):
+    """The case has no baseline assessment, so no change can be measured."""
+
+
 def _models() -> Any:
     from jedi_academy.store import models
 
@@ -51,7 +55,7 @@ def primary_instrument(session: Session, case: Any) -> str:
         if _runs(session, case.start_checkpoint_id, case.persona_id, instrument):
             return instrument
     listed = ", ".join(candidates) or "none"
-    raise AcademyError(
+    raise NoBaseline(
         f"case {case.id} has no baseline assessment (instruments of {case.specialization_id}: {listed})",
         f"run `academy assess --checkpoint {case.start_checkpoint_id} --persona {case.persona_id} "
         f"--instrument {candidates[0] if candidates else 'ID'}`",
@@ -155,7 +159,16 @@ def portfolio_request(
         )
         keep = _select(cases, include, "case") if include else {c.id for c in cases}
         keep -= _select(cases, exclude or [], "excluded case")
-        chosen = [c for c in cases if c.id in keep]
+        left_out = [(c.id, "excluded by the therapist") for c in cases if c.id not in keep]
+        chosen, inputs = [], []
+        for case in cases:
+            if case.id not in keep:
+                continue
+            try:
+                inputs.append(case_input(session, case))
+                chosen.append(case)
+            except NoBaseline:  # one unmeasured case leaves itself out, it does not sink the portfolio
+                left_out.append((case.id, "no baseline"))
         personas = {c.persona_id for c in chosen}
         reference_cases: dict[str, list[CaseInput]] = {}
         for label, other in _reference_therapists(session, models, references).items():
@@ -166,14 +179,24 @@ def portfolio_request(
                     models.Case.therapist_id == other.id, models.Case.persona_id.in_(personas)
                 )
             )
-            reference_cases[label] = [case_input(session, c) for c in rows]
+            reference_cases[label] = [m for m in (_maybe_input(session, c) for c in rows) if m]
         return PortfolioRequest(
             therapist_id=worker.id,
             therapist_name=worker.name,
-            cases=[case_input(session, c) for c in chosen],
+            cases=inputs,
             references=reference_cases,
             with_adapters=with_adapters,
+            opened=len(cases),
+            left_out=left_out,
         )
+
+
+def _maybe_input(session: Session, case: Any) -> CaseInput | None:
+    """A reference case's input, or None when it has no baseline (it cannot serve as a comparison)."""
+    try:
+        return case_input(session, case)
+    except NoBaseline:
+        return None
 
 
 def _therapist(session: Session, models: Any, wanted: str) -> Any:

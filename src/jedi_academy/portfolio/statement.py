@@ -17,12 +17,16 @@ STATEMENT: dict[str, list[str]] = {
         "Clinical competence with human clients. The patients are language models conditioned on persona "
         "cards built from public posts; they are not people, and their questionnaire answers are model "
         "probabilities, not symptoms.",
-        "That the therapist chose cases fairly: a therapist publishes the cases they select. The number of "
-        "cases and the reference figures (scripted placebo and skilled therapists on the same personas) "
-        "are shown so a reader can judge, but excluded cases are not visible.",
+        "That the therapist chose cases fairly: a therapist publishes the cases they select. How many cases "
+        "they opened, why each one not shown was left out, and the reference figures (scripted placebo and "
+        "skilled therapists on the same personas) are shown and sealed so a reader can judge, but the "
+        "left-out cases themselves are not visible.",
         "That the instance's operator is honest: the signature shows which instance vouches for the "
-        "records, not that its operator could not have rewritten its own chain before signing. Chain heads "
-        "published in earlier portfolios pin the history up to them.",
+        "records, not that its operator could not have rewritten its own chain before signing. Signed heads "
+        "(in the instance's heads file and in every portfolio) pin the history up to them: two portfolios "
+        "of one instance can be checked against each other for a fork or a rollback.",
+        "Who signed it, unless you check the key: anyone can sign a portfolio with a key of their own. Take "
+        "the academy's key from where the academy publishes it, not from the portfolio.",
         "Anything about a single real person: no persona card, source comment or pseudonym is included.",
     ],
 }

@@ -23,7 +23,6 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -74,6 +73,24 @@ def normalised(content: Any) -> Any:
 # ---------------------------------------------------------------- record contents
 
 
+def model_name(value: str | None) -> str | None:
+    """A model as content names it: a local folder by its last component (``local:tiny``), never its path on
+    this machine; a Hub id (``org/name``) or remote id unchanged. Pure, so a verifier elsewhere agrees."""
+    if not value:
+        return value
+    windows_drive = len(value) > 2 and value[1] == ":" and value[2] in "/\\"
+    if value.startswith(("/", "~", "./", "../")) or windows_drive:
+        return "local:" + value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return value
+
+
+def _named_models(described: Any) -> Any:
+    """A session's patient/teacher description with its model path-free."""
+    if isinstance(described, dict) and isinstance(described.get("model"), str):
+        return {**described, "model": model_name(described["model"])}
+    return described
+
+
 def dataset_version_content(row: DatasetVersion) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -84,7 +101,21 @@ def dataset_version_content(row: DatasetVersion) -> dict[str, Any]:
     }
 
 
+# Metrics that say how this machine made the checkpoint (speed, memory, device, whether a crashed run was
+# resumed), not what the checkpoint is: the same training gives the same content on any machine.
+MACHINE_METRICS = ("tokens_per_second", "peak_memory_bytes", "resumed_from_step", "device")
+
+
 def checkpoint_content(row: Checkpoint) -> dict[str, Any]:
+    return {
+        **legacy_checkpoint_content(row),
+        "base_model": model_name(row.base_model),
+        "metrics": {k: v for k, v in (row.metrics or {}).items() if k not in MACHINE_METRICS},
+    }
+
+
+def legacy_checkpoint_content(row: Checkpoint) -> dict[str, Any]:
+    """What entries written before the path-free, machine-free rule hashed (still accepted for them)."""
     return {
         "id": row.id,
         "specialization_id": row.specialization_id,
@@ -105,6 +136,15 @@ _LOCAL_RESULT_FIELDS = ("adapter", "administration_seconds")
 
 
 def assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
+    content = legacy_assessment_run_content(row)
+    result = content["result"]
+    target = result.get("target")
+    if isinstance(target, str) and target.startswith("model "):  # the label names the model it asked
+        result = {**result, "target": "model " + str(model_name(target.removeprefix("model ")))}
+    return {**content, "model": model_name(row.model), "result": result}
+
+
+def legacy_assessment_run_content(row: AssessmentRun) -> dict[str, Any]:
     return {
         "id": row.id,
         "checkpoint_id": row.checkpoint_id,
@@ -152,7 +192,15 @@ def turn_content(turn: SessionTurn) -> dict[str, Any]:
 
 def session_content(row: TherapySession) -> dict[str, Any]:
     """A therapy session with its transcript and recommendations: what was said, with which seeds, on which
-    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here."""
+    checkpoint, and what the patient decided. The case's intake sheet (from the persona card) is not here,
+    nor the local path of a model."""
+    content = legacy_session_content(row)
+    content["patient"] = _named_models(content["patient"])
+    content["teacher"] = _named_models(content["teacher"])
+    return content
+
+
+def legacy_session_content(row: TherapySession) -> dict[str, Any]:
     session = object_session(row)
     assert session is not None
     turns = session.scalars(
@@ -200,16 +248,39 @@ class RecordKind:
     model: type
     content: Callable[[Any], dict[str, Any]]
     subject_id: Callable[[Any], str]
+    # the content entries written by an earlier version hashed, still accepted for those entries
+    legacy_content: Callable[[Any], dict[str, Any]] | None = None
+
+    def contents(self, row: Any) -> list[dict[str, Any]]:
+        """The content as hashed now, then as earlier versions hashed it."""
+        found = [self.content(row)]
+        if self.legacy_content is not None:
+            found.append(self.legacy_content(row))
+        return found
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
     "dataset_version": RecordKind("dataset_version", DatasetVersion, dataset_version_content, lambda r: r.id),
-    "checkpoint": RecordKind("checkpoint", Checkpoint, checkpoint_content, lambda r: r.id),
-    "assessment_run": RecordKind(
-        "assessment_run", AssessmentRun, assessment_run_content, lambda r: str(r.id)
+    "checkpoint": RecordKind(
+        "checkpoint", Checkpoint, checkpoint_content, lambda r: r.id, legacy_checkpoint_content
     ),
-    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id),
+    "assessment_run": RecordKind(
+        "assessment_run",
+        AssessmentRun,
+        assessment_run_content,
+        lambda r: str(r.id),
+        legacy_assessment_run_content,
+    ),
+    "session": RecordKind("session", TherapySession, session_content, lambda r: r.id, legacy_session_content),
 }
+
+
+def sealed_content(spec: RecordKind, row: Any, content_hash: str) -> dict[str, Any] | None:
+    """The record's content in the form its entry hashed, or None when no form matches (it was edited)."""
+    for content in spec.contents(row):
+        if content_sha256(content) == content_hash:
+            return content
+    return None
 
 
 def register_record_kind(kind: RecordKind) -> None:
@@ -277,19 +348,31 @@ def latest_entry(session: Session, kind: str, subject_id: str) -> LedgerEntry | 
     return session.scalars(query).first()
 
 
-def ensure_entry(session: Session, row: Any) -> LedgerEntry:
-    """The entry covering ``row`` as it is now: the latest one if it still matches, else a new one."""
+class UnsealedRecord(Exception):
+    """A record with no ledger entry, or one that no longer matches its latest entry; the message names it."""
+
+
+def sealed_entry(session: Session, row: Any) -> tuple[LedgerEntry, dict[str, Any]]:
+    """The latest entry covering ``row``, which must still match it, and the content as it hashed. A record
+    is sealed once, when it is created or ends: nothing appends a fresh entry for a record that changed
+    (that would re-bless an edit)."""
     spec = kind_of(row)
     session.flush()
-    existing = latest_entry(session, spec.kind, spec.subject_id(row))
-    if existing is not None and existing.content_sha256 == content_sha256(spec.content(row)):
-        return existing
-    return append(session, spec.kind, spec.subject_id(row), spec.content(row))
+    subject = spec.subject_id(row)
+    existing = latest_entry(session, spec.kind, subject)
+    if existing is None:
+        raise UnsealedRecord(f"{spec.kind} {subject}: has no ledger entry")
+    content = sealed_content(spec, row, existing.content_sha256)
+    if content is None:
+        raise UnsealedRecord(
+            f"{describe(existing.seq, spec.kind, subject)}: the stored record no longer matches its hash"
+        )
+    return existing, content
 
 
-def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int:
-    """Give every record without an entry one (records made before the ledger existed); returns how many."""
-    added = 0
+def unsealed_rows(session: Session, kinds: Iterable[str] | None = None) -> list[tuple[str, Any]]:
+    """Records that should have an entry and never had one (a session joins the chain when it ends)."""
+    found: list[tuple[str, Any]] = []
     for name in kinds or list(RECORD_KINDS):
         spec = RECORD_KINDS[name]
         covered = set(session.scalars(select(LedgerEntry.subject_id).where(LedgerEntry.kind == name)))
@@ -297,20 +380,20 @@ def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int
         order = model.created_at if hasattr(model, "created_at") else model.started_at
         for row in session.scalars(select(model).order_by(order)):
             if name == "session" and row.status != "ended":
-                continue  # a session joins the chain when it ends
+                continue
             if spec.subject_id(row) not in covered:
-                append(session, name, spec.subject_id(row), spec.content(row))
-                added += 1
-    return added
+                found.append((name, row))
+    return found
 
 
-def backfill(database: Any, data_dir: Path) -> int:
-    """``academy ledger backfill``: :func:`append_existing` in one transaction, under the data directory's
-    writer lock (the chain must not grow under another writer's feet)."""
-    from jedi_academy.store.lock import data_dir_lock
-
-    with data_dir_lock(data_dir, "ledger backfill"), database.session() as session:
-        return append_existing(session)
+def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int:
+    """Give every record that never had an entry one (records made before the ledger existed); returns how
+    many. A record that has an entry is never entered again, whatever its content is now."""
+    rows = unsealed_rows(session, kinds)
+    for name, row in rows:
+        spec = RECORD_KINDS[name]
+        append(session, name, spec.subject_id(row), spec.content(row))
+    return len(rows)
 
 
 # ---------------------------------------------------------------- verification
@@ -323,6 +406,8 @@ class ChainReport:
     head_seq: int = 0
     problems: list[str] = field(default_factory=list)
     missing_records: list[str] = field(default_factory=list)  # deleted since (e.g. a deleted checkpoint)
+    unsealed_records: list[str] = field(default_factory=list)  # records that never had an entry
+    heads_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -335,6 +420,8 @@ class ChainReport:
             "head": {"seq": self.head_seq, "entry_sha256": self.head_sha256},
             "problems": self.problems,
             "missing_records": self.missing_records,
+            "unsealed_records": self.unsealed_records,
+            "heads_checked": self.heads_checked,
         }
 
 
@@ -342,10 +429,17 @@ def describe(seq: int, kind: str, subject_id: str) -> str:
     return f"ledger entry {seq} ({kind} {subject_id})"
 
 
-def verify_chain(session: Session, *, check_records: bool = True) -> ChainReport:
-    """Walk the whole chain: every link, every hash, and (``check_records``) that each record's current
-    content still hashes to its latest entry."""
+def verify_chain(
+    session: Session, *, check_records: bool = True, heads: Sequence[tuple[int, str]] = ()
+) -> ChainReport:
+    """Walk the whole chain: every link, every hash, that the chain passes through every signed head
+    (``heads``: (seq, entry_sha256) pairs, checked by the caller's signature check), and (``check_records``)
+    that each record's current content still hashes to its latest entry and which records have no entry.
+    Once a head is signed, a record without an entry is a problem: records join the chain when they are
+    made, so one without an entry lost it (a deleted tail) or was slipped in."""
     report = ChainReport(entries=int(session.scalar(select(func.count()).select_from(LedgerEntry)) or 0))
+    wanted = {seq for seq, _ in heads}
+    at_heads: dict[int, str] = {}
     prev = GENESIS
     expected_seq = 1
     latest: dict[tuple[str, str], LedgerEntry] = {}
@@ -360,6 +454,8 @@ def verify_chain(session: Session, *, check_records: bool = True) -> ChainReport
             report.problems.append(f"{name}: body hash does not match its fields")
         if entry_sha256(entry.prev_sha256, body) != entry.entry_sha256:
             report.problems.append(f"{name}: entry hash does not match")
+        if entry.seq in wanted:
+            at_heads[entry.seq] = entry.entry_sha256
         prev = entry.entry_sha256
         expected_seq = entry.seq + 1
         report.head_seq, report.head_sha256 = entry.seq, entry.entry_sha256
@@ -372,8 +468,25 @@ def verify_chain(session: Session, *, check_records: bool = True) -> ChainReport
             name = describe(entry.seq, kind, subject_id)
             if row is None:
                 report.missing_records.append(name)
-            elif content_sha256(RECORD_KINDS[kind].content(row)) != entry.content_sha256:
+            elif sealed_content(RECORD_KINDS[kind], row, entry.content_sha256) is None:
                 report.problems.append(f"{name}: the stored record no longer matches its hash")
+        for kind, row in unsealed_rows(session):
+            named = f"{kind} {RECORD_KINDS[kind].subject_id(row)}"
+            report.unsealed_records.append(named)
+            if heads:
+                report.problems.append(f"{named}: has no ledger entry, though the chain has a signed head")
+    for seq, digest in sorted(set(heads)):
+        report.heads_checked += 1
+        if seq > report.head_seq:
+            report.problems.append(
+                f"signed head {seq} ({digest[:16]}): the chain ends at entry {report.head_seq}, "
+                "so entries after it were removed"
+            )
+        elif at_heads.get(seq) != digest:
+            report.problems.append(
+                f"signed head {seq} ({digest[:16]}): entry {seq} of the chain has another hash, "
+                "so the chain does not extend the signed head (it was rewritten)"
+            )
     return report
 
 
@@ -414,3 +527,13 @@ def chain_excerpt(session: Session, first_seq: int, head_seq: int) -> tuple[str,
     if not entries:
         return GENESIS, []
     return entries[0].prev_sha256, [Link(e.seq, e.body_sha256) for e in entries]
+
+
+def running_hashes(prev_sha256: str, links: Sequence[Link]) -> dict[int, str]:
+    """The entry hash after each link of an excerpt (what a signed head or another excerpt is compared to)."""
+    hashes: dict[int, str] = {}
+    current = prev_sha256
+    for link in links:
+        current = entry_sha256(current, link.body_sha256)
+        hashes[link.seq] = current
+    return hashes

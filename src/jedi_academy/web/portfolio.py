@@ -66,9 +66,9 @@ def build_for(settings: Settings, database: Database, therapist_id: str) -> Path
     folder = therapist_folder(settings, therapist_id)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
-    request = portfolio_request(database, therapist_id)  # a clear error (no case, no baseline) before writing
+    request = portfolio_request(database, therapist_id)  # cases without a baseline are left out, with why
     name = f"build-{secrets.token_hex(6)}"
-    build_portfolio(database, settings.data_dir, request, folder / name)
+    build_portfolio(database, settings.data_dir, request, folder / name, settings.instance)
     os.chmod(folder / name, 0o700)
     pointer = folder / f".{POINTER}-{name}"
     with pointer.open("w", encoding="utf-8") as handle:

@@ -57,8 +57,18 @@ def register_routes(routes: "Routes") -> None:
 
     @app.get("/portfolio/view", response_class=HTMLResponse)
     def view_portfolio(who: Me) -> Response:
+        from jedi_academy.portfolio.render import with_linked_stylesheet
+
         html = (own_bundle(who) / "index.html").read_text(encoding="utf-8")
+        # the bundle's page inlines its stylesheet; the app's CSP allows only style files from 'self'
+        html = with_linked_stylesheet(html, "/portfolio/style.css")
         return HTMLResponse(html, headers={"cache-control": "no-store"})
+
+    @app.get("/portfolio/style.css")
+    def portfolio_stylesheet() -> Response:
+        from jedi_academy.portfolio.render import stylesheet
+
+        return Response(stylesheet(), media_type="text/css")
 
     @app.get("/portfolio/download")
     def download_portfolio(who: Me) -> Response:
