@@ -19,6 +19,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 import typer
 
 from jedi_academy.limits import REPLY_TOKENS, SEED, TEMPERATURE
+from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -234,7 +235,7 @@ def chat(
     if message:
         for text in message:
             typer.echo(f"you> {text}")
-            typer.echo(f"model> {reply_to(text)}")
+            typer.echo(f"model> {terminal_safe(reply_to(text))}")
         return
     typer.echo("Type a message; an empty line or Ctrl-D ends the chat.")
     while True:
@@ -244,7 +245,7 @@ def chat(
             break
         if not text:
             break
-        typer.echo(f"model> {reply_to(text)}")
+        typer.echo(f"model> {terminal_safe(reply_to(text))}")
 
 
 @app.command()

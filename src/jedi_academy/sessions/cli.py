@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from jedi_academy.terminal_text import terminal_safe
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.sessions.models import ModelPool, ModelSpec
@@ -343,7 +345,7 @@ def replay_from_script(
     pool, teacher = _pool_and_teacher(ctx, *teacher_choice)
 
     def show_turn(result: Any) -> None:
-        typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
+        typer.echo(terminal_safe(f"therapist> {result.therapist}\npatient> {result.patient}"))
 
     return replay_session(
         database,
@@ -368,8 +370,9 @@ def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = Fal
     )
     if not turns_shown:
         for turn in record["turns"]:
-            typer.echo(f"therapist> {turn['therapist']}")
-            typer.echo(f"patient> {turn['patient'] if turn['patient'] is not None else '(no reply yet)'}")
+            typer.echo(terminal_safe(f"therapist> {turn['therapist']}"))
+            reply = turn["patient"] if turn["patient"] is not None else "(no reply yet)"
+            typer.echo(terminal_safe(f"patient> {reply}"))
     for rec in record["recommendations"]:
         decision = (
             "not yet put to the patient"
