@@ -10,6 +10,7 @@ introducer, so no stray ``[31m`` is left behind. Stored text is never changed: t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # OSC: ESC ] ... terminated by BEL or ESC \ ; CSI: ESC [ params intermediates final; other 2-byte escapes.
 _ESCAPES = re.compile(
@@ -29,3 +30,9 @@ def terminal_safe(text: str) -> str:
     apart)."""
     text = text.replace("\r\n", "\n").replace("\r", " ")
     return _CONTROLS.sub("", _ESCAPES.sub("", text))
+
+
+def counts_text(counts: Mapping[str, object], empty: str = "none") -> str:
+    """``{'session_contaminated': 1, 'no_reply': 2}`` as ``no_reply 2, session_contaminated 1``: printed
+    output never shows a raw Python dict."""
+    return ", ".join(f"{key} {value}" for key, value in sorted(counts.items())) or empty

@@ -279,4 +279,4 @@ def test_pubmed_command_with_query_and_environment_email(academy, eutils, monkey
 def test_pubmed_command_needs_exactly_one_of_specialization_and_query(academy):
     assert "give a specialization or --query" in academy("instruments", "pubmed").err
     both = academy("instruments", "pubmed", "ptsd", "--query", "x")
-    assert both.code == 1 and "give a specialization or --query" in both.err
+    assert both.code == 2 and "give a specialization or --query" in both.err and "Usage:" in both.err

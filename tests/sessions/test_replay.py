@@ -224,3 +224,21 @@ def test_stats_by_persona_and_kind(world: World, capsys) -> None:  # type: ignor
     assert "by persona:" in out and "p-robin" in out and "by kind:" in out
     assert main([*world.cli, "session", "stats"]) == 1
     assert "exactly one of --case and --specialization" in capsys.readouterr().err
+
+
+def test_replay_without_a_seed_draws_prints_and_records_one(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    script = write_script(tmp_path / "script.jsonl")
+    code = main(
+        [*world.cli, "session", "replay", "--case", world.case_id, "--script", str(script),
+         "--max-tokens", "8", "--no-extract"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    drawn = re.search(r"^seed (\d+) \(drawn at random; --seed \1 repeats this replay\)$", out, re.MULTILINE)
+    assert drawn is not None, out
+    session_line = re.search(r"^session (s-\w+) .*seed (\d+)$", out, re.MULTILINE)
+    assert session_line is not None and session_line.group(2) == drawn.group(1)
+    assert main([*world.cli, "session", "show", session_line.group(1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == int(drawn.group(1))

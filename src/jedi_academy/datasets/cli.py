@@ -167,6 +167,9 @@ def export(
     from jedi_academy.datasets.export import export_folder, export_hf, export_mistral
     from jedi_academy.datasets.tabular import TABLE_FORMATS, columns, export_table
 
+    if format not in TABLE_FORMATS and (with_ids or split != "all"):  # before anything opens the data dir
+        option = "--with-ids" if with_ids else "--split"
+        raise typer.BadParameter(f"applies to csv, parquet and jsonl, not {format}", param_hint=f"'{option}'")
     _, database, store = _context(ctx)
     if format in TABLE_FORMATS:
         version_id, count = export_table(database, version, out, format, split=split, with_ids=with_ids)
@@ -174,9 +177,6 @@ def export(
             f"wrote {out}: {count} rows ({','.join(columns(with_ids))}) of dataset version {version_id[:12]}"
         )
         return
-    if with_ids or split != "all":
-        option = "--with-ids" if with_ids else "--split"
-        raise typer.BadParameter(f"applies to csv, parquet and jsonl, not {format}", param_hint=f"'{option}'")
     _, folder, stats = export_folder(database, store, version)
     written = export_mistral(folder, out) if format == "mistral" else export_hf(folder, out)
     for path in written:

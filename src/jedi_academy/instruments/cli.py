@@ -228,13 +228,11 @@ def pubmed(
     as_json: JsonFlag = False,
 ) -> None:
     """Search PubMed for validation studies of screening instruments (cached in the data directory)."""
-    from jedi_academy.errors import AcademyError
+    from jedi_academy.cli_errors import usage_error
     from jedi_academy.instruments.pubmed import EntrezClient, build_query, entrez_config, search_pubmed
 
     if (specialization is None) == (query is None):
-        raise AcademyError(
-            "give a specialization or --query (one of them)", "e.g. academy instruments pubmed ptsd --max 5"
-        )
+        raise usage_error(ctx, "give a specialization or --query (one of them)")
     config = entrez_config(
         _settings(ctx),
         email=email,

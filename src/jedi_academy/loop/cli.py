@@ -328,7 +328,9 @@ def session_replay(
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
     script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
     transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed (default: a new random one, printed and recorded).")
+    ] = None,
     temperature: Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")] = 0.7,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest patient reply, in tokens.")] = 200,
     preference_mode: Annotated[
@@ -447,6 +449,10 @@ def case_branch(
     """Return to an earlier checkpoint of the case and start a new branch there; later sessions grow it."""
     from jedi_academy.loop.trajectory import branch_case
 
+    if (at is None) == (after_session is None):
+        from jedi_academy.cli_errors import usage_error
+
+        raise usage_error(ctx, "give exactly one of --at CHECKPOINT or --after-session N")
     result = branch_case(_database(ctx), case_id, at=at, after_session=after_session, name=name)
     if as_json:
         _print_json(result)

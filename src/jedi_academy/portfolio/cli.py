@@ -148,11 +148,21 @@ def portfolio_verify(
     as_json: JsonOption = False,
 ) -> None:
     """Check the signature, every record against the hash chain, and that every figure follows from them."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.portfolio.build import PORTFOLIO_FILE
     from jedi_academy.portfolio.verify import verify_bundle
 
+    if not folder.exists():
+        raise AcademyError(
+            f"portfolio folder {folder} does not exist", "give the folder `academy portfolio build` wrote"
+        )
+    if not (folder / PORTFOLIO_FILE).is_file():
+        raise AcademyError(
+            f"{folder} is not a portfolio folder (no {PORTFOLIO_FILE} in it)",
+            "give the folder `academy portfolio build` wrote",
+        )
     report = verify_bundle(folder, public_key=public_key)
     if recompute and report.ok:
-        from jedi_academy.portfolio.build import PORTFOLIO_FILE
         from jedi_academy.portfolio.recompute import RecomputeOptions, recompute_problems
         from jedi_academy.store import open_database
 

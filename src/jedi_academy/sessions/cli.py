@@ -299,7 +299,9 @@ def session_replay(
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
     script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
     transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed (default: a new random one, printed and recorded).")
+    ] = None,
     temperature: Temperature = 0.7,
     max_tokens: MaxTokens = 200,
     preference_mode: PreferenceMode = "auto",
@@ -347,12 +349,15 @@ def replay_from_script(
     def show_turn(result: Any) -> None:
         typer.echo(terminal_safe(f"therapist> {result.therapist}\npatient> {result.patient}"))
 
+    if seed is None:  # as `session start` does: a fresh seed, said out loud and stored with the session
+        seed = secrets.randbelow(2**31)
+        typer.echo(f"seed {seed} (drawn at random; --seed {seed} repeats this replay)", err=as_json)
     return replay_session(
         database,
         pool,
         case,
         turns,
-        seed=_settings(ctx).seed if seed is None else seed,
+        seed=seed,
         options=options,
         teacher=teacher,
         on_turn=None if as_json else show_turn,
@@ -433,8 +438,11 @@ def session_stats_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Acceptance rates by persona and recommendation kind (an over-cooperative patient model shows here)."""
+    from jedi_academy.cli_errors import usage_error
     from jedi_academy.sessions.stats import session_stats
 
+    if (case is None) == (specialization is None):
+        raise usage_error(ctx, "give exactly one of --case and --specialization")
     stats = session_stats(_database(ctx), case=case, specialization=specialization)
     if as_json:
         _print_json(stats)
