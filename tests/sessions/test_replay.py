@@ -242,3 +242,9 @@ def test_replay_without_a_seed_draws_prints_and_records_one(world: World, tmp_pa
     assert session_line is not None and session_line.group(2) == drawn.group(1)
     assert main([*world.cli, "session", "show", session_line.group(1), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == int(drawn.group(1))
+
+    assert main([*world.cli, "session", "list", "--case", world.case_id]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split()[:5] == ["NO", "SESSION", "BRANCH", "STATUS", "MODE"]
+    row = next(line for line in listed if session_line.group(1) in line)
+    assert " main " in row and re.search(r"\d+ accepted, \d+ ignored, \d+ undecided", row)

@@ -420,11 +420,16 @@ def session_list(
     if as_json:
         _print_json(rows)
         return
+    if rows:
+        header = f"{'NO':>3}  {'SESSION':14}  {'BRANCH':10} {'STATUS':7} {'MODE':11}"
+        typer.echo(f"{header} TURNS, RECOMMENDATIONS")
     for row in rows:
+        decided = f"{row['accepted']} accepted, {row['ignored']} ignored, {row['undecided']} undecided"
         typer.echo(
-            f"{row['number']:>3}  {row['session_id']}  {row['status']:<7} {row['mode']:<11} "
-            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} accepted  "
-            f"checkpoint {row['checkpoint_id']}" + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+            f"{row['number']:>3}  {row['session_id']:14}  {row['branch']:10} {row['status']:<7} "
+            f"{row['mode']:<11} "
+            f"{row['turns']} turns  {decided}  checkpoint {row['checkpoint_id']}"
+            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
         )
     if not rows:
         typer.echo("no sessions yet: `academy session start --case CASE`")

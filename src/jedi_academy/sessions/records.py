@@ -173,7 +173,7 @@ def open_case(
             model = current_patient_checkpoint(session, specialization)
         sheet = {"specialization": field.display_name, **intake_sheet(chosen.card)}
         row = Case(
-            id=new_id("c"),
+            id=new_id("case"),  # "case-": conversation ids have "c-"
             therapist_id=worker.id,
             specialization_id=specialization,
             persona_id=chosen.id,
@@ -388,6 +388,9 @@ def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
         "turns": len(session_turns(session, row.id)),
         "recommendations": len(recommendations),
         "accepted": sum(1 for r in recommendations if r.accepted),
+        "ignored": sum(1 for r in recommendations if r.accepted is False),
+        # not yet put to the patient, or no usable answer: neither accepted nor ignored
+        "undecided": sum(1 for r in recommendations if r.accepted is None),
         "flags": len(row.flags),
         "started_at": row.started_at.isoformat(),
     }
