@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -58,6 +58,7 @@ def register(app: typer.Typer) -> None:
     _replace(session_app, "end", session_end)
     _replace(session_app, "replay", session_replay)
     _replace(session_app, "show", session_show)
+    _replace(session_app, "export", session_export)
 
 
 def _replace(group: typer.Typer, name: str, command: Any) -> None:
@@ -289,6 +290,23 @@ def _show_with_feedback(
     typer.echo(f"Feedback on technique (coder {feedback.backend}/{feedback.model}):")
     for line in render_summary(feedback.summary):
         typer.echo(f"  {line}")
+
+
+def session_export(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    out: Annotated[Path, typer.Option(help="The file to write.")],
+    export_format: Annotated[
+        Literal["md", "html", "jsonl"], typer.Option("--format", help="md, html or jsonl.")
+    ] = "md",
+) -> None:
+    """Write a session's transcript: turns with their MITI codes, recommendations with decisions, flags."""
+    from jedi_academy.feedback import load_feedback
+    from jedi_academy.sessions.cli import export_session_file
+
+    feedback = load_feedback(_database(ctx), session_id)
+    codes = None if feedback is None else {turn.index: turn.codes for turn in feedback.turns}
+    export_session_file(ctx, session_id, out, export_format, codes)
 
 
 def session_end(

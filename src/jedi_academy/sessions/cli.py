@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -405,6 +405,34 @@ def session_show(
     from jedi_academy.sessions.records import session_json
 
     _show_session(session_json(_database(ctx), session_id), as_json)
+
+
+def export_session_file(
+    ctx: typer.Context, session_id: str, out: Path, export_format: str, codes: Any = None
+) -> None:
+    """Shared with the loop stage, whose `session export` passes the stored MITI codes in."""
+    from jedi_academy.sessions.records import session_json
+    from jedi_academy.sessions.transcript_export import export_transcript
+
+    record = session_json(_database(ctx), session_id)
+    written = export_transcript(record, out, export_format, codes)  # type: ignore[arg-type]
+    typer.echo(f"wrote {written}: session {record['session_id']}, {len(record['turns'])} turn(s)")
+
+
+ExportFormatOption = Annotated[
+    Literal["md", "html", "jsonl"], typer.Option("--format", help="md, html or jsonl.")
+]
+
+
+@session_app.command("export")
+def session_export(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    out: Annotated[Path, typer.Option(help="The file to write.")],
+    export_format: ExportFormatOption = "md",
+) -> None:
+    """Write a session's transcript: turns, recommendations with their decisions, risk flags."""
+    export_session_file(ctx, session_id, out, export_format)
 
 
 @session_app.command("list")
