@@ -32,3 +32,14 @@ def test_counts_are_printed_as_words_not_dicts() -> None:
     )
     assert line == "1 conversation(s) (1 new, 0 found), left out session_contaminated 1"
     assert "{" not in line
+
+
+def test_model_loading_is_announced_once(settings, tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    from jedi_academy.sessions.models import ModelPool
+
+    said: list[str] = []
+    pool = ModelPool(settings.model_copy(update={"model": str(tiny_dir)}), progress=said.append)
+    spec = pool.teacher_spec()
+    first = pool.get(spec)
+    assert said == [f"loading model {tiny_dir} ({spec.backend} backend) ..."]
+    assert pool.get(spec) is first and len(said) == 1  # a loaded model is not announced again

@@ -268,7 +268,8 @@ def _with_feedback(
     if code and record["status"] == "ended":
         if not quiet:
             typer.echo("the teacher codes the session for feedback (MITI 4.2.1) ...")
-        code_ended_session(database, ModelPool(_settings(ctx)), record["session_id"], max_tokens=max_tokens)
+        pool = ModelPool(_settings(ctx), progress=lambda m: typer.echo(m, err=True))
+        code_ended_session(database, pool, record["session_id"], max_tokens=max_tokens)
     return {**record, "feedback": feedback_view(database, record["session_id"])}
 
 
@@ -325,7 +326,9 @@ def session_end(
     from jedi_academy.sessions.runner import SessionRunner
 
     settings = _settings(ctx)
-    runner = SessionRunner.open(_database(ctx), ModelPool(settings), session_id)
+    runner = SessionRunner.open(
+        _database(ctx), ModelPool(settings, progress=lambda m: typer.echo(m, err=True)), session_id
+    )
     record = runner.end(progress=None if as_json else typer.echo)
     record = _with_feedback(ctx, record, not no_feedback, feedback_max_tokens, as_json)
     job = None

@@ -189,8 +189,13 @@ def _pool_and_teacher(
 ) -> tuple[ModelPool, ModelSpec]:
     from jedi_academy.sessions.models import ModelPool
 
-    pool = ModelPool(_settings(ctx))
+    pool = ModelPool(_settings(ctx), progress=_say)
     return pool, pool.teacher_spec(backend, model, base_url)
+
+
+def _say(message: str) -> None:
+    """Progress on stderr, so that --json output on stdout stays clean."""
+    typer.echo(message, err=True)
 
 
 Temperature = Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")]
@@ -260,7 +265,7 @@ def session_resume(
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
-    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx), progress=_say), session_id)
     status = runner.status()
     if status == "ending":
         raise AcademyError(
@@ -288,7 +293,7 @@ def session_end(
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
-    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx), progress=_say), session_id)
     record = runner.end(progress=None if as_json else typer.echo)
     _show_session(record, as_json)
 
