@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from jedi_academy.limits import SEED
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
         ("tree", case_tree_command),
         ("compare", case_compare),
         ("report", case_report),
+        ("close", case_close),
     ):
         case_app.command(name)(command)
     # The loop extends commands of the sessions stage (which cannot import the loop, a stage above it):
@@ -435,7 +438,48 @@ def case_show(
             typer.echo(f"      loop {loop['loop_id']} {loop['status']}")
         else:
             typer.echo(f"      -> {loop['checkpoint_id']}: {_scores_line(loop['scores'], loop)}")
+    if view.get("closure"):
+        from jedi_academy.loop.closing import closure_lines
+
+        for line in closure_lines(view["closure"]):
+            typer.echo(line)
     typer.echo(f"note: {view['cannot_conclude']}")
+
+
+def case_close(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
+    assess_mode: Annotated[
+        Literal["logprob", "sample"], typer.Option(help="How the instruments are administered.")
+    ] = "logprob",
+    seed: Annotated[int, typer.Option(help="Assessment seed.", **SEED)] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
+    and close the case (no more sessions; everything stays readable)."""
+    from jedi_academy.loop.closing import close_case, closure_lines
+    from jedi_academy.loop.run import case_instruments
+    from jedi_academy.sessions.records import show_case
+    from jedi_academy.store import data_dir_lock
+
+    settings, database = _settings(ctx), _database(ctx)
+    view = show_case(database, case_id)
+    echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
+    with data_dir_lock(settings.data_dir, "case close"):
+        closure = close_case(
+            settings,
+            database,
+            view["id"],
+            instruments=case_instruments(settings, view["specialization"]),
+            mode=assess_mode,
+            seed=seed,
+            progress=echo,
+        )
+    if as_json:
+        _print_json(closure)
+        return
+    for line in closure_lines(closure):
+        typer.echo(line)
 
 
 def _scores_line(scores: dict[str, Any], loop: dict[str, Any] | None = None) -> str:

@@ -240,6 +240,8 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "start_checkpoint_id": case.start_checkpoint_id,
         "branch": case.current_branch,
         "status": case.status,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "closure": case.closure,
         "sessions": sessions or 0,
         "intake": case.intake,
         "created_at": case.created_at.isoformat(),
