@@ -127,6 +127,14 @@ def render_jsonl(record: Mapping[str, Any], codes: Codes | None = None) -> str:
 
 
 _RENDERERS = {"md": render_markdown, "html": render_html, "jsonl": render_jsonl}
+MEDIA_TYPES = {"md": "text/markdown", "html": "text/html", "jsonl": "application/x-ndjson"}
+
+
+def render_transcript(record: Mapping[str, Any], export_format: str, codes: Codes | None = None) -> str:
+    """The transcript as text (the web app's download); ``export_transcript`` writes it to a file."""
+    if export_format not in FORMATS:
+        raise AcademyError(f"unknown transcript format {export_format!r}", f"use {', '.join(FORMATS)}")
+    return _RENDERERS[export_format](record, codes)
 
 
 def export_transcript(
@@ -138,7 +146,7 @@ def export_transcript(
     if out.is_dir():
         example = out / f"session.{export_format}"
         raise AcademyError(f"{out} is a folder", f"give a file name such as {example}")
-    text = _RENDERERS[export_format](record, codes)
+    text = render_transcript(record, export_format, codes)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
