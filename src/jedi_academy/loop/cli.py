@@ -306,11 +306,15 @@ def session_export(
 ) -> None:
     """Write a session's transcript: turns with their MITI codes, recommendations with decisions, flags."""
     from jedi_academy.feedback import load_feedback
-    from jedi_academy.sessions.cli import export_session_file
+    from jedi_academy.sessions.records import session_json
+    from jedi_academy.sessions.transcript_export import export_transcript
 
-    feedback = load_feedback(_database(ctx), session_id)
+    database = _database(ctx)
+    record = session_json(database, session_id)
+    feedback = load_feedback(database, record["session_id"])
     codes = None if feedback is None else {turn.index: turn.codes for turn in feedback.turns}
-    export_session_file(ctx, session_id, out, export_format, codes)
+    written = export_transcript(record, out, export_format, codes)
+    typer.echo(f"wrote {written}: session {record['session_id']}, {len(record['turns'])} turn(s)")
 
 
 def session_end(

@@ -415,7 +415,7 @@ def session_show(
 def export_session_file(
     ctx: typer.Context, session_id: str, out: Path, export_format: str, codes: Any = None
 ) -> None:
-    """Shared with the loop stage, whose `session export` passes the stored MITI codes in."""
+    """The sessions stage's own export (no MITI codes: the loop stage's `session export` adds them)."""
     from jedi_academy.sessions.records import session_json
     from jedi_academy.sessions.transcript_export import export_transcript
 
