@@ -268,6 +268,11 @@ def test_usage_errors_print_the_usage_and_one_error_line(tmp_path: Path) -> None
         Probe(("baseline", "--specialization", "depression", "--max-personas", "-1"), 2, "'--max-personas'"),
         Probe(("dataset", "build", "--specialization", "x", "--validation-fraction", "2"), 2, "fraction"),
         Probe(("ingest", "x.ndjson", "--out", str(existing)), 2, "exists and is not a folder"),
+        Probe(("session", "stats"), 2, "give exactly one of --case and --specialization"),
+        Probe(("assess", "--instrument", "phq-9"), 2, "give exactly one of --checkpoint and --model"),
+        Probe(("instruments", "pubmed"), 2, "give a specialization or --query"),
+        Probe(("case", "branch", "c-1"), 2, "give exactly one of --at CHECKPOINT or --after-session N"),
+        Probe(("dataset", "export", "v", "--out", "x.jsonl", "--with-ids"), 2, "'--with-ids'"),
     ]
     for probe, result in zip(probes, run_probes(probes, tmp_path), strict=True):
         assert_clean(probe, result)

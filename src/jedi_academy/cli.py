@@ -21,6 +21,7 @@ import typer
 from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.limits import REPLY_TOKENS, SEED, TEMPERATURE
+from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -204,7 +205,7 @@ def chat(
     if message:
         for text in message:
             typer.echo(f"you> {text}")
-            typer.echo(f"model> {reply_to(text)}")
+            typer.echo(f"model> {terminal_safe(reply_to(text))}")
         return
     typer.echo("Type a message; an empty line or Ctrl-D ends the chat.")
     while True:
@@ -214,7 +215,7 @@ def chat(
             break
         if not text:
             break
-        typer.echo(f"model> {reply_to(text)}")
+        typer.echo(f"model> {terminal_safe(reply_to(text))}")
 
 
 @app.command()

@@ -233,3 +233,10 @@ def debug_requested(args: list[str]) -> bool:
     import os
 
     return "--debug" in args or os.environ.get("ACADEMY_DEBUG") == "1"
+
+
+def usage_error(ctx: typer.Context | None, message: str) -> UsageError:
+    """A usage error for ``raise``: exit 2, the command's usage line and one ``error:`` line.
+
+    For option combinations click cannot express (exactly one of two options, not both)."""
+    return UsageError(message, ctx=ctx)

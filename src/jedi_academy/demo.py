@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jedi_academy.config import Settings
+from jedi_academy.terminal_text import terminal_safe
 
 NOTICE = (
     "Note: the tiny model has random weights, so its text is meaningless. The mechanics are real:\n"
@@ -40,7 +41,7 @@ def run_demo(settings: Settings, echo: Callable[[str], None] = print) -> None:
     )[0]
     echo("[3/4] chat")
     echo(f"      therapist> {question}")
-    echo(f"      patient>   {reply}")
+    echo(f"      patient>   {terminal_safe(reply)}")
 
     options = ["Not at all", "Several days", "More than half the days", "Nearly every day"]
     results = llm.loglikelihood([LoglikelihoodRequest(conversation, option) for option in options])

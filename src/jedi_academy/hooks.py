@@ -118,6 +118,10 @@ class Specs:
     def session_sections(self, database: Any, record: dict[str, Any]) -> Section | None:
         """What this stage shows about a session in ``session show`` and after ``session end``."""
 
+    @hookspec(firstresult=True)
+    def turn_codes(self, database: Any, session_id: str) -> dict[int, Any] | None:
+        """Codes per turn index to print beside a transcript (the loop: the stored MITI codes), or None."""
+
     @hookspec
     def case_sections(self, settings: Any, database: Any, case: dict[str, Any]) -> Section | None:
         """What this stage shows about a case in ``case show`` (the loop: the trajectory)."""

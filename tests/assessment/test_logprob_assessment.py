@@ -135,7 +135,7 @@ def test_cli_assess_json_and_errors(trained, capsys) -> None:  # type: ignore[no
     assert capsys.readouterr().out.startswith("you> Hi\nmodel> ")
     assert main([*base, "assess", "--model", settings.model, "--instrument", "aq-10"]) == 1
     assert "not shipped" in capsys.readouterr().err
-    assert main([*base, "assess", "--instrument", "phq-9"]) == 1
+    assert main([*base, "assess", "--instrument", "phq-9"]) == 2  # a usage error
     assert "exactly one of --checkpoint and --model" in capsys.readouterr().err
     with pytest.raises(AcademyError, match="persona 'nobody'"):
         assess(

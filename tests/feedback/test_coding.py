@@ -90,6 +90,22 @@ def test_feedback_round_trips_through_the_database_and_is_verified(settings, cod
         load_feedback(database, "session-1")
 
 
+def test_feedback_is_found_by_a_unique_session_id_prefix(settings, coded) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from jedi_academy.cli import main
+
+    database = open_database(settings)
+    save_feedback(database, replace(coded, session_id="s-abc123"))
+    assert load_feedback(database, "s-abc").session_id == "s-abc123"
+    assert main(["--data-dir", str(settings.data_dir), "feedback", "show", "s-ab", "--json"]) == 0
+    save_feedback(database, replace(coded, session_id="s-abd999"))
+    with pytest.raises(AcademyError, match="'s-ab' is ambiguous"):
+        load_feedback(database, "s-ab")
+    assert load_feedback(database, "s-abd").session_id == "s-abd999"
+    assert load_feedback(database, "s-x") is None
+
+
 def test_code_and_show_commands(tiny_dir, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     transcript = tmp_path / "session.jsonl"
     transcript.write_text(

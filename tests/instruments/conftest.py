@@ -20,6 +20,7 @@ class Seen:
     endpoint: str
     params: dict[str, str]
     at: float
+    method: str = "GET"
 
 
 @dataclass
@@ -47,7 +48,7 @@ def eutils() -> Iterator[EutilsReplay]:
         def _answer(self, query: str) -> None:
             endpoint = urlsplit(self.path).path.rsplit("/", 1)[-1]
             params = {key: values[0] for key, values in parse_qs(query).items()}
-            replay.seen.append(Seen(endpoint, params, time.monotonic()))
+            replay.seen.append(Seen(endpoint, params, time.monotonic(), self.command))
             queue = replay.replies.get(endpoint)
             status, body = (
                 (queue.pop(0) if len(queue) > 1 else queue[0]) if queue else (404, b"no such endpoint")

@@ -162,7 +162,7 @@ def test_import_then_show(academy, tmp_path):
 def test_cli_module_imports_stay_light():
     code = (
         "import sys, jedi_academy.instruments.cli\n"
-        "print(sorted({'pydantic', 'yaml', 'Bio'} & set(sys.modules)))"
+        "print(sorted({'pydantic', 'yaml', 'httpx'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,5 +1,5 @@
-"""PubMed search through Bio.Entrez against a loopback server replaying recorded E-utilities replies, and
-from the offline cache."""
+"""PubMed search through the project's httpx E-utilities client against a loopback server replaying recorded
+E-utilities replies, and from the offline cache."""
 
 from __future__ import annotations
 
@@ -233,7 +233,8 @@ def test_bad_max(tmp_path, eutils):
 
 
 def test_requests_are_spaced_for_the_rate_limit(tmp_path, eutils):
-    # Bio.Entrez spaces calls >= 1/3 s apart without an API key and >= 0.1 s with one.
+    # The client spaces calls >= 1/3 s apart without an API key and >= 0.1 s with one (lower bounds only:
+    # a loaded machine may take longer, never shorter).
     serve_depression(eutils)
     search_pubmed("PHQ-9[tiab]", client(tmp_path / "a", eutils, api_key=None), max_results=2)
     search_gap = eutils.seen[1].at - eutils.seen[0].at
@@ -241,7 +242,7 @@ def test_requests_are_spaced_for_the_rate_limit(tmp_path, eutils):
     assert "api_key" not in eutils.seen[0].params
     search_pubmed("GAD-7[tiab]", client(tmp_path / "b", eutils), max_results=2)
     keyed_gap = eutils.seen[3].at - eutils.seen[2].at
-    assert 0.095 <= keyed_gap < search_gap
+    assert keyed_gap >= 0.095
 
 
 # ---------------------------------------------------------------- the command
@@ -278,4 +279,4 @@ def test_pubmed_command_with_query_and_environment_email(academy, eutils, monkey
 def test_pubmed_command_needs_exactly_one_of_specialization_and_query(academy):
     assert "give a specialization or --query" in academy("instruments", "pubmed").err
     both = academy("instruments", "pubmed", "ptsd", "--query", "x")
-    assert both.code == 1 and "give a specialization or --query" in both.err
+    assert both.code == 2 and "give a specialization or --query" in both.err and "Usage:" in both.err

@@ -222,7 +222,7 @@ def test_verify_cli(world, bundle, copy, capsys) -> None:  # type: ignore[no-unt
     out = capsys.readouterr().out
     assert "FAIL " in out and "NOT VERIFIED" in out
     assert main([*base, "portfolio", "verify", str(copy.parent / "nowhere")]) == 1
-    assert "portfolio.json does not exist" in capsys.readouterr().out
+    assert f"portfolio folder {copy.parent / 'nowhere'} does not exist" in capsys.readouterr().err
 
 
 KILL_SCRIPT = """

@@ -90,7 +90,7 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
         assert code == 0
         opened.append(json.loads(capsys.readouterr().out))
     first = opened[0]
-    assert first["id"].startswith("c-") and first["checkpoint_id"] == "ck-tinybase0001"
+    assert first["id"].startswith("case-") and first["checkpoint_id"] == "ck-tinybase0001"
     assert first["therapist"] == "Ada Lovelace" and first["specialization"] == "depression"
     # personas the therapist has worked least come first
     assert [case["persona_id"] for case in opened] == ["p-robin", "p-sam", "p-robin"]
@@ -124,8 +124,8 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
     assert [c["id"] for c in list_cases(database, "Ada Lovelace")] == [c["id"] for c in opened]
     assert main([*cli, "session", "list", "--case", first["id"]]) == 0
     assert "no sessions yet" in capsys.readouterr().out
-    assert main([*cli, "session", "list", "--case", "c-"]) == 1
-    assert "case 'c-' is ambiguous" in capsys.readouterr().err
+    assert main([*cli, "session", "list", "--case", "case-"]) == 1
+    assert "case 'case-' is ambiguous" in capsys.readouterr().err
     assert main([*cli, "session", "show", "s-missing"]) == 1
     assert "session 's-missing' does not exist" in capsys.readouterr().err
 

@@ -1,6 +1,7 @@
 """Replayed sessions on the tiny model: storage, reproducibility, the accept/ignore draw, show/list/stats."""
 
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,60 @@ def test_stats_by_persona_and_kind(world: World, capsys) -> None:  # type: ignor
     assert "by persona:" in out and "p-robin" in out and "by kind:" in out
     assert main([*world.cli, "session", "stats"]) == 1
     assert "exactly one of --case and --specialization" in capsys.readouterr().err
+
+
+def test_replay_without_a_seed_draws_prints_and_records_one(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    script = write_script(tmp_path / "script.jsonl")
+    code = main(
+        [*world.cli, "session", "replay", "--case", world.case_id, "--script", str(script),
+         "--max-tokens", "8", "--no-extract"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    drawn = re.search(r"^seed (\d+) \(drawn at random; --seed \1 repeats this replay\)$", out, re.MULTILINE)
+    assert drawn is not None, out
+    session_line = re.search(r"^session (s-\w+) .*seed (\d+)$", out, re.MULTILINE)
+    assert session_line is not None and session_line.group(2) == drawn.group(1)
+    assert main([*world.cli, "session", "show", session_line.group(1), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == int(drawn.group(1))
+
+    assert main([*world.cli, "session", "list", "--case", world.case_id]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split()[:5] == ["NO", "SESSION", "BRANCH", "STATUS", "MODE"]
+    row = next(line for line in listed if session_line.group(1) in line)
+    assert " main " in row and re.search(r"\d+ accepted, \d+ ignored, \d+ undecided", row)
+
+
+def test_session_export_writes_turns_codes_and_decisions(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`session export` (as the loop stage extends it) carries the stored MITI codes of each turn."""
+    script = write_script(tmp_path / "script.jsonl")
+    record = replay_cli(world, script, 22, capsys, "--feedback")
+    stored = load_feedback(world.database, record["session_id"])
+    assert stored is not None
+    out = tmp_path / "export" / "session.jsonl"
+    export = ["session", "export", record["session_id"][:8], "--format", "jsonl", "--out", str(out)]
+    assert main([*world.cli, *export]) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["type"] for line in lines] == ["session"] + ["turn"] * 4 + ["recommendation"] * 3 + [
+        "flag"
+    ] * len(record["flags"])
+    assert lines[0]["session_id"] == record["session_id"] and lines[0]["seed"] == 22
+    turns = lines[1:5]
+    assert [t["therapist"] for t in turns] == [turn["therapist"] for turn in record["turns"]]
+    codes = {turn.index: turn.codes for turn in stored.turns}
+    assert [t["miti_codes"] for t in turns] == [
+        list(codes[t["index"]]) if codes.get(t["index"]) is not None else None for t in turns
+    ]
+    for rec, line in zip(record["recommendations"], lines[5:8], strict=True):
+        assert line["text"] == rec["text"] and line["accepted"] == rec["accepted"]
+        assert line["decision"].startswith(("accepted", "ignored", "undecided"))
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+    markdown = tmp_path / "session.md"
+    assert main([*world.cli, "session", "export", record["session_id"], "--out", str(markdown)]) == 0
+    text = markdown.read_text(encoding="utf-8")
+    assert text.startswith(f"# Session {record['number']} of case {record['case_id']}")
+    assert f"**Therapist (0):** {record['turns'][0]['therapist']}" in text and "## Recommendations" in text

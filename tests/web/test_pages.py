@@ -44,6 +44,19 @@ def test_return_to_a_checkpoint_and_branch(open_site: Site) -> None:
     assert 'id="feedback"' in ended and "Feedback on technique" in ended
     assert f"{stored.summary.coded_turns} of 1 turns coded" in ended
     assert "reflection to question" in ended and "What these numbers cannot tell" in ended
+    # the transcript downloads, with the stored MITI codes of each therapist turn
+    assert f'href="{session}/export.jsonl"' in ended
+    download = ada.get(f"{session}/export.jsonl")
+    assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
+    import json
+
+    lines = [json.loads(line) for line in download.text.splitlines()]
+    assert [line["type"] for line in lines[:2]] == ["session", "turn"]
+    assert lines[1]["therapist"] == "How are you?"
+    expected = stored.turns[0].codes
+    assert lines[1]["miti_codes"] == (list(expected) if expected is not None else None)
+    assert ada.get(f"{session}/export.md").text.startswith("# Session")
+    assert ada.get(f"{session}/export.pdf").status_code == 404
     # the portfolio page averages the MITI figures per case (one session with feedback: its own figures)
     from jedi_academy.loop.session_feedback import case_feedback
 

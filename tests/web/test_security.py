@@ -41,6 +41,7 @@ def id_routes(case_id: str, session_id: str) -> list[tuple[str, str]]:
         ("POST", f"/sessions/{session_id}/cancel"),
         ("POST", f"/sessions/{session_id}/turns/0/mark"),
         ("POST", f"/sessions/{session_id}/end"),
+        ("GET", f"/sessions/{session_id}/export.jsonl"),
         ("GET", "/jobs/j-anything"),
         ("GET", "/jobs/j-anything/stream"),
     ]
@@ -50,7 +51,10 @@ def test_every_id_bearing_route_is_in_the_idor_list(site: Site) -> None:
     """A new route with an id must be added to the ownership test below."""
     from fastapi.routing import APIRoute
 
-    tested = {re.sub(r"/(c-x|s-x|j-anything|0)(?=/|$)", "/{}", path) for _, path in id_routes("c-x", "s-x")}
+    tested = {
+        re.sub(r"/(c-x|s-x|j-anything|0)(?=/|\.|$)", "/{}", re.sub(r"\.jsonl$", ".{}", path))
+        for _, path in id_routes("c-x", "s-x")
+    }
     for route in site.app.routes:
         if isinstance(route, APIRoute) and "{" in route.path and not route.path.startswith("/invite"):
             assert re.sub(r"\{[^}]+\}", "{}", route.path) in tested, route.path

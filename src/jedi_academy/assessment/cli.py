@@ -51,19 +51,18 @@ def assess_command(
     `academy assess list` shows the stored runs."""
     if ctx.invoked_subcommand is not None:
         return
-    if instrument is None:
-        from typer._click.exceptions import UsageError
+    from jedi_academy.cli_errors import usage_error
 
-        raise UsageError("Missing option '--instrument' (or `academy assess list` for the stored runs).")
+    if instrument is None:
+        raise usage_error(ctx, "Missing option '--instrument' (`academy assess list` shows the stored runs).")
     from jedi_academy.assessment import queries
     from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
-    from jedi_academy.errors import ConfigError
     from jedi_academy.instruments import load_instrument
 
     if (checkpoint is None) == (model is None):
-        raise ConfigError("give exactly one of --checkpoint and --model")
+        raise usage_error(ctx, "give exactly one of --checkpoint and --model")
     if persona is not None and all_personas:
-        raise ConfigError("give --persona or --all-personas, not both")
+        raise usage_error(ctx, "give --persona or --all-personas, not both")
     settings, database = _context(ctx)
     load_instrument(instrument, settings.data_dir)  # an unknown id fails before the model loads
     if persona is not None:  # a prefix becomes the full id before any work

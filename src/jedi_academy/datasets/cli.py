@@ -138,21 +138,36 @@ def show(
 def export(
     ctx: typer.Context,
     version: str,
-    out: Annotated[Path, typer.Option(help="FILE.jsonl (mistral) or a new folder (hf).")],
-    format: Annotated[Literal["mistral", "hf"], typer.Option("--format", help="mistral or hf.")] = "mistral",
+    out: Annotated[
+        Path, typer.Option(help="FILE.jsonl (mistral), a new folder (hf), or FILE for csv, parquet, jsonl.")
+    ],
+    format: Annotated[
+        Literal["mistral", "hf", "csv", "parquet", "jsonl"],
+        typer.Option("--format", help="mistral, hf, or csv/parquet/jsonl (one row per turn)."),
+    ] = "mistral",
+    with_ids: Annotated[
+        bool, typer.Option("--with-ids", help="csv/parquet/jsonl: add conversation_id and turn_index.")
+    ] = False,
+    split: Annotated[
+        Literal["all", "train", "validation"], typer.Option(help="csv/parquet/jsonl: which split's rows.")
+    ] = "all",
 ) -> None:
-    """Write the version as Mistral fine-tuning JSONL or a Hugging Face datasets folder."""
+    """Write the version as Mistral fine-tuning JSONL, a Hugging Face datasets folder, or one row per turn."""
     from jedi_academy.datasets.export import export_folder, export_hf, export_mistral
-    from jedi_academy.errors import ConfigError
+    from jedi_academy.datasets.tabular import TABLE_FORMATS, columns, export_table
 
+    if format not in TABLE_FORMATS and (with_ids or split != "all"):  # before anything opens the data dir
+        option = "--with-ids" if with_ids else "--split"
+        raise typer.BadParameter(f"applies to csv, parquet and jsonl, not {format}", param_hint=f"'{option}'")
     _, database, store = _context(ctx)
+    if format in TABLE_FORMATS:
+        version_id, count = export_table(database, version, out, format, split=split, with_ids=with_ids)
+        typer.echo(
+            f"wrote {out}: {count} rows ({','.join(columns(with_ids))}) of dataset version {version_id[:12]}"
+        )
+        return
     _, folder, stats = export_folder(database, store, version)
-    if format == "mistral":
-        written = export_mistral(folder, out)
-    elif format == "hf":
-        written = export_hf(folder, out)
-    else:
-        raise ConfigError(f"unknown export format {format!r}", "use mistral or hf")
+    written = export_mistral(folder, out) if format == "mistral" else export_hf(folder, out)
     for path in written:
         typer.echo(f"wrote {path}")
     _print_stats(stats)

@@ -73,7 +73,9 @@ def code(
 
 @app.command("show")
 def show(
-    ctx: typer.Context, session_id: Annotated[str, typer.Argument()], as_json: JsonOption = False
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or unique prefix.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Show the stored feedback of a session."""
     from jedi_academy.errors import AcademyError

@@ -42,12 +42,21 @@ def save_feedback(database: Database, feedback: SessionFeedback) -> str:
 
 
 def load_feedback(database: Database, session_id: str) -> SessionFeedback | None:
-    """The stored feedback of a session, or None; a row that no longer matches its hash is an error."""
+    """The stored feedback of a session (id or unique prefix), or None; a row that no longer matches its hash
+    is an error, and so is a prefix that fits the feedback of two sessions."""
+    from jedi_academy.store.lookup import id_or_prefix_matches
+
     with database.session() as session:
-        row = session.get(FeedbackRow, session_id)
-        if row is None:
+        matches = id_or_prefix_matches(session, FeedbackRow, session_id, key="session_id")
+        if not matches:
             return None
-        payload, digest = row.payload, row.payload_sha256
+        if len(matches) > 1:
+            raise AcademyError(
+                f"session {session_id!r} is ambiguous: feedback of several sessions starts with it",
+                "give more of the session id (`academy session list`)",
+            )
+        row = matches[0]
+        session_id, payload, digest = row.session_id, row.payload, row.payload_sha256
     if payload_sha256(payload) != digest:
         raise AcademyError(
             f"feedback of session {session_id!r} does not match its stored hash",

@@ -6,7 +6,7 @@ this module loads on every CLI start."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -15,6 +15,7 @@ from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json as _print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
+from jedi_academy.limits import SEED
 from jedi_academy.loop.text import scores_line
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def register_commands(commands: CommandRegistry) -> None:
         ("tree", case_tree_command),
         ("compare", case_compare),
         ("report", case_report),
+        ("close", case_close),
     ):
         commands.command(name, group="case")(command)
 
@@ -224,6 +226,42 @@ def jobs_command(
 # ---------------------------------------------------------------- branches
 
 
+def case_close(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
+    assess_mode: Annotated[
+        Literal["logprob", "sample"], typer.Option(help="How the instruments are administered.")
+    ] = "logprob",
+    seed: Annotated[int, typer.Option(help="Assessment seed.", **SEED)] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
+    and close the case (no more sessions; everything stays readable)."""
+    from jedi_academy.loop.closing import close_case, closure_lines
+    from jedi_academy.loop.run import case_instruments
+    from jedi_academy.sessions.records import show_case
+    from jedi_academy.store import data_dir_lock
+
+    settings, database = _settings(ctx), _database(ctx)
+    view = show_case(database, case_id)
+    echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
+    with data_dir_lock(settings.data_dir, "case close"):
+        closure = close_case(
+            settings,
+            database,
+            view["id"],
+            instruments=case_instruments(settings, view["specialization"]),
+            mode=assess_mode,
+            seed=seed,
+            progress=echo,
+        )
+    if as_json:
+        _print_json(closure)
+        return
+    for line in closure_lines(closure):
+        typer.echo(line)
+
+
 def case_branch(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
@@ -237,6 +275,10 @@ def case_branch(
     """Return to an earlier checkpoint of the case and start a new branch there; later sessions grow it."""
     from jedi_academy.loop.branches import branch_case
 
+    if (at is None) == (after_session is None):
+        from jedi_academy.cli_errors import usage_error
+
+        raise usage_error(ctx, "give exactly one of --at CHECKPOINT or --after-session N")
     result = branch_case(_database(ctx), case_id, at=at, after_session=after_session, name=name)
     if as_json:
         _print_json(result)

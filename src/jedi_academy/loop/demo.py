@@ -13,6 +13,7 @@ from sqlalchemy import select
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import open_database
 from jedi_academy.store.models import Checkpoint, Conversation, DatasetMember
+from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -66,7 +67,7 @@ def run_loop_demo(
 
     def show_turn(result: Any) -> None:
         echo(f"      therapist> {result.therapist}")
-        echo(f"      patient>   {result.patient}")
+        echo(f"      patient>   {terminal_safe(result.patient)}")
 
     record = replay_session(
         database,

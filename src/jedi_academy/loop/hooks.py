@@ -103,5 +103,17 @@ def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section
             lines.append(f"  loop {loop['loop_id']} {loop['status']}")
         else:
             lines.append(f"  -> {loop['checkpoint_id']}: {scores_line(loop['scores'], loop)}")
+    if view.get("closure"):
+        from jedi_academy.loop.closing import closure_lines
+
+        lines += closure_lines(view["closure"])
     lines.append(f"note: {view['cannot_conclude']}")
     return Section(view, lines)
+
+
+@hookimpl
+def turn_codes(database: Any, session_id: str) -> dict[int, Any] | None:
+    from jedi_academy.feedback import load_feedback
+
+    stored = load_feedback(database, session_id)
+    return None if stored is None else {turn.index: turn.codes for turn in stored.turns}

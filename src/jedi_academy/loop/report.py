@@ -105,6 +105,11 @@ def write_case_report(database: Database, case_id: str, path: Path) -> Path:
             f"<p>{html.escape(view['cannot_conclude'])}</p>",
         )
     ]
+    if view.get("closure"):
+        from jedi_academy.loop.closing import closure_lines
+
+        lines = "".join(f"<li>{html.escape(line.strip())}</li>" for line in closure_lines(view["closure"]))
+        sections.append(("Final evaluation (case closed)", f"<ul>{lines}</ul>"))
     for instrument in instruments:
         sections.append((f"Trajectory: {instrument}", trajectory_plot(view, instrument)))
     if not instruments:

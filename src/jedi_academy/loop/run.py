@@ -21,6 +21,7 @@ from sqlalchemy import select
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.models import Case, Checkpoint, LoopRun, TherapySession
+from jedi_academy.terminal_text import counts_text
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -257,7 +258,7 @@ def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
     if not report.conversation_ids:
         raise AcademyError(
             f"expansion of session {loop.session_id} produced no usable conversation "
-            f"(left out: {dict(report.left_out)})",
+            f"(left out: {counts_text(report.left_out)})",
             "check the teacher model, or run a session with at least one reply",
         )
     return {"expansion": report.as_dict(), "conversation_ids": report.conversation_ids}
@@ -367,7 +368,7 @@ def _summary(step: str, values: dict[str, Any]) -> str:
         report = values["expansion"]
         return (
             f"{len(values['conversation_ids'])} conversation(s) ({report['generated']} new, "
-            f"{report['existing']} found), left out {report['left_out'] or 'none'}"
+            f"{report['existing']} found), left out {counts_text(report['left_out'])}"
         )
     if step == "merge":
         merge = values["expansion"]["merge"]

@@ -219,9 +219,23 @@ def portfolio_verify(
 
     Exit 0: verified and signed by a pinned (--public-key) or trusted (`academy keys trust`) key; 1: a check
     failed; 3: every check passed but the signer is not trusted, which proves nothing about who made it."""
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.portfolio.build import PORTFOLIO_FILE
     from jedi_academy.portfolio.trust import trusted_keys
     from jedi_academy.portfolio.verify import compare_bundles, verify_bundle
 
+    for given in (folder, against):
+        if given is None:
+            continue
+        if not given.exists():
+            raise AcademyError(
+                f"portfolio folder {given} does not exist", "give the folder `academy portfolio build` wrote"
+            )
+        if not (given / PORTFOLIO_FILE).is_file():
+            raise AcademyError(
+                f"{given} is not a portfolio folder (no {PORTFOLIO_FILE} in it)",
+                "give the folder `academy portfolio build` wrote",
+            )
     trusted = trusted_keys(_settings(ctx).data_dir) if public_key is None else None
     report = verify_bundle(folder, public_key=public_key, trusted=trusted)
     if against is not None:
@@ -231,7 +245,6 @@ def portfolio_verify(
             report.problems.extend(compare_bundles(folder, against))
         report.checked["compared_portfolios"] = 1
     if recompute and report.ok:
-        from jedi_academy.portfolio.build import PORTFOLIO_FILE
         from jedi_academy.portfolio.recompute import RecomputeOptions, recompute_problems
         from jedi_academy.store import open_database
 

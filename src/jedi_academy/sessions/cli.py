@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -17,6 +17,7 @@ from jedi_academy.cli_kit import database as _database
 from jedi_academy.cli_kit import print_json as _print_json
 from jedi_academy.cli_kit import settings as _settings
 from jedi_academy.hooks import hookimpl
+from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.cli_kit import CommandRegistry
@@ -194,8 +195,13 @@ def _pool_and_teacher(
 ) -> tuple[ModelPool, ModelSpec]:
     from jedi_academy.sessions.models import ModelPool
 
-    pool = ModelPool(_settings(ctx))
+    pool = ModelPool(_settings(ctx), progress=_say)
     return pool, pool.teacher_spec(backend, model, base_url)
+
+
+def _say(message: str) -> None:
+    """Progress on stderr, so that --json output on stdout stays clean."""
+    typer.echo(message, err=True)
 
 
 Temperature = Annotated[float, typer.Option(min=0.0, help="Patient sampling temperature.")]
@@ -265,7 +271,7 @@ def session_resume(
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
-    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx), progress=_say), session_id)
     status = runner.status()
     if status == "ending":
         raise AcademyError(
@@ -295,7 +301,7 @@ def session_end(
     from jedi_academy.sessions.models import ModelPool
     from jedi_academy.sessions.runner import SessionRunner
 
-    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx)), session_id)
+    runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx), progress=_say), session_id)
     ended = end_session(runner, options=extensions, progress=None if as_json else typer.echo)
     _show_session(ended.record, as_json)
     if not as_json:
@@ -307,7 +313,9 @@ def session_replay(
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
     script: Annotated[Path, typer.Option(help="JSONL therapist turns, or a CSV transcript (AnnoMI layout).")],
     transcript: Annotated[str | None, typer.Option(help="transcript_id to replay from a CSV file.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed (default: settings seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Sampling seed (default: a new random one, printed and recorded).")
+    ] = None,
     temperature: Temperature = 0.7,
     max_tokens: MaxTokens = 200,
     preference_mode: PreferenceMode = "auto",
@@ -367,14 +375,17 @@ def replay_from_script(
     teacher = pool.teacher_spec(*teacher_choice)
 
     def show_turn(result: Any) -> None:
-        typer.echo(f"therapist> {result.therapist}\npatient> {result.patient}")
+        typer.echo(terminal_safe(f"therapist> {result.therapist}\npatient> {result.patient}"))
 
+    if seed is None:  # as `session start` does: a fresh seed, said out loud and stored with the session
+        seed = secrets.randbelow(2**31)
+        typer.echo(f"seed {seed} (drawn at random; --seed {seed} repeats this replay)", err=as_json)
     return replay_session(
         database,
         pool,
         case,
         turns,
-        seed=_settings(ctx).seed if seed is None else seed,
+        seed=seed,
         options=options,
         teacher=teacher,
         on_turn=None if as_json else show_turn,
@@ -392,8 +403,9 @@ def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = Fal
     )
     if not turns_shown:
         for turn in record["turns"]:
-            typer.echo(f"therapist> {turn['therapist']}")
-            typer.echo(f"patient> {turn['patient'] if turn['patient'] is not None else '(no reply yet)'}")
+            typer.echo(terminal_safe(f"therapist> {turn['therapist']}"))
+            reply = turn["patient"] if turn["patient"] is not None else "(no reply yet)"
+            typer.echo(terminal_safe(f"patient> {reply}"))
             if turn["context_dropped"]:
                 typer.echo(f"  (answered without the first {turn['context_dropped']} turn(s): context full)")
     for rec in record["recommendations"]:
@@ -431,6 +443,35 @@ def session_show(
         echo_lines(view.lines)
 
 
+def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_format: str) -> None:
+    """The transcript, with the codes a stage above adds per turn (the loop: MITI codes) when stored."""
+    from jedi_academy.hooks import hook
+    from jedi_academy.sessions.records import session_json
+    from jedi_academy.sessions.transcript_export import export_transcript
+
+    database = _database(ctx)
+    record = session_json(database, session_id)
+    codes = hook().turn_codes(database=database, session_id=record["session_id"])
+    written = export_transcript(record, out, export_format, codes)  # type: ignore[arg-type]
+    typer.echo(f"wrote {written}: session {record['session_id']}, {len(record['turns'])} turn(s)")
+
+
+ExportFormatOption = Annotated[
+    Literal["md", "html", "jsonl"], typer.Option("--format", help="md, html or jsonl.")
+]
+
+
+@session_app.command("export")
+def session_export(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    out: Annotated[Path, typer.Option(help="The file to write.")],
+    export_format: ExportFormatOption = "md",
+) -> None:
+    """Write a session's transcript: turns, recommendations with their decisions, risk flags."""
+    export_session_file(ctx, session_id, out, export_format)
+
+
 @session_app.command("list")
 def session_list(
     ctx: typer.Context,
@@ -444,11 +485,16 @@ def session_list(
     if as_json:
         _print_json(rows)
         return
+    if rows:
+        header = f"{'NO':>3}  {'SESSION':14}  {'BRANCH':10} {'STATUS':7} {'MODE':11}"
+        typer.echo(f"{header} TURNS, RECOMMENDATIONS")
     for row in rows:
+        decided = f"{row['accepted']} accepted, {row['ignored']} ignored, {row['undecided']} undecided"
         typer.echo(
-            f"{row['number']:>3}  {row['session_id']}  {row['status']:<7} {row['mode']:<11} "
-            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} accepted  "
-            f"checkpoint {row['checkpoint_id']}" + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+            f"{row['number']:>3}  {row['session_id']:14}  {row['branch']:10} {row['status']:<7} "
+            f"{row['mode']:<11} "
+            f"{row['turns']} turns  {decided}  checkpoint {row['checkpoint_id']}"
+            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
         )
     if not rows:
         typer.echo("no sessions yet: `academy session start --case CASE`")
@@ -462,8 +508,11 @@ def session_stats_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Acceptance rates by persona and recommendation kind (an over-cooperative patient model shows here)."""
+    from jedi_academy.cli_errors import usage_error
     from jedi_academy.sessions.stats import session_stats
 
+    if (case is None) == (specialization is None):
+        raise usage_error(ctx, "give exactly one of --case and --specialization")
     stats = session_stats(_database(ctx), case=case, specialization=specialization)
     if as_json:
         _print_json(stats)

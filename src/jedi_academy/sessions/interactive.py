@@ -15,6 +15,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.ending import end_session
 from jedi_academy.sessions.risk import risk_lexicon
 from jedi_academy.sessions.runner import SessionRunner, TurnResult
+from jedi_academy.terminal_text import terminal_safe
 
 HELP = (
     "Type what you say to the patient and press Enter.\n"
@@ -32,12 +33,14 @@ class Terminal:
         self.out = out
         self.read = read
 
+    # Everything printed goes through terminal_safe: a "\r" or an escape sequence in a patient reply must
+    # not overwrite the prompt or restyle the terminal.
     def line(self, text: str = "") -> None:
-        self.out.write(text + "\n")
+        self.out.write(terminal_safe(text) + "\n")
         self.out.flush()
 
     def piece(self, text: str) -> None:
-        self.out.write(text)
+        self.out.write(terminal_safe(text))
         self.out.flush()
 
 

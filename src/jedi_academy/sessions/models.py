@@ -3,6 +3,7 @@ teacher that reads the session afterwards. One loaded model per (backend, model,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +35,12 @@ class PatientModel:
 class ModelPool:
     """Loaded models, shared by every session of a process (the web app keeps one pool)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, progress: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self._llms: dict[ModelSpec, LLM] = {}
         self._targets: dict[str, CheckpointTarget] = {}  # checkpoint id -> resolved once
+        # Loading a model takes seconds to minutes: said before it starts, so the terminal is not silent.
+        self.progress = progress
 
     def share(self, spec: ModelSpec, llm: LLM) -> None:
         """Serve ``spec`` with a model that is already loaded (a server's, a test's)."""
@@ -45,6 +48,8 @@ class ModelPool:
 
     def get(self, spec: ModelSpec) -> LLM:
         if spec not in self._llms:
+            if self.progress is not None:
+                self.progress(f"loading model {spec.model} ({spec.backend} backend) ...")
             settings = self.settings.model_copy(update={"base_url": spec.base_url or self.settings.base_url})
             self._llms[spec] = open_llm(settings, backend=spec.backend, model=spec.model)
         return self._llms[spec]

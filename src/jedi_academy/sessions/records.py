@@ -94,6 +94,26 @@ def current_patient_checkpoint(session: Session, specialization: str) -> Checkpo
     return row
 
 
+def _no_personas_yet(specialization: str) -> AcademyError:
+    return AcademyError(
+        f"no personas for {specialization} yet",
+        f"make them with `academy personas generate --specialization {specialization}` (from comments "
+        "ingested with `academy ingest`), or run the whole pipeline with "
+        f"`academy run --specializations {specialization}`",
+    )
+
+
+def _is_defined_specialization(specialization: str) -> bool:
+    """A specialization with a definition (shipped or a user file) that the database has not seen yet."""
+    from jedi_academy.specializations import SpecializationError, get_specialization
+
+    try:
+        get_specialization(specialization)
+    except SpecializationError:
+        return False
+    return True
+
+
 def _pick_persona(session: Session, therapist: Therapist, specialization: str) -> Persona:
     """The persona this therapist has worked least often (oldest first among equals)."""
     personas = list(
@@ -104,10 +124,7 @@ def _pick_persona(session: Session, therapist: Therapist, specialization: str) -
         )
     )
     if not personas:
-        raise AcademyError(
-            f"no personas for specialization '{specialization}'",
-            f"generate some: `academy personas generate --specialization {specialization}`",
-        )
+        raise _no_personas_yet(specialization)
     counts = dict(
         session.execute(
             select(Case.persona_id, func.count())
@@ -132,6 +149,8 @@ def open_case(
     with database.session() as session:
         worker = get_therapist(session, therapist)
         field = session.get(Specialization, specialization)
+        if field is None and _is_defined_specialization(specialization):
+            raise _no_personas_yet(specialization)  # defined, but nothing was ingested or generated for it
         if field is None:
             raise AcademyError(
                 f"unknown specialization {specialization!r}", "see `academy specializations list`"
@@ -154,7 +173,7 @@ def open_case(
             model = current_patient_checkpoint(session, specialization)
         sheet = {"specialization": field.display_name, **intake_sheet(chosen.card)}
         row = Case(
-            id=new_id("c"),
+            id=new_id("case"),  # "case-": conversation ids have "c-"
             therapist_id=worker.id,
             specialization_id=specialization,
             persona_id=chosen.id,
@@ -221,6 +240,8 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "start_checkpoint_id": case.start_checkpoint_id,
         "branch": case.current_branch,
         "status": case.status,
+        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
+        "closure": case.closure,
         "sessions": sessions or 0,
         "intake": case.intake,
         "created_at": case.created_at.isoformat(),
@@ -370,6 +391,9 @@ def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
         "turns": len(session_turns(session, row.id)),
         "recommendations": len(recommendations),
         "accepted": sum(1 for r in recommendations if r.accepted),
+        "ignored": sum(1 for r in recommendations if r.accepted is False),
+        # not yet put to the patient, or no usable answer: neither accepted nor ignored
+        "undecided": sum(1 for r in recommendations if r.accepted is None),
         "flags": len(row.flags),
         "started_at": row.started_at.isoformat(),
     }

@@ -12,6 +12,41 @@ ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 SUBREDDIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{1,20}$")
 
 
+class PubMedSearch(BaseModel):
+    """How ``academy instruments discover`` searches PubMed for this specialization's instruments.
+
+    ``condition`` is the MeSH part; each query is a template whose placeholders are filled in at search
+    time: ``{condition}``, ``{instrument_words}`` (questionnaire, scale, ... in title/abstract),
+    ``{validation}`` (psychometrics, sensitivity and specificity, validation studies) and ``{reviews}``
+    (reviews, meta-analyses).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    condition: str = Field(min_length=1)
+    queries: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("queries")
+    @classmethod
+    def _known_placeholders(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from string import Formatter
+
+        from jedi_academy.instruments.pubmed.queries import QUERY_PLACEHOLDERS
+
+        for template in value:
+            try:
+                names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+            except ValueError as exc:
+                raise ValueError(f"{template!r}: {exc}") from None
+            unknown = sorted(names - set(QUERY_PLACEHOLDERS))
+            if unknown:
+                raise ValueError(
+                    f"unknown placeholder {{{unknown[0]}}} in {template!r}; "
+                    f"use {', '.join('{' + name + '}' for name in QUERY_PLACEHOLDERS)}"
+                )
+        return value
+
+
 class Specialization(BaseModel):
     """A clinical focus area: where its Reddit data comes from and which questionnaires measure it."""
 
@@ -23,6 +58,7 @@ class Specialization(BaseModel):
     subreddits: tuple[str, ...] = Field(min_length=1)
     instruments: tuple[str, ...] = Field(min_length=1)
     persona_guidance: str = Field(min_length=1)
+    pubmed: PubMedSearch | None = None
 
     _source: str = PrivateAttr(default="")
 

@@ -239,6 +239,8 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open|closed
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the sheet the therapist saw at opening
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # `case close` evaluation
 
 
 class TherapySession(Base):

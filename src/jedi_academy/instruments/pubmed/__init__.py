@@ -1,4 +1,4 @@
-"""PubMed look-up of validation studies for screening instruments (NCBI E-utilities via Bio.Entrez)."""
+"""PubMed look-up of validation studies for screening instruments (NCBI E-utilities over httpx)."""
 
 from __future__ import annotations
 

@@ -1,32 +1,34 @@
-"""Calls to NCBI E-utilities through Biopython's ``Bio.Entrez``, with a response cache in front.
+"""Calls to NCBI E-utilities over the project's own HTTP client (httpx), with a response cache in front.
 
-``Bio.Entrez`` sends ``tool``, ``email`` and ``api_key`` with every request and spaces requests for NCBI's
-limits (3 per second, 10 with an API key). Two things it lacks are added here around each call: a request
-timeout, and a configurable base URL (its endpoint URLs are fixed, so requests are re-pointed at the
-configured server, which is how tests talk to a loopback replay of recorded responses).
+Every request carries ``tool``, ``email`` and ``api_key`` (when set), has a timeout, and is spaced for NCBI's
+limits (3 requests per second, 10 with an API key) by a process-wide throttle. A 429, a 5xx or a network
+failure is retried ``max_tries`` times in all, honouring ``Retry-After``. The base URL is configurable, which
+is how tests talk to a loopback server speaking the E-utilities wire format.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.error import HTTPError, URLError
+from typing import TYPE_CHECKING
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments.pubmed.cache import ResponseCache
 
 if TYPE_CHECKING:
+    import httpx
+
     from jedi_academy.config import Settings
 
 NCBI_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_TOOL = "jedi-academy"
-_ENTREZ_LOCK = threading.Lock()  # Bio.Entrez keeps its settings in module globals
+ENDPOINTS = ("esearch", "esummary", "efetch")
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_GET_URL = 2000  # longer queries (many ids) go as a POST form, as NCBI recommends
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,26 @@ def entrez_config(
     )
 
 
+class _Throttle:
+    """Spaces requests process-wide: NCBI counts requests per client address, not per object."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = float("-inf")
+
+    def wait(self, interval_s: float) -> None:
+        with self._lock:
+            delay = self._last + interval_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._last = time.monotonic()
+
+
+_THROTTLE = _Throttle()
+
+
 class EntrezClient:
-    """Fetches raw E-utilities XML, from the cache when it can."""
+    """Fetches raw E-utilities replies, from the cache when it can."""
 
     def __init__(self, config: EntrezConfig) -> None:
         self.config = config
@@ -82,7 +102,9 @@ class EntrezClient:
         self.network_calls = 0
 
     def fetch(self, endpoint: str, params: dict[str, str]) -> tuple[bytes, bool]:
-        """Raw XML for ``endpoint`` (esearch, efetch, esummary) and whether it came from the cache."""
+        """Raw reply for ``endpoint`` (esearch, esummary, efetch) and whether it came from the cache."""
+        if endpoint not in ENDPOINTS:
+            raise AcademyError(f"unknown E-utilities endpoint {endpoint!r}", f"use {', '.join(ENDPOINTS)}")
         cached = None if self.config.refresh else self.cache.get(endpoint, params)
         if cached is not None:
             return cached, True
@@ -102,49 +124,55 @@ class EntrezClient:
         """Cache a response once the caller has parsed it (errors are never cached)."""
         self.cache.put(endpoint, params, content)
 
+    def _identity(self) -> dict[str, str]:
+        identity = {"tool": self.config.tool, "email": str(self.config.email)}
+        if self.config.api_key:
+            identity["api_key"] = self.config.api_key
+        return identity
+
     def _request(self, endpoint: str, params: dict[str, str]) -> bytes:
-        self.network_calls += 1
-        try:
-            with _entrez_session(self.config) as entrez:
-                call = {"esearch": entrez.esearch, "efetch": entrez.efetch, "esummary": entrez.esummary}[
-                    endpoint
-                ]
-                handle = call(**params)
+        import httpx
+
+        url = f"{self.config.base_url}{endpoint}.fcgi"
+        form = {**params, **self._identity()}
+        interval = 0.1 if self.config.api_key else 1 / 3
+        tries = max(1, self.config.max_tries)
+        with httpx.Client(timeout=self.config.timeout_s, follow_redirects=True) as http:
+            for attempt in range(1, tries + 1):
+                _THROTTLE.wait(interval)
+                self.network_calls += 1
                 try:
-                    content = handle.read()
-                finally:
-                    handle.close()
-        except HTTPError as exc:
-            raise AcademyError(
-                f"PubMed {endpoint} failed: HTTP {exc.code} {exc.reason}",
-                "NCBI may be rate-limiting or down; retry later (results already cached work with --offline)",
-            ) from None
-        except (URLError, TimeoutError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise AcademyError(
-                f"cannot reach PubMed at {self.config.base_url}: {reason}",
-                "check the network; searches made before answer from the cache (--offline)",
-            ) from None
-        return content.encode("utf-8") if isinstance(content, str) else content
+                    response = self._send(http, url, form)
+                except httpx.TransportError as exc:
+                    if attempt < tries:
+                        time.sleep(self.config.retry_sleep_s)
+                        continue
+                    raise AcademyError(
+                        f"cannot reach PubMed at {self.config.base_url}: {exc or type(exc).__name__}",
+                        "check the network; searches made before answer from the cache (--offline)",
+                    ) from None
+                if response.status_code in RETRY_STATUS and attempt < tries:
+                    time.sleep(_retry_after(response, self.config.retry_sleep_s))
+                    continue
+                if response.status_code != 200:
+                    raise AcademyError(
+                        f"PubMed {endpoint} failed: HTTP {response.status_code} {response.reason_phrase}",
+                        "NCBI may be rate-limiting or down; retry later (cached results work with --offline)",
+                    )
+                return response.content
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    @staticmethod
+    def _send(http: httpx.Client, url: str, form: dict[str, str]) -> httpx.Response:
+        request = http.build_request("GET", url, params=form)
+        if len(str(request.url)) > MAX_GET_URL:
+            request = http.build_request("POST", url, data=form)
+        return http.send(request)
 
 
-@contextmanager
-def _entrez_session(config: EntrezConfig) -> Iterator[Any]:
-    from Bio import Entrez
-
-    def open_url(request: urllib.request.Request) -> Any:
-        if config.base_url != NCBI_EUTILS and request.full_url.startswith(NCBI_EUTILS):
-            request.full_url = config.base_url + request.full_url[len(NCBI_EUTILS) :]
-        return urllib.request.urlopen(request, timeout=config.timeout_s)
-
-    names = ("email", "tool", "api_key", "max_tries", "sleep_between_tries", "urlopen")
-    with _ENTREZ_LOCK:
-        saved = {name: getattr(Entrez, name) for name in names}
-        Entrez.email, Entrez.tool, Entrez.api_key = config.email, config.tool, config.api_key
-        Entrez.max_tries, Entrez.sleep_between_tries = config.max_tries, config.retry_sleep_s
-        Entrez.urlopen = open_url
-        try:
-            yield Entrez
-        finally:
-            for name, value in saved.items():
-                setattr(Entrez, name, value)
+def _retry_after(response: httpx.Response, default_s: float) -> float:
+    """Seconds to wait before retrying: the server's ``Retry-After`` (in seconds) when it gives one."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "")), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return default_s

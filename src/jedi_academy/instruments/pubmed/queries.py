@@ -31,6 +31,11 @@ VALIDATION_FILTER = (
     'OR "Validation Study"[pt]'
 )
 
+REVIEW_FILTER = '"Review"[pt] OR "Systematic Review"[pt] OR "Meta-Analysis"[pt]'
+
+# Placeholders a specialization's query templates may use (its YAML ``pubmed.queries``).
+QUERY_PLACEHOLDERS = ("condition", "instrument_words", "validation", "reviews")
+
 # Instruments that are not shipped but often appear next to the shipped ones (id -> names used in papers).
 OTHER_INSTRUMENTS: dict[str, tuple[str, ...]] = {
     "phq-2": ("PHQ-2", "Patient Health Questionnaire-2"),
@@ -49,6 +54,45 @@ OTHER_INSTRUMENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Display (name, acronym) of those instruments; the shipped ones take theirs from their definitions.
+OTHER_DISPLAY: dict[str, tuple[str, str]] = {
+    "phq-2": ("Patient Health Questionnaire-2", "PHQ-2"),
+    "gad-2": ("Generalized Anxiety Disorder 2-item scale", "GAD-2"),
+    "bdi-ii": ("Beck Depression Inventory-II", "BDI-II"),
+    "hads": ("Hospital Anxiety and Depression Scale", "HADS"),
+    "epds": ("Edinburgh Postnatal Depression Scale", "EPDS"),
+    "aq-50": ("Autism Spectrum Quotient", "AQ-50"),
+    "raads-r": ("Ritvo Autism Asperger Diagnostic Scale-Revised", "RAADS-R"),
+    "npi-40": ("Narcissistic Personality Inventory", "NPI-40"),
+    "pni": ("Pathological Narcissism Inventory", "PNI"),
+    "caps-5": ("Clinician-Administered PTSD Scale for DSM-5", "CAPS-5"),
+    "pcl-iv": ("PTSD Checklist (DSM-IV versions)", "PCL"),
+    "caars": ("Conners' Adult ADHD Rating Scales", "CAARS"),
+    "wurs": ("Wender Utah Rating Scale", "WURS"),
+}
+
+
+def instrument_words_term() -> str:
+    return " OR ".join(f"{word}[tiab]" if word.isalpha() else f'"{word}"[tiab]' for word in INSTRUMENT_WORDS)
+
+
+def expand_template(template: str, condition: str) -> str:
+    """A specialization's query template with its placeholders filled in (unknown ones are an error)."""
+    values = {
+        "condition": condition,
+        "instrument_words": instrument_words_term(),
+        "validation": VALIDATION_FILTER,
+        "reviews": REVIEW_FILTER,
+    }
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise AcademyError(
+            f"PubMed query template {template!r}: bad placeholder {exc}",
+            f"use {{{'}, {'.join(QUERY_PLACEHOLDERS)}}}",
+        ) from None
+
+
 def build_query(specialization: str) -> str:
     """The E-utilities search term for validation studies of screening instruments for ``specialization``."""
     mesh = SPECIALIZATION_MESH.get(specialization)
@@ -63,8 +107,8 @@ def build_query(specialization: str) -> str:
     condition = " OR ".join(f'"{term}"[MeSH]' for term in mesh)
     names = [packaged_definition(i).short_name for i in instruments_for_specialization(specialization)]
     words = [f'"{name}"[tiab]' for name in names]
-    words += [f"{word}[tiab]" if word.isalpha() else f'"{word}"[tiab]' for word in INSTRUMENT_WORDS]
-    return f"({condition}) AND ({' OR '.join(words)}) AND ({VALIDATION_FILTER}) AND humans[MeSH]"
+    named = " OR ".join([*words, instrument_words_term()])
+    return f"({condition}) AND ({named}) AND ({VALIDATION_FILTER}) AND humans[MeSH]"
 
 
 _SEPARATORS = r"[\s\-‐‑–.]*"

@@ -75,6 +75,28 @@ def register_routes(routes: "Routes") -> None:
             feedback=feedback,
         )
 
+    @app.get("/sessions/{session_id}/export.{export_format}")
+    def export_session(session_id: str, export_format: str, who: Me) -> Response:
+        """The transcript download: the same file as `academy session export`."""
+        from jedi_academy.feedback import load_feedback
+        from jedi_academy.sessions import session_json
+        from jedi_academy.sessions.transcript_export import FORMATS, MEDIA_TYPES, render_transcript
+
+        owned_session(who, session_id)
+        if export_format not in FORMATS:
+            raise HTTPException(404, "no such format")
+        stored = load_feedback(database, session_id)
+        codes = {turn.index: turn.codes for turn in stored.turns} if stored is not None else None
+        text = render_transcript(session_json(database, session_id), export_format, codes)
+        return Response(
+            text,
+            media_type=f"{MEDIA_TYPES[export_format]}; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="session-{session_id}.{export_format}"',
+                "cache-control": "no-store",
+            },
+        )
+
     @app.post("/sessions/{session_id}/say")
     def say(request: Request, session_id: str, who: Post, text: Annotated[str, Form()]) -> Response:
         row = owned_session(who, session_id)

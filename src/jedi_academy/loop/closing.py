@@ -1,0 +1,127 @@
+"""Design step 9, the final evaluation: close a case.
+
+Closing takes the final measurement of the case's protocol (the specialization's instruments, administered to
+the case's current checkpoint in character as the case's persona, validity-gated as every loop measurement
+is), compares it with the baseline (the case's first checkpoint, measured the same way), stores the
+comparison on the case and marks it closed. A closed case takes no more sessions; its sessions, branches and
+checkpoints stay readable.
+
+The therapist effect needs a control: the same persona worked by a scripted therapist from the same
+checkpoint (`academy experiment therapists`). A case opened outside such an experiment has none, and the
+closure says so instead of crediting the change to the therapist.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from jedi_academy.errors import AcademyError
+from jedi_academy.loop.reassess import reassess
+from jedi_academy.store.lookup import one_by_id_or_prefix
+from jedi_academy.store.models import Case, TherapySession
+
+if TYPE_CHECKING:
+    from jedi_academy.config import Settings
+    from jedi_academy.store import Database
+
+NO_CONTROL = (
+    "no control for this case (a scripted therapist on the same persona and checkpoint, "
+    "`academy experiment therapists`): the change is how this patient model's answers moved, and cannot be "
+    "credited to the therapist"
+)
+
+
+def _open_case(database: Database, case_id: str) -> tuple[str, str, str, str, str]:
+    with database.session() as session:
+        case = one_by_id_or_prefix(session, Case, case_id, "case", "see `academy case list`")
+        if case.status != "open":
+            raise AcademyError(f"case {case.id} is already {case.status}", f"`academy case show {case.id}`")
+        active = session.scalars(
+            select(TherapySession).where(TherapySession.case_id == case.id, TherapySession.status != "ended")
+        ).first()
+        if active is not None:
+            raise AcademyError(
+                f"case {case.id} has an unfinished session {active.id}",
+                f"end it first: `academy session end {active.id}`",
+            )
+        return (
+            case.id,
+            case.persona_id,
+            case.specialization_id,
+            case.start_checkpoint_id,
+            case.current_checkpoint_id,
+        )
+
+
+def close_case(
+    settings: Settings,
+    database: Database,
+    case_id: str,
+    *,
+    instruments: list[str],
+    mode: str = "logprob",
+    seed: int = 0,
+    llms: dict[Any, Any] | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """Measure, compare with the baseline, store the closure and mark the case closed; returns the closure."""
+    found, persona, specialization, baseline, final = _open_case(database, case_id)
+    if not instruments:
+        raise AcademyError(f"no instruments for specialization {specialization}")
+    assessment = reassess(
+        settings,
+        database,
+        child=final,
+        previous=final,
+        baseline=baseline,
+        persona_id=persona,
+        instruments=instruments,
+        mode=mode,
+        seed=seed,
+        llms=llms if llms is not None else {},
+        progress=progress,
+    )
+    closure = {
+        "case_id": found,
+        "closed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "baseline_checkpoint_id": baseline,
+        "final_checkpoint_id": final,
+        "mode": mode,
+        "seed": seed,
+        "final_scores": assessment["scores"],
+        "baseline_scores": assessment["baseline_scores"],
+        "change_vs_baseline": assessment["change_vs_baseline"],
+        "valid": assessment["valid"] and all(s["valid"] for s in assessment["baseline_scores"].values()),
+        "therapist_effect": None,
+        "therapist_effect_note": NO_CONTROL,
+    }
+    with database.session() as session:
+        case = session.get(Case, found)
+        assert case is not None
+        if case.status != "open":  # closed by someone else while we measured
+            raise AcademyError(f"case {found} was closed meanwhile", f"`academy case show {found}`")
+        case.status = "closed"
+        case.closed_at = datetime.fromisoformat(closure["closed_at"])
+        case.closure = closure
+    return closure
+
+
+def closure_lines(closure: dict[str, Any]) -> list[str]:
+    """The closure in words, for `case close` and `case show`."""
+    lines = [
+        f"case {closure['case_id']} closed {closure['closed_at']}: final measurement on "
+        f"{closure['final_checkpoint_id']} against the baseline {closure['baseline_checkpoint_id']}"
+    ]
+    for instrument, change in closure["change_vs_baseline"].items():
+        if change["change"] is None:
+            lines.append(f"  {instrument}: {change['note']}")
+            continue
+        lines.append(
+            f"  {instrument}: {change['before']:g} -> {change['after']:g} (change {change['change']:+g}): "
+            f"{change['classification']}"
+        )
+    lines.append(f"  therapist effect: {closure['therapist_effect_note']}")
+    return lines
