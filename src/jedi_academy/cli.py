@@ -157,7 +157,7 @@ def model_info(ctx: typer.Context) -> None:
 
 def _checkpoint_target(settings: Settings, checkpoint_id: str) -> tuple[Settings, str | None]:
     """Settings and adapter argument that make the LLM layer serve a checkpoint."""
-    from jedi_academy.finetune.checkpoints import resolve_checkpoint
+    from jedi_academy.llm.targets import resolve_checkpoint
     from jedi_academy.store import open_database
 
     with open_database(settings).session() as session:

@@ -158,7 +158,7 @@ def test_one_checkpoint_resolver_serves_sessions_assessment_and_chat(
     model, adapter argument and server URL (a local adapter folder, or the served name on a server)."""
     from jedi_academy.assessment.runner import checkpoint_target
     from jedi_academy.cli import _checkpoint_target
-    from jedi_academy.finetune.checkpoints import resolve_checkpoint
+    from jedi_academy.llm.targets import resolve_checkpoint
     from jedi_academy.sessions import ModelPool, ModelSpec
 
     url = "http://127.0.0.1:9/v1" if backend == "openai" else None

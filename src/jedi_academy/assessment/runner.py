@@ -47,7 +47,7 @@ class SampleOptions:
 def checkpoint_target(
     settings: Settings, database: Database, checkpoint_id: str, llms: dict | None = None
 ) -> Target:
-    from jedi_academy.finetune.checkpoints import resolve_checkpoint
+    from jedi_academy.llm.targets import resolve_checkpoint
 
     with database.session() as session:
         found = resolve_checkpoint(session, settings, checkpoint_id)

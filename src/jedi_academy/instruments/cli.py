@@ -247,68 +247,6 @@ def pubmed(
         typer.echo(f"{article.pmid}  {article.year or '----'}  {article.journal}: {article.title}{named}")
 
 
-@app.command()
-def discover(
-    ctx: typer.Context,
-    specialization: Annotated[
-        str, typer.Option("--specialization", "-s", help="e.g. depression (`academy specializations list`).")
-    ],
-    offline: Annotated[
-        bool, typer.Option("--offline", help="No network: the last search saved here, or the shipped cache.")
-    ] = False,
-    max_results: Annotated[
-        int, typer.Option("--max", help="Articles per query (by relevance).", min=1, max=200)
-    ] = 50,
-    email: Annotated[
-        str | None, typer.Option(help="Contact email sent to NCBI (or ACADEMY_NCBI_EMAIL).")
-    ] = None,
-    api_key: Annotated[str | None, typer.Option(help="NCBI API key (or ACADEMY_NCBI_API_KEY).")] = None,
-    eutils_url: Annotated[
-        str | None, typer.Option(help="E-utilities base URL (or ACADEMY_EUTILS_URL).")
-    ] = None,
-    refresh: Annotated[bool, typer.Option("--refresh", help="Ignore cached PubMed replies.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Find the self-report instruments PubMed's validation studies and reviews name for a specialization.
-
-    Ranks them by articles found, lists their PMIDs and marks each shipped, importable or unknown."""
-    from jedi_academy.instruments.pubmed import EntrezClient, entrez_config
-    from jedi_academy.instruments.pubmed.discover import discover as run_discovery
-    from jedi_academy.specializations import get_specialization
-
-    settings = _settings(ctx)
-    spec = get_specialization(specialization, settings)
-    config = entrez_config(
-        settings, email=email, api_key=api_key, base_url=eutils_url, offline=offline, refresh=refresh
-    )
-    result = run_discovery(
-        spec.id,
-        condition=spec.pubmed.condition if spec.pubmed else None,
-        templates=spec.pubmed.queries if spec.pubmed else (),
-        configured=spec.instruments,
-        client=EntrezClient(config),
-        data_dir=settings.data_dir,
-        offline=offline,
-        per_query=max_results,
-        progress=lambda message: typer.echo(message, err=True),
-    )
-    if as_json:
-        _echo_json([found.as_dict() for found in result.instruments])
-        return
-    typer.echo(f"{spec.id}: {len(result.records)} article(s) from the {result.source}, made {result.made}")
-    if result.how_made:
-        typer.echo(f"  ({result.how_made})")
-    typer.echo(f"{'ACRONYM':18} {'STATUS':10} {'STUDIES':>7} {'REVIEWS':>7}  NAME; PMIDS")
-    for found in result.instruments:
-        pmids = ", ".join(found.pmids[:8]) + (f" (+{len(found.pmids) - 8})" if len(found.pmids) > 8 else "")
-        counts = f"{found.status:10} {found.studies:7} {found.reviews:7}"
-        typer.echo(f"{found.acronym[:18]:18} {counts}  {found.name}; {pmids}")
-    if not result.instruments:
-        typer.echo("no instruments named in the articles found")
-    if result.advice:
-        typer.echo(result.advice)
-
-
 @hookimpl
 def register_commands(commands: CommandRegistry) -> None:
     commands.group("instruments", app)

@@ -11,7 +11,7 @@ from jedi_academy.llm import LLM, open_llm
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
-    from jedi_academy.finetune.checkpoints import CheckpointTarget
+    from jedi_academy.llm.targets import CheckpointTarget
     from jedi_academy.store import Database
 
 
@@ -64,7 +64,7 @@ class ModelPool:
     def patient(self, database: Database, checkpoint_id: str) -> PatientModel:
         """The checkpoint's model and adapter, through the one resolver of checkpoints (the adapter's hash is
         verified the first time this pool serves it)."""
-        from jedi_academy.finetune.checkpoints import resolve_checkpoint
+        from jedi_academy.llm.targets import resolve_checkpoint
         from jedi_academy.sessions.records import get_checkpoint_row
 
         with database.session() as session:

@@ -1,7 +1,7 @@
 """session turns record how many earlier turns were left out of the patient's prompt
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
