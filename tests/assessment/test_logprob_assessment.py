@@ -77,7 +77,7 @@ def test_runs_are_reproducible_and_mismatched_runs_are_refused(trained, capsys) 
     first_items = [(i.item_id, i.distribution) for i in load_run(database, first.id).items]
     assert first_items == [(i.item_id, i.distribution) for i in load_run(database, second.id).items]
     assert (
-        first.prompt_version == "assess-2"
+        first.prompt_version == "assess-3"
         and first.checkpoint_id == trained.patient
         and first.backend == "transformers"
     )

@@ -110,6 +110,7 @@ def assess_command(
                 typer.echo(f"  INVALID ({reason['code']}): {reason['detail']}")
         if row["total"] is None:
             typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
+            typer.echo(f"  {attention_line(validity)}")
             continue
         error = row["standard_error"]
         typer.echo(
@@ -125,6 +126,18 @@ def assess_command(
             f"missing replies {_number(validity.get('missing_share'))}  "
             f"missing items {row['missing_items'] or '-'}"
         )
+        typer.echo(f"  {attention_line(validity)}")
+
+
+def attention_line(validity: dict[str, Any]) -> str:
+    """The inattention measure in words, for every run (valid or not)."""
+    honest = validity.get("attention_p_honest")
+    if honest is None:
+        return "attention items: not measured (no attention item fits this response scale)"
+    return (
+        f"attention items: P(honest answer) {honest:.2f} on {len(validity['attention_items'])} items "
+        f"(chance {validity['attention_chance']:.2f}, needed {validity['attention_threshold']:.3g})"
+    )
 
 
 def _number(value: float | None) -> str:
@@ -148,6 +161,7 @@ def _run_row(run: Any) -> dict[str, Any]:
         "modal": run.result["modal"],
         "missing_items": run.result["missing_items"],
         "mean_order_sensitivity": run.result["mean_order_sensitivity"],
+        "attention": run.result.get("attention"),
         "items": [
             {
                 "item": item.item_id,

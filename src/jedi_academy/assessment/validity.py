@@ -13,6 +13,12 @@ that always picks the first-listed label has 1.0; a respondent who reads the opt
 option labels. Below 0.5 most of the model's reply is something else (prose, a refusal, another format), and
 the normalised distribution over the labels describes a minority behaviour.
 
+``inattention``: the mean probability of the honest answer on the run's attention items (known-answer
+questions on the instrument's own scale, see ``attention.py``), each averaged over its option shifts so that a
+preference for a position or a label cannot supply it. A respondent who ignores the question gets it at chance
+(1/k with k options) whatever its label habits; the run is invalid below halfway from chance to certainty
+(0.625 with four options). docs/assessment.md has the calibration on planted respondents.
+
 ``missing`` (sample mode): more than 20% of the replies were refusals, unparseable or hedged (counting the
 unconstrained probe replies, where a refusal can show), or too many items were left unanswered for the
 instrument's missing-data rule.
@@ -25,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jedi_academy.assessment.administer import ItemOutcome
+from jedi_academy.assessment.attention import attention_measures
 
 
 @dataclass(frozen=True)
@@ -56,9 +63,13 @@ def gate_measures(mode: str, outcomes: list[ItemOutcome]) -> dict[str, Any]:
 
 
 def judge(
-    mode: str, outcomes: list[ItemOutcome], total_valid: bool, thresholds: Thresholds = THRESHOLDS
+    mode: str,
+    outcomes: list[ItemOutcome],
+    total_valid: bool,
+    thresholds: Thresholds = THRESHOLDS,
+    attention: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    measures = gate_measures(mode, outcomes)
+    measures = {**gate_measures(mode, outcomes), **(attention or attention_measures(None, []))}
     reasons: list[dict[str, str]] = []
     sensitivity = measures["median_order_sensitivity"]
     if sensitivity is not None and sensitivity > thresholds.max_order_sensitivity:
@@ -76,6 +87,16 @@ def judge(
                 "code": "option_mass",
                 "detail": f"median option mass {mass:.2g} < {thresholds.min_option_mass}: "
                 "most of the model's reply probability is not on the option labels",
+            }
+        )
+    honest, limit = measures["attention_p_honest"], measures["attention_threshold"]
+    if honest is not None and honest < limit:
+        reasons.append(
+            {
+                "code": "inattention",
+                "detail": f"P(honest answer) on {len(measures['attention_items'])} attention items "
+                f"{honest:.2f} < {limit:.3g} (chance {measures['attention_chance']:.2f}): "
+                "the answers do not depend on what is asked",
             }
         )
     share = measures["missing_share"]

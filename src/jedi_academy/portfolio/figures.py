@@ -13,6 +13,7 @@ from collections import defaultdict
 from typing import Any
 
 from jedi_academy.assessment.administer import ItemOutcome
+from jedi_academy.assessment.attention import measures_from_record
 from jedi_academy.assessment.summary import summarise
 from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError
@@ -219,7 +220,8 @@ def _run_summary_problems(ref: str, run: dict[str, Any]) -> list[str]:
     try:
         outcomes = [_outcome(item) for item in run["items"]]
         summary = summarise(instrument, outcomes, run["seed"])
-        validity = judge(run["mode"], outcomes, summary["total"] is not None)
+        attention = measures_from_record(run["result"].get("attention"))
+        validity = judge(run["mode"], outcomes, summary["total"] is not None, attention=attention)
     except (KeyError, TypeError, ValueError) as exc:
         return [f"{ref}: its items cannot be scored ({exc})"]
     problems = []
