@@ -37,7 +37,7 @@ def test_the_attention_set_is_versioned_and_resembles_no_instrument_item() -> No
     for name, (honest, entries) in items_set.families.items():
         assert len(entries) >= 3 and honest, name
         for entry_id, text in entries:
-            # a few plain words are fine; no other word of five letters or more of an instrument item may appear
+            # a few plain words are fine; no other word of five letters or more of an item may appear
             shared = _words(text) & instrument_words - {"often", "whole", "without"}
             assert not shared, f"{name}/{entry_id} shares {shared} with an instrument item"
 

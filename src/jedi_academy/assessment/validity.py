@@ -19,9 +19,10 @@ preference for a position or a label cannot supply it. A respondent who ignores 
 (1/k with k options) whatever its label habits; the run is invalid below halfway from chance to certainty
 (0.625 with four options). docs/assessment.md has the calibration on planted respondents.
 
-``missing`` (sample mode): more than 20% of the replies were refusals, unparseable or hedged (counting the
-unconstrained probe replies, where a refusal can show), or too many items were left unanswered for the
-instrument's missing-data rule.
+``missing`` (sample mode): more than 20% of the constrained replies were refusals, unparseable or hedged, or
+more than 20% of the unconstrained probe replies were (judged on their own: pooled with the far more numerous
+constrained replies, which cannot refuse, the probes' refusals could never reach the limit), or too many items
+were left unanswered for the instrument's missing-data rule.
 """
 
 from __future__ import annotations
@@ -51,14 +52,18 @@ def _median(values: list[float | None]) -> float | None:
 
 def gate_measures(mode: str, outcomes: list[ItemOutcome]) -> dict[str, Any]:
     """The numbers the gates look at (stored with the run even when every gate passes)."""
-    answers = sum(o.n_answers for o in outcomes) + sum(len(o.probes) for o in outcomes)
-    missing = sum(o.n_missing for o in outcomes) + sum(o.probe_missing for o in outcomes)
+    answers = sum(o.n_answers for o in outcomes)
+    missing = sum(o.n_missing for o in outcomes)
+    probes = sum(len(o.probes) for o in outcomes)
+    probe_missing = sum(o.probe_missing for o in outcomes)
+    sample = mode == "sample"
     return {
         "median_order_sensitivity": _median([o.order_sensitivity for o in outcomes]),
         "median_option_mass": _median([o.option_mass for o in outcomes]) if mode == "logprob" else None,
-        "missing_share": (missing / answers) if mode == "sample" and answers else None,
-        "probe_replies": sum(len(o.probes) for o in outcomes),
-        "probe_missing": sum(o.probe_missing for o in outcomes),
+        "missing_share": (missing / answers) if sample and answers else None,  # constrained replies
+        "probe_replies": probes,
+        "probe_missing": probe_missing,
+        "probe_missing_share": (probe_missing / probes) if sample and probes else None,
     }
 
 
@@ -99,13 +104,21 @@ def judge(
                 "the answers do not depend on what is asked",
             }
         )
-    share = measures["missing_share"]
-    if share is not None and share > thresholds.max_missing_share:
+    shares = [
+        (measures["missing_share"], "constrained replies"),
+        (measures["probe_missing_share"], "free (unconstrained probe) replies"),
+    ]
+    over = [
+        f"{share:.0%} of the {what}"
+        for share, what in shares
+        if share is not None and share > thresholds.max_missing_share
+    ]
+    if over:
         reasons.append(
             {
                 "code": "missing",
-                "detail": f"{share:.0%} of the replies were refusals, unparseable or hedged "
-                f"(limit {thresholds.max_missing_share:.0%})",
+                "detail": " and ".join(over) + " were refusals, unparseable or hedged "
+                f"(limit {thresholds.max_missing_share:.0%} of each)",
             }
         )
     if not total_valid:
