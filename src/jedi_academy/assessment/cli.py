@@ -100,7 +100,7 @@ def assess_command(
         typer.echo(json.dumps(rows if all_personas else rows[0], indent=2))
         return
     for row in rows:
-        modal, persona_id = row["modal"], row["persona"] or "-"
+        shown, persona_id = row["reported"], row["persona"] or "-"
         typer.echo(
             f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
         )
@@ -116,8 +116,8 @@ def assess_command(
         typer.echo(
             f"  total {row['total']:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
             + f"  one administration [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
-            f"modal band {modal['band']}  screen {modal['positive_screen']}  "
-            f"safety flags {modal['safety_flags'] or '-'}"
+            + (f"band {shown['band']}  screen {shown['positive_screen']}  safety flags {_flags(shown)}"
+               if validity["valid"] else "no band, screen or safety flag: the run is invalid")
         )  # fmt: skip
         mass = validity.get("median_option_mass")
         typer.echo(
@@ -140,11 +140,25 @@ def attention_line(validity: dict[str, Any]) -> str:
     )
 
 
+def _flags(shown: dict[str, Any]) -> str:
+    """Each flag with the probability of an answer at or above its threshold."""
+    if not shown["safety_flags"]:
+        return "-"
+    probabilities = shown.get("safety_flag_probabilities") or {}
+    parts = []
+    for item in shown["safety_flags"]:
+        p = probabilities.get(item)
+        parts.append(f"item {item} (unanswered)" if p is None else f"item {item} (P(non-zero) {p:.2f})")
+    return ", ".join(parts)
+
+
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
 def _run_row(run: Any) -> dict[str, Any]:
+    from jedi_academy.assessment.summary import reported_of
+
     return {
         "run": run.id,
         "instrument": run.instrument_id,
@@ -158,6 +172,7 @@ def _run_row(run: Any) -> dict[str, Any]:
         "ci_high": run.ci_high,
         "validity": run.result.get("validity", {"valid": False, "reasons": []}),
         "p_positive_screen": run.result["p_positive_screen"],
+        "reported": reported_of(run.result),
         "modal": run.result["modal"],
         "missing_items": run.result["missing_items"],
         "mean_order_sensitivity": run.result["mean_order_sensitivity"],

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jedi_academy.assessment import stats
+from jedi_academy.assessment.summary import reported_of
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import change_criterion, load_instrument, reliable_change
 from jedi_academy.instruments.model import Instrument
@@ -70,6 +71,7 @@ def mismatches(before: AssessmentRun, after: AssessmentRun) -> list[dict[str, An
 
 def _side(run: AssessmentRun) -> dict[str, Any]:
     validity = run_validity(run)
+    shown = reported_of({**run.result, "validity": validity})
     return {
         "run": run.id,
         "total": run.total,
@@ -78,9 +80,10 @@ def _side(run: AssessmentRun) -> dict[str, Any]:
         "target": run.result.get("target"),
         "mode": run.mode,
         "persona": run.persona_id,
-        "band": run.result.get("modal", {}).get("band"),
-        "positive_screen": run.result.get("modal", {}).get("positive_screen"),
-        "safety_flags": run.result.get("modal", {}).get("safety_flags", []),
+        "band": shown["band"],
+        "positive_screen": shown["positive_screen"],
+        "safety_flags": shown["safety_flags"],
+        "safety_flag_probabilities": shown["safety_flag_probabilities"],
         "valid": validity["valid"],
         "reasons": validity["reasons"],
         "order_sensitivity": validity.get("median_order_sensitivity"),

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from jedi_academy.assessment.administer import Administration, administer_logprob, administer_sample
 from jedi_academy.assessment.attention import plan_attention
 from jedi_academy.assessment.prompts import PROMPT_VERSION, askable_items, require_text
-from jedi_academy.assessment.summary import summarise
+from jedi_academy.assessment.summary import NO_REPORT, summarise
 from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
@@ -108,6 +108,8 @@ def assess(
     summary["validity"] = judge(
         mode, administration.items, summary["total"] is not None, attention=administration.attention_measures
     )
+    if not summary["validity"]["valid"]:  # an invalid run reports no band, screen or safety flag at all
+        summary["reported"] = dict(NO_REPORT)
     return _store(
         database, target, instrument, persona_id, mode, seed, administration, summary, sample_options, started
     )
