@@ -26,13 +26,14 @@ NOT_CLASSIFIABLE = "not classifiable"
 RULE = (
     "The persona is the unit of analysis: each persona's change is the patient's total minus the reference "
     "total. PASS needs all three: (1) a one-sided exact sign-flip test across personas gives p < {alpha} for "
-    "patients scoring higher; (2) at least a small effect: d_z (mean change / SD of the per-persona changes) "
-    "of 0.2 or more, or every persona changing by the same positive amount, and, where the instrument "
-    "publishes a population SD, a mean change of at least 0.2 of that SD; (3) a reliable change (the "
-    "instrument's own criterion) in more than half of the personas whose change can be classified. "
-    "UNDERPOWERED when too few valid personas are left for any outcome to reach p < {alpha} (the smallest "
-    "reachable p is reported). FAIL otherwise. Runs that fail a validity gate are excluded with their "
-    "persona."
+    "patients scoring higher (over the non-zero changes: a change of exactly zero carries no sign); (2) at "
+    "least a small effect: d_z (mean change / SD of the per-persona changes) of 0.2 or more, or every "
+    "persona changing by the same positive amount, and, where the instrument publishes a population SD, a "
+    "mean change of at least 0.2 of that SD; (3) a reliable change (the instrument's own criterion) in more "
+    "than half of the personas whose change can be classified. UNDERPOWERED when too few valid personas with "
+    "a non-zero change are left for any outcome to reach p < {alpha} (the smallest reachable p is reported), "
+    "and when no persona changed at all. FAIL otherwise. Runs that fail a validity gate are excluded with "
+    "their persona."
 )
 MISMATCH_FIELDS = ("persona_id", "mode", "instrument_version", "prompt_version")
 
@@ -203,8 +204,11 @@ def verdict(
     ]
     changes = [c["change"] for c in valid]
     n = len(changes)
-    floor = stats.min_reachable_p(n)
-    p = stats.sign_flip_p(changes, alternative="greater", seed=seed) if n else None
+    # a persona whose change is exactly zero carries no sign: flipping it changes nothing, so counting it
+    # would claim a power the data do not have. The test and its smallest reachable p use the others.
+    signed = [change for change in changes if abs(change) > ZERO_CHANGE]
+    floor = stats.min_reachable_p(len(signed))
+    p = stats.sign_flip_p(signed, alternative="greater", seed=seed) if signed else None
     mean_change = sum(changes) / n if n else None
     d_z = stats.d_z(changes)
     population_sd = instrument.change.sd if instrument.change else None
@@ -223,7 +227,7 @@ def verdict(
         {
             "criterion": f"one-sided sign-flip p < {alpha}",
             "met": p is not None and p < alpha,
-            "detail": "no valid persona" if p is None else f"p = {stats_p(p)} over {n} persona(s)",
+            "detail": _test_detail(p, n, len(signed)),
         },
         {
             "criterion": "at least a small effect",
@@ -255,7 +259,9 @@ def verdict(
         "n_personas": n,
         "n_excluded": len(excluded),
         "excluded": excluded,
-        "test": "one-sided exact sign-flip permutation test of the per-persona changes",
+        "test": "one-sided exact sign-flip permutation test of the non-zero per-persona changes",
+        "n_changed": len(signed),
+        "n_unchanged": n - len(signed),
         "alpha": alpha,
         "p": p,
         "min_reachable_p": floor,
@@ -271,8 +277,20 @@ def verdict(
         },
         "criteria": criteria,
         "rule": RULE.format(alpha=alpha),
-        "cannot_conclude": _limits(outcome, n, floor, alpha, excluded, reference),
+        "cannot_conclude": _limits(outcome, n, len(signed), floor, alpha, excluded, reference),
     }
+
+
+ZERO_CHANGE = 1e-9  # a change this small is no change: it carries no sign
+
+
+def _test_detail(p: float | None, n: int, changed: int) -> str:
+    if n == 0:
+        return "no valid persona"
+    if p is None:
+        return f"no persona changed ({n} zero change(s)): nothing to test"
+    ties = f"; {n - changed} zero change(s) carry no sign and are left out" if changed < n else ""
+    return f"p = {stats_p(p)} over the {changed} non-zero change(s){ties}"
 
 
 def stats_p(p: float) -> str:
@@ -294,17 +312,28 @@ def _effect_detail(d_z: float | None, identical: bool, sd_units: float | None, s
 
 
 def _limits(
-    outcome: str, n: int, floor: float, alpha: float, excluded: list[dict[str, Any]], reference: str
+    outcome: str,
+    n: int,
+    changed: int,
+    floor: float,
+    alpha: float,
+    excluded: list[dict[str, Any]],
+    reference: str,
 ) -> list[str]:
     notes = [
         f"The verdict covers the {n} valid persona(s) assessed and this comparison with the {reference}; "
         "it says nothing about other personas, instruments or models.",
         "Scores are a simulated patient's answers, not a clinical measurement of any person.",
     ]
-    if outcome == "underpowered":
+    if outcome == "underpowered" and n > 0 and changed == 0:
         notes.append(
-            f"With {n} valid persona(s) the smallest reachable p is {stats_p(floor)} >= {alpha}: no result "
-            "could pass; assess more personas."
+            f"No persona changed: all {n} valid change(s) are exactly zero, so there is no direction to test."
+        )
+    elif outcome == "underpowered":
+        counted = f"{changed} non-zero change(s)" if changed < n else f"{n} valid persona(s)"
+        notes.append(
+            f"With {counted} the smallest reachable p is {stats_p(floor)} >= {alpha}: no result could pass; "
+            "assess more personas."
         )
     if excluded:
         notes.append(f"{len(excluded)} persona(s) were excluded because a run failed a validity gate.")

@@ -140,6 +140,8 @@ def verdict_line(label: str, verdict: dict[str, Any]) -> str:
         f"{label}: patients score higher than the {verdict['reference']}: {answer} "
         f"(mean change {mean}, d_z {_fmt(verdict['d_z'])}, p {p}, smallest reachable p "
         f"{format_p(verdict['min_reachable_p'])}, {verdict['n_personas']} valid persona(s)"
+        + (f", {verdict['n_unchanged']} unchanged (no sign, left out of the test)"
+           if verdict.get("n_unchanged") else "")
         + (f", {verdict['n_excluded']} excluded" if verdict["n_excluded"] else "")
         + ")"
     )
@@ -199,7 +201,9 @@ def verdict_section(verdict: dict[str, Any]) -> str:
         f"<tr><th>mean change</th><td>{_fmt(verdict['mean_change'])}</td></tr>"
         f"<tr><th>d_z</th><td>{_fmt(verdict['d_z'])}</td></tr>"
         f"<tr><th>mean change in population SD</th><td>{_fmt(verdict['mean_change_sd_units'])}</td></tr>"
-        f"<tr><th>p (one-sided sign-flip)</th><td>{p}</td></tr>"
+        f"<tr><th>p (one-sided sign-flip over the non-zero changes)</th><td>{p} "
+        f"({verdict.get('n_changed', verdict['n_personas'])} changed, "
+        f"{verdict.get('n_unchanged', 0)} unchanged)</td></tr>"
         f"<tr><th>smallest reachable p</th><td>{format_p(verdict['min_reachable_p'])}</td></tr></table>"
         f"<table><tr><th>criterion</th><th>outcome</th><th>detail</th></tr>{criteria}</table>"
         f"<p><strong>Rule.</strong> {html.escape(verdict['rule'])}</p>"
