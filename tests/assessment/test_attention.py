@@ -117,3 +117,13 @@ def test_cli_assess_json_on_a_uniform_label_model_folder(tmp_path, tiny_dir, cap
     out = capsys.readouterr().out
     assert "INVALID (inattention): P(honest answer) on 3 attention items 0.25 < 0.625" in out
     assert "attention items: P(honest answer) 0.25 on 3 items (chance 0.25, needed 0.625)" in out
+    assert "no band, screen or safety flag: the run is invalid" in out
+
+    # listed as invalid, with no total next to it
+    assert main([*data, "assess", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["valid"], r["reasons"], r["total"]) for r in listed] == [(False, ["inattention"], None)] * 2
+    assert main([*data, "assess", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "VALIDITY" in lines[0] and all("INVALID (inattention)" in line for line in lines[1:])
+    assert not any("13.5" in line for line in lines)

@@ -48,7 +48,7 @@ def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) ->
     assert verdict["excluded"][0]["reasons"][0]["code"] == "option_mass"
     assert results["controls"]["sham"]["verdict"] == "not run"
     text = Path(results["report"]).read_text(encoding="utf-8")
-    assert "UNDERPOWERED" in text and "<svg" in text and "INVALID (option_mass)" in text
+    assert "UNDERPOWERED" in text and "<svg" in text and "INVALID (option_mass" in text
 
     cli = ["--data-dir", str(settings.data_dir), "--model", settings.model]
     assert main([*cli, "baseline", "--specialization", "depression", "--checkpoint", trained.patient]) == 0
@@ -57,7 +57,7 @@ def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) ->
         "phq-9 (all personas vs the base model): patients score higher than the base model: UNDERPOWERED"
         in out
     )
-    assert "base 13." in out and "INVALID (option_mass)" in out
+    assert "base INVALID (option_mass" in out and "base 13." not in out  # no number next to "invalid"
 
     comparison = results["instruments"]["phq-9"]["comparisons"]["base"][0]
     code = main(["--data-dir", str(settings.data_dir), "compare", str(comparison["before_run"]),

@@ -298,8 +298,9 @@ def _persona_line(row: dict[str, Any]) -> str:
     parts = []
     for role, side in row["runs"].items():
         total = "no total" if side["total"] is None else f"{side['total']:.1f}"
-        state = "" if side["valid"] else " INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
-        parts.append(f"{role} {total}{state}")
+        if not side["valid"]:  # no number next to an invalid run
+            total = "INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
+        parts.append(f"{role} {total}")
     return f"persona {row['persona'] or '-'} ({row['split']}): " + ", ".join(parts)
 
 
@@ -315,6 +316,7 @@ def assess_list_command(
     """Stored assessment runs, oldest first: the ids that `academy compare` takes."""
     from sqlalchemy import select
 
+    from jedi_academy.assessment.compare import run_validity
     from jedi_academy.store.lookup import one_by_id_or_prefix
     from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona
 
@@ -333,34 +335,42 @@ def assess_list_command(
             query = query.where(AssessmentRun.persona_id == found_persona.id)
         if instrument is not None:
             query = query.where(AssessmentRun.instrument_id == instrument)
-        rows = [
-            {
-                "run": run.id,
-                "instrument": run.instrument_id,
-                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
-                "checkpoint": run.checkpoint_id,
-                "model": run.model,
-                "persona": run.persona_id,
-                "mode": run.mode,
-                "seed": run.seed,
-                "total": run.total,
-                "ci_low": run.ci_low,
-                "ci_high": run.ci_high,
-                "started_at": run.started_at.isoformat(),
-            }
-            for run in session.scalars(query)
-        ]
+        rows = []
+        for run in session.scalars(query):
+            validity = run_validity(run)
+            valid = bool(validity["valid"])
+            rows.append(
+                {
+                    "run": run.id,
+                    "instrument": run.instrument_id,
+                    "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+                    "checkpoint": run.checkpoint_id,
+                    "model": run.model,
+                    "persona": run.persona_id,
+                    "mode": run.mode,
+                    "seed": run.seed,
+                    "valid": valid,
+                    "reasons": [reason["code"] for reason in validity["reasons"]],
+                    "total": run.total if valid else None,  # an invalid run has no score to list
+                    "ci_low": run.ci_low if valid else None,
+                    "ci_high": run.ci_high if valid else None,
+                    "started_at": run.started_at.isoformat(),
+                }
+            )
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     if not rows:
         typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
         return
-    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
+    typer.echo(
+        f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'VALIDITY':28} {'TOTAL':>7}  {'PERSONA':18} TARGET"
+    )
     for row in rows:
-        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
+        state = "valid" if row["valid"] else "INVALID (" + ", ".join(row["reasons"]) + ")"
+        total = "-" if row["total"] is None else f"{row['total']:.2f}"
         typer.echo(
-            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
+            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {state:28} {total:>7}  "
             f"{(row['persona'] or '-'):18} {row['target']}"
         )
 

@@ -131,7 +131,8 @@ def compare_runs(
         )
     reference, patient = _side(before), _side(after)
     valid = reference["valid"] and patient["valid"] and before.total is not None and after.total is not None
-    change = None if before.total is None or after.total is None else after.total - before.total
+    # an invalid run is no measurement: no change figure comes from it, whatever total it stored
+    change = after.total - before.total if valid else None
     errors = (reference["standard_error"], patient["standard_error"])
     change_se = math.hypot(*errors) if change is not None and None not in errors else None
     population_sd = instrument.change.sd if instrument.change else None
@@ -147,7 +148,9 @@ def compare_runs(
         "change": change,
         "change_se": change_se,
         "change_sd_units": change / population_sd if change is not None and population_sd else None,
-        "reliable_change": _reliable(instrument, before.total, after.total),
+        "reliable_change": _reliable(instrument, before.total, after.total)
+        if valid
+        else {"classification": NOT_CLASSIFIABLE, "method": None, "rci": None, "reason": "a run is invalid"},
         "items": items,
     }
 
