@@ -1,5 +1,5 @@
 """The calibration table of the validity gates in docs/assessment.md, produced from real runs of planted and
-trained respondents (``test_calibration.py`` checks it; ``ACADEMY_WRITE_CALIBRATION=1`` rewrites it)."""
+trained respondents (``test_calibration.py`` checks it; ``WRITE_CALIBRATION_TABLE=1`` rewrites it)."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ def check_document(table: str) -> None:
     before, rest = text.split(START, 1)
     _old, after = rest.split(END, 1)
     updated = f"{before}{START}\n{table}\n{END}{after}"
-    if os.environ.get("ACADEMY_WRITE_CALIBRATION") == "1":
+    if os.environ.get("WRITE_CALIBRATION_TABLE") == "1" and updated != text:
         DOC.write_text(updated, encoding="utf-8")
-    assert updated == text, "stale calibration table in docs (rerun with ACADEMY_WRITE_CALIBRATION=1)"
+        return
+    assert updated == text, "stale calibration table in docs (rerun with WRITE_CALIBRATION_TABLE=1)"

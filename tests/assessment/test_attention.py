@@ -63,7 +63,7 @@ def test_the_plan_is_seeded_fits_the_scale_and_is_asked_without_the_stem() -> No
     assert agreement is not None and agreement.family == "agreement" and agreement.honest_code == 3
     npi = load_instrument("npi-16")
     assert plan_attention(npi, askable_items(npi), seed=0) is None  # a choice between statements: none fits
-    assert threshold(0.25) == 0.625 and threshold(0.5) == 0.75
+    assert threshold(0.25) == 0.5 and threshold(0.5) == pytest.approx(2 / 3)
     assert PROMPT_VERSION == "assess-3"
 
 
@@ -76,7 +76,7 @@ def test_a_uniform_label_respondent_is_invalid_with_inattention_items_unscored(p
     assert [reason["code"] for reason in validity["reasons"]] == ["inattention"]  # no other gate sees it
     assert validity["median_order_sensitivity"] < 0.01 and validity["median_option_mass"] > 0.99
     assert validity["attention_p_honest"] == pytest.approx(0.25, abs=1e-3)
-    assert validity["attention_threshold"] == 0.625 and len(validity["attention_items"]) == 3
+    assert validity["attention_threshold"] == 0.5 and len(validity["attention_items"]) == 3
     # recorded with the run, apart from the questionnaire's items, and never in its total
     record = run.result["attention"]
     assert record["version"] == "attention-1" and record["honest_code"] == 0
@@ -115,8 +115,8 @@ def test_cli_assess_json_on_a_uniform_label_model_folder(tmp_path, tiny_dir, cap
     assert not any(item["item"].startswith("attention:") for item in row["items"])
     assert main([*data, "assess", "--model", str(folder), "--instrument", "phq-9"]) == 0
     out = capsys.readouterr().out
-    assert "INVALID (inattention): P(honest answer) on 3 attention items 0.25 < 0.625" in out
-    assert "attention items: P(honest answer) 0.25 on 3 items (chance 0.25, needed 0.625)" in out
+    assert "INVALID (inattention): P(honest answer) on 3 attention items 0.25 < 0.5" in out
+    assert "attention items: P(honest answer) 0.25 on 3 items (chance 0.25, needed 0.5)" in out
     assert "no band, screen or safety flag: the run is invalid" in out
 
     # listed as invalid, with no total next to it

@@ -2,6 +2,8 @@
 position- or content-blind respondent is invalid with the right code, every valid fixture stays valid, and the
 table in docs/assessment.md is the one these runs produce."""
 
+import pytest
+
 from jedi_academy.assessment.runner import Target, assess, checkpoint_target
 from tests.assessment.calibration import check_document, render, row
 from tests.assessment.planted import (
@@ -10,6 +12,9 @@ from tests.assessment.planted import (
     mostly_first_label_llm,
     uniform_label_llm,
 )
+
+# the package's trained fixture (three fine-tunes of the tiny model) is built in the first test that needs it
+pytestmark = pytest.mark.timeout(2400)
 
 PLANTED = [
     ("uniform label (\"1\"-\"4\" at 25% each)", "invalid: `inattention`", uniform_label_llm, {"inattention"}),
@@ -36,8 +41,8 @@ def test_planted_and_trained_respondents_are_judged_as_calibrated(trained, tiny_
     for name, expected, checkpoint in fixtures:
         run = assess(settings, database, checkpoint_target(settings, database, checkpoint, llms), "phq-9")
         rows.append(row(name, expected, run))
+    check_document(render(rows))  # first: the table shows what the runs gave, even when a check below fails
     severe, patient, calm = rows[-3:]
-    assert "inattention" in severe["codes"] and severe["honest"] < 0.25 and severe["total"] > 20
-    assert patient["valid"] and patient["total"] > 20, patient
-    assert calm["valid"] and calm["total"] < 7, calm
-    check_document(render(rows))
+    assert "inattention" in severe["codes"] and severe["honest"] < 0.25 and severe["total"] > 20, severe
+    assert patient["valid"] and patient["honest"] > 0.5 and patient["total"] > calm["total"] + 5, patient
+    assert calm["valid"] and calm["honest"] > 0.5 and calm["total"] < 7, calm

@@ -109,9 +109,11 @@ def is_attention(item_id: str) -> bool:
 
 
 def threshold(chance: float) -> float:
-    """The smallest mean probability of the honest answer that counts as reading the question: halfway
-    from chance to certainty (0.625 with four options, 0.75 with two). docs/assessment.md: the calibration."""
-    return chance + (1 - chance) / 2
+    """The smallest mean probability of the honest answer that counts as reading the question: a third of
+    the way from chance to certainty (0.5, twice chance, with four options; 2/3 with two). Calibrated on
+    planted and trained respondents (docs/assessment.md): every blind one sits at chance or below, the tiny
+    trained patient that reads the question near 0.63, a real model near 1."""
+    return chance + (1 - chance) / 3
 
 
 def attention_measures(plan: AttentionPlan | None, outcomes: list[Any]) -> dict[str, Any]:

@@ -16,8 +16,8 @@ the normalised distribution over the labels describes a minority behaviour.
 ``inattention``: the mean probability of the honest answer on the run's attention items (known-answer
 questions on the instrument's own scale, see ``attention.py``), each averaged over its option shifts so that a
 preference for a position or a label cannot supply it. A respondent who ignores the question gets it at chance
-(1/k with k options) whatever its label habits; the run is invalid below halfway from chance to certainty
-(0.625 with four options). docs/assessment.md has the calibration on planted respondents.
+(1/k with k options) whatever its label habits; the run is invalid below a third of the way from chance to
+certainty (0.5, twice chance, with four options). docs/assessment.md has the calibration.
 
 ``missing`` (sample mode): more than 20% of the constrained replies were refusals, unparseable or hedged, or
 more than 20% of the unconstrained probe replies were (judged on their own: pooled with the far more numerous
