@@ -294,7 +294,8 @@ def personas_plot(instrument_id: str, rows: list[dict[str, Any]]) -> str:
     axis.set_xticks(range(len(rows)), [r["persona"] or "(none)" for r in rows], rotation=30, ha="right")
     axis.set_xlim(-0.6, len(rows) - 0.4)
     _score_axis(axis, instrument, f"{instrument_id} total (±1.96 SE)")
-    axis.legend(fontsize=8, title="x below the axis: invalid run", title_fontsize=7)
+    if axis.get_legend_handles_labels()[0]:  # every run invalid: nothing on the axis to name
+        axis.legend(fontsize=8, title="x below the axis: invalid run", title_fontsize=7)
     return _svg(figure)
 
 
