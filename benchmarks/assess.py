@@ -12,6 +12,11 @@ matched on the standard error of the expected total that `academy assess` report
 Counted for both: wall time, forward passes and token-forwards (tokens pushed through the model: prompt,
 padding and generated tokens alike). Ratios are printed, never asserted.
 
+The attention items (``assessment/attention.py``) are their own line: the same logprob path with and without
+them, their extra scoring requests, forward passes, token-forwards and time in % of the administration without
+them (the instrument's items alone). The modes are compared without them: they differ in how they ask, not
+in what. ``--logprob-only`` skips sample mode.
+
 Run: ``python -m benchmarks.assess [--instrument phq-9] [--tolerance 0.1]``
 """
 
@@ -51,9 +56,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instrument", default="phq-9")
     parser.add_argument("--tolerance", type=float, default=0.1)
     parser.add_argument("--max-samples", type=int, default=80)
+    parser.add_argument("--logprob-only", action="store_true", help="skip sample mode")
     args = parser.parse_args(argv)
 
     from jedi_academy.assessment.administer import administer_logprob, administer_sample
+    from jedi_academy.assessment.attention import plan_attention
+    from jedi_academy.assessment.prompts import askable_items
     from jedi_academy.assessment.summary import summarise
     from jedi_academy.instruments import load_instrument
     from jedi_academy.llm.tiny import build_tiny_model
@@ -74,11 +82,14 @@ def main(argv: list[str] | None = None) -> None:
             result, seconds, passes, tokens = measure(counter, run)
             logprob_rows.append((f"logprob, {label}", seconds, passes, tokens, result))
         best = min(logprob_rows, key=lambda row: row[1])
+        llm.reuse_prefix_cache = best[0].endswith("cache")
+        plan = plan_attention(instrument, askable_items(instrument), 0)
+        with_attention = measure(counter, lambda: administer_logprob(llm, instrument, persona, plan=plan))
         logprob_se = summarise(instrument, best[4].items, 0)["standard_error"]
         target = (1 + args.tolerance) * logprob_se
 
         samples, sample_row = 5, None
-        while True:
+        while not args.logprob_only:
             result, seconds, passes, tokens = measure(
                 counter,
                 lambda n=samples: administer_sample(
@@ -99,12 +110,26 @@ def main(argv: list[str] | None = None) -> None:
             f"  {label:38} {seconds:8.2f} s  {passes:6d} passes  {tokens:9d} token-forwards  "
             f"SE {logprob_se:.2f}"
         )
-    label, seconds, passes, tokens, error = sample_row
-    if error is None or error > target:
-        print(f"  (sample mode missed the target by N = {args.max_samples}: its cost is a lower bound)")
-    print(f"  {label:38} {seconds:8.2f} s  {passes:6d} passes  {tokens:9d} token-forwards  SE {error:.2f}")
-    print(f"  sample / best logprob path: {seconds / best[1]:.1f}x the time, "
-          f"{passes / best[2]:.1f}x the passes, {tokens / best[3]:.1f}x the token-forwards")  # fmt: skip
+    if sample_row is not None:
+        label, seconds, passes, tokens, error = sample_row
+        if error is None or error > target:
+            print(f"  (sample mode missed the target by N = {args.max_samples}: its cost is a lower bound)")
+        print(f"  {label:38} {seconds:8.2f} s  {passes:6d} passes  {tokens:9d} token-forwards  "
+              f"SE {error:.2f}")  # fmt: skip
+        print(f"  sample / best logprob path: {seconds / best[1]:.1f}x the time, "
+              f"{passes / best[2]:.1f}x the passes, {tokens / best[3]:.1f}x the token-forwards")  # fmt: skip
+    result, seconds, passes, tokens = with_attention
+    if plan is None:
+        print(f"  attention items: none fit {instrument.id}'s response scale")
+        return
+    extra_requests = result.attention_calls
+    base_requests = result.model_calls - extra_requests
+    print(f"  attention items ({len(plan.items)} of {plan.version}, {best[0]}): "
+          f"+{extra_requests} scoring requests ({100 * extra_requests / base_requests:.0f}%), "
+          f"+{passes - best[2]} forward passes ({100 * (passes - best[2]) / best[2]:.0f}%), "
+          f"+{tokens - best[3]} token-forwards ({100 * (tokens - best[3]) / best[3]:.0f}%), "
+          f"+{seconds - best[1]:.2f} s ({100 * (seconds - best[1]) / best[1]:.0f}%) "
+          f"of a {instrument.id} administration without them")  # fmt: skip
 
 
 if __name__ == "__main__":

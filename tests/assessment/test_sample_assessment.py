@@ -6,6 +6,7 @@ import re
 import pytest
 from pydantic import SecretStr
 
+from jedi_academy.assessment.attention import attention_set
 from jedi_academy.assessment.runner import SampleOptions, assess, model_target
 from jedi_academy.config import load_settings
 from jedi_academy.errors import LogprobsUnavailableError
@@ -14,11 +15,12 @@ from jedi_academy.store import open_database
 from tests.http_helpers import JSONHandler, LoopbackServer
 
 ITEM_9 = load_instrument("phq-9").item("9").text
+BOGUS = [text for _honest, entries in attention_set().families.values() for _id, text in entries]
 
 
 class PatientAPI(LoopbackServer):
     """Answers like a patient would through the Mistral API: usually a JSON answer, sometimes a bare number,
-    sometimes a refusal; it always refuses PHQ-9 item 9."""
+    sometimes a refusal; it always refuses PHQ-9 item 9, and it reads the attention questions."""
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
@@ -31,7 +33,10 @@ class PatientAPI(LoopbackServer):
                 prompt = payload["messages"][-1]["content"]
                 options = re.findall(r"^(\d+)\. ", prompt, flags=re.MULTILINE)
                 seed = payload["random_seed"]
-                if ITEM_9 in prompt or seed % 5 == 0:
+                if any(text in prompt for text in BOGUS):
+                    honest = re.search(r"^(\d+)\. Not at all$", prompt, flags=re.MULTILINE)
+                    content = json.dumps({"answer": int(honest.group(1))})
+                elif ITEM_9 in prompt or seed % 5 == 0:
                     content = "I'd rather not answer that."
                 elif seed % 5 == 1:
                     content = options[-1]  # a bare number, not JSON
@@ -67,13 +72,15 @@ def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> N
             run.total is not None and run.ci_low <= run.total <= run.ci_high
         )  # PHQ-9 prorates one missing item
         assert "9" in run.result["modal"]["safety_flags"]  # an unanswered item 9 is not a safe answer
-        assert run.mode == "sample" and run.backend == "mistral" and run.result["model_calls"] == 440
+        assert run.mode == "sample" and run.backend == "mistral" and run.result["model_calls"] == 560
         # the unconstrained probe is where refusals show: every probe of item 9 is one
         probes = items["9"].detail["probes"]
         assert len(probes) == 4 and all(p["answer"] is None and "rather not" in p["reply"] for p in probes)
         validity = run.result["validity"]
         assert validity["valid"] is False and [r["code"] for r in validity["reasons"]] == ["missing"]
-        assert validity["missing_share"] == pytest.approx((40 + 9 * 8 + validity["probe_missing"]) / 440)
+        assert validity["missing_share"] == pytest.approx((40 + 9 * 8) / 400)  # constrained replies alone
+        assert validity["probe_missing_share"] == pytest.approx(validity["probe_missing"] / 40)
+        assert run.result["attention"]["model_calls"] == 120  # 3 attention items, 4 shifts, 10 replies
         assert run.result["standard_error_basis"] == "bootstrap over option orders and replies"
         assert 0 < run.result["standard_error"] < run.total - run.ci_low  # precision, not one sheet's spread
         schema = api.requests[0]["response_format"]["json_schema"]["schema"]
@@ -94,6 +101,26 @@ def test_sample_mode_records_refusals_as_missing_and_still_scores(tmp_path) -> N
 
         with pytest.raises(LogprobsUnavailableError):
             assess(settings, database, target, "phq-9", mode="logprob")
+
+
+def test_sample_mode_judges_the_free_replies_on_their_own(tmp_path, tiny_dir) -> None:  # type: ignore[no-untyped-def]
+    """A model that says "Hello" to anything: constrained decoding forces it to an answer every time, but its
+    free replies never contain one. Pooled, the 40 probes would be 40 / 560 missing; alone they are 100%."""
+    from jedi_academy.assessment.runner import Target
+    from tests.assessment.planted import off_label_llm
+
+    settings = load_settings(data_dir=tmp_path / "data", model=str(tiny_dir), device="cpu")
+    database = open_database(settings)
+    target = Target("off-label", "transformers", "planted", None, None, off_label_llm(tiny_dir))
+    options = SampleOptions(samples=2)
+    run = assess(settings, database, target, "phq-9", mode="sample", sample_options=options)
+    validity = run.result["validity"]
+    assert validity["missing_share"] == 0  # every constrained reply is an answer
+    assert validity["probe_replies"] == 40 and validity["probe_missing_share"] == 1.0
+    assert validity["valid"] is False
+    missing = [reason for reason in validity["reasons"] if reason["code"] == "missing"]
+    assert len(missing) == 1 and "100% of the free (unconstrained probe) replies" in missing[0]["detail"]
+    assert all(probe["reply"].startswith("Hello") for item in run.items for probe in item.detail["probes"])
 
 
 def test_too_many_missing_answers_make_the_total_invalid(tmp_path, tiny_dir) -> None:  # type: ignore[no-untyped-def]

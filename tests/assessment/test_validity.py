@@ -32,7 +32,7 @@ def test_a_content_blind_model_is_invalid_with_order_sensitivity(place, tiny_dir
     assert first_listed_total < 0.01  # the order as printed alone would report a PHQ-9 of 0
     validity = run.result["validity"]
     assert validity["valid"] is False
-    assert [reason["code"] for reason in validity["reasons"]] == ["order_sensitivity"]
+    assert [reason["code"] for reason in validity["reasons"]] == ["order_sensitivity", "inattention"]
     assert validity["median_order_sensitivity"] == pytest.approx(1.0, abs=1e-6)
     assert validity["median_option_mass"] > 0.99  # it answers with a label, just not by content
     # the midpoint it produces would read as "moderate" depression; its estimate is flagged as unstable too

@@ -131,3 +131,35 @@ def test_personas_are_split_by_the_checkpoints_training_data(tmp_path) -> None: 
                                dataset_id="d" * 64))  # fmt: skip
     splits = persona_splits(database, "ck-1", ["a", "b", "c", None])
     assert splits == {"a": "training", "b": "held_out", "c": "held_out", None: "held_out"}
+
+
+def test_zero_changes_carry_no_sign() -> None:
+    # five personas: four rise, one does not move. Counted as five, the smallest p would be 1/32 and this
+    # would pass; the unchanged persona carries no sign, so only four are tested: 1/16, underpowered
+    outcome = verdict(comparisons([(2.0, 24.5), (3.0, 25.5), (4.0, 26.5), (5.0, 27.0), (8.0, 8.0)]))
+    assert outcome["n_personas"] == 5 and outcome["n_changed"] == 4 and outcome["n_unchanged"] == 1
+    assert outcome["min_reachable_p"] == pytest.approx(1 / 16) and outcome["p"] == pytest.approx(1 / 16)
+    assert outcome["verdict"] == "underpowered"
+    detail = outcome["criteria"][0]["detail"]
+    assert "over the 4 non-zero change(s); 1 zero change(s) carry no sign" in detail
+    assert any("With 4 non-zero change(s) the smallest reachable p" in n for n in outcome["cannot_conclude"])
+    assert "non-zero" in outcome["test"] and "carries no sign" in outcome["rule"]
+    # six rising and one unchanged: tested over six, p = 1/64, a pass
+    six = verdict(comparisons([(float(i), 20.0 + 2 * i) for i in range(6)] + [(8.0, 8.0)]))
+    assert six["p"] == pytest.approx(1 / 64) and six["verdict"] == "pass" and six["n_unchanged"] == 1
+
+
+def test_when_no_persona_changed_the_verdict_is_underpowered_never_fail() -> None:
+    outcome = verdict(comparisons([(5.0, 5.0)] * 8))
+    assert outcome["verdict"] == "underpowered" and outcome["p"] is None and outcome["n_changed"] == 0
+    assert outcome["min_reachable_p"] == 1.0
+    assert outcome["criteria"][0]["detail"] == "no persona changed (8 zero change(s)): nothing to test"
+    assert any(note.startswith("No persona changed") for note in outcome["cannot_conclude"])
+
+
+def test_the_verdict_line_and_report_say_that_zero_changes_were_left_out() -> None:
+    from jedi_academy.assessment.report import verdict_line, verdict_section
+
+    outcome = verdict(comparisons([(2.0, 24.5), (3.0, 25.5), (8.0, 8.0)]))
+    assert "1 unchanged (no sign, left out of the test)" in verdict_line("phq-9", outcome)
+    assert "(2 changed, 1 unchanged)" in verdict_section(outcome)

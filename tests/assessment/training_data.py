@@ -20,6 +20,19 @@ SITUATIONS = [
     "Feeling far away from other people",
 ]
 
+# Questions nobody can honestly answer with anything but "Not at all": an attentive respondent learns to read
+# them (the academy's own attention items, data/attention.yaml, are different questions).
+IMPOSSIBLE = [
+    "How often have you ridden a whale to work?",
+    "How often have you painted the whole sky green?",
+    "How often have you eaten a mountain for breakfast?",
+    "How often have you talked with a tree that answered back?",
+    "How often have you run faster than a jet plane?",
+    "How often have you lived inside a volcano?",
+    "How often have you juggled ten planets at once?",
+    "How often have you visited the year 3000?",
+]
+
 
 def prompt(question: str, options: list[str]) -> str:
     lines = ["Please answer the question below.", "", question, "", "Options:"]
@@ -29,8 +42,18 @@ def prompt(question: str, options: list[str]) -> str:
 
 
 def endorse_symptoms(count: int, seed: int = 0, system: str | None = None) -> list[dict]:
-    """Always choose the most frequent option, in any cyclic order: a symptomatic respondent."""
+    """Always choose the most frequent option, in any cyclic order, whatever the question: a respondent who
+    picks the most severe option text without reading the question."""
     return _always(count, "Nearly every day", seed, system)
+
+
+def attentive_patient(count: int, seed: int = 0) -> list[dict]:
+    """A symptomatic respondent who reads the question: "Nearly every day" to symptoms, "Not at all" to the
+    impossible (one row in three)."""
+    rows = _always(count - count // 3, "Nearly every day", seed, None)
+    rows += _always(count // 3, "Not at all", seed + 1, None, IMPOSSIBLE)
+    random.Random(seed).shuffle(rows)
+    return rows
 
 
 def deny_symptoms(count: int, seed: int = 0) -> list[dict]:
@@ -38,14 +61,16 @@ def deny_symptoms(count: int, seed: int = 0) -> list[dict]:
     return _always(count, "Not at all", seed, None)
 
 
-def _always(count: int, choice: str, seed: int, system: str | None) -> list[dict]:
+def _always(
+    count: int, choice: str, seed: int, system: str | None, questions: list[str] = SITUATIONS
+) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for _ in range(count):
         shift = rng.randrange(len(FREQUENCY))
         options = FREQUENCY[shift:] + FREQUENCY[:shift]
         answer = str(options.index(choice) + 1)
-        rows.append(_row(prompt(rng.choice(SITUATIONS), options), answer, system))
+        rows.append(_row(prompt(rng.choice(questions), options), answer, system))
     return rows
 
 

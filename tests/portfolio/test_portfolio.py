@@ -1,5 +1,6 @@
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -70,6 +71,9 @@ def test_build_and_verify_two_sessions(world, bundle) -> None:  # type: ignore[n
     assert body["instance"]["public_key"] == public_key_text(instance_key(world.settings.data_dir))
     page = (bundle / "index.html").read_text()
     assert "<svg" in page and "What this does not prove" in page and "<script" not in page
+    # an invalid measurement has no number next to it in the table
+    assert '<td class="muted">-</td><td class="muted">-</td><td>invalid: ' in page
+    assert not re.search(r"<td>[\d.]+</td><td>[^<]*</td><td>invalid", page)
     assert report.signer == body["instance"]["fingerprint"]
 
 

@@ -38,7 +38,7 @@ def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None
     assert point.checkpoint_id == "ck-tinybase0001"
     assert branch.change is None  # one checkpoint: no change to classify
     svg = str(trajectory_svg(trajectory))
-    assert svg.count('<circle class="point') == 1 and 'data-checkpoint="ck-tinybase0001"' in svg
+    assert svg.count('class="point') == 1 and 'data-checkpoint="ck-tinybase0001"' in svg
     assert 'class="cutoff"' in svg and "cut-off 10" in svg
     assert "<script" not in svg
     validity = run.result["validity"]
@@ -48,6 +48,11 @@ def test_a_scored_checkpoint_is_a_point_with_its_interval(assessed: Any) -> None
     else:  # the random tiny model answers off the labels: its run is invalid and never drawn as a score
         assert point.total is None and point.invalid == [r["code"] for r in validity["reasons"]]
         assert 'class="point invalid' in svg and "invalid (" in svg and "<polyline" not in svg
+        # a labelled cross below the score axis (whose bottom line is the score 0), never a point
+        axis = re.search(r'<line class="axis" x1="\d+" y1="(\d+)"', svg)
+        cross = re.search(r'class="point invalid[^>]*><path d="M[\d.]+,(\d+)', svg)
+        assert axis and cross and int(cross.group(1)) > int(axis.group(1)) and ">invalid</text>" in svg
+        assert '<circle class="point' not in svg
         assert "invalid run(s), no valid score" in str(sparkline_svg(trajectory))
 
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jedi_academy.assessment import stats
+from jedi_academy.assessment.attention import AttentionPlan, attention_measures, interleave, is_attention
 from jedi_academy.assessment.prompts import ItemPrompt, askable_items, item_prompt, orders
-from jedi_academy.instruments.model import Instrument
+from jedi_academy.instruments.model import Instrument, Item
 from jedi_academy.llm import LLM, GenerationParams, LoglikelihoodRequest
 
 
@@ -59,10 +60,30 @@ class Administration:
     items: list[ItemOutcome]
     model_calls: int  # scoring requests (logprob) or generated replies (sample)
     seconds: float
+    attention: list[ItemOutcome] = field(default_factory=list)  # never scored, never shown as items
+    attention_calls: int = 0  # the part of model_calls spent on attention items
+    plan: AttentionPlan | None = None
+
+    @property
+    def attention_measures(self) -> dict[str, Any]:
+        return attention_measures(self.plan, self.attention)
 
 
-def _outcome(instrument: Instrument, item_id: str, by_order: dict[str, dict[int, float]]) -> ItemOutcome:
-    item = instrument.item(item_id)
+def _split(
+    mode: str,
+    outcomes: list[ItemOutcome],
+    calls: int,
+    attention_calls: int,
+    started: float,
+    plan: AttentionPlan | None,
+) -> Administration:
+    items = [o for o in outcomes if not is_attention(o.item_id)]
+    attention = [o for o in outcomes if is_attention(o.item_id)]
+    return Administration(mode, items, calls, time.monotonic() - started, attention, attention_calls, plan)
+
+
+def _outcome(item: Item, by_order: dict[str, dict[int, float]]) -> ItemOutcome:
+    item_id = item.id
     present = [d for d in by_order.values() if d]
     if not present:
         return ItemOutcome(item_id, item.position, {}, by_order, None, None, None, None)
@@ -79,19 +100,31 @@ def _outcome(instrument: Instrument, item_id: str, by_order: dict[str, dict[int,
     )
 
 
-def prompts_for(instrument: Instrument, persona_prompt: str | None) -> list[ItemPrompt]:
+def prompts_for(
+    instrument: Instrument, persona_prompt: str | None, plan: AttentionPlan | None = None
+) -> list[ItemPrompt]:
+    """Every variant of every item in the administered order (attention items at their planned places)."""
     return [
         item_prompt(instrument, item, order, persona_prompt)
-        for item in askable_items(instrument)
+        for item in interleave(askable_items(instrument), plan)
         for order in orders(item)
     ]
 
 
+def _items_by_id(instrument: Instrument, plan: AttentionPlan | None) -> dict[str, Item]:
+    return {item.id: item for item in interleave(askable_items(instrument), plan)}
+
+
 def administer_logprob(
-    llm: LLM, instrument: Instrument, persona_prompt: str | None, adapter: str | None = None
+    llm: LLM,
+    instrument: Instrument,
+    persona_prompt: str | None,
+    adapter: str | None = None,
+    plan: AttentionPlan | None = None,
 ) -> Administration:
     started = time.monotonic()
-    prompts = prompts_for(instrument, persona_prompt)
+    prompts = prompts_for(instrument, persona_prompt, plan)
+    items_by_id = _items_by_id(instrument, plan)
     requests = [
         LoglikelihoodRequest(prompt.messages, label, adapter=adapter, complete=True)
         for prompt in prompts
@@ -106,11 +139,12 @@ def administer_logprob(
         masses.setdefault(prompt.item_id, {})[prompt.order] = sum(math.exp(v) for v in logprobs.values())
     items = []
     for item_id, by_order in by_item.items():
-        outcome = _outcome(instrument, item_id, by_order)
+        outcome = _outcome(items_by_id[item_id], by_order)
         outcome.mass_by_order = masses[item_id]
         outcome.option_mass = sum(masses[item_id].values()) / len(masses[item_id])
         items.append(outcome)
-    return Administration("logprob", items, len(requests), time.monotonic() - started)
+    attention_calls = sum(len(p.codes_by_label) for p in prompts if is_attention(p.item_id))
+    return _split("logprob", items, len(requests), attention_calls, started, plan)
 
 
 NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?![\d])")
@@ -155,13 +189,15 @@ def administer_sample(
     adapter: str | None = None,
     max_missing_share: float = 0.5,
     probes: int = 4,
+    plan: AttentionPlan | None = None,
 ) -> Administration:
     started = time.monotonic()
     by_item: dict[str, dict[str, dict[int, float]]] = {}
     raw: dict[str, dict[str, list[int | None]]] = {}
     probe_replies: dict[str, list[dict[str, Any]]] = {}
-    calls = 0
-    prompts = prompts_for(instrument, persona_prompt)
+    calls = attention_calls = 0
+    prompts = prompts_for(instrument, persona_prompt, plan)
+    items_by_id = _items_by_id(instrument, plan)
     for number, prompt in enumerate(prompts):
         params = GenerationParams(
             temperature=temperature,
@@ -171,6 +207,7 @@ def administer_sample(
         )
         replies = llm.generate([prompt.messages] * samples, params, adapter=adapter)
         calls += len(replies)
+        attention_calls += len(replies) if is_attention(prompt.item_id) else 0
         answers = [parse_answer(reply, prompt.codes_by_label) for reply in replies]
         raw.setdefault(prompt.item_id, {})[prompt.order] = answers
         given = [a for a in answers if a is not None]
@@ -178,18 +215,20 @@ def administer_sample(
             {code: given.count(code) / len(given) for code in prompt.codes_by_label.values()} if given else {}
         )
         by_item.setdefault(prompt.item_id, {})[prompt.order] = frequencies
-    calls += _probe(llm, prompts, probes, temperature, seed, adapter, probe_replies)
+    # attention items get no probes: they are judged on their answers, refusals are judged on the instrument's
+    questionnaire = [prompt for prompt in prompts if not is_attention(prompt.item_id)]
+    calls += _probe(llm, questionnaire, probes, temperature, seed, adapter, probe_replies)
     items = []
     for item_id, by_order in by_item.items():
         answers = [a for order_answers in raw[item_id].values() for a in order_answers]
         missing = sum(a is None for a in answers)
         if answers and missing / len(answers) > max_missing_share:
             by_order = {order: {} for order in by_order}
-        outcome = _outcome(instrument, item_id, by_order)
+        outcome = _outcome(items_by_id[item_id], by_order)
         outcome.n_missing, outcome.n_answers, outcome.samples = missing, len(answers), raw[item_id]
         outcome.probes = probe_replies.get(item_id, [])
         items.append(outcome)
-    return Administration("sample", items, calls, time.monotonic() - started)
+    return _split("sample", items, calls, attention_calls, started, plan)
 
 
 def _probe(

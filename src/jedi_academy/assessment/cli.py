@@ -90,7 +90,7 @@ def assess_command(
         print_json(rows if all_personas else rows[0])
         return
     for row in rows:
-        modal, persona_id = row["modal"], row["persona"] or "-"
+        shown, persona_id = row["reported"], row["persona"] or "-"
         typer.echo(
             f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
         )
@@ -100,13 +100,14 @@ def assess_command(
                 typer.echo(f"  INVALID ({reason['code']}): {reason['detail']}")
         if row["total"] is None:
             typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
+            typer.echo(f"  {attention_line(validity)}")
             continue
         error = row["standard_error"]
         typer.echo(
             f"  total {row['total']:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
             + f"  one administration [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
-            f"modal band {modal['band']}  screen {modal['positive_screen']}  "
-            f"safety flags {modal['safety_flags'] or '-'}"
+            + (f"band {shown['band']}  screen {shown['positive_screen']}  safety flags {_flags(shown)}"
+               if validity["valid"] else "no band, screen or safety flag: the run is invalid")
         )  # fmt: skip
         mass = validity.get("median_option_mass")
         typer.echo(
@@ -115,6 +116,30 @@ def assess_command(
             f"missing replies {_number(validity.get('missing_share'))}  "
             f"missing items {row['missing_items'] or '-'}"
         )
+        typer.echo(f"  {attention_line(validity)}")
+
+
+def attention_line(validity: dict[str, Any]) -> str:
+    """The inattention measure in words, for every run (valid or not)."""
+    honest = validity.get("attention_p_honest")
+    if honest is None:
+        return "attention items: not measured (no attention item fits this response scale)"
+    return (
+        f"attention items: P(honest answer) {honest:.2f} on {len(validity['attention_items'])} items "
+        f"(chance {validity['attention_chance']:.2f}, needed {validity['attention_threshold']:.3g})"
+    )
+
+
+def _flags(shown: dict[str, Any]) -> str:
+    """Each flag with the probability of an answer at or above its threshold."""
+    if not shown["safety_flags"]:
+        return "-"
+    probabilities = shown.get("safety_flag_probabilities") or {}
+    parts = []
+    for item in shown["safety_flags"]:
+        p = probabilities.get(item)
+        parts.append(f"item {item} (unanswered)" if p is None else f"item {item} (P(non-zero) {p:.2f})")
+    return ", ".join(parts)
 
 
 def _number(value: float | None) -> str:
@@ -122,6 +147,8 @@ def _number(value: float | None) -> str:
 
 
 def _run_row(run: Any) -> dict[str, Any]:
+    from jedi_academy.assessment.summary import reported_of
+
     return {
         "run": run.id,
         "instrument": run.instrument_id,
@@ -135,9 +162,11 @@ def _run_row(run: Any) -> dict[str, Any]:
         "ci_high": run.ci_high,
         "validity": run.result.get("validity", {"valid": False, "reasons": []}),
         "p_positive_screen": run.result["p_positive_screen"],
+        "reported": reported_of(run.result),
         "modal": run.result["modal"],
         "missing_items": run.result["missing_items"],
         "mean_order_sensitivity": run.result["mean_order_sensitivity"],
+        "attention": run.result.get("attention"),
         "items": [
             {
                 "item": item.item_id,
@@ -242,8 +271,9 @@ def _persona_line(row: dict[str, Any]) -> str:
     parts = []
     for role, side in row["runs"].items():
         total = "no total" if side["total"] is None else f"{side['total']:.1f}"
-        state = "" if side["valid"] else " INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
-        parts.append(f"{role} {total}{state}")
+        if not side["valid"]:  # no number next to an invalid run
+            total = "INVALID (" + ", ".join(r["code"] for r in side["reasons"]) + ")"
+        parts.append(f"{role} {total}")
     return f"persona {row['persona'] or '-'} ({row['split']}): " + ", ".join(parts)
 
 
@@ -267,11 +297,14 @@ def assess_list_command(
     if not rows:
         typer.echo("no assessment runs yet (academy assess --instrument ID --checkpoint ID)")
         return
-    typer.echo(f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'TOTAL':>7}  {'PERSONA':18} TARGET")
+    typer.echo(
+        f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'VALIDITY':28} {'TOTAL':>7}  {'PERSONA':18} TARGET"
+    )
     for row in rows:
-        total = "invalid" if row["total"] is None else f"{row['total']:.2f}"
+        state = "valid" if row["valid"] else "INVALID (" + ", ".join(row["reasons"]) + ")"
+        total = "-" if row["total"] is None else f"{row['total']:.2f}"
         typer.echo(
-            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {total:>7}  "
+            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {state:28} {total:>7}  "
             f"{(row['persona'] or '-'):18} {row['target']}"
         )
 

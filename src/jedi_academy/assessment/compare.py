@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from jedi_academy.assessment import stats
+from jedi_academy.assessment.summary import reported_of
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import change_criterion, load_instrument, reliable_change
 from jedi_academy.instruments.model import Instrument
@@ -25,13 +26,14 @@ NOT_CLASSIFIABLE = "not classifiable"
 RULE = (
     "The persona is the unit of analysis: each persona's change is the patient's total minus the reference "
     "total. PASS needs all three: (1) a one-sided exact sign-flip test across personas gives p < {alpha} for "
-    "patients scoring higher; (2) at least a small effect: d_z (mean change / SD of the per-persona changes) "
-    "of 0.2 or more, or every persona changing by the same positive amount, and, where the instrument "
-    "publishes a population SD, a mean change of at least 0.2 of that SD; (3) a reliable change (the "
-    "instrument's own criterion) in more than half of the personas whose change can be classified. "
-    "UNDERPOWERED when too few valid personas are left for any outcome to reach p < {alpha} (the smallest "
-    "reachable p is reported). FAIL otherwise. Runs that fail a validity gate are excluded with their "
-    "persona."
+    "patients scoring higher (over the non-zero changes: a change of exactly zero carries no sign); (2) at "
+    "least a small effect: d_z (mean change / SD of the per-persona changes) of 0.2 or more, or every "
+    "persona changing by the same positive amount, and, where the instrument publishes a population SD, a "
+    "mean change of at least 0.2 of that SD; (3) a reliable change (the instrument's own criterion) in more "
+    "than half of the personas whose change can be classified. UNDERPOWERED when too few valid personas with "
+    "a non-zero change are left for any outcome to reach p < {alpha} (the smallest reachable p is reported), "
+    "and when no persona changed at all. FAIL otherwise. Runs that fail a validity gate are excluded with "
+    "their persona."
 )
 MISMATCH_FIELDS = ("persona_id", "mode", "instrument_version", "prompt_version")
 
@@ -70,6 +72,7 @@ def mismatches(before: AssessmentRun, after: AssessmentRun) -> list[dict[str, An
 
 def _side(run: AssessmentRun) -> dict[str, Any]:
     validity = run_validity(run)
+    shown = reported_of({**run.result, "validity": validity})
     return {
         "run": run.id,
         "total": run.total,
@@ -78,9 +81,10 @@ def _side(run: AssessmentRun) -> dict[str, Any]:
         "target": run.result.get("target"),
         "mode": run.mode,
         "persona": run.persona_id,
-        "band": run.result.get("modal", {}).get("band"),
-        "positive_screen": run.result.get("modal", {}).get("positive_screen"),
-        "safety_flags": run.result.get("modal", {}).get("safety_flags", []),
+        "band": shown["band"],
+        "positive_screen": shown["positive_screen"],
+        "safety_flags": shown["safety_flags"],
+        "safety_flag_probabilities": shown["safety_flag_probabilities"],
         "valid": validity["valid"],
         "reasons": validity["reasons"],
         "order_sensitivity": validity.get("median_order_sensitivity"),
@@ -127,7 +131,8 @@ def compare_runs(
         )
     reference, patient = _side(before), _side(after)
     valid = reference["valid"] and patient["valid"] and before.total is not None and after.total is not None
-    change = None if before.total is None or after.total is None else after.total - before.total
+    # an invalid run is no measurement: no change figure comes from it, whatever total it stored
+    change = after.total - before.total if valid else None
     errors = (reference["standard_error"], patient["standard_error"])
     change_se = math.hypot(*errors) if change is not None and None not in errors else None
     population_sd = instrument.change.sd if instrument.change else None
@@ -143,7 +148,9 @@ def compare_runs(
         "change": change,
         "change_se": change_se,
         "change_sd_units": change / population_sd if change is not None and population_sd else None,
-        "reliable_change": _reliable(instrument, before.total, after.total),
+        "reliable_change": _reliable(instrument, before.total, after.total)
+        if valid
+        else {"classification": NOT_CLASSIFIABLE, "method": None, "rci": None, "reason": "a run is invalid"},
         "items": items,
     }
 
@@ -200,8 +207,11 @@ def verdict(
     ]
     changes = [c["change"] for c in valid]
     n = len(changes)
-    floor = stats.min_reachable_p(n)
-    p = stats.sign_flip_p(changes, alternative="greater", seed=seed) if n else None
+    # a persona whose change is exactly zero carries no sign: flipping it changes nothing, so counting it
+    # would claim a power the data do not have. The test and its smallest reachable p use the others.
+    signed = [change for change in changes if abs(change) > ZERO_CHANGE]
+    floor = stats.min_reachable_p(len(signed))
+    p = stats.sign_flip_p(signed, alternative="greater", seed=seed) if signed else None
     mean_change = sum(changes) / n if n else None
     d_z = stats.d_z(changes)
     population_sd = instrument.change.sd if instrument.change else None
@@ -220,7 +230,7 @@ def verdict(
         {
             "criterion": f"one-sided sign-flip p < {alpha}",
             "met": p is not None and p < alpha,
-            "detail": "no valid persona" if p is None else f"p = {stats_p(p)} over {n} persona(s)",
+            "detail": _test_detail(p, n, len(signed)),
         },
         {
             "criterion": "at least a small effect",
@@ -252,7 +262,9 @@ def verdict(
         "n_personas": n,
         "n_excluded": len(excluded),
         "excluded": excluded,
-        "test": "one-sided exact sign-flip permutation test of the per-persona changes",
+        "test": "one-sided exact sign-flip permutation test of the non-zero per-persona changes",
+        "n_changed": len(signed),
+        "n_unchanged": n - len(signed),
         "alpha": alpha,
         "p": p,
         "min_reachable_p": floor,
@@ -268,8 +280,20 @@ def verdict(
         },
         "criteria": criteria,
         "rule": RULE.format(alpha=alpha),
-        "cannot_conclude": _limits(outcome, n, floor, alpha, excluded, reference),
+        "cannot_conclude": _limits(outcome, n, len(signed), floor, alpha, excluded, reference),
     }
+
+
+ZERO_CHANGE = 1e-9  # a change this small is no change: it carries no sign
+
+
+def _test_detail(p: float | None, n: int, changed: int) -> str:
+    if n == 0:
+        return "no valid persona"
+    if p is None:
+        return f"no persona changed ({n} zero change(s)): nothing to test"
+    ties = f"; {n - changed} zero change(s) carry no sign and are left out" if changed < n else ""
+    return f"p = {stats_p(p)} over the {changed} non-zero change(s){ties}"
 
 
 def stats_p(p: float) -> str:
@@ -291,17 +315,28 @@ def _effect_detail(d_z: float | None, identical: bool, sd_units: float | None, s
 
 
 def _limits(
-    outcome: str, n: int, floor: float, alpha: float, excluded: list[dict[str, Any]], reference: str
+    outcome: str,
+    n: int,
+    changed: int,
+    floor: float,
+    alpha: float,
+    excluded: list[dict[str, Any]],
+    reference: str,
 ) -> list[str]:
     notes = [
         f"The verdict covers the {n} valid persona(s) assessed and this comparison with the {reference}; "
         "it says nothing about other personas, instruments or models.",
         "Scores are a simulated patient's answers, not a clinical measurement of any person.",
     ]
-    if outcome == "underpowered":
+    if outcome == "underpowered" and n > 0 and changed == 0:
         notes.append(
-            f"With {n} valid persona(s) the smallest reachable p is {stats_p(floor)} >= {alpha}: no result "
-            "could pass; assess more personas."
+            f"No persona changed: all {n} valid change(s) are exactly zero, so there is no direction to test."
+        )
+    elif outcome == "underpowered":
+        counted = f"{changed} non-zero change(s)" if changed < n else f"{n} valid persona(s)"
+        notes.append(
+            f"With {counted} the smallest reachable p is {stats_p(floor)} >= {alpha}: no result could pass; "
+            "assess more personas."
         )
     if excluded:
         notes.append(f"{len(excluded)} persona(s) were excluded because a run failed a validity gate.")

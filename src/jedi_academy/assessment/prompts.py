@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments.model import Instrument, Item
 
-# assess-1 asked two orders (as printed, reversed) and scored labels without an end marker
-PROMPT_VERSION = "assess-2"
+# assess-1 asked two orders (as printed, reversed) and scored labels without an end marker; assess-2 asked the
+# instrument's items alone; assess-3 mixes attention items (data/attention.yaml) among them
+PROMPT_VERSION = "assess-3"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ def item_prompt(instrument: Instrument, item: Item, order: str, persona_prompt: 
         lines.append(f"Time frame: {instrument.recall_period}.")
     if item.text is not None:
         lines.append("")
-        lines.append(f"{instrument.stem} {item.text}".strip() if instrument.stem else item.text)
+        # an attention item is a whole question of its own: the instrument's stem would not fit it
+        stem = instrument.stem if item.keying != "attention" else None
+        lines.append(f"{stem} {item.text}".strip() if stem else item.text)
     else:
         lines.append("")
         lines.append("Which statement describes you better?")

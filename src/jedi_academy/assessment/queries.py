@@ -75,20 +75,27 @@ def list_runs(
             query = query.where(AssessmentRun.persona_id == found_persona.id)
         if instrument is not None:
             query = query.where(AssessmentRun.instrument_id == instrument)
-        return [
-            {
-                "run": run.id,
-                "instrument": run.instrument_id,
-                "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
-                "checkpoint": run.checkpoint_id,
-                "model": run.model,
-                "persona": run.persona_id,
-                "mode": run.mode,
-                "seed": run.seed,
-                "total": run.total,
-                "ci_low": run.ci_low,
-                "ci_high": run.ci_high,
-                "started_at": run.started_at.isoformat(),
-            }
-            for run in session.scalars(query)
-        ]
+        return [_run_row(run) for run in session.scalars(query)]
+
+
+def _run_row(run: AssessmentRun) -> dict[str, Any]:
+    from jedi_academy.assessment.compare import run_validity
+
+    validity = run_validity(run)
+    valid = bool(validity["valid"])
+    return {
+        "run": run.id,
+        "instrument": run.instrument_id,
+        "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+        "checkpoint": run.checkpoint_id,
+        "model": run.model,
+        "persona": run.persona_id,
+        "mode": run.mode,
+        "seed": run.seed,
+        "valid": valid,
+        "reasons": [reason["code"] for reason in validity["reasons"]],
+        "total": run.total if valid else None,  # an invalid run has no score to list
+        "ci_low": run.ci_low if valid else None,
+        "ci_high": run.ci_high if valid else None,
+        "started_at": run.started_at.isoformat(),
+    }

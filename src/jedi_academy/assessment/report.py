@@ -69,20 +69,25 @@ def comparison_plot(comparison: dict[str, Any]) -> str:
     items_axis.legend(fontsize=8)
     for index, key in enumerate(("before", "after")):
         side = comparison[key]
+        if not side["valid"]:  # no bar: a labelled mark below the score axis
+            totals_axis.annotate("invalid", (index, -0.08), xycoords=("data", "axes fraction"), ha="center",
+                                 va="top", fontsize=8, color="#a11")  # fmt: skip
+            continue
         if side["total"] is None:
             continue
         error = side["standard_error"]
         totals_axis.bar(index, side["total"], yerr=None if error is None else 1.96 * error, capsize=6,
-                        color=ROLE_COLOURS["base" if key == "before" else "patient"],
-                        hatch=None if side["valid"] else "//")  # fmt: skip
+                        color=ROLE_COLOURS["base" if key == "before" else "patient"])  # fmt: skip
     totals_axis.set_xticks([0, 1], [f"run {comparison['before_run']}", f"run {comparison['after_run']}"])
-    _score_axis(totals_axis, instrument, "total (bars: ±1.96 SE; hatched: invalid)")
+    _score_axis(totals_axis, instrument, "total (bars: ±1.96 SE; invalid runs: no bar)")
     change = comparison["change"]
     figure.suptitle(f"{comparison['instrument']}: change {'-' if change is None else f'{change:+.2f}'}")
     return _svg(figure)
 
 
 def _total(side: dict[str, Any]) -> str:
+    if not side["valid"]:
+        return "no score (invalid run)"
     if side["total"] is None:
         return "no valid total"
     error = side["standard_error"]
@@ -107,7 +112,7 @@ def comparison_text(comparison: dict[str, Any]) -> str:
         side = comparison[key]
         lines.append(f"  {label} {_total(side)}  ({side['target']}) {_validity(side)}")
     if comparison["change"] is None:
-        lines.append("  change: none (a run has no valid total)")
+        lines.append("  change: none (a run is invalid or has no valid total)")
     else:
         se = comparison["change_se"]
         units = comparison["change_sd_units"]
@@ -140,6 +145,8 @@ def verdict_line(label: str, verdict: dict[str, Any]) -> str:
         f"{label}: patients score higher than the {verdict['reference']}: {answer} "
         f"(mean change {mean}, d_z {_fmt(verdict['d_z'])}, p {p}, smallest reachable p "
         f"{format_p(verdict['min_reachable_p'])}, {verdict['n_personas']} valid persona(s)"
+        + (f", {verdict['n_unchanged']} unchanged (no sign, left out of the test)"
+           if verdict.get("n_unchanged") else "")
         + (f", {verdict['n_excluded']} excluded" if verdict["n_excluded"] else "")
         + ")"
     )
@@ -199,7 +206,9 @@ def verdict_section(verdict: dict[str, Any]) -> str:
         f"<tr><th>mean change</th><td>{_fmt(verdict['mean_change'])}</td></tr>"
         f"<tr><th>d_z</th><td>{_fmt(verdict['d_z'])}</td></tr>"
         f"<tr><th>mean change in population SD</th><td>{_fmt(verdict['mean_change_sd_units'])}</td></tr>"
-        f"<tr><th>p (one-sided sign-flip)</th><td>{p}</td></tr>"
+        f"<tr><th>p (one-sided sign-flip over the non-zero changes)</th><td>{p} "
+        f"({verdict.get('n_changed', verdict['n_personas'])} changed, "
+        f"{verdict.get('n_unchanged', 0)} unchanged)</td></tr>"
         f"<tr><th>smallest reachable p</th><td>{format_p(verdict['min_reachable_p'])}</td></tr></table>"
         f"<table><tr><th>criterion</th><th>outcome</th><th>detail</th></tr>{criteria}</table>"
         f"<p><strong>Rule.</strong> {html.escape(verdict['rule'])}</p>"
@@ -210,7 +219,9 @@ def verdict_section(verdict: dict[str, Any]) -> str:
 def _cell(side: dict[str, Any] | None) -> str:
     if side is None:
         return "<td>-</td>"
-    if side["total"] is None:
+    if not side["valid"]:
+        total = "no score"
+    elif side["total"] is None:
         total = "no total"
     else:
         error = side["standard_error"]
@@ -255,7 +266,8 @@ def persona_table(rows: list[dict[str, Any]]) -> str:
 
 
 def personas_plot(instrument_id: str, rows: list[dict[str, Any]]) -> str:
-    """Totals per persona for base, sham and patient on the instrument's full range; invalid runs hollow."""
+    """Totals per persona for base, sham and patient on the instrument's full range; an invalid run is an
+    "x" below the score axis, labelled "invalid", never a point on it."""
     plt = _pyplot()
     instrument = _instrument(instrument_id)
     roles = [role for role in ("base", "sham", "patient") if any(role in r["runs"] for r in rows)]
@@ -264,17 +276,26 @@ def personas_plot(instrument_id: str, rows: list[dict[str, Any]]) -> str:
     for offset, role in enumerate(roles):
         for index, row in enumerate(rows):
             side = row["runs"].get(role)
-            if side is None or side["total"] is None:
+            if side is None:
                 continue
             x = index - 0.4 + width * (offset + 0.5)
+            if not side["valid"]:  # outside the axis (in axes coordinates below it): no score to place
+                axis.plot(x, -0.1, "x", color=ROLE_COLOURS[role], transform=axis.get_xaxis_transform(),
+                          clip_on=False)  # fmt: skip
+                axis.annotate("invalid", (x, -0.1), xycoords=("data", "axes fraction"), fontsize=6,
+                              ha="center", va="top", xytext=(0, -4), textcoords="offset points")  # fmt: skip
+                continue
+            if side["total"] is None:
+                continue
             error = side["standard_error"]
             axis.errorbar(x, side["total"], yerr=None if error is None else 1.96 * error, fmt="o",
-                          color=ROLE_COLOURS[role], mfc=ROLE_COLOURS[role] if side["valid"] else "white",
+                          color=ROLE_COLOURS[role], mfc=ROLE_COLOURS[role],
                           label=role if index == 0 else None)  # fmt: skip
     axis.set_xticks(range(len(rows)), [r["persona"] or "(none)" for r in rows], rotation=30, ha="right")
     axis.set_xlim(-0.6, len(rows) - 0.4)
     _score_axis(axis, instrument, f"{instrument_id} total (±1.96 SE)")
-    axis.legend(fontsize=8, title="filled: valid, hollow: invalid", title_fontsize=7)
+    if axis.get_legend_handles_labels()[0]:  # every run invalid: nothing on the axis to name
+        axis.legend(fontsize=8, title="x below the axis: invalid run", title_fontsize=7)
     return _svg(figure)
 
 

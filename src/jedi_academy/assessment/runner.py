@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.administer import Administration, administer_logprob, administer_sample
-from jedi_academy.assessment.prompts import PROMPT_VERSION, require_text
-from jedi_academy.assessment.summary import summarise
+from jedi_academy.assessment.attention import plan_attention
+from jedi_academy.assessment.prompts import PROMPT_VERSION, askable_items, require_text
+from jedi_academy.assessment.summary import NO_REPORT, summarise
 from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
@@ -97,25 +98,46 @@ def assess(
     seed = settings.seed if seed is None else seed
     prompt = persona_prompt(database, persona_id)
     started = time.monotonic()
+    administration = administer(target.llm, instrument, prompt, mode, seed, target.adapter, sample_options)
+    summary = summarise(instrument, administration.items, seed)
+    summary["validity"] = judge(
+        mode, administration.items, summary["total"] is not None, attention=administration.attention_measures
+    )
+    if not summary["validity"]["valid"]:  # an invalid run reports no band, screen or safety flag at all
+        summary["reported"] = dict(NO_REPORT)
+    return _store(
+        database, target, instrument, persona_id, mode, seed, administration, summary, sample_options, started
+    )
+
+
+def administer(
+    llm: LLM,
+    instrument: Any,
+    prompt: str | None,
+    mode: str,
+    seed: int,
+    adapter: str | None,
+    sample_options: SampleOptions = SampleOptions(),
+) -> Administration:
+    """One administration with its attention items (drawn and placed from ``seed``, so a rerun asks the
+    same ones at the same places)."""
+    plan = plan_attention(instrument, askable_items(instrument), seed)
     if mode == "logprob":
-        administration = administer_logprob(target.llm, instrument, prompt, target.adapter)
+        administration = administer_logprob(llm, instrument, prompt, adapter, plan)
     else:
         administration = administer_sample(
-            target.llm,
+            llm,
             instrument,
             prompt,
             samples=sample_options.samples,
             temperature=sample_options.temperature,
             seed=seed,
-            adapter=target.adapter,
+            adapter=adapter,
             max_missing_share=sample_options.max_missing_share,
             probes=sample_options.probes,
+            plan=plan,
         )
-    summary = summarise(instrument, administration.items, seed)
-    summary["validity"] = judge(mode, administration.items, summary["total"] is not None)
-    return _store(
-        database, target, instrument, persona_id, mode, seed, administration, summary, sample_options, started
-    )
+    return administration
 
 
 def _store(
@@ -136,6 +158,7 @@ def _store(
         "adapter": target.adapter,
         "model_calls": administration.model_calls,
         "administration_seconds": administration.seconds,
+        "attention": _attention_record(administration),
         "sample_options": sample_options.__dict__ if mode == "sample" else None,
     }
     with database.session() as session:
@@ -184,3 +207,19 @@ def _store(
         session.add(run)
         append_record(session, run)
         return run
+
+
+def _attention_record(administration: Administration) -> dict[str, Any] | None:
+    """What the attention items were, where they stood and how they were answered: kept with the run (not as
+    item results: they are no questionnaire items) so that the gate can be checked and the run repeated."""
+    if administration.plan is None:
+        return None
+    answers = {o.item_id: o for o in administration.attention}
+    record = administration.plan.as_dict()
+    for row in record["items"]:
+        outcome = answers.get(row["id"])
+        row["distribution"] = {} if outcome is None else {str(c): p for c, p in outcome.distribution.items()}
+        row["order_sensitivity"] = None if outcome is None else outcome.order_sensitivity
+        row["n_missing"] = 0 if outcome is None else outcome.n_missing
+    record["model_calls"] = administration.attention_calls
+    return record

@@ -48,8 +48,10 @@ def summarise(instrument: Instrument, outcomes: list[ItemOutcome], seed: int) ->
 
     ``total``: the expected total under the model's answer distributions. ``ci_low``/``ci_high``: the 2.5th
     and 97.5th percentiles of the totals of simulated administrations (one answer per item drawn from its
-    distribution): how far one administration's total may fall from the expectation. ``modal``: the full
-    score of the most likely answer to every item (band, screen, rule outcomes, safety flags).
+    distribution): how far one administration's total may fall from the expectation. ``reported``: band,
+    screen and safety flags of the reported total (see :func:`reported`). ``modal``: the full score of the
+    most likely answer to every item, kept as a detail: the most likely answer is not the reported score (a
+    respondent at 40% "Not at all" and 60% spread over the rest has a non-zero answer 60% of the time).
     """
     distributions = {o.item_id: (o.distribution or None) for o in outcomes}
     modal_answers = {o.item_id: o.argmax_code for o in outcomes}
@@ -62,6 +64,7 @@ def summarise(instrument: Instrument, outcomes: list[ItemOutcome], seed: int) ->
     error, basis = standard_error(instrument, outcomes, seed) if total is not None else (None, None)
     return {
         "total": total,
+        "reported": reported(instrument, outcomes, total, results),
         "standard_error": error,
         "standard_error_basis": basis,
         "ci_low": float(np.percentile(totals, 2.5)) if len(totals) else None,
@@ -73,6 +76,71 @@ def summarise(instrument: Instrument, outcomes: list[ItemOutcome], seed: int) ->
         "missing_items": [o.item_id for o in outcomes if o.missing],
         "mean_order_sensitivity": _mean([o.order_sensitivity for o in outcomes]),
     }
+
+
+def reported(
+    instrument: Instrument, outcomes: list[ItemOutcome], total: float | None, sheets: list[Any]
+) -> dict[str, Any]:
+    """Band, screen and safety flags of the *reported* score, not of the most likely answer per item.
+
+    The band is the band of the reported total (rounded half up onto the bands' whole-number ranges where the
+    total is not whole); ``band_probabilities`` is the share of simulated answer sheets in each band. The
+    screen compares the reported total with the cut-off. A safety item is flagged when the probability of an
+    answer at or above its threshold is at least 0.5 (and when it is unanswered: the risk is not ruled out),
+    with that probability (None when unanswered)."""
+    definition = instrument.definition
+    band = None
+    if total is not None and definition.bands:
+        whole = math.floor(total + 0.5) if all(b.min == int(b.min) for b in definition.bands) else total
+        band = next((b.label for b in definition.bands if b.min <= whole <= b.max), None)
+    counted = [sheet.band for sheet in sheets if sheet.total is not None]
+    probabilities = (
+        {b.label: counted.count(b.label) / len(counted) for b in definition.bands} if counted else {}
+    )
+    screen = None
+    if definition.screening is not None and total is not None:
+        screen = total >= definition.screening.cutoff
+    by_id = {o.item_id: o for o in outcomes}
+    flags: list[str] = []
+    flag_p: dict[str, float | None] = {}
+    for rule in definition.safety:
+        outcome = by_id.get(rule.item)
+        if outcome is None or outcome.missing:
+            flags.append(rule.item)
+            flag_p[rule.item] = None
+            continue
+        p = sum(prob for code, prob in outcome.distribution.items() if code >= rule.code_at_least)
+        flag_p[rule.item] = p
+        if p >= 0.5:
+            flags.append(rule.item)
+    return {
+        "band": band,
+        "band_probabilities": probabilities,
+        "positive_screen": screen,
+        "safety_flags": flags,
+        "safety_flag_probabilities": flag_p,
+    }
+
+
+NO_REPORT = {
+    "band": None,
+    "band_probabilities": {},
+    "positive_screen": None,
+    "safety_flags": [],
+    "safety_flag_probabilities": {},
+}
+
+
+def reported_of(result: dict[str, Any]) -> dict[str, Any]:
+    """What a stored run reports: nothing for an invalid run; older runs (before ``reported``) fall back on
+    the most likely answers' score."""
+    if not (result.get("validity") or {}).get("valid", False):
+        return dict(NO_REPORT)
+    if "reported" in result:
+        return result["reported"]
+    modal = result.get("modal") or {}
+    return {**NO_REPORT, **{k: modal.get(k) for k in ("band", "positive_screen")},
+            "safety_flags": modal.get("safety_flags") or []}  # fmt: skip
 
 
 def _combine(instrument: Instrument, values: list[float]) -> float | None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from jedi_academy.assessment.prompts import PROMPT_VERSION
 from jedi_academy.assessment.runner import assess, checkpoint_target
+from jedi_academy.assessment.summary import reported_of
 from jedi_academy.instruments import load_instrument, reliable_change
 from jedi_academy.store.models import AssessmentRun
 
@@ -84,7 +85,7 @@ def measurement_json(run: AssessmentRun) -> dict[str, Any]:
         "ci95": [run.ci_low, run.ci_high] if valid else None,
         "standard_error": run.result.get("standard_error") if valid else None,
         "sd": run.result.get("total_sd") if valid else None,
-        "band": (run.result.get("modal") or {}).get("band") if valid else None,
+        "band": reported_of(run.result)["band"] if valid else None,
         "missing_items": run.result.get("missing_items", []),
         "validity": validity,
     }

@@ -13,11 +13,13 @@ from collections import defaultdict
 from typing import Any
 
 from jedi_academy.assessment.administer import ItemOutcome
+from jedi_academy.assessment.attention import measures_from_record
 from jedi_academy.assessment.summary import summarise
 from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.instruments.change import reliable_change
+from jedi_academy.instruments.scoring import ResponseError
 from jedi_academy.store.ledger import content_sha256, normalised
 
 IMPROVEMENT = "reliable improvement"
@@ -219,8 +221,9 @@ def _run_summary_problems(ref: str, run: dict[str, Any]) -> list[str]:
     try:
         outcomes = [_outcome(item) for item in run["items"]]
         summary = summarise(instrument, outcomes, run["seed"])
-        validity = judge(run["mode"], outcomes, summary["total"] is not None)
-    except (KeyError, TypeError, ValueError) as exc:
+        attention = measures_from_record(run["result"].get("attention"))
+        validity = judge(run["mode"], outcomes, summary["total"] is not None, attention=attention)
+    except (KeyError, TypeError, ValueError, ResponseError) as exc:  # a tampered answer code among them
         return [f"{ref}: its items cannot be scored ({exc})"]
     problems = []
     stated = run["result"].get("validity")

@@ -41,9 +41,8 @@ def recompute_problems(
     progress: Callable[[str], None] | None = None,
 ) -> tuple[list[str], int]:
     """Re-run each included assessment; returns the problems and how many runs were recomputed."""
-    from jedi_academy.assessment.administer import administer_logprob, administer_sample
     from jedi_academy.assessment.prompts import PROMPT_VERSION
-    from jedi_academy.assessment.runner import persona_prompt
+    from jedi_academy.assessment.runner import SampleOptions, administer, persona_prompt
     from jedi_academy.assessment.summary import summarise
     from jedi_academy.assessment.validity import judge
     from jedi_academy.instruments import load_instrument
@@ -84,18 +83,16 @@ def recompute_problems(
             llms[model] = open_llm(settings, backend=run["backend"], model=model)
         if progress:
             progress(f"recomputing {name}")
-        if run["mode"] == "logprob":
-            administration = administer_logprob(llms[model], instrument, prompt, adapter)
-        else:
-            sample = run["result"].get("sample_options") or {}
-            administration = administer_sample(
-                llms[model], instrument, prompt, seed=run["seed"], adapter=adapter,
-                samples=sample.get("samples", 20), temperature=sample.get("temperature", 1.0),
-                max_missing_share=sample.get("max_missing_share", 0.5),
-            )  # fmt: skip
+        sample = SampleOptions(**(run["result"].get("sample_options") or {}))
+        administration = administer(
+            llms[model], instrument, prompt, run["mode"], run["seed"], adapter, sample
+        )
         summary = summarise(instrument, administration.items, run["seed"])
         stated = run["result"].get("validity")
-        verdict = judge(run["mode"], administration.items, summary["total"] is not None)
+        verdict = judge(
+            run["mode"], administration.items, summary["total"] is not None,
+            attention=administration.attention_measures,
+        )  # fmt: skip
         if stated is not None and stated.get("valid") != verdict["valid"]:
             problems.append(f"{name}: recomputed validity {verdict['valid']} differs from {stated['valid']}")
         for field_name in ("total", "ci_low", "ci_high"):

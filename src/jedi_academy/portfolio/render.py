@@ -14,7 +14,8 @@ WIDTH, HEIGHT, PAD = 360, 180, 34
 
 
 def trajectory_svg(case: dict[str, Any]) -> Markup:
-    """Baseline and session-wise totals with their 95% intervals; invalid measurements are gaps."""
+    """Baseline and session-wise totals with their 95% intervals; an invalid measurement is a gap in the line
+    and a labelled cross below the axis."""
     points: list[tuple[str, dict[str, Any] | None]] = [("B", case["figures"]["baseline"])]
     points += [(str(s["number"]), s["score"]) for s in case["figures"]["sessions"]]
     values = [
@@ -44,8 +45,10 @@ def trajectory_svg(case: dict[str, Any]) -> Markup:
             f'<text x="{x:.1f}" y="{HEIGHT - PAD / 2 + 4}" font-size="10" text-anchor="middle">{label}</text>'
         )
         if not point or not point["valid"]:
+            # below the axis and its session label, never at a height that reads as a score
             parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT / 2:.1f}" font-size="9" text-anchor="middle">invalid</text>'
+                f'<text x="{x:.1f}" y="{HEIGHT - 3}" font-size="9" fill="#a11" text-anchor="middle">'
+                "\u00d7 invalid</text>"
             )
             continue
         ci_low, ci_high = point["ci"]

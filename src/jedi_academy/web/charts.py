@@ -19,7 +19,8 @@ def _y_scale(trajectory: Trajectory, top: float, bottom: float):  # type: ignore
 def trajectory_svg(trajectory: Trajectory, *, width: int = 640, height: int = 300) -> Markup:
     """Scores per step per branch, the interval as a band, the cut-off as a dashed line; a text fallback says
     what is missing."""
-    left, right, top, bottom = 48, width - 16, 16, height - 40
+    # below the axis: the step labels (+16), the row of invalid-run markers (+26, +38), the caption
+    left, right, top, bottom = 48, width - 16, 16, height - 56
     steps = max((len(b.points) for b in trajectory.branches), default=1)
     x_of = (lambda step: left + step * (right - left) / (steps - 1)) if steps > 1 else (lambda step: left)
     y_of = _y_scale(trajectory, top, bottom)
@@ -82,13 +83,17 @@ def trajectory_svg(trajectory: Trajectory, *, width: int = 640, height: int = 30
         for p in branch.points:
             if p.invalid is None:
                 continue
-            # an invalid run is shown as such on the axis, never at a score
+            # an invalid run has no score: a labelled cross in a row of its own below the score axis, never
+            # a point at a value (the axis's bottom is a score too: 0 on most instruments)
             reasons = ", ".join(p.invalid)
+            x, y = x_of(p.step), bottom + 26
             parts.append(
-                f'<circle class="point invalid {series}" data-checkpoint="{escape(p.checkpoint_id)}" '
-                f'cx="{x_of(p.step):.1f}" cy="{bottom:.1f}" r="4">'
+                f'<g class="point invalid {series}" data-checkpoint="{escape(p.checkpoint_id)}">'
+                f'<path d="M{x - 4:.1f},{y - 4} L{x + 4:.1f},{y + 4} '
+                f'M{x - 4:.1f},{y + 4} L{x + 4:.1f},{y - 4}" stroke="currentColor" stroke-width="2"/>'
+                f'<text class="tick" x="{x:.1f}" y="{y + 14}" text-anchor="middle">invalid</text>'
                 f"<title>{escape(branch.name)} {escape(p.checkpoint_id)}: invalid ({escape(reasons)})</title>"
-                "</circle>"
+                "</g>"
             )
     legend_x = left + 8
     for number, branch in enumerate(trajectory.branches):
