@@ -42,7 +42,9 @@ def exercise_store(database: Database) -> None:
             )
         )  # fmt: skip
     record = session_json(database, session_id)
-    assert record["turns"] == [{"index": 0, "therapist": "Hi", "patient": "Hello", "seed": 1, "risk": []}]
+    assert record["turns"] == [
+        {"index": 0, "therapist": "Hi", "patient": "Hello", "seed": 1, "risk": [], "context_dropped": 0}
+    ]
     assert record["recommendations"][0]["accepted"] is True and record["therapist"] == "Grace"
     stats = session_stats(database, case=case["id"])
     assert (

@@ -223,7 +223,7 @@ def test_stats_by_persona_and_kind(world: World, capsys) -> None:  # type: ignor
     assert main([*world.cli, "session", "stats", "--case", world.case_id]) == 0
     out = capsys.readouterr().out
     assert "by persona:" in out and "p-robin" in out and "by kind:" in out
-    assert main([*world.cli, "session", "stats"]) == 1
+    assert main([*world.cli, "session", "stats"]) == 2  # a usage error
     assert "exactly one of --case and --specialization" in capsys.readouterr().err
 
 

@@ -22,7 +22,7 @@ def test_a_therapist_works_a_case(site: Site, page: Any) -> None:
     # open a new case: the intake sheet, the start checkpoint in the tree, an empty chart
     page.select_option("select[name=specialization]", "depression")
     page.click("text=Open case")
-    expect(page.locator("h1")).to_contain_text("Case c-")
+    expect(page.locator("h1")).to_contain_text("Case case-")
     case_url = page.url
     expect(page.locator("dl.intake")).to_contain_text("Presenting problem")
     expect(page.locator("dl.intake")).to_contain_text("Low mood")

@@ -37,7 +37,7 @@ def test_build_view_download_and_verify_own_portfolio(assessed_site: Site, tmp_p
 
     site = assessed_site
     anonymous = httpx.Client(base_url=site.url, follow_redirects=False)
-    assert anonymous.get("/portfolio").headers["location"] == "/login"
+    assert anonymous.get("/portfolio").headers["location"] == "/login?next=%2Fportfolio"
     assert anonymous.get("/portfolio/download").status_code == 303
 
     ada = sign_in(site.url, site.ada.email)

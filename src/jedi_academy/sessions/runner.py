@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
@@ -117,7 +118,12 @@ class SessionRunner:
             self.card: dict[str, Any] = dict(persona.card)
             self.persona_id = persona.id
         self.persona_prompt = persona_system_prompt(database, self.persona_id)
-        self.patient: PatientModel = pool.patient(database, self.checkpoint_id)
+
+    @cached_property
+    def patient(self) -> PatientModel:
+        """Loaded when first needed: a command refused by a lock (a second `session end`) says so at once,
+        not after loading a model for minutes."""
+        return self.pool.patient(self.database, self.checkpoint_id)
 
     # ------------------------------------------------------------------ opening
 
