@@ -476,7 +476,7 @@ def test_assess_list_and_table_headers(pipeline_runs: PipelineRuns) -> None:
     assert listed.returncode == 0 and len(runs) == table_count(pipeline_runs.data_dir, "assessment_runs") == 2
     assert {run["instrument"] for run in runs} == {"phq-9"} and runs[0]["run"] < runs[1]["run"]
     text = text_result.stdout.splitlines()
-    assert text[0].split()[:4] == ["RUN", "INSTRUMENT", "MODE", "TOTAL"] and len(text) == 3
+    assert text[0].split()[:4] == ["RUN", "INSTRUMENT", "MODE", "VALIDITY"] and len(text) == 3
     for command, result in zip(tables, tables_listed, strict=True):
         lines = result.stdout.splitlines()
         header = "VERSION" if command == "dataset" else "ID"

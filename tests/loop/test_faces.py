@@ -50,7 +50,8 @@ def _cli_json(world: LoopWorld, capsys: pytest.CaptureFixture[str], *args: str) 
 
 
 def _charted(page: str) -> set[str]:
-    return set(re.findall(r'<circle class="point[^"]*" data-checkpoint="([^"]+)"', page))
+    # a scored point is a circle; an invalid run (every tiny-model run) a labelled cross, also "point"
+    return set(re.findall(r'<(?:circle|g) class="point[^"]*" data-checkpoint="([^"]+)"', page))
 
 
 def test_a_branch_made_in_the_browser_is_the_command_lines_branch(

@@ -85,9 +85,9 @@ def test_the_loop_job_moves_the_case_and_a_branch_starts_from_the_first_checkpoi
     # done: the page goes to the case, whose chart now has the start checkpoint and the new one scored
     page.wait_for_url(f"{url}/cases/{world.case_id}", timeout=300_000)
     worker.join(timeout=60)
-    points = page.locator("#trajectory svg circle.point")
+    points = page.locator("#trajectory svg .point")  # scored circles or invalid-run crosses (tiny model)
     expect(points).to_have_count(2)
-    expect(page.locator(f'#trajectory circle[data-checkpoint="{first_checkpoint}"]')).to_have_count(1)
+    expect(page.locator(f'#trajectory .point[data-checkpoint="{first_checkpoint}"]')).to_have_count(1)
     shoot(page, "case-after-loop")
 
     # return to the first checkpoint and branch: the next session runs there, on a new branch
