@@ -26,6 +26,18 @@ def genuine(world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, b
 
 
 @pytest.fixture(scope="module")
+def with_adapters(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("verifier") / "portfolio-t-1"
+    build_portfolio(world.database, world.settings.data_dir, request(world, with_adapters=True), out)
+    return out
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.fixture(scope="module")
 def verifier(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from jedi_academy.cli import main
 
@@ -45,7 +57,7 @@ def _zip(path: Path, files: dict[str, bytes], links: dict[str, str] | None = Non
     return path
 
 
-def _check(browser: Any, page_file: Path, bundle: Path) -> tuple[str, str]:  # noqa: F811
+def _check(browser: Any, page_file: Path, bundle: Path, control: str = "#zip") -> tuple[str, str]:  # noqa: F811
     context = browser.new_context()
     errors: list[str] = []
     try:
@@ -53,7 +65,7 @@ def _check(browser: Any, page_file: Path, bundle: Path) -> tuple[str, str]:  # n
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("request", lambda r: None if r.url.startswith("file:") else errors.append(f"net: {r.url}"))
         page.goto(page_file.as_uri())
-        page.set_input_files("#zip", str(bundle))
+        page.set_input_files(control, str(bundle))
         # polls until the checks have run (a selector: the page's CSP forbids evaluating strings)
         page.wait_for_selector("#verdict:not([data-verdict='none'])", timeout=30_000)
         verdict = page.get_attribute("#verdict", "data-verdict") or ""
@@ -138,3 +150,37 @@ def test_another_signer_fails(browser: Any, verifier: Path, genuine: dict, tmp_p
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
     verdict, said = _check(browser, verifier, _zip(tmp_path / "f.zip", files))
     assert verdict == "failed" and "NOT VERIFIED" in said, said
+
+
+def test_adapters_are_hashed_in_the_browser(browser: Any, verifier: Path, with_adapters: Path, tmp_path: Path) -> None:  # noqa: F811, E501
+    files = _tree(with_adapters)
+    adapter_files = sorted(name for name in files if name.startswith("adapters/"))
+    assert adapter_files, "the bundle carries no adapter, so nothing would be hashed"
+    verdict, said = _check(browser, verifier, _zip(tmp_path / "a.zip", files))
+    assert verdict == "verified", said
+    assert "adapter(s) match the hashes their checkpoints declare" in said
+    # one changed byte in one adapter file: the tree hash differs
+    changed = dict(files)
+    changed[adapter_files[0]] = bytes([files[adapter_files[0]][0] ^ 1]) + files[adapter_files[0]][1:]
+    verdict, said = _check(browser, verifier, _zip(tmp_path / "b.zip", changed))
+    assert verdict == "failed" and "files do not match its hash" in said, said
+    # an adapter file taken away
+    missing = {k: v for k, v in files.items() if k != adapter_files[-1]}
+    verdict, said = _check(browser, verifier, _zip(tmp_path / "c.zip", missing))
+    assert verdict == "failed" and "files do not match its hash" in said, said
+
+
+def test_a_folder_chosen_in_the_browser_verifies(browser: Any, verifier: Path, with_adapters: Path) -> None:  # noqa: F811
+    verdict, said = _check(browser, verifier, with_adapters, control="#folder")
+    assert verdict == "verified", said
+    assert "adapter(s) match the hashes their checkpoints declare" in said
+
+
+def test_a_changed_file_in_a_chosen_folder_fails(browser: Any, verifier: Path, with_adapters: Path, tmp_path: Path) -> None:  # noqa: F811, E501
+    folder = tmp_path / "portfolio-t-1"
+    for name, data in _tree(with_adapters).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    (folder / "notes.txt").write_text("trust me")
+    verdict, said = _check(browser, verifier, folder, control="#folder")
+    assert verdict == "failed" and "unexpected file(s): notes.txt" in said, said
