@@ -23,7 +23,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q
+	# two workers (CI has two cores); whole files go to one worker, so a module's fixtures are built once
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m benchmarks
