@@ -33,12 +33,15 @@ _REFINE = ExtraOption(
 )
 
 
+# Every face of the terminal that ends a session takes the same options: `session end`, the interactive
+# `/end` of `session start|resume`, and `session replay` (issue 26 point 7: one end of a session).
+ENDING_COMMANDS = ("session end", "session start", "session resume", "session replay")
+
+
 @hookimpl
 def command_options(command: str) -> list[ExtraOption] | None:
-    if command == "session end":
+    if command in ENDING_COMMANDS:
         return [_REFINE, _NO_FEEDBACK, _FEEDBACK_TOKENS]
-    if command == "session replay":
-        return [_NO_FEEDBACK, _FEEDBACK_TOKENS]
     return None
 
 
