@@ -19,6 +19,9 @@ SCRIPT_SEED = 5
 TRAINING = {"lora_rank": 4, "lora_alpha": 8.0, "learning_rate": 1e-3, "max_steps": 4, "batch_size": 4,
             "max_seq_len": 1024, "eval_every": 4, "save_every": 1}  # fmt: skip
 LOOP = {"max_tokens": 12, "steps": 2}
+# A therapist who reads out PHQ-9 item 9 (the template session's last turn): the loop leaves that turn alone
+# out of training (issue 26 point 6; tests/loop/test_guards.py).
+ITEM_9 = "Have you had thoughts that you would be better off dead or of hurting yourself in some way?"
 QUESTIONS = ["How have you been sleeping?", "What does a bad day look like?", "Who do you talk to?"]
 ANSWERS = ["Badly. I wake at four.", "I stay in bed and skip lunch.", "My sister, sometimes."]
 
@@ -69,6 +72,7 @@ def build_world(root: Path, tiny_dir: Path) -> LoopWorld:
         ScriptTurn("How was your week?"),
         ScriptTurn("Could you walk after breakfast?", ("Take a short walk after breakfast",)),
         ScriptTurn("And note when you wake.", ("Keep a sleep diary",)),
+        ScriptTurn(ITEM_9),
     ]
     record = replay_session(
         database,

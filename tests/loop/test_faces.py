@@ -4,6 +4,7 @@ page, and a loop whose process was killed is shown as interrupted with the comma
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import signal
@@ -139,14 +140,28 @@ def test_a_killed_loop_is_shown_interrupted_with_the_command_that_resumes_it(
     assert main([*world.cli, "case", "show", world.case_id]) == 0
     assert f"interrupted at {row['loop']['stopped_at']}: resume with `{resume}`" in capsys.readouterr().out
 
+    # no session starts on the checkpoint the unfinished loop replaces (issue 26 point 7): one line, exit 1
+    assert main([*world.cli, "session", "start", "--case", world.case_id]) == 1
+    refused = capsys.readouterr().err.strip()
+    assert len(refused.splitlines()) == 1 and "is interrupted" in refused and f"`{resume}`" in refused
+    assert f"`academy case branch {world.case_id} --at {world.start_checkpoint}`" in refused
+    message = refused.removeprefix("error: ")
+
     case = f"/cases/{world.case_id}"
     with served(world, tiny_llm) as ada:
         page = ada.get(case).text
         assert "<strong>interrupted</strong>" in page and f"<code>{resume}</code>" in page
+        # the web app says what the command line says, in place of the start button, and refuses the start
+        assert 'id="start-session"' not in page and html.escape(message) in page
+        started = ada.post(f"{case}/sessions", data={"csrf_token": page_csrf(ada, case)})
+        assert started.status_code == 409 and html.escape(message[1:]) in started.text  # capitalised
         # while a process runs the case's loop (holds the case's lock as `loop`), it is running, not resumable
         with lock_held_elsewhere(world.settings.data_dir, "loop", case_id=world.case_id):
             page = ada.get(case).text
             [shown] = _cli_json(world, capsys, "case", "show", world.case_id)["sessions"]
+            capsys.readouterr()
+            assert main([*world.cli, "session", "start", "--case", world.case_id]) == 1
+            assert "is running" in capsys.readouterr().err
         assert "interrupted" not in page and resume not in page
         assert shown["loop"]["status"] == "running" and shown["loop"]["resume"] is None
 

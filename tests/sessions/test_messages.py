@@ -27,10 +27,21 @@ def test_counts_are_printed_as_words_not_dicts() -> None:
         "expand",
         {
             "conversation_ids": ["v-1"],
-            "expansion": {"generated": 1, "existing": 0, "left_out": {"session_contaminated": 1}},
+            "expansion": {
+                "generated": 1,
+                "existing": 0,
+                "left_out": {"undecided": 1},
+                "removed_turns": [{"turn": 1, "speaker": "therapist", "reason": "contaminated",
+                                   "items": ["phq-9 item 9"]}],
+                "leak_checked": False,
+                "leak_not_checked": "no ingested Reddit comments",
+            },
         },
+    )  # fmt: skip
+    assert line == (
+        "1 conversation(s) (1 new, 0 found), left out 1 follow-up(s) not written: the patient never decided "
+        "on the recommendation; 1 session turn(s) left out of training; NOT leak-checked (see below)"
     )
-    assert line == "1 conversation(s) (1 new, 0 found), left out session_contaminated 1"
     assert "{" not in line
 
 

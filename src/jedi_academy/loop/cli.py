@@ -125,6 +125,7 @@ def loop_command(
             )
         return
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
+    from jedi_academy.loop.text import expansion_lines
 
     def stage(step: str, state: str, message: str) -> None:
         number = f"[{STEPS.index(step) + 1}/{len(STEPS)}]"
@@ -145,6 +146,8 @@ def loop_command(
         f"{result['checkpoint_id']} (parent {result['parent_checkpoint_id']}), dataset "
         f"{result['dataset_id'][:12]} (parent {str(result['parent_dataset_id'])[:12]})"
     )
+    for line in expansion_lines(result["expansion"]):
+        typer.echo(f"  {line}")
     _echo_assessment(result["assessment"])
 
 

@@ -60,6 +60,10 @@ class ExpansionReport:
     left_out: Counter[str] = field(default_factory=Counter)  # conversations, by reason
     rejected: Counter[str] = field(default_factory=Counter)  # answers, by reason
     leak_checked: bool = False
+    leak_not_checked: str | None = None  # why the leak check did not run, in plain words
+    leak_source: str | None = None  # the ingest output the author's comments came from
+    # session turns left out of the session conversation, each {"turn", "speaker", "reason", "items"}
+    removed_turns: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,9 @@ class ExpansionReport:
             "left_out": dict(self.left_out),
             "rejected_answers": dict(self.rejected),
             "leak_checked": self.leak_checked,
+            "leak_not_checked": self.leak_not_checked,
+            "leak_source": self.leak_source,
+            "removed_turns": self.removed_turns,
             "prompt_version": expansion_prompts()["version"],
         }
 
@@ -108,7 +115,9 @@ def expand_session(
     """Store the session conversation and one follow-up per decided recommendation; ``record`` is
     ``sessions.session_json``."""
     prompts = expansion_prompts()
-    report = ExpansionReport(leak_checked=guards.leak_checked)
+    report = ExpansionReport(
+        leak_checked=guards.leak_checked, leak_not_checked=guards.leak_reason, leak_source=guards.leak_source
+    )
     teacher_info = {"backend": teacher.backend_name, "model": teacher.model_name}
     with database.session() as session:
         persona = session.get(Persona, record["persona_id"])
@@ -218,38 +227,64 @@ def _exists(database: Database, conversation_id: str) -> bool:
         return session.get(Conversation, conversation_id) is not None
 
 
+def turn_problems(guards: LoopGuards, turn: int, therapist: str, patient: str) -> list[dict[str, Any]]:
+    """Why one session turn may not be trained on: each side that reproduces instrument wording (named by
+    instrument and item) or, for the patient, repeats the persona's own Reddit comments."""
+    found = []
+    for speaker, text in (("therapist", therapist), ("patient", patient)):
+        items = guards.wording(text)
+        if items:
+            found.append({"turn": turn, "speaker": speaker, "reason": "contaminated", "items": items})
+        elif speaker == "patient" and guards.leaks(text):
+            found.append({"turn": turn, "speaker": speaker, "reason": "leak", "items": []})
+    return found
+
+
+def _flagged(database: Database, conversation_id: str) -> bool:
+    with database.session() as session:
+        conversation = session.get(Conversation, conversation_id)
+        return conversation is not None and bool(conversation.provenance.get("contaminated"))
+
+
 def _store_session(
     database: Database, record: dict[str, Any], guards: LoopGuards, report: ExpansionReport
 ) -> str | None:
-    """The session's own turns as a conversation (origin ``session``); a contaminated turn marks it, so no
-    dataset version includes it."""
-    turns = [(t["therapist"], t["patient"]) for t in record["turns"] if t["patient"]]
+    """The session's own turns as a conversation (origin ``session``). A turn in which either side reproduces
+    instrument wording (a therapist who read out PHQ-9 item 9) or the patient repeats the author's comments
+    is left out, and named in the report; the other turns are kept."""
+    turns = [(t["index"], t["therapist"], t["patient"]) for t in record["turns"] if t["patient"]]
     if not turns:
         report.left_out["empty_session"] += 1
         return None
     conversation_id = expansion_id(record["session_id"], "session", {}, record["seed"])
+    removed = [p for index, q, a in turns for p in turn_problems(guards, index, q, a)]
+    report.removed_turns = removed
     if _exists(database, conversation_id):
+        if _flagged(database, conversation_id):  # stored whole and flagged by an earlier version
+            report.left_out["session_contaminated"] += 1
+            return conversation_id
         report.existing += 1
         report.conversation_ids.append(conversation_id)
         return conversation_id
-    problems = sorted(
-        {p for q, a in turns for p in (guards.problem(q, patient=False), guards.problem(a, question=q)) if p}
-    )
-    contaminated = "contaminated" in problems or "leak" in problems
+    dropped = {p["turn"] for p in removed}
+    kept = [(q, a) for index, q, a in turns if index not in dropped]
+    if not kept:
+        report.left_out["session_all_turns_removed"] += 1
+        return None
+    problems = sorted({p for q, a in kept if (p := guards.problem(a, question=q))})
     provenance = {
         "session_id": record["session_id"],
         "case_id": record["case_id"],
         "checkpoint_id": record["checkpoint_id"],
         "seed": record["seed"],
         "patient_model": record["patient_model"],
-        "contaminated": contaminated,
+        "contaminated": False,
+        "turns_kept": [index for index, _q, _a in turns if index not in dropped],
+        "removed_turns": removed,
         "guard_problems": problems,
         "guards": guards.describe(),
     }
-    _store(database, conversation_id, record, SESSION_ORIGIN, turns, provenance)
-    if contaminated:
-        report.left_out["session_contaminated"] += 1
-        return conversation_id
+    _store(database, conversation_id, record, SESSION_ORIGIN, kept, provenance)
     report.generated += 1
     report.conversation_ids.append(conversation_id)
     return conversation_id

@@ -33,12 +33,15 @@ _REFINE = ExtraOption(
 )
 
 
+# Every face of the terminal that ends a session takes the same options: `session end`, the interactive
+# `/end` of `session start|resume`, and `session replay` (issue 26 point 7: one end of a session).
+ENDING_COMMANDS = ("session end", "session start", "session resume", "session replay")
+
+
 @hookimpl
 def command_options(command: str) -> list[ExtraOption] | None:
-    if command == "session end":
+    if command in ENDING_COMMANDS:
         return [_REFINE, _NO_FEEDBACK, _FEEDBACK_TOKENS]
-    if command == "session replay":
-        return [_NO_FEEDBACK, _FEEDBACK_TOKENS]
     return None
 
 
@@ -71,13 +74,38 @@ def session_sections(database: Any, record: dict[str, Any]) -> Section:
     from jedi_academy.feedback.render import render_summary
     from jedi_academy.loop.session_feedback import feedback_view
 
+    guards = _guards_section(database, record["session_id"])
     view = feedback_view(database, record["session_id"])
     if view is None:
-        return Section({"feedback": None}, ["feedback: none stored (`academy session end` codes it)"])
+        lines = ["feedback: none stored (`academy session end` codes it)", *guards.lines]
+        return Section({"feedback": None, **guards.fields}, lines)
     feedback = load_feedback(database, record["session_id"])
     lines = [f"Feedback on technique (coder {feedback.backend}/{feedback.model}):"]
     lines += [f"  {line}" for line in render_summary(feedback.summary)]
-    return Section({"feedback": view}, lines)
+    return Section({"feedback": view, **guards.fields}, lines + guards.lines)
+
+
+def _guards_section(database: Any, session_id: str) -> Section:
+    """What the loop's guards kept out of training from this session (JSON key ``training_guards``, ``null``
+    before the session's loop has expanded it): every session turn left out, by turn and instrument item,
+    and whether the leak check ran (and if not, why)."""
+    from jedi_academy.loop.run import loop_for_session
+    from jedi_academy.loop.text import expansion_lines
+
+    loop = loop_for_session(database, session_id)
+    expansion = loop.expansion if loop is not None else {}
+    if not expansion:
+        return Section({"training_guards": None}, [])
+    data = {
+        "removed_turns": expansion.get("removed_turns") or [],
+        "leak_checked": bool(expansion.get("leak_checked")),
+        "leak_not_checked": expansion.get("leak_not_checked"),
+    }
+    lines = [f"Training data from this session (loop {loop.id}):"]
+    lines += [f"  {line}" for line in expansion_lines(expansion)]
+    if not data["removed_turns"]:
+        lines.append("  every answered turn is in the training data")
+    return Section({"training_guards": data}, lines)
 
 
 @hookimpl

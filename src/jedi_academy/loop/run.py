@@ -21,7 +21,6 @@ from sqlalchemy import select
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.models import Case, Checkpoint, LoopRun, TherapySession
-from jedi_academy.terminal_text import counts_text
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -229,6 +228,7 @@ def _llm(context: LoopContext, backend: str, model: str, base_url: str | None) -
 def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
     from jedi_academy.loop.expansion import ExpansionOptions, expand_session
     from jedi_academy.loop.guards import loop_guards
+    from jedi_academy.loop.text import left_out_text
     from jedi_academy.personas import persona_system_prompt
 
     options = LoopOptions.from_dict(loop.options)
@@ -258,7 +258,7 @@ def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
     if not report.conversation_ids:
         raise AcademyError(
             f"expansion of session {loop.session_id} produced no usable conversation "
-            f"(left out: {counts_text(report.left_out)})",
+            f"({left_out_text(report.left_out)})",
             "check the teacher model, or run a session with at least one reply",
         )
     return {"expansion": report.as_dict(), "conversation_ids": report.conversation_ids}
@@ -365,10 +365,15 @@ _STEP_FUNCTIONS: dict[str, Callable[[LoopContext, LoopRun, Any], dict[str, Any]]
 
 def _summary(step: str, values: dict[str, Any]) -> str:
     if step == "expand":
+        from jedi_academy.loop.text import left_out_text
+
         report = values["expansion"]
+        removed = len(report.get("removed_turns") or [])
+        leak = "leak-checked" if report.get("leak_checked") else "NOT leak-checked (see below)"
         return (
             f"{len(values['conversation_ids'])} conversation(s) ({report['generated']} new, "
-            f"{report['existing']} found), left out {counts_text(report['left_out'])}"
+            f"{report['existing']} found), {left_out_text(report['left_out'])}; "
+            f"{removed} session turn(s) left out of training; {leak}"
         )
     if step == "merge":
         merge = values["expansion"]["merge"]

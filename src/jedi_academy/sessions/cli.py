@@ -35,6 +35,9 @@ def register_commands(commands: CommandRegistry) -> None:
     commands.group("case", case_app)
     commands.group("session", session_app)
     commands.command("add", group="therapist", extensible=True)(therapist_add)
+    # every command that can end a session takes the options the stages add to ending it (`/end` included)
+    commands.command("start", group="session", extensible=True)(session_start)
+    commands.command("resume", group="session", extensible=True)(session_resume)
     commands.command("end", group="session", extensible=True)(session_end)
     commands.command("replay", group="session", extensible=True)(session_replay)
 
@@ -219,7 +222,6 @@ TeacherModel = Annotated[str | None, typer.Option(help="Teacher model (default: 
 TeacherUrl = Annotated[str | None, typer.Option(help="Teacher server URL.")]
 
 
-@session_app.command("start")
 def session_start(
     ctx: typer.Context,
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
@@ -235,8 +237,10 @@ def session_start(
     teacher_backend: TeacherBackend = None,
     teacher_model: TeacherModel = None,
     teacher_base_url: TeacherUrl = None,
+    extensions: dict[str, Any] | None = None,
 ) -> None:
-    """An interactive session: you type, the patient answers (/rec marks a recommendation, /end ends)."""
+    """An interactive session: you type, the patient answers (/rec marks a recommendation, /end ends it as
+    `academy session end` does, with the same options)."""
     from jedi_academy.personas.intake import render_intake
     from jedi_academy.sessions.interactive import HELP, run_interactive
     from jedi_academy.sessions.records import show_case
@@ -258,12 +262,13 @@ def session_start(
     )
     typer.echo(render_intake(case_view["intake"]))
     typer.echo(HELP)
-    raise typer.Exit(run_interactive(runner))
+    raise typer.Exit(run_interactive(runner, end_options=extensions))
 
 
-@session_app.command("resume")
 def session_resume(
-    ctx: typer.Context, session_id: Annotated[str, typer.Argument(help="Session id or prefix.")]
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    extensions: dict[str, Any] | None = None,
 ) -> None:
     """Continue a paused or interrupted session with its own seed and settings."""
     from jedi_academy.errors import AcademyError
@@ -286,7 +291,7 @@ def session_resume(
         f"resuming session {runner.session_id} (seed {runner.seed}, checkpoint {runner.checkpoint_id})"
     )
     typer.echo(HELP)
-    raise typer.Exit(run_interactive(runner))
+    raise typer.Exit(run_interactive(runner, end_options=extensions))
 
 
 def session_end(

@@ -78,8 +78,11 @@ def _summary(terminal: Terminal, record: dict[str, Any]) -> None:
         terminal.line(f"  flagged for risk content in turn(s) {sorted({f['turn'] for f in record['flags']})}")
 
 
-def run_interactive(runner: SessionRunner, terminal: Terminal | None = None) -> int:
-    """Run until /end (returns 0) or a pause (returns 130 for Ctrl-C, 0 for Ctrl-D)."""
+def run_interactive(
+    runner: SessionRunner, terminal: Terminal | None = None, *, end_options: dict[str, Any] | None = None
+) -> int:
+    """Run until /end (returns 0) or a pause (returns 130 for Ctrl-C, 0 for Ctrl-D). ``/end`` runs the one
+    end-of-session sequence with ``end_options`` (the options of `session end` the command was given)."""
     terminal = terminal or Terminal()
     for _index, therapist, patient in runner.turns():
         terminal.line(f"therapist> {therapist}")
@@ -105,7 +108,7 @@ def run_interactive(runner: SessionRunner, terminal: Terminal | None = None) -> 
             elif line == "/end":
                 terminal.line("ending the session ...")
                 # the same sequence as `academy session end` (the stages' hooks: MITI feedback included)
-                ended = end_session(runner, progress=terminal.line)
+                ended = end_session(runner, options=end_options, progress=terminal.line)
                 _summary(terminal, ended.record)
                 for text in ended.lines:
                     terminal.line(text)

@@ -24,6 +24,8 @@ from jedi_academy.store.models import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.orm import Session
 
     from jedi_academy.store import Database
@@ -266,7 +268,13 @@ def create_session(
     params: dict[str, Any],
     patient: dict[str, Any],
     teacher: dict[str, Any],
+    data_dir: Path | None = None,
 ) -> str:
+    """The next session of the case (refused while a session of it is unfinished, or while the loop after
+    its previous session has not finished: ``loop_gate``; ``data_dir`` tells a running loop from an
+    interrupted one)."""
+    from jedi_academy.sessions.loop_gate import refuse_if_loop_unfinished
+
     with database.session() as session:
         case = get_case(session, case_id)
         if case.status != "open":
@@ -280,6 +288,7 @@ def create_session(
                 f"continue it with `academy session resume {active.id}` or close it with "
                 f"`academy session end {active.id}`",
             )
+        refuse_if_loop_unfinished(session, case, data_dir)
         number = (
             session.scalar(select(func.max(TherapySession.number)).where(TherapySession.case_id == case.id))
             or 0

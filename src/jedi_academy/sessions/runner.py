@@ -141,8 +141,13 @@ class SessionRunner:
     ) -> SessionRunner:
         options = options or SessionOptions()
         teacher = teacher or pool.teacher_spec()
+        from jedi_academy.sessions.loop_gate import refuse_if_loop_unfinished
+
+        data_dir = pool.settings.data_dir
         with database.session() as session:
-            checkpoint_id = records.get_case(session, case_id).current_checkpoint_id
+            case = records.get_case(session, case_id)
+            refuse_if_loop_unfinished(session, case, data_dir)  # at once, before a model loads for minutes
+            checkpoint_id = case.current_checkpoint_id
         patient = pool.patient(database, checkpoint_id)  # load (and check) the model before the row exists
         session_id = records.create_session(
             database,
@@ -152,6 +157,7 @@ class SessionRunner:
             params=options.to_record(),
             patient=patient.record,
             teacher=teacher.describe(),
+            data_dir=data_dir,
         )
         return cls(database, pool, session_id)
 

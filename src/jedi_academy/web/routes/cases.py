@@ -55,6 +55,7 @@ def register_routes(routes: "Routes") -> None:
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: str, who: Me) -> Response:
         from jedi_academy.loop.trajectory import case_trajectory
+        from jedi_academy.sessions.loop_gate import session_blocked
 
         owned_case(who, case_id)
         case = case_trajectory(database, case_id, settings.data_dir)  # sessions with their loops
@@ -68,6 +69,7 @@ def register_routes(routes: "Routes") -> None:
             chart=trajectory_svg(trajectory),
             tree=checkpoint_tree(database, case_id),
             active=next((s for s in case["sessions"] if s["status"] != "ended"), None),
+            blocked=session_blocked(database, case_id, settings.data_dir),
         )
 
     @app.post("/cases/{case_id}/sessions")
@@ -75,12 +77,16 @@ def register_routes(routes: "Routes") -> None:
         import secrets
 
         from jedi_academy.sessions import SessionOptions, SessionRunner
+        from jedi_academy.sessions.loop_gate import LoopNotFinishedError
 
         owned_case(who, case_id)
         options = SessionOptions(max_tokens=config.max_tokens)
         seed = secrets.randbelow(2**31) if config.session_seed is None else config.session_seed
-        with state.load_lock:  # loading a checkpoint's model, once (generation goes through the queue)
-            runner = SessionRunner.start(database, state.pool, case_id, seed=seed, options=options)
+        try:
+            with state.load_lock:  # loading a checkpoint's model, once (generation goes through the queue)
+                runner = SessionRunner.start(database, state.pool, case_id, seed=seed, options=options)
+        except LoopNotFinishedError as exc:  # the message `academy session start` prints
+            raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/sessions/{runner.session_id}")
 
     @app.post("/cases/{case_id}/branch")
