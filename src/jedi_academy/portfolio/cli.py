@@ -75,6 +75,8 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
             typer.echo(f"FAIL {problem}")
         for missing in report.missing_records:
             typer.echo(f"note {missing}: the record has since been deleted")
+        for erased in report.erased_records:
+            typer.echo(f"erased {erased}")
         if report.unsealed_records and not report.heads_checked:
             typer.echo(
                 f"note {len(report.unsealed_records)} record(s) have no entry "

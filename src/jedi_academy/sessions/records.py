@@ -22,6 +22,7 @@ from jedi_academy.store.models import (
     Therapist,
     TherapySession,
 )
+from jedi_academy.store.retirement import refuse_retired
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -83,7 +84,11 @@ def current_patient_checkpoint(session: Session, specialization: str) -> Checkpo
     """The specialization's newest fine-tuned checkpoint: its current patient model."""
     row = session.scalars(
         select(Checkpoint)
-        .where(Checkpoint.specialization_id == specialization, Checkpoint.kind != "base")
+        .where(
+            Checkpoint.specialization_id == specialization,
+            Checkpoint.kind != "base",
+            Checkpoint.retired_at.is_(None),  # retired: trained on erased data
+        )
         .order_by(Checkpoint.created_at.desc(), Checkpoint.id)
     ).first()
     if row is None:
@@ -119,7 +124,7 @@ def _pick_persona(session: Session, therapist: Therapist, specialization: str) -
     personas = list(
         session.scalars(
             select(Persona)
-            .where(Persona.specialization_id == specialization)
+            .where(Persona.specialization_id == specialization, Persona.erased_at.is_(None))
             .order_by(Persona.created_at, Persona.id)
         )
     )
@@ -157,6 +162,10 @@ def open_case(
             )
         if persona is not None:
             chosen = one_by_id_or_prefix(session, Persona, persona, "persona", "see `academy personas list`")
+            if chosen.erased_at is not None:
+                raise AcademyError(
+                    f"persona {chosen.id} was erased (its source was removed)", "choose another persona"
+                )
             if chosen.specialization_id != specialization:
                 raise AcademyError(
                     f"persona {chosen.id} belongs to '{chosen.specialization_id}', not '{specialization}'"
@@ -165,6 +174,7 @@ def open_case(
             chosen = _pick_persona(session, worker, specialization)
         if checkpoint is not None:
             model = get_checkpoint_row(session, checkpoint)
+            refuse_retired(model)
             if model.specialization_id not in (None, specialization):
                 raise AcademyError(
                     f"checkpoint {model.id} is a '{model.specialization_id}' patient, not '{specialization}'"
