@@ -152,3 +152,23 @@ def test_erase_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "--author, --comment or --from-file" in capsys.readouterr().err
     assert main([*cli, "erase", "--author", "someone"]) == 2
     assert "not an author pseudonym" in capsys.readouterr().err
+
+
+def test_a_portfolio_accounts_for_an_erasure_by_its_tombstone_and_catches_an_edited_one() -> None:
+    from jedi_academy.portfolio.verify import VerifyReport, _check_erasures
+    from jedi_academy.store import ledger
+
+    content = {"id": "erasure-1", "summary": {"counts": {"conversations": 2, "personas": 1}}}
+    body_hash = ledger.body_sha256(3, "erasure", "erasure-1", ledger.content_sha256(content))
+    body = {
+        "chain": {"links": [[1, "a" * 64], [2, "b" * 64], [3, body_hash]]},
+        "erasures": [{"seq": 3, "subject_id": "erasure-1", "content": content}],
+    }
+    report = VerifyReport("p")
+    _check_erasures(body, report)
+    assert report.ok and report.erasures == ["entry 3: erasure-1 (2 conversations, 1 personas)"]
+
+    body["erasures"][0]["content"] = {**content, "summary": {"counts": {"conversations": 0}}}
+    report = VerifyReport("p")
+    _check_erasures(body, report)
+    assert report.problems == ["ledger entry 3 (erasure erasure-1): does not match the hash chain"]

@@ -263,6 +263,8 @@ def portfolio_verify(
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")
+        for erasure in report.erasures:
+            typer.echo(f"erasure {erasure}: a tombstone in the chain, not a tamper")
         checked = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.checked.items())
         if not report.ok:
             verdict = f"NOT VERIFIED ({len(report.problems)} problem(s))"

@@ -510,6 +510,19 @@ def verify_chain(
     return report
 
 
+def tombstones(session: Session, up_to_seq: int) -> list[dict[str, Any]]:
+    """The erasure entries up to ``up_to_seq`` with their sealed content, as a portfolio carries them (a
+    verifier rehashes each against its link)."""
+    found = []
+    query = select(LedgerEntry).where(LedgerEntry.kind == "erasure", LedgerEntry.seq <= up_to_seq)
+    for entry in session.scalars(query.order_by(LedgerEntry.seq)):
+        row = session.get(Erasure, entry.subject_id)
+        content = sealed_content(RECORD_KINDS["erasure"], row, entry.content_sha256) if row else None
+        if content is not None:
+            found.append({"seq": entry.seq, "subject_id": entry.subject_id, "content": content})
+    return found
+
+
 def _erased_by_tombstones(
     session: Session, latest: dict[tuple[str, str], LedgerEntry]
 ) -> dict[tuple[str, str], int]:
