@@ -130,6 +130,9 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
     with database.session() as session, pytest.raises(AcademyError, match="is retired"):
         resolve_checkpoint(session, run_world.settings, checkpoint)
 
+    assert main([*run_world.cli, "checkpoints", "list"]) == 0
+    assert f"RETIRED by {done['erasure_id']}" in capsys.readouterr().out
+
     # the ledger tells the erasure from a tamper
     assert main([*run_world.cli, "ledger", "verify"]) == 0
     verified = capsys.readouterr().out
