@@ -270,7 +270,7 @@ def _apply(session: Session, plan: Plan) -> str:
         checkpoint.retired_at, checkpoint.retired_by = now, erasure_id
     closed = []
     for case in session.scalars(select(Case).where(Case.id.in_(plan.cases))):
-        case.intake = {"erased": True}  # the sheet was the persona's card
+        case.intake = {"specialization": case.intake.get("specialization"), "erased": True}  # was the card
         if case.status == "open":
             case.status, case.closed_at = "closed", now
             case.closure = {

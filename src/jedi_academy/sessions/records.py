@@ -60,13 +60,33 @@ def get_therapist(session: Session, wanted: str) -> Therapist:
     return one_by_id_or_prefix(session, Therapist, wanted, "therapist", "see `academy therapist list`")
 
 
+def active_therapist(session: Session, wanted: str) -> Therapist:
+    """:func:`get_therapist`, refusing a disabled one (no new case, no session)."""
+    row = get_therapist(session, wanted)
+    refuse_disabled(row)
+    return row
+
+
+def refuse_disabled(row: Therapist) -> None:
+    if row.disabled_at is not None:
+        raise AcademyError(
+            f"therapist {row.name} is disabled",
+            f"enable them with `academy therapist disable {row.id} --undo`",
+        )
+
+
 def list_therapists(database: Database) -> list[dict[str, Any]]:
     with database.session() as session:
         return [therapist_json(t) for t in session.scalars(select(Therapist).order_by(Therapist.created_at))]
 
 
 def therapist_json(row: Therapist) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "created_at": row.created_at.isoformat()}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": row.created_at.isoformat(),
+        "disabled": row.disabled_at is not None,
+    }
 
 
 # ---------------------------------------------------------------- cases
@@ -152,7 +172,7 @@ def open_case(
     from jedi_academy.personas.intake import intake_sheet
 
     with database.session() as session:
-        worker = get_therapist(session, therapist)
+        worker = active_therapist(session, therapist)
         field = session.get(Specialization, specialization)
         if field is None and _is_defined_specialization(specialization):
             raise _no_personas_yet(specialization)  # defined, but nothing was ingested or generated for it
@@ -212,9 +232,14 @@ def set_case_checkpoint(
         return case_json(session, case)
 
 
-def list_cases(database: Database, therapist: str | None = None) -> list[dict[str, Any]]:
+def list_cases(
+    database: Database, therapist: str | None = None, *, archived: bool = False
+) -> list[dict[str, Any]]:
+    """The cases (of a therapist), oldest first; archived ones only with ``archived``."""
     with database.session() as session:
         query = select(Case).order_by(Case.created_at, Case.id)
+        if not archived:
+            query = query.where(Case.archived_at.is_(None))
         if therapist is not None:
             query = query.where(Case.therapist_id == get_therapist(session, therapist).id)
         return [case_json(session, c) for c in session.scalars(query)]
@@ -228,7 +253,7 @@ def show_case(database: Database, case_id: str) -> dict[str, Any]:
             session_summary(session, s)
             for s in session.scalars(
                 select(TherapySession)
-                .where(TherapySession.case_id == case.id)
+                .where(TherapySession.case_id == case.id, TherapySession.archived_at.is_(None))
                 .order_by(TherapySession.number)
             )
         ]
@@ -252,6 +277,7 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "status": case.status,
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "closure": case.closure,
+        "archived": case.archived_at is not None,
         "sessions": sessions or 0,
         "intake": case.intake,
         "created_at": case.created_at.isoformat(),
@@ -281,6 +307,12 @@ def create_session(
         case = get_case(session, case_id)
         if case.status != "open":
             raise AcademyError(f"case {case.id} is {case.status}")
+        if case.archived_at is not None:
+            hint = f"`academy case archive {case.id} --undo` first"
+            raise AcademyError(f"case {case.id} is archived", hint)
+        therapist = session.get(Therapist, case.therapist_id)
+        if therapist is not None:
+            refuse_disabled(therapist)
         active = session.scalars(
             select(TherapySession).where(TherapySession.case_id == case.id, TherapySession.status != "ended")
         ).first()
@@ -406,13 +438,16 @@ def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
         "undecided": sum(1 for r in recommendations if r.accepted is None),
         "flags": len(row.flags),
         "started_at": row.started_at.isoformat(),
+        "archived": row.archived_at is not None,
     }
 
 
-def list_sessions(database: Database, case_id: str) -> list[dict[str, Any]]:
+def list_sessions(database: Database, case_id: str, *, archived: bool = False) -> list[dict[str, Any]]:
+    """A case's sessions in order; archived ones only with ``archived``."""
     with database.session() as session:
         case = get_case(session, case_id)
-        rows = session.scalars(
-            select(TherapySession).where(TherapySession.case_id == case.id).order_by(TherapySession.number)
-        )
+        query = select(TherapySession).where(TherapySession.case_id == case.id)
+        if not archived:
+            query = query.where(TherapySession.archived_at.is_(None))
+        rows = session.scalars(query.order_by(TherapySession.number))
         return [session_summary(session, r) for r in rows]

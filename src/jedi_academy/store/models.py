@@ -229,6 +229,7 @@ class Therapist(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # no sign-in, no sessions
 
 
 class Case(Base):
@@ -248,6 +249,8 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # `case close` evaluation
+    # archived: out of the lists and pages, kept (with its sessions' ledger entries)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TherapySession(Base):
@@ -269,6 +272,7 @@ class TherapySession(Base):
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # not in the ledger content
 
 
 class SessionTurn(Base):

@@ -1,4 +1,5 @@
-"""the right to be forgotten: erasures, retired checkpoints, erased personas (issue 29 point 4)
+"""the right to be forgotten (erasures, retired checkpoints, erased personas) and housekeeping (archived cases
+and sessions, disabled therapists): issue 29 points 4 and 5
 
 Revision ID: 0023
 Revises: 0018
@@ -30,9 +31,23 @@ def upgrade() -> None:
         batch.add_column(sa.Column("retired_by", sa.String(64), nullable=True))
     with op.batch_alter_table("personas") as batch:
         batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+    for table, column in (
+        ("cases", "archived_at"),
+        ("therapy_sessions", "archived_at"),
+        ("therapists", "disabled_at"),
+    ):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column(column, sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    for table, column in (
+        ("cases", "archived_at"),
+        ("therapy_sessions", "archived_at"),
+        ("therapists", "disabled_at"),
+    ):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column(column)
     with op.batch_alter_table("personas") as batch:
         batch.drop_column("erased_at")
     with op.batch_alter_table("checkpoints") as batch:
