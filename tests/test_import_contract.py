@@ -33,7 +33,7 @@ LAYERS: list[set[str]] = [
     {"conversations", "datasets", "sessions"},
     {"finetune"},
     {"serving", "assessment"},
-    {"portfolio", "pipeline"},
+    {"portfolio", "pipeline", "erasure"},
     {"loop"},
     {"web"},
 ]

@@ -53,6 +53,7 @@ PLUGINS: tuple[str, ...] = (
     "jedi_academy.loop.cli",
     "jedi_academy.loop.hooks",
     "jedi_academy.portfolio.cli",
+    "jedi_academy.erasure.cli",
 )
 
 # The web app's route modules: they import FastAPI and friends, so they join the plugin manager only when an

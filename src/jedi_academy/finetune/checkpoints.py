@@ -116,7 +116,8 @@ def lineage_tree(checkpoints: list[Checkpoint]) -> str:
         loss = c.metrics.get("validation_loss")
         loss_text = f" val_loss={loss:.4f}" if isinstance(loss, int | float) else ""
         dataset = f" dataset={c.dataset_id[:12]}" if c.dataset_id else ""
-        return f"{c.id} [{c.kind}] base={c.base_model}{dataset}{loss_text}"
+        retired = f" RETIRED ({c.retired_by})" if c.retired_by else ""
+        return f"{c.id} [{c.kind}] base={c.base_model}{dataset}{loss_text}{retired}"
 
     def walk(node: Checkpoint, prefix: str, last: bool) -> None:
         lines.append(f"{prefix}{'└── ' if last else '├── '}{describe(node)}")
@@ -209,4 +210,5 @@ def checkpoint_summary(c: Checkpoint) -> dict[str, Any]:
         "seed": c.seed,
         "metrics": c.metrics,
         "created_at": c.created_at.isoformat() if c.created_at else None,
+        "retired": c.retired_by,  # the erasure that retired it (trained on erased data), else None
     }

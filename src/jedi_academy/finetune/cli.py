@@ -218,6 +218,7 @@ def checkpoints_list(
         typer.echo(
             f"{row['id']:{width}}  {row['kind']:6}  {row['specialization'] or '-':14}  "
             f"base={row['base_model']}  parent={row['parent'] or '-'}  val_loss={loss_text}"
+            + (f"  RETIRED by {row['retired']}" if row["retired"] else "")
         )
 
 

@@ -17,6 +17,7 @@ from jedi_academy.errors import AcademyError, ModelLoadError
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.lookup import id_or_prefix_matches
 from jedi_academy.store.models import Artifact, Checkpoint
+from jedi_academy.store.retirement import refuse_retired
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -33,7 +34,9 @@ def get_checkpoint(session: Session, wanted: str) -> Checkpoint:
 
 
 def adapter_path(session: Session, store: ArtifactStore, checkpoint: Checkpoint) -> Path | None:
-    """The checkpoint's adapter folder, verified against its recorded hash (every load and export)."""
+    """The checkpoint's adapter folder, verified against its recorded hash (every load and export). A retired
+    checkpoint is refused: nothing loads or serves a model trained on erased data."""
+    refuse_retired(checkpoint)
     if checkpoint.adapter_sha256 is None:
         return None
     artifact = session.get(Artifact, checkpoint.adapter_sha256)
@@ -74,6 +77,7 @@ def resolve_checkpoint(
     from jedi_academy.llm.adapters import adapter_for_backend
 
     row = get_checkpoint(session, checkpoint) if isinstance(checkpoint, str) else checkpoint
+    refuse_retired(row)
     if row.kind == "remote":
         model = row.remote_model_id or ""
         return CheckpointTarget(row.id, row.kind, "mistral", model, None, settings.base_url, None)

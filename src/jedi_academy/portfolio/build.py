@@ -234,6 +234,7 @@ def build_body(
         # the whole chain of body hashes: any two portfolios of this instance can be compared (no fork, no
         # rollback), and the body hashes reveal nothing about the records they cover
         prev, links = ledger.chain_excerpt(session, 1, signed.seq)
+        erasures = ledger.tombstones(session, signed.seq)
         adapters = _adapter_list(session, collector.records) if request.with_adapters else []
     records = collector.records
     cases = _with_figures(cases, records)
@@ -264,6 +265,9 @@ def build_body(
             "head": {"seq": signed.seq, "entry_sha256": signed.entry_sha256},
             "signed_head": signed.as_dict(),
         },
+        # the erasures' tombstones in the chain (ids and counts, nothing erased): a record missing from the
+        # instance since is accounted for by one of them, not by a tamper
+        "erasures": erasures,
         "adapters": [{k: v for k, v in a.items() if k != "source"} for a in adapters],
         "reproduce": reproduce_block(records),
         "statement": STATEMENT,

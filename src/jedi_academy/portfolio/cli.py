@@ -75,6 +75,8 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
             typer.echo(f"FAIL {problem}")
         for missing in report.missing_records:
             typer.echo(f"note {missing}: the record has since been deleted")
+        for erased in report.erased_records:
+            typer.echo(f"erased {erased}")
         if report.unsealed_records and not report.heads_checked:
             typer.echo(
                 f"note {len(report.unsealed_records)} record(s) have no entry "
@@ -261,6 +263,8 @@ def portfolio_verify(
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")
+        for erasure in report.erasures:
+            typer.echo(f"erasure {erasure}: a tombstone in the chain, not a tamper")
         checked = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in report.checked.items())
         if not report.ok:
             verdict = f"NOT VERIFIED ({len(report.problems)} problem(s))"

@@ -46,6 +46,7 @@ class VerifyReport:
     head: dict[str, Any] | None = None
     trusted_as: str | None = None  # "pinned key" or the trust store's name for the signer; None: untrusted
     public_key: str | None = None
+    erasures: list[str] = field(default_factory=list)  # tombstones in the chain, checked against it
 
     @property
     def ok(self) -> bool:
@@ -71,6 +72,7 @@ class VerifyReport:
             "head": self.head,
             "checked": self.checked,
             "problems": self.problems,
+            "erasures": self.erasures,
         }
 
 
@@ -148,6 +150,7 @@ def _verify_document(
     _check_signature(document, expected_key, trusted, report)
     records: dict[str, dict[str, Any]] = body["records"]
     _check_records(body, records, report)
+    _check_erasures(body, report)
     _check_selection(body, report)
     _check_figures(body, records, report)
     _check_adapters(folder, body, records, report)
@@ -216,6 +219,23 @@ def _check_records(body: dict[str, Any], records: dict[str, dict[str, Any]], rep
     _check_signed_head(body, report)
     report.checked["records"] = len(records)
     report.checked["chain_links"] = len(links)
+
+
+def _check_erasures(body: dict[str, Any], report: VerifyReport) -> None:
+    """Each tombstone the body carries is the chain's entry at its place: an erasure is accounted for by the
+    chain itself, while a record deleted or edited without one breaks it (a tamper)."""
+    by_seq = {int(seq): str(digest) for seq, digest in body["chain"]["links"]}
+    for tombstone in body.get("erasures", []):  # absent in portfolios built before erasures existed
+        seq, subject = int(tombstone["seq"]), str(tombstone["subject_id"])
+        content_hash = ledger.content_sha256(tombstone["content"])
+        if by_seq.get(seq) != ledger.body_sha256(seq, "erasure", subject, content_hash):
+            name = ledger.describe(seq, "erasure", subject)
+            report.problems.append(f"{name}: does not match the hash chain")
+            continue
+        counts = tombstone["content"].get("summary", {}).get("counts", {})
+        removed = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()) if n)
+        report.erasures.append(f"entry {seq}: {subject} ({removed or 'nothing removed'})")
+    report.checked["erasures"] = len(body.get("erasures", []))
 
 
 def _check_signed_head(body: dict[str, Any], report: VerifyReport) -> None:

@@ -57,6 +57,7 @@ def select_adapters(
     (of a specialization). One server serves one base: several bases need ``base_model``."""
     from jedi_academy.finetune.checkpoints import adapter_path, get_checkpoint, list_checkpoints
     from jedi_academy.store import ArtifactStore, open_database
+    from jedi_academy.store.retirement import is_retired, refuse_retired
 
     store = ArtifactStore(settings.data_dir)
     with open_database(settings).session() as session:
@@ -64,10 +65,14 @@ def select_adapters(
             rows = [get_checkpoint(session, wanted) for wanted in checkpoints]
         else:
             rows = list_checkpoints(session, specialization)
+        if checkpoints:  # one named on purpose is refused with the reason; a listing skips them
+            for row in rows:
+                refuse_retired(row)
         skipped = [
             f"{row.id}: a {row.kind} checkpoint has no LoRA adapter" for row in rows if row.kind != "lora"
         ]
-        candidates = [row for row in rows if row.kind == "lora"]
+        skipped += [f"{row.id}: retired (trained on erased data)" for row in rows if is_retired(row)]
+        candidates = [row for row in rows if row.kind == "lora" and not is_retired(row)]
         bases = sorted({row.base_model for row in candidates})
         if base_model is None and len(bases) > 1:
             raise AcademyError(

@@ -78,9 +78,31 @@ def therapist_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['id']}  {row['name']}")
+        typer.echo(f"{row['id']}  {row['name']}" + ("  (disabled)" if row["disabled"] else ""))
     if not rows:
         typer.echo("no therapists yet: `academy therapist add NAME`")
+
+
+UndoFlag = Annotated[bool, typer.Option("--undo", help="Reverse it.")]
+
+
+@therapist_app.command("disable")
+def therapist_disable(
+    ctx: typer.Context,
+    therapist: Annotated[str, typer.Argument(help="Therapist name or id.")],
+    undo: UndoFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Disable a therapist: no web sign-in (signed-in browsers are signed out), no new case, no session."""
+    from jedi_academy.sessions.housekeeping import disable_therapist
+
+    row = disable_therapist(_database(ctx), therapist, undo=undo)
+    if as_json:
+        _print_json(row)
+        return
+    state = "disabled" if row["disabled"] else "enabled"
+    signed_out = f" ({row['signed_out']} browser session(s) signed out)" if row["signed_out"] else ""
+    typer.echo(f"therapist {row['name']} ({row['id']}) is {state}{signed_out}")
 
 
 # ---------------------------------------------------------------- cases
@@ -115,22 +137,40 @@ def case_open(
 def case_list(
     ctx: typer.Context,
     therapist: Annotated[str | None, typer.Option(help="Only this therapist's cases.")] = None,
+    archived: Annotated[bool, typer.Option("--archived", help="Include archived cases.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """List cases."""
+    """List cases (archived ones with --archived)."""
     from jedi_academy.sessions.records import list_cases
 
-    rows = list_cases(_database(ctx), therapist)
+    rows = list_cases(_database(ctx), therapist, archived=archived)
     if as_json:
         _print_json(rows)
         return
     for row in rows:
         typer.echo(
             f"{row['id']}  {row['therapist']}  {row['specialization']}  checkpoint {row['checkpoint_id']}  "
-            f"{row['sessions']} session(s)  {row['status']}"
+            f"{row['sessions']} session(s)  {row['status']}" + ("  archived" if row["archived"] else "")
         )
     if not rows:
         typer.echo("no cases yet: `academy case open --therapist T --specialization S`")
+
+
+@case_app.command("archive")
+def case_archive(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="Case id or prefix.")],
+    undo: UndoFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Archive a case: it leaves the lists and pages; its records and ledger entries stay."""
+    from jedi_academy.sessions.housekeeping import archive_case
+
+    row = archive_case(_database(ctx), case, undo=undo)
+    if as_json:
+        _print_json(row)
+        return
+    typer.echo(f"case {row['id']} is {'archived' if row['archived'] else 'back in the lists'}")
 
 
 def print_case_header(case: dict[str, Any]) -> None:
@@ -481,12 +521,13 @@ def session_export(
 def session_list(
     ctx: typer.Context,
     case: Annotated[str, typer.Option(help="Case id or prefix.")],
+    archived: Annotated[bool, typer.Option("--archived", help="Include archived sessions.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """The sessions of a case, in order."""
+    """The sessions of a case, in order (archived ones with --archived)."""
     from jedi_academy.sessions.records import list_sessions
 
-    rows = list_sessions(_database(ctx), case)
+    rows = list_sessions(_database(ctx), case, archived=archived)
     if as_json:
         _print_json(rows)
         return
@@ -500,9 +541,27 @@ def session_list(
             f"{row['mode']:<11} "
             f"{row['turns']} turns  {decided}  checkpoint {row['checkpoint_id']}"
             + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+            + ("  archived" if row["archived"] else "")
         )
     if not rows:
         typer.echo("no sessions yet: `academy session start --case CASE`")
+
+
+@session_app.command("archive")
+def session_archive(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="Session id or prefix.")],
+    undo: UndoFlag = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Archive an ended session: it leaves the lists and pages; its record and ledger entry stay."""
+    from jedi_academy.sessions.housekeeping import archive_session
+
+    row = archive_session(_database(ctx), session_id, undo=undo)
+    if as_json:
+        _print_json(row)
+        return
+    typer.echo(f"session {row['session_id']} is {'archived' if row['archived'] else 'back in the lists'}")
 
 
 @session_app.command("stats")

@@ -22,6 +22,7 @@ from jedi_academy.store.models import (
     Therapist,
     TherapySession,
 )
+from jedi_academy.store.retirement import refuse_retired
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -61,13 +62,33 @@ def get_therapist(session: Session, wanted: str) -> Therapist:
     return one_by_id_or_prefix(session, Therapist, wanted, "therapist", "see `academy therapist list`")
 
 
+def active_therapist(session: Session, wanted: str) -> Therapist:
+    """:func:`get_therapist`, refusing a disabled one (no new case, no session)."""
+    row = get_therapist(session, wanted)
+    refuse_disabled(row)
+    return row
+
+
+def refuse_disabled(row: Therapist) -> None:
+    if row.disabled_at is not None:
+        raise AcademyError(
+            f"therapist {row.name} is disabled",
+            f"enable them with `academy therapist disable {row.id} --undo`",
+        )
+
+
 def list_therapists(database: Database) -> list[dict[str, Any]]:
     with database.session() as session:
         return [therapist_json(t) for t in session.scalars(select(Therapist).order_by(Therapist.created_at))]
 
 
 def therapist_json(row: Therapist) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "created_at": row.created_at.isoformat()}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": row.created_at.isoformat(),
+        "disabled": row.disabled_at is not None,
+    }
 
 
 # ---------------------------------------------------------------- cases
@@ -85,7 +106,11 @@ def current_patient_checkpoint(session: Session, specialization: str) -> Checkpo
     """The specialization's newest fine-tuned checkpoint: its current patient model."""
     row = session.scalars(
         select(Checkpoint)
-        .where(Checkpoint.specialization_id == specialization, Checkpoint.kind != "base")
+        .where(
+            Checkpoint.specialization_id == specialization,
+            Checkpoint.kind != "base",
+            Checkpoint.retired_at.is_(None),  # retired: trained on erased data
+        )
         .order_by(Checkpoint.created_at.desc(), Checkpoint.id)
     ).first()
     if row is None:
@@ -121,7 +146,7 @@ def _pick_persona(session: Session, therapist: Therapist, specialization: str) -
     personas = list(
         session.scalars(
             select(Persona)
-            .where(Persona.specialization_id == specialization)
+            .where(Persona.specialization_id == specialization, Persona.erased_at.is_(None))
             .order_by(Persona.created_at, Persona.id)
         )
     )
@@ -149,7 +174,7 @@ def open_case(
     from jedi_academy.personas.intake import intake_sheet
 
     with database.session() as session:
-        worker = get_therapist(session, therapist)
+        worker = active_therapist(session, therapist)
         field = session.get(Specialization, specialization)
         if field is None and _is_defined_specialization(specialization):
             raise _no_personas_yet(specialization)  # defined, but nothing was ingested or generated for it
@@ -159,6 +184,10 @@ def open_case(
             )
         if persona is not None:
             chosen = one_by_id_or_prefix(session, Persona, persona, "persona", "see `academy personas list`")
+            if chosen.erased_at is not None:
+                raise AcademyError(
+                    f"persona {chosen.id} was erased (its source was removed)", "choose another persona"
+                )
             if chosen.specialization_id != specialization:
                 raise AcademyError(
                     f"persona {chosen.id} belongs to '{chosen.specialization_id}', not '{specialization}'"
@@ -167,6 +196,7 @@ def open_case(
             chosen = _pick_persona(session, worker, specialization)
         if checkpoint is not None:
             model = get_checkpoint_row(session, checkpoint)
+            refuse_retired(model)
             if model.specialization_id not in (None, specialization):
                 raise AcademyError(
                     f"checkpoint {model.id} is a '{model.specialization_id}' patient, not '{specialization}'"
@@ -204,9 +234,14 @@ def set_case_checkpoint(
         return case_json(session, case)
 
 
-def list_cases(database: Database, therapist: str | None = None) -> list[dict[str, Any]]:
+def list_cases(
+    database: Database, therapist: str | None = None, *, archived: bool = False
+) -> list[dict[str, Any]]:
+    """The cases (of a therapist), oldest first; archived ones only with ``archived``."""
     with database.session() as session:
         query = select(Case).order_by(Case.created_at, Case.id)
+        if not archived:
+            query = query.where(Case.archived_at.is_(None))
         if therapist is not None:
             query = query.where(Case.therapist_id == get_therapist(session, therapist).id)
         return [case_json(session, c) for c in session.scalars(query)]
@@ -220,7 +255,7 @@ def show_case(database: Database, case_id: str) -> dict[str, Any]:
             session_summary(session, s)
             for s in session.scalars(
                 select(TherapySession)
-                .where(TherapySession.case_id == case.id)
+                .where(TherapySession.case_id == case.id, TherapySession.archived_at.is_(None))
                 .order_by(TherapySession.number)
             )
         ]
@@ -244,6 +279,7 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "status": case.status,
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "closure": case.closure,
+        "archived": case.archived_at is not None,
         "sessions": sessions or 0,
         "intake": case.intake,
         "created_at": case.created_at.isoformat(),
@@ -279,6 +315,12 @@ def create_session(
         case = get_case(session, case_id)
         if case.status != "open":
             raise AcademyError(f"case {case.id} is {case.status}")
+        if case.archived_at is not None:
+            hint = f"`academy case archive {case.id} --undo` first"
+            raise AcademyError(f"case {case.id} is archived", hint)
+        therapist = session.get(Therapist, case.therapist_id)
+        if therapist is not None:
+            refuse_disabled(therapist)
         active = session.scalars(
             select(TherapySession).where(TherapySession.case_id == case.id, TherapySession.status != "ended")
         ).first()
@@ -405,13 +447,16 @@ def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
         "undecided": sum(1 for r in recommendations if r.accepted is None),
         "flags": len(row.flags),
         "started_at": row.started_at.isoformat(),
+        "archived": row.archived_at is not None,
     }
 
 
-def list_sessions(database: Database, case_id: str) -> list[dict[str, Any]]:
+def list_sessions(database: Database, case_id: str, *, archived: bool = False) -> list[dict[str, Any]]:
+    """A case's sessions in order; archived ones only with ``archived``."""
     with database.session() as session:
         case = get_case(session, case_id)
-        rows = session.scalars(
-            select(TherapySession).where(TherapySession.case_id == case.id).order_by(TherapySession.number)
-        )
+        query = select(TherapySession).where(TherapySession.case_id == case.id)
+        if not archived:
+            query = query.where(TherapySession.archived_at.is_(None))
+        rows = session.scalars(query.order_by(TherapySession.number))
         return [session_summary(session, r) for r in rows]

@@ -32,6 +32,7 @@ from jedi_academy.store.models import (
     AssessmentRun,
     Checkpoint,
     DatasetVersion,
+    Erasure,
     LedgerEntry,
     Recommendation,
     SessionTurn,
@@ -242,6 +243,18 @@ def legacy_session_content(row: TherapySession) -> dict[str, Any]:
     }
 
 
+def erasure_content(row: Erasure) -> dict[str, Any]:
+    """The tombstone: which records an erasure removed or retired, by id, and how many of each kind. It holds
+    none of the erased content (no author, comment id or text), so it can stay in the chain for good."""
+    return {"id": row.id, "summary": row.summary}
+
+
+def erased_subjects(content: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, subject id) of the ledger records a tombstone says its erasure deleted."""
+    deleted = content.get("summary", {}).get("deleted_records", {})
+    return {(kind, str(subject)) for kind, subjects in deleted.items() for subject in subjects}
+
+
 @dataclass(frozen=True)
 class RecordKind:
     kind: str
@@ -272,6 +285,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         legacy_assessment_run_content,
     ),
     "session": RecordKind("session", TherapySession, session_content, lambda r: r.id, legacy_session_content),
+    "erasure": RecordKind("erasure", Erasure, erasure_content, lambda r: r.id),
 }
 
 
@@ -406,6 +420,7 @@ class ChainReport:
     head_seq: int = 0
     problems: list[str] = field(default_factory=list)
     missing_records: list[str] = field(default_factory=list)  # deleted since (e.g. a deleted checkpoint)
+    erased_records: list[str] = field(default_factory=list)  # deleted by an erasure its tombstone names
     unsealed_records: list[str] = field(default_factory=list)  # records that never had an entry
     heads_checked: int = 0
 
@@ -420,6 +435,7 @@ class ChainReport:
             "head": {"seq": self.head_seq, "entry_sha256": self.head_sha256},
             "problems": self.problems,
             "missing_records": self.missing_records,
+            "erased_records": self.erased_records,
             "unsealed_records": self.unsealed_records,
             "heads_checked": self.heads_checked,
         }
@@ -461,12 +477,16 @@ def verify_chain(
         report.head_seq, report.head_sha256 = entry.seq, entry.entry_sha256
         latest[(entry.kind, entry.subject_id)] = entry
     if check_records:
+        erased = _erased_by_tombstones(session, latest)
         for (kind, subject_id), entry in latest.items():
             if kind not in RECORD_KINDS:
                 continue
             row = load_subject(session, kind, subject_id)
             name = describe(entry.seq, kind, subject_id)
-            if row is None:
+            tombstone = erased.get((kind, subject_id))
+            if row is None and tombstone is not None and tombstone > entry.seq:
+                report.erased_records.append(f"{name}: erased (tombstone at entry {tombstone})")
+            elif row is None:
                 report.missing_records.append(name)
             elif sealed_content(RECORD_KINDS[kind], row, entry.content_sha256) is None:
                 report.problems.append(f"{name}: the stored record no longer matches its hash")
@@ -488,6 +508,39 @@ def verify_chain(
                 "so the chain does not extend the signed head (it was rewritten)"
             )
     return report
+
+
+def tombstones(session: Session, up_to_seq: int) -> list[dict[str, Any]]:
+    """The erasure entries up to ``up_to_seq`` with their sealed content, as a portfolio carries them (a
+    verifier rehashes each against its link)."""
+    found = []
+    query = select(LedgerEntry).where(LedgerEntry.kind == "erasure", LedgerEntry.seq <= up_to_seq)
+    for entry in session.scalars(query.order_by(LedgerEntry.seq)):
+        row = session.get(Erasure, entry.subject_id)
+        content = sealed_content(RECORD_KINDS["erasure"], row, entry.content_sha256) if row else None
+        if content is not None:
+            found.append({"seq": entry.seq, "subject_id": entry.subject_id, "content": content})
+    return found
+
+
+def _erased_by_tombstones(
+    session: Session, latest: dict[tuple[str, str], LedgerEntry]
+) -> dict[tuple[str, str], int]:
+    """(kind, subject) -> the seq of the sealed tombstone that erased it. Only a tombstone whose erasure row
+    still matches its entry counts: an erasure row slipped in (or edited) to hide a deletion hides nothing."""
+    found: dict[tuple[str, str], int] = {}
+    for (kind, subject_id), entry in latest.items():
+        if kind != "erasure":
+            continue
+        row = session.get(Erasure, subject_id)
+        if row is None:
+            continue
+        content = sealed_content(RECORD_KINDS["erasure"], row, entry.content_sha256)
+        if content is None:
+            continue
+        for subject in erased_subjects(content):
+            found[subject] = entry.seq
+    return found
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,9 @@ class Persona(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set when its source was erased (`academy erase`) and a case still names it: the card and provenance
+    # are emptied, the row stays so that the case keeps its key.
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Conversation(Base):
@@ -150,6 +153,10 @@ class Checkpoint(Base):
     seed: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Retired: trained on erased data. Kept in the lineage, never offered for new cases, loaded or served.
+    # Not part of the ledger content (store/ledger.py names its fields), so retiring is no edit of the record.
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_by: Mapped[str | None] = mapped_column(String(64))  # the erasure's id
 
 
 class AssessmentRun(Base):
@@ -222,6 +229,7 @@ class Therapist(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # no sign-in, no sessions
 
 
 class Case(Base):
@@ -241,6 +249,8 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # `case close` evaluation
+    # archived: out of the lists and pages, kept (with its sessions' ledger entries)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TherapySession(Base):
@@ -262,6 +272,7 @@ class TherapySession(Base):
     extraction: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # not in the ledger content
 
 
 class SessionTurn(Base):
@@ -421,3 +432,18 @@ class LedgerEntry(Base):
     prev_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     entry_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Erasure(Base):
+    """One `academy erase`: what it removed and retired, as record ids and counts (never the erased authors'
+    pseudonyms or words). Sealed in the ledger as a tombstone, so a record it deleted reads as erased, not
+    as missing. ``pending`` lists the work left after the commit (files to delete, dataset versions to
+    rebuild); ``finished_at`` is set when it is done, so a re-run finishes an interrupted erasure."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    pending: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -191,7 +191,7 @@ def authenticate(database: Database, email: str, password: str) -> str | None:
         _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
-    if stored is None:
+    if stored is None or _disabled(database, therapist_id):
         return None
     if _hasher.check_needs_rehash(stored):
         with database.session() as session:
@@ -220,6 +220,13 @@ def change_password(database: Database, therapist_id: str, current: str, new: st
         assert account is not None
         account.password_hash = _hasher.hash(new)
         account.password_changed_at = now()
+
+
+def _disabled(database: Database, therapist_id: str | None) -> bool:
+    """A disabled therapist (`academy therapist disable`) cannot sign in."""
+    with database.session() as session:
+        row = session.get(Therapist, therapist_id) if therapist_id else None
+        return row is not None and row.disabled_at is not None
 
 
 def therapist_name(database: Database, therapist_id: str) -> str:
@@ -261,7 +268,8 @@ def load_session(database: Database, token: str) -> LoginSession | None:
         row = session.get(WebSession, sha256(token))
         if row is None:
             return None
-        if _aware(row.expires_at) < now():
+        therapist = session.get(Therapist, row.therapist_id) if row.therapist_id else None
+        if _aware(row.expires_at) < now() or (therapist is not None and therapist.disabled_at is not None):
             session.delete(row)
             return None
         return LoginSession(token, row.therapist_id, row.csrf_token)

@@ -20,8 +20,8 @@ def owned_case(database: Database, therapist_id: str | None, case_id: str) -> Ca
     """The case (detached) when it exists and ``therapist_id`` works it, else None."""
     with database.session() as session:
         case = session.get(Case, case_id)
-        if case is None or case.therapist_id != therapist_id:
-            return None
+        if case is None or case.therapist_id != therapist_id or case.archived_at is not None:
+            return None  # an archived case leaves the pages as it leaves the lists
         session.expunge(case)
         return case
 
@@ -32,6 +32,8 @@ def owned_session(database: Database, therapist_id: str | None, session_id: str)
         row = session.get(TherapySession, session_id)
         case = session.get(Case, row.case_id) if row is not None else None
         if row is None or case is None or case.therapist_id != therapist_id:
+            return None
+        if row.archived_at is not None or case.archived_at is not None:
             return None
         session.expunge(row)
         return row
@@ -44,7 +46,9 @@ def open_specializations(database: Database) -> list[dict[str, str]]:
         out = []
         for row in rows:
             has_persona = session.scalars(
-                select(Persona.id).where(Persona.specialization_id == row.id).limit(1)
+                select(Persona.id)
+                .where(Persona.specialization_id == row.id, Persona.erased_at.is_(None))
+                .limit(1)
             ).first()
             if has_persona and _patient_checkpoint(session, row.id) is not None:
                 out.append({"id": row.id, "name": row.display_name})
@@ -60,7 +64,9 @@ def patient_checkpoint(database: Database, specialization: str) -> str | None:
 
 def _patient_checkpoint(session: Session, specialization: str) -> str | None:
     for fine_tuned in (True, False):
-        query = select(Checkpoint.id).where(Checkpoint.specialization_id == specialization)
+        query = select(Checkpoint.id).where(
+            Checkpoint.specialization_id == specialization, Checkpoint.retired_at.is_(None)
+        )
         query = query.where((Checkpoint.kind != "base") if fine_tuned else (Checkpoint.kind == "base"))
         found = session.scalars(query.order_by(Checkpoint.created_at.desc(), Checkpoint.id)).first()
         if found is not None:

@@ -89,6 +89,30 @@ def register_routes(routes: "Routes") -> None:
             raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/sessions/{runner.session_id}")
 
+    @app.post("/cases/{case_id}/archive")
+    def archive(request: Request, case_id: str, who: Post) -> Response:
+        """The service of `academy case archive`: the case leaves the dashboard and its page."""
+        from jedi_academy.sessions.housekeeping import archive_case
+
+        owned_case(who, case_id)
+        try:
+            archive_case(database, case_id)
+        except AcademyError as exc:  # an unfinished session
+            raise HTTPException(409, exc.message) from exc
+        return redirect(request, "/")
+
+    @app.post("/sessions/{session_id}/archive")
+    def archive_session(request: Request, session_id: str, who: Post) -> Response:
+        """The service of `academy session archive`: the session leaves its case's page."""
+        from jedi_academy.sessions.housekeeping import archive_session as archive_one
+
+        row = routes.owned_session(who, session_id)
+        try:
+            archive_one(database, session_id)
+        except AcademyError as exc:  # not ended yet
+            raise HTTPException(409, exc.message) from exc
+        return redirect(request, f"/cases/{row.case_id}")
+
     @app.post("/cases/{case_id}/branch")
     def branch(request: Request, case_id: str, who: Post, checkpoint: Annotated[str, Form()]) -> Response:
         """The service of `academy case branch`: the same CaseBranch row and naming rule."""
