@@ -53,7 +53,7 @@ def test_every_plugin_module_is_registered_and_the_extensions_land() -> None:
     therapist_add = root.commands["therapist"].commands["add"]
     assert "--email" in {opt for param in therapist_add.params for opt in param.opts}
     assert set(root.commands["case"].commands) == {
-        "open", "list", "show", "branch", "switch", "tree", "compare", "report", "close"
+        "open", "list", "show", "branch", "switch", "tree", "compare", "report", "close", "archive"
     }  # fmt: skip
     assert "adapters" in root.commands["checkpoints"].commands  # serving adds to finetune's group
 
