@@ -80,6 +80,7 @@ def session_sections(database: Any, record: dict[str, Any]) -> Section:
         lines = ["feedback: none stored (`academy session end` codes it)", *guards.lines]
         return Section({"feedback": None, **guards.fields}, lines)
     feedback = load_feedback(database, record["session_id"])
+    assert feedback is not None  # feedback_view found it
     lines = [f"Feedback on technique (coder {feedback.backend}/{feedback.model}):"]
     lines += [f"  {line}" for line in render_summary(feedback.summary)]
     return Section({"feedback": view, **guards.fields}, lines + guards.lines)
@@ -93,9 +94,9 @@ def _guards_section(database: Any, session_id: str) -> Section:
     from jedi_academy.loop.text import expansion_lines
 
     loop = loop_for_session(database, session_id)
-    expansion = loop.expansion if loop is not None else {}
-    if not expansion:
+    if loop is None or not loop.expansion:
         return Section({"training_guards": None}, [])
+    expansion = loop.expansion
     data = {
         "removed_turns": expansion.get("removed_turns") or [],
         "leak_checked": bool(expansion.get("leak_checked")),
