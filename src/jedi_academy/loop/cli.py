@@ -124,19 +124,16 @@ def loop_command(
                 f"queued job {job['id']}: run `academy worker` to execute it, `academy jobs` to follow it"
             )
         return
-    from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
+    from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop, stage_line
 
     def stage(step: str, state: str, message: str) -> None:
-        number = f"[{STEPS.index(step) + 1}/{len(STEPS)}]"
-        if state == "start":
-            typer.echo(f"{number} {message} ...", err=as_json)
-        elif state == "skip":
-            typer.echo(f"{number} {message}: done earlier, skipped", err=as_json)
-        else:
-            typer.echo(f"{number} done: {message}", err=as_json)
+        typer.echo(stage_line(step, state, message), err=as_json)
+
+    def inner(text: str) -> None:  # within a stage (training steps, assessment items), on stderr
+        typer.echo(f"    {text}", err=True)
 
     context = LoopContext(settings, _database(ctx))
-    result = run_loop(context, session, LoopOptions.from_dict(options), on_stage=stage)
+    result = run_loop(context, session, LoopOptions.from_dict(options), on_stage=stage, echo=inner)
     if as_json:
         _print_json(result)
         return
