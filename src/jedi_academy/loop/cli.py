@@ -234,24 +234,12 @@ def case_close(
 ) -> None:
     """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
     and close the case (no more sessions; everything stays readable)."""
-    from jedi_academy.loop.closing import close_case, closure_lines
-    from jedi_academy.loop.run import case_instruments
-    from jedi_academy.sessions.records import show_case
-    from jedi_academy.store import data_dir_lock
+    from jedi_academy.loop.closing import close_case_now, closure_lines
 
-    settings, database = _settings(ctx), _database(ctx)
-    view = show_case(database, case_id)
     echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
-    with data_dir_lock(settings.data_dir, "case close"):
-        closure = close_case(
-            settings,
-            database,
-            view["id"],
-            instruments=case_instruments(settings, view["specialization"]),
-            mode=assess_mode,
-            seed=seed,
-            progress=echo,
-        )
+    closure = close_case_now(
+        _settings(ctx), _database(ctx), case_id, mode=assess_mode, seed=seed, progress=echo
+    )
     if as_json:
         _print_json(closure)
         return
