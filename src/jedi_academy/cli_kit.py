@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from jedi_academy.errors import ConfigError
@@ -25,11 +26,31 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 _DATABASE = "_database"  # where the root context keeps the open database (one per command)
 
 
+_NEW_DATA_DIR = "_new_data_dir"  # the data directory, when it did not exist as the command started
+
+
 def settings(ctx: typer.Context) -> Settings:
-    """The settings of a command: academy.toml, the environment and the root command's flags."""
+    """The settings of a command: academy.toml, the environment and the root command's flags. A data
+    directory the command creates on the way is named once on stderr (:func:`announce_created_data_dir`)."""
     from jedi_academy.config import settings_from_context
 
-    return settings_from_context(ctx)
+    found = settings_from_context(ctx)
+    root = ctx.find_root()
+    if _NEW_DATA_DIR not in root.meta:
+        missing = not found.data_dir.exists()
+        root.meta[_NEW_DATA_DIR] = found.data_dir if missing else None
+        if missing:  # whatever creates it (the database, a lock, a key), the command says so as it ends
+            root.call_on_close(lambda: announce_created_data_dir(root))
+    return found
+
+
+def announce_created_data_dir(ctx: typer.Context | click.Context) -> None:
+    """One line to stderr, once, when the command created the data directory without being asked to."""
+    root = ctx.find_root()
+    created = root.meta.get(_NEW_DATA_DIR)
+    if created is not None and created.exists():
+        root.meta[_NEW_DATA_DIR] = None
+        typer.echo(f"created data directory {created}", err=True)
 
 
 def database(ctx: typer.Context) -> Database:
@@ -39,6 +60,7 @@ def database(ctx: typer.Context) -> Database:
     root = ctx.find_root()
     if root.meta.get(_DATABASE) is None:
         root.meta[_DATABASE] = open_database(settings(ctx))
+        announce_created_data_dir(ctx)  # at once, before the command's own output
     return root.meta[_DATABASE]
 
 

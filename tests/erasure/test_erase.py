@@ -130,6 +130,8 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
     with database.session() as session, pytest.raises(AcademyError, match="is retired"):
         resolve_checkpoint(session, run_world.settings, checkpoint)
 
+    assert main([*run_world.cli, "case", "show", case["id"]]) == 0
+    assert f"closed by erasure {done['erasure_id']}" in capsys.readouterr().out
     assert main([*run_world.cli, "checkpoints", "list"]) == 0
     assert f"RETIRED by {done['erasure_id']}" in capsys.readouterr().out
 

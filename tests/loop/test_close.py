@@ -39,3 +39,13 @@ def test_close_measures_compares_stores_and_refuses_new_sessions(world: LoopWorl
     assert f"case {world.case_id} is closed" in capsys.readouterr().err
     assert main([*world.cli, "case", "close", world.case_id]) == 1
     assert "is already closed" in capsys.readouterr().err
+
+    # the portfolio says the case is closed, and verifies
+    folder = tmp_path / "portfolio"
+    assert main([*world.cli, "portfolio", "build", "--therapist", "Ada Lovelace", "--out", str(folder)]) == 0
+    capsys.readouterr()
+    body = json.loads((folder / "portfolio.json").read_text(encoding="utf-8"))["body"]
+    assert [c["closed_at"] for c in body["cases"]] == [closure["closed_at"]]
+    assert f"closed {closure['closed_at']}" in (folder / "index.html").read_text(encoding="utf-8")
+    code = main([*world.cli, "portfolio", "verify", str(folder)])
+    assert code in (0, 3) and "FAIL" not in capsys.readouterr().out  # 3: verified, signer untrusted

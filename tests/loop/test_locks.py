@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from jedi_academy.loop.run import STEPS
 from tests.loop.conftest import LOOP, LoopWorld, copy_world
 from tests.processes import lock_held_elsewhere, same_code_env
 
@@ -126,6 +127,10 @@ def test_two_burst_workers_run_one_queued_job_once(
         assert "Traceback" not in out + err and "IntegrityError" not in out + err
     started = [line for _code, out, _err in results for line in out.splitlines() if "started" in line]
     assert started == [f"job {job['id']}: started"]
+    # between start and end the worker shows each loop stage (here all done earlier by the looped fixture)
+    prefix = f"job {job['id']}: ["
+    stages = [line for _code, out, _err in results for line in out.splitlines() if prefix in line]
+    assert len(stages) == len(STEPS) and all("done earlier, skipped" in line for line in stages)
     finished = job_json(world.database, job["id"])
     assert finished["status"] == "done" and finished["attempts"] == 1
     assert _query(world, "SELECT count(*) FROM loop_runs") == [(1,)]

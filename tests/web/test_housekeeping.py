@@ -57,8 +57,24 @@ def test_archiving_and_disabling(house: Site, capsys: pytest.CaptureFixture[str]
     assert main([*cli, "ledger", "verify"]) == 0  # archiving edits no sealed record
     capsys.readouterr()
 
-    # a disabled therapist: signed out at once, no sign-in, no new case, no session
+    # "Close case": the service of `academy case close`, with the page saying so afterwards
     ada = sign_in(house.url, house.ada.email)
+    ada_case = f"/cases/{house.ada.case_id}"
+    page = ada.get(ada_case).text
+    assert 'id="close-case"' in page and "hx-confirm=" in page
+    assert bob.post(f"{ada_case}/close", data={"csrf_token": token}).status_code == 404  # not Bob's
+    closed = ada.post(f"{ada_case}/close", data={"csrf_token": csrf_of(page)})
+    assert closed.status_code == 303 and closed.headers["location"] == ada_case
+    page = ada.get(ada_case).text
+    assert 'id="closed"' in page and 'id="close-case"' not in page and 'id="start-session"' not in page
+    assert ada.post(f"{ada_case}/close", data={"csrf_token": csrf_of(page)}).status_code == 409
+    assert main([*cli, "case", "show", house.ada.case_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "closed"
+
+    # a disabled therapist: signed out at once, no sign-in, no new case, no session
+    second = open_case(
+        house.database, house.ada.id, "depression", persona="p-sam", checkpoint="ck-tinybase0001"
+    )
     assert ada.get("/").status_code == 200
     assert main([*cli, "therapist", "disable", house.ada.name, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
@@ -73,7 +89,7 @@ def test_archiving_and_disabling(house: Site, capsys: pytest.CaptureFixture[str]
         open_case(house.database, house.ada.id, "depression", persona="p-sam", checkpoint="ck-tinybase0001")
     with pytest.raises(AcademyError, match="is disabled"):
         create_session(
-            house.database, house.ada.case_id, seed=1, mode="interactive", params={}, patient={}, teacher={}
+            house.database, second["id"], seed=1, mode="interactive", params={}, patient={}, teacher={}
         )
     assert main([*cli, "therapist", "list"]) == 0
     assert f"{house.ada.name}  (disabled)" in capsys.readouterr().out

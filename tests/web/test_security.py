@@ -36,6 +36,7 @@ def id_routes(case_id: str, session_id: str) -> list[tuple[str, str]]:
         ("POST", f"/cases/{case_id}/sessions"),
         ("POST", f"/cases/{case_id}/branch"),
         ("POST", f"/cases/{case_id}/archive"),
+        ("POST", f"/cases/{case_id}/close"),
         ("GET", f"/sessions/{session_id}"),
         ("GET", f"/sessions/{session_id}/stream"),
         ("POST", f"/sessions/{session_id}/say"),

@@ -274,6 +274,8 @@ def _apply(session: Session, plan: Plan) -> str:
         if case.status == "open":
             case.status, case.closed_at = "closed", now
             case.closure = {
+                "case_id": case.id,
+                "closed_at": now.isoformat(timespec="seconds"),
                 "erased": True,
                 "erasure_id": erasure_id,
                 "note": CLOSING_NOTE.format(id=erasure_id),

@@ -124,20 +124,17 @@ def loop_command(
                 f"queued job {job['id']}: run `academy worker` to execute it, `academy jobs` to follow it"
             )
         return
-    from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
+    from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop, stage_line
     from jedi_academy.loop.text import expansion_lines
 
     def stage(step: str, state: str, message: str) -> None:
-        number = f"[{STEPS.index(step) + 1}/{len(STEPS)}]"
-        if state == "start":
-            typer.echo(f"{number} {message} ...", err=as_json)
-        elif state == "skip":
-            typer.echo(f"{number} {message}: done earlier, skipped", err=as_json)
-        else:
-            typer.echo(f"{number} done: {message}", err=as_json)
+        typer.echo(stage_line(step, state, message), err=as_json)
+
+    def inner(text: str) -> None:  # within a stage (training steps, assessment items), on stderr
+        typer.echo(f"    {text}", err=True)
 
     context = LoopContext(settings, _database(ctx))
-    result = run_loop(context, session, LoopOptions.from_dict(options), on_stage=stage)
+    result = run_loop(context, session, LoopOptions.from_dict(options), on_stage=stage, echo=inner)
     if as_json:
         _print_json(result)
         return
@@ -240,24 +237,12 @@ def case_close(
 ) -> None:
     """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
     and close the case (no more sessions; everything stays readable)."""
-    from jedi_academy.loop.closing import close_case, closure_lines
-    from jedi_academy.loop.run import case_instruments
-    from jedi_academy.sessions.records import show_case
-    from jedi_academy.store import data_dir_lock
+    from jedi_academy.loop.closing import close_case_now, closure_lines
 
-    settings, database = _settings(ctx), _database(ctx)
-    view = show_case(database, case_id)
     echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
-    with data_dir_lock(settings.data_dir, "case close"):
-        closure = close_case(
-            settings,
-            database,
-            view["id"],
-            instruments=case_instruments(settings, view["specialization"]),
-            mode=assess_mode,
-            seed=seed,
-            progress=echo,
-        )
+    closure = close_case_now(
+        _settings(ctx), _database(ctx), case_id, mode=assess_mode, seed=seed, progress=echo
+    )
     if as_json:
         _print_json(closure)
         return

@@ -109,8 +109,40 @@ def close_case(
     return closure
 
 
+def close_case_now(
+    settings: Settings,
+    database: Database,
+    case_id: str,
+    *,
+    mode: str = "logprob",
+    seed: int = 0,
+    progress: Any = None,
+) -> dict[str, Any]:
+    """`academy case close` and the web's "Close case" button: the case's instruments, under the data
+    directory's writer lock (a worker training meanwhile is waited for by neither: the second is refused)."""
+    from jedi_academy.loop.run import case_instruments
+    from jedi_academy.store import data_dir_lock
+
+    with database.session() as session:
+        specialization = one_by_id_or_prefix(
+            session, Case, case_id, "case", "see `academy case list`"
+        ).specialization_id
+    with data_dir_lock(settings.data_dir, "case close"):
+        return close_case(
+            settings,
+            database,
+            case_id,
+            instruments=case_instruments(settings, specialization),
+            mode=mode,
+            seed=seed,
+            progress=progress,
+        )
+
+
 def closure_lines(closure: dict[str, Any]) -> list[str]:
     """The closure in words, for `case close` and `case show`."""
+    if closure.get("erased"):  # closed by `academy erase`: no final measurement, a note
+        return [f"case {closure.get('case_id', '')} closed {closure.get('closed_at', '')}: {closure['note']}"]
     lines = [
         f"case {closure['case_id']} closed {closure['closed_at']}: final measurement on "
         f"{closure['final_checkpoint_id']} against the baseline {closure['baseline_checkpoint_id']}"

@@ -235,14 +235,21 @@ def execute_job(settings: Settings, job_id: str, *, context: Any = None) -> dict
         return _run_claimed(settings, database, job_id, context)
 
 
-def _run_claimed(settings: Settings, database: Database, job_id: str, context: Any) -> dict[str, Any]:
+def _run_claimed(
+    settings: Settings,
+    database: Database,
+    job_id: str,
+    context: Any,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run a claimed job; ``echo`` (the worker's) also gets its progress, as the jobs table does."""
     with database.session() as session:
         job = session.get(Job, job_id)
         assert job is not None
         kind, args = job.kind, dict(job.args)
     try:
         with _Heartbeat(database, job_id):
-            result = _RUNNERS[kind](settings, database, job_id, args, context)
+            result = _RUNNERS[kind](settings, database, job_id, args, context, echo or (lambda _text: None))
     except AcademyError as exc:
         _finish(database, job_id, "failed", error=str(exc))
         return job_json(database, job_id)
@@ -270,29 +277,45 @@ def _finish(database: Database, job_id: str, status: str, **values: Any) -> None
 
 
 def _run_loop_job(
-    settings: Settings, database: Database, job_id: str, args: dict[str, Any], context: Any
+    settings: Settings,
+    database: Database,
+    job_id: str,
+    args: dict[str, Any],
+    context: Any,
+    echo: Callable[[str], None],
 ) -> dict[str, Any]:
-    from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
+    from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop, stage_line
 
     def on_stage(step: str, state: str, message: str) -> None:
         done = STEPS.index(step) + (state != "start")
         set_progress(database, job_id, step=step, state=state, done=done, total=len(STEPS), message=message)
+        echo(f"job {job_id}: {stage_line(step, state, message)}")
+
+    def inner(text: str) -> None:  # training steps, assessment items: the worker is not silent for minutes
+        echo(f"job {job_id}:     {text}")
 
     return run_loop(
         context or LoopContext(settings, database),
         args["session_id"],
         LoopOptions.from_dict(args.get("options") or {}),
         on_stage=on_stage,
+        echo=inner,
     )
 
 
 def _run_experiment_job(
-    settings: Settings, database: Database, job_id: str, args: dict[str, Any], context: Any
+    settings: Settings,
+    database: Database,
+    job_id: str,
+    args: dict[str, Any],
+    context: Any,
+    echo: Callable[[str], None],
 ) -> dict[str, Any]:
     from jedi_academy.loop.experiment import run_experiment
 
     def progress(done: int, total: int, message: str) -> None:
         set_progress(database, job_id, done=done, total=total, message=message)
+        echo(f"job {job_id}: [{done}/{total}] {message}")
 
     return run_experiment(settings, progress=progress, **args)
 
@@ -337,7 +360,7 @@ def run_worker(
                 continue
             context = context or LoopContext(settings, database)
             echo(f"job {job_id}: started")
-            job = _run_claimed(settings, database, job_id, context)
+            job = _run_claimed(settings, database, job_id, context, echo)
         echo(f"job {job_id}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
         ran += 1
 

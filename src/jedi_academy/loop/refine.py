@@ -74,7 +74,13 @@ def refine_checkpoint(
         resume=True,  # a killed run continues from the trainer's last saved state
         show_progress=False,
     )
-    child = finetune(settings, request, config, echo=echo or (lambda _text: None))
+    every = max(1, config.max_steps // 10)  # about ten progress lines however long the training
+
+    def on_step(step: int, loss: float) -> None:
+        if echo is not None and (step % every == 0 or step == config.max_steps):
+            echo(f"training step {step}/{config.max_steps}, loss {loss:.4f}")
+
+    child = finetune(settings, request, config, on_step=on_step, echo=echo or (lambda _text: None))
     return {
         "checkpoint_id": child.id,
         "strategy": chosen,

@@ -201,6 +201,16 @@ def _run_locked(
     return loop_json(database, loop_id)
 
 
+def stage_line(step: str, state: str, message: str) -> str:
+    """A loop stage's progress line, the same for `academy loop` and `academy worker`: ``[2/4] ...``."""
+    number = f"[{STEPS.index(step) + 1}/{len(STEPS)}]"
+    if state == "start":
+        return f"{number} {message} ..."
+    if state == "skip":
+        return f"{number} {message}: done earlier, skipped"
+    return f"{number} done: {message}"
+
+
 def _load(database: Database, loop_id: str) -> LoopRun:
     with database.session() as session:
         loop = session.get(LoopRun, loop_id)

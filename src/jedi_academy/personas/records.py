@@ -36,6 +36,7 @@ def get_persona(session: Session, wanted: str) -> Persona:
 def list_personas(database: Database, specialization: str | None = None) -> list[Persona]:
     with database.session() as session:
         query = select(Persona).order_by(Persona.specialization_id, Persona.created_at, Persona.id)
+        query = query.where(Persona.erased_at.is_(None))  # erased: an empty row a case names
         if specialization is not None:
             query = query.where(Persona.specialization_id == specialization)
         return list(session.scalars(query))

@@ -59,6 +59,7 @@ class CaseInput:
     instrument: str
     baseline_run_id: int
     sessions: tuple[SessionInput, ...] = ()
+    closed_at: str | None = None  # `case close` (or an erasure) closed the case
 
 
 @dataclass
@@ -151,7 +152,9 @@ class _Collector:
         return self.add(row)
 
     def case(self, case: CaseInput) -> dict[str, Any]:
+        closed = {"closed_at": case.closed_at} if case.closed_at else {}  # an open case's block is as before
         return {
+            **closed,
             "case": case.case_id,
             "specialization": case.specialization,
             "persona": case.persona_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -117,7 +118,19 @@ def case_input(session: Session, case: Any) -> CaseInput:
         instrument=instrument,
         baseline_run_id=baseline.id,
         sessions=tuple(inputs),
+        closed_at=_closed_at(case),
     )
+
+
+def _closed_at(case: Any) -> str | None:
+    """When the case was closed, as its closure records it (the database may drop the time zone)."""
+    if case.status != "closed":
+        return None
+    stamp = (case.closure or {}).get("closed_at")
+    if stamp is None and case.closed_at is not None:
+        moment = case.closed_at if case.closed_at.tzinfo else case.closed_at.replace(tzinfo=UTC)
+        stamp = moment.isoformat(timespec="seconds")
+    return stamp
 
 
 def _naive(moment: Any) -> Any:

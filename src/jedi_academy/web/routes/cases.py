@@ -89,6 +89,19 @@ def register_routes(routes: "Routes") -> None:
             raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/sessions/{runner.session_id}")
 
+    @app.post("/cases/{case_id}/close")
+    def close(request: Request, case_id: str, who: Post) -> Response:
+        """The service of `academy case close`: the final measurement, the comparison with the baseline."""
+        from jedi_academy.loop.closing import close_case_now
+
+        owned_case(who, case_id)
+        try:
+            with state.load_lock:  # loads the case's checkpoint, like starting a session
+                close_case_now(settings, database, case_id)
+        except AcademyError as exc:  # already closed, an unfinished session, the data directory busy
+            raise HTTPException(409, exc.message) from exc
+        return redirect(request, f"/cases/{case_id}")
+
     @app.post("/cases/{case_id}/archive")
     def archive(request: Request, case_id: str, who: Post) -> Response:
         """The service of `academy case archive`: the case leaves the dashboard and its page."""
