@@ -379,7 +379,7 @@ def experiment_therapists(
     sessions: Annotated[int, typer.Option(min=1, help="Sessions per case.")] = 3,
     personas: Annotated[
         int | None,
-        typer.Option(min=1, help="Personas, each worked by every arm (default: the fewest the tests need)."),
+        typer.Option(min=1, help="Personas, each worked by every arm (default: what the tests need, 8)."),
     ] = None,
     arms: Annotated[
         list[str] | None,
@@ -394,19 +394,23 @@ def experiment_therapists(
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the sessions and draws (shared by the arms).")] = 0,
     max_tokens: Annotated[int, typer.Option(min=4, help="Longest patient and teacher reply.")] = 120,
-    steps: Steps = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training steps per loop iteration (default: a quarter of the start's)."),
+    ] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue it for `academy worker` instead.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Scripted therapists (skilled, placebo, harmful) and the loop alone (loop-only) over the same personas,
     from one start checkpoint with one training budget; the ordering and every pair tested exactly."""
     from jedi_academy.cli_errors import usage_error
-    from jedi_academy.loop.experiment_plan import UnderpoweredError, choose_arms, needed_personas, power_note
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.loop.experiment_plan import choose_arms, needed_personas, power_note
 
-    chosen = choose_arms(arms)
     try:
+        chosen = choose_arms(arms)
         power_note(chosen, personas if personas is not None else needed_personas(chosen), allow_underpowered)
-    except UnderpoweredError as exc:
+    except AcademyError as exc:  # an unknown arm, too few personas
         raise usage_error(ctx, str(exc)) from None
     settings = _settings(ctx)
     args = {
