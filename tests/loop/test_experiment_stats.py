@@ -140,7 +140,7 @@ def test_budget_and_persona_order() -> None:
 
 
 def _points(table: dict[str, list[float | None]]) -> list[dict[str, object]]:
-    invalid = ["median option mass 9e-14 < 0.5: the model ignores the options"]
+    invalid = ["inattention", "option_mass"]  # the validity gates' codes
     return [
         {"arm": arm, "persona_id": f"p-{i}", "session": 1, "improvement": value, "valid": value is not None,
          "problems": [] if value is not None else invalid}
@@ -189,7 +189,7 @@ def test_analysis_uses_valid_measurements_only_and_says_when_none() -> None:
     nothing = _points({"skilled": [None, None], "loop-only": [None, None]})
     line = all_invalid_line(nothing, "phq-9")
     assert line == (
-        "no valid measurement: all 4 phq-9 measurements failed the validity gates (median option mass (4)), "
-        "so nothing can be compared and no ordering tested"
+        "no valid measurement: all 4 phq-9 measurements failed the validity gates "
+        "(inattention: 4, option_mass: 4), so nothing can be compared and no ordering tested"
     )
     assert ordering_result(persona_means(nothing), arms)["verdict"].startswith("not testable")

@@ -329,10 +329,15 @@ def _step_record(
 
 
 def _scores(scores: dict[str, Any]) -> dict[str, Any]:
-    return {
-        i: {"total": s.get("total"), "valid": bool(s.get("valid")), "problems": list(s.get("problems") or [])}
-        for i, s in scores.items()
-    }
+    return {i: {"total": s.get("total"), "valid": bool(s.get("valid")), "reasons": _reason_codes(s)}
+            for i, s in scores.items()}  # fmt: skip
+
+
+def _reason_codes(score: dict[str, Any]) -> list[str]:
+    """The validity gates a measurement failed (their codes: option_mass, inattention, ...)."""
+    reasons = (score.get("validity") or {}).get("reasons") or []
+    codes = [r["code"] for r in reasons if isinstance(r, dict) and r.get("code")]
+    return codes or [str(p).split(":")[0] for p in score.get("problems") or []]
 
 
 def _step_from_loop(database: Any, number: int, seed: int, record: dict[str, Any]) -> dict[str, Any]:
@@ -413,13 +418,14 @@ def measurement_points(
     points = []
     for (arm, persona), steps in steps_done.items():
         for step in steps:
-            after = step["scores"].get(instrument) or {"valid": False, "problems": ["not measured"]}
-            before = step["baseline_scores"].get(instrument) or {"valid": False, "problems": ["not measured"]}
+            after = step["scores"].get(instrument) or {"valid": False, "reasons": ["not measured"]}
+            before = step["baseline_scores"].get(instrument) or {"valid": False, "reasons": ["not measured"]}
             valid = after["valid"] and before["valid"]
             points.append({
                 "arm": arm, "persona_id": persona, "session": step["session"], "valid": valid,
                 "improvement": sign * (after["total"] - before["total"]) if valid else None,
-                "problems": [*after["problems"], *(f"start checkpoint: {p}" for p in before["problems"])],
+                # the gates failed by the arm's checkpoint or by the start checkpoint (same seed)
+                "problems": sorted({*after["reasons"], *before["reasons"]}),
             })  # fmt: skip
     return points
 
@@ -513,7 +519,7 @@ def render_experiment(result: dict[str, Any]) -> str:
         f"{budget['steps']} step(s), batch {budget['batch_size']}; the arms share each persona's seeds",
     ]
     if result["underpowered"]:
-        lines.append(f"UNDERPOWERED: {result['power']}")
+        lines.append(result["power"].replace("underpowered:", "UNDERPOWERED:", 1))
     for row in result["cases"]:
         added = row["train_conversations_added"]
         lines.append(

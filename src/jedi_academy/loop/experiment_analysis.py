@@ -93,25 +93,16 @@ def _pair_verdict(row: dict[str, Any]) -> str:
 
 
 def all_invalid_line(points: list[dict[str, Any]], instrument: str) -> str | None:
-    """One plain line when no measurement of ``instrument`` is valid, saying why; None otherwise."""
+    """One plain line when no measurement of ``instrument`` is valid, saying why (each failed validity gate
+    with the number of measurements it failed); None otherwise."""
     if not points or any(p["valid"] for p in points):
         return None
     reasons: Counter[str] = Counter()
     for point in points:
-        for problem in point["problems"] or ["not measured"]:
-            reasons[_reason(problem)] += 1
-    shown = "; ".join(f"{reason} ({count})" for reason, count in reasons.most_common())
+        reasons.update(set(point["problems"] or ["not measured"]))
+    ranked = sorted(reasons.items(), key=lambda r: (-r[1], r[0]))
+    shown = ", ".join(f"{reason}: {count}" for reason, count in ranked)
     return (
         f"no valid measurement: all {len(points)} {instrument} measurements failed the validity gates "
         f"({shown}), so nothing can be compared and no ordering tested"
     )
-
-
-def _reason(problem: str) -> str:
-    """The gate of a validity problem ("median option mass 9e-14 < 0.5: ..." -> "median option mass")."""
-    words = []
-    for word in problem.split(":")[0].split():
-        if any(ch.isdigit() for ch in word) or word in {"<", ">", "<=", ">="}:
-            break
-        words.append(word)
-    return " ".join(words) or problem.split(":")[0]
