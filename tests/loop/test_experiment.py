@@ -99,3 +99,15 @@ def test_experiment_needs_enough_personas(world: LoopWorld, capsys: pytest.Captu
     assert main([*world.cli, "experiment", "therapists", "-s", "depression", "--personas", "9"]) == 1
     err = capsys.readouterr().err
     assert "needs 9 'depression' personas" in err and "Traceback" not in err
+
+
+def test_queued_experiment_records_its_start(world: LoopWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    """A queued experiment carries the start checkpoint resolved when it was queued, so the job (and a
+    recovered re-run of it) starts there even if a newer fine-tune appears meanwhile."""
+    capsys.readouterr()
+    assert main([*world.cli, "experiment", "therapists", *MUST_SHOW, "--queue"]) == 0
+    job = json.loads(capsys.readouterr().out)
+    assert job["kind"] == "experiment" and job["status"] == "queued"
+    assert job["args"]["start_checkpoint"] == world.start_checkpoint
+    assert job["args"]["arms"] == ["skilled", "placebo", "harmful", "loop-only"]
+    assert job["args"]["allow_underpowered"] is True
