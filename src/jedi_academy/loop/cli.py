@@ -365,30 +365,59 @@ def experiment_therapists(
     ctx: typer.Context,
     specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
     sessions: Annotated[int, typer.Option(min=1, help="Sessions per case.")] = 3,
-    personas: Annotated[int, typer.Option(min=1, help="Personas (each worked by every script).")] = 4,
-    scripts: Annotated[
-        list[str] | None, typer.Option("--script", help="Scripts (default: skilled, placebo, harmful).")
+    personas: Annotated[
+        int | None,
+        typer.Option(min=1, help="Personas, each worked by every arm (default: what the tests need, 8)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the sessions and draws.")] = 0,
+    arms: Annotated[
+        list[str] | None,
+        typer.Option("--arm", help="Arms (default: skilled, placebo, harmful, loop-only)."),
+    ] = None,
+    start_checkpoint: Annotated[
+        str | None,
+        typer.Option(help="Checkpoint every case starts from (default: the base fine-tune)."),
+    ] = None,
+    allow_underpowered: Annotated[
+        bool, typer.Option("--allow-underpowered", help="Run with fewer personas than the tests need.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the sessions and draws (shared by the arms).")] = 0,
     max_tokens: Annotated[int, typer.Option(min=4, help="Longest patient and teacher reply.")] = 120,
-    steps: Steps = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training steps per loop iteration (default: a quarter of the start's)."),
+    ] = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue it for `academy worker` instead.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Scripted therapists (skilled, placebo, harmful) over the same personas through the loop."""
+    """Scripted therapists (skilled, placebo, harmful) and the loop alone (loop-only) over the same personas,
+    from one start checkpoint with one training budget; the ordering and every pair tested exactly."""
+    from jedi_academy.cli_errors import usage_error
+    from jedi_academy.errors import AcademyError
+    from jedi_academy.loop.experiment_plan import choose_arms, needed_personas, power_note
+
+    try:
+        chosen = choose_arms(arms)
+        power_note(chosen, personas if personas is not None else needed_personas(chosen), allow_underpowered)
+    except AcademyError as exc:  # an unknown arm, too few personas
+        raise usage_error(ctx, str(exc)) from None
+    settings = _settings(ctx)
     args = {
         "specialization": specialization,
         "sessions": sessions,
         "personas": personas,
-        "scripts": scripts or None,
+        "arms": chosen,
         "seed": seed,
         "max_tokens": max_tokens,
         "steps": steps,
+        "start_checkpoint": start_checkpoint,
+        "allow_underpowered": allow_underpowered,
     }
-    settings = _settings(ctx)
     if queue:
+        from jedi_academy.loop.experiment import start_checkpoint_for
         from jedi_academy.loop.jobs import submit_job
 
+        # resolved now, so the job (and a recovered re-run of it) starts where this command said
+        args["start_checkpoint"] = start_checkpoint_for(settings, specialization, start_checkpoint)
         job = submit_job(settings, "experiment", args)
         if as_json:
             _print_json(job)
