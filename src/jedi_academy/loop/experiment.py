@@ -222,7 +222,7 @@ def analyse(database: Any, args: dict[str, Any], cases: dict[str, dict[str, str]
     acceptance: dict[str, dict[str, Any]] = {}
     improvement: dict[str, dict[str, dict[str, float]]] = {}  # instrument -> script -> persona -> improvement
     for script, by_persona in cases.items():
-        accepted = decided = 0
+        accepted = decided = invalid = 0
         trajectories[script] = {}
         for persona, case_id in by_persona.items():
             view = case_trajectory(database, case_id)
@@ -232,6 +232,7 @@ def analyse(database: Any, args: dict[str, Any], cases: dict[str, dict[str, str]
             for row in view["sessions"]:
                 accepted += len(row["accepted_recommendations"])
                 decided += len(row["accepted_recommendations"]) + len(row["ignored_recommendations"])
+                invalid += len(row["invalid_preference_recommendations"])
                 for instrument, score in ((row["loop"] or {}).get("scores") or {}).items():
                     points.setdefault(instrument, []).append(
                         {
@@ -254,6 +255,7 @@ def analyse(database: Any, args: dict[str, Any], cases: dict[str, dict[str, str]
         acceptance[script] = {
             "accepted": accepted,
             "decided": decided,
+            "invalid_preference": invalid,  # no decision: not in the rate
             "rate": accepted / decided if decided else None,
             "ci95": _wilson(accepted, decided),
         }
@@ -333,7 +335,9 @@ def render_experiment(result: dict[str, Any]) -> str:
         rate = "-" if rates["rate"] is None else f"{rates['rate']:.0%}"
         interval = rates["ci95"]
         ci = f" (95% CI {interval[0]:.0%}-{interval[1]:.0%})" if interval else ""
-        lines.append(f"  {script}: accepted {rates['accepted']}/{rates['decided']} = {rate}{ci}")
+        invalid = rates.get("invalid_preference") or 0
+        left_out = f"; {invalid} invalid_preference left out (no decision)" if invalid else ""
+        lines.append(f"  {script}: accepted {rates['accepted']}/{rates['decided']} = {rate}{ci}{left_out}")
     for instrument, by_script in result["improvement"].items():
         for script, values in by_script.items():
             shown = ", ".join(f"{p} {v:+.2f}" for p, v in values.items())
