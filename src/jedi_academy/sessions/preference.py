@@ -218,12 +218,12 @@ def decision_line(rec: dict[str, Any]) -> str:
     if rec.get("p_accept") is None:
         return "no usable answer"
     mass = rec.get("preference_mass")
-    mass_text = "" if mass is None else f", mass {mass:.3f}"
+    mass_text = "" if mass is None else f", mass {mass:.2g}"
     head = f"p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}{mass_text}: "
     decision = decision_of(rec)
     if decision == INVALID_PREFERENCE:
         return (
-            head + f"INVALID PREFERENCE (the patient's answers held {mass:.3f} of its probability, under "
+            head + f"INVALID PREFERENCE (the patient's answers held {mass:.2g} of its probability, under "
             f"{MIN_PREFERENCE_MASS}: not a decision, neither accepted nor ignored)"
         )
     return head + ("ACCEPTED" if decision == ACCEPTED else "ignored")
