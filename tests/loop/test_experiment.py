@@ -44,12 +44,14 @@ def test_experiment_runs_end_to_end(world: LoopWorld, capsys: pytest.CaptureFixt
     for script, by_persona in result["trajectories"].items():
         points = by_persona["p-robin"]["points"]["phq-9"]
         assert [p["session"] for p in points] == [0, 1], script
-    assert result["acceptance"]["placebo"] == {"accepted": 0, "decided": 0, "rate": None, "ci95": None}
+    assert result["acceptance"]["placebo"] == {
+        "accepted": 0, "decided": 0, "invalid_preference": 0, "rate": None, "ci95": None,
+    }  # fmt: skip
     for script in ("skilled", "harmful"):
         rates = result["acceptance"][script]
-        assert (
-            rates["decided"] == 2 and 0 <= rates["accepted"] <= 2
-        )  # the first session's two recommendations
+        # the first session's two recommendations, put to the random tiny patient, which answers neither Yes
+        # nor No: no decision, so no rate (issue 25 point 6)
+        assert rates["invalid_preference"] == 2 and rates["decided"] == 0 and rates["rate"] is None
     for comparison in result["comparisons"]:
         assert comparison["n_personas"] <= 1
         assert comparison["verdict"].startswith(("underpowered", "not testable"))
