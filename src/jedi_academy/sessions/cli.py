@@ -536,12 +536,12 @@ def session_stats_command(
         f"(left out of every rate: the patient did not answer Yes or No), {stats['undecided']} undecided"
     )
     typer.echo(line("overall", stats["overall"]))
-    typer.echo("by persona:")
-    for name, group in stats["by_persona"].items():
-        typer.echo(line(name, group))
-    typer.echo("by kind:")
-    for name, group in stats["by_kind"].items():
-        typer.echo(line(name, group))
+    for title, groups in (("by persona:", stats["by_persona"]), ("by kind:", stats["by_kind"])):
+        typer.echo(title)
+        for name, group in groups.items():
+            typer.echo(line(name, group))
+        if not groups:
+            typer.echo("  no decided recommendations")
     for warning in stats["warnings"]:
         typer.echo(f"warning: {warning}")
     typer.echo(f"note: {stats['cannot_conclude']}")
