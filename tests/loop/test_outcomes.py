@@ -104,3 +104,10 @@ def test_the_teacher_judges_for_this_persona_and_gibberish_is_unjudged() -> None
 
 def test_the_documented_table_is_the_code_table() -> None:
     assert outcome_table_markdown() in DOCS.read_text(encoding="utf-8")
+
+
+def test_every_outcome_has_its_words_for_the_teacher() -> None:
+    from jedi_academy.loop.expansion import expansion_prompts
+
+    assert set(expansion_prompts()["accepted"]["outcomes"]) == set(OUTCOMES)
+    assert expansion_prompts()["version"] == "expansion-2"
