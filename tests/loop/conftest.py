@@ -1,6 +1,11 @@
 """A data directory with the tiny model, two depression personas with a few conversations, a dataset version,
 a briefly trained LoRA patient checkpoint on it, a therapist, a case on that checkpoint and one replayed
-session: the state right before a loop iteration. Built once per test session and copied per test."""
+session: the state right before a loop iteration. Built once per test session and copied per test.
+
+The session is replayed with a planted base model under the checkpoint's adapter (tests/sessions/
+planted_patient.py): a patient that answers Yes or No, so its recommendations are real decisions (accepted or
+ignored) with follow-ups; the random tiny model's would all be invalid_preference. The loop itself loads its
+models from disk, as `academy loop` does."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import pytest
 
 from jedi_academy.store import Database, open_database
 from tests.factories import add_conversation, add_persona
+from tests.sessions.planted_patient import yes_no_patient
 
 SCRIPT_SEED = 5
 # Tiny settings: the mechanics do not depend on size.
@@ -38,13 +44,14 @@ class LoopWorld:
     cli: list[str]
 
 
-def build_world(root: Path, tiny_dir: Path) -> LoopWorld:
+def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     from jedi_academy.config import load_settings
     from jedi_academy.datasets.versions import build_dataset
     from jedi_academy.finetune.config import TrainingConfig
     from jedi_academy.finetune.service import FinetuneRequest, finetune
     from jedi_academy.sessions import (
         ModelPool,
+        ModelSpec,
         ScriptTurn,
         SessionOptions,
         add_therapist,
@@ -74,9 +81,11 @@ def build_world(root: Path, tiny_dir: Path) -> LoopWorld:
         ScriptTurn("And note when you wake.", ("Keep a sleep diary",)),
         ScriptTurn(ITEM_9),
     ]
+    pool = ModelPool(settings)
+    pool.share(ModelSpec("transformers", str(tiny_dir), None), yes_no_patient(tiny_dir, probe, 0.6))
     record = replay_session(
         database,
-        ModelPool(settings),
+        pool,
         case["id"],
         script,
         seed=SCRIPT_SEED,
@@ -89,8 +98,8 @@ def build_world(root: Path, tiny_dir: Path) -> LoopWorld:
 
 
 @pytest.fixture(scope="session")
-def loop_template(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> LoopWorld:
-    return build_world(tmp_path_factory.mktemp("loop-template"), tiny_dir)
+def loop_template(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm: Any) -> LoopWorld:
+    return build_world(tmp_path_factory.mktemp("loop-template"), tiny_dir, tiny_llm)
 
 
 def copy_world(template: LoopWorld, root: Path) -> LoopWorld:

@@ -75,9 +75,10 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
         first["loop"]["checkpoint_id"] == main_child
         and second["loop"]["checkpoint_id"] == sibling["checkpoint_id"]
     )
-    assert second["accepted_recommendations"] + second["ignored_recommendations"] == [
-        "Write down three things you did each evening"
-    ]
+    # session 2 ran on the start checkpoint loaded from disk (the random tiny model): it answers neither Yes
+    # nor No, so its recommendation is no decision (session 1's planted patient decided: loop/conftest.py)
+    assert second["invalid_preference_recommendations"] == ["Write down three things you did each evening"]
+    assert second["accepted_recommendations"] + second["ignored_recommendations"] == []
     assert set(first["loop"]["scores"]["phq-9"]) >= {"total", "ci95", "valid", "sd"}
     assert "classification" in first["loop"]["change_vs_baseline"]["phq-9"]
     assert view["baseline"]["scores"]["phq-9"]["checkpoint_id"] == world.start_checkpoint
@@ -100,6 +101,10 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
     )
     compared = json.loads(capsys.readouterr().out)
     assert [b["final_checkpoint_id"] for b in compared["branches"]] == [main_child, sibling["checkpoint_id"]]
+    main_line, other = compared["branches"]
+    assert main_line["recommendations_decided"] == 2 and main_line["recommendations_invalid_preference"] == 0
+    assert other["recommendations_decided"] == 0 and other["recommendations_invalid_preference"] == 1
+    assert other["acceptance_rate"] is None  # no decision, no rate
     difference = compared["difference"]["phq-9"]
     scores = [b["final_scores"]["phq-9"] for b in compared["branches"]]
     if all(s["valid"] for s in scores):

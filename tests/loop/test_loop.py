@@ -32,7 +32,7 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
     assert result["parent_dataset_id"] == world.start_dataset
     session = session_json(world.database, world.session_id)
     decided = [r for r in session["recommendations"] if r["accepted"] is not None]
-    assert decided
+    assert decided and all(r["preference_mass"] >= 0.5 for r in decided)  # the planted patient decides
 
     with world.database.session() as db:
         version = db.get(DatasetVersion, result["dataset_id"])
@@ -56,6 +56,14 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
             rec = next(r for r in decided if r["id"] == conversation.provenance["recommendation_id"])
             assert conversation.provenance["accepted"] == rec["accepted"]
             assert (conversation.provenance["outcome"] == "not tried") == (not rec["accepted"])
+            drawn = conversation.provenance["outcome_draw"]
+            if rec["accepted"]:  # the planted teacher's "Yes"/"No" is no judgement: the neutral row, said so
+                assert rec["advice"]["judgement"] == "unjudged"
+                assert drawn["judgement"] == "unjudged" and drawn["row"] == "neutral"
+                assert drawn["outcome"] == conversation.provenance["outcome"] and 0 <= drawn["u"] < 1
+                assert "drawn from the neutral row" in drawn["judgement_reason"]
+            else:
+                assert drawn is None
             assert conversation.provenance["teacher"]["model"] == world.settings.model
             assert conversation.provenance["prompt_version"].startswith("expansion-")
             assert isinstance(conversation.provenance["seed"], int)

@@ -55,7 +55,9 @@ def test_phq9_change_uses_the_fixed_service_threshold() -> None:
     assert improved["figures"]["change"]["classification"] == "reliable improvement"  # a drop of 8 >= 6
     assert improved["figures"]["change"]["method"] == "fixed_threshold"
     assert stable["figures"]["change"]["classification"] == "no reliable change"  # a drop of 3 < 6
-    assert improved["figures"]["recommendations"] == {"made": 2, "accepted": 1, "ignored": 1, "undecided": 0}
+    assert improved["figures"]["recommendations"] == {
+        "made": 2, "accepted": 1, "ignored": 1, "invalid_preference": 0, "undecided": 0,
+    }  # fmt: skip
 
 
 def test_aggregates_weigh_personas_not_cases() -> None:
@@ -95,6 +97,29 @@ def test_a_decision_must_follow_from_its_draw() -> None:
     assert figures.session_problems("s", bad) == [
         "s: recommendation 0 is recorded as accepted=True, but u=0.7 and p_accept=0.5 give False"
     ]
+
+
+def test_an_invalid_preference_is_no_decision_and_follows_from_the_sealed_masses() -> None:
+    """Issue 25 point 6: a median P(yes)+P(no) under 0.5 over the sealed phrasings is invalid_preference: no
+    decision, counted apart; the verifier re-derives it from the phrasings."""
+    low = [{"mass": m} for m in (1e-9, 2e-9, 0.9, 1e-9, 0.8, 3e-9)]
+    high = [{"mass": m} for m in (0.99, 0.98, 0.2, 0.97, 0.99, 0.96)]
+    invalid = {"index": 0, "p_accept": 0.5, "u": 0.2, "accepted": None, "decision": "invalid_preference",
+               "phrasings": low}  # fmt: skip
+    decided = {"index": 1, "p_accept": 0.5, "u": 0.7, "accepted": False, "decision": "ignored",
+               "phrasings": high}  # fmt: skip
+    session = {"recommendations": [invalid, decided]}
+    assert figures.session_problems("s", session) == []
+    assert figures.recommendation_counts(session) == {
+        "made": 2, "accepted": 0, "ignored": 1, "invalid_preference": 1, "undecided": 0,
+    }  # fmt: skip
+    accepted_anyway = {**invalid, "accepted": True, "decision": "accepted"}
+    assert figures.session_problems("s", {"recommendations": [accepted_anyway]}) == [
+        "s: recommendation 0 is recorded as accepted, but its phrasings' median mass 2.5e-09 says "
+        "invalid_preference"
+    ]
+    not_invalid = {**decided, "accepted": None, "decision": "invalid_preference"}
+    assert figures.session_problems("s", {"recommendations": [not_invalid]})[0].endswith("says a decision")
 
 
 def test_differences_name_the_path() -> None:

@@ -123,8 +123,10 @@ def test_portfolio_over_two_sessions(practice: Practice, tmp_path: Path, capsys:
     assert case["sessions"][0]["score"]["checkpoint"] != case["sessions"][1]["score"]["checkpoint"]
     made = [s["recommendations"]["made"] for s in case["sessions"]]
     assert made == [2, 2] and case["recommendations"]["made"] == 4
-    decided = case["recommendations"]["accepted"] + case["recommendations"]["ignored"]
-    assert decided == 4
+    # the random tiny patient answers neither Yes nor No: its four recommendations are no decision, counted
+    # apart, and the verifier re-derives that from the sealed phrasings' masses
+    assert case["recommendations"]["invalid_preference"] == 4
+    assert case["recommendations"]["accepted"] + case["recommendations"]["ignored"] == 0
     sessions = [r for r in body["records"].values() if r["kind"] == "session"]
     assert sorted(r["subject_id"] for r in sessions) == sorted(practice.session_ids)
     assert all(len(r["content"]["turns"]) == len(SCRIPT) for r in sessions)

@@ -40,17 +40,31 @@ def exercise_store(database: Database) -> None:
                 session_id=session_id, index=0, turn=0, text="Rest", kind="lifestyle", source="therapist",
                 mode="logprob", p_accept=0.4, u=0.3, accepted=True, phrasings=[{"text": "q", "p_yes": 0.4}],
             )
+        )
+        session.add(  # revision 0021: a recommendation the patient did not decide, its mass and a judgement
+            Recommendation(
+                session_id=session_id, index=1, turn=0, text="Walk", kind="lifestyle", source="therapist",
+                mode="logprob", p_accept=0.6, u=0.1, accepted=None, decision="invalid_preference",
+                preference_mass=1e-9, phrasings=[{"text": "q", "p_yes": 0.6, "mass": 1e-9}],
+                advice={"judgement": "unjudged", "reason": "no label"},
+            )
         )  # fmt: skip
     record = session_json(database, session_id)
     assert record["turns"] == [
         {"index": 0, "therapist": "Hi", "patient": "Hello", "seed": 1, "risk": [], "context_dropped": 0}
     ]
     assert record["recommendations"][0]["accepted"] is True and record["therapist"] == "Grace"
+    assert record["recommendations"][0]["decision"] == "accepted"  # a row from before 0021: derived
+    invalid = record["recommendations"][1]
+    assert invalid["decision"] == "invalid_preference" and invalid["preference_mass"] == pytest.approx(1e-9)
+    assert invalid["advice"] == {"judgement": "unjudged", "reason": "no label"}
     stats = session_stats(database, case=case["id"])
     assert (
         stats["by_kind"]["lifestyle"]["n"] == 1 and stats["by_persona"][case["persona_id"]]["accepted"] == 1
     )
-    assert show_case(database, case["id"])["sessions"][0]["accepted"] == 1
+    assert stats["invalid_preference"] == 1 and stats["undecided"] == 0 and stats["overall"]["n"] == 1
+    summary = show_case(database, case["id"])["sessions"][0]
+    assert summary["accepted"] == 1 and summary["invalid_preference"] == 1 and summary["undecided"] == 0
 
 
 def test_session_tables_on_sqlite(settings) -> None:  # type: ignore[no-untyped-def]

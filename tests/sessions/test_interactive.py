@@ -90,16 +90,17 @@ def test_killed_session_keeps_its_turns_and_resumes(fresh: World, pool: Any, cap
     assert json.loads(capsys.readouterr().out)["status"] == "ended"
     ended = session_json(fresh.database, session_id)
     assert ended["status"] == "ended" and len(ended["turns"]) == 3
-    for rec in ended["recommendations"]:
-        assert rec["accepted"] == (rec["u"] < rec["p_accept"])
+    for rec in ended["recommendations"]:  # the random tiny model answers neither Yes nor No: no decision
+        assert rec["decision"] == "invalid_preference" and rec["accepted"] is None
 
     # the same seed, checkpoint and words, replayed: the same replies and decisions as the interrupted session
     script = [ScriptTurn(FIRST), ScriptTurn(SECOND, (SECOND, SECOND)), ScriptTurn(THIRD)]
     options = SessionOptions(max_tokens=12, extract=False)
     replayed = replay_session(fresh.database, pool, fresh.case_id, script, seed=21, options=options)
     assert [t["patient"] for t in replayed["turns"]] == [t["patient"] for t in ended["turns"]]
-    assert [(r["p_accept"], r["u"], r["accepted"]) for r in replayed["recommendations"]] == [
-        (r["p_accept"], r["u"], r["accepted"]) for r in ended["recommendations"]
+    keys = ("p_accept", "u", "accepted", "decision", "preference_mass")
+    assert [[r[k] for k in keys] for r in replayed["recommendations"]] == [
+        [r[k] for k in keys] for r in ended["recommendations"]
     ]
 
 

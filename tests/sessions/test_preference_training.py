@@ -22,10 +22,14 @@ ADVICE = [
     "Maybe join the group at the community centre",
 ]
 ASKS = ["Will you do that?", "Can you try it?", "Would that work for you?", "Will you give it a go?"]
+# Mostly the one-word reply the preference question asks for (p_accept scores whole replies), sometimes a
+# sentence.
 REFUSALS = [
-    "No. I don't think I will.",
-    "No, that isn't going to happen.",
-    "No. I've tried things like that before.",
+    "No",
+    "No",
+    "No",
+    "No",
+    "No",
     "No, I can't see myself doing it.",
 ]
 SCRIPT = [
@@ -76,5 +80,8 @@ def test_p_accept_falls_after_fine_tuning_on_refusals(world: World, pool: Any, t
     # the draws depend on the seed and the recommendation's place only; the patient's preference moved
     assert [r["u"] for r in after["recommendations"]] == [r["u"] for r in before["recommendations"]]
     for rec in after["recommendations"]:
-        assert rec["accepted"] == (rec["u"] < rec["p_accept"])
         assert all(p["p_yes"] < 0.5 for p in rec["phrasings"])
+        # six steps move the ratio, not the mass: the whole replies "Yes" and "No" still hold under 1e-5 of
+        # the patient's probability (about 1e-9 before), so it still made no decision (a planted patient
+        # that does: test_preference_validity.py)
+        assert rec["decision"] == "invalid_preference" and rec["accepted"] is None

@@ -34,7 +34,9 @@ SESSION_KEYS = {
     "turns",
     "recommendations",
 }
-REC_KEYS = {"id", "text", "turn", "source", "p_accept", "u", "accepted", "phrasings"}
+REC_KEYS = {
+    "id", "text", "turn", "source", "p_accept", "u", "accepted", "decision", "preference_mass", "phrasings",
+}  # fmt: skip
 
 
 def write_script(path: Path) -> Path:
@@ -91,7 +93,11 @@ def test_replayed_jsonl_script_is_stored_and_reproducible(
     for rec in recs:
         assert set(rec) >= REC_KEYS and rec["mode"] == "logprob"
         assert 0 < rec["p_accept"] < 1 and 0 <= rec["u"] < 1
-        assert rec["accepted"] == (rec["u"] < rec["p_accept"])
+        # the random tiny model puts almost none of its probability on the whole replies "Yes" and "No": it
+        # made no decision (tests/sessions/test_preference_validity.py plants a patient that does)
+        masses = sorted(p["mass"] for p in rec["phrasings"])
+        assert rec["preference_mass"] == pytest.approx((masses[2] + masses[3]) / 2) and masses[-1] < 0.5
+        assert rec["decision"] == "invalid_preference" and rec["accepted"] is None
         assert len(rec["phrasings"]) == 6  # three phrasings, each with both answer orders
         assert {p["order"] for p in rec["phrasings"]} == {"Yes/No", "No/Yes"}
         assert rec["p_accept"] == pytest.approx(sum(p["p_yes"] for p in rec["phrasings"]) / 6)
@@ -117,6 +123,7 @@ def test_replayed_jsonl_script_is_stored_and_reproducible(
     assert main([*world.cli, "session", "show", first["session_id"][:8]]) == 0
     text = capsys.readouterr().out
     assert "therapist> What brings you here today?" in text and "risk content from the therapist" in text
+    assert text.count("INVALID PREFERENCE") == 3 and text.count("mass per phrasing (P(yes)+P(no)): ") == 3
 
     assert main([*world.cli, "session", "list", "--case", world.case_id, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
@@ -210,19 +217,25 @@ def test_session_end_with_extraction_through_the_api(world: World, pool: Any, tm
     assert record == session_json(world.database, record["session_id"])
 
 
-def test_stats_by_persona_and_kind(world: World, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_stats_leave_the_tiny_models_invalid_preferences_out(
+    world: World, pool: Any, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    """The tiny model decides nothing, so no rate has anything in it; the rates of real decisions are in
+    test_cases.py (stored rows) and test_preference_validity.py (a planted patient)."""
     from jedi_academy.sessions import session_stats
 
+    script = load_script(write_script(tmp_path / "s.jsonl"))
+    replay_session(world.database, pool, world.case_id, script[:2], seed=4, options=SessionOptions(**FAST))
     stats = session_stats(world.database, specialization="depression")
-    overall = stats["overall"]
-    assert overall["n"] >= 3 and 0 <= overall["rate"] <= 1
-    assert set(stats["by_persona"]) == {"p-robin"}
-    assert sum(group["n"] for group in stats["by_kind"].values()) == overall["n"]
-    low, high = overall["rate_ci95"]
-    assert low <= overall["rate"] <= high
+    assert stats["invalid_preference"] >= 1 and stats["invalid_preference"] + stats["undecided"] == (
+        stats["recommendations"]
+    )
+    assert stats["overall"]["n"] == 0 and stats["overall"]["rate"] is None
+    assert stats["by_persona"] == {} and stats["by_kind"] == {}
     assert main([*world.cli, "session", "stats", "--case", world.case_id]) == 0
     out = capsys.readouterr().out
-    assert "by persona:" in out and "p-robin" in out and "by kind:" in out
+    assert "invalid_preference (left out of every rate" in out
+    assert "overall: no decided recommendations" in out and "by persona:" in out
     assert main([*world.cli, "session", "stats"]) == 2  # a usage error
     assert "exactly one of --case and --specialization" in capsys.readouterr().err
 
@@ -248,7 +261,8 @@ def test_replay_without_a_seed_draws_prints_and_records_one(world: World, tmp_pa
     listed = capsys.readouterr().out.splitlines()
     assert listed[0].split()[:5] == ["NO", "SESSION", "BRANCH", "STATUS", "MODE"]
     row = next(line for line in listed if session_line.group(1) in line)
-    assert " main " in row and re.search(r"\d+ accepted, \d+ ignored, \d+ undecided", row)
+    # the tiny model decides nothing: its three recommendations are invalid_preference
+    assert " main " in row and "0 accepted, 0 ignored, 3 invalid_preference, 0 undecided" in row
 
 
 def test_session_export_writes_turns_codes_and_decisions(world: World, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -274,7 +288,7 @@ def test_session_export_writes_turns_codes_and_decisions(world: World, tmp_path:
     ]
     for rec, line in zip(record["recommendations"], lines[5:8], strict=True):
         assert line["text"] == rec["text"] and line["accepted"] == rec["accepted"]
-        assert line["decision"].startswith(("accepted", "ignored", "undecided"))
+        assert line["decision"].startswith("invalid_preference (the patient did not answer Yes or No")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
     markdown = tmp_path / "session.md"

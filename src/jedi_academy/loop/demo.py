@@ -55,6 +55,7 @@ def run_loop_demo(
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
     from jedi_academy.loop.trajectory import case_tree
     from jedi_academy.sessions import ModelPool, SessionOptions, add_therapist, open_case, replay_session
+    from jedi_academy.sessions.preference import INVALID_PREFERENCE, decision_line
 
     database = open_database(settings)
     field, checkpoint, persona = _patient(database, specialization)
@@ -80,8 +81,14 @@ def run_loop_demo(
     )
     echo(f"[2/3] session {record['session_id']} replayed (the skilled therapist script); recommendations:")
     for rec in record["recommendations"]:
-        decision = "ACCEPTED" if rec["accepted"] else "ignored"
-        echo(f"      p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}: {decision}  {rec['text']}")
+        echo(f"      {decision_line(rec)}  {rec['text']}")
+    invalid = sum(1 for rec in record["recommendations"] if rec["decision"] == INVALID_PREFERENCE)
+    if invalid:
+        echo(
+            f"      {invalid} of {len(record['recommendations'])} decisions are invalid: the patient model "
+            "did not answer Yes or No (its probability went elsewhere), so they are neither accepted nor "
+            "ignored and get no follow-up; a random tiny model cannot make decisions"
+        )
 
     context = LoopContext(settings, database)
     for spec, llm in pool._llms.items():  # the session's loaded model serves the loop too

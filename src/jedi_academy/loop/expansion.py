@@ -1,12 +1,14 @@
 """Loop step 1, expansion: the teacher writes the persona's life after a session.
 
 For each decided recommendation of the session one follow-up conversation: after an accepted one the patient
-reports trying it (a seeded, plausible outcome: partial success, obstacles, a setback; never a cure), after an
-ignored one why it was not tried (from the card's resistances). The session's own turns become a conversation
-of origin ``session``. Every answer passes the guards (instrument wording, self-cure, the author's comments);
-an answer that fails is regenerated with the next seed, and a conversation that still fails is left out and
-counted. Ids derive from the session, the recommendation and the teacher settings, so a re-run finds what a
-killed run already stored and generates the rest identically.
+reports trying it (a seeded outcome drawn from the row of ``loop.outcomes.OUTCOME_TABLE`` that the teacher's
+judgement of the advice picks: harmful advice makes a setback likely, helpful advice progress; never a cure),
+after an ignored one why it was not tried (from the card's resistances). A recommendation without a decision
+(``invalid_preference``: the patient did not answer Yes or No; or undecided) gets no follow-up. The session's
+own turns become a conversation of origin ``session``. Every answer passes the guards (instrument wording,
+self-cure, the author's comments); an answer that fails is regenerated with the next seed, and a conversation
+that still fails is left out and counted. Ids derive from the session, the recommendation and the teacher
+settings, so a re-run finds what a killed run already stored and generates the rest identically.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from sqlalchemy import select
 from jedi_academy.conversations.replies import STOP, clean_answer, generate_replies, trim_to_sentence
 from jedi_academy.llm import GenerationParams
 from jedi_academy.loop.guards import LoopGuards
+from jedi_academy.loop.outcomes import FALLBACK_ROW, OUTCOME_TABLE, draw_outcome
 from jedi_academy.personas.intake import card_resistances
+from jedi_academy.sessions.advice import UNJUDGED
+from jedi_academy.sessions.preference import decision_of
 from jedi_academy.sessions.seeds import derive_seed
 from jedi_academy.store.models import Conversation, Persona, Turn
 
@@ -129,7 +134,8 @@ def expand_session(
     resistances = "; ".join(card_resistances(card)) or prompts["ignored"]["no_resistances"]
     for rec in record["recommendations"]:
         if rec["accepted"] is None:
-            report.left_out["undecided"] += 1
+            # invalid_preference or undecided: no decision, so no follow-up
+            report.left_out[decision_of(rec)] += 1
             continue
         base_seed = derive_seed(record["seed"], "expand", rec["index"])
         conversation_id = expansion_id(record["session_id"], f"rec-{rec['id']}", teacher_info, base_seed)
@@ -137,10 +143,13 @@ def expand_session(
             report.existing += 1
             report.conversation_ids.append(conversation_id)
             continue
+        drawn: dict[str, Any] | None = None
         if rec["accepted"]:
-            outcomes = prompts["accepted"]["outcomes"]
-            outcome = sorted(outcomes)[derive_seed(record["seed"], "outcome", rec["index"]) % len(outcomes)]
-            situation, questions = outcomes[outcome], prompts["accepted"]["questions"]
+            judgement, note = advice_judgement(rec)
+            draw = draw_outcome(record["seed"], rec["index"], judgement)
+            drawn = {**draw.as_dict(), "judgement_reason": note}
+            outcome = draw.outcome
+            situation, questions = prompts["accepted"]["outcomes"][outcome], prompts["accepted"]["questions"]
         else:
             outcome = "not tried"
             situation = prompts["ignored"]["situation"].format(resistances=resistances)
@@ -178,6 +187,8 @@ def expand_session(
             "recommendation": rec["text"],
             "accepted": rec["accepted"],
             "outcome": outcome,
+            # accepted advice: the judgement, the table row and the recorded draw u behind the outcome
+            "outcome_draw": drawn,
             "teacher": teacher_info,
             "prompt_version": prompts["version"],
             "seed": base_seed,
@@ -191,6 +202,17 @@ def expand_session(
         report.generated += 1
         report.conversation_ids.append(conversation_id)
     return report
+
+
+def advice_judgement(rec: dict[str, Any]) -> tuple[str, str]:
+    """The stored judgement of an accepted recommendation and its reason; ``unjudged`` (drawn from the
+    neutral row, and said so) when the teacher's reply was not a label or nothing was judged."""
+    advice = rec.get("advice") or {}
+    judgement = advice.get("judgement")
+    if judgement in OUTCOME_TABLE:
+        return str(judgement), str(advice.get("reason") or "")
+    why = advice.get("reason") or "the session ended before advice was judged"
+    return UNJUDGED, f"unjudged ({why}): drawn from the {FALLBACK_ROW} row"
 
 
 def _answer(

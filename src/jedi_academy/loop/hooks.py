@@ -122,6 +122,8 @@ def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section
         lines.append(f"session {row['number']} [{row['branch']}]:")
         lines += [f"  accepted: {text}" for text in row["accepted_recommendations"]]
         lines += [f"  ignored:  {text}" for text in row["ignored_recommendations"]]
+        invalid = row["invalid_preference_recommendations"]
+        lines += [f"  invalid_preference (no decision): {text}" for text in invalid]
         loop = row["loop"]
         if loop is None:
             lines.append("  no loop yet")

@@ -124,7 +124,9 @@ def write_case_report(database: Database, case_id: str, path: Path) -> Path:
         )
         rows.append(
             f"<tr><td>{row['number']}</td><td>{html.escape(row['branch'])}</td>"
-            f"<td>{html.escape(row['checkpoint_id'])}</td><td>{row['accepted']}/{row['recommendations']}</td>"
+            f"<td>{html.escape(row['checkpoint_id'])}</td><td>{row['accepted']}/{row['recommendations']}"
+            + (f" ({row['invalid_preference']} invalid_preference)" if row.get("invalid_preference") else "")
+            + "</td>"
             f"<td>{html.escape(score_text or '-')}</td></tr>"
         )
     sections.append(

@@ -69,7 +69,9 @@ def _recommendations(session: Session, session_id: str) -> dict[str, list[str]]:
     return {
         "accepted": [r.text for r in rows if r.accepted is True],
         "ignored": [r.text for r in rows if r.accepted is False],
-        "undecided": [r.text for r in rows if r.accepted is None],
+        # the patient did not answer Yes or No: no decision, left out of rates and of the follow-ups
+        "invalid_preference": [r.text for r in rows if r.decision == "invalid_preference"],
+        "undecided": [r.text for r in rows if r.accepted is None and r.decision != "invalid_preference"],
     }
 
 
@@ -127,6 +129,7 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
             row["accepted_recommendations"] = recs["accepted"]
             row["ignored_recommendations"] = recs["ignored"]
             row["undecided_recommendations"] = recs["undecided"]
+            row["invalid_preference_recommendations"] = recs["invalid_preference"]
             row["loop"] = _loop_view(loops.get(row["session_id"]), running)
         view["checkpoints"] = [
             {
@@ -244,6 +247,7 @@ def _branch_line(view: dict[str, Any], name: str) -> dict[str, Any]:
     looped = [r for r in rows if r["loop"] and r["loop"]["status"] == "done"]
     accepted = sum(len(r["accepted_recommendations"]) for r in rows)
     decided = accepted + sum(len(r["ignored_recommendations"]) for r in rows)
+    invalid = sum(len(r["invalid_preference_recommendations"]) for r in rows)
     final = looped[-1]["loop"] if looped else None
     return {
         "branch": name,
@@ -255,6 +259,7 @@ def _branch_line(view: dict[str, Any], name: str) -> dict[str, Any]:
         "change_vs_baseline": final["change_vs_baseline"] if final else None,
         "recommendations_accepted": accepted,
         "recommendations_decided": decided,
+        "recommendations_invalid_preference": invalid,
         "acceptance_rate": accepted / decided if decided else None,
     }
 

@@ -55,22 +55,46 @@ def score(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+INVALID_PREFERENCE = "invalid_preference"
+MIN_PREFERENCE_MASS = 0.5  # as sessions.preference: the verifier re-derives it from the sealed phrasings
+
+
 def recommendation_counts(session: dict[str, Any]) -> dict[str, int]:
+    """Decisions only count as accepted or ignored; invalid_preference (no decision) is counted apart."""
     recs = session.get("recommendations", [])
+    invalid = sum(1 for r in recs if r.get("decision") == INVALID_PREFERENCE)
     return {
         "made": len(recs),
         "accepted": sum(1 for r in recs if r.get("accepted") is True),
         "ignored": sum(1 for r in recs if r.get("accepted") is False),
-        "undecided": sum(1 for r in recs if r.get("accepted") is None),
+        "invalid_preference": invalid,
+        "undecided": sum(1 for r in recs if r.get("accepted") is None) - invalid,
     }
 
 
+def _median_mass(rec: dict[str, Any]) -> float | None:
+    masses = sorted(p["mass"] for p in rec.get("phrasings") or [] if p.get("mass") is not None)
+    if not masses:
+        return None
+    middle = len(masses) // 2
+    return masses[middle] if len(masses) % 2 else (masses[middle - 1] + masses[middle]) / 2
+
+
 def session_problems(name: str, session: dict[str, Any]) -> list[str]:
-    """Each decision follows from its draw: accepted exactly when u < p_accept."""
+    """Each decision follows from its draw: accepted exactly when u < p_accept, unless the sealed phrasings'
+    median mass is under 0.5, when there is no decision (invalid_preference)."""
     problems = []
     for rec in session.get("recommendations", []):
         p, u, accepted = rec.get("p_accept"), rec.get("u"), rec.get("accepted")
-        expected = None if p is None or u is None else u < p
+        mass = _median_mass(rec)
+        invalid = p is not None and mass is not None and mass < MIN_PREFERENCE_MASS
+        if invalid != (rec.get("decision") == INVALID_PREFERENCE):
+            problems.append(
+                f"{name}: recommendation {rec.get('index')} is recorded as {rec.get('decision')}, but its "
+                f"phrasings' median mass {mass} says {'invalid_preference' if invalid else 'a decision'}"
+            )
+            continue
+        expected = None if p is None or u is None or invalid else u < p
         if accepted != expected:
             problems.append(
                 f"{name}: recommendation {rec.get('index')} is recorded as accepted={accepted}, "
@@ -85,7 +109,7 @@ def case_figures(case: dict[str, Any], records: dict[str, dict[str, Any]]) -> di
     _check_run_fits(case, case["baseline"], baseline_run)
     baseline = score(baseline_run)
     sessions = []
-    totals = {"made": 0, "accepted": 0, "ignored": 0, "undecided": 0}
+    totals = {"made": 0, "accepted": 0, "ignored": 0, "invalid_preference": 0, "undecided": 0}
     for entry in case["sessions"]:
         row: dict[str, Any] = {"number": entry["number"], "score": None, "recommendations": None}
         if entry.get("session"):

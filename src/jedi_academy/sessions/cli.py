@@ -204,6 +204,7 @@ def case_show(
         typer.echo(
             f"  session {row['number']}  [{row['branch']}]  {row['session_id']}  {row['status']}  "
             f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} recommendations accepted"
+            + (f" ({row['invalid_preference']} invalid_preference)" if row.get("invalid_preference") else "")
             + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
         )
     echo_lines(lines)
@@ -439,6 +440,9 @@ def replay_from_script(
 
 
 def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = False) -> None:
+    from jedi_academy.sessions.advice import advice_line
+    from jedi_academy.sessions.preference import decision_line, masses_line
+
     if as_json:
         _print_json(record)
         return
@@ -454,18 +458,14 @@ def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = Fal
             if turn["context_dropped"]:
                 typer.echo(f"  (answered without the first {turn['context_dropped']} turn(s): context full)")
     for rec in record["recommendations"]:
-        decision = (
-            "not yet put to the patient"
-            if rec["mode"] is None
-            else "no usable answer"
-            if rec["p_accept"] is None
-            else f"p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}: "
-            + ("ACCEPTED" if rec["accepted"] else "ignored")
-        )
         typer.echo(
             f"  rec {rec['id']} [{rec['source']}, {rec['kind']}] turn {rec['turn']}: {rec['text']}\n"
-            f"      {decision}"
+            f"      {decision_line(rec)}"
         )
+        if (masses := masses_line(rec)) is not None:
+            typer.echo(f"      {masses}")
+        if rec.get("advice"):
+            typer.echo(f"      {advice_line(rec['advice'])}")
     for flag in record["flags"]:
         typer.echo(f"  ! turn {flag['turn']}: risk content from the {flag['speaker']} ({flag['label']})")
 
@@ -535,7 +535,10 @@ def session_list(
         header = f"{'NO':>3}  {'SESSION':14}  {'BRANCH':10} {'STATUS':7} {'MODE':11}"
         typer.echo(f"{header} TURNS, RECOMMENDATIONS")
     for row in rows:
-        decided = f"{row['accepted']} accepted, {row['ignored']} ignored, {row['undecided']} undecided"
+        decided = (
+            f"{row['accepted']} accepted, {row['ignored']} ignored, "
+            f"{row['invalid_preference']} invalid_preference, {row['undecided']} undecided"
+        )
         typer.echo(
             f"{row['number']:>3}  {row['session_id']:14}  {row['branch']:10} {row['status']:<7} "
             f"{row['mode']:<11} "
@@ -592,14 +595,17 @@ def session_stats_command(
             f"mean p_accept {group['mean_p_accept']:.3f}"
         )
 
-    typer.echo(f"{stats['recommendations']} recommendation(s), {stats['undecided']} undecided")
+    typer.echo(
+        f"{stats['recommendations']} recommendation(s), {stats['invalid_preference']} invalid_preference "
+        f"(left out of every rate: the patient did not answer Yes or No), {stats['undecided']} undecided"
+    )
     typer.echo(line("overall", stats["overall"]))
-    typer.echo("by persona:")
-    for name, group in stats["by_persona"].items():
-        typer.echo(line(name, group))
-    typer.echo("by kind:")
-    for name, group in stats["by_kind"].items():
-        typer.echo(line(name, group))
+    for title, groups in (("by persona:", stats["by_persona"]), ("by kind:", stats["by_kind"])):
+        typer.echo(title)
+        for name, group in groups.items():
+            typer.echo(line(name, group))
+        if not groups:
+            typer.echo("  no decided recommendations")
     for warning in stats["warnings"]:
         typer.echo(f"warning: {warning}")
     typer.echo(f"note: {stats['cannot_conclude']}")

@@ -66,14 +66,14 @@ def _answer(terminal: Terminal, runner: SessionRunner, text: str, recommendation
 
 def _summary(terminal: Terminal, record: dict[str, Any]) -> None:
     terminal.line(f"session {record['session_id']} ended: {len(record['turns'])} turns")
+    from jedi_academy.sessions.advice import advice_line
+    from jedi_academy.sessions.preference import decision_line
+
     for rec in record["recommendations"]:
-        if rec["p_accept"] is None:
-            verdict = "no usable answer from the patient"
-        else:
-            verdict = f"p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}: " + (
-                "ACCEPTED" if rec["accepted"] else "ignored"
-            )
+        verdict = "no usable answer from the patient" if rec["p_accept"] is None else decision_line(rec)
         terminal.line(f"  [{rec['source']}, {rec['kind']}] {rec['text']}\n      {verdict}")
+        if rec.get("advice"):
+            terminal.line(f"      {advice_line(rec['advice'])}")
     if record["flags"]:
         terminal.line(f"  flagged for risk content in turn(s) {sorted({f['turn'] for f in record['flags']})}")
 

@@ -9,7 +9,7 @@ from typing import Any
 from jedi_academy.errors import AcademyError
 from jedi_academy.llm import Conversation, Message
 
-PREFERENCE_VERSION = "preference-1"
+PREFERENCE_VERSION = "preference-2"  # 2: whole replies (with the end marker) and their mass
 EXTRACTION_VERSION = "extract-recs-1"
 
 # The patient is asked in several phrasings; each is asked with the two answers listed in both orders, so that

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.sessions.preference import INVALID_PREFERENCE, decision_of
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import (
     Case,
@@ -383,7 +384,11 @@ def recommendation_json(row: Recommendation) -> dict[str, Any]:
         "p_accept": row.p_accept,
         "u": row.u,
         "accepted": row.accepted,
+        # accepted|ignored|invalid_preference|undecided; older records have no stored decision
+        "decision": decision_of({"decision": row.decision, "accepted": row.accepted}),
+        "preference_mass": row.preference_mass,
         "phrasings": row.phrasings,
+        "advice": row.advice,
     }
 
 
@@ -443,8 +448,12 @@ def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
         "recommendations": len(recommendations),
         "accepted": sum(1 for r in recommendations if r.accepted),
         "ignored": sum(1 for r in recommendations if r.accepted is False),
+        # the patient's probability was not on Yes or No: neither accepted nor ignored, left out of rates
+        "invalid_preference": sum(1 for r in recommendations if r.decision == INVALID_PREFERENCE),
         # not yet put to the patient, or no usable answer: neither accepted nor ignored
-        "undecided": sum(1 for r in recommendations if r.accepted is None),
+        "undecided": sum(
+            1 for r in recommendations if r.accepted is None and r.decision != INVALID_PREFERENCE
+        ),
         "flags": len(row.flags),
         "started_at": row.started_at.isoformat(),
         "archived": row.archived_at is not None,

@@ -3,8 +3,9 @@ are found, put to the patient and drawn.
 
 Crash safety: the therapist's utterance is committed before the patient is asked (``patient`` NULL), the reply
 in a second transaction; ending is a sequence of committed steps (kinds and extraction, then each
-recommendation's preference and draw, then the status), each skipped when already done, so a killed process
-loses at most the reply or step it was in, and a re-run produces what the first run would have.
+recommendation's preference and draw, then the teacher's judgement of each accepted one, then the status),
+each skipped when already done, so a killed process loses at most the reply or step it was in, and a re-run
+produces what the first run would have.
 """
 
 from __future__ import annotations
@@ -386,6 +387,7 @@ class SessionRunner:
             records.get_session(session, self.session_id).status = "ending"
         self._extract(say)
         self._decide(say)
+        self._judge(say)
         with self.database.session() as session:
             row = records.get_session(session, self.session_id)
             row.status = "ended"
@@ -459,7 +461,7 @@ class SessionRunner:
                 samples=self.options.preference_samples,
                 mode=self.options.preference_mode,
             )
-            decision = decide(self.seed, index, preference.p_accept)
+            decision = decide(self.seed, index, preference.p_accept, preference.mass)
             with self.database.session() as session:
                 row = session.get(Recommendation, rec_id)
                 assert row is not None
@@ -468,3 +470,30 @@ class SessionRunner:
                 row.p_accept = decision.p_accept
                 row.u = decision.u
                 row.accepted = decision.accepted
+                row.preference_mass = decision.mass
+                row.decision = decision.decision
+
+    def _judge(self, say: Progress) -> None:
+        """The teacher judges each accepted recommendation for this persona (helpful, neutral, harmful);
+        the loop's follow-up outcome depends on it. One committed step per recommendation."""
+        from jedi_academy.sessions.advice import judge_advice
+
+        with self.database.session() as session:
+            todo = [
+                (r.id, r.index, r.text)
+                for r in records.session_recommendations(session, self.session_id)
+                if r.accepted is True and r.advice is None
+            ]
+        if not todo:
+            return
+        say(f"the teacher judges {len(todo)} accepted recommendation(s) for this patient ...")
+        teacher = self.pool.get(self.teacher_spec)
+        info = {"backend": teacher.backend_name, "model": teacher.model_name}
+        for rec_id, index, text in todo:
+            record = judge_advice(
+                teacher, self.card, text, seed=derive_seed(self.seed, "advice", index), teacher_info=info
+            )
+            with self.database.session() as session:
+                row = session.get(Recommendation, rec_id)
+                assert row is not None
+                row.advice = record

@@ -1,6 +1,7 @@
 """Acceptance rates by persona and by recommendation kind: a uniformly compliant patient model shows here.
 
 Rates come with a 95% Wilson interval; with few recommendations the interval, not the rate, is the finding.
+Only decisions count: an ``invalid_preference`` (the patient did not answer Yes or No) is counted apart.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.sessions.preference import INVALID_PREFERENCE
 from jedi_academy.sessions.records import get_case
 from jedi_academy.store.models import Case, Recommendation, Specialization, TherapySession
 
@@ -91,10 +93,13 @@ def session_stats(
         group = _group(points)
         if group["n"] >= COMPLIANT_MIN_N and (group["rate"] or 0) >= COMPLIANT_RATE:
             warnings.append(f"persona {persona} accepted {group['rate']:.0%} of {group['n']} recommendations")
+    invalid = sum(1 for r, _ in rows if r.decision == INVALID_PREFERENCE)
     return {
         **scope,
         "recommendations": len(rows),
-        "undecided": len(rows) - len(decided),
+        # the patient's probability was not on Yes or No: not a decision, so not in any rate
+        "invalid_preference": invalid,
+        "undecided": len(rows) - len(decided) - invalid,
         "overall": overall,
         "by_persona": {k: _group(v) for k, v in sorted(by_persona.items())},
         "by_kind": {k: _group(v) for k, v in sorted(by_kind.items())},

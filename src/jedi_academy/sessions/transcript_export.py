@@ -37,6 +37,12 @@ def decision(rec: Mapping[str, Any]) -> str:
         return "undecided (not yet put to the patient)"
     if rec.get("p_accept") is None:
         return "undecided (no usable answer from the patient)"
+    if rec.get("decision") == "invalid_preference":
+        mass = rec.get("preference_mass")
+        return (
+            f"invalid_preference (the patient did not answer Yes or No: mass {mass:.3f}; p_accept "
+            f"{rec['p_accept']:.3f} is not a decision)"
+        )
     verdict = "accepted" if rec.get("accepted") else "ignored"
     return f"{verdict} (p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f})"
 

@@ -198,6 +198,16 @@ def session_content(row: TherapySession) -> dict[str, Any]:
     content = legacy_session_content(row)
     content["patient"] = _named_models(content["patient"])
     content["teacher"] = _named_models(content["teacher"])
+    session = object_session(row)
+    assert session is not None
+    recommendations = session.scalars(
+        select(Recommendation).where(Recommendation.session_id == row.id).order_by(Recommendation.index)
+    )
+    for sealed, rec in zip(content["recommendations"], recommendations, strict=True):
+        # sealed when present, so entries written before issue 25 point 6 (and 26 point 4) hash as they did
+        for key in ("decision", "preference_mass", "advice"):
+            if getattr(rec, key) is not None:
+                sealed[key] = getattr(rec, key)
     return content
 
 

@@ -309,7 +309,13 @@ class Recommendation(Base):
     p_accept: Mapped[float | None] = mapped_column(Float)
     u: Mapped[float | None] = mapped_column(Float)
     accepted: Mapped[bool | None] = mapped_column()
-    phrasings: Mapped[list[Any]] = mapped_column(default=list)  # [{text, p_yes, ...}]
+    phrasings: Mapped[list[Any]] = mapped_column(default=list)  # [{text, p_yes, mass, ...}]
+    # median P(yes) + P(no) over the phrasings; below 0.5 the decision is invalid_preference (issue 25)
+    preference_mass: Mapped[float | None] = mapped_column(Float, default=None)
+    # accepted|ignored|invalid_preference|undecided; None in rows written before it existed
+    decision: Mapped[str | None] = mapped_column(String(24), default=None)
+    # the teacher's judgement of accepted advice for this persona: {judgement, reason, reply, seed, ...}
+    advice: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
