@@ -2,7 +2,7 @@
 and sessions, disabled therapists): issue 29 points 4 and 5
 
 Revision ID: 0023
-Revises: 0018
+Revises: 0021
 Create Date: 2026-12-07 16:00:00
 """
 
