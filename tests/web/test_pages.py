@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,9 @@ def test_a_reply_waits_its_turn_shows_its_position_and_can_be_cancelled(site: Si
     token = page_csrf(bob)
     session = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token}).headers["location"]
     session_id = session.rsplit("/", 1)[1]
-    other = queue.admit("another therapist")
-    with queue.turn(other):  # someone else's patient is answering
+    with ExitStack() as held:  # other therapists' patients are answering, in every slot
+        for number in range(queue.slots):
+            held.enter_context(queue.turn(queue.admit(f"another therapist {number}")))
         words = {"csrf_token": token, "text": "How was the week?"}
         said = bob.post(f"{session}/say", data=words, headers={"HX-Request": "1"})
         assert said.status_code == 200 and "How was the week?" in said.text  # stored before the wait
