@@ -16,12 +16,15 @@ CONVERSATIONS = [[{"role": "user", "content": "How are you feeling today? " * n}
 
 
 def test_a_batch_equals_the_unbatched_replies_under_greedy_decoding(tiny_llm: Any) -> None:
-    greedy = GenerationParams(temperature=0, max_tokens=12)
-    alone = [tiny_llm.generate([c], greedy)[0] for c in CONVERSATIONS]
-    batcher = BatchingLLM(tiny_llm, max_batch=3)  # five requests: one batch of three, the rest join it
-    together = batcher.generate_together(CONVERSATIONS, [greedy] * len(CONVERSATIONS), None)
+    # different lengths: the first and third rows finish early, and the last two requests join the running
+    # batch in their place (their KV caches left-padded and appended to the batch's)
+    params = [GenerationParams(temperature=0, max_tokens=n) for n in (4, 14, 7, 14, 14)]
+    alone = [tiny_llm.generate([c], p)[0] for c, p in zip(CONVERSATIONS, params, strict=True)]
+    batcher = BatchingLLM(tiny_llm, max_batch=3)
+    together = batcher.generate_together(CONVERSATIONS, params, None)
     assert together == alone
-    assert batcher.widest == 3  # the requests really shared a generate call
+    assert batcher.widest == 3  # the requests really shared the decode steps
+    assert batcher.joined_running == 2
 
 
 def test_a_sampled_reply_depends_on_its_seed_not_on_the_batch_and_a_cancelled_row_stops_alone(

@@ -5,13 +5,14 @@ that ``stream_generate`` calls from many threads are served by one generation th
 batch (up to ``max_batch`` rows): eight therapists cost about one decode step each per token, not eight
 generations one after another.
 
-A request that arrives while a batch is generating joins it at the next token: the running ``generate`` is
-stopped after the current step and restarted with every row's prompt plus what it has generated so far (one
-prefill), so nobody waits for another's whole reply before their first token. Each row keeps its own
-stream, limits and stop strings; sampling draws each row's tokens from that row's own generator, seeded with
-the request's seed, so a reply does not depend on who else was in the batch (greedy rows equal the unbatched
-output). Rows must share the adapter and sampling settings; a request with another adapter waits until the
-batch in front of it is finished (it is never overtaken by later requests).
+A request that arrives while a batch is generating joins it at the next step: its prompt is prefilled on its
+own (so its first token comes at once, without re-reading the others' prompts), its KV cache is left-padded
+to the batch's and appended, and from then on every step decodes one token for every row; a finished row
+leaves the batch. Each row keeps its own stream, limits and stop strings; sampling draws each row's tokens
+from that row's own generator, seeded with the request's seed, so a reply does not depend on who else was in
+the batch (greedy rows equal the unbatched output). Rows must share the adapter and sampling settings; a
+request with another adapter waits until the batch in front of it is finished (it is never overtaken by
+later requests).
 """
 
 from __future__ import annotations
@@ -86,61 +87,45 @@ class _Row:
             self.finished = True
 
 
-class _FanOut:
-    """A transformers streamer for the whole batch: each row's new token goes to that row."""
-
-    def __init__(self, rows: list[_Row]) -> None:
-        self.rows = rows
-        self.prompt_seen = False
-
-    def put(self, value: torch.Tensor) -> None:
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
-            row.take(int(token))
-
-    def end(self) -> None:
-        pass
-
-
-class _RowStops:
-    """Stopping criterion: a row is done when its own limits say so; every row pauses when a waiting request
-    can join (the batch is restarted with it at once)."""
-
-    def __init__(self, rows: list[_Row], join: Callable[[], bool]) -> None:
-        self.rows = rows
-        self.join = join
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_: Any) -> torch.Tensor:
-        done = [row.finished for row in self.rows]
-        if not all(done) and self.join():
-            done = [True] * len(done)
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
+    """Each row's next token: the argmax for greedy rows; for sampled rows a draw from the row's own
+    generator after temperature and top-p (the smallest set of tokens whose probability reaches top_p)."""
+    chosen = []
+    for index, row in enumerate(rows):
+        scores = logits[index].float()
+        params = row.request.params
+        if row.generator is None:
+            chosen.append(int(scores.argmax()))
+            continue
+        scores = scores / params.temperature
+        if params.top_p < 1.0:
+            ordered, order = scores.sort(descending=True)
+            probabilities = ordered.softmax(-1)
+            drop = probabilities.cumsum(-1) - probabilities >= params.top_p
+            scores = scores.clone()
+            scores[order[drop]] = float("-inf")
+        drawn = torch.multinomial(scores.softmax(-1), 1, generator=row.generator)
+        chosen.append(int(drawn))
+    return chosen
 
 
-class _RowSampler:
-    """Logits processor that samples each row with its own generator (temperature, then top-p), and leaves
-    only the drawn token for the greedy step to pick."""
+def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
 
-    def __init__(self, rows: list[_Row], temperature: float, top_p: float) -> None:
-        self.rows = rows
-        self.temperature = temperature
-        self.top_p = top_p
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        chosen = torch.full_like(scores, float("-inf"))
-        for index, row in enumerate(self.rows):
-            logits = scores[index].float() / self.temperature
-            if self.top_p < 1.0:
-                ordered, order = logits.sort(descending=True)
-                cumulative = ordered.softmax(-1).cumsum(-1)
-                drop = cumulative - ordered.softmax(-1) >= self.top_p  # keep the smallest set reaching top_p
-                logits = logits.clone()
-                logits[order[drop]] = float("-inf")
-            token = torch.multinomial(logits.softmax(-1), 1, generator=row.generator)
-            chosen[index, token] = 0.0
-        return chosen
+def _layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _new_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=layers)
 
 
 class BatchingLLM:
@@ -155,8 +140,9 @@ class BatchingLLM:
         self._changed = threading.Condition()
         self._pending: deque[_Request] = deque()
         self._thread: threading.Thread | None = None
-        self.batches = 0  # generate calls made, since start (restarts included)
-        self.widest = 0  # the most rows one generate call had
+        self.steps = 0  # forward passes made, since start (prefills of joining rows and decode steps)
+        self.widest = 0  # the most rows one batch had
+        self.joined_running = 0  # times requests joined a batch that was already generating
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._llm, name)
@@ -209,30 +195,38 @@ class BatchingLLM:
     # ------------------------------------------------------------------ the generation thread
 
     def _serve(self) -> None:
-        rows: list[_Row] = []
+        batch = _Batch(self._llm)
         while True:
             with self._changed:
-                while not rows and not self._pending:
+                while not batch.rows and not self._pending:
                     self._changed.wait()
-                key = rows[0].request.key if rows else self._pending[0].key
+                key = batch.rows[0].request.key if batch.rows else self._pending[0].key
                 # join in arrival order, and only while the oldest waiting request fits this batch, so a
                 # request with another adapter is never overtaken by later ones
-                while self._pending and len(rows) < self.max_batch and self._pending[0].key == key:
-                    rows.append(_Row(self._pending.popleft(), self._llm))
+                joining: list[_Row] = []
+                while (
+                    self._pending
+                    and len(batch.rows) + len(joining) < self.max_batch
+                    and self._pending[0].key == key
+                ):
+                    joining.append(_Row(self._pending.popleft(), self._llm))
             try:
-                self._step(rows, key)
+                if joining:
+                    self.joined_running += bool(batch.rows)
+                    batch.join(joining)  # their prompts' prefill gives their first tokens at once
+                else:
+                    batch.decode()
             except BaseException as exc:  # the model failed: every row of the batch is told
-                for row in rows:
+                for row in [*batch.rows, *joining]:
                     row.request.error = row.request.error or exc
                     row.finished = True
-            for row in rows:
+                batch.rows = [*batch.rows, *joining]
+            self.steps += 1
+            self.widest = max(self.widest, len(batch.rows))
+            for row in batch.rows:
                 if row.finished:
                     self._complete(row)
-            rows = [row for row in rows if not row.finished]
-
-    def _joinable(self, key: tuple[Any, ...], size: int) -> bool:
-        with self._changed:
-            return size < self.max_batch and bool(self._pending) and self._pending[0].key == key
+            batch.drop_finished()
 
     def _complete(self, row: _Row) -> None:
         request = row.request
@@ -244,40 +238,88 @@ class BatchingLLM:
                 request.error = exc
         request.done.set()
 
-    def _step(self, rows: list[_Row], key: tuple[Any, ...]) -> None:
-        """One ``generate`` call over ``rows``, until each is done or a waiting request can join."""
-        from transformers import LogitsProcessorList, StoppingCriteriaList
 
-        llm = self._llm
-        sequences = [row.tokens for row in rows]
-        width = max(len(s) for s in sequences)
-        pad = llm.formatter.pad_id
-        input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=llm.device)
-        attention = torch.tensor(
-            [[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=llm.device
-        )
-        params = rows[0].request.params
-        options: dict[str, Any] = {
-            "max_new_tokens": max(row.request.params.max_tokens - row.steps for row in rows),
-            "pad_token_id": pad,
-            "eos_token_id": llm.formatter.eos_id,
-            "do_sample": False,
-            "temperature": None,
-            "top_p": None,
-            "top_k": None,
-            "streamer": _FanOut(rows),
-            "stopping_criteria": StoppingCriteriaList(
-                [_RowStops(rows, lambda: self._joinable(key, sum(not r.finished for r in rows)))]
-            ),
-        }
-        if params.temperature > 0:
-            options["logits_processor"] = LogitsProcessorList(
-                [_RowSampler(rows, params.temperature, params.top_p)]
+class _Batch:
+    """The rows being generated, with their KV cache: rows join after a prefill of their own prompts (the
+    caches are left-padded to one length), every step decodes one token for every row, finished rows leave."""
+
+    def __init__(self, llm: TransformersLLM) -> None:
+        self.llm = llm
+        self.rows: list[_Row] = []
+        self.cache: Any = None
+        self.mask: torch.Tensor | None = None  # [rows, cached positions]: 1 for a real token
+        self.last: torch.Tensor | None = None  # [rows]: each row's newest token, not yet in the cache
+
+    def _forward(self, adapter: str | None, **inputs: Any) -> Any:
+        with self.llm.using_adapter(adapter), torch.inference_mode():
+            return self.llm.model(use_cache=True, logits_to_keep=1, **inputs)
+
+    def join(self, joining: list[_Row]) -> None:
+        device, pad = self.llm.device, self.llm.formatter.pad_id
+        prompts = [row.request.prompt for row in joining]
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        adapter = joining[0].request.adapter
+        out = self._forward(adapter, input_ids=ids, attention_mask=mask, position_ids=positions)
+        tokens = _choose(joining, out.logits[:, -1])
+        for row, token in zip(joining, tokens, strict=True):
+            row.take(token)
+        new_last = torch.tensor(tokens, device=device)
+        if self.cache is None or self.mask is None or self.last is None:
+            self.cache, self.mask, self.last = out.cache, mask, new_last
+        else:
+            length = max(self.mask.shape[1], width)
+            self.cache = _new_cache(
+                [
+                    (
+                        torch.cat([_left_pad(k0, length, 2), _left_pad(k1, length, 2)]),
+                        torch.cat([_left_pad(v0, length, 2), _left_pad(v1, length, 2)]),
+                    )
+                    for (k0, v0), (k1, v1) in zip(_layers(self.cache), _layers(out.cache), strict=True)
+                ]
             )
-        with llm.using_adapter(rows[0].request.adapter), torch.inference_mode():
-            llm.model.generate(input_ids=input_ids, attention_mask=attention, **options)
-        self.batches += 1
-        self.widest = max(self.widest, len(rows))
+            self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(mask, length, 1)])
+            self.last = torch.cat([self.last, new_last])
+        self.rows.extend(joining)
+
+    def decode(self) -> None:
+        assert self.mask is not None and self.last is not None
+        positions = self.mask.sum(-1, keepdim=True)  # each row's real tokens so far: the new one's position
+        mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        out = self._forward(
+            self.rows[0].request.adapter,
+            input_ids=self.last.unsqueeze(-1),
+            attention_mask=mask,
+            position_ids=positions,
+            cache=self.cache,
+        )
+        self.cache, self.mask = out.cache, mask
+        tokens = _choose(self.rows, out.logits[:, -1])
+        for row, token in zip(self.rows, tokens, strict=True):
+            row.take(token)
+        self.last = torch.tensor(tokens, device=self.llm.device)
+
+    def drop_finished(self) -> None:
+        keep = [index for index, row in enumerate(self.rows) if not row.finished]
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[index] for index in keep]
+        if not keep or self.mask is None or self.last is None:
+            self.rows, self.cache, self.mask, self.last = [], None, None, None
+            return
+        chosen = torch.tensor(keep, device=self.llm.device)
+        mask = self.mask.index_select(0, chosen)
+        first = int((mask.sum(0) > 0).nonzero()[0])  # columns that are padding for every row left go
+        self.mask = mask[:, first:]
+        self.last = self.last.index_select(0, chosen)
+        self.cache = _new_cache(
+            [
+                (k.index_select(0, chosen)[:, :, first:], v.index_select(0, chosen)[:, :, first:])
+                for k, v in _layers(self.cache)
+            ]
+        )
 
 
 def batch_replies(max_batch: int) -> Callable[[Any], Any]:
