@@ -204,3 +204,27 @@ def test_the_app_explains_itself(site: Site) -> None:
     )
     assert blank.status_code == 400 and blank.text == "say something first"
     assert elsewhere.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+
+
+def test_the_load_benchmark_drives_the_app_with_two_therapists(site: Site) -> None:
+    """``benchmarks/web_load.py`` over HTTP for a few seconds: every figure is there and nobody waited more
+    than one turn behind another therapist (no timing is asserted)."""
+    from benchmarks.web_load import KEYS, Account, drive
+
+    from tests.web.conftest import PASSWORD
+
+    accounts = [Account(t.email, PASSWORD, t.case_id) for t in (site.ada, site.bob)]
+    figures = drive(site.url, accounts, seconds=2, seed=1)
+    assert set(KEYS) <= set(figures) and figures["requests"] >= 2
+    assert figures["starved"] == 0 and figures["refused"] == 0
+
+
+def test_starved_counts_a_request_overtaken_twice_by_one_therapist() -> None:
+    from benchmarks.web_load import Request, starved
+
+    fair = [Request(0, sent=0.0, first=1.0), Request(1, sent=0.5, first=1.1), Request(1, sent=1.2, first=1.5)]
+    assert starved(fair) == 0  # therapist 1 was not served before therapist 0's earlier request
+    once = [Request(0, sent=0.0, first=2.0), Request(1, sent=0.5, first=1.0)]
+    assert starved(once) == 0  # one turn behind is allowed
+    twice = [*once, Request(1, sent=1.1, first=1.5)]
+    assert starved(twice) == 1  # therapist 1 was served twice while therapist 0 waited
