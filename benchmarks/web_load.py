@@ -107,7 +107,6 @@ class Therapist:
 
     def end(self) -> None:
         self.client.post(f"{self.session}/end", data={"csrf_token": self.token})
-        self.client.close()
 
 
 def csrf(html: str) -> str:
@@ -142,8 +141,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def drive(url: str, accounts: list[Account], *, seconds: float, seed: int = 0) -> dict[str, Any]:
-    """Run the load against a running web app; the figures as a dict."""
+def drive(
+    url: str, accounts: list[Account], *, seconds: float, seed: int = 0, end: bool = False
+) -> dict[str, Any]:
+    """Run the load against a running web app; the figures as a dict. ``end``: end the sessions afterwards
+    (a scratch data directory need not)."""
     therapists = [Therapist(number, account, url) for number, account in enumerate(accounts)]
     for therapist in therapists:
         therapist.sign_in()
@@ -170,7 +172,9 @@ def drive(url: str, accounts: list[Account], *, seconds: float, seed: int = 0) -
     for thread in threads:
         thread.join()
     for therapist in therapists:
-        therapist.end()
+        if end:
+            therapist.end()
+        therapist.client.close()
     times = [t for t in (ttft(r) for r in requests) if t is not None]
     p95 = percentile(times, 0.95) if times else float("nan")
     return {

@@ -214,7 +214,7 @@ def test_the_load_benchmark_drives_the_app_with_two_therapists(site: Site) -> No
     from tests.web.conftest import PASSWORD
 
     accounts = [Account(t.email, PASSWORD, t.case_id) for t in (site.ada, site.bob)]
-    figures = drive(site.url, accounts, seconds=2, seed=1)
+    figures = drive(site.url, accounts, seconds=2, seed=1, end=True)
     assert set(KEYS) <= set(figures) and figures["requests"] >= 2
     assert figures["starved"] == 0 and figures["refused"] == 0
 
