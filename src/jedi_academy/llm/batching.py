@@ -89,24 +89,25 @@ class _Row:
 
 def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
     """Each row's next token: the argmax for greedy rows; for sampled rows a draw from the row's own
-    generator after temperature and top-p (the smallest set of tokens whose probability reaches top_p)."""
-    chosen = []
-    for index, row in enumerate(rows):
-        scores = logits[index].float()
-        params = row.request.params
-        if row.generator is None:
-            chosen.append(int(scores.argmax()))
-            continue
-        scores = scores / params.temperature
-        if params.top_p < 1.0:
-            ordered, order = scores.sort(descending=True)
-            probabilities = ordered.softmax(-1)
-            drop = probabilities.cumsum(-1) - probabilities >= params.top_p
-            scores = scores.clone()
-            scores[order[drop]] = float("-inf")
-        drawn = torch.multinomial(scores.softmax(-1), 1, generator=row.generator)
-        chosen.append(int(drawn))
-    return chosen
+    generator after temperature and top-p (the smallest set of tokens whose probability reaches top_p). The
+    rows of a batch share temperature and top-p, so the distributions are computed for all rows at once; only
+    the uniform draws are per row (one per step from each row's generator)."""
+    scores = logits.float()
+    params = rows[0].request.params
+    if params.temperature == 0:
+        return [int(token) for token in scores.argmax(-1).tolist()]
+    ordered, order = (scores / params.temperature).sort(dim=-1, descending=True)
+    probabilities = ordered.softmax(-1)
+    if params.top_p < 1.0:
+        before = probabilities.cumsum(-1) - probabilities
+        probabilities = probabilities * (before < params.top_p)  # the first token always stays
+    cumulative = probabilities.cumsum(-1)
+    draws = torch.stack(
+        [torch.rand((), generator=row.generator, device=row.generator.device) for row in rows]  # type: ignore[union-attr]
+    ).to(cumulative.device)
+    picked = torch.searchsorted(cumulative, (draws * cumulative[:, -1]).unsqueeze(-1), right=True)
+    picked = picked.clamp(max=cumulative.shape[-1] - 1)
+    return [int(token) for token in order.gather(-1, picked).squeeze(-1).tolist()]
 
 
 def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
