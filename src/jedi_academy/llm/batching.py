@@ -144,6 +144,7 @@ class BatchingLLM:
         self.steps = 0  # forward passes made, since start (prefills of joining rows and decode steps)
         self.widest = 0  # the most rows one batch had
         self.joined_running = 0  # times requests joined a batch that was already generating
+        self.prefill_chunk = 512  # a longer prompt is prefilled in chunks, between the batch's steps
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._llm, name)
@@ -199,29 +200,38 @@ class BatchingLLM:
         batch = _Batch(self._llm)
         while True:
             with self._changed:
-                while not batch.rows and not self._pending:
+                while not batch.rows and not batch.prefilling and not self._pending:
                     self._changed.wait()
-                key = batch.rows[0].request.key if batch.rows else self._pending[0].key
+                members = batch.members()
+                key = members[0].request.key if members else self._pending[0].key
                 # join in arrival order, and only while the oldest waiting request fits this batch, so a
                 # request with another adapter is never overtaken by later ones
                 joining: list[_Row] = []
                 while (
                     self._pending
-                    and len(batch.rows) + len(joining) < self.max_batch
+                    and len(members) + len(joining) < self.max_batch
                     and self._pending[0].key == key
                 ):
                     joining.append(_Row(self._pending.popleft(), self._llm))
             try:
-                if joining:
+                short = [row for row in joining if len(row.request.prompt) <= self.prefill_chunk]
+                batch.prefilling.extend(_Prefill(row) for row in joining if row not in short)
+                # one prefill (the short prompts that came, or a chunk of a long one), then one decode step:
+                # a long prompt never holds the other rows up for more than a chunk
+                if short:
                     self.joined_running += bool(batch.rows)
-                    batch.join(joining)  # their prompts' prefill gives their first tokens at once
-                else:
+                    batch.join(short)  # their prompts' prefill gives their first tokens at once
+                elif batch.prefilling:
+                    self.joined_running += bool(batch.rows) and batch.prefilling[0].done == 0
+                    batch.prefill_chunk(self.prefill_chunk)
+                if batch.rows:
                     batch.decode()
             except BaseException as exc:  # the model failed: every row of the batch is told
-                for row in [*batch.rows, *joining]:
+                everyone = list(dict.fromkeys([*batch.members(), *joining]))
+                for row in everyone:
                     row.request.error = row.request.error or exc
                     row.finished = True
-                batch.rows = [*batch.rows, *joining]
+                batch.rows, batch.prefilling = everyone, deque()
             self.steps += 1
             self.widest = max(self.widest, len(batch.rows))
             for row in batch.rows:
@@ -240,6 +250,15 @@ class BatchingLLM:
         request.done.set()
 
 
+@dataclass(eq=False)
+class _Prefill:
+    """A long prompt being prefilled chunk by chunk, alone (no padding), before it joins the batch."""
+
+    row: _Row
+    cache: Any = None
+    done: int = 0  # prompt tokens in the cache
+
+
 class _Batch:
     """The rows being generated, with their KV cache: rows join after a prefill of their own prompts (the
     caches are left-padded to one length), every step decodes one token for every row, finished rows leave."""
@@ -250,6 +269,10 @@ class _Batch:
         self.cache: Any = None
         self.mask: torch.Tensor | None = None  # [rows, cached positions]: 1 for a real token
         self.last: torch.Tensor | None = None  # [rows]: each row's newest token, not yet in the cache
+        self.prefilling: deque[_Prefill] = deque()
+
+    def members(self) -> list[_Row]:
+        return [*self.rows, *(job.row for job in self.prefilling)]
 
     def _forward(self, adapter: str | None, **inputs: Any) -> Any:
         with self.llm.using_adapter(adapter), torch.inference_mode():
@@ -264,21 +287,44 @@ class _Batch:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         adapter = joining[0].request.adapter
         out = self._forward(adapter, input_ids=ids, attention_mask=mask, position_ids=positions)
-        tokens = _choose(joining, out.logits[:, -1])
+        self._merge(joining, out.cache, mask, out.logits[:, -1])
+
+    def prefill_chunk(self, size: int) -> None:
+        """The next chunk of the first long prompt waiting; when it is the last, the row joins the batch."""
+        job = self.prefilling[0]
+        prompt, start = job.row.request.prompt, job.done
+        end = min(len(prompt), start + size)
+        device = self.llm.device
+        inputs: dict[str, Any] = {
+            "input_ids": torch.tensor([prompt[start:end]], device=device),
+            "position_ids": torch.arange(start, end, device=device).unsqueeze(0),
+            "attention_mask": torch.ones((1, end), dtype=torch.long, device=device),
+        }
+        if job.cache is not None:
+            inputs["cache"] = job.cache
+        out = self._forward(job.row.request.adapter, **inputs)
+        job.cache, job.done = out.cache, end
+        if end == len(prompt):
+            self.prefilling.popleft()
+            self._merge([job.row], job.cache, inputs["attention_mask"], out.logits[:, -1])
+
+    def _merge(self, joining: list[_Row], cache: Any, mask: torch.Tensor, logits: torch.Tensor) -> None:
+        """Rows whose prompts are in ``cache``: their first tokens, then their caches into the batch's."""
+        tokens = _choose(joining, logits)
         for row, token in zip(joining, tokens, strict=True):
             row.take(token)
-        new_last = torch.tensor(tokens, device=device)
+        new_last = torch.tensor(tokens, device=self.llm.device)
         if self.cache is None or self.mask is None or self.last is None:
-            self.cache, self.mask, self.last = out.cache, mask, new_last
+            self.cache, self.mask, self.last = cache, mask, new_last
         else:
-            length = max(self.mask.shape[1], width)
+            length = max(self.mask.shape[1], mask.shape[1])
             self.cache = _new_cache(
                 [
                     (
                         torch.cat([_left_pad(k0, length, 2), _left_pad(k1, length, 2)]),
                         torch.cat([_left_pad(v0, length, 2), _left_pad(v1, length, 2)]),
                     )
-                    for (k0, v0), (k1, v1) in zip(_layers(self.cache), _layers(out.cache), strict=True)
+                    for (k0, v0), (k1, v1) in zip(_layers(self.cache), _layers(cache), strict=True)
                 ]
             )
             self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(mask, length, 1)])
