@@ -6,11 +6,13 @@ checkpoint, and N therapists with accounts and a case each; then ``academy web``
 loopback port.
 
 Measured over HTTP, as a browser does it: each therapist signs in and opens a session; first therapist 0 alone
-sends three messages (``solo_ttft_s``: the median time from sending to the first ``piece`` event of the
+sends five messages (``solo_ttft_s``: the median time from sending to the first ``piece`` event of the
 reply's stream); then all N talk for ``--seconds``: send a message, read the stream to its ``done`` event,
 "think" for a seeded 1-3 s, send the next. Therapist 0 sends long messages (3,000 characters), the others
 short ones. Printed: ``solo_ttft_s``, ``p50_ttft_s``, ``p95_ttft_s``, ``max_ttft_s``, ``p95_over_solo``,
-``requests``, ``refused`` (a message answered with an error, or a reply that ended with one) and ``starved``:
+``p95_ttft_short_s`` and ``p95_short_over_solo`` (the same over the short-message therapists only, whose
+messages are like the solo ones), ``requests``, ``refused`` (a message answered with an error, or a reply that
+ended with one) and ``starved``:
 requests during whose wait another therapist had two or more later-sent requests answered first (more than
 one turn behind that therapist; the fair queue must keep it at 0).
 
@@ -40,6 +42,7 @@ import httpx
 PASSWORD = "correct horse battery staple"
 SHORT = ["How was your week?", "What felt hardest?", "Who did you see?", "What helped, even a little?"]
 LONG = "I want to understand this properly, so tell me about it in your own words. " * 40  # ~3,000 chars
+SOLO_MESSAGES = 5  # the solo figure is their median (one slow sample on a busy machine does not set it)
 KEYS = ("solo_ttft_s", "p50_ttft_s", "p95_ttft_s", "max_ttft_s", "p95_over_solo", "requests", "refused")
 
 
@@ -149,7 +152,7 @@ def drive(
     therapists = [Therapist(number, account, url) for number, account in enumerate(accounts)]
     for therapist in therapists:
         therapist.sign_in()
-    solo = [ttft(therapists[0].say(text)) for text in SHORT[:3]]
+    solo = [ttft(therapists[0].say(SHORT[n % len(SHORT)])) for n in range(SOLO_MESSAGES)]
     solo_ttft = statistics.median(t for t in solo if t is not None)
     requests: list[Request] = []
     lock = threading.Lock()
@@ -177,6 +180,9 @@ def drive(
         therapist.client.close()
     times = [t for t in (ttft(r) for r in requests) if t is not None]
     p95 = percentile(times, 0.95) if times else float("nan")
+    # the short-message therapists alone: what solo_ttft_s (short messages) compares with
+    short = [t for t in (ttft(r) for r in requests if r.therapist != 0) if t is not None]
+    p95_short = percentile(short, 0.95) if short else None
     return {
         "therapists": len(accounts),
         "seconds": seconds,
@@ -185,6 +191,10 @@ def drive(
         "p95_ttft_s": round(p95, 4) if times else None,
         "max_ttft_s": round(max(times), 4) if times else None,
         "p95_over_solo": round(p95 / solo_ttft, 2) if times and solo_ttft > 0 else None,
+        "p95_ttft_short_s": round(p95_short, 4) if p95_short is not None else None,
+        "p95_short_over_solo": (
+            round(p95_short / solo_ttft, 2) if p95_short is not None and solo_ttft > 0 else None
+        ),
         "requests": len(requests),
         "refused": sum(r.refused for r in requests),
         "starved": starved(requests),
