@@ -12,7 +12,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.sessions import ModelPool, ModelSpec, SessionOptions, SessionRunner, session_json
 from jedi_academy.sessions.context import context_positions, token_counter
-from jedi_academy.sessions.prompts import fit_conversation
+from jedi_academy.sessions.prompts import fit_conversation, preference_variants
 from jedi_academy.store.ledger import session_content
 from jedi_academy.store.models import SessionTurn, TherapySession
 from tests.sessions.conftest import World, make_world
@@ -94,6 +94,14 @@ def test_a_long_session_is_trimmed_to_the_context_and_says_so(fresh: tuple[World
         sealed = session_content(session.get(TherapySession, runner.session_id))
     assert [t.get("context_dropped", 0) for t in sealed["turns"]] == dropped
     assert "context_dropped" not in sealed["turns"][0]  # a turn that saw everything reads as before
+    # preference scoring reads the same bounded context, never the whole transcript
+    advice = "Try a short walk every morning before work, even on the days it feels pointless."
+    context = runner.preference_context([advice])
+    longest = max((q for q, _, _ in preference_variants(advice)), key=len)
+    asked = [*context, {"role": "user", "content": longest}]
+    assert token_counter(runner.patient.llm)(asked) <= 700 - 4  # the turn's budget: context less the reply
+    assert context[-2]["content"] == rows[-1].therapist  # the latest turns stay, the oldest leave
+    assert all(rows[0].therapist != message["content"] for message in context)
 
 
 def test_context_tokens_must_leave_room_for_the_prompt() -> None:

@@ -4,6 +4,7 @@ branch. Debian's Chromium driven by Playwright, the tiny model, the loop's real 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,9 +83,24 @@ def test_the_loop_job_moves_the_case_and_a_branch_starts_from_the_first_checkpoi
     page.reload()
     expect(page.locator("#job-status")).not_to_have_text("queued")
     shoot(page, "job")
-    # done: the page goes to the case, whose chart now has the start checkpoint and the new one scored
-    page.wait_for_url(f"{url}/cases/{world.case_id}", timeout=300_000)
+    # done: the page keeps the job's last message and links on to the new checkpoint on the case
+    job_url = page.url
+    expect(page.locator("#job-status")).to_have_text("done", timeout=300_000)
     worker.join(timeout=60)
+    expect(page.locator("#job-final")).to_be_visible()
+    expect(page.locator("#job-outcome")).to_contain_text("The re-fine-tuned patient is checkpoint")
+    assert page.url == job_url and page.locator("#job-message").inner_text().strip()  # still readable
+    link = page.locator("#job-result-link")
+    new_checkpoint = link.get_attribute("href").rsplit("#checkpoint-", 1)[1]  # type: ignore[union-attr]
+    assert new_checkpoint != first_checkpoint
+    expect(page.locator("#job-session-link")).to_have_attribute("href", re.compile(r"^/sessions/\S+$"))
+    shoot(page, "job-done")
+    page.reload()  # a later visit shows the same final message and link
+    expect(page.locator("#job-outcome")).to_contain_text(new_checkpoint)
+    page.click("#job-result-link")
+    page.wait_for_url(f"{url}/cases/{world.case_id}#checkpoint-{new_checkpoint}")
+    expect(page.locator(f"#checkpoint-{new_checkpoint}")).to_be_visible()
+    # the case's chart now has the start checkpoint and the new one scored
     points = page.locator("#trajectory svg .point")  # scored circles or invalid-run crosses (tiny model)
     expect(points).to_have_count(2)
     expect(page.locator(f'#trajectory .point[data-checkpoint="{first_checkpoint}"]')).to_have_count(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,9 @@ def test_a_reply_waits_its_turn_shows_its_position_and_can_be_cancelled(site: Si
     token = page_csrf(bob)
     session = bob.post(f"/cases/{site.bob.case_id}/sessions", data={"csrf_token": token}).headers["location"]
     session_id = session.rsplit("/", 1)[1]
-    other = queue.admit("another therapist")
-    with queue.turn(other):  # someone else's patient is answering
+    with ExitStack() as held:  # other therapists' patients are answering, in every slot
+        for number in range(queue.slots):
+            held.enter_context(queue.turn(queue.admit(f"another therapist {number}")))
         words = {"csrf_token": token, "text": "How was the week?"}
         said = bob.post(f"{session}/say", data=words, headers={"HX-Request": "1"})
         assert said.status_code == 200 and "How was the week?" in said.text  # stored before the wait
@@ -202,3 +204,27 @@ def test_the_app_explains_itself(site: Site) -> None:
     )
     assert blank.status_code == 400 and blank.text == "say something first"
     assert elsewhere.post(f"{session}/end", data={"csrf_token": token}).status_code == 303
+
+
+def test_the_load_benchmark_drives_the_app_with_two_therapists(site: Site) -> None:
+    """``benchmarks/web_load.py`` over HTTP for a few seconds: every figure is there and nobody waited more
+    than one turn behind another therapist (no timing is asserted)."""
+    from benchmarks.web_load import KEYS, Account, drive
+
+    from tests.web.conftest import PASSWORD
+
+    accounts = [Account(t.email, PASSWORD, t.case_id) for t in (site.ada, site.bob)]
+    figures = drive(site.url, accounts, seconds=2, seed=1, end=True)
+    assert set(KEYS) <= set(figures) and figures["requests"] >= 2
+    assert figures["starved"] == 0 and figures["refused"] == 0
+
+
+def test_starved_counts_a_request_overtaken_twice_by_one_therapist() -> None:
+    from benchmarks.web_load import Request, starved
+
+    fair = [Request(0, sent=0.0, first=1.0), Request(1, sent=0.5, first=1.1), Request(1, sent=1.2, first=1.5)]
+    assert starved(fair) == 0  # therapist 1 was not served before therapist 0's earlier request
+    once = [Request(0, sent=0.0, first=2.0), Request(1, sent=0.5, first=1.0)]
+    assert starved(once) == 0  # one turn behind is allowed
+    twice = [*once, Request(1, sent=1.1, first=1.5)]
+    assert starved(twice) == 1  # therapist 1 was served twice while therapist 0 waited

@@ -41,6 +41,10 @@ class ModelPool:
         self._targets: dict[str, CheckpointTarget] = {}  # checkpoint id -> resolved once
         # Loading a model takes seconds to minutes: said before it starts, so the terminal is not silent.
         self.progress = progress
+        # How a process serves its models to sessions: the web app wraps a local model so that replies that
+        # wait together are generated as one batch (``llm.batching``); None: as loaded.
+        self.wrap: Callable[[LLM], LLM] | None = None
+        self._wrapped: dict[ModelSpec, LLM] = {}
 
     def share(self, spec: ModelSpec, llm: LLM) -> None:
         """Serve ``spec`` with a model that is already loaded (a server's, a test's)."""
@@ -52,7 +56,11 @@ class ModelPool:
                 self.progress(f"loading model {spec.model} ({spec.backend} backend) ...")
             settings = self.settings.model_copy(update={"base_url": spec.base_url or self.settings.base_url})
             self._llms[spec] = open_llm(settings, backend=spec.backend, model=spec.model)
-        return self._llms[spec]
+        if self.wrap is None:
+            return self._llms[spec]
+        if spec not in self._wrapped:
+            self._wrapped[spec] = self.wrap(self._llms[spec])
+        return self._wrapped[spec]
 
     def teacher_spec(
         self, backend: str | None = None, model: str | None = None, base_url: str | None = None

@@ -78,10 +78,25 @@ def fit_conversation(
     """The patient's conversation within ``budget_tokens``: the oldest whole turns are left out until it fits
     (the persona prompt and the therapist's new message always stay). Returns the conversation and how many
     earlier turns were left out; a message that does not fit even alone is refused."""
-    for dropped in range(len(turns) + 1):
+
+    def fits(dropped: int) -> bool:
         messages = patient_conversation(persona_prompt, turns[dropped:], pending=pending)
-        if count_tokens(messages) <= budget_tokens:
-            return messages, dropped
+        return count_tokens(messages) <= budget_tokens
+
+    # leaving a turn out never adds tokens: a binary search finds the fewest to leave out with a few counts
+    # (a long session is tokenized O(log turns) times per message, not once per turn)
+    low, high = 0, len(turns)
+    if fits(low):
+        return patient_conversation(persona_prompt, turns, pending=pending), 0
+    while low + 1 < high:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle
+    messages = patient_conversation(persona_prompt, turns[high:], pending=pending)
+    if count_tokens(messages) <= budget_tokens:
+        return messages, high
     raise AcademyError(
         f"the persona prompt and this message take {count_tokens(messages)} tokens; the patient model's "
         f"context leaves {budget_tokens} for them",

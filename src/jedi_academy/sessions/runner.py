@@ -28,8 +28,8 @@ from jedi_academy.sessions.prompts import (
     EXTRACTION_VERSION,
     PREFERENCE_VERSION,
     fit_conversation,
-    patient_conversation,
     preference_system_prompt,
+    preference_variants,
 )
 from jedi_academy.sessions.recommendations import ExtractionOptions, classify_kinds, clean_text, extract
 from jedi_academy.sessions.risk import risk_lexicon
@@ -428,16 +428,29 @@ class SessionRunner:
                 self._add_recommendation(session, item.turn, item.text, "extracted", kind=item.kind)
             records.get_session(session, self.session_id).extraction = record
 
-    def preference_context(self) -> list[dict[str, str]]:
+    def preference_context(self, recommendations: Sequence[str] = ()) -> list[dict[str, str]]:
         """What the patient sees when asked about a recommendation: persona (with its resistances and stage
-        of change) and the whole session."""
+        of change) and the session, within the same token budget as a turn's prompt: the oldest turns are
+        left out until the context plus the longest question asked about ``recommendations`` fits, so a long
+        session is never read whole."""
         from jedi_academy.personas.intake import card_resistances, card_stage_of_change
 
         system = preference_system_prompt(
             self.persona_prompt, card_resistances(self.card), card_stage_of_change(self.card)
         )
         history = [(therapist, patient) for _, therapist, patient in self.turns()]
-        return patient_conversation(system, history)
+        questions = [question for text in recommendations for question, _, _ in preference_variants(text)]
+        longest = max(questions, key=len, default="")
+        llm = self.patient.llm
+        context = self.options.context_tokens or context_positions(llm)
+        fitted, _dropped = fit_conversation(
+            system,
+            history,
+            longest,
+            budget_tokens=context - self.options.max_tokens,
+            count_tokens=token_counter(llm),
+        )
+        return fitted[:-1]  # the question itself is added per phrasing
 
     def _decide(self, say: Progress) -> None:
         with self.database.session() as session:
@@ -449,7 +462,7 @@ class SessionRunner:
         if not todo:
             return
         say(f"asking the patient about {len(todo)} recommendation(s) ...")
-        context = self.preference_context()
+        context = self.preference_context([text for _, _, text in todo])
         for rec_id, index, text in todo:
             [preference] = preferences(
                 self.patient.llm,

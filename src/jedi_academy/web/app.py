@@ -65,6 +65,10 @@ class WebConfig:
     public_url: str = "http://127.0.0.1:8000"  # for invite links
     feedback: bool = True  # the teacher's MITI feedback when a session ends
     feedback_max_tokens: int = 64
+    # Model calls at once: on the transformers backend, the replies generated as one padded batch; on an
+    # OpenAI-compatible backend (vLLM, `academy serve`), the requests in flight, batched by the server
+    batch_size: int = 8
+    concurrency: int = 8
     # None: each session draws a fresh seed (stored with it, so it can be replayed); a number: every session
     # starts from that seed, so a test or a demo gets the same replies and decisions every run
     session_seed: int | None = None
@@ -138,6 +142,11 @@ class Routes:
     owned_job: Callable[[Visitor, str], Any]
 
 
+def model_slots(backend: str, config: WebConfig) -> int:
+    """How many model calls the queue lets run at once for ``backend``."""
+    return config.batch_size if backend == "transformers" else config.concurrency
+
+
 def create_app(
     settings: "Settings",
     database: "Database",
@@ -146,6 +155,11 @@ def create_app(
     jobs: "Jobs | None" = None,
 ) -> FastAPI:
     state = AppState(settings, database, pool, config, jobs, CookieSigner(config.secret))
+    state.model_queue = FairQueue(model_slots(settings.backend, config))
+    if settings.backend == "transformers":
+        from jedi_academy.llm.batching import batch_replies
+
+        pool.wrap = batch_replies(config.batch_size)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -116,6 +116,14 @@ def web_command(
         str | None, typer.Option(help="The address therapists use (default http://HOST:PORT).")
     ] = None,
     max_tokens: Annotated[int, typer.Option(help="Longest patient reply, in tokens.", min=1)] = 200,
+    batch_size: Annotated[
+        int,
+        typer.Option(help="transformers backend: replies that wait together, generated as one batch.", min=1),
+    ] = 8,
+    concurrency: Annotated[
+        int,
+        typer.Option(help="OpenAI-compatible backend: model requests in flight at once.", min=1),
+    ] = 8,
     feedback: Annotated[
         bool,
         typer.Option("--feedback/--no-feedback", help="The teacher's MITI feedback when a session ends."),
@@ -153,6 +161,8 @@ def web_command(
         allow_registration=allow_registration,
         secure_cookies=secure_cookies,
         max_tokens=max_tokens,
+        batch_size=batch_size,
+        concurrency=concurrency,
         feedback=feedback,
         public_url=(public_url or f"http://{host}:{port}").rstrip("/"),
     )

@@ -3,9 +3,11 @@
 Model calls (a patient's reply, the end of a session) wait in a queue per therapist and are served one
 therapist at a time in rotation: after a therapist's call, every other therapist with a call waiting goes
 first before that therapist's next one, so nobody waits behind another therapist's calls for more than one
-turn, however many that therapist sends. A waiting call knows its position (the calls served before it) and
-can be cancelled; closing the queue (the server stopping) wakes every waiting call and asks the running one
-to stop.
+turn, however many that therapist sends. ``slots`` calls may hold the model at once: the rows of one batch
+on the transformers backend (``llm.batching``), or the concurrent requests to an OpenAI-compatible server,
+whose own batching does the work; the rotation decides who takes a slot that frees. A waiting call knows its
+position (the calls served before it) and can be cancelled; closing the queue (the server stopping) wakes
+every waiting call and asks the running ones to stop.
 """
 
 from __future__ import annotations
@@ -30,11 +32,16 @@ class Ticket:
 
 
 class FairQueue:
-    def __init__(self) -> None:
+    """Therapists in rotation; ``slots`` calls hold the model at once."""
+
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("a model queue needs at least one slot")
+        self.slots = slots
         self._changed = threading.Condition()
         self._waiting: dict[str, deque[Ticket]] = {}
         self._rotation: deque[str] = deque()  # therapists with waiting calls, in the order they are served
-        self._running: Ticket | None = None
+        self._running: set[Ticket] = set()
         self._closed = False
         self.served = 0  # calls that got the model, since start
         self.stopping = threading.Event()  # set when closed: a running generation should end
@@ -42,16 +49,17 @@ class FairQueue:
     # -------------------------------------------------------------- what a caller sees
 
     def position(self, ticket: Ticket) -> int:
-        """Calls to be served before ``ticket``, the running one included (0: ``ticket`` is running)."""
+        """Calls to be served before ``ticket``, plus one while every slot is taken (0: ``ticket`` is
+        running; 1: it takes the next slot that frees)."""
         with self._changed:
             return self._position(ticket)
 
     def _position(self, ticket: Ticket) -> int:
-        if ticket is self._running:
+        if ticket in self._running:
             return 0
         queues = {name: list(calls) for name, calls in self._waiting.items()}
         rotation = list(self._rotation)
-        ahead = 1 if self._running is not None else 0
+        ahead = 1 if len(self._running) >= self.slots else 0
         while rotation:
             name = rotation.pop(0)
             head = queues[name].pop(0)
@@ -99,7 +107,8 @@ class FairQueue:
                 if ticket.cancelled.is_set() or self._closed:
                     self._withdraw(ticket)
                     raise Cancelled("cancelled while waiting for the patient")
-                if self._running is None and self._rotation and self._waiting[self._rotation[0]][0] is ticket:
+                free = len(self._running) < self.slots
+                if free and self._rotation and self._waiting[self._rotation[0]][0] is ticket:
                     self._start(ticket)
                     break
                 position = self._position(ticket)
@@ -116,7 +125,7 @@ class FairQueue:
             yield
         finally:
             with self._changed:
-                self._running = None
+                self._running.discard(ticket)
                 self._changed.notify_all()
 
     def _start(self, ticket: Ticket) -> None:
@@ -126,8 +135,9 @@ class FairQueue:
             self._rotation.append(name)  # this therapist's next call goes behind everyone waiting now
         else:
             del self._waiting[name]
-        self._running = ticket
+        self._running.add(ticket)
         self.served += 1
+        self._changed.notify_all()  # with a slot still free, the next in line may start too
 
     def _withdraw(self, ticket: Ticket) -> None:
         queue = self._waiting.get(ticket.therapist)

@@ -51,8 +51,9 @@ def register_routes(routes: "Routes") -> None:
                 if view != last:
                     yield f"event: progress\ndata: {json.dumps(view)}\n\n"
                     last = view
-                if current.finished:
-                    yield f"event: done\ndata: {json.dumps(view)}\n\n"
+                if current.finished:  # with what the page links on to (the loop's new checkpoint)
+                    final = {**view, "checkpoint_id": (current.result or {}).get("checkpoint_id")}
+                    yield f"event: done\ndata: {json.dumps(final)}\n\n"
                     return
                 await asyncio.sleep(0.5)
                 if await request.is_disconnected():

@@ -66,7 +66,20 @@ function followJob(section) {
     const data = JSON.parse(event.data);
     show(data);
     source.close();
-    if (data.status === "done" && section.dataset.doneUrl) window.location.assign(section.dataset.doneUrl);
+    // the page stays, with the job's last message and the way on to its result
+    const outcome = document.getElementById("job-outcome");
+    const link = document.getElementById("job-result-link");
+    if (data.status === "done") {
+      outcome.textContent = "Done." + (data.checkpoint_id
+        ? " The re-fine-tuned patient is checkpoint " + data.checkpoint_id + "." : "");
+      if (data.checkpoint_id) {
+        link.href = section.dataset.caseUrl + "#checkpoint-" + data.checkpoint_id;
+        link.textContent = "See the new checkpoint on the case";
+      }
+    } else {
+      outcome.textContent = "The job " + data.status + ".";
+    }
+    document.getElementById("job-final").hidden = false;
   });
 }
 

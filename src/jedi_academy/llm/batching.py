@@ -1,0 +1,381 @@
+"""Replies that wait together are generated together, on the local transformers backend.
+
+A web app has one model and several therapists. :class:`BatchingLLM` wraps a :class:`TransformersLLM` so
+that ``stream_generate`` calls from many threads are served by one generation thread, as one left-padded
+batch (up to ``max_batch`` rows): eight therapists cost about one decode step each per token, not eight
+generations one after another.
+
+A request that arrives while a batch is generating joins it at the next step: its prompt is prefilled on its
+own (so its first token comes at once, without re-reading the others' prompts), its KV cache is left-padded
+to the batch's and appended, and from then on every step decodes one token for every row; a finished row
+leaves the batch. Each row keeps its own stream, limits and stop strings; sampling draws each row's tokens
+from that row's own generator, seeded with the request's seed, so a reply does not depend on who else was in
+the batch (greedy rows equal the unbatched output). Rows must share the adapter and sampling settings; a
+request with another adapter waits until the batch in front of it is finished (it is never overtaken by
+later requests).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from jedi_academy.llm.base import Conversation, GenerationParams, truncate_at_stop
+
+if TYPE_CHECKING:
+    from jedi_academy.llm.transformers_backend import TransformersLLM
+
+TextSink = Callable[[str], None]
+
+
+@dataclass(eq=False)
+class _Request:
+    prompt: list[int]
+    params: GenerationParams
+    adapter: str | None
+    on_text: TextSink | None
+    done: threading.Event = field(default_factory=threading.Event)
+    text: str | None = None
+    error: BaseException | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """What rows of one batch must share (everything but the seed)."""
+        p = self.params
+        return (self.adapter, p.temperature, p.top_p, p.stop)
+
+
+class _Row:
+    """One request inside the batch: its tokens so far, its stream, its generator."""
+
+    def __init__(self, request: _Request, llm: TransformersLLM) -> None:
+        from jedi_academy.llm.transformers_backend import _TextStreamer
+
+        self.request = request
+        sink = request.on_text or (lambda _text: None)
+        self.streamer = _TextStreamer(llm.formatter, sink, request.params.stop)
+        self.streamer.prompt_seen = True  # the batch hands over new tokens only
+        self.eos = llm.formatter.eos_id
+        self.generator: torch.Generator | None = None
+        if request.params.temperature > 0:
+            self.generator = torch.Generator(device=llm.device)
+            seed = request.params.seed
+            self.generator.manual_seed(seed if seed is not None else int(torch.seed()))
+        self.steps = 0
+        self.finished = False
+
+    @property
+    def tokens(self) -> list[int]:
+        return self.request.prompt + self.streamer.ids
+
+    def take(self, token: int) -> None:
+        if self.finished:
+            return
+        self.steps += 1
+        try:
+            self.streamer.put(torch.tensor([token]))
+        except BaseException as exc:  # the caller's sink refused (cancelled): this row only
+            self.request.error = exc
+            self.finished = True
+            return
+        if token == self.eos or self.streamer.done or self.steps >= self.request.params.max_tokens:
+            self.finished = True
+
+
+def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
+    """Each row's next token: the argmax for greedy rows; for sampled rows a draw from the row's own
+    generator after temperature and top-p (the smallest set of tokens whose probability reaches top_p). The
+    rows of a batch share temperature and top-p, so the distributions are computed for all rows at once; only
+    the uniform draws are per row (one per step from each row's generator)."""
+    scores = logits.float()
+    params = rows[0].request.params
+    if params.temperature == 0:
+        return [int(token) for token in scores.argmax(-1).tolist()]
+    ordered, order = (scores / params.temperature).sort(dim=-1, descending=True)
+    probabilities = ordered.softmax(-1)
+    if params.top_p < 1.0:
+        before = probabilities.cumsum(-1) - probabilities
+        probabilities = probabilities * (before < params.top_p)  # the first token always stays
+    cumulative = probabilities.cumsum(-1)
+    draws = torch.stack(
+        [torch.rand((), generator=row.generator, device=row.generator.device) for row in rows]  # type: ignore[union-attr]
+    ).to(cumulative.device)
+    picked = torch.searchsorted(cumulative, (draws * cumulative[:, -1]).unsqueeze(-1), right=True)
+    picked = picked.clamp(max=cumulative.shape[-1] - 1)
+    return [int(token) for token in order.gather(-1, picked).squeeze(-1).tolist()]
+
+
+def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def _layers(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _new_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=layers)
+
+
+class BatchingLLM:
+    """A :class:`TransformersLLM` whose ``stream_generate`` batches concurrent calls; every other attribute
+    is the wrapped model's (``generate``, ``loglikelihood``, ``formatter``, ``model``)."""
+
+    def __init__(self, llm: TransformersLLM, max_batch: int = 8) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._llm = llm
+        self.max_batch = max_batch
+        self._changed = threading.Condition()
+        self._pending: deque[_Request] = deque()
+        self._thread: threading.Thread | None = None
+        self.steps = 0  # forward passes made, since start (prefills of joining rows and decode steps)
+        self.widest = 0  # the most rows one batch had
+        self.joined_running = 0  # times requests joined a batch that was already generating
+        self.prefill_chunk = 512  # a longer prompt is prefilled in chunks, between the batch's steps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    @property
+    def inner(self) -> TransformersLLM:
+        return self._llm
+
+    def stream_generate(
+        self,
+        conversation: Conversation,
+        params: GenerationParams,
+        on_text: TextSink | None,
+        adapter: str | None = None,
+    ) -> str:
+        """As :meth:`TransformersLLM.stream_generate`, generated in a batch with whatever else waits."""
+        if params.json_schema is not None:  # constrained decoding is per request
+            return self._llm.stream_generate(conversation, params, on_text or (lambda _t: None), adapter)
+        request = _Request(self._llm.formatter.encode_prompt(conversation), params, adapter, on_text)
+        self.submit([request])
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.text is not None
+        return request.text
+
+    def generate_together(
+        self, conversations: Sequence[Conversation], params: Sequence[GenerationParams], adapter: str | None
+    ) -> list[str]:
+        """Several replies submitted at once (they start in one batch): for tests and benchmarks."""
+        requests = [
+            _Request(self._llm.formatter.encode_prompt(c), p, adapter, None)
+            for c, p in zip(conversations, params, strict=True)
+        ]
+        self.submit(requests)
+        for request in requests:
+            request.done.wait()
+            if request.error is not None:
+                raise request.error
+        return [r.text or "" for r in requests]
+
+    def submit(self, requests: Sequence[_Request]) -> None:
+        with self._changed:
+            self._pending.extend(requests)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="reply-batches", daemon=True)
+                self._thread.start()
+            self._changed.notify_all()
+
+    # ------------------------------------------------------------------ the generation thread
+
+    def _serve(self) -> None:
+        batch = _Batch(self._llm)
+        while True:
+            with self._changed:
+                while not batch.rows and not batch.prefilling and not self._pending:
+                    self._changed.wait()
+                members = batch.members()
+                key = members[0].request.key if members else self._pending[0].key
+                # join in arrival order, and only while the oldest waiting request fits this batch, so a
+                # request with another adapter is never overtaken by later ones
+                joining: list[_Row] = []
+                while (
+                    self._pending
+                    and len(members) + len(joining) < self.max_batch
+                    and self._pending[0].key == key
+                ):
+                    joining.append(_Row(self._pending.popleft(), self._llm))
+            try:
+                short = [row for row in joining if len(row.request.prompt) <= self.prefill_chunk]
+                batch.prefilling.extend(_Prefill(row) for row in joining if row not in short)
+                # one prefill (the short prompts that came, or a chunk of a long one), then one decode step:
+                # a long prompt never holds the other rows up for more than a chunk
+                if short:
+                    self.joined_running += bool(batch.rows)
+                    batch.join(short)  # their prompts' prefill gives their first tokens at once
+                elif batch.prefilling:
+                    self.joined_running += bool(batch.rows) and batch.prefilling[0].done == 0
+                    batch.prefill_chunk(self.prefill_chunk)
+                if batch.rows:
+                    batch.decode()
+            except BaseException as exc:  # the model failed: every row of the batch is told
+                everyone = list(dict.fromkeys([*batch.members(), *joining]))
+                for row in everyone:
+                    row.request.error = row.request.error or exc
+                    row.finished = True
+                batch.rows, batch.prefilling = everyone, deque()
+            self.steps += 1
+            self.widest = max(self.widest, len(batch.rows))
+            for row in batch.rows:
+                if row.finished:
+                    self._complete(row)
+            batch.drop_finished()
+
+    def _complete(self, row: _Row) -> None:
+        request = row.request
+        if request.error is None:
+            request.text = truncate_at_stop(self._llm.formatter.decode(row.streamer.ids), request.params.stop)
+            try:
+                row.streamer.finish(request.text)
+            except BaseException as exc:  # reported to its caller
+                request.error = exc
+        request.done.set()
+
+
+@dataclass(eq=False)
+class _Prefill:
+    """A long prompt being prefilled chunk by chunk, alone (no padding), before it joins the batch."""
+
+    row: _Row
+    cache: Any = None
+    done: int = 0  # prompt tokens in the cache
+
+
+class _Batch:
+    """The rows being generated, with their KV cache: rows join after a prefill of their own prompts (the
+    caches are left-padded to one length), every step decodes one token for every row, finished rows leave."""
+
+    def __init__(self, llm: TransformersLLM) -> None:
+        self.llm = llm
+        self.rows: list[_Row] = []
+        self.cache: Any = None
+        self.mask: torch.Tensor | None = None  # [rows, cached positions]: 1 for a real token
+        self.last: torch.Tensor | None = None  # [rows]: each row's newest token, not yet in the cache
+        self.prefilling: deque[_Prefill] = deque()
+
+    def members(self) -> list[_Row]:
+        return [*self.rows, *(job.row for job in self.prefilling)]
+
+    def _forward(self, adapter: str | None, **inputs: Any) -> Any:
+        with self.llm.using_adapter(adapter), torch.inference_mode():
+            return self.llm.model(use_cache=True, logits_to_keep=1, **inputs)
+
+    def join(self, joining: list[_Row]) -> None:
+        device, pad = self.llm.device, self.llm.formatter.pad_id
+        prompts = [row.request.prompt for row in joining]
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        adapter = joining[0].request.adapter
+        out = self._forward(adapter, input_ids=ids, attention_mask=mask, position_ids=positions)
+        self._merge(joining, out.cache, mask, out.logits[:, -1])
+
+    def prefill_chunk(self, size: int) -> None:
+        """The next chunk of the first long prompt waiting; when it is the last, the row joins the batch."""
+        job = self.prefilling[0]
+        prompt, start = job.row.request.prompt, job.done
+        end = min(len(prompt), start + size)
+        device = self.llm.device
+        inputs: dict[str, Any] = {
+            "input_ids": torch.tensor([prompt[start:end]], device=device),
+            "position_ids": torch.arange(start, end, device=device).unsqueeze(0),
+            "attention_mask": torch.ones((1, end), dtype=torch.long, device=device),
+        }
+        if job.cache is not None:
+            inputs["cache"] = job.cache
+        out = self._forward(job.row.request.adapter, **inputs)
+        job.cache, job.done = out.cache, end
+        if end == len(prompt):
+            self.prefilling.popleft()
+            self._merge([job.row], job.cache, inputs["attention_mask"], out.logits[:, -1])
+
+    def _merge(self, joining: list[_Row], cache: Any, mask: torch.Tensor, logits: torch.Tensor) -> None:
+        """Rows whose prompts are in ``cache``: their first tokens, then their caches into the batch's."""
+        tokens = _choose(joining, logits)
+        for row, token in zip(joining, tokens, strict=True):
+            row.take(token)
+        new_last = torch.tensor(tokens, device=self.llm.device)
+        if self.cache is None or self.mask is None or self.last is None:
+            self.cache, self.mask, self.last = cache, mask, new_last
+        else:
+            length = max(self.mask.shape[1], mask.shape[1])
+            self.cache = _new_cache(
+                [
+                    (
+                        torch.cat([_left_pad(k0, length, 2), _left_pad(k1, length, 2)]),
+                        torch.cat([_left_pad(v0, length, 2), _left_pad(v1, length, 2)]),
+                    )
+                    for (k0, v0), (k1, v1) in zip(_layers(self.cache), _layers(cache), strict=True)
+                ]
+            )
+            self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(mask, length, 1)])
+            self.last = torch.cat([self.last, new_last])
+        self.rows.extend(joining)
+
+    def decode(self) -> None:
+        assert self.mask is not None and self.last is not None
+        positions = self.mask.sum(-1, keepdim=True)  # each row's real tokens so far: the new one's position
+        mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        out = self._forward(
+            self.rows[0].request.adapter,
+            input_ids=self.last.unsqueeze(-1),
+            attention_mask=mask,
+            position_ids=positions,
+            cache=self.cache,
+        )
+        self.cache, self.mask = out.cache, mask
+        tokens = _choose(self.rows, out.logits[:, -1])
+        for row, token in zip(self.rows, tokens, strict=True):
+            row.take(token)
+        self.last = torch.tensor(tokens, device=self.llm.device)
+
+    def drop_finished(self) -> None:
+        keep = [index for index, row in enumerate(self.rows) if not row.finished]
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[index] for index in keep]
+        if not keep or self.mask is None or self.last is None:
+            self.rows, self.cache, self.mask, self.last = [], None, None, None
+            return
+        chosen = torch.tensor(keep, device=self.llm.device)
+        mask = self.mask.index_select(0, chosen)
+        first = int((mask.sum(0) > 0).nonzero()[0])  # columns that are padding for every row left go
+        self.mask = mask[:, first:]
+        self.last = self.last.index_select(0, chosen)
+        self.cache = _new_cache(
+            [
+                (k.index_select(0, chosen)[:, :, first:], v.index_select(0, chosen)[:, :, first:])
+                for k, v in _layers(self.cache)
+            ]
+        )
+
+
+def batch_replies(max_batch: int) -> Callable[[Any], Any]:
+    """A ``ModelPool.wrap``: local transformers models batch their replies, any other backend is left as it
+    is (an OpenAI-compatible server batches concurrent requests itself)."""
+
+    def wrap(llm: Any) -> Any:
+        if getattr(llm, "backend_name", None) == "transformers" and max_batch > 1:
+            return BatchingLLM(llm, max_batch)
+        return llm
+
+    return wrap
