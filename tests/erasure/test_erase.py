@@ -130,6 +130,10 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
     with database.session() as session, pytest.raises(AcademyError, match="is retired"):
         resolve_checkpoint(session, run_world.settings, checkpoint)
 
+    old_version = planned["dataset_versions"][0]
+    out = run_world.data_dir.parent / "old.jsonl"
+    assert main([*run_world.cli, "dataset", "export", old_version[:12], "--out", str(out)]) == 1
+    assert f"{done['erasure_id']} deleted its export" in capsys.readouterr().err and not out.exists()
     assert main([*run_world.cli, "case", "show", case["id"]]) == 0
     assert f"closed by erasure {done['erasure_id']}" in capsys.readouterr().out
     assert main([*run_world.cli, "checkpoints", "list"]) == 0

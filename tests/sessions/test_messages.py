@@ -40,7 +40,8 @@ def test_counts_are_printed_as_words_not_dicts() -> None:
     )  # fmt: skip
     assert line == (
         "1 conversation(s) (1 new, 0 found), left out 1 follow-up(s) not written: the patient never decided "
-        "on the recommendation; 1 session turn(s) left out of training; NOT leak-checked (see below)"
+        "on the recommendation; 1 session turn(s) left out of training; NOT leak-checked: no ingested Reddit "
+        "comments"
     )
     assert "{" not in line
 

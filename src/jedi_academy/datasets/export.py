@@ -7,10 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from jedi_academy.datasets.versions import TRAIN_FILE, VALIDATION_FILE, resolve_version
 from jedi_academy.errors import AcademyError
 from jedi_academy.store import ArtifactStore, Database
-from jedi_academy.store.models import Artifact
+from jedi_academy.store.models import Artifact, Erasure
 
 
 def export_folder(database: Database, store: ArtifactStore, wanted: str) -> tuple[str, Path, dict[str, Any]]:
@@ -20,7 +22,24 @@ def export_folder(database: Database, store: ArtifactStore, wanted: str) -> tupl
             raise AcademyError(f"dataset version {version.id[:12]} has no export")
         artifact = session.get(Artifact, version.export_sha256)
         assert artifact is not None
-        return version.id, store.path(artifact), dict(version.stats)
+        folder = store.path(artifact)
+        if not folder.exists():
+            erasure = _erased_by(session, version.id)
+            if erasure is not None:
+                raise AcademyError(
+                    f"dataset version {version.id[:12]} held erased conversations: "
+                    f"{erasure} deleted its export",
+                    "export the version built without them (`academy dataset list`)",
+                )
+        return version.id, folder, dict(version.stats)
+
+
+def _erased_by(session: Any, version_id: str) -> str | None:
+    """The erasure (`academy erase`) that emptied this version of erased conversations, if any."""
+    for erasure in session.scalars(select(Erasure).order_by(Erasure.created_at)):
+        if version_id in erasure.summary.get("dataset_versions", []):
+            return erasure.id
+    return None
 
 
 def export_mistral(folder: Path, out: Path) -> list[Path]:

@@ -379,7 +379,9 @@ def _summary(step: str, values: dict[str, Any]) -> str:
 
         report = values["expansion"]
         removed = len(report.get("removed_turns") or [])
-        leak = "leak-checked" if report.get("leak_checked") else "NOT leak-checked (see below)"
+        leak = "leak-checked"
+        if not report.get("leak_checked"):  # said here too: a worker's job shows only this line
+            leak = f"NOT leak-checked: {report.get('leak_not_checked')}"
         return (
             f"{len(values['conversation_ids'])} conversation(s) ({report['generated']} new, "
             f"{report['existing']} found), {left_out_text(report['left_out'])}; "
