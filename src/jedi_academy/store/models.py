@@ -241,6 +241,10 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # `case close` evaluation
+    # the measurement protocol fixed at `case open` (assessment.protocol.Protocol) and the baseline run id per
+    # instrument measured then; both None for cases opened before protocols (migration 0019)
+    protocol: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    baseline_runs: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class TherapySession(Base):
