@@ -59,7 +59,6 @@ def test_a_run_follows_the_protocol_only_when_everything_that_decides_it_matches
 def test_case_open_fixes_the_protocol_and_only_protocol_runs_count(
     looped: tuple[LoopWorld, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from jedi_academy.assessment.runner import assess, checkpoint_target
     from jedi_academy.loop.trajectory import case_trajectory, trajectory_chart
     from jedi_academy.portfolio.source import portfolio_request
 
@@ -67,37 +66,49 @@ def test_case_open_fixes_the_protocol_and_only_protocol_runs_count(
     world = copy_world(template, tmp_path)
     result = run["result"]
 
-    # `academy case open --json`: the protocol and the baseline run id, measured before the case exists
-    open_args = ["case", "open", "--therapist", "Ada Lovelace", "-s", "depression", "--persona", "p-sam"]
-    assert main([*world.cli, *open_args, "--checkpoint", world.start_checkpoint, "--json"]) == 0
-    opened = json.loads(capsys.readouterr().out)
-    protocol = Protocol.from_dict(opened["protocol"])
-    assert protocol.persona_id == "p-sam" and protocol.instruments == ("phq-9",)
-    assert (protocol.mode, protocol.seed) == ("logprob", world.settings.seed)
-    baseline_id = opened["baseline_run_ids"]["phq-9"]
-    with world.database.session() as db:
-        baseline = db.get(AssessmentRun, baseline_id)
-        assert baseline is not None and baseline.checkpoint_id == world.start_checkpoint
-        assert protocol.follows(baseline)
-
-    # the loop measured the child, the parent and the baseline under the case's protocol
+    # the world's case was opened by the service `academy case open` and the web app call: its protocol and
+    # its baseline, measured at opening (conftest), under which the loop measured the child and the parent
     with world.database.session() as db:
         case = db.get(Case, world.case_id)
         assert case is not None and case.protocol and case.baseline_runs
         case_baseline = case.baseline_runs["phq-9"]
+        protocol = Protocol.from_dict(case.protocol)
+        baseline = db.get(AssessmentRun, case_baseline)
+        assert baseline is not None and baseline.checkpoint_id == world.start_checkpoint
+        assert protocol.follows(baseline) and protocol.persona_id == "p-robin"
+    assert protocol.instruments == ("phq-9",) and (protocol.mode, protocol.seed) == ("logprob", 0)
+
+    # `academy case open --json` returns the protocol and the baseline run id (the same persona on the same
+    # checkpoint under the same protocol: the stored run is reused, not measured again)
+    open_args = ["case", "open", "--therapist", "Ada Lovelace", "-s", "depression", "--persona", "p-robin"]
+    assert main([*world.cli, *open_args, "--checkpoint", world.start_checkpoint, "--json"]) == 0
+    opened = json.loads(capsys.readouterr().out)
+    assert opened["protocol"] == case.protocol and opened["baseline_run_ids"] == {"phq-9": case_baseline}
+    assert opened["id"] != world.case_id and opened["baseline"]["phq-9"]["run_id"] == case_baseline
     assessment = result["assessment"]
     assert assessment["protocol"] == case.protocol
     assert assessment["baseline_scores"]["phq-9"]["run_id"] == case_baseline
     assert (assessment["mode"], assessment["seed"]) == (case.protocol["mode"], case.protocol["seed"])
     child_run = assessment["scores"]["phq-9"]["run_id"]
 
-    # another run on the child (another seed): listed apart, never in the protocol run's place
-    target = checkpoint_target(world.settings, world.database, result["checkpoint_id"])
-    other = assess(world.settings, world.database, target, "phq-9", persona_id="p-robin", seed=99).id
+    # another run on the child (another seed, a better total): listed apart, never in the protocol run's place
+    with world.database.session() as db:
+        measured = db.get(AssessmentRun, child_run)
+        assert measured is not None
+        rerun = AssessmentRun(
+            checkpoint_id=measured.checkpoint_id, model=measured.model, backend=measured.backend,
+            persona_id="p-robin", instrument_id="phq-9", instrument_version=measured.instrument_version,
+            prompt_version=measured.prompt_version, mode="logprob", seed=99,
+            total=0.0, ci_low=0.0, ci_high=1.0,
+            result={**measured.result, "validity": {"valid": True, "reasons": []}},
+        )  # fmt: skip
+        db.add(rerun)
+        db.flush()
+        other = rerun.id
     view = case_trajectory(world.database, world.case_id)
     assert view["protocol"] == case.protocol
     assert view["baseline"]["scores"]["phq-9"]["run_id"] == case_baseline
-    assert [r["run_id"] for r in view["other_runs"]] == [other]
+    assert [(r["run_id"], r["total"], r["valid"]) for r in view["other_runs"]] == [(other, 0.0, True)]
     assert view["sessions"][0]["loop"]["scores"]["phq-9"]["run_id"] == child_run
     with world.database.session() as db:
         protocol_child = db.get(AssessmentRun, child_run)
