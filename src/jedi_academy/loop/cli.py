@@ -278,12 +278,15 @@ def case_close(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
     assess_mode: Annotated[
-        Literal["logprob", "sample"], typer.Option(help="How the instruments are administered.")
+        Literal["logprob", "sample"],
+        typer.Option(help="How the instruments are administered (a case with a protocol follows it)."),
     ] = "logprob",
-    seed: Annotated[int, typer.Option(help="Assessment seed.", **SEED)] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Assessment seed (a case with a protocol uses the protocol's).", **SEED)
+    ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
+    """Final evaluation: measure the case's protocol on its current checkpoint, compare with the baseline,
     and close the case (no more sessions; everything stays readable)."""
     from jedi_academy.loop.closing import close_case, closure_lines
     from jedi_academy.loop.run import case_instruments
