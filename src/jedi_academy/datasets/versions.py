@@ -227,7 +227,8 @@ def _build_dataset(
                 **extra,
                 "validation_fraction": validation_fraction,
                 "seed": seed,
-                "split_by": "source author; a case's session data always train",
+                "split_by": "source author",
+                "case_data_split": "train",  # a therapy case's conversations train, whatever their author's
             },
             export_sha256=ref.sha256,
         )
