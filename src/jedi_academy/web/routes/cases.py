@@ -50,8 +50,9 @@ def register_routes(routes: "Routes") -> None:
             raise HTTPException(400, "no cases can be opened in this specialization yet")
         checkpoint = data.patient_checkpoint(database, specialization)
         # the service of `academy case open`: the protocol is fixed and the baseline measured before the case
-        # exists; the model is loaded once, shared with the sessions (the pool)
-        with state.load_lock:
+        # exists, with the sessions' model (the pool), in this therapist's turn of the shared model
+        ticket = state.model_queue.admit(who.therapist_id or "")
+        with state.model_queue.turn(ticket), state.load_lock:
             case = open_case_with_baseline(
                 settings, database, who.therapist_id or "", specialization, checkpoint=checkpoint,
                 llms=pool_llms(state.pool),
