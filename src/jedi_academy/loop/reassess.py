@@ -9,6 +9,7 @@ baseline is measured once per case.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.protocol import Protocol, make_protocol, protocol_run
@@ -37,7 +38,7 @@ def measure_run(
     checkpoint_id: str,
     instrument: str,
     *,
-    llms: dict[Any, Any],
+    llms: MutableMapping[Any, Any],
 ) -> dict[str, Any]:
     """The checkpoint's measurement on ``instrument`` under ``protocol`` (stored, or administered now)."""
     run_id = find_run(database, protocol, checkpoint_id, instrument)
