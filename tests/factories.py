@@ -148,3 +148,26 @@ def add_conversation(
         )
         conversation.turns = [Turn(turn=i, question=q, answer=a) for i, (q, a) in enumerate(turns)]
         session.add(conversation)
+
+
+def add_protocol_runs(database: Database, checkpoint: str, personas: list[str]) -> dict[str, int]:
+    """Stored PHQ-9 runs (invalid, as the tiny model's are) under the default protocol (logprob, seed 0, the
+    current prompt and attention items): `case open` then finds its baseline stored instead of measuring it,
+    for tests about something else than the measurement."""
+    from jedi_academy.assessment.protocol import make_protocol
+    from jedi_academy.store.models import AssessmentRun
+
+    planted = {}
+    with database.session() as session:
+        for persona in personas:
+            protocol = make_protocol(persona, ["phq-9"])
+            run = AssessmentRun(
+                checkpoint_id=checkpoint, model="tiny", backend="transformers", persona_id=persona,
+                instrument_id="phq-9", instrument_version="1", prompt_version=protocol.prompt_version,
+                mode="logprob", seed=0, total=None, ci_low=None, ci_high=None,
+                result={"attention": {"version": protocol.attention_version}, "validity": {"valid": False}},
+            )  # fmt: skip
+            session.add(run)
+            session.flush()
+            planted[persona] = run.id
+    return planted

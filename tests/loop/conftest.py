@@ -49,13 +49,13 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     from jedi_academy.datasets.versions import build_dataset
     from jedi_academy.finetune.config import TrainingConfig
     from jedi_academy.finetune.service import FinetuneRequest, finetune
+    from jedi_academy.loop.protocol import open_case_with_baseline
     from jedi_academy.sessions import (
         ModelPool,
         ModelSpec,
         ScriptTurn,
         SessionOptions,
         add_therapist,
-        open_case,
         replay_session,
     )
     from jedi_academy.store import ArtifactStore
@@ -74,7 +74,10 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     request = FinetuneRequest(dataset=version.id, specialization="depression", show_progress=False)
     checkpoint = finetune(settings, request, TrainingConfig(**TRAINING), echo=lambda _text: None)
     add_therapist(database, "Ada Lovelace")
-    case = open_case(database, "Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id)
+    # as `academy case open` does: the measurement protocol fixed and the baseline measured at opening
+    case = open_case_with_baseline(
+        settings, database, "Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id
+    )
     script = [
         ScriptTurn("How was your week?"),
         ScriptTurn("Could you walk after breakfast?", ("Take a short walk after breakfast",)),

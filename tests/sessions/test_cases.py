@@ -12,7 +12,7 @@ from jedi_academy.sessions.records import create_session
 from jedi_academy.sessions.stats import session_stats
 from jedi_academy.store import Database, open_database
 from jedi_academy.store.models import Recommendation, SessionTurn
-from tests.factories import add_persona
+from tests.factories import add_persona, add_protocol_runs
 from tests.sessions.conftest import add_base_checkpoint
 
 
@@ -97,6 +97,7 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
     err = capsys.readouterr().err
     assert "no patient checkpoint for specialization 'depression'" in err and "--checkpoint" in err
 
+    planted = add_protocol_runs(database, "ck-tinybase0001", ["p-robin", "p-sam"])
     opened = []
     for _ in range(3):
         code = main(
@@ -110,6 +111,11 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
     assert first["therapist"] == "Ada Lovelace" and first["specialization"] == "depression"
     # personas the therapist has worked least come first
     assert [case["persona_id"] for case in opened] == ["p-robin", "p-sam", "p-robin"]
+    # each case's protocol is fixed at opening, with its baseline run (found stored here)
+    assert [case["baseline_run_ids"] for case in opened] == [
+        {"phq-9": planted[case["persona_id"]]} for case in opened
+    ]
+    assert first["protocol"]["mode"] == "logprob" and first["protocol"]["instruments"] == ["phq-9"]
     # the therapist sees the intake sheet, never the card
     intake = first["intake"]
     assert intake["specialization"] == "Depression" and intake["presenting_problem"]

@@ -228,3 +228,28 @@ def test_starved_counts_a_request_overtaken_twice_by_one_therapist() -> None:
     assert starved(once) == 0  # one turn behind is allowed
     twice = [*once, Request(1, sent=1.1, first=1.5)]
     assert starved(twice) == 1  # therapist 1 was served twice while therapist 0 waited
+
+
+def test_opening_a_case_fixes_its_protocol_with_its_baseline(open_site: Site) -> None:
+    """The web app opens a case through the service of `academy case open`: the protocol is stored with the
+    case with its baseline run (found stored here: the measurement itself is tested with the loop)."""
+    from jedi_academy.assessment.protocol import Protocol
+    from jedi_academy.loop.trajectory import case_trajectory
+    from jedi_academy.store.models import AssessmentRun
+    from tests.factories import add_protocol_runs
+
+    planted = add_protocol_runs(open_site.database, "ck-tinybase0001", ["p-sam"])
+    bob = sign_in(open_site.url, open_site.bob.email)
+    opened = bob.post("/cases", data={"csrf_token": page_csrf(bob), "specialization": "depression"})
+    assert opened.status_code == 303
+    case_id = opened.headers["location"].rsplit("/", 1)[1]
+    view = case_trajectory(open_site.database, case_id)
+    protocol = Protocol.from_dict(view["protocol"])
+    assert protocol.persona_id == view["persona_id"] == "p-sam"  # the persona Bob worked least
+    with open_site.database.session() as session:
+        assert view["baseline_runs"] == {"phq-9": planted["p-sam"]}
+        baseline = session.get(AssessmentRun, planted["p-sam"])
+        assert baseline is not None and protocol.follows(baseline)
+        assert baseline.checkpoint_id == view["start_checkpoint_id"]
+    page = bob.get(f"/cases/{case_id}").text
+    assert 'id="protocol"' in page and "Measured by the case's protocol" in page

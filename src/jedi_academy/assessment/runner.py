@@ -4,6 +4,7 @@ every item with full provenance."""
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +47,7 @@ class SampleOptions:
 
 
 def checkpoint_target(
-    settings: Settings, database: Database, checkpoint_id: str, llms: dict | None = None
+    settings: Settings, database: Database, checkpoint_id: str, llms: MutableMapping[Any, Any] | None = None
 ) -> Target:
     from jedi_academy.llm.targets import resolve_checkpoint
 
@@ -64,7 +65,7 @@ def model_target(settings: Settings, model: str, llms: dict | None = None) -> Ta
     )
 
 
-def _llm(settings: Settings, backend: str, model: str, cache: dict | None) -> LLM:
+def _llm(settings: Settings, backend: str, model: str, cache: MutableMapping[Any, Any] | None) -> LLM:
     """One loaded model per (backend, model); adapters are switched per request."""
     if cache is None:
         return open_llm(settings, backend=backend, model=model)

@@ -64,6 +64,18 @@ def persona_split(persona_ids: list[str], validation_fraction: float, seed: int)
     return group_split(persona_ids, validation_fraction, seed)
 
 
+def is_case_data(conversation: Conversation) -> bool:
+    """A conversation the improvement loop made from a therapy case (the session's own turns, a follow-up):
+    its provenance names the case."""
+    return bool((conversation.provenance or {}).get("case_id"))
+
+
+def row_split(conversation: Conversation, author_split: str) -> str:
+    """A case's sessions always teach the case's patient: its data trains whatever its author's split, and
+    so never enters the held-out (validation) evaluation, which keeps the author's other conversations."""
+    return "train" if is_case_data(conversation) else author_split
+
+
 def version_id(rows: list[Row]) -> str:
     canonical = json.dumps(
         [[r.conversation_id, r.persona_id, r.specialization, r.split, r.record] for r in rows],
@@ -179,7 +191,7 @@ def _build_dataset(
                 c.id,
                 c.persona_id,
                 c.specialization_id,
-                split[author_of[c.persona_id]],
+                row_split(c, split[author_of[c.persona_id]]),
                 tuple((t.question, t.answer) for t in c.turns),
                 conversation_record(cards[c.persona_id], [(t.question, t.answer) for t in c.turns]),
             )
@@ -216,6 +228,7 @@ def _build_dataset(
                 "validation_fraction": validation_fraction,
                 "seed": seed,
                 "split_by": "source author",
+                "case_data_split": "train",  # a therapy case's conversations train, whatever their author's
             },
             export_sha256=ref.sha256,
         )

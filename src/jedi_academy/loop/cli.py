@@ -33,6 +33,7 @@ def register_commands(commands: CommandRegistry) -> None:
     commands.command("jobs")(jobs_command)
     commands.command("demo-loop")(demo_loop_command)
     commands.group("experiment", experiment_app)
+    commands.command("open", group="case")(case_open)
     for name, command in (
         ("branch", case_branch),
         ("switch", case_switch),
@@ -141,7 +142,8 @@ def loop_command(
     typer.echo(
         f"loop {result['loop_id']} after session {result['session_number']}: checkpoint "
         f"{result['checkpoint_id']} (parent {result['parent_checkpoint_id']}), dataset "
-        f"{result['dataset_id'][:12]} (parent {str(result['parent_dataset_id'])[:12]})"
+        f"{result['dataset_id'][:12]} (parent {str(result['parent_dataset_id'])[:12]}), "
+        f"{result['train_conversations_added']} training conversation(s) added"
     )
     for line in expansion_lines(result["expansion"]):
         typer.echo(f"  {line}")
@@ -226,16 +228,65 @@ def jobs_command(
 # ---------------------------------------------------------------- branches
 
 
+def case_open(
+    ctx: typer.Context,
+    therapist: Annotated[str, typer.Option(help="Therapist name or id.")],
+    specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
+    persona: Annotated[
+        str | None, typer.Option(help="Persona id or prefix (default: the one this therapist worked least).")
+    ] = None,
+    checkpoint: Annotated[
+        str | None, typer.Option(help="Patient checkpoint (default: the specialization's newest).")
+    ] = None,
+    instrument: Instrument = None,
+    assess_mode: Annotated[
+        Literal["logprob", "sample"], typer.Option(help="The protocol's assessment mode.")
+    ] = "logprob",
+    seed: Annotated[
+        int | None,
+        typer.Option(help="The protocol's assessment seed (default: the configured seed).", **SEED),
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option(min=1, help="Replies per item and option order in sample mode (20).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a case: a persona on its specialization's patient checkpoint, with its measurement protocol fixed
+    and its baseline measured now. Shows the intake sheet, never the card."""
+    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.personas.intake import render_intake
+
+    echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
+    case = open_case_with_baseline(
+        _settings(ctx), _database(ctx), therapist, specialization, persona=persona, checkpoint=checkpoint,
+        instruments=instrument or None, mode=assess_mode, seed=seed, samples=samples, progress=echo,
+    )  # fmt: skip
+    if as_json:
+        _print_json(case)
+        return
+    typer.echo(f"case {case['id']} ({case['specialization']}) on checkpoint {case['checkpoint_id']}")
+    protocol = case["protocol"]
+    typer.echo(
+        f"protocol: {', '.join(protocol['instruments'])}, {protocol['mode']} mode, seed {protocol['seed']}, "
+        f"prompt {protocol['prompt_version']} (attention items {protocol['attention_version']})"
+    )
+    typer.echo(f"baseline: {scores_line(case['baseline'])}")
+    typer.echo(render_intake(case["intake"]))
+
+
 def case_close(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(help="Case id or prefix.")],
     assess_mode: Annotated[
-        Literal["logprob", "sample"], typer.Option(help="How the instruments are administered.")
+        Literal["logprob", "sample"],
+        typer.Option(help="How the instruments are administered (a case with a protocol follows it)."),
     ] = "logprob",
-    seed: Annotated[int, typer.Option(help="Assessment seed.", **SEED)] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Assessment seed (a case with a protocol uses the protocol's).", **SEED)
+    ] = 0,
     as_json: JsonFlag = False,
 ) -> None:
-    """Final evaluation: measure the case's instruments on its current checkpoint, compare with the baseline,
+    """Final evaluation: measure the case's protocol on its current checkpoint, compare with the baseline,
     and close the case (no more sessions; everything stays readable)."""
     from jedi_academy.loop.closing import close_case_now, closure_lines
 

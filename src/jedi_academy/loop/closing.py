@@ -1,9 +1,10 @@
 """Design step 9, the final evaluation: close a case.
 
-Closing takes the final measurement of the case's protocol (the specialization's instruments, administered to
-the case's current checkpoint in character as the case's persona, validity-gated as every loop measurement
-is), compares it with the baseline (the case's first checkpoint, measured the same way), stores the
-comparison on the case and marks it closed. A closed case takes no more sessions; its sessions, branches and
+Closing takes the final measurement of the case's protocol (the instruments, mode, seed and prompt version
+fixed at `case open`, administered to the case's current checkpoint in character as the case's persona,
+validity-gated as every loop measurement is; a case opened before protocols uses the given mode and seed),
+compares it with the baseline (the case's first checkpoint, measured the same way), stores the comparison on
+the case and marks it closed. A closed case takes no more sessions; its sessions, branches and
 checkpoints stay readable.
 
 The therapist effect needs a control: the same persona worked by a scripted therapist from the same
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.loop.protocol import case_protocol, protocol_view
 from jedi_academy.loop.reassess import reassess
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Case, TherapySession
@@ -69,6 +71,11 @@ def close_case(
 ) -> dict[str, Any]:
     """Measure, compare with the baseline, store the closure and mark the case closed; returns the closure."""
     found, persona, specialization, baseline, final = _open_case(database, case_id)
+    protocol = case_protocol(database, found)
+    samples = None
+    if protocol is not None:  # the final measurement follows the case's protocol, like every other one
+        instruments, mode, seed = list(protocol.instruments), protocol.mode, protocol.seed
+        samples = protocol.samples
     if not instruments:
         raise AcademyError(f"no instruments for specialization {specialization}")
     assessment = reassess(
@@ -83,6 +90,7 @@ def close_case(
         seed=seed,
         llms=llms if llms is not None else {},
         progress=progress,
+        samples=samples,
     )
     closure = {
         "case_id": found,
@@ -91,6 +99,7 @@ def close_case(
         "final_checkpoint_id": final,
         "mode": mode,
         "seed": seed,
+        **protocol_view(protocol),
         "final_scores": assessment["scores"],
         "baseline_scores": assessment["baseline_scores"],
         "change_vs_baseline": assessment["change_vs_baseline"],

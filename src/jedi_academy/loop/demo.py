@@ -51,20 +51,23 @@ def run_loop_demo(
     settings: Settings, echo: Callable[[str], None] = print, specialization: str | None = None
 ) -> dict[str, Any]:
     from jedi_academy.loop.experiment import therapist_scripts
+    from jedi_academy.loop.protocol import open_case_with_baseline, pool_llms
     from jedi_academy.loop.report import write_case_report
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
     from jedi_academy.loop.trajectory import case_tree
-    from jedi_academy.sessions import ModelPool, SessionOptions, add_therapist, open_case, replay_session
+    from jedi_academy.sessions import ModelPool, SessionOptions, add_therapist, replay_session
     from jedi_academy.sessions.preference import INVALID_PREFERENCE, decision_line
 
     database = open_database(settings)
     field, checkpoint, persona = _patient(database, specialization)
     with contextlib.suppress(AcademyError):  # a second demo run works a new case with the same therapist
         add_therapist(database, THERAPIST)
-    case = open_case(database, THERAPIST, field, persona=persona, checkpoint=checkpoint)
+    pool = ModelPool(settings)
+    case = open_case_with_baseline(
+        settings, database, THERAPIST, field, persona=persona, checkpoint=checkpoint, llms=pool_llms(pool)
+    )
     echo(f"[1/3] case {case['id']}: {field}, persona {persona}, patient checkpoint {checkpoint}")
     script = therapist_scripts(field)["skilled"]["sessions"][0]
-    pool = ModelPool(settings)
 
     def show_turn(result: Any) -> None:
         echo(f"      therapist> {result.therapist}")

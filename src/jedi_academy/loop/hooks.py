@@ -114,7 +114,7 @@ def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section
     from jedi_academy.loop.trajectory import case_trajectory
 
     view = case_trajectory(database, case["id"], settings.data_dir)
-    lines = []
+    lines = [view["protocol_note"]]
     baseline = view["baseline"]["scores"]
     if baseline:
         lines.append(f"baseline {view['baseline']['checkpoint_id']}: {scores_line(baseline)}")
@@ -134,6 +134,14 @@ def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section
             lines.append(f"  loop {loop['loop_id']} {loop['status']}")
         else:
             lines.append(f"  -> {loop['checkpoint_id']}: {scores_line(loop['scores'], loop)}")
+    if view["other_runs"]:  # apart from the protocol's, never in their place
+        lines.append("other runs (not the case's protocol):")
+        for run in view["other_runs"]:
+            total = f"{run['total']:.2f}" if run["valid"] else "invalid"
+            lines.append(
+                f"  run {run['run_id']} {run['instrument']} on {run['checkpoint_id']}: {total} "
+                f"({run['mode']}, seed {run['seed']}, {run['prompt_version']})"
+            )
     if view.get("closure"):
         from jedi_academy.loop.closing import closure_lines
 

@@ -1,5 +1,9 @@
 """Loop step 2, merge: a new content-addressed dataset version holding the parent checkpoint's dataset
-(replayed) plus the session's new conversations, with that dataset as its parent."""
+(replayed) plus the session's new conversations, with that dataset as its parent.
+
+The session's conversations train the child whatever their persona's split (a case's sessions always teach
+the case's patient); a merge that adds no training conversation is refused, since the child would only
+repeat its parent's training."""
 
 from __future__ import annotations
 
@@ -8,10 +12,29 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from jedi_academy.datasets.versions import build_dataset
+from jedi_academy.errors import AcademyError
 from jedi_academy.store.models import DatasetMember, DatasetVersion
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from jedi_academy.store import ArtifactStore, Database
+
+
+def _train_ids(session: Session, dataset_id: str) -> set[str]:
+    return set(
+        session.scalars(
+            select(DatasetMember.conversation_id).where(
+                DatasetMember.dataset_id == dataset_id, DatasetMember.split == "train"
+            )
+        )
+    )
+
+
+def train_conversations_added(child_train: set[str], parent_train: set[str]) -> int:
+    """How many conversations the child trains on that its parent did not: the loop refines only when this
+    is above zero."""
+    return len(child_train - parent_train)
 
 
 def merge_conversations(
@@ -47,13 +70,22 @@ def merge_conversations(
                 )
             )
         )
+        added = train_conversations_added(
+            _train_ids(session, version.id), _train_ids(session, parent_dataset) if parent_dataset else set()
+        )
+    if added == 0:
+        raise AcademyError(
+            f"nothing new to refine on: dataset {version.id[:12]} has no training conversation that its "
+            f"parent {str(parent_dataset)[:12]} lacks, so a child would only repeat the parent's training"
+        )
     return {
         "dataset_id": version.id,
         "parent_dataset_id": version.parent_id,
         "new": new,
         "conversations": version.stats.get("conversations"),
         "added": len(conversation_ids),
-        # a persona the lineage holds out for validation validates the child instead of training it
+        "train_conversations_added": added,
+        # the split the session's conversations took: always train (datasets.versions.row_split)
         "persona_split": sorted(splits),
         "persona_id": persona_id,
     }

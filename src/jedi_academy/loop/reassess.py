@@ -2,17 +2,17 @@
 measurement validity-gated, with the change against the previous checkpoint and against the case's baseline
 (its first checkpoint) classified by the instrument's reliable-change rule.
 
-Runs are looked up before they are made (same checkpoint, persona, instrument, mode, seed and prompt version),
-so a resumed loop reuses what a killed one stored and the baseline is measured once per case.
+Runs are looked up before they are made (same checkpoint, persona, instrument, mode, seed, samples, prompt and
+attention versions: ``assessment.protocol``), so a resumed loop reuses what a killed one stored and the
+baseline is measured once per case.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from jedi_academy.assessment.prompts import PROMPT_VERSION
+from jedi_academy.assessment.protocol import Protocol, make_protocol, protocol_run
 from jedi_academy.assessment.runner import assess, checkpoint_target
 from jedi_academy.assessment.summary import reported_of
 from jedi_academy.instruments import load_instrument, reliable_change
@@ -23,22 +23,35 @@ if TYPE_CHECKING:
     from jedi_academy.store import Database
 
 
-def find_run(
-    database: Database, checkpoint_id: str, persona_id: str, instrument: str, mode: str, seed: int
-) -> int | None:
+def find_run(database: Database, protocol: Protocol, checkpoint_id: str, instrument: str) -> int | None:
+    """The stored run of ``instrument`` on the checkpoint under ``protocol`` (persona, mode, seed, samples,
+    prompt and attention versions), or None."""
     with database.session() as session:
-        return session.scalars(
-            select(AssessmentRun.id)
-            .where(
-                AssessmentRun.checkpoint_id == checkpoint_id,
-                AssessmentRun.persona_id == persona_id,
-                AssessmentRun.instrument_id == instrument,
-                AssessmentRun.mode == mode,
-                AssessmentRun.seed == seed,
-                AssessmentRun.prompt_version == PROMPT_VERSION,
-            )
-            .order_by(AssessmentRun.id)
-        ).first()
+        run = protocol_run(session, protocol, checkpoint_id, instrument)
+        return None if run is None else run.id
+
+
+def measure_run(
+    settings: Settings,
+    database: Database,
+    protocol: Protocol,
+    checkpoint_id: str,
+    instrument: str,
+    *,
+    llms: MutableMapping[Any, Any],
+) -> dict[str, Any]:
+    """The checkpoint's measurement on ``instrument`` under ``protocol`` (stored, or administered now)."""
+    run_id = find_run(database, protocol, checkpoint_id, instrument)
+    if run_id is None:
+        target = checkpoint_target(settings, database, checkpoint_id, llms)
+        run_id = assess(
+            settings, database, target, instrument, persona_id=protocol.persona_id, mode=protocol.mode,
+            seed=protocol.seed, sample_options=protocol.sample_options(),
+        ).id  # fmt: skip
+    with database.session() as session:
+        run = session.get(AssessmentRun, run_id)
+        assert run is not None
+        return measurement_json(run)
 
 
 def measure(
@@ -51,18 +64,11 @@ def measure(
     mode: str,
     seed: int,
     llms: dict[Any, Any],
+    samples: int | None = None,
 ) -> dict[str, Any]:
     """The checkpoint's measurement on ``instrument`` for the persona (stored, or administered now)."""
-    run_id = find_run(database, checkpoint_id, persona_id, instrument, mode, seed)
-    if run_id is None:
-        target = checkpoint_target(settings, database, checkpoint_id, llms)
-        run_id = assess(
-            settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed
-        ).id
-    with database.session() as session:
-        run = session.get(AssessmentRun, run_id)
-        assert run is not None
-        return measurement_json(run)
+    protocol = make_protocol(persona_id, [instrument], mode=mode, seed=seed, samples=samples)
+    return measure_run(settings, database, protocol, checkpoint_id, instrument, llms=llms)
 
 
 def measurement_json(run: AssessmentRun) -> dict[str, Any]:
@@ -131,6 +137,7 @@ def reassess(
     seed: int,
     llms: dict[Any, Any],
     progress: Any = None,
+    samples: int | None = None,
 ) -> dict[str, Any]:
     scores, previous_scores, baseline_scores = {}, {}, {}
     change_previous, change_baseline = {}, {}
@@ -138,7 +145,10 @@ def reassess(
         if progress is not None:
             progress(f"assessing {instrument} on {child}")
         measured = {
-            ck: measure(settings, database, ck, persona_id, instrument, mode=mode, seed=seed, llms=llms)
+            ck: measure(
+                settings, database, ck, persona_id, instrument,
+                mode=mode, seed=seed, llms=llms, samples=samples,
+            )
             for ck in dict.fromkeys([child, previous, baseline])
         }
         scores[instrument] = measured[child]

@@ -102,6 +102,7 @@ def write_case_report(database: Database, case_id: str, path: Path) -> Path:
             f"<p>therapist {html.escape(str(view['therapist']))}, {html.escape(view['specialization'])}, "
             f"persona {html.escape(view['persona_id'])}; current branch {html.escape(view['branch'])} on "
             f"checkpoint {html.escape(view['checkpoint_id'])}</p>"
+            f"<p>{html.escape(view['protocol_note'])}</p>"
             f"<p>{html.escape(view['cannot_conclude'])}</p>",
         )
     ]
@@ -136,4 +137,19 @@ def write_case_report(database: Database, case_id: str, path: Path) -> Path:
             "<th>scores after its loop (95% band)</th></tr>" + "".join(rows) + "</table>",
         )
     )
+    if view["other_runs"]:  # apart from the protocol's runs, never in their place
+        others = "".join(
+            f"<tr><td>{r['run_id']}</td><td>{html.escape(str(r['checkpoint_id']))}</td>"
+            f"<td>{html.escape(r['instrument'])}</td><td>{html.escape(r['mode'])}</td><td>{r['seed']}</td>"
+            f"<td>{html.escape(r['prompt_version'])}</td>"
+            f"<td>{format(r['total'], '.2f') if r['valid'] else 'invalid'}</td></tr>"
+            for r in view["other_runs"]
+        )
+        sections.append(
+            (
+                "Other runs (not the case's protocol)",
+                "<table><tr><th>run</th><th>checkpoint</th><th>instrument</th><th>mode</th><th>seed</th>"
+                "<th>prompt</th><th>total</th></tr>" + others + "</table>",
+            )
+        )
     return write_report(path, f"Case {view['id']}", sections)

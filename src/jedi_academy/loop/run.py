@@ -334,6 +334,7 @@ def _advance_case(database: Database, loop: LoopRun, child: str, set_case_checkp
 
 
 def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
+    from jedi_academy.loop.protocol import case_protocol, protocol_view
     from jedi_academy.loop.reassess import reassess
 
     options = LoopOptions.from_dict(loop.options)
@@ -342,7 +343,13 @@ def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
         assert case is not None
         persona, baseline, specialization = case.persona_id, case.start_checkpoint_id, case.specialization_id
     assert loop.checkpoint_id is not None
-    instruments = list(options.instruments) or case_instruments(context.settings, specialization)
+    protocol = case_protocol(context.database, loop.case_id)
+    if protocol is not None:  # every measurement of the case follows the protocol fixed at `case open`
+        instruments, mode, seed = list(protocol.instruments), protocol.mode, protocol.seed
+        samples = protocol.samples
+    else:  # a case opened before protocols: the loop's own options, as before
+        instruments = list(options.instruments) or case_instruments(context.settings, specialization)
+        mode, seed, samples = options.assess_mode, int(loop.options["seed"]), None
     assessment = reassess(
         context.settings,
         context.database,
@@ -351,12 +358,13 @@ def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
         baseline=baseline,
         persona_id=persona,
         instruments=instruments,
-        mode=options.assess_mode,
-        seed=int(loop.options["seed"]),
+        mode=mode,
+        seed=seed,
         llms=context.llms,
         progress=echo,
+        samples=samples,
     )
-    return {"assessment": assessment}
+    return {"assessment": {**assessment, **protocol_view(protocol)}}
 
 
 def case_instruments(settings: Settings, specialization: str) -> list[str]:
@@ -389,7 +397,10 @@ def _summary(step: str, values: dict[str, Any]) -> str:
         )
     if step == "merge":
         merge = values["expansion"]["merge"]
-        return f"dataset {merge['dataset_id'][:12]} (parent {str(merge['parent_dataset_id'])[:12]})"
+        return (
+            f"dataset {merge['dataset_id'][:12]} (parent {str(merge['parent_dataset_id'])[:12]}), "
+            f"{merge['train_conversations_added']} training conversation(s) added"
+        )
     if step == "refine":
         return f"checkpoint {values['checkpoint_id']} ({values['training']['strategy']})"
     parts = []
@@ -421,6 +432,9 @@ def loop_json(database: Database, loop_id: str) -> dict[str, Any]:
             "dataset_id": loop.dataset_id,
             "parent_dataset_id": loop.parent_dataset_id,
             "conversation_ids": loop.conversation_ids,
+            "train_conversations_added": ((loop.expansion or {}).get("merge") or {}).get(
+                "train_conversations_added"
+            ),
             "expansion": loop.expansion,
             "training": loop.training,
             "assessment": loop.assessment,

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from jedi_academy.assessment.protocol import Protocol, other_run_json, other_runs, protocol_of, protocol_run
 from jedi_academy.errors import AcademyError
 from jedi_academy.loop.branches import MAIN, BranchInfo, branch_steps, case_branches, get_case
+from jedi_academy.loop.protocol import protocol_view
 from jedi_academy.store.models import (
     AssessmentRun,
     Checkpoint,
@@ -117,9 +119,11 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
         by_id = {
             s.id: s for s in session.scalars(select(TherapySession).where(TherapySession.case_id == case.id))
         }
-        baseline = None
+        protocol = protocol_of(case)
+        view.update(protocol_view(protocol))
+        baseline = _protocol_baseline(session, case) if protocol is not None else None
         for loop in sorted(loops.values(), key=lambda item: item.created_at):
-            if (loop.assessment or {}).get("baseline_scores"):
+            if baseline is None and (loop.assessment or {}).get("baseline_scores"):
                 baseline = loop.assessment["baseline_scores"]
                 break
         view["baseline"] = {"checkpoint_id": case.start_checkpoint_id, "scores": baseline}
@@ -150,11 +154,29 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
             for loop in sorted(loops.values(), key=lambda item: by_id[item.session_id].number)
             if loop.checkpoint_id
         ]
+        view["other_runs"] = [
+            other_run_json(run)
+            for run in other_runs(
+                session, protocol, case.persona_id, [c["checkpoint_id"] for c in view["checkpoints"]]
+            )
+        ]
         view["cannot_conclude"] = (
             "each score is one simulated patient model's answers after a loop; without the scripted "
             "therapist control (`academy experiment therapists`) a change cannot be credited to the therapist"
         )
         return view
+
+
+def _protocol_baseline(session: Session, case: Any) -> dict[str, Any] | None:
+    """The baseline measured at `case open` (one measurement per protocol instrument)."""
+    from jedi_academy.loop.reassess import measurement_json
+
+    scores = {}
+    for instrument, run_id in (case.baseline_runs or {}).items():
+        run = session.get(AssessmentRun, run_id)
+        if run is not None:
+            scores[instrument] = measurement_json(run)
+    return scores or None
 
 
 # ---------------------------------------------------------------- tree
@@ -355,8 +377,15 @@ def _newest_run(
     return None
 
 
-def _score_point(session: Session, point: Point, persona_id: str, instrument: str) -> None:
-    run = _newest_run(session, point.checkpoint_id, persona_id, instrument)
+def _score_point(
+    session: Session, point: Point, persona_id: str, instrument: str, protocol: Protocol | None
+) -> None:
+    """The point's score: the protocol's run on the checkpoint (a case opened before protocols: the newest
+    run for the persona)."""
+    if protocol is not None:
+        run = protocol_run(session, protocol, point.checkpoint_id, instrument)
+    else:
+        run = _newest_run(session, point.checkpoint_id, persona_id, instrument)
     if run is None:
         return
     validity = (run.result or {}).get("validity") or {"valid": False, "reasons": []}
@@ -391,12 +420,16 @@ def trajectory_chart(database: Database, case_id: str, settings: Settings | None
 
     with database.session() as session:
         case = get_case(session, case_id)
-        instrument_id = primary_instrument(session, case.specialization_id, settings)
+        protocol = protocol_of(case)
+        if protocol is not None:  # the protocol's first instrument, so every point is a protocol run
+            instrument_id: str | None = protocol.instruments[0]
+        else:
+            instrument_id = primary_instrument(session, case.specialization_id, settings)
         branches = [_chart_branch(session, case, info) for info in case_branches(session, case)]
         if instrument_id is not None:
             for branch in branches:
                 for point in branch.points:
-                    _score_point(session, point, case.persona_id, instrument_id)
+                    _score_point(session, point, case.persona_id, instrument_id, protocol)
     cutoff = None
     score_range = None
     higher_is_worse = True

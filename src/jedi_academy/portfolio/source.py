@@ -1,7 +1,11 @@
 """From the sessions tables to the explicit portfolio input: a therapist's cases, their sessions and the
 assessment runs that measure the patient before and after each session.
 
-Which runs count:
+Which runs count, for a case with a measurement protocol (fixed at `case open`): the baseline run measured at
+opening and, after session n, the protocol's run on the checkpoint the patient had after that session, taken
+after the session ended; a run in another mode, seed or prompt version never stands in for it.
+
+For a case opened before protocols:
 - baseline: the latest run of the case's instrument, in character as the case's persona, on the case's start
   checkpoint, taken before the first session started (the first one taken, if all came later);
 - after session n: the latest such run on the checkpoint the patient had after that session (the next
@@ -21,6 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from jedi_academy.assessment.protocol import Protocol, protocol_of, protocol_run
 from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio.build import CaseInput, PortfolioRequest, SessionInput
 from jedi_academy.store import Database
@@ -93,7 +98,37 @@ def case_sessions(session: Session, case: Any) -> list[Any]:
     return branch
 
 
+def _protocol_input(session: Session, case: Any, protocol: Protocol) -> CaseInput:
+    """A case with a protocol: its baseline is the run measured at `case open`, each session's the protocol's
+    run on the checkpoint after it; any other run on those checkpoints is never used in their place."""
+    instrument = protocol.instruments[0]
+    baseline_id = (case.baseline_runs or {}).get(instrument)
+    if baseline_id is None:
+        raise NoBaseline(f"case {case.id} has no baseline run of its protocol ({protocol.describe()})")
+    inputs = []
+    sessions = case_sessions(session, case)
+    for index, row in enumerate(sessions):
+        after = sessions[index + 1].checkpoint_id if index + 1 < len(sessions) else case.current_checkpoint_id
+        run = protocol_run(session, protocol, after, instrument)
+        # a run taken before the session ended (the checkpoint it ran on) is no re-assessment after it
+        ended = row.ended_at
+        later = run is not None and ended is not None and _naive(run.started_at) >= _naive(ended)
+        inputs.append(SessionInput(row.number, session_id=row.id, run_id=run.id if later and run else None))
+    return CaseInput(
+        case_id=case.id,
+        specialization=case.specialization_id,
+        persona_id=case.persona_id,
+        instrument=instrument,
+        baseline_run_id=int(baseline_id),
+        sessions=tuple(inputs),
+    )
+
+
 def case_input(session: Session, case: Any) -> CaseInput:
+    protocol = protocol_of(case)
+    if protocol is not None:
+        return _protocol_input(session, case, protocol)
+    # a case opened before protocols: the latest runs, as before
     instrument = primary_instrument(session, case)
     sessions = case_sessions(session, case)
     baseline_runs = _runs(session, case.start_checkpoint_id, case.persona_id, instrument)

@@ -108,31 +108,6 @@ def therapist_disable(
 # ---------------------------------------------------------------- cases
 
 
-@case_app.command("open")
-def case_open(
-    ctx: typer.Context,
-    therapist: Annotated[str, typer.Option(help="Therapist name or id.")],
-    specialization: Annotated[str, typer.Option("--specialization", "-s", help="Specialization id.")],
-    persona: Annotated[
-        str | None, typer.Option(help="Persona id or prefix (default: the one this therapist worked least).")
-    ] = None,
-    checkpoint: Annotated[
-        str | None, typer.Option(help="Patient checkpoint (default: the specialization's newest).")
-    ] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Open a case: a persona on its specialization's patient checkpoint. Shows the intake sheet only."""
-    from jedi_academy.personas.intake import render_intake
-    from jedi_academy.sessions.records import open_case
-
-    case = open_case(_database(ctx), therapist, specialization, persona=persona, checkpoint=checkpoint)
-    if as_json:
-        _print_json(case)
-        return
-    typer.echo(f"case {case['id']} ({case['specialization']}) on checkpoint {case['checkpoint_id']}")
-    typer.echo(render_intake(case["intake"]))
-
-
 @case_app.command("list")
 def case_list(
     ctx: typer.Context,

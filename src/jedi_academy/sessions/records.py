@@ -6,6 +6,7 @@ Each write is its own short transaction, so that whatever was said before a cras
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -163,15 +164,28 @@ def _pick_persona(session: Session, therapist: Therapist, specialization: str) -
     return min(personas, key=lambda p: counts.get(p.id, 0))
 
 
-def open_case(
+@dataclass(frozen=True)
+class CasePlan:
+    """What a case about to be opened will be: read, nothing written (the baseline is measured between the
+    plan and the row, so that no case exists without one)."""
+
+    therapist_id: str
+    specialization: str
+    persona_id: str
+    checkpoint_id: str
+    intake: dict[str, Any]
+
+
+def plan_case(
     database: Database,
     therapist: str,
     specialization: str,
     *,
     persona: str | None = None,
     checkpoint: str | None = None,
-) -> dict[str, Any]:
-    """A new case: one persona of ``specialization`` on its current patient checkpoint (or ``checkpoint``)."""
+) -> CasePlan:
+    """The therapist, persona (``persona``, else the one this therapist worked least), checkpoint
+    (``checkpoint``, else the specialization's current patient) and intake sheet of a new case."""
     from jedi_academy.personas.intake import intake_sheet
 
     with database.session() as session:
@@ -205,19 +219,50 @@ def open_case(
         else:
             model = current_patient_checkpoint(session, specialization)
         sheet = {"specialization": field.display_name, **intake_sheet(chosen.card)}
+        return CasePlan(worker.id, specialization, chosen.id, model.id, sheet)
+
+
+def create_case(
+    database: Database,
+    plan: CasePlan,
+    *,
+    protocol: dict[str, Any] | None = None,
+    baseline_runs: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Write the planned case (with its measurement protocol and baseline runs, when given) in one
+    transaction."""
+    with database.session() as session:
         row = Case(
             id=new_id("case"),  # "case-": conversation ids have "c-"
-            therapist_id=worker.id,
-            specialization_id=specialization,
-            persona_id=chosen.id,
-            start_checkpoint_id=model.id,
-            current_checkpoint_id=model.id,
+            therapist_id=plan.therapist_id,
+            specialization_id=plan.specialization,
+            persona_id=plan.persona_id,
+            start_checkpoint_id=plan.checkpoint_id,
+            current_checkpoint_id=plan.checkpoint_id,
             current_branch=MAIN_BRANCH,
-            intake=sheet,
+            intake=plan.intake,
+            protocol=protocol,
+            baseline_runs=baseline_runs,
         )
         session.add(row)
         session.flush()
         return case_json(session, row)
+
+
+def open_case(
+    database: Database,
+    therapist: str,
+    specialization: str,
+    *,
+    persona: str | None = None,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
+    """A new case without a measurement protocol: one persona of ``specialization`` on its current patient
+    checkpoint (or ``checkpoint``). ``academy case open`` and the web app go through the loop's
+    ``open_case_with_baseline``, which fixes the protocol and measures the baseline first."""
+    return create_case(
+        database, plan_case(database, therapist, specialization, persona=persona, checkpoint=checkpoint)
+    )
 
 
 def set_case_checkpoint(
@@ -281,6 +326,8 @@ def case_json(session: Session, case: Case) -> dict[str, Any]:
         "closed_at": case.closed_at.isoformat() if case.closed_at else None,
         "closure": case.closure,
         "archived": case.archived_at is not None,
+        "protocol": case.protocol,  # None: opened before protocols
+        "baseline_runs": case.baseline_runs,
         "sessions": sessions or 0,
         "intake": case.intake,
         "created_at": case.created_at.isoformat(),

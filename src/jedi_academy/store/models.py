@@ -251,6 +251,10 @@ class Case(Base):
     closure: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # `case close` evaluation
     # archived: out of the lists and pages, kept (with its sessions' ledger entries)
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the measurement protocol fixed at `case open` (assessment.protocol.Protocol) and the baseline run id per
+    # instrument measured then; both None for cases opened before protocols (migration 0019)
+    protocol: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    baseline_runs: Mapped[dict[str, int] | None] = mapped_column(JSON, default=None)
 
 
 class TherapySession(Base):
