@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# typer reads TYPER_USE_RICH once, when it is first imported; `jedi_academy.cli` sets it, but a test module that
-# imports typer first would switch the whole worker to rich help (and the CLI reference would differ by which
-# file the worker ran first), so the suite sets it before any test module loads
+# typer reads TYPER_USE_RICH once, when it is first imported; `jedi_academy.cli` sets it, but a test module
+# that imports typer first would switch the whole worker to rich help (and the CLI reference would differ by
+# which file the worker ran first), so the suite sets it before any test module loads
 os.environ["TYPER_USE_RICH"] = "0"
 # `PYTHONPATH=src pytest` tests a worktree's code; tests chdir to a temporary folder, so a relative entry
 # would make every `academy` subprocess import whatever package is installed instead: make them absolute.

@@ -35,6 +35,7 @@ from jedi_academy.loop.experiment_plan import (
     SESSION_ARMS,
     Budget,
     choose_arms,
+    crn_seed,
     needed_personas,
     order_personas,
     plan_units,
@@ -161,8 +162,17 @@ def _personas(database: Any, specialization: str, count: int, start_dataset: str
     return order_personas([(p, p in trained) for p in rows], count)
 
 
-def _case_for(database: Any, therapist: str, persona: str, specialization: str, start: str) -> str:
-    from jedi_academy.sessions import add_therapist, open_case
+def measurement_seed(seed: int, persona: str) -> int:
+    """The seed every measurement of ``persona`` uses, in every arm and after every session: the cases'
+    protocol seed (a case is always measured the same way) and the loop-only arm's."""
+    return crn_seed(seed, persona, 0)
+
+
+def _case_for(context: Any, therapist: str, persona: str, specialization: str, start: str, seed: int) -> str:
+    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.sessions import add_therapist
+
+    database = context.database
 
     with database.session() as session:
         found = session.scalars(select(Therapist).where(Therapist.name == therapist)).first()
@@ -175,8 +185,14 @@ def _case_for(database: Any, therapist: str, persona: str, specialization: str, 
         return case
     if found is None:
         add_therapist(database, therapist)
-    # every case opens on the experiment's start checkpoint, never on another arm's child
-    return open_case(database, therapist, specialization, persona=persona, checkpoint=start)["id"]
+    # every case opens on the experiment's start checkpoint, never on another arm's child, with the protocol
+    # (and baseline) every arm of this persona shares
+    return str(
+        open_case_with_baseline(
+            context.settings, database, therapist, specialization, persona=persona, checkpoint=start,
+            seed=measurement_seed(seed, persona), llms=context.llms,
+        )["id"]
+    )  # fmt: skip
 
 
 def run_experiment(
@@ -255,10 +271,10 @@ def _run_experiment(
         if unit.arm == LOOP_ONLY:
             cases[cell] = None
             parent = earlier[-1]["checkpoint_id"] if earlier else start
-            earlier.append(_loop_only_step(context, key, specialization, unit, parent, start, budget))
+            earlier.append(_loop_only_step(context, key, specialization, unit, parent, start, budget, seed))
             continue
         case_id = cases.get(cell) or _case_for(
-            database, f"scripted-{unit.arm}-{key}", unit.persona_id, specialization, start
+            context, f"scripted-{unit.arm}-{key}", unit.persona_id, specialization, start, seed
         )
         cases[cell] = case_id
         script: list[list[ScriptTurn]] = library[unit.arm]["sessions"]
@@ -348,7 +364,7 @@ def _step_from_loop(database: Any, number: int, seed: int, record: dict[str, Any
 
 
 def _loop_only_step(
-    context: Any, key: str, specialization: str, unit: Any, parent: str, start: str, budget: Budget
+    context: Any, key: str, specialization: str, unit: Any, parent: str, start: str, budget: Budget, seed: int
 ) -> dict[str, Any]:
     """The loop with no session: the parent re-fine-tuned on its own dataset with the budget and the unit's
     seed, then the same measurement as a loop's (child, parent and start checkpoint, the unit's seed)."""
@@ -370,7 +386,7 @@ def _loop_only_step(
     assessment = reassess(
         settings, database, child=training["checkpoint_id"], previous=parent, baseline=start,
         persona_id=unit.persona_id, instruments=_instruments(settings, specialization), mode="logprob",
-        seed=unit.seed, llms=context.llms,
+        seed=measurement_seed(seed, unit.persona_id), llms=context.llms,
     )  # fmt: skip
     step = _step_record(database, unit.session, unit.seed, training, assessment, parent)
     step |= {"session_id": None, "loop_id": None}
