@@ -1,0 +1,131 @@
+"""The no-therapist control (issue 26 point 3): the effect arithmetic and its interval as pure functions, and
+one loop iteration on the tiny model with its control child (same parent, budget and seed; neutral
+conversations; a control checkpoint no case may run on; the therapist effect in the record and the CLI)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from jedi_academy.cli import main
+from jedi_academy.errors import AcademyError
+from jedi_academy.loop.effect import (
+    BETTER,
+    NO_DIFFERENCE,
+    NO_INTERVAL,
+    WORSE,
+    Z95,
+    case_effect,
+    effect_text,
+    session_effect,
+)
+from jedi_academy.store.models import Checkpoint, Conversation, DatasetVersion
+from tests.loop.conftest import LoopWorld
+
+
+def _m(total: float | None, se: float | None = 0.3, valid: bool = True) -> dict[str, Any]:
+    problems = [] if valid else ["option mass 0.02 below 0.5"]
+    return {"valid": valid, "total": total if valid else None, "standard_error": se, "problems": problems}
+
+
+def test_effect_is_the_difference_of_changes_with_both_standard_errors() -> None:
+    effect = session_effect(_m(9.0, 0.3), _m(12.0, 0.4), _m(11.0, 0.2))
+    assert effect["therapist_change"] == pytest.approx(-2.0)
+    assert effect["control_change"] == pytest.approx(1.0)
+    assert effect["effect"] == pytest.approx(-3.0)  # (9 - 11) - (12 - 11): the parent cancels
+    assert effect["standard_error"] == pytest.approx(0.5)  # sqrt(0.3^2 + 0.4^2)
+    assert effect["ci95"] == pytest.approx([-3.0 - Z95 * 0.5, -3.0 + Z95 * 0.5])
+    assert effect["classification"] == BETTER  # lower is better on a symptom scale
+    assert session_effect(_m(9.0), _m(12.0), higher_is_worse=False)["classification"] == WORSE
+    assert session_effect(_m(12.0), _m(9.0))["classification"] == WORSE
+    assert session_effect(_m(11.5, 0.3), _m(12.0, 0.4))["classification"] == NO_DIFFERENCE
+    assert "-3.00 [" in effect_text(effect) and BETTER in effect_text(effect)
+
+
+def test_no_effect_when_either_child_is_invalid_and_no_interval_without_errors() -> None:
+    for therapist, control, side in ((_m(None, valid=False), _m(9.0), "therapist"),
+                                     (_m(9.0), _m(None, valid=False), "control")):  # fmt: skip
+        effect = session_effect(therapist, control, _m(10.0))
+        assert effect["effect"] is None and effect["ci95"] is None
+        assert f"the {side} child's measurement is invalid (option mass" in effect["reason"]
+    # an invalid parent does not matter to the effect (it cancels), only to the raw changes shown beside it
+    effect = session_effect(_m(9.0), _m(10.0), _m(None, valid=False))
+    assert effect["effect"] == pytest.approx(-1.0) and effect["therapist_change"] is None
+    unsure = session_effect(_m(9.0, None), _m(10.0))
+    assert unsure["effect"] == pytest.approx(-1.0)
+    assert unsure["ci95"] is None and unsure["classification"] == NO_INTERVAL
+
+
+def test_case_effect_adds_sessions_and_variances_or_names_the_missing_session() -> None:
+    first, second = session_effect(_m(9.0, 0.3), _m(10.0, 0.4)), session_effect(_m(8.0, 1.2), _m(7.0, 0.5))
+    total = case_effect([(1, first), (2, second)])
+    assert total["effect"] == pytest.approx(0.0)
+    assert total["standard_error"] == pytest.approx(math.sqrt(0.25 + 1.69))
+    assert total["classification"] == NO_DIFFERENCE and total["sessions"] == [1, 2]
+    invalid = session_effect(_m(9.0), _m(None, valid=False))
+    assert case_effect([(1, first), (2, invalid)])["reason"].startswith("session 2: the control child's")
+    assert case_effect([(1, first), (2, None)])["reason"] == "session 2 has no loop result"
+    assert case_effect([])["effect"] is None
+
+
+def test_loop_trains_and_measures_a_control_child(
+    looped: tuple[LoopWorld, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jedi_academy.sessions import open_case, set_case_checkpoint
+
+    world, run = looped
+    result = run["result"]
+    control = result["control"]
+    assert control["status"] == "done" and result["uncontrolled"] is False
+    assert result["control_checkpoint_id"] == control["checkpoint_id"] != result["checkpoint_id"]
+    # the same budget: the training configuration (steps, batch, learning rate, seed, LoRA) is identical
+    assert control["training"]["config"] == result["training"]["config"]
+    assert control["training"]["strategy"] == result["training"]["strategy"]
+    # as many conversations as the therapist's loop added, neutral ones for the same persona
+    assert len(control["conversation_ids"]) == len(result["conversation_ids"])
+    with world.database.session() as db:
+        for conversation_id in control["conversation_ids"]:
+            conversation = db.get(Conversation, conversation_id)
+            assert conversation is not None and conversation.origin == "control"
+            assert conversation.persona_id == "p-robin"
+            assert conversation.provenance["script"].startswith("placebo/")
+            assert "recommendation" not in conversation.provenance
+            assert all(t.answer.strip() for t in conversation.turns)
+        dataset = db.get(DatasetVersion, control["dataset_id"])
+        assert dataset is not None and dataset.parent_id == result["parent_dataset_id"]
+        checkpoint = db.get(Checkpoint, control["checkpoint_id"])
+        assert checkpoint is not None and checkpoint.role == "control"
+        assert checkpoint.parent_id == result["parent_checkpoint_id"]
+        therapist_child = db.get(Checkpoint, result["checkpoint_id"])
+        assert therapist_child is not None and therapist_child.role == "patient"
+        patients = db.scalars(select(Checkpoint.id).where(Checkpoint.role == "patient")).all()
+        assert control["checkpoint_id"] not in patients
+    # measured like the therapist child: same persona, mode, seed; previous is the same parent run
+    mine, theirs = control["assessment"], result["assessment"]
+    for key in ("persona_id", "mode", "seed", "previous_checkpoint_id", "baseline_checkpoint_id"):
+        assert mine[key] == theirs[key], key
+    assert mine["previous_scores"] == theirs["previous_scores"]
+    effect = result["therapist_effect"]["phq-9"]
+    therapist, other = theirs["scores"]["phq-9"], mine["scores"]["phq-9"]
+    if therapist["valid"] and other["valid"]:
+        assert effect["effect"] == pytest.approx(therapist["total"] - other["total"])
+        assert result["therapist_effect_reason"] is None
+    else:
+        assert effect["effect"] is None and "measurement is invalid" in effect["reason"]
+        assert result["therapist_effect_reason"] == f"phq-9: {effect['reason']}"
+
+    # a control checkpoint is never a case's patient, nor offered for a new case
+    with pytest.raises(AcademyError, match="no-therapist control"):
+        set_case_checkpoint(world.database, world.case_id, control["checkpoint_id"])
+    with pytest.raises(AcademyError, match="no-therapist control"):
+        open_case(world.database, "Ada Lovelace", "depression", checkpoint=control["checkpoint_id"])
+    capsys.readouterr()
+    assert main([*world.cli, "loop", "--session", world.session_id, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["control_checkpoint_id"] == control["checkpoint_id"]
+    assert printed["therapist_effect"] == result["therapist_effect"]
+    assert "therapist_effect_reason" in printed
