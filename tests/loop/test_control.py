@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from jedi_academy.cli import main
 from jedi_academy.errors import AcademyError
-from jedi_academy.loop.effect import (
+from jedi_academy.instruments.effect import (
     BETTER,
     NO_DIFFERENCE,
     NO_INTERVAL,
@@ -129,3 +129,41 @@ def test_loop_trains_and_measures_a_control_child(
     assert printed["control_checkpoint_id"] == control["checkpoint_id"]
     assert printed["therapist_effect"] == result["therapist_effect"]
     assert "therapist_effect_reason" in printed
+
+
+def test_case_views_show_the_control_and_the_effect(
+    looped: tuple[LoopWorld, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jedi_academy.loop.report import write_case_report
+    from jedi_academy.loop.trajectory import trajectory_chart
+    from jedi_academy.web.charts import trajectory_svg
+
+    world, run = looped
+    result = run["result"]
+    capsys.readouterr()
+    assert main([*world.cli, "case", "show", world.case_id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    loop = shown["sessions"][0]["loop"]
+    assert loop["control_checkpoint_id"] == result["control_checkpoint_id"]
+    assert loop["control"]["scores"] == result["control"]["assessment"]["scores"]
+    assert loop["therapist_effect"] == result["therapist_effect"]
+    case_effect = shown["therapist_effect"]["phq-9"]
+    # one session: the case's effect is that session's
+    assert case_effect["effect"] == result["therapist_effect"]["phq-9"]["effect"]
+    if case_effect["effect"] is None:
+        assert case_effect["reason"].startswith("session 1: the ")
+    assert main([*world.cli, "case", "show", world.case_id]) == 0
+    text = capsys.readouterr().out
+    assert "therapist effect (therapist child minus no-therapist control child" in text
+    assert f"(control {result['control_checkpoint_id']})" in text
+
+    chart = trajectory_chart(world.database, world.case_id, world.settings)
+    [control] = chart.controls
+    assert control.control_of == "main"
+    expected = [world.start_checkpoint, result["control_checkpoint_id"]]
+    assert [p.checkpoint_id for p in control.points] == expected
+    assert result["control_checkpoint_id"] not in [p.checkpoint_id for b in chart.branches for p in b.points]
+    assert "main: no-therapist control" in trajectory_svg(chart)
+
+    page = write_case_report(world.database, world.case_id, tmp_path / "case.html").read_text()
+    assert "Therapist effect" in page and "no-therapist control child" in page

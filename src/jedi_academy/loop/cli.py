@@ -160,7 +160,7 @@ def loop_command(
 
 
 def _echo_effect(result: dict[str, Any]) -> None:
-    from jedi_academy.loop.effect import effect_text
+    from jedi_academy.instruments.effect import effect_text
 
     if result["uncontrolled"]:
         typer.echo(f"  therapist effect: none, {result['therapist_effect_reason']}")

@@ -5,7 +5,7 @@ steps, batch, learning rate, seed) on the parent's dataset plus as many conversa
 added, but neutral ones: the placebo script's small talk (no technique, no recommendations) for the same
 persona, answered by the teacher in character and passed through the same guards. It is measured by the
 same function as the therapist child (``run.measure_child``), so both follow the case's measurement rule,
-and the therapist effect is the therapist child's change minus the control child's (loop/effect.py).
+and the therapist effect is the therapist child's change minus the control child's (instruments/effect.py).
 
 Crash safety: every sub-step (conversations, merge, refine, reassess) is committed into ``loop_runs.control``
 as it finishes, and each is resumable on its own (deterministic conversation ids and seeds, a
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from jedi_academy.errors import AcademyError
-from jedi_academy.loop.effect import no_effect, session_effect
+from jedi_academy.instruments.effect import no_effect, session_effect
 from jedi_academy.sessions.seeds import derive_seed
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.models import Case, LoopRun, Persona
@@ -212,7 +212,7 @@ def _reassess(context: LoopContext, loop: LoopRun, state: dict[str, Any], echo: 
 
 
 def effects(therapist: dict[str, Any], control: dict[str, Any]) -> dict[str, Any]:
-    """Per instrument: the therapist child's change minus the control child's (loop/effect.py)."""
+    """Per instrument: the therapist child's change minus the control child's (instruments/effect.py)."""
     from jedi_academy.instruments import load_instrument
 
     out = {}
@@ -259,7 +259,7 @@ def effect_fields(control: dict[str, Any] | None) -> dict[str, Any]:
 
 def control_summary(control: dict[str, Any]) -> str:
     """The control step's line in the stage display."""
-    from jedi_academy.loop.effect import effect_text
+    from jedi_academy.instruments.effect import effect_text
 
     if control.get("status") == UNCONTROLLED:
         return str(control.get("reason", UNCONTROLLED_REASON))
