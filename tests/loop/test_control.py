@@ -167,3 +167,43 @@ def test_case_views_show_the_control_and_the_effect(
 
     page = write_case_report(world.database, world.case_id, tmp_path / "case.html").read_text()
     assert "Therapist effect" in page and "no-therapist control child" in page
+
+
+def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
+    looped: tuple[LoopWorld, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jedi_academy.portfolio import build_portfolio, portfolio_request
+    from jedi_academy.portfolio.build import selection_block
+    from jedi_academy.store.models import LoopRun
+    from tests.loop.conftest import copy_world
+
+    template, run = looped
+    result = run["result"]
+    world = copy_world(template, tmp_path / "world")
+    request = portfolio_request(world.database, "Ada Lovelace")
+    [session] = request.cases[0].sessions
+    assert session.control_run_id == result["control"]["assessment"]["scores"]["phq-9"]["run_id"]
+    body = build_portfolio(world.database, world.settings.data_dir, request, tmp_path / "portfolio")["body"]
+    figures = body["cases"][0]["figures"]
+    assert figures["sessions"][0]["effect"]["effect"] == result["therapist_effect"]["phq-9"]["effect"]
+    assert figures["effect"]["effect"] == result["therapist_effect"]["phq-9"]["effect"]
+    assert set(body["aggregate"][0]) >= {"mean_effect", "mean_effect_ci95", "therapist_better_than_control"}
+    assert "Summary: the therapist effect" in (tmp_path / "portfolio" / "index.html").read_text()
+
+    # the same loop as if first run with --no-control: only its control step runs again, and says so
+    with world.database.session() as db:
+        loop = db.scalars(select(LoopRun).where(LoopRun.session_id == world.session_id)).one()
+        loop.options = {**loop.options, "control": False}
+        loop.control = None
+        loop.steps = {k: v for k, v in loop.steps.items() if k != "control"}
+    capsys.readouterr()
+    assert main([*world.cli, "loop", "--session", world.session_id, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["uncontrolled"] is True and printed["control"]["status"] == "uncontrolled"
+    assert printed["therapist_effect"] is None and printed["control_checkpoint_id"] is None
+    assert printed["therapist_effect_reason"].startswith("uncontrolled: the loop ran with --no-control")
+    request = portfolio_request(world.database, "Ada Lovelace")
+    assert request.cases == [] and request.left_out == [(world.case_id, "uncontrolled")]
+    with pytest.raises(AcademyError, match=rf"no case to publish \({world.case_id}: uncontrolled\)"):
+        build_portfolio(world.database, world.settings.data_dir, request, tmp_path / "none")
+    assert selection_block(0, 1, [{"reason": "uncontrolled"}])["left_out_counts"]["uncontrolled"] == 1

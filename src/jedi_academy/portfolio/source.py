@@ -35,6 +35,10 @@ class NoBaseline(AcademyError):
     """The case has no baseline assessment, so no change can be measured."""
 
 
+class Uncontrolled(AcademyError):
+    """A loop of the case ran with --no-control: its change cannot be set against a control (left out)."""
+
+
 def _models() -> Any:
     from jedi_academy.store import models
 
@@ -109,7 +113,11 @@ def case_input(session: Session, case: Any) -> CaseInput:
             for r in _runs(session, after, case.persona_id, instrument)
             if row.ended_at is not None and _naive(r.started_at) >= _naive(row.ended_at)
         ]
-        inputs.append(SessionInput(row.number, session_id=row.id, run_id=later[-1].id if later else None))
+        run = later[-1] if later else None
+        inputs.append(
+            SessionInput(row.number, session_id=row.id, run_id=run.id if run else None,
+                         control_run_id=_control_run(session, case, row.id, run))
+        )  # fmt: skip
     return CaseInput(
         case_id=case.id,
         specialization=case.specialization_id,
@@ -118,6 +126,25 @@ def case_input(session: Session, case: Any) -> CaseInput:
         baseline_run_id=baseline.id,
         sessions=tuple(inputs),
     )
+
+
+def _control_run(session: Session, case: Any, session_id: str, run: AssessmentRun | None) -> int | None:
+    """The run of the session's control child measured like ``run`` (same instrument, mode, seed and prompt
+    version); a loop run with --no-control makes the whole case uncontrolled."""
+    from jedi_academy.store.models import LoopRun
+
+    loop = session.scalars(select(LoopRun).where(LoopRun.session_id == session_id)).first()
+    control = (loop.control if loop is not None else None) or {}
+    if control.get("status") == "uncontrolled":
+        raise Uncontrolled(f"case {case.id}: the loop after session {session_id} ran with --no-control")
+    if run is None or control.get("status") != "done" or not control.get("checkpoint_id"):
+        return None
+    twins = [
+        r
+        for r in _runs(session, control["checkpoint_id"], case.persona_id, run.instrument_id)
+        if (r.mode, r.seed, r.prompt_version) == (run.mode, run.seed, run.prompt_version)
+    ]
+    return twins[-1].id if twins else None
 
 
 def _naive(moment: Any) -> Any:
@@ -169,6 +196,8 @@ def portfolio_request(
                 chosen.append(case)
             except NoBaseline:  # one unmeasured case leaves itself out, it does not sink the portfolio
                 left_out.append((case.id, "no baseline"))
+            except Uncontrolled:  # explored with --no-control: no therapist effect, counted as such
+                left_out.append((case.id, "uncontrolled"))
         personas = {c.persona_id for c in chosen}
         reference_cases: dict[str, list[CaseInput]] = {}
         for label, other in _reference_therapists(session, models, references).items():
@@ -195,7 +224,7 @@ def _maybe_input(session: Session, case: Any) -> CaseInput | None:
     """A reference case's input, or None when it has no baseline (it cannot serve as a comparison)."""
     try:
         return case_input(session, case)
-    except NoBaseline:
+    except (NoBaseline, Uncontrolled):
         return None
 
 
