@@ -172,9 +172,11 @@ def test_case_views_show_the_control_and_the_effect(
 def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     looped: tuple[LoopWorld, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from jedi_academy.datasets.versions import build_dataset
     from jedi_academy.portfolio import build_portfolio, portfolio_request
     from jedi_academy.portfolio.build import selection_block
-    from jedi_academy.store.models import LoopRun
+    from jedi_academy.store import ArtifactStore
+    from jedi_academy.store.models import DatasetMember, LoopRun
     from tests.loop.conftest import copy_world
 
     template, run = looped
@@ -189,6 +191,12 @@ def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     assert figures["effect"]["effect"] == result["therapist_effect"]["phq-9"]["effect"]
     assert set(body["aggregate"][0]) >= {"mean_effect", "mean_effect_ci95", "therapist_better_than_control"}
     assert "Summary: the therapist effect" in (tmp_path / "portfolio" / "index.html").read_text()
+    # the neutral conversations train the control child only: a fresh dataset build leaves them out
+    fresh, _new = build_dataset(world.database, ArtifactStore(world.settings.data_dir), ["depression"])
+    with world.database.session() as db:
+        query = select(DatasetMember.conversation_id).where(DatasetMember.dataset_id == fresh.id)
+        members = set(db.scalars(query))
+    assert members and not members & set(result["control"]["conversation_ids"])
 
     # the same loop as if first run with --no-control: only its control step runs again, and says so
     with world.database.session() as db:

@@ -96,7 +96,9 @@ def case_sessions(session: Session, case: Any) -> list[Any]:
     return branch
 
 
-def case_input(session: Session, case: Any) -> CaseInput:
+def case_input(session: Session, case: Any, *, uncontrolled_ok: bool = False) -> CaseInput:
+    """``uncontrolled_ok``: a reference case (scripted therapists) with --no-control loops still gives its raw
+    figures, without a therapist effect; a published case never does (``Uncontrolled``)."""
     instrument = primary_instrument(session, case)
     sessions = case_sessions(session, case)
     baseline_runs = _runs(session, case.start_checkpoint_id, case.persona_id, instrument)
@@ -116,7 +118,7 @@ def case_input(session: Session, case: Any) -> CaseInput:
         run = later[-1] if later else None
         inputs.append(
             SessionInput(row.number, session_id=row.id, run_id=run.id if run else None,
-                         control_run_id=_control_run(session, case, row.id, run))
+                         control_run_id=_control_run(session, case, row.id, run, uncontrolled_ok))
         )  # fmt: skip
     return CaseInput(
         case_id=case.id,
@@ -128,14 +130,16 @@ def case_input(session: Session, case: Any) -> CaseInput:
     )
 
 
-def _control_run(session: Session, case: Any, session_id: str, run: AssessmentRun | None) -> int | None:
+def _control_run(
+    session: Session, case: Any, session_id: str, run: AssessmentRun | None, uncontrolled_ok: bool
+) -> int | None:
     """The run of the session's control child measured like ``run`` (same instrument, mode, seed and prompt
     version); a loop run with --no-control makes the whole case uncontrolled."""
     from jedi_academy.store.models import LoopRun
 
     loop = session.scalars(select(LoopRun).where(LoopRun.session_id == session_id)).first()
     control = (loop.control if loop is not None else None) or {}
-    if control.get("status") == "uncontrolled":
+    if control.get("status") == "uncontrolled" and not uncontrolled_ok:
         raise Uncontrolled(f"case {case.id}: the loop after session {session_id} ran with --no-control")
     if run is None or control.get("status") != "done" or not control.get("checkpoint_id"):
         return None
@@ -223,8 +227,8 @@ def portfolio_request(
 def _maybe_input(session: Session, case: Any) -> CaseInput | None:
     """A reference case's input, or None when it has no baseline (it cannot serve as a comparison)."""
     try:
-        return case_input(session, case)
-    except (NoBaseline, Uncontrolled):
+        return case_input(session, case, uncontrolled_ok=True)
+    except NoBaseline:
         return None
 
 
