@@ -208,6 +208,15 @@ def _reassess(context: LoopContext, loop: LoopRun, state: dict[str, Any], echo: 
     from jedi_academy.loop.run import measure_child
 
     assessment = measure_child(context, loop, state["checkpoint_id"], echo)
+    if state["checkpoint_id"] == loop.checkpoint_id:
+        # the same adapter: neither arm's new conversations reached training (a persona the lineage holds out
+        # for validation), so the comparison is empty rather than an effect of exactly zero
+        reason = (
+            "the control child is the therapist child: the session's conversations did not train it "
+            f"(persona split {loop.expansion.get('merge', {}).get('persona_split')})"
+        )
+        empty = {instrument: no_effect(reason) for instrument in assessment["scores"]}
+        return {"assessment": assessment, "therapist_effect": empty}
     return {"assessment": assessment, "therapist_effect": effects(loop.assessment, assessment)}
 
 
