@@ -55,7 +55,7 @@ def case_line_effect(view: dict[str, Any]) -> dict[str, Any]:
     instruments = sorted({i for r in rows if r["loop"] for i in (r["loop"].get("scores") or {})})
     out = {}
     for instrument in instruments:
-        effects = []
+        effects: list[tuple[int, dict[str, Any] | None]] = []
         for row in rows:
             loop = row["loop"]
             if loop is None or loop["status"] != "done":
