@@ -1,5 +1,6 @@
 """Wall time of one improvement-loop iteration on the tiny model (CPU), step by step, for both re-fine-tuning
-strategies measured in the same run, and an ESTIMATE (not a measurement) for Mistral-7B on one GPU.
+strategies and with and without the no-therapist control arm, measured in the same run, and an ESTIMATE (not a
+measurement) for Mistral-7B on one GPU.
 
 Setup (not timed): the tiny model, two personas with six short conversations each, a dataset version, a LoRA
 patient checkpoint trained on it (rank 8, 12 steps), a case on it and one replayed session with two
@@ -10,8 +11,13 @@ recommendations. Then, on two copies of that data directory:
 * ``continue`` (the loop's default): the parent's adapter trained on for a quarter of its steps on the merged
   version, which replays the parent's data alongside the new conversations.
 
-Printed: seconds per step (expand, merge, refine, reassess), the refine ratio continue/retrain, and the first
-and last training loss and the validation loss of each.
+Both without the control arm (``--no-control``); then, on a third copy, ``continue`` with the control arm
+(the loop's default: a control child from the same parent with the same budget on as many neutral
+conversations, measured alike; loop/control.py).
+
+Printed: seconds per step (expand, merge, refine, reassess, control), the refine ratio continue/retrain, the
+first and last training loss and the validation loss of each, the time per iteration with and without the
+control arm, and the ESTIMATE of both for Mistral-7B on one H100.
 
 Run: ``python -m benchmarks.loop``
 """
@@ -152,7 +158,9 @@ def build(root: Path) -> dict[str, Any]:
     return {"settings": settings, "session_id": record["session_id"]}
 
 
-def run_copy(world: dict[str, Any], root: Path, strategy: str, steps: int) -> dict[str, Any]:
+def run_copy(
+    world: dict[str, Any], root: Path, strategy: str, steps: int, control: bool = False
+) -> dict[str, Any]:
     from jedi_academy.config import load_settings
     from jedi_academy.loop import LoopContext, LoopOptions, run_loop
     from jedi_academy.store import open_database
@@ -163,7 +171,7 @@ def run_copy(world: dict[str, Any], root: Path, strategy: str, steps: int) -> di
     result = run_loop(
         LoopContext(settings, open_database(settings)),
         world["session_id"],
-        LoopOptions(max_tokens=48, strategy=strategy, steps=steps),
+        LoopOptions(max_tokens=48, strategy=strategy, steps=steps, control=control),
     )
     result["wall_s"] = time.perf_counter() - started
     return result
@@ -187,6 +195,26 @@ def gpu_estimate(result: dict[str, Any]) -> dict[str, float]:
     return estimate
 
 
+def control_estimate(result: dict[str, Any]) -> dict[str, float]:
+    """Seconds the control arm adds to the same loop on Mistral-7B (an ESTIMATE from GPU_ESTIMATE): as many
+    neutral conversations as the loop added, each the placebo script's four questions answered by the
+    teacher (every one generated, unlike the session's own transcript), the same training (the base model
+    stays loaded in the worker, so no second load) and one more measurement (the control child)."""
+    from jedi_academy.loop.control import neutral_script
+
+    questions = max(len(session) for session in neutral_script()["sessions"])
+    conversations = len(result["conversation_ids"])
+    training_tokens = (300 // 4) * 8 * 2048
+    items = sum(1 for _ in result["assessment"]["scores"]) * 9 * 4  # the control child only
+    estimate = {
+        "expand_s": conversations * questions * 160 / GPU_ESTIMATE["generation_tokens_per_s"],
+        "refine_s": training_tokens / GPU_ESTIMATE["training_tokens_per_s"],
+        "reassess_s": items * GPU_ESTIMATE["assessment_seconds_per_item_forward"],
+    }
+    estimate["total_s"] = sum(estimate.values())
+    return estimate
+
+
 def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-loop-"))
     try:
@@ -197,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         world = build(root / "world")
         retrain = run_copy(world, root / "retrain", "retrain", PARENT_STEPS)
         keep = run_copy(world, root / "continue", "continue", PARENT_STEPS // 4)
+        controlled = run_copy(world, root / "controlled", "continue", PARENT_STEPS // 4, control=True)
+        print("without the control arm (--no-control):")
         print(f"{'step':<10}{'retrain (baseline) s':>22}{'continue s':>14}")
         for step in ("expand", "merge", "refine", "reassess"):
             print(
@@ -211,10 +241,34 @@ def main(argv: list[str] | None = None) -> int:
             losses = {k: metrics.get(k) for k in ("train_loss_first", "train_loss_last", "validation_loss")}
             print(f"losses, {name}: {losses}")
         print(f"one loop iteration on the tiny model (CPU, continue): {keep['wall_s']:.1f} s")
+        print("the control arm (continue; the loop's default runs it):")
+        print(f"{'step':<10}{'without control s':>20}{'with control s':>16}")
+        for step in ("expand", "merge", "refine", "reassess", "control"):
+            without = keep["steps"][step]["seconds"]  # the control step only records "uncontrolled"
+            print(f"{step:<10}{without:>20.2f}{controlled['steps'][step]['seconds']:>16.2f}")
+        print(f"{'total':<10}{keep['wall_s']:>20.2f}{controlled['wall_s']:>16.2f}")
+        arm = controlled["control"]
+        ratio = controlled["wall_s"] / keep["wall_s"]
+        print(
+            f"time per loop iteration with/without the control arm: {ratio:.2f} "
+            f"({len(arm['conversation_ids'])} neutral conversations, "
+            f"{arm['training']['config']['max_steps']} training steps, one more measurement)"
+        )
         estimate = gpu_estimate(keep)
         print("ESTIMATE, not measured: one loop iteration, Mistral-7B-v0.3 on one H100/H200, LoRA r=64")
         for name, seconds in estimate.items():
             print(f"  {name:<14}{seconds:>8.0f} s")
+        extra = control_estimate(keep)
+        print("ESTIMATE, not measured: what the control arm adds on the same GPU")
+        for name, seconds in extra.items():
+            print(f"  {name:<14}{seconds:>8.0f} s")
+        total = estimate["total_s"] + extra["total_s"]
+        without_min, with_min = estimate["total_s"] / 60, total / 60
+        print(
+            f"  per iteration: {without_min:.1f} min without, {with_min:.1f} min with the control arm "
+            f"(x{total / estimate['total_s']:.2f}); assumes the worker keeps the base model loaded between "
+            "the two trainings, 300 parent steps (a quarter per child), batch 8 x 2,048 tokens"
+        )
         print(f"  (rates assumed: {GPU_ESTIMATE})")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -14,7 +14,7 @@ from jedi_academy.cli import main
 from jedi_academy.store.models import Case, Checkpoint, Conversation, DatasetMember, DatasetVersion
 from tests.loop.conftest import LoopWorld, context_for
 
-STEPS = ("expand", "merge", "refine", "reassess")
+STEPS = ("expand", "merge", "refine", "reassess", "control")
 
 
 def _members(db: Any, dataset: str) -> set[str]:

@@ -211,7 +211,7 @@ def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice,
         "opened": 2,
         "published": 1,
         "left_out": [{"reason": "no baseline"}],
-        "left_out_counts": {"excluded by the therapist": 0, "no baseline": 1},
+        "left_out_counts": {"excluded by the therapist": 0, "no baseline": 1, "uncontrolled": 0},
     }
     page = (out / "index.html").read_text()
     assert "opened 2 case(s); 1 are published here" in page and "1 no baseline" in page

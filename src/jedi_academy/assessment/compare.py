@@ -353,7 +353,11 @@ def latest_checkpoint_id(database: Database, specialization: str) -> str:
     with database.session() as session:
         row = session.scalars(
             select(Checkpoint)
-            .where(Checkpoint.specialization_id == specialization, Checkpoint.kind != "base")
+            .where(
+                Checkpoint.specialization_id == specialization,
+                Checkpoint.kind != "base",
+                Checkpoint.role != "control",
+            )
             .order_by(Checkpoint.created_at.desc())
         ).first()
         if row is None:

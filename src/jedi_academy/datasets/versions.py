@@ -140,6 +140,8 @@ def _build_dataset(
         query = select(Conversation).where(Conversation.specialization_id.in_(specializations))
         if conversation_ids is not None:
             query = query.where(Conversation.id.in_(conversation_ids))
+        else:  # the loop's neutral talk trains only its control child (loop/control.py), never a fresh build
+            query = query.where(Conversation.origin != "control")
         conversations = {c.id: c for c in session.scalars(query)}
         parent_row = None
         if parent is not None:

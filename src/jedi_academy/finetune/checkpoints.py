@@ -48,6 +48,7 @@ class CheckpointSpec:
     metrics: dict[str, Any]
     adapter_dir: Path | None = None
     remote_model_id: str | None = None
+    role: str = "patient"  # or "control" (the loop's no-therapist child)
 
 
 def checkpoint_id(kind: str, base_identity: str, content: str) -> str:
@@ -91,6 +92,7 @@ def register_checkpoint(database: Database, store: ArtifactStore, spec: Checkpoi
             hyperparameters=spec.hyperparameters,
             seed=spec.seed,
             metrics=spec.metrics,
+            role=spec.role,
         )
         session.add(row)
         append_record(session, row)

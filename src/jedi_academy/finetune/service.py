@@ -40,6 +40,7 @@ class FinetuneRequest:
     resume: bool = False
     restart: bool = False
     show_progress: bool = True
+    role: str = "patient"  # "control": the loop's no-therapist child (never offered as a patient model)
 
 
 def run_key(base_model: str, dataset_id: str, parent: str | None, config: TrainingConfig) -> str:
@@ -154,6 +155,7 @@ def _finetune(
         seed=config.seed,
         metrics=metrics,
         adapter_dir=result.adapter_dir,
+        role=request.role,
     )
     checkpoint = register_checkpoint(database, store, spec)
     shutil.rmtree(run_dir, ignore_errors=True)

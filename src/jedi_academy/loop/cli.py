@@ -102,9 +102,18 @@ def loop_command(
     learning_rate: LearningRate = None,
     instrument: Instrument = None,
     queue: Annotated[bool, typer.Option("--queue", help="Queue it for `academy worker` instead.")] = False,
+    no_control: Annotated[
+        bool,
+        typer.Option(
+            "--no-control",
+            help="Skip the no-therapist control child (exploring only): the loop is marked uncontrolled "
+            "and has no therapist effect.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """One loop iteration after a session: expansion, merge, re-fine-tune, re-assess (finished steps skip)."""
+    """One loop iteration after a session: expansion, merge, re-fine-tune, re-assess, and the no-therapist
+    control (the therapist effect); finished steps skip."""
     from jedi_academy.loop.refine import STRATEGIES
 
     if strategy not in STRATEGIES:
@@ -114,6 +123,7 @@ def loop_command(
         teacher_backend, teacher_model, teacher_base_url, max_tokens, strategy, steps, batch_size,
         learning_rate, instrument,
     )  # fmt: skip
+    options["control"] = not no_control
     if queue:
         from jedi_academy.loop.jobs import enqueue_loop
 
@@ -148,6 +158,22 @@ def loop_command(
     for line in expansion_lines(result["expansion"]):
         typer.echo(f"  {line}")
     _echo_assessment(result["assessment"])
+    _echo_effect(result)
+
+
+def _echo_effect(result: dict[str, Any]) -> None:
+    from jedi_academy.instruments.effect import effect_text
+
+    if result["uncontrolled"]:
+        typer.echo(f"  therapist effect: none, {result['therapist_effect_reason']}")
+        return
+    typer.echo(f"  control checkpoint {result['control_checkpoint_id']} (same parent, budget and seed)")
+    for instrument, effect in (result["therapist_effect"] or {}).items():
+        changes = ""
+        if effect.get("therapist_change") is not None:
+            therapist, control = effect["therapist_change"], effect["control_change"]
+            changes = f" (therapist child {therapist:+.2f}, control child {control:+.2f})"
+        typer.echo(f"  {instrument} therapist effect: {effect_text(effect)}{changes}")
 
 
 def _echo_assessment(assessment: dict[str, Any]) -> None:

@@ -28,7 +28,8 @@ def _patient(database: Any, specialization: str | None) -> tuple[str, str, str]:
     """(specialization, checkpoint, persona): the newest local fine-tuned checkpoint and a persona its dataset
     trains on, so the loop's new conversations land in the training split."""
     with database.session() as session:
-        query = select(Checkpoint).where(Checkpoint.kind == "lora").order_by(Checkpoint.created_at.desc())
+        query = select(Checkpoint).where(Checkpoint.kind == "lora", Checkpoint.role != "control")
+        query = query.order_by(Checkpoint.created_at.desc())
         if specialization is not None:
             query = query.where(Checkpoint.specialization_id == specialization)
         for checkpoint in session.scalars(query):

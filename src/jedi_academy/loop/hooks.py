@@ -146,6 +146,12 @@ def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section
         from jedi_academy.loop.closing import closure_lines
 
         lines += closure_lines(view["closure"])
+    from jedi_academy.loop.control_view import effect_lines
+
+    effects = effect_lines(view)
+    if effects:
+        lines += ["therapist effect (therapist child minus no-therapist control child, 95% interval):"]
+        lines += effects
     lines.append(f"note: {view['cannot_conclude']}")
     return Section(view, lines)
 

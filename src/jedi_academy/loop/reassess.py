@@ -171,7 +171,7 @@ def reassess(
         "change_vs_baseline": change_baseline,
         "cannot_conclude": (
             "one simulated patient measured on one checkpoint: a change says how this model's answers moved, "
-            "not that a real client would improve, nor (without the scripted-therapist control) that the "
-            "therapist caused it"
+            "not that a real client would improve, nor by itself that the therapist caused it (the therapist "
+            "effect sets it against the loop's no-therapist control child)"
         ),
     }

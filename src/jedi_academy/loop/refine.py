@@ -48,6 +48,7 @@ def refine_checkpoint(
     overrides: dict[str, Any],
     seed: int,
     echo: Any = None,
+    role: str = "patient",
 ) -> dict[str, Any]:
     from jedi_academy.finetune.service import FinetuneRequest, finetune
 
@@ -73,6 +74,7 @@ def refine_checkpoint(
         specialization=specialization,
         resume=True,  # a killed run continues from the trainer's last saved state
         show_progress=False,
+        role=role,  # "control": the loop's no-therapist child (loop/control.py)
     )
     every = max(1, config.max_steps // 10)  # about ten progress lines however long the training
 

@@ -64,17 +64,28 @@ def trajectory_plot(view: dict[str, Any], instrument_id: str) -> str:
     cutoff = instrument.change.caseness_cutoff if instrument.change else None
     if cutoff is not None:
         axis.axhline(cutoff, color="#b22", linestyle="--", linewidth=1, label=f"caseness cut-off {cutoff:g}")
-    for name, points in branch_series(view, instrument_id).items():
+    from jedi_academy.loop.control_view import control_series
+
+    series = branch_series(view, instrument_id)
+    colours = {}
+    for name, points in series.items():
         valid = [p for p in points if p["valid"]]
         if not valid:
             continue
         xs = [p["session"] for p in valid]
         line = axis.plot(xs, [p["total"] for p in valid], marker="o", label=f"branch {name}")[0]
+        colours[name] = line.get_color()
         axis.fill_between(xs, [p["ci95"][0] for p in valid], [p["ci95"][1] for p in valid],
                           color=line.get_color(), alpha=0.18)  # fmt: skip
         invalid = [p["session"] for p in points if not p["valid"]]
         if invalid:
             axis.plot(invalid, [low] * len(invalid), "x", color=line.get_color(), label=f"{name}: invalid")
+    for name, points in control_series(view, instrument_id, series).items():  # the no-therapist controls
+        valid = [p for p in points if p["valid"]]
+        if len(valid) >= 1:
+            axis.plot([p["session"] for p in valid], [p["total"] for p in valid], linestyle="--",
+                      marker="o", fillstyle="none", color=colours.get(name),
+                      label=f"{name}: no-therapist control")  # fmt: skip
     axis.set_ylim(low, high)
     axis.set_xlabel("after session (0 = baseline)")
     axis.set_ylabel(f"{instrument_id} total")
@@ -115,6 +126,9 @@ def write_case_report(database: Database, case_id: str, path: Path) -> Path:
         sections.append((f"Trajectory: {instrument}", trajectory_plot(view, instrument)))
     if not instruments:
         sections.append(("Trajectory", "<p>no session has been through the loop yet</p>"))
+    from jedi_academy.loop.control_view import effect_section
+
+    sections.append(("Therapist effect", effect_section(view)))
     sections.append(("Tree", f"<pre>{html.escape(case_tree(database, case_id)['text'])}</pre>"))
     rows = []
     for row in view["sessions"]:

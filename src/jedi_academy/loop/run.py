@@ -26,12 +26,13 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.store import Database
 
-STEPS = ("expand", "merge", "refine", "reassess")
+STEPS = ("expand", "merge", "refine", "reassess", "control")
 STEP_TITLES = {
     "expand": "expansion: the teacher writes what happened after the session",
     "merge": "merge: a new dataset version",
     "refine": "re-fine-tune: a child checkpoint",
     "reassess": "re-assess: the case's instruments on the child",
+    "control": "control: the same iteration without the therapist (loop/control.py)",
 }
 
 # step, state ("start"|"done"|"skip"), message
@@ -54,6 +55,7 @@ class LoopOptions:
     assess_mode: str = "logprob"
     seed: int | None = None  # default: the session's seed
     self_cure_judge: bool = True
+    control: bool = True  # False (--no-control): no control child, everything it produces is "uncontrolled"
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -293,20 +295,31 @@ def _merge(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
 
 
 def _refine(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
-    from jedi_academy.loop.refine import refine_checkpoint
     from jedi_academy.sessions.records import set_case_checkpoint
+
+    assert loop.dataset_id is not None
+    training = train_child(context, loop, loop.dataset_id, echo)
+    _advance_case(context.database, loop, training["checkpoint_id"], set_case_checkpoint)
+    return {"checkpoint_id": training["checkpoint_id"], "training": training}
+
+
+def train_child(
+    context: LoopContext, loop: LoopRun, dataset_id: str, echo: Any, *, role: str = "patient"
+) -> dict[str, Any]:
+    """A child of the loop's parent on ``dataset_id`` with the loop's budget; the control child (role
+    ``control``, loop/control.py) is trained by this same call, so both arms get the same budget."""
+    from jedi_academy.loop.refine import refine_checkpoint
 
     options = LoopOptions.from_dict(loop.options)
     with context.database.session() as session:
         case = session.get(Case, loop.case_id)
         assert case is not None
         specialization = case.specialization_id
-    assert loop.dataset_id is not None
-    training = refine_checkpoint(
+    return refine_checkpoint(
         context.settings,
         context.database,
         loop.parent_checkpoint_id,
-        loop.dataset_id,
+        dataset_id,
         specialization,
         strategy=options.strategy,
         steps=options.steps,
@@ -318,9 +331,8 @@ def _refine(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
         },
         seed=int(loop.options["seed"]),
         echo=echo,
+        role=role,
     )
-    _advance_case(context.database, loop, training["checkpoint_id"], set_case_checkpoint)
-    return {"checkpoint_id": training["checkpoint_id"], "training": training}
 
 
 def _advance_case(database: Database, loop: LoopRun, child: str, set_case_checkpoint: Any) -> None:
@@ -334,6 +346,13 @@ def _advance_case(database: Database, loop: LoopRun, child: str, set_case_checkp
 
 
 def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
+    assert loop.checkpoint_id is not None
+    return {"assessment": measure_child(context, loop, loop.checkpoint_id, echo)}
+
+
+def measure_child(context: LoopContext, loop: LoopRun, child: str, echo: Any) -> dict[str, Any]:
+    """The case's instruments on ``child`` against the loop's parent and the case's baseline; the control
+    child (loop/control.py) is measured by this same call, so both arms follow the same measurement rule."""
     from jedi_academy.loop.protocol import case_protocol, protocol_view
     from jedi_academy.loop.reassess import reassess
 
@@ -342,7 +361,6 @@ def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
         case = session.get(Case, loop.case_id)
         assert case is not None
         persona, baseline, specialization = case.persona_id, case.start_checkpoint_id, case.specialization_id
-    assert loop.checkpoint_id is not None
     protocol = case_protocol(context.database, loop.case_id)
     if protocol is not None:  # every measurement of the case follows the protocol fixed at `case open`
         instruments, mode, seed = list(protocol.instruments), protocol.mode, protocol.seed
@@ -353,7 +371,7 @@ def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
     assessment = reassess(
         context.settings,
         context.database,
-        child=loop.checkpoint_id,
+        child=child,
         previous=loop.parent_checkpoint_id,
         baseline=baseline,
         persona_id=persona,
@@ -364,7 +382,7 @@ def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
         progress=echo,
         samples=samples,
     )
-    return {"assessment": {**assessment, **protocol_view(protocol)}}
+    return {**assessment, **protocol_view(protocol)}
 
 
 def case_instruments(settings: Settings, specialization: str) -> list[str]:
@@ -378,7 +396,14 @@ _STEP_FUNCTIONS: dict[str, Callable[[LoopContext, LoopRun, Any], dict[str, Any]]
     "merge": _merge,
     "refine": _refine,
     "reassess": _reassess,
+    "control": lambda context, loop, echo: _control(context, loop, echo),
 }
+
+
+def _control(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
+    from jedi_academy.loop.control import run_control
+
+    return run_control(context, loop, echo)
 
 
 def _summary(step: str, values: dict[str, Any]) -> str:
@@ -403,6 +428,10 @@ def _summary(step: str, values: dict[str, Any]) -> str:
         )
     if step == "refine":
         return f"checkpoint {values['checkpoint_id']} ({values['training']['strategy']})"
+    if step == "control":
+        from jedi_academy.loop.control import control_summary
+
+        return control_summary(values["control"])
     parts = []
     for instrument, score in values["assessment"]["scores"].items():
         change = values["assessment"]["change_vs_previous"][instrument]
@@ -414,6 +443,8 @@ def _summary(step: str, values: dict[str, Any]) -> str:
 
 
 def loop_json(database: Database, loop_id: str) -> dict[str, Any]:
+    from jedi_academy.loop.control import effect_fields
+
     with database.session() as session:
         loop = session.get(LoopRun, loop_id)
         if loop is None:
@@ -438,6 +469,8 @@ def loop_json(database: Database, loop_id: str) -> dict[str, Any]:
             "expansion": loop.expansion,
             "training": loop.training,
             "assessment": loop.assessment,
+            "control": loop.control,
+            **effect_fields(loop.control),
             "options": loop.options,
             "error": loop.error,
         }

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from jedi_academy.assessment.protocol import Protocol, other_run_json, other_runs, protocol_of, protocol_run
 from jedi_academy.errors import AcademyError
 from jedi_academy.loop.branches import MAIN, BranchInfo, branch_steps, case_branches, get_case
+from jedi_academy.loop.control_view import CANNOT_CONCLUDE, case_line_effect, loop_control_view
 from jedi_academy.loop.protocol import protocol_view
 from jedi_academy.store.models import (
     AssessmentRun,
@@ -100,6 +101,7 @@ def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | N
         "scores": assessment.get("scores"),
         "change_vs_previous": assessment.get("change_vs_previous"),
         "change_vs_baseline": assessment.get("change_vs_baseline"),
+        **loop_control_view(loop),  # the control child and the therapist effect (loop/control_view.py)
     }
 
 
@@ -160,10 +162,8 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
                 session, protocol, case.persona_id, [c["checkpoint_id"] for c in view["checkpoints"]]
             )
         ]
-        view["cannot_conclude"] = (
-            "each score is one simulated patient model's answers after a loop; without the scripted "
-            "therapist control (`academy experiment therapists`) a change cannot be credited to the therapist"
-        )
+        view["therapist_effect"] = case_line_effect(view)
+        view["cannot_conclude"] = CANNOT_CONCLUDE
         return view
 
 
@@ -334,6 +334,7 @@ class Branch:
     sessions: int = 0
     recommendations: int = 0
     accepted: int = 0
+    control_of: str | None = None  # a control series: the no-therapist children beside this branch's loops
 
 
 @dataclass
@@ -343,6 +344,7 @@ class Trajectory:
     cutoff: float | None
     higher_is_worse: bool
     branches: list[Branch]
+    controls: list[Branch] = field(default_factory=list)  # per branch, its loops' control children
 
 
 def primary_instrument(session: Session, specialization: str, settings: Settings | None = None) -> str | None:
@@ -426,8 +428,10 @@ def trajectory_chart(database: Database, case_id: str, settings: Settings | None
         else:
             instrument_id = primary_instrument(session, case.specialization_id, settings)
         branches = [_chart_branch(session, case, info) for info in case_branches(session, case)]
+        controls = [_control_branch(session, case.id, branch) for branch in branches]
+        controls = [c for c in controls if len(c.points) > 1]
         if instrument_id is not None:
-            for branch in branches:
+            for branch in [*branches, *controls]:
                 for point in branch.points:
                     _score_point(session, point, case.persona_id, instrument_id, protocol)
     cutoff = None
@@ -451,7 +455,25 @@ def trajectory_chart(database: Database, case_id: str, settings: Settings | None
                     ).as_dict()
                 except AcademyError as exc:
                     branch.change = {"classification": f"not classified: {exc.message}"}
-    return Trajectory(instrument_id, score_range, cutoff, higher_is_worse, branches)
+    return Trajectory(instrument_id, score_range, cutoff, higher_is_worse, branches, controls)
+
+
+def _control_branch(session: Session, case_id: str, branch: Branch) -> Branch:
+    """The control line beside ``branch``: from the branch's start, each loop's control child at the step of
+    its therapist child (its sibling: both trained from the same parent with the same budget)."""
+    loops = {
+        loop.checkpoint_id: loop
+        for loop in session.scalars(select(LoopRun).where(LoopRun.case_id == case_id))
+        if loop.checkpoint_id
+    }
+    control = Branch(f"{branch.name}: no-therapist control", control_of=branch.name)
+    for point in branch.points:
+        loop = loops.get(point.checkpoint_id) if point.session_number is not None else None
+        if point.step == 0:
+            control.points.append(Point(0, point.checkpoint_id, None))
+        elif loop is not None and (loop.control or {}).get("checkpoint_id"):
+            control.points.append(Point(point.step, loop.control["checkpoint_id"], point.session_number))
+    return control
 
 
 def checkpoint_tree(database: Database, case_id: str) -> list[dict[str, Any]]:

@@ -49,6 +49,7 @@ class SessionInput:
     number: int
     session_id: str | None = None
     run_id: int | None = None
+    control_run_id: int | None = None  # the no-therapist control child, measured alike (loop/control.py)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class PortfolioRequest:
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (case id, reason) of the others
 
 
-LEFT_OUT_REASONS = ("excluded by the therapist", "no baseline")
+LEFT_OUT_REASONS = ("excluded by the therapist", "no baseline", "uncontrolled")
 
 
 def selection_block(published: int, opened: int, left_out: list[dict[str, str]]) -> dict[str, Any]:
@@ -165,6 +166,7 @@ class _Collector:
                     "number": s.number,
                     "session": self.session_record(s.session_id) if s.session_id else None,
                     "run": self.run(s.run_id) if s.run_id is not None else None,
+                    "control_run": self.run(s.control_run_id) if s.control_run_id is not None else None,
                 }
                 for s in sorted(case.sessions, key=lambda s: s.number)
             ],

@@ -19,6 +19,7 @@ from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.instruments.change import reliable_change
+from jedi_academy.instruments.effect import BETTER, case_effect, no_effect, session_effect
 from jedi_academy.instruments.scoring import ResponseError
 from jedi_academy.store.ledger import content_sha256, normalised
 
@@ -121,6 +122,7 @@ def case_figures(case: dict[str, Any], records: dict[str, dict[str, Any]]) -> di
             run = record(records, entry["run"])
             _check_run_fits(case, entry["run"], run)
             row["score"] = score(run)
+        row["control"], row["effect"] = _session_effect(case, entry, records)
         sessions.append(row)
     scored = [s for s in sessions if s["score"] is not None]
     return {
@@ -129,7 +131,38 @@ def case_figures(case: dict[str, Any], records: dict[str, dict[str, Any]]) -> di
         "n_sessions": len(sessions),
         "recommendations": totals,
         "change": _change(case["instrument"], baseline, scored[-1] if scored else None),
+        # what the portfolio reports: the change set against each session's no-therapist control child
+        "effect": case_effect([(s["number"], s["effect"]) for s in sessions], higher_is_worse=_worse(case)),
     }
+
+
+def _worse(case: dict[str, Any]) -> bool:
+    spec = load_instrument(case["instrument"]).change
+    return spec.higher_is_worse if spec else True
+
+
+def _measured(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as the effect arithmetic reads it (instruments/effect.py). The standard error is the sealed
+    record's (its ledger entry covers it); the items in a bundle keep no per-order distributions, so unlike
+    the total it cannot be re-derived here."""
+    figure = score(run)
+    return {"valid": figure["valid"], "total": figure["total"], "problems": figure["invalid_reasons"],
+            "standard_error": run["result"].get("standard_error")}  # fmt: skip
+
+
+def _session_effect(
+    case: dict[str, Any], entry: dict[str, Any], records: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The session's control child's score and the therapist effect (therapist child minus control child)."""
+    if not entry.get("run"):
+        return None, no_effect("not re-assessed after this session")
+    if not entry.get("control_run"):
+        return None, no_effect("no control child measured alike (a loop from before the control)")
+    control = record(records, entry["control_run"])
+    _check_run_fits(case, entry["control_run"], control)
+    therapist = record(records, entry["run"])
+    effect = session_effect(_measured(therapist), _measured(control), higher_is_worse=_worse(case))
+    return score(control), effect
 
 
 def _check_run_fits(case: dict[str, Any], ref: str, run: dict[str, Any]) -> None:
@@ -184,6 +217,7 @@ def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # like the mean, the share weighs each persona once: the share of its cases that improved, averaged
         shares = [sum(v) / len(v) for _, v in sorted(improved.items())]
         interval, note = _t_interval(means)
+        effects = _effect_block(group)
         blocks.append(
             {
                 "instrument": instrument,
@@ -198,9 +232,31 @@ def aggregate(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "mean_change": sum(means) / len(means) if means else None,
                 "mean_change_ci95": interval,
                 "interval_note": note,
+                **effects,
             }
         )
     return blocks
+
+
+def _effect_block(group: list[dict[str, Any]]) -> dict[str, Any]:
+    """The therapist effect over personas: each persona's mean effect, their mean with a 95% t interval,
+    and the cases whose effect interval lies on the therapist's side of zero."""
+    with_effect = [c for c in group if (c["figures"].get("effect") or {}).get("effect") is not None]
+    per_persona: dict[str, list[float]] = defaultdict(list)
+    for case in with_effect:
+        per_persona[case["persona"]].append(case["figures"]["effect"]["effect"])
+    means = [sum(v) / len(v) for _, v in sorted(per_persona.items())]
+    interval, note = _t_interval(means)
+    return {
+        "cases_with_effect": len(with_effect),
+        "personas_with_effect": len(per_persona),
+        "therapist_better_than_control": sum(
+            1 for c in with_effect if c["figures"]["effect"]["classification"] == BETTER
+        ),
+        "mean_effect": sum(means) / len(means) if means else None,
+        "mean_effect_ci95": interval,
+        "effect_interval_note": note,
+    }
 
 
 _CLASSIFICATIONS = (IMPROVEMENT, "no reliable change", "reliable deterioration")

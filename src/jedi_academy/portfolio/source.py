@@ -41,6 +41,10 @@ class NoBaseline(AcademyError):
     """The case has no baseline assessment, so no change can be measured."""
 
 
+class Uncontrolled(AcademyError):
+    """A loop of the case ran with --no-control: its change cannot be set against a control (left out)."""
+
+
 def _models() -> Any:
     from jedi_academy.store import models
 
@@ -98,7 +102,7 @@ def case_sessions(session: Session, case: Any) -> list[Any]:
     return branch
 
 
-def _protocol_input(session: Session, case: Any, protocol: Protocol) -> CaseInput:
+def _protocol_input(session: Session, case: Any, protocol: Protocol, uncontrolled_ok: bool) -> CaseInput:
     """A case with a protocol: its baseline is the run measured at `case open`, each session's the protocol's
     run on the checkpoint after it; any other run on those checkpoints is never used in their place."""
     instrument = protocol.instruments[0]
@@ -113,7 +117,11 @@ def _protocol_input(session: Session, case: Any, protocol: Protocol) -> CaseInpu
         # a run taken before the session ended (the checkpoint it ran on) is no re-assessment after it
         ended = row.ended_at
         later = run is not None and ended is not None and _naive(run.started_at) >= _naive(ended)
-        inputs.append(SessionInput(row.number, session_id=row.id, run_id=run.id if later and run else None))
+        measured = run if later else None
+        inputs.append(
+            SessionInput(row.number, session_id=row.id, run_id=measured.id if measured else None,
+                         control_run_id=_control_run(session, case, row.id, measured, uncontrolled_ok))
+        )  # fmt: skip
     return CaseInput(
         case_id=case.id,
         specialization=case.specialization_id,
@@ -124,10 +132,12 @@ def _protocol_input(session: Session, case: Any, protocol: Protocol) -> CaseInpu
     )
 
 
-def case_input(session: Session, case: Any) -> CaseInput:
+def case_input(session: Session, case: Any, *, uncontrolled_ok: bool = False) -> CaseInput:
+    """``uncontrolled_ok``: a reference case (scripted therapists) with --no-control loops still gives its raw
+    figures, without a therapist effect; a published case never does (``Uncontrolled``)."""
     protocol = protocol_of(case)
     if protocol is not None:
-        return _protocol_input(session, case, protocol)
+        return _protocol_input(session, case, protocol, uncontrolled_ok)
     # a case opened before protocols: the latest runs, as before
     instrument = primary_instrument(session, case)
     sessions = case_sessions(session, case)
@@ -145,7 +155,11 @@ def case_input(session: Session, case: Any) -> CaseInput:
             for r in _runs(session, after, case.persona_id, instrument)
             if row.ended_at is not None and _naive(r.started_at) >= _naive(row.ended_at)
         ]
-        inputs.append(SessionInput(row.number, session_id=row.id, run_id=later[-1].id if later else None))
+        run = later[-1] if later else None
+        inputs.append(
+            SessionInput(row.number, session_id=row.id, run_id=run.id if run else None,
+                         control_run_id=_control_run(session, case, row.id, run, uncontrolled_ok))
+        )  # fmt: skip
     return CaseInput(
         case_id=case.id,
         specialization=case.specialization_id,
@@ -166,6 +180,27 @@ def _closed_at(case: Any) -> str | None:
         moment = case.closed_at if case.closed_at.tzinfo else case.closed_at.replace(tzinfo=UTC)
         stamp = moment.isoformat(timespec="seconds")
     return stamp
+
+
+def _control_run(
+    session: Session, case: Any, session_id: str, run: AssessmentRun | None, uncontrolled_ok: bool
+) -> int | None:
+    """The run of the session's control child measured like ``run`` (same instrument, mode, seed and prompt
+    version); a loop run with --no-control makes the whole case uncontrolled."""
+    from jedi_academy.store.models import LoopRun
+
+    loop = session.scalars(select(LoopRun).where(LoopRun.session_id == session_id)).first()
+    control = (loop.control if loop is not None else None) or {}
+    if control.get("status") == "uncontrolled" and not uncontrolled_ok:
+        raise Uncontrolled(f"case {case.id}: the loop after session {session_id} ran with --no-control")
+    if run is None or control.get("status") != "done" or not control.get("checkpoint_id"):
+        return None
+    twins = [
+        r
+        for r in _runs(session, control["checkpoint_id"], case.persona_id, run.instrument_id)
+        if (r.mode, r.seed, r.prompt_version) == (run.mode, run.seed, run.prompt_version)
+    ]
+    return twins[-1].id if twins else None
 
 
 def _naive(moment: Any) -> Any:
@@ -217,6 +252,8 @@ def portfolio_request(
                 chosen.append(case)
             except NoBaseline:  # one unmeasured case leaves itself out, it does not sink the portfolio
                 left_out.append((case.id, "no baseline"))
+            except Uncontrolled:  # explored with --no-control: no therapist effect, counted as such
+                left_out.append((case.id, "uncontrolled"))
         personas = {c.persona_id for c in chosen}
         reference_cases: dict[str, list[CaseInput]] = {}
         for label, other in _reference_therapists(session, models, references).items():
@@ -242,7 +279,7 @@ def portfolio_request(
 def _maybe_input(session: Session, case: Any) -> CaseInput | None:
     """A reference case's input, or None when it has no baseline (it cannot serve as a comparison)."""
     try:
-        return case_input(session, case)
+        return case_input(session, case, uncontrolled_ok=True)
     except NoBaseline:
         return None
 

@@ -27,6 +27,9 @@ STATEMENT: dict[str, list[str]] = {
         "of one instance can be checked against each other for a fork or a rollback.",
         "Who signed it, unless you check the key: anyone can sign a portfolio with a key of their own. Take "
         "the academy's key from where the academy publishes it, not from the portfolio.",
+        "That the therapist would help a real client: the therapist effect compares two children of one "
+        "simulated patient model (the sessions against neutral conversations, same training budget); its "
+        "interval covers measurement noise, not how another training seed would have moved either child.",
         "Anything about a single real person: no persona card, source comment or pseudonym is included.",
     ],
 }

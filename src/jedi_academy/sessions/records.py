@@ -104,6 +104,17 @@ def get_checkpoint_row(session: Session, wanted: str) -> Checkpoint:
     return one_by_id_or_prefix(session, Checkpoint, wanted, "checkpoint", "see `academy checkpoints list`")
 
 
+def patient_checkpoint_row(session: Session, wanted: str) -> Checkpoint:
+    """A checkpoint a case may run on: any but a loop's no-therapist control (loop/control.py)."""
+    model = get_checkpoint_row(session, wanted)
+    if model.role == "control":
+        raise AcademyError(
+            f"checkpoint {model.id} is a loop's no-therapist control, not a patient model",
+            "pick a patient checkpoint: see `academy case tree` or `academy checkpoints list`",
+        )
+    return model
+
+
 def current_patient_checkpoint(session: Session, specialization: str) -> Checkpoint:
     """The specialization's newest fine-tuned checkpoint: its current patient model."""
     row = session.scalars(
@@ -112,6 +123,7 @@ def current_patient_checkpoint(session: Session, specialization: str) -> Checkpo
             Checkpoint.specialization_id == specialization,
             Checkpoint.kind != "base",
             Checkpoint.retired_at.is_(None),  # retired: trained on erased data
+            Checkpoint.role != "control",
         )
         .order_by(Checkpoint.created_at.desc(), Checkpoint.id)
     ).first()
@@ -210,7 +222,7 @@ def plan_case(
         else:
             chosen = _pick_persona(session, worker, specialization)
         if checkpoint is not None:
-            model = get_checkpoint_row(session, checkpoint)
+            model = patient_checkpoint_row(session, checkpoint)
             refuse_retired(model)
             if model.specialization_id not in (None, specialization):
                 raise AcademyError(
@@ -272,7 +284,7 @@ def set_case_checkpoint(
     branch from); ``branch`` names the line of sessions they grow."""
     with database.session() as session:
         case = get_case(session, case_id)
-        model = get_checkpoint_row(session, checkpoint_id)
+        model = patient_checkpoint_row(session, checkpoint_id)
         case.current_checkpoint_id = model.id
         if branch is not None:
             case.current_branch = branch

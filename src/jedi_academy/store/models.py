@@ -152,6 +152,9 @@ class Checkpoint(Base):
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # "patient", or "control": a loop's no-therapist child (loop/control.py), never a case's current
+    # checkpoint nor the specialization's patient model
+    role: Mapped[str] = mapped_column(String(16), default="patient", server_default="patient")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Retired: trained on erased data. Kept in the lineage, never offered for new cases, loaded or served.
     # Not part of the ledger content (store/ledger.py names its fields), so retiring is no edit of the record.
@@ -384,6 +387,9 @@ class LoopRun(Base):
     checkpoint_id: Mapped[str | None] = mapped_column(ForeignKey("checkpoints.id"), index=True)
     training: Mapped[dict[str, Any]] = mapped_column(default=dict)
     assessment: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the no-therapist control arm (loop/control.py): its conversations, dataset, checkpoint, assessment and
+    # the therapist effect; {"status": "uncontrolled"} under --no-control
+    control: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -95,12 +95,26 @@ def trajectory_svg(trajectory: Trajectory, *, width: int = 640, height: int = 30
                 f"<title>{escape(branch.name)} {escape(p.checkpoint_id)}: invalid ({escape(reasons)})</title>"
                 "</g>"
             )
+    colour = {b.name: f"series-{n % PALETTE}" for n, b in enumerate(trajectory.branches)}
+    for control in trajectory.controls:  # the no-therapist control children: dashed, hollow, same colour
+        series = colour.get(control.control_of or "", "series-5") + " control"
+        scored = [p for p in control.points if p.total is not None]
+        if len(scored) >= 2:
+            line = " ".join(f"{x_of(p.step):.1f},{y_of(p.total):.1f}" for p in scored)  # type: ignore[arg-type]
+            parts.append(f'<polyline class="line {series}" points="{line}"/>')
+        for p in scored[1:]:
+            parts.append(
+                f'<circle class="point {series}" data-checkpoint="{escape(p.checkpoint_id)}" '
+                f'cx="{x_of(p.step):.1f}" cy="{y_of(p.total):.1f}" r="4">'  # type: ignore[arg-type]
+                f"<title>{escape(control.name)} {escape(p.checkpoint_id)}: {p.total:.2f}</title></circle>"
+            )
     legend_x = left + 8
-    for number, branch in enumerate(trajectory.branches):
-        series = f"series-{number % PALETTE}"
+    legend = [(b.name, colour[b.name]) for b in trajectory.branches]
+    legend += [(c.name, colour.get(c.control_of or "", "series-5") + " control") for c in trajectory.controls]
+    for number, (name, series) in enumerate(legend):
         y = top + 4 + number * 16
         parts.append(f'<rect class="swatch {series}" x="{legend_x}" y="{y}" width="10" height="10"/>')
-        parts.append(f'<text class="legend" x="{legend_x + 14}" y="{y + 9}">{escape(branch.name)}</text>')
+        parts.append(f'<text class="legend" x="{legend_x + 14}" y="{y + 9}">{escape(name)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
 

@@ -65,7 +65,9 @@ def patient_checkpoint(database: Database, specialization: str) -> str | None:
 def _patient_checkpoint(session: Session, specialization: str) -> str | None:
     for fine_tuned in (True, False):
         query = select(Checkpoint.id).where(
-            Checkpoint.specialization_id == specialization, Checkpoint.retired_at.is_(None)
+            Checkpoint.specialization_id == specialization,
+            Checkpoint.retired_at.is_(None),
+            Checkpoint.role != "control",
         )
         query = query.where((Checkpoint.kind != "base") if fine_tuned else (Checkpoint.kind == "base"))
         found = session.scalars(query.order_by(Checkpoint.created_at.desc(), Checkpoint.id)).first()
