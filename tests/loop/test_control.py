@@ -168,6 +168,16 @@ def test_case_views_show_the_control_and_the_effect(
     page = write_case_report(world.database, world.case_id, tmp_path / "case.html").read_text()
     assert "Therapist effect" in page and "no-therapist control child" in page
 
+    # the closure (`case close`) states the same effect, or the same reason there is none
+    from jedi_academy.loop.closing import closure_effect
+
+    effect, note = closure_effect(world.database, world.case_id)
+    if case_effect["effect"] is None:
+        assert effect is None and f"phq-9: {case_effect['reason']}" in note
+    else:
+        assert effect is not None and effect["phq-9"] == case_effect
+        assert "minus the no-therapist control's" in note
+
 
 def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     looped: tuple[LoopWorld, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]

@@ -7,9 +7,10 @@ compares it with the baseline (the case's first checkpoint, measured the same wa
 the case and marks it closed. A closed case takes no more sessions; its sessions, branches and
 checkpoints stay readable.
 
-The therapist effect needs a control: the same persona worked by a scripted therapist from the same
-checkpoint (`academy experiment therapists`). A case opened outside such an experiment has none, and the
-closure says so instead of crediting the change to the therapist.
+The closure's therapist effect is the case's, from its loops' no-therapist controls (loop/control.py): per
+instrument, the sum over the current line's sessions of the therapist child's change minus the control
+child's, with its interval. A case whose loops ran without a control (`--no-control`, or loops from before
+the control) has none, and the closure says why instead of crediting the raw change to the therapist.
 """
 
 from __future__ import annotations
@@ -30,10 +31,30 @@ if TYPE_CHECKING:
     from jedi_academy.store import Database
 
 NO_CONTROL = (
-    "no control for this case (a scripted therapist on the same persona and checkpoint, "
-    "`academy experiment therapists`): the change is how this patient model's answers moved, and cannot be "
-    "credited to the therapist"
+    "the raw change is how this patient model's answers moved, fine-tuning included, and cannot be credited "
+    "to the therapist"
 )
+
+
+def closure_effect(database: Database, case_id: str) -> tuple[dict[str, Any] | None, str]:
+    """The case's therapist effect per instrument (None when no instrument has one) and a note saying what it
+    is, or why there is none."""
+    from jedi_academy.instruments.effect import effect_text
+    from jedi_academy.loop.control_view import case_line_effect
+    from jedi_academy.loop.trajectory import case_trajectory
+
+    effects = case_line_effect(case_trajectory(database, case_id))
+    measured = {i: e for i, e in effects.items() if e.get("effect") is not None}
+    if not effects:
+        return None, f"no therapist effect: no session of the case has a loop with a control; {NO_CONTROL}"
+    if not measured:
+        reasons = "; ".join(f"{i}: {e.get('reason')}" for i, e in sorted(effects.items()))
+        return None, f"no therapist effect ({reasons}); {NO_CONTROL}"
+    said = "; ".join(f"{i} {effect_text(e)}" for i, e in sorted(effects.items()))
+    return effects, (
+        f"{said} (the therapist child's change minus the no-therapist control's, summed over the sessions; "
+        "one simulated patient, so it says nothing about other patients)"
+    )
 
 
 def _open_case(database: Database, case_id: str) -> tuple[str, str, str, str, str]:
@@ -78,6 +99,7 @@ def close_case(
         samples = protocol.samples
     if not instruments:
         raise AcademyError(f"no instruments for specialization {specialization}")
+    effect, effect_note = closure_effect(database, found)
     assessment = reassess(
         settings,
         database,
@@ -104,8 +126,8 @@ def close_case(
         "baseline_scores": assessment["baseline_scores"],
         "change_vs_baseline": assessment["change_vs_baseline"],
         "valid": assessment["valid"] and all(s["valid"] for s in assessment["baseline_scores"].values()),
-        "therapist_effect": None,
-        "therapist_effect_note": NO_CONTROL,
+        "therapist_effect": effect,
+        "therapist_effect_note": effect_note,
     }
     with database.session() as session:
         case = session.get(Case, found)

@@ -280,8 +280,10 @@ def _run_experiment(
         script: list[list[ScriptTurn]] = library[unit.arm]["sessions"]
         turns = script[(unit.session - 1) % len(script)]  # session k uses the script's k-th (cycling)
         session_id = _held_session(database, pool, case_id, unit.session, turns, unit.seed, options)
+        # the experiment's own arms are its controls (loop-only is the no-session drift), so each arm's loop
+        # trains no control child of its own; its cases are reference cases, never a therapist's portfolio
         loop_options = LoopOptions(max_tokens=max_tokens, steps=budget.steps, batch_size=budget.batch_size,
-                                   seed=unit.seed)  # fmt: skip
+                                   seed=unit.seed, control=False)  # fmt: skip
         record = run_loop(context, session_id, loop_options)
         earlier.append(_step_from_loop(database, unit.session, unit.seed, record))
     note(len(units), len(units), "analysing")
