@@ -132,11 +132,13 @@ def test_loop_trains_and_measures_a_control_child(
 
 
 def test_case_views_show_the_control_and_the_effect(
-    looped: tuple[LoopWorld, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]
+    looped: tuple[LoopWorld, Any], tmp_path: Any, tiny_llm: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from jedi_academy.loop.report import write_case_report
     from jedi_academy.loop.trajectory import trajectory_chart
     from jedi_academy.web.charts import trajectory_svg
+    from tests.loop.conftest import copy_world
+    from tests.loop.test_faces import served
 
     world, run = looped
     result = run["result"]
@@ -167,6 +169,11 @@ def test_case_views_show_the_control_and_the_effect(
 
     page = write_case_report(world.database, world.case_id, tmp_path / "case.html").read_text()
     assert "Therapist effect" in page and "no-therapist control child" in page
+
+    with served(copy_world(world, tmp_path / "web"), tiny_llm) as ada:  # the web app's case page
+        page = ada.get(f"/cases/{world.case_id}").text
+    assert 'id="therapist-effect"' in page and "main: no-therapist control" in page
+    assert "<th>Therapist effect</th>" in page
 
     # the closure (`case close`) states the same effect, or the same reason there is none
     from jedi_academy.loop.closing import closure_effect
