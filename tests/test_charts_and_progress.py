@@ -88,3 +88,44 @@ def test_progress_on_a_terminal_draws_rich_bars_and_prints_above_them() -> None:
     progress.close()
     text = stream.getvalue()
     assert "[2/2] patient: valid" in text and "2/2" in text and "assessing" in text
+
+
+def _side(total: float | None, *, valid: bool = True) -> dict[str, object]:
+    reasons = [] if valid else [{"code": "option_mass", "detail": "little mass on the labels"}]
+    return {"valid": valid, "total": total, "standard_error": 0.5 if valid else None, "reasons": reasons}
+
+
+def test_the_reports_draw_with_the_one_renderer_and_keep_invalid_runs_off_the_axis() -> None:
+    from jedi_academy.assessment.report import comparison_plot, personas_plot
+    from jedi_academy.loop.report import trajectory_plot
+    from jedi_academy.pipeline.report import training_plot
+
+    comparison = {
+        "instrument": "phq-9", "before_run": "r1", "after_run": "r2", "change": None,
+        "before": _side(None, valid=False), "after": _side(9.0),
+        "items": [{"item": "q1", "before": 1.0, "after": 0.5}, {"item": "q2", "before": 2.0, "after": 1.5}],
+    }  # fmt: skip
+    plots = comparison_plot(comparison)
+    assert plots.count("<svg") == 2 and "matplotlib" not in plots
+    assert plots.count('<g class="point invalid') == 1 and "invalid (option_mass)" in plots
+
+    rows = [{"persona": "p-1", "runs": {"base": _side(None, valid=False), "patient": _side(12.0)}}]
+    personas = personas_plot("phq-9", rows)
+    assert personas.count('<g class="point invalid series-0"') == 1 and personas.count("<circle") == 1
+
+    start = {"valid": True, "total": 14.0, "ci95": [12, 16]}
+    view = {
+        "baseline": {"checkpoint_id": "ck-0", "scores": {"phq-9": start}},
+        "branches": [{"name": "main", "from_checkpoint_id": "ck-0"}],
+        "sessions": [{"number": 1, "branch": "main", "loop": {"checkpoint_id": "ck-1", "scores": {"phq-9": {
+            "valid": False, "total": None, "ci95": None, "problems": ["x"],
+            "validity": {"reasons": [{"code": "option_mass"}]}}}}}],
+    }  # fmt: skip
+    case = trajectory_plot(view, "phq-9")
+    axis = int(re.search(r'<line class="axis" x1="\d+" y1="(\d+)"', case).group(1))  # type: ignore[union-attr]
+    cross = re.search(r'<g class="point invalid[^>]*><path d="M[\d.]+,([\d.]+)', case)
+    assert cross and float(cross.group(1)) > axis and "caseness cut-off" in case and "branch main" in case
+
+    loss = training_plot([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}], [{"step": 2, "loss": 1.7}])
+    assert ">training loss</text>" in loss and ">validation loss</text>" in loss
+    assert loss.count("<polyline") == 1  # the validation loss has one point: no line

@@ -193,10 +193,10 @@ def _series(
             'stroke="none"/>'
         )
     for p, low, high in ranged:
-        x = _fmt(x_of(p.x))
+        at = _fmt(x_of(p.x))
         parts.append(
-            f'<line class="whisker {kind}" x1="{x}" y1="{_fmt(y_of(low))}" x2="{x}" y2="{_fmt(y_of(high))}" '
-            f'stroke="{colour}" stroke-opacity="0.6"/>'
+            f'<line class="whisker {kind}" x1="{at}" y1="{_fmt(y_of(low))}" x2="{at}" '
+            f'y2="{_fmt(y_of(high))}" stroke="{colour}" stroke-opacity="0.6"/>'
         )
     if series.line and len(scored) >= 2:
         line = " ".join(f"{_fmt(x_of(p.x))},{_fmt(y_of(p.y))}" for p in scored if p.y is not None)
@@ -205,10 +205,11 @@ def _series(
         )
     name = escape(series.name)
     for p in scored if series.markers else ():
+        value = p.y or 0.0  # scored: never None here
         key = f' data-checkpoint="{escape(p.key)}"' if p.key else ""
-        note = escape(p.note) if p.note else f"{p.y:.2f}"
+        note = escape(p.note) if p.note else f"{value:.2f}"
         parts.append(
-            f'<circle class="point {kind}"{key} cx="{_fmt(x_of(p.x))}" cy="{_fmt(y_of(p.y))}" r="4" '  # type: ignore[arg-type]
+            f'<circle class="point {kind}"{key} cx="{_fmt(x_of(p.x))}" cy="{_fmt(y_of(value))}" r="4" '
             f"{paint}><title>{name} {note}</title></circle>"
         )
     for p in series.points:
