@@ -100,8 +100,11 @@ class CommandRegistry:
                 self._groups[group].command(name)(function)
             else:
                 raise ConfigError(f"`{where}` is added to a group no stage declares")
-        for group_name, group in self._groups.items():
-            names = [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands]
+        for group_name, typer_group in self._groups.items():
+            names = [
+                c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+                for c in typer_group.registered_commands
+            ]
             if len(names) != len(set(names)):
                 raise ConfigError(f"two commands share a name in `academy {group_name}`")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.report import baseline_sections, verdict_line, write_report
+from jedi_academy.errors import AcademyError
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -80,7 +81,10 @@ def write_pipeline_report(
     for spec in config.input.specializations:
         checkpoint_id = state.output(f"finetune:{spec}")["checkpoint_id"]
         with database.session() as session:
-            metrics = dict(session.get(Checkpoint, checkpoint_id).metrics)
+            checkpoint = session.get(Checkpoint, checkpoint_id)
+            if checkpoint is None:  # the pipeline's state names a checkpoint the database lost
+                raise AcademyError(f"the pipeline's checkpoint {checkpoint_id} is not in the database")
+            metrics = dict(checkpoint.metrics)
         results = state.output(f"baseline:{spec}")["results"]
         sections.append((f"{spec}: data funnel", _table(_funnel(config, state, spec))))
         sections.append(

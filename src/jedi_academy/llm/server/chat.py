@@ -149,6 +149,10 @@ def usage(prompt_length: int, streams: ChoiceStreams) -> dict[str, int]:
     }
 
 
+def _discard(_: object) -> None:
+    """A callback's result that nobody needs (``call_soon_threadsafe``'s handle)."""
+
+
 def add_chat_routes(v1: APIRouter, server: Server) -> None:
     llm, stopping = server.llm, server.stopping
 
@@ -180,7 +184,7 @@ def add_chat_routes(v1: APIRouter, server: Server) -> None:
             min_tokens=req.min_tokens,
             stop=params.stop,
             top_logprobs=(req.top_logprobs or 0) if req.logprobs else None,
-            on_delta=(lambda d: loop.call_soon_threadsafe(queue.put_nowait, d))
+            on_delta=(lambda d: _discard(loop.call_soon_threadsafe(queue.put_nowait, d)))
             if req.stream
             else (lambda _: None),
             cancelled=lambda: stopping.is_set() or client_gone.is_set(),
