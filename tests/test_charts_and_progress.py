@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 from jedi_academy.charts import Band, Chart, Point, Series, render_svg, sparkline_svg
 from jedi_academy.progress import Progress
 
 
-def _chart(*series: Series, **options: object) -> str:
-    defaults: dict[str, object] = {"x_ticks": [(0, "start"), (1, "+1"), (2, "+2")], "y_range": (0.0, 27.0)}
-    return str(render_svg(Chart("phq-9 <score>", list(series), **{**defaults, **options})))  # type: ignore[arg-type]
+def _chart(*series: Series, **options: Any) -> str:
+    defaults: dict[str, Any] = {"x_ticks": [(0, "start"), (1, "+1"), (2, "+2")], "y_range": (0.0, 27.0)}
+    return str(render_svg(Chart("phq-9 <score>", list(series), **{**defaults, **options})))
+
+
+def _found(pattern: str, text: str) -> str:
+    match = re.search(pattern, text)
+    assert match, f"{pattern} not in the chart"
+    return match.group(1)
 
 
 def test_every_named_series_is_a_line_of_its_own_with_a_legend_entry() -> None:
@@ -31,12 +38,12 @@ def test_every_named_series_is_a_line_of_its_own_with_a_legend_entry() -> None:
 
 def test_an_invalid_measurement_is_a_labelled_cross_below_the_axis_never_a_point() -> None:
     svg = _chart(Series("main", [Point(0, 12.0), Point(1, None, invalid=["option_mass"]), Point(2, 0.0)]))
-    axis = int(re.search(r'<line class="axis" x1="\d+" y1="(\d+)"', svg).group(1))  # type: ignore[union-attr]
+    axis = int(_found(r'<line class="axis" x1="\d+" y1="(\d+)"', svg))
     cross = re.search(r'<g class="point invalid series-0"[^>]*><path d="M([\d.]+),([\d.]+)', svg)
     assert cross and float(cross.group(2)) > axis
     assert ">invalid</text>" in svg and "invalid (option_mass)" in svg
     # the line joins the valid points only, and a real score of 0 sits on the axis (the scale's bottom)
-    line = re.search(r'<polyline class="line series-0" points="([^"]+)"', svg).group(1)  # type: ignore[union-attr]
+    line = _found(r'<polyline class="line series-0" points="([^"]+)"', svg)
     assert len(line.split()) == 2 and line.split()[1].endswith(f",{axis:.1f}")
     assert svg.count("<circle") == 2
 
@@ -122,7 +129,7 @@ def test_the_reports_draw_with_the_one_renderer_and_keep_invalid_runs_off_the_ax
             "validity": {"reasons": [{"code": "option_mass"}]}}}}}],
     }  # fmt: skip
     case = trajectory_plot(view, "phq-9")
-    axis = int(re.search(r'<line class="axis" x1="\d+" y1="(\d+)"', case).group(1))  # type: ignore[union-attr]
+    axis = int(_found(r'<line class="axis" x1="\d+" y1="(\d+)"', case))
     cross = re.search(r'<g class="point invalid[^>]*><path d="M[\d.]+,([\d.]+)', case)
     assert cross and float(cross.group(1)) > axis and "caseness cut-off" in case and "branch main" in case
 

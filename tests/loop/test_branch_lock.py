@@ -35,3 +35,15 @@ def test_branch_and_switch_are_refused_while_another_process_holds_the_case_lock
     assert switched == {"case_id": world.case_id, "branch": "main", "checkpoint_id": world.start_checkpoint}
     assert main([*world.cli, "case", "tree", world.case_id, "--json"]) == 0
     assert "branch-2" not in capsys.readouterr().out
+
+
+def test_the_typed_results_serialise_to_the_json_the_commands_printed() -> None:
+    from jedi_academy.loop.branches import BranchMade, BranchSwitched
+
+    made = BranchMade("case-1", "branch-2", "ck-a", None, "main").as_dict()
+    assert list(made.items()) == [
+        ("case_id", "case-1"), ("branch", "branch-2"), ("from_checkpoint_id", "ck-a"),
+        ("after_session", None), ("parent_branch", "main"),
+    ]  # fmt: skip
+    switched = BranchSwitched("case-1", "main", "ck-b").as_dict()
+    assert list(switched.items()) == [("case_id", "case-1"), ("branch", "main"), ("checkpoint_id", "ck-b")]

@@ -44,6 +44,32 @@ class BranchInfo:
 
 
 @dataclass(frozen=True)
+class BranchMade:
+    """What ``branch_case`` did; ``as_dict()`` is ``academy case branch --json``."""
+
+    case_id: str
+    branch: str
+    from_checkpoint_id: str
+    after_session: int | None  # the session whose loop made the start checkpoint (None: the case's first)
+    parent_branch: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BranchSwitched:
+    """What ``switch_branch`` did; ``as_dict()`` is ``academy case switch --json``."""
+
+    case_id: str
+    branch: str
+    checkpoint_id: str  # the branch's newest checkpoint, where the next session runs
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class BranchStep:
     """One checkpoint along a branch: ``session`` is the session whose loop made it (None: the branch's
     start, or a checkpoint a session ran on without a loop of that branch having made it)."""
@@ -118,7 +144,8 @@ def case_checkpoints(session: Session, case: Case) -> dict[str, int | None]:
         .where(LoopRun.case_id == case.id, LoopRun.checkpoint_id.is_not(None))
     )
     for checkpoint, number in rows:
-        found[checkpoint] = number
+        if checkpoint is not None:  # the query's filter: never None here
+            found[checkpoint] = number
     return found
 
 
@@ -149,7 +176,7 @@ def branch_case(
     at: str | None = None,
     after_session: int | None = None,
     name: str | None = None,
-) -> dict[str, Any]:
+) -> BranchMade:
     """Start a new branch of the case from one of its checkpoints (``at``, an id or prefix, or the one
     ``after_session``'s loop made); later sessions grow it. Writes the ``CaseBranch`` row and moves the case,
     in one transaction, under the case's writer lock."""
@@ -161,7 +188,7 @@ def branch_case(
 
 def _branch_locked(
     database: Database, case_id: str, *, at: str | None, after_session: int | None, name: str | None
-) -> dict[str, Any]:
+) -> BranchMade:
     with database.session() as session:
         case = get_case(session, case_id)
         unfinished = session.scalars(
@@ -192,13 +219,7 @@ def _branch_locked(
         )
         case.current_checkpoint_id, case.current_branch = chosen, name
         case_id = case.id
-    return {
-        "case_id": case_id,
-        "branch": name,
-        "from_checkpoint_id": chosen,
-        "after_session": checkpoints[chosen],
-        "parent_branch": parent,
-    }
+    return BranchMade(case_id, name, chosen, checkpoints[chosen], parent)
 
 
 def _chosen_checkpoint(
@@ -233,7 +254,7 @@ def _chosen_checkpoint(
     return matches[0]
 
 
-def switch_branch(database: Database, case_id: str, name: str, *, data_dir: Path) -> dict[str, Any]:
+def switch_branch(database: Database, case_id: str, name: str, *, data_dir: Path) -> BranchSwitched:
     """Continue an existing branch: later sessions run on its newest checkpoint (under the case's writer
     lock)."""
     with _case_writer(database, data_dir, case_id, "case switch"), database.session() as session:
@@ -246,4 +267,4 @@ def switch_branch(database: Database, case_id: str, name: str, *, data_dir: Path
         loops = [s for s in branch_steps(session, case, branch) if s.session is not None]
         latest = loops[-1].checkpoint_id if loops else branch.from_checkpoint_id
         case.current_checkpoint_id, case.current_branch = latest, name
-        return {"case_id": case.id, "branch": name, "checkpoint_id": latest}
+        return BranchSwitched(case.id, name, latest)

@@ -284,10 +284,10 @@ def case_branch(
         _database(ctx), case_id, data_dir=data_dir, at=at, after_session=after_session, name=name
     )
     if as_json:
-        _print_json(result)
+        _print_json(result.as_dict())
         return
     typer.echo(
-        f"case {result['case_id']}: branch {result['branch']} starts at {result['from_checkpoint_id']}; "
+        f"case {result.case_id}: branch {result.branch} starts at {result.from_checkpoint_id}; "
         "the next session runs there"
     )
 
@@ -303,9 +303,9 @@ def case_switch(
 
     result = switch_branch(_database(ctx), case_id, branch, data_dir=_settings(ctx).data_dir)
     if as_json:
-        _print_json(result)
+        _print_json(result.as_dict())
     else:
-        typer.echo(f"case {result['case_id']}: on branch {branch}, checkpoint {result['checkpoint_id']}")
+        typer.echo(f"case {result.case_id}: on branch {result.branch}, checkpoint {result.checkpoint_id}")
 
 
 def case_tree_command(
