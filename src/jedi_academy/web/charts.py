@@ -21,7 +21,7 @@ def branch_series(branch: Branch) -> Series:
     return Series(branch.name, points)
 
 
-def trajectory_chart(trajectory: Trajectory, *, width: int = 640, height: int = 300) -> Chart:
+def trajectory_figure(trajectory: Trajectory, *, width: int = 640, height: int = 300) -> Chart:
     """The chart's description: one series per branch (another line, such as a control, is one more
     ``Series`` in ``series``)."""
     steps = max((len(b.points) for b in trajectory.branches), default=1)
@@ -41,7 +41,7 @@ def trajectory_chart(trajectory: Trajectory, *, width: int = 640, height: int = 
 def trajectory_svg(trajectory: Trajectory, *, width: int = 640, height: int = 300) -> Markup:
     """Scores per step per branch, the interval as a band, the cut-off as a dashed line, an invalid run as a
     labelled cross below the axis."""
-    return render_svg(trajectory_chart(trajectory, width=width, height=height))
+    return render_svg(trajectory_figure(trajectory, width=width, height=height))
 
 
 def sparkline_svg(trajectory: Trajectory) -> Markup:
