@@ -228,7 +228,7 @@ def verdict(
     if sd_units is not None:
         effect_met = effect_met and sd_units >= MIN_EFFECT
     reliable_met = (reliable > len(classifiable) / 2) if classifiable else None
-    criteria = [
+    criteria: list[dict[str, Any]] = [
         {
             "criterion": f"one-sided sign-flip p < {alpha}",
             "met": p is not None and p < alpha,
