@@ -92,7 +92,7 @@ class Selector:
             self.writer.add(spec_id, row)
             counts.by_specialization[spec_id] += 1
         counts.kept += 1
-        counts.by_subreddit[subreddit.lower()] += 1
+        counts.by_subreddit[str(subreddit).lower()] += 1  # a str: it matched a specialization
         return None
 
     def _malformed(self, path: str, lineno: int, error: str) -> None:
