@@ -265,7 +265,7 @@ class InstrumentDefinition(_Model):
         return self
 
 
-def format_path(path: tuple[str | int, ...]) -> str:
+def format_path(path: tuple[str | int | float | bool | None, ...]) -> str:
     """``('items', 3, 'keyed')`` -> ``items[3].keyed``."""
     out = ""
     for part in path:
