@@ -19,8 +19,12 @@ import pytest
 PACKAGE = "jedi_academy"
 SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
-# Top-level modules every stage may use: errors, bounds, configuration, the hook registry and the CLI kit.
-FOUNDATION = {"errors", "limits", "lazy", "config", "hooks", "cli_kit", "cli_errors", "terminal_text"}
+# Top-level modules every stage may use: errors, bounds, configuration, the hook registry, the CLI kit, the
+# one chart renderer and the one progress display.
+FOUNDATION = {
+    "errors", "limits", "lazy", "config", "hooks", "cli_kit", "cli_errors", "terminal_text",
+    "charts", "progress",
+}  # fmt: skip
 # The application: it wires the stages together; no stage imports it.
 APPLICATION = {"cli", "cli_reference", "demo"}
 # Lowest first. A stage may import the stages of lower layers only.

@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 
 from jedi_academy.errors import ConfigError
@@ -44,7 +43,7 @@ def settings(ctx: typer.Context) -> Settings:
     return found
 
 
-def announce_created_data_dir(ctx: typer.Context | click.Context) -> None:
+def announce_created_data_dir(ctx: Any) -> None:  # a typer or click context
     """One line to stderr, once, when the command created the data directory without being asked to."""
     root = ctx.find_root()
     created = root.meta.get(_NEW_DATA_DIR)
@@ -122,8 +121,11 @@ class CommandRegistry:
                 self._groups[group].command(name)(function)
             else:
                 raise ConfigError(f"`{where}` is added to a group no stage declares")
-        for group_name, group in self._groups.items():
-            names = [c.name or c.callback.__name__.replace("_", "-") for c in group.registered_commands]
+        for group_name, typer_group in self._groups.items():
+            names = [
+                c.name or (c.callback.__name__.replace("_", "-") if c.callback else "")
+                for c in typer_group.registered_commands
+            ]
             if len(names) != len(set(names)):
                 raise ConfigError(f"two commands share a name in `academy {group_name}`")
 

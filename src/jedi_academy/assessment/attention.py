@@ -141,7 +141,9 @@ def _measures(
     if honest_code is None or chance is None:
         return {"attention_p_honest": None, "attention_chance": None, "attention_threshold": None,
                 "attention_items": []}  # fmt: skip
-    items = [{"id": item_id, "p_honest": d.get(honest_code, 0.0) if d else None} for item_id, d in rows]
+    items: list[dict[str, Any]] = [
+        {"id": item_id, "p_honest": d.get(honest_code, 0.0) if d else None} for item_id, d in rows
+    ]
     present = [row["p_honest"] for row in items if row["p_honest"] is not None]
     return {
         "attention_p_honest": sum(present) / len(present) if present else None,

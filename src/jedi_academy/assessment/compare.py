@@ -130,9 +130,11 @@ def compare_runs(
             }
         )
     reference, patient = _side(before), _side(after)
-    valid = reference["valid"] and patient["valid"] and before.total is not None and after.total is not None
     # an invalid run is no measurement: no change figure comes from it, whatever total it stored
-    change = after.total - before.total if valid else None
+    change = None
+    if reference["valid"] and patient["valid"] and before.total is not None and after.total is not None:
+        change = after.total - before.total
+    valid = change is not None
     errors = (reference["standard_error"], patient["standard_error"])
     change_se = math.hypot(*errors) if change is not None and None not in errors else None
     population_sd = instrument.change.sd if instrument.change else None
@@ -226,7 +228,7 @@ def verdict(
     if sd_units is not None:
         effect_met = effect_met and sd_units >= MIN_EFFECT
     reliable_met = (reliable > len(classifiable) / 2) if classifiable else None
-    criteria = [
+    criteria: list[dict[str, Any]] = [
         {
             "criterion": f"one-sided sign-flip p < {alpha}",
             "met": p is not None and p < alpha,

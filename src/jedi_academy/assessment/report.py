@@ -1,33 +1,14 @@
-"""HTML reports with plots (matplotlib, embedded as SVG) and terminal summaries."""
+"""HTML reports with charts (inline SVG, by the one renderer ``jedi_academy.charts``) and terminal
+summaries."""
 
 from __future__ import annotations
 
 import html
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROLE_COLOURS = {"base": "#7f7f7f", "sham": "#d98c1f", "patient": "#1f5fa8"}
-
-
-def _svg(figure: Any) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from jedi_academy.charts import Chart, Point, Series, render_svg
 
 
 def _instrument(instrument_id: str) -> Any:
@@ -36,53 +17,64 @@ def _instrument(instrument_id: str) -> Any:
     return load_instrument(instrument_id)
 
 
-def _score_axis(axis: Any, instrument: Any, label: str) -> None:
-    """Fixed axis over the instrument's whole range, with its screening cut-off drawn in."""
+def _score_range(instrument: Any) -> tuple[float, float]:
     low, high = instrument.definition.scoring.range
-    axis.set_ylim(low, high)
-    axis.set_ylabel(label)
+    return float(low), float(high)
+
+
+def _screening_cutoff(instrument: Any) -> float | None:
     screening = instrument.definition.screening
-    if screening is not None:
-        axis.axhline(screening.cutoff, color="#a11", linestyle="--", linewidth=1)
-        axis.annotate(f"cut-off {screening.cutoff:g}", (0.01, screening.cutoff),
-                      xycoords=("axes fraction", "data"), color="#a11", fontsize=8, va="bottom")  # fmt: skip
+    return None if screening is None else screening.cutoff
+
+
+def _side_point(x: float, side: dict[str, Any], note: str) -> Point:
+    """One run's total as a chart point: ±1.96 SE as its interval; an invalid run is a labelled cross."""
+    if not side["valid"]:
+        return Point(x, None, invalid=[r["code"] for r in side["reasons"]], note=note)
+    total, error = side["total"], side["standard_error"]
+    if total is None or error is None:
+        return Point(x, total, note=note)
+    return Point(x, total, total - 1.96 * error, total + 1.96 * error, note=f"{note}: {total:.2f}")
 
 
 def comparison_plot(comparison: dict[str, Any]) -> str:
-    plt = _pyplot()
+    """The expected score per item, before and after, and the two totals on the instrument's range."""
     instrument = _instrument(comparison["instrument"])
-    figure, (items_axis, totals_axis) = plt.subplots(
-        1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [3, 1]}
-    )
-    labels = [row["item"] for row in comparison["items"]]
-    positions = range(len(labels))
-    reference = f"run {comparison['before_run']} (reference)"
-    items_axis.bar([p - 0.2 for p in positions], [r["before"] for r in comparison["items"]], 0.4,
-                   label=reference, color=ROLE_COLOURS["base"])  # fmt: skip
-    items_axis.bar([p + 0.2 for p in positions], [r["after"] for r in comparison["items"]], 0.4,
-                   label=f"run {comparison['after_run']}", color=ROLE_COLOURS["patient"])  # fmt: skip
+    items = comparison["items"]
+    numbered = list(enumerate(items))
+    before, after = f"run {comparison['before_run']}", f"run {comparison['after_run']}"
     values = [option.value for item in instrument.scored_items for option in item.options]
-    items_axis.set_ylim(min(values, default=0), max(values, default=1))
-    items_axis.set_xticks(list(positions), labels)
-    items_axis.set_xlabel("item")
-    items_axis.set_ylabel("expected item score")
-    items_axis.legend(fontsize=8)
-    for index, key in enumerate(("before", "after")):
-        side = comparison[key]
-        if not side["valid"]:  # no bar: a labelled mark below the score axis
-            totals_axis.annotate("invalid", (index, -0.08), xycoords=("data", "axes fraction"), ha="center",
-                                 va="top", fontsize=8, color="#a11")  # fmt: skip
-            continue
-        if side["total"] is None:
-            continue
-        error = side["standard_error"]
-        totals_axis.bar(index, side["total"], yerr=None if error is None else 1.96 * error, capsize=6,
-                        color=ROLE_COLOURS["base" if key == "before" else "patient"])  # fmt: skip
-    totals_axis.set_xticks([0, 1], [f"run {comparison['before_run']}", f"run {comparison['after_run']}"])
-    _score_axis(totals_axis, instrument, "total (bars: ±1.96 SE; invalid runs: no bar)")
     change = comparison["change"]
-    figure.suptitle(f"{comparison['instrument']}: change {'-' if change is None else f'{change:+.2f}'}")
-    return _svg(figure)
+    reference = [Point(i - 0.15, r["before"], note=r["item"]) for i, r in numbered]
+    per_item = Chart(
+        title=f"{comparison['instrument']}: change {'-' if change is None else f'{change:+.2f}'}",
+        series=[
+            Series(f"{before} (reference)", reference, line=False),
+            Series(after, [Point(i + 0.15, r["after"], note=r["item"]) for i, r in numbered], line=False),
+        ],
+        x_ticks=[(i, str(r["item"])) for i, r in enumerate(items)],
+        x_range=(-0.6, max(len(items) - 0.4, 0.6)),
+        x_label="item",
+        y_label="expected item score",
+        y_range=(min(values, default=0), max(values, default=1)),
+        width=640,
+        height=260,
+    )  # fmt: skip
+    totals = Chart(
+        title=f"{comparison['instrument']} total, {before} and {after}",
+        series=[
+            Series(before, [_side_point(0, comparison["before"], before)], line=False),
+            Series(after, [_side_point(1, comparison["after"], after)], line=False),
+        ],
+        x_ticks=[(0, before), (1, after)],
+        x_range=(-0.6, 1.6),
+        y_label="total (±1.96 SE)",
+        y_range=_score_range(instrument),
+        cutoff=_screening_cutoff(instrument),
+        width=320,
+        height=260,
+    )
+    return f"{render_svg(per_item)}\n{render_svg(totals)}"
 
 
 def _total(side: dict[str, Any]) -> str:
@@ -266,37 +258,32 @@ def persona_table(rows: list[dict[str, Any]]) -> str:
 
 
 def personas_plot(instrument_id: str, rows: list[dict[str, Any]]) -> str:
-    """Totals per persona for base, sham and patient on the instrument's full range; an invalid run is an
-    "x" below the score axis, labelled "invalid", never a point on it."""
-    plt = _pyplot()
+    """Totals per persona for base, sham and patient on the instrument's full range; an invalid run is a
+    labelled cross below the score axis, never a point on it."""
     instrument = _instrument(instrument_id)
     roles = [role for role in ("base", "sham", "patient") if any(role in r["runs"] for r in rows)]
-    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * len(rows) + 2), 3.4))
-    width = 0.8 / len(roles)
+    width = 0.8 / max(len(roles), 1)
+    series = []
     for offset, role in enumerate(roles):
+        points = []
         for index, row in enumerate(rows):
             side = row["runs"].get(role)
-            if side is None:
-                continue
-            x = index - 0.4 + width * (offset + 0.5)
-            if not side["valid"]:  # outside the axis (in axes coordinates below it): no score to place
-                axis.plot(x, -0.1, "x", color=ROLE_COLOURS[role], transform=axis.get_xaxis_transform(),
-                          clip_on=False)  # fmt: skip
-                axis.annotate("invalid", (x, -0.1), xycoords=("data", "axes fraction"), fontsize=6,
-                              ha="center", va="top", xytext=(0, -4), textcoords="offset points")  # fmt: skip
-                continue
-            if side["total"] is None:
-                continue
-            error = side["standard_error"]
-            axis.errorbar(x, side["total"], yerr=None if error is None else 1.96 * error, fmt="o",
-                          color=ROLE_COLOURS[role], mfc=ROLE_COLOURS[role],
-                          label=role if index == 0 else None)  # fmt: skip
-    axis.set_xticks(range(len(rows)), [r["persona"] or "(none)" for r in rows], rotation=30, ha="right")
-    axis.set_xlim(-0.6, len(rows) - 0.4)
-    _score_axis(axis, instrument, f"{instrument_id} total (±1.96 SE)")
-    if axis.get_legend_handles_labels()[0]:  # every run invalid: nothing on the axis to name
-        axis.legend(fontsize=8, title="x below the axis: invalid run", title_fontsize=7)
-    return _svg(figure)
+            if side is not None:
+                x = index - 0.4 + width * (offset + 0.5)
+                points.append(_side_point(x, side, f"{row['persona'] or '(none)'}"))
+        series.append(Series(role, points, line=False))
+    chart = Chart(
+        title=f"{instrument_id} total per persona",
+        series=series,
+        x_ticks=[(index, row["persona"] or "(none)") for index, row in enumerate(rows)],
+        x_range=(-0.6, max(len(rows) - 0.4, 0.6)),
+        y_label=f"{instrument_id} total (±1.96 SE)",
+        y_range=_score_range(instrument),
+        cutoff=_screening_cutoff(instrument),
+        notes=["x below the axis: invalid run"],
+        width=max(360, 70 * len(rows) + 120),
+    )
+    return str(render_svg(chart))
 
 
 def baseline_sections(instrument_id: str, block: dict[str, Any]) -> list[tuple[str, str]]:

@@ -122,7 +122,7 @@ def reported(
     }
 
 
-NO_REPORT = {
+NO_REPORT: dict[str, Any] = {
     "band": None,
     "band_probabilities": {},
     "positive_screen": None,

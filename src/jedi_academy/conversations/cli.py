@@ -165,8 +165,8 @@ def list_command(
     if not rows:
         typer.echo("no conversations yet (academy conversations generate --specialization ID)")
         return
-    width = max(len(row["id"]) for row in rows)
-    persona_width = max(len(row["persona_id"]) for row in rows)
+    width = max(len(str(row["id"])) for row in rows)
+    persona_width = max(len(str(row["persona_id"])) for row in rows)
     typer.echo(f"{'ID':{width}}  {'SPECIALIZATION':14} {'PERSONA':{persona_width}}  {'NAME':14} TURNS")
     for row in rows:
         status = "" if row["complete"] else "  (ended early)"

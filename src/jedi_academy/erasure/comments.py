@@ -23,7 +23,7 @@ def comment_files(folders: list[Path]) -> list[Path]:
     return found
 
 
-def _removed_mask(table, authors: set[str], comments: set[str]):  # type: ignore[no-untyped-def]
+def _removed_mask(table, authors: set[str], comments: set[str]):
     import pyarrow as pa
     import pyarrow.compute as pc
 

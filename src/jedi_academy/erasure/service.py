@@ -136,6 +136,7 @@ def ingest_folders(settings: Settings, session: Session) -> list[Path]:
     named = {
         Path(p)
         for p in session.scalars(select(IngestRun.output_dir).where(IngestRun.output_dir.is_not(None)))
+        if p is not None
     }
     named.add(default_output_dir(settings))
     return sorted(p for p in named if p.is_dir())

@@ -38,9 +38,9 @@ def render_summary(summary: SessionSummary) -> list[str]:
         )
     lines.append("MITI 4.2.1 summary indicators:")
     for indicator in summary.indicators:
-        value = _number(indicator.value, 1 if indicator.name == "percent_complex_reflections" else 2)
+        figure = _number(indicator.value, 1 if indicator.name == "percent_complex_reflections" else 2)
         lines.append(
-            f"  {INDICATOR_LABELS[indicator.name]:<30}{value:>6}   fair {indicator.fair:g}, good "
+            f"  {INDICATOR_LABELS[indicator.name]:<30}{figure:>6}   fair {indicator.fair:g}, good "
             f"{indicator.good:g}: {indicator.level}"
         )
     if summary.suggestions:

@@ -135,8 +135,8 @@ def finetune_command(
             eval_every=eval_every,
             save_every=save_every,
             seed=settings.seed if seed is None else seed,
-            precision=precision,  # type: ignore[arg-type]
-            quantization=quantize,  # type: ignore[arg-type]
+            precision=precision,
+            quantization=quantize,
             **{name: value for name, value in optional.items() if value is not None},
         )
     except ValidationError as exc:

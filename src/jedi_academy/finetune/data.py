@@ -195,7 +195,7 @@ def length_grouped_batches(
             current.append(index)
         if current:
             batches.append(current)
-    rng.shuffle(batches)  # type: ignore[arg-type]
+    rng.shuffle(batches)
     return batches
 
 

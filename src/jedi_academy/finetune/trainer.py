@@ -468,33 +468,25 @@ def train_lora(
 
 
 class _Progress:
-    """A rich progress bar with step, loss, tokens/s and ETA; silent when not on a terminal."""
+    """A progress bar with step, loss, tokens/s and ETA (the one progress display, ``jedi_academy.progress``);
+    silent when not on a terminal."""
 
     def __init__(self, total: int, completed: int, *, enabled: bool) -> None:
-        import sys
+        from jedi_academy.progress import Progress
 
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(
-                TextColumn("training"),
-                BarColumn(),
-                TextColumn("step {task.completed}/{task.total}"),
-                TextColumn("loss {task.fields[loss]:.4f}"),
-                TextColumn("{task.fields[speed]:.0f} tok/s"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self.task = self.bar.add_task(
-                "train", total=total, completed=completed, loss=float("nan"), speed=0.0
-            )
-            self.bar.start()
+        columns = (
+            "text:training",
+            "bar",
+            "text:step {task.completed}/{task.total}",
+            "text:loss {task.fields[loss]:.4f}",
+            "text:{task.fields[speed]:.0f} tok/s",
+            "remaining",
+        )
+        self.bar = Progress(columns, quiet=not enabled)
+        self.task = self.bar.add("train", total=total, completed=completed, loss=float("nan"), speed=0.0)
 
     def update(self, step: int, loss: float, speed: float) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, loss=loss, speed=speed)
+        self.bar.update(self.task, completed=step, loss=loss, speed=speed)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+        self.bar.close()

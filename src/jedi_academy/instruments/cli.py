@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -166,7 +166,7 @@ def change(
 ) -> None:
     """Reliable change (Jacobson-Truax RCI or the service threshold) and clinically significant change."""
     from jedi_academy.instruments.api import load_instrument
-    from jedi_academy.instruments.change import Method, reliable_change
+    from jedi_academy.instruments.change import reliable_change
 
     result = reliable_change(
         load_instrument(instrument_id),
@@ -174,7 +174,7 @@ def change(
         after,
         sd=sd,
         reliability=reliability,
-        method=cast("Method", method),
+        method=method,
     )
     if as_json:
         _echo_json(result.as_dict())

@@ -11,7 +11,9 @@ from typing import Any
 
 import yaml
 
-Path = tuple[str | int, ...]
+# A place in the document: mapping keys (plain YAML scalars: a key may be a number, a boolean or null) and
+# list indexes.
+Path = tuple[str | int | float | bool | None, ...]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,9 @@ def make_problem(source: str, position: Position | None, path: str, message: str
     )
 
 
-def pydantic_problems(source: str, document: MarkedDocument, errors: list[dict[str, Any]]) -> list[Problem]:
+def pydantic_problems(
+    source: str, document: MarkedDocument, errors: Sequence[Mapping[str, Any]]
+) -> list[Problem]:
     """Turn pydantic's error list into problems located in the YAML document."""
     from jedi_academy.instruments.schema import format_path
 
@@ -56,7 +59,7 @@ def pydantic_problems(source: str, document: MarkedDocument, errors: list[dict[s
     return sorted(problems, key=lambda p: (p.line or 0, p.column or 0))
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     # pydantic prefixes validator messages with "Value error, "; the rest is ours and reads fine alone.
     return message.removeprefix("Value error, ")

@@ -7,7 +7,7 @@ each problem with its own path so the loader can point at the right YAML line.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 DEFER_CHECKS = "defer_checks"  # validation-context flag: the loader runs the cross-checks itself
 
 
@@ -265,7 +265,7 @@ class InstrumentDefinition(_Model):
         return self
 
 
-def format_path(path: tuple[str | int, ...]) -> str:
+def format_path(path: tuple[str | int | float | bool | None, ...]) -> str:
     """``('items', 3, 'keyed')`` -> ``items[3].keyed``."""
     out = ""
     for part in path:

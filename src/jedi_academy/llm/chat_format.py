@@ -74,7 +74,7 @@ class MistralCommonFormatter:
         self.tokenizer_file = Path(tokenizer_file)
         raw = self._serving.instruct_tokenizer.tokenizer
         self._raw = raw
-        self.bos_id = raw.bos_id
+        self.bos_id: int | None = raw.bos_id
         self.eos_id = raw.eos_id
         # mistral-common has no pad id for SentencePiece models; 0 (<unk>) never appears in real text.
         self.pad_id = raw.pad_id if raw.pad_id is not None and raw.pad_id >= 0 else 0
@@ -120,7 +120,8 @@ class MistralCommonFormatter:
             raise AcademyError("a training conversation must end with an assistant message")
         clean = [{"role": m["role"], "content": m["content"]} for m in messages]
         ids = self._encode(self._training, clean)
-        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token
+        # mistral-common renamed get_control_token to get_special_token; the old name is for older releases
+        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token  # type: ignore[attr-defined]
         end_of_instruction = lookup("[/INST]")
         mask = [False] * len(ids)
         turn, inside = -1, False

@@ -128,7 +128,7 @@ def write_hf_tokenizer(tokenizer_file: Path, folder: Path) -> None:
     from sentencepiece import sentencepiece_model_pb2
     from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers, processors
 
-    proto = sentencepiece_model_pb2.ModelProto()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]  # generated, without stubs
     proto.ParseFromString(Path(tokenizer_file).read_bytes())
     normal, unknown, control, user_defined, byte = 1, 2, 3, 4, 6
     pieces = [(p.piece, p.score, p.type) for p in proto.pieces]

@@ -21,9 +21,12 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.store.models import Case, CaseBranch, LoopRun, TherapySession
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy.orm import Session
 
     from jedi_academy.store import Database
+    from jedi_academy.store.lock import DataDirLock
 
 MAIN = "main"
 _DEFAULT_NAME = re.compile(r"branch-(\d+)")
@@ -35,6 +38,32 @@ class BranchInfo:
     from_checkpoint_id: str
     parent_branch: str | None
     after_session: int | None  # the session whose loop made the start checkpoint (None: the case's first)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BranchMade:
+    """What ``branch_case`` did; ``as_dict()`` is ``academy case branch --json``."""
+
+    case_id: str
+    branch: str
+    from_checkpoint_id: str
+    after_session: int | None  # the session whose loop made the start checkpoint (None: the case's first)
+    parent_branch: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BranchSwitched:
+    """What ``switch_branch`` did; ``as_dict()`` is ``academy case switch --json``."""
+
+    case_id: str
+    branch: str
+    checkpoint_id: str  # the branch's newest checkpoint, where the next session runs
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +144,8 @@ def case_checkpoints(session: Session, case: Case) -> dict[str, int | None]:
         .where(LoopRun.case_id == case.id, LoopRun.checkpoint_id.is_not(None))
     )
     for checkpoint, number in rows:
-        found[checkpoint] = number
+        if checkpoint is not None:  # the query's filter: never None here
+            found[checkpoint] = number
     return found
 
 
@@ -128,19 +158,37 @@ def next_branch_name(taken: set[str]) -> str:
     return f"branch-{number}"
 
 
+def _case_writer(database: Database, data_dir: Path, case_id: str, command: str) -> DataDirLock:
+    """The case's writer lock (as ``session end`` and the loop take it), by the case's full id: a branch or a
+    switch must not move the case under a session ending or a loop training it."""
+    from jedi_academy.store import case_lock
+
+    with database.session() as session:
+        full_id = get_case(session, case_id).id
+    return case_lock(data_dir, full_id, command)
+
+
 def branch_case(
     database: Database,
     case_id: str,
     *,
+    data_dir: Path,
     at: str | None = None,
     after_session: int | None = None,
     name: str | None = None,
-) -> dict[str, Any]:
+) -> BranchMade:
     """Start a new branch of the case from one of its checkpoints (``at``, an id or prefix, or the one
     ``after_session``'s loop made); later sessions grow it. Writes the ``CaseBranch`` row and moves the case,
-    in one transaction."""
+    in one transaction, under the case's writer lock."""
     if (at is None) == (after_session is None):
         raise AcademyError("give exactly one of --at CHECKPOINT or --after-session N")
+    with _case_writer(database, data_dir, case_id, "case branch"):
+        return _branch_locked(database, case_id, at=at, after_session=after_session, name=name)
+
+
+def _branch_locked(
+    database: Database, case_id: str, *, at: str | None, after_session: int | None, name: str | None
+) -> BranchMade:
     with database.session() as session:
         case = get_case(session, case_id)
         unfinished = session.scalars(
@@ -171,13 +219,7 @@ def branch_case(
         )
         case.current_checkpoint_id, case.current_branch = chosen, name
         case_id = case.id
-    return {
-        "case_id": case_id,
-        "branch": name,
-        "from_checkpoint_id": chosen,
-        "after_session": checkpoints[chosen],
-        "parent_branch": parent,
-    }
+    return BranchMade(case_id, name, chosen, checkpoints[chosen], parent)
 
 
 def _chosen_checkpoint(
@@ -212,9 +254,10 @@ def _chosen_checkpoint(
     return matches[0]
 
 
-def switch_branch(database: Database, case_id: str, name: str) -> dict[str, Any]:
-    """Continue an existing branch: later sessions run on its newest checkpoint."""
-    with database.session() as session:
+def switch_branch(database: Database, case_id: str, name: str, *, data_dir: Path) -> BranchSwitched:
+    """Continue an existing branch: later sessions run on its newest checkpoint (under the case's writer
+    lock)."""
+    with _case_writer(database, data_dir, case_id, "case switch"), database.session() as session:
         case = get_case(session, case_id)
         branches = case_branches(session, case)
         branch = next((b for b in branches if b.name == name), None)
@@ -224,4 +267,4 @@ def switch_branch(database: Database, case_id: str, name: str) -> dict[str, Any]
         loops = [s for s in branch_steps(session, case, branch) if s.session is not None]
         latest = loops[-1].checkpoint_id if loops else branch.from_checkpoint_id
         case.current_checkpoint_id, case.current_branch = latest, name
-        return {"case_id": case.id, "branch": name, "checkpoint_id": latest}
+        return BranchSwitched(case.id, name, latest)

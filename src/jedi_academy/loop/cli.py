@@ -344,12 +344,15 @@ def case_branch(
         from jedi_academy.cli_errors import usage_error
 
         raise usage_error(ctx, "give exactly one of --at CHECKPOINT or --after-session N")
-    result = branch_case(_database(ctx), case_id, at=at, after_session=after_session, name=name)
+    data_dir = _settings(ctx).data_dir
+    result = branch_case(
+        _database(ctx), case_id, data_dir=data_dir, at=at, after_session=after_session, name=name
+    )
     if as_json:
-        _print_json(result)
+        _print_json(result.as_dict())
         return
     typer.echo(
-        f"case {result['case_id']}: branch {result['branch']} starts at {result['from_checkpoint_id']}; "
+        f"case {result.case_id}: branch {result.branch} starts at {result.from_checkpoint_id}; "
         "the next session runs there"
     )
 
@@ -363,11 +366,11 @@ def case_switch(
     """Continue another branch: later sessions run on its newest checkpoint."""
     from jedi_academy.loop.branches import switch_branch
 
-    result = switch_branch(_database(ctx), case_id, branch)
+    result = switch_branch(_database(ctx), case_id, branch, data_dir=_settings(ctx).data_dir)
     if as_json:
-        _print_json(result)
+        _print_json(result.as_dict())
     else:
-        typer.echo(f"case {result['case_id']}: on branch {branch}, checkpoint {result['checkpoint_id']}")
+        typer.echo(f"case {result.case_id}: on branch {result.branch}, checkpoint {result.checkpoint_id}")
 
 
 def case_tree_command(

@@ -110,7 +110,7 @@ def signed_rank_test(differences: Sequence[float]) -> SignedRankResult:
     centre2 = sum(ranks)  # 2 x E(W+) in doubled units: E = sum(ranks) / 2
     distance = abs(2 * observed - centre2)
     p = sum((q for value, q in null.items() if abs(2 * value - centre2) >= distance), Fraction(0))
-    smallest = float(min(1, 2 * half**n))
+    smallest = float(min(Fraction(1), 2 * half**n))
     return SignedRankResult(n=n, w_plus=observed / 2, p=float(p), smallest_reachable_p=smallest)
 
 

@@ -4,22 +4,11 @@ measurement, the instrument's severity bands and caseness cut-off), the tree, an
 from __future__ import annotations
 
 import html
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jedi_academy.store import Database
-
-
-def _svg(figure: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg") :]
 
 
 def branch_series(view: dict[str, Any], instrument: str) -> dict[str, list[dict[str, Any]]]:
@@ -46,52 +35,55 @@ def branch_series(view: dict[str, Any], instrument: str) -> dict[str, list[dict[
 
 
 def trajectory_plot(view: dict[str, Any], instrument_id: str) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """The case's trajectory on one instrument: a line per branch with its 95% band, the severity bands and
+    the caseness cut-off; an invalid measurement is a labelled cross below the axis, never a point on it."""
+    from jedi_academy.charts import Band, Chart, Point, Series, render_svg
     from jedi_academy.instruments import load_instrument
 
     instrument = load_instrument(instrument_id)
     low, high = instrument.definition.scoring.range
-    figure, axis = plt.subplots(figsize=(8, 3.8))
-    shades = ("#f4f4f4", "#e6e6e6")
-    for index, band in enumerate(instrument.definition.bands):
-        axis.axhspan(band.min, band.max, color=shades[index % 2], zorder=0)
-        axis.text(0.995, (band.min + band.max) / 2, str(band.label), transform=axis.get_yaxis_transform(),
-                  ha="right", va="center", fontsize=7, color="#777")  # fmt: skip
-    cutoff = instrument.change.caseness_cutoff if instrument.change else None
-    if cutoff is not None:
-        axis.axhline(cutoff, color="#b22", linestyle="--", linewidth=1, label=f"caseness cut-off {cutoff:g}")
     from jedi_academy.loop.control_view import control_series
 
-    series = branch_series(view, instrument_id)
-    colours = {}
-    for name, points in series.items():
+    series = []
+    by_branch = branch_series(view, instrument_id)
+    for name, points in by_branch.items():
+        drawn = []
+        for p in points:
+            note = f"session {p['session']}"
+            if p["valid"]:
+                ci_low, ci_high = p["ci95"]
+                note = f"{note}: {p['total']:.2f}"
+                drawn.append(Point(p["session"], p["total"], ci_low, ci_high, note=note))
+            else:  # the gates' reason codes (the run's own problems when it has none)
+                gates = (p.get("validity") or {}).get("reasons") or []
+                codes = [str(r.get("code")) for r in gates if isinstance(r, dict)]
+                reasons = codes or p.get("problems") or []
+                drawn.append(Point(p["session"], None, invalid=reasons, note=note))
+        series.append(Series(f"branch {name}", drawn))
+    for name, points in control_series(view, instrument_id, by_branch).items():  # the no-therapist controls
         valid = [p for p in points if p["valid"]]
-        if not valid:
-            continue
-        xs = [p["session"] for p in valid]
-        line = axis.plot(xs, [p["total"] for p in valid], marker="o", label=f"branch {name}")[0]
-        colours[name] = line.get_color()
-        axis.fill_between(xs, [p["ci95"][0] for p in valid], [p["ci95"][1] for p in valid],
-                          color=line.get_color(), alpha=0.18)  # fmt: skip
-        invalid = [p["session"] for p in points if not p["valid"]]
-        if invalid:
-            axis.plot(invalid, [low] * len(invalid), "x", color=line.get_color(), label=f"{name}: invalid")
-    for name, points in control_series(view, instrument_id, series).items():  # the no-therapist controls
-        valid = [p for p in points if p["valid"]]
-        if len(valid) >= 1:
-            axis.plot([p["session"] for p in valid], [p["total"] for p in valid], linestyle="--",
-                      marker="o", fillstyle="none", color=colours.get(name),
-                      label=f"{name}: no-therapist control")  # fmt: skip
-    axis.set_ylim(low, high)
-    axis.set_xlabel("after session (0 = baseline)")
-    axis.set_ylabel(f"{instrument_id} total")
-    axis.xaxis.get_major_locator().set_params(integer=True)
-    axis.legend(fontsize=7, loc="upper left")
-    return _svg(figure)
+        if len(valid) >= 2:
+            marks = [
+                Point(p["session"], p["total"], note=f"session {p['session']}: {p['total']:.2f}")
+                for p in valid
+            ]
+            series.append(Series(f"{name}: no-therapist control", marks, band=False, dashed=True))
+    sessions = [p.x for s in series for p in s.points]
+    last = int(max(sessions, default=1)) or 1
+    chart = Chart(
+        title=f"{instrument_id} total per session, by branch",
+        series=series,
+        x_ticks=[(n, str(n)) for n in range(last + 1)],
+        x_label="after session (0 = baseline)",
+        y_label=f"{instrument_id} total",
+        y_range=(float(low), float(high)),
+        cutoff=instrument.change.caseness_cutoff if instrument.change else None,
+        cutoff_label="caseness cut-off",
+        bands=[Band(band.min, band.max, str(band.label)) for band in instrument.definition.bands],
+        width=720,
+        height=320,
+    )
+    return str(render_svg(chart))
 
 
 def write_case_report(database: Database, case_id: str, path: Path) -> Path:

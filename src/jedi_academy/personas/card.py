@@ -13,13 +13,13 @@ schema) stay readable through :func:`read_card`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jedi_academy.personas.card_v1 import PROMPT_VERSION_V1, PersonaCardV1, render_card_v1, system_prompt_v1
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION: Final = 2
 PROMPT_VERSION = "persona-prompt-2"  # the patient system prompt rendered from a v2 card
 NOT_STATED = "not stated"
 

@@ -259,7 +259,8 @@ def _generate_wave(
         for number, reply in zip(pending, replies, strict=True):
             candidate = wave[number]
             parsed = parse_card(reply, candidate.labels)
-            reason, privacy = parsed.reason, {}
+            privacy: dict[str, Any] = {}
+            reason = parsed.reason
             if parsed.card is not None:
                 reason, privacy = checks.reason_to_reject(parsed.card, candidate)
             if reason is None and parsed.card is not None:

@@ -172,11 +172,11 @@ def drop_elements(card: PersonaCard, paths: Sequence[str]) -> PersonaCard | None
         target = holder[parts[-1]]
         key = "level" if "level" in target else "stage" if "stage" in target else "text"
         target.update({key: NOT_STATED, "basis": NOT_STATED, "evidence": []})
-    for parts, indexes in removals.items():
+    for listed, indexes in removals.items():
         holder = data
-        for part in parts[:-1]:
+        for part in listed[:-1]:
             holder = holder[part]
-        holder[parts[-1]] = [item for n, item in enumerate(holder[parts[-1]]) if n not in indexes]
+        holder[listed[-1]] = [item for n, item in enumerate(holder[listed[-1]]) if n not in indexes]
     try:
         return PersonaCard.model_validate(data)
     except ValidationError:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.report import baseline_sections, verdict_line, write_report
+from jedi_academy.errors import AcademyError
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -22,23 +23,26 @@ TINY_NOTE = (
 
 
 def training_plot(history: list[dict[str, float]], validation: list[dict[str, float]]) -> str:
-    import matplotlib
+    """The training and validation loss per step (by the one chart renderer)."""
+    from jedi_academy.charts import Chart, Point, Series, render_svg
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from jedi_academy.assessment.report import _svg
-
-    figure, axis = plt.subplots(figsize=(6, 3))
-    axis.plot([h["step"] for h in history], [h["loss"] for h in history], label="training loss")
+    training = [Point(h["step"], h["loss"]) for h in history]
+    series = [Series("training loss", training, band=False, markers=False)]
     if validation:
-        axis.plot(
-            [v["step"] for v in validation], [v["loss"] for v in validation], "o-", label="validation loss"
-        )
-    axis.set_xlabel("step")
-    axis.set_ylabel("loss per token")
-    axis.legend()
-    return _svg(figure)
+        checked = [Point(v["step"], v["loss"]) for v in validation]
+        series.append(Series("validation loss", checked, band=False))
+    steps = [h["step"] for h in history] + [v["step"] for v in validation]
+    last = max(steps, default=1)
+    chart = Chart(
+        title="loss per token by training step",
+        series=series,
+        x_ticks=[(0, "0"), (last / 2, f"{last / 2:g}"), (last, f"{last:g}")],
+        x_label="step",
+        y_label="loss per token",
+        width=480,
+        height=240,
+    )
+    return str(render_svg(chart))
 
 
 def _funnel(config: PipelineConfig, state: PipelineState, spec: str) -> list[tuple[str, Any]]:
@@ -77,7 +81,10 @@ def write_pipeline_report(
     for spec in config.input.specializations:
         checkpoint_id = state.output(f"finetune:{spec}")["checkpoint_id"]
         with database.session() as session:
-            metrics = dict(session.get(Checkpoint, checkpoint_id).metrics)
+            checkpoint = session.get(Checkpoint, checkpoint_id)
+            if checkpoint is None:  # the pipeline's state names a checkpoint the database lost
+                raise AcademyError(f"the pipeline's checkpoint {checkpoint_id} is not in the database")
+            metrics = dict(checkpoint.metrics)
         results = state.output(f"baseline:{spec}")["results"]
         sections.append((f"{spec}: data funnel", _table(_funnel(config, state, spec))))
         sections.append(

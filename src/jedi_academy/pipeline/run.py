@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,7 @@ class Pipeline:
         report = self.state.output("report")
         return PipelineResult(Path(report["path"]), report["summary"], ran, skipped)
 
-    def _stages(self):  # type: ignore[no-untyped-def]
+    def _stages(self) -> Iterator[Stage]:
         """Generated lazily: each stage's inputs include the outputs recorded by the stages before it."""
         yield self._ingest_stage()
         for spec in self.config.input.specializations:

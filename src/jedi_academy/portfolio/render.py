@@ -10,59 +10,40 @@ from typing import Any
 
 from markupsafe import Markup
 
-WIDTH, HEIGHT, PAD = 360, 180, 34
+WIDTH, HEIGHT = 360, 200
 
 
 def trajectory_svg(case: dict[str, Any]) -> Markup:
-    """Baseline and session-wise totals with their 95% intervals; an invalid measurement is a gap in the line
-    and a labelled cross below the axis."""
-    points: list[tuple[str, dict[str, Any] | None]] = [("B", case["figures"]["baseline"])]
-    points += [(str(s["number"]), s["score"]) for s in case["figures"]["sessions"]]
-    values = [
-        v for _, s in points if s and s["valid"] for v in (s["total"], *(c for c in s["ci"] if c is not None))
-    ]
-    # the axis spans the instrument's whole range, so a small change looks small
-    low, high = instrument_range(case["instrument"])
-    low, high = min([low, *values]), max([high, *values])
-    if high - low < 1e-9:
-        low, high = low - 1, high + 1
-    step = (WIDTH - 2 * PAD) / max(1, len(points) - 1)
+    """Baseline and session-wise totals with their 95% intervals, by the one chart renderer
+    (``jedi_academy.charts``); an invalid measurement is a gap in the line and a labelled cross below the
+    axis. The axis spans the instrument's whole range, so a small change looks small."""
+    from jedi_academy.charts import Chart, Point, Series, render_svg
 
-    def y(value: float) -> float:
-        return PAD / 2 + (HEIGHT - 1.5 * PAD) * (high - value) / (high - low)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" '
-        f'aria-label="{_escape(case["instrument"])} total by session">',
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD / 2}" y2="{HEIGHT - PAD}" stroke="#999"/>',
-        f'<text x="2" y="{y(high) + 4:.1f}" font-size="10">{high:.1f}</text>',
-        f'<text x="2" y="{y(low) + 4:.1f}" font-size="10">{low:.1f}</text>',
-    ]
-    line = []
-    for index, (label, point) in enumerate(points):
-        x = PAD + index * step
-        parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - PAD / 2 + 4}" font-size="10" text-anchor="middle">{label}</text>'
-        )
-        if not point or not point["valid"]:
-            # below the axis and its session label, never at a height that reads as a score
-            parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 3}" font-size="9" fill="#a11" text-anchor="middle">'
-                "\u00d7 invalid</text>"
-            )
+    figures = [("B", case["figures"]["baseline"])]
+    figures += [(str(s["number"]), s["score"]) for s in case["figures"]["sessions"]]
+    points = []
+    for index, (label, score) in enumerate(figures):
+        if not score or not score["valid"]:
+            reasons = (score or {}).get("invalid_reasons") or ["not_assessed"]
+            points.append(Point(index, None, invalid=reasons, note=f"session {label}"))
             continue
-        ci_low, ci_high = point["ci"]
-        if ci_low is not None and ci_high is not None:
-            parts.append(
-                f'<line x1="{x:.1f}" y1="{y(ci_low):.1f}" x2="{x:.1f}" y2="{y(ci_high):.1f}" stroke="#8aa" '
-                'stroke-width="3"/>'
-            )
-        parts.append(f'<circle cx="{x:.1f}" cy="{y(point["total"]):.1f}" r="3.5" fill="#245"/>')
-        line.append(f"{x:.1f},{y(point['total']):.1f}")
-    if len(line) > 1:
-        parts.insert(1, f'<polyline points="{" ".join(line)}" fill="none" stroke="#245" stroke-width="1.5"/>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+        ci_low, ci_high = score["ci"]
+        points.append(
+            Point(index, score["total"], ci_low, ci_high, note=f"session {label}: {score['total']:.1f}")
+        )
+    values = [v for p in points for v in (p.y, p.low, p.high) if v is not None]
+    low, high = instrument_range(case["instrument"])
+    chart = Chart(
+        title=f"{case['instrument']} total by session",
+        series=[Series("total", points, band=False)],
+        x_ticks=[(index, label) for index, (label, _) in enumerate(figures)],
+        x_label="B = baseline, then after each session",
+        y_range=(min([low, *values]), max([high, *values])),
+        legend=False,
+        width=WIDTH,
+        height=HEIGHT,
+    )
+    return render_svg(chart)
 
 
 def instrument_range(instrument: str) -> tuple[float, float]:
@@ -76,10 +57,6 @@ def instrument_range(instrument: str) -> tuple[float, float]:
     except AcademyError:
         return 0.0, 1.0
     return (low, high) if high > low else (0.0, 1.0)
-
-
-def _escape(text: str) -> str:
-    return str(Markup.escape(text))
 
 
 def number(value: Any, digits: int = 1) -> str:

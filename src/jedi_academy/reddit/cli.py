@@ -207,7 +207,7 @@ def _to_stderr(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def _load_rules(path: Path):  # type: ignore[no-untyped-def]
+def _load_rules(path: Path) -> Any:
     import yaml
     from pydantic import ValidationError
 

@@ -155,7 +155,7 @@ class _Run:
         database = open_database(self.settings)
         _make_database_private(self.settings)
         sync_specializations(database, self.specs)
-        fresh = {
+        fresh: dict[str, Any] = {  # the run's description, as started or as reopened
             "inputs": inputs,
             "specializations": state.specializations,
             "rules": state.rules,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class ProgressSink(Protocol):
@@ -33,37 +33,21 @@ class NullProgress:
 
 
 class RichProgress:
-    """One bar per input file, on stderr."""
+    """One bar per input file, on stderr (the one progress display, ``jedi_academy.progress``)."""
 
     def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from jedi_academy.progress import Progress
 
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            refresh_per_second=4,
+            ["text:{task.description}", "bar", "bytes", "speed", "text:{task.fields[rate]}", "remaining"]
         )
-        self._progress.start()
-        self._task: int | None = None
+        self._task: Any = None
         self._total = 0
         self._started = 0.0
         self._first_lines = 0
 
     def start_file(self, name: str, total: int, decoder: str, *, completed: int = 0, lines: int = 0) -> None:
-        self._task = self._progress.add_task(f"{name} [{decoder}]", total=total, completed=completed, rate="")
+        self._task = self._progress.add(f"{name} [{decoder}]", total=total, completed=completed, rate="")
         self._total = total
         self._started = time.monotonic()
         self._first_lines = lines  # a resumed file counts its rate from the checkpoint on
@@ -82,7 +66,7 @@ class RichProgress:
 
     def message(self, text: str) -> None:
         """Print above the bar."""
-        self._progress.console.print(text, markup=False, highlight=False)
+        self._progress.line(text)
 
     def close(self) -> None:
-        self._progress.stop()
+        self._progress.close()

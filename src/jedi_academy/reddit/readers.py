@@ -102,8 +102,12 @@ class PlainReader(DumpReader):
 class _Stream(Protocol):
     """One compressed stream (bz2 stream, xz stream, gzip member, zstd frame) being decoded."""
 
-    eof: bool
-    unused_data: bytes
+    # read-only here: a decompressor's own attributes (bz2, lzma) are read-only properties
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
 
     @property
     def needs_input(self) -> bool: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -21,6 +21,12 @@ from jedi_academy.specializations.model import Specialization
 CHUNK = 8 << 20
 NEWLINE = ord("\n")
 MAX_LINE = 256 << 20
+
+
+class LineHandler(Protocol):
+    """What ``scan`` hands each chunk to: the local ``Selector``, or the Spark engine's collector."""
+
+    def process(self, buf: bytes, end: int, line: int, path: str) -> int: ...
 
 
 class Selector:
@@ -92,7 +98,7 @@ class Selector:
             self.writer.add(spec_id, row)
             counts.by_specialization[spec_id] += 1
         counts.kept += 1
-        counts.by_subreddit[subreddit.lower()] += 1
+        counts.by_subreddit[str(subreddit).lower()] += 1  # a str: it matched a specialization
         return None
 
     def _malformed(self, path: str, lineno: int, error: str) -> None:
@@ -124,7 +130,7 @@ def count_newlines(buf: bytes, end: int) -> int:
 
 def scan(
     reader: DumpReader,
-    selector: Selector,
+    selector: LineHandler,
     *,
     path: str,
     line: int,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -26,7 +26,7 @@ DirsOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _load(ctx: typer.Context, dirs: list[Path] | None):  # type: ignore[no-untyped-def]
+def _load(ctx: typer.Context, dirs: list[Path] | None) -> tuple[Any, Any]:
     from jedi_academy.specializations.loading import load_specializations
 
     settings = _settings(ctx)

@@ -32,7 +32,7 @@ def referencing_counts(session: Session, table: str, ids: Collection[Any]) -> di
 
 def _mapped_class(table_name: str) -> Any:
     for mapper in Base.registry.mappers:
-        if mapper.local_table.name == table_name:
+        if getattr(mapper.local_table, "name", None) == table_name:
             return mapper.class_
     raise KeyError(table_name)
 

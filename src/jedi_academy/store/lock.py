@@ -6,10 +6,10 @@ Two granularities (docs/configuration.md lists which service takes which):
 * :func:`data_dir_lock`, one writer per data directory: ``run``, ``ingest``, ``finetune``, ``dataset build``,
   the loop (``academy loop``, ``experiment therapists`` and every job an ``academy worker`` runs), ``ledger
   backfill`` and ``portfolio build``.
-* :func:`case_lock`, one writer per case: ``session end`` and the loop. Sessions are
-  interactive and must go on while a worker trains another case, so they do not take the data-directory lock;
-  the loop takes the case lock of its case after the data-directory lock (always in that order, so two
-  writers never wait on each other in a circle).
+* :func:`case_lock`, one writer per case: ``session end``, ``case branch``/``case switch`` and the loop.
+  Sessions are interactive and must go on while a worker trains another case, so they do not take the
+  data-directory lock; the loop takes the case lock of its case after the data-directory lock (always in that
+  order, so two writers never wait on each other in a circle).
 
 Both are OS file locks (``filelock``): the operating system releases them when their process ends, however it
 ends, so a crash never leaves a stale lock. Next to each, ``<lock>.json`` says who holds it, so that a second

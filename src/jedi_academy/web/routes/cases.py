@@ -142,7 +142,7 @@ def register_routes(routes: "Routes") -> None:
         if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
         try:
-            branch_case(database, case_id, at=checkpoint)
+            branch_case(database, case_id, data_dir=settings.data_dir, at=checkpoint)
         except AcademyError as exc:  # an unfinished session, a checkpoint no loop of the case made
             raise HTTPException(409, exc.message) from exc
         return redirect(request, f"/cases/{case_id}")
