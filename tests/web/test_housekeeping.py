@@ -93,3 +93,34 @@ def test_archiving_and_disabling(house: Site, capsys: pytest.CaptureFixture[str]
         )
     assert main([*cli, "therapist", "list"]) == 0
     assert f"{house.ada.name}  (disabled)" in capsys.readouterr().out
+
+
+def test_a_therapist_disables_their_own_account(house: Site) -> None:
+    """The account page's "Disable my account" (with the current password) does what `academy therapist
+    disable` does: every browser signed out, no sign-in afterwards, nothing deleted."""
+    from jedi_academy.sessions import add_therapist
+    from jedi_academy.sessions.records import therapist_json
+    from jedi_academy.store.models import Therapist
+    from jedi_academy.web import accounts
+
+    therapist = add_therapist(house.database, "Cara Self")
+    invite = accounts.invite(house.database, therapist["id"], "cara@example.org")
+    accounts.accept_invite(house.database, invite, PASSWORD)
+    cara, elsewhere = sign_in(house.url, "cara@example.org"), sign_in(house.url, "cara@example.org")
+    page = cara.get("/account").text
+    assert 'id="disable-account"' in page and "hx-confirm=" in page
+    wrong = cara.post("/account/disable", data={"csrf_token": csrf_of(page), "current": "not the password"})
+    assert wrong.status_code == 400 and "the current password is wrong" in wrong.text
+    assert cara.get("/").status_code == 200  # a wrong password changes nothing
+
+    done = cara.post("/account/disable", data={"csrf_token": csrf_of(page), "current": PASSWORD})
+    assert done.status_code == 200 and "Account disabled" in done.text
+    assert cara.get("/").status_code == 303 and elsewhere.get("/").status_code == 303  # signed out everywhere
+    form = cara.get("/login")
+    again = cara.post(
+        "/login", data={"email": "cara@example.org", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
+    )
+    assert again.status_code == 401
+    with house.database.session() as session:
+        row = session.get(Therapist, therapist["id"])
+        assert row is not None and therapist_json(row)["disabled"] is True

@@ -205,16 +205,24 @@ class WrongPassword(AcademyError):
     """The current password given to change it was wrong (counted by the caller's throttle)."""
 
 
-def change_password(database: Database, therapist_id: str, current: str, new: str) -> None:
+def verify_current_password(database: Database, therapist_id: str, current: str) -> None:
+    """Raises WrongPassword unless ``current`` is the account's password (a dummy hash is verified when there
+    is no account, so both cases take the same time)."""
     with database.session() as session:
         account = session.get(WebAccount, therapist_id)
         stored = account.password_hash if account is not None else None
-        email = account.email if account is not None else ""
-    check_password(new, email, therapist_name(database, therapist_id))
     try:
         _hasher.verify(stored or _DUMMY_HASH, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         raise WrongPassword("the current password is wrong") from None
+
+
+def change_password(database: Database, therapist_id: str, current: str, new: str) -> None:
+    with database.session() as session:
+        account = session.get(WebAccount, therapist_id)
+        email = account.email if account is not None else ""
+    check_password(new, email, therapist_name(database, therapist_id))
+    verify_current_password(database, therapist_id, current)
     with database.session() as session:
         account = session.get(WebAccount, therapist_id)
         assert account is not None

@@ -213,3 +213,33 @@ def register_routes(routes: "Routes") -> None:
         assert who.login is not None  # a signed-in route
         accounts.drop_other_sessions(database, therapist_id, who.login.token)
         return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")
+
+    @app.post("/account/disable")
+    def disable_account(request: Request, who: Post, current: Annotated[str, Form()]) -> Response:
+        """The therapist closes their own account (as `academy therapist disable` does): every browser is
+        signed out, nothing they made is deleted, and only an operator can enable it again."""
+        from jedi_academy.sessions.housekeeping import disable_therapist
+
+        therapist_id, address = who.therapist_id or "", client_address(request)
+        key = accounts.password_key(therapist_id)
+        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
+        if wait:
+            return throttled(request, who, "account.html", wait)
+        try:
+            accounts.verify_current_password(database, therapist_id, current)
+        except accounts.WrongPassword as exc:
+            accounts.record_attempt(database, key, address, False, config.rate_limit)
+            return page(request, "account.html", who, status=400, error=exc.message)
+        accounts.record_attempt(database, key, address, True, config.rate_limit)
+        disable_therapist(database, therapist_id)  # also ends every login, this one included
+        response = page(
+            request,
+            "message.html",
+            Visitor(login=None, anonymous_csrf=who.csrf),
+            title="Account disabled",
+            text="Your account is disabled and every browser is signed out. Your cases, sessions and "
+            "portfolio records stay as they were; an operator can enable the account again "
+            "(`academy therapist disable NAME --undo`).",
+        )
+        response.delete_cookie(COOKIE, path="/")
+        return response
