@@ -196,6 +196,9 @@ TAMPERS: dict[str, tuple[Callable[..., dict[str, bytes]], str]] = {
     "a classification's side":
         (_planted_tamper(lambda b: _sam_effect(b).update(classification=NO_DIFFERENCE)),
          "case c-sam: effect.classification"),
+    "a flipped side":  # the session's effect still says better: the instrument's direction is contradicted
+        (_planted_tamper(lambda b: _sam_effect(b).update(classification="therapist worse than control")),
+         "case c-sam: effect.classification contradicts the direction"),
     "a control score": (_planted_tamper(lambda b: _session(b, 0)["control"].update(total=8.0)),
                         "case c-robin: session 1 control.total does not follow"),
     "an aggregate mean":
