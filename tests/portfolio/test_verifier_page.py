@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from jedi_academy.portfolio import build_portfolio
+from jedi_academy.portfolio import CaseInput, PortfolioRequest, SessionInput, build_portfolio, figures
 from jedi_academy.portfolio.build import document_bytes
+from jedi_academy.store import ledger
 from tests.portfolio.test_portfolio import _resign, request
 from tests.web.conftest import browser  # noqa: F401  (the module's Chromium)
 
@@ -30,6 +31,56 @@ def with_adapters(world: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("verifier") / "portfolio-t-1"
     build_portfolio(world.database, world.settings.data_dir, request(world, with_adapters=True), out)
     return out
+
+
+# The tiny model's runs are all invalid (it barely answers on the option labels), so a genuine bundle of this
+# world has no therapist effect and no mean. The planted bundle is built genuinely with control runs and a
+# second persona, then its run records are made valid with these totals and standard errors (by run id
+# order), its chain, figures and aggregate recomputed by portfolio/figures.py, and it is signed with the
+# instance's own key: every figure the page recomputes then carries a number.
+PLANTED = [(12.0, 1.0), (9.0, 1.2), (7.0, 0.8), (14.0, 1.1), (10.0, 0.9)]
+
+
+@pytest.fixture(scope="module")
+def planted(world: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    robin = CaseInput("c-robin", "depression", "p-robin", "phq-9", world.baseline, sessions=(
+        SessionInput(1, run_id=world.after_session_1, control_run_id=world.after_session_2),
+        SessionInput(2, run_id=world.after_session_2, control_run_id=world.after_session_1)))
+    sam = CaseInput("c-sam", "depression", "p-sam", "phq-9", world.other_baseline, sessions=(
+        SessionInput(1, run_id=world.other_after, control_run_id=world.other_baseline),))
+    out = tmp_path_factory.mktemp("planted") / "portfolio-t-1"
+    both = PortfolioRequest("t-1", "Ada Padawan", [robin, sam])
+    build_portfolio(world.database, world.settings.data_dir, both, out)
+    document = json.loads((out / "portfolio.json").read_text())
+    body = document["body"]
+    records = body["records"]
+    runs = sorted((r for r in records.values() if r["kind"] == "assessment_run"),
+                  key=lambda r: r["content"]["id"])
+    assert len(runs) == len(PLANTED)
+    links = {seq: sha for seq, sha in body["chain"]["links"]}
+    for item, (total, se) in zip(runs, PLANTED, strict=True):
+        run = item["content"]
+        run.update(total=total, ci_low=total - 1.96 * se, ci_high=total + 1.96 * se)
+        run["result"].update(standard_error=se, validity={"valid": True, "reasons": []})
+        links[item["seq"]] = ledger.body_sha256(item["seq"], item["kind"], item["subject_id"],
+                                                ledger.content_sha256(run))
+    body["chain"]["links"] = [[seq, links[seq]] for seq, _sha in body["chain"]["links"]]
+    current = body["chain"]["prev_sha256"]
+    for _seq, sha in body["chain"]["links"]:
+        current = ledger.entry_sha256(current, sha)
+    body["chain"]["head"]["entry_sha256"] = body["chain"]["signed_head"]["entry_sha256"] = current
+    for case in body["cases"]:
+        case["figures"] = figures.case_figures({k: v for k, v in case.items() if k != "figures"}, records)
+    body["aggregate"] = figures.aggregate(body["cases"])
+    (out / "portfolio.json").write_bytes(document_bytes(document))
+    _resign(out, world.settings.data_dir)
+    block = body["aggregate"][0]
+    # what the planted bundle must exercise: effects with intervals, and means over two personas
+    assert block["personas_with_valid_change"] == 2 and block["personas_with_effect"] == 2, block
+    assert block["mean_change_ci95"] is not None and block["mean_effect_ci95"] is not None, block
+    assert body["cases"][0]["figures"]["sessions"][0]["control"]["total"] == 7.0
+    assert body["cases"][1]["figures"]["effect"]["classification"] == "therapist better than control"
+    return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -90,6 +141,25 @@ def _first_run(body: dict) -> dict:  # type: ignore[type-arg]
     return next(r for r in body["records"].values() if r["kind"] == "assessment_run")["content"]
 
 
+NO_DIFFERENCE = "no difference beyond measurement noise"
+
+
+def _planted_tamper(change: Callable[[dict], None]) -> Callable[..., dict[str, bytes]]:  # type: ignore[type-arg]
+    return lambda f: _document(f, _body(change))
+
+
+def _session(body: dict, index: int) -> dict:  # type: ignore[type-arg]
+    return body["cases"][0]["figures"]["sessions"][index]
+
+
+def _sam_effect(body: dict) -> dict:  # type: ignore[type-arg]
+    return body["cases"][1]["figures"]["effect"]
+
+
+def _aggregate(body: dict) -> dict:  # type: ignore[type-arg]
+    return body["aggregate"][0]
+
+
 TAMPERS: dict[str, tuple[Callable[..., dict[str, bytes]], str]] = {
     "an item distribution": (lambda f: _document(f, _body(lambda b: _first_run(b)["items"][0]["distribution"]
                              .update({"3": 0.5}))), "does not match the hash chain"),
@@ -116,6 +186,28 @@ TAMPERS: dict[str, tuple[Callable[..., dict[str, bytes]], str]] = {
     "an extra file": (lambda f: {**f, "notes.txt": b"trust me"}, "unexpected file(s): notes.txt"),
     "a missing page":
         (lambda f: {k: v for k, v in f.items() if k != "index.html"}, "no unexpected or missing"),
+    "a session effect": (_planted_tamper(lambda b: _session(b, 0)["effect"].update(effect=3.0)),
+                         "case c-robin: session 1 effect.effect does not follow"),
+    "a session effect's interval":
+        (_planted_tamper(lambda b: _session(b, 1)["effect"].update(ci95=[-9.0, 1.0])),
+         "case c-robin: session 2 effect.ci95 does not follow"),
+    "a case effect": (_planted_tamper(lambda b: _sam_effect(b).update(standard_error=0.5)),
+                      "case c-sam: effect.standard_error does not follow"),
+    "a classification's side":
+        (_planted_tamper(lambda b: _sam_effect(b).update(classification=NO_DIFFERENCE)),
+         "case c-sam: effect.classification"),
+    "a flipped side":  # the session's effect still says better: the instrument's direction is contradicted
+        (_planted_tamper(lambda b: _sam_effect(b).update(classification="therapist worse than control")),
+         "case c-sam: effect.classification contradicts the direction"),
+    "a control score": (_planted_tamper(lambda b: _session(b, 0)["control"].update(total=8.0)),
+                        "case c-robin: session 1 control.total does not follow"),
+    "an aggregate mean":
+        (_planted_tamper(lambda b: _aggregate(b).update(mean_change=_aggregate(b)["mean_change"] + 0.5)),
+         "aggregate phq-9: mean_change does not follow"),
+    "an aggregate interval": (_planted_tamper(lambda b: _aggregate(b)["mean_effect_ci95"].append(0.0)),
+                              "aggregate phq-9: mean_effect_ci95 does not follow"),
+    "an aggregate count": (_planted_tamper(lambda b: _aggregate(b).update(personas_with_effect=1)),
+                           "aggregate phq-9: personas_with_effect does not follow"),
 }  # fmt: skip
 
 
@@ -127,10 +219,33 @@ def test_a_genuine_portfolio_verifies(browser: Any, verifier: Path, genuine: dic
     assert "<script src" not in page and "http://" not in page.split("<script", 1)[1]
 
 
+def test_a_planted_bundle_with_effects_and_means_verifies(browser: Any, verifier: Path, planted: dict, tmp_path: Path) -> None:  # noqa: F811, E501
+    verdict, said = _check(browser, verifier, _zip(tmp_path / "p.zip", planted))
+    assert verdict == "verified", said
+    assert "every control score and therapist effect (sessions and cases) of 2 case(s) follows" in said
+    assert "every aggregate (counts, shares, means over personas and their 95% t intervals) follows" in said
+
+
+def test_the_pages_t_quantile_matches_scipy(browser: Any, verifier: Path) -> None:  # noqa: F811
+    from scipy.stats import t
+
+    context = browser.new_context(bypass_csp=True)  # only so that the test may call the page's function
+    try:
+        page = context.new_page()
+        page.goto(verifier.as_uri())
+        for df in (1, 2, 3, 4, 7, 12, 30, 120):
+            for p in (0.975, 0.9, 0.995, 0.3):
+                got = page.evaluate("([p, df]) => tQuantile(p, df)", [p, df])
+                assert got == pytest.approx(float(t.ppf(p, df)), rel=1e-10, abs=1e-12), (p, df)
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("kind", sorted(TAMPERS))
-def test_every_tamper_fails_in_the_browser(browser: Any, verifier: Path, genuine: dict, tmp_path: Path, kind: str) -> None:  # noqa: F811, E501
+def test_every_tamper_fails_in_the_browser(browser: Any, verifier: Path, planted: dict, tmp_path: Path, kind: str) -> None:  # noqa: F811, E501
+    # the planted bundle (it verifies, above) carries every figure the page checks, effects and means included
     tamper, expected = TAMPERS[kind]
-    verdict, said = _check(browser, verifier, _zip(tmp_path / "t.zip", tamper(genuine)))
+    verdict, said = _check(browser, verifier, _zip(tmp_path / "t.zip", tamper(planted)))
     assert verdict == "failed", said
     assert "NOT VERIFIED" in said and expected in said, said
 
