@@ -211,13 +211,15 @@ def _series(
         value = p.y or 0.0  # scored: never None here
         key = f' data-checkpoint="{escape(p.key)}"' if p.key else ""
         note = escape(p.note) if p.note else f"{value:.2f}"
+        # a comparison line's markers are hollow and not "point"s: the points are the measurements charted
         fill = f'stroke="{colour}" fill="#fff" stroke-width="2"' if series.dashed else paint
+        role = "comparison-point" if series.dashed else "point"
         parts.append(
-            f'<circle class="point {kind}"{key} cx="{_fmt(x_of(p.x))}" cy="{_fmt(y_of(value))}" r="4" '
+            f'<circle class="{role} {kind}"{key} cx="{_fmt(x_of(p.x))}" cy="{_fmt(y_of(value))}" r="4" '
             f"{fill}><title>{name} {note}</title></circle>"
         )
     for p in series.points:
-        if p.invalid is None:
+        if p.invalid is None or series.dashed:  # a comparison line leaves its gaps unmarked; its text says why
             continue
         # no score: a labelled cross in a row of its own below the score axis, never a point at a value
         key = f' data-checkpoint="{escape(p.key)}"' if p.key else ""

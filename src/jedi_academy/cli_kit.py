@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +45,11 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def announce_created_data_dir(ctx: Any) -> None:  # a typer or click context
-    """One line to stderr, once, when the command created the data directory without being asked to."""
+    """One line to stderr, once, when the command created the data directory without being asked to. Not when
+    the command is failing: a failure is one `error:` line and its hint, nothing else."""
+    failing = sys.exc_info()[1]  # the exception unwinding through the context as it closes, if any
+    if failing is not None and not (isinstance(failing, typer.Exit) and failing.exit_code == 0):
+        return
     root = ctx.find_root()
     created = root.meta.get(_NEW_DATA_DIR)
     if created is not None and created.exists():
@@ -59,7 +64,6 @@ def database(ctx: typer.Context) -> Database:
     root = ctx.find_root()
     if root.meta.get(_DATABASE) is None:
         root.meta[_DATABASE] = open_database(settings(ctx))
-        announce_created_data_dir(ctx)  # at once, before the command's own output
     return root.meta[_DATABASE]
 
 

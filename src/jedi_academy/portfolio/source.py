@@ -129,6 +129,7 @@ def _protocol_input(session: Session, case: Any, protocol: Protocol, uncontrolle
         instrument=instrument,
         baseline_run_id=int(baseline_id),
         sessions=tuple(inputs),
+        closed_at=_closed_at(case),
     )
 
 
