@@ -219,7 +219,7 @@ def _series(
             f"{fill}><title>{name} {note}</title></circle>"
         )
     for p in series.points:
-        if p.invalid is None or series.dashed:  # a comparison line leaves its gaps unmarked; its text says why
+        if p.invalid is None or series.dashed:  # a comparison line leaves gaps unmarked; its text says why
             continue
         # no score: a labelled cross in a row of its own below the score axis, never a point at a value
         key = f' data-checkpoint="{escape(p.key)}"' if p.key else ""
