@@ -117,7 +117,8 @@ def render_svg(chart: Chart) -> Markup:
     """The chart as one ``<svg>`` element (safe to insert into HTML: every text is escaped)."""
     width, height = chart.width, chart.height
     # below the axis: the x tick labels (+16), the row of invalid-run markers (+26, label +40), the caption
-    left, right, top, bottom = 48, width - 16, 16, height - 56
+    # right: room for half an "invalid" label under the last step
+    left, right, top, bottom = 48, width - 28, 16, height - 56
     y_low, y_high = _y_range(chart)
     y_of = _scale(y_low, y_high, bottom, top)
     x_of = _scale(*_x_range(chart), left, right)
