@@ -88,23 +88,11 @@ def _conversations(context: LoopContext, loop: LoopRun, _state: dict[str, Any], 
         _store,
         expansion_id,
     )
-    from jedi_academy.loop.guards import loop_guards
-    from jedi_academy.loop.run import LoopOptions, _llm, _session_record
+    from jedi_academy.loop.run import expansion_inputs
     from jedi_academy.personas import persona_system_prompt
 
-    options = LoopOptions.from_dict(loop.options)
-    settings = context.settings
-    record = _session_record(context.database, loop.session_id)
-    teacher = _llm(
-        context,
-        options.teacher_backend or settings.backend,
-        options.teacher_model or settings.model,
-        options.teacher_base_url,
-    )
-    guards = loop_guards(
-        settings, context.database, record["persona_id"], record["specialization"],
-        teacher if options.self_cure_judge else None,
-    )  # fmt: skip
+    inputs = expansion_inputs(context, loop)
+    options, record, teacher, guards = inputs.options, inputs.record, inputs.teacher, inputs.guards
     generation = ExpansionOptions(temperature=options.temperature, max_tokens=options.max_tokens)
     teacher_info = {"backend": teacher.backend_name, "model": teacher.model_name}
     system = persona_system_prompt(context.database, record["persona_id"])

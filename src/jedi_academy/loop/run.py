@@ -237,11 +237,19 @@ def _llm(context: LoopContext, backend: str, model: str, base_url: str | None) -
     return context.llms[key]
 
 
-def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
-    from jedi_academy.loop.expansion import ExpansionOptions, expand_session
+@dataclass(frozen=True)
+class ExpansionInputs:
+    """What writing a loop's conversations needs: the loop's options, its session's record, the teacher and
+    the guards for the session's persona (the therapist's expansion and the control's neutral one alike)."""
+
+    options: LoopOptions
+    record: dict[str, Any]
+    teacher: Any
+    guards: Any
+
+
+def expansion_inputs(context: LoopContext, loop: LoopRun) -> ExpansionInputs:
     from jedi_academy.loop.guards import loop_guards
-    from jedi_academy.loop.text import left_out_text
-    from jedi_academy.personas import persona_system_prompt
 
     options = LoopOptions.from_dict(loop.options)
     settings = context.settings
@@ -259,6 +267,16 @@ def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
         record["specialization"],
         teacher if options.self_cure_judge else None,
     )
+    return ExpansionInputs(options, record, teacher, guards)
+
+
+def _expand(context: LoopContext, loop: LoopRun, _echo: Any) -> dict[str, Any]:
+    from jedi_academy.loop.expansion import ExpansionOptions, expand_session
+    from jedi_academy.loop.text import left_out_text
+    from jedi_academy.personas import persona_system_prompt
+
+    inputs = expansion_inputs(context, loop)
+    options, record, teacher, guards = inputs.options, inputs.record, inputs.teacher, inputs.guards
     report = expand_session(
         context.database,
         teacher,
