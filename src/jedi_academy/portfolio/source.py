@@ -18,7 +18,7 @@ The sessions are those of the case's current branch, preceded by the main-line s
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -109,28 +109,16 @@ def _protocol_input(session: Session, case: Any, protocol: Protocol, uncontrolle
     baseline_id = (case.baseline_runs or {}).get(instrument)
     if baseline_id is None:
         raise NoBaseline(f"case {case.id} has no baseline run of its protocol ({protocol.describe()})")
-    inputs = []
-    sessions = case_sessions(session, case)
-    for index, row in enumerate(sessions):
-        after = sessions[index + 1].checkpoint_id if index + 1 < len(sessions) else case.current_checkpoint_id
-        run = protocol_run(session, protocol, after, instrument)
+
+    def run_after(row: Any, checkpoint: str) -> AssessmentRun | None:
+        run = protocol_run(session, protocol, checkpoint, instrument)
         # a run taken before the session ended (the checkpoint it ran on) is no re-assessment after it
         ended = row.ended_at
         later = run is not None and ended is not None and _naive(run.started_at) >= _naive(ended)
-        measured = run if later else None
-        inputs.append(
-            SessionInput(row.number, session_id=row.id, run_id=measured.id if measured else None,
-                         control_run_id=_control_run(session, case, row.id, measured, uncontrolled_ok))
-        )  # fmt: skip
-    return CaseInput(
-        case_id=case.id,
-        specialization=case.specialization_id,
-        persona_id=case.persona_id,
-        instrument=instrument,
-        baseline_run_id=int(baseline_id),
-        sessions=tuple(inputs),
-        closed_at=_closed_at(case),
-    )
+        return run if later else None
+
+    sessions = case_sessions(session, case)
+    return _case_input(session, case, sessions, instrument, int(baseline_id), run_after, uncontrolled_ok)
 
 
 def case_input(session: Session, case: Any, *, uncontrolled_ok: bool = False) -> CaseInput:
@@ -148,15 +136,33 @@ def case_input(session: Session, case: Any, *, uncontrolled_ok: bool = False) ->
         baseline = before[-1] if before else baseline_runs[0]
     else:
         baseline = baseline_runs[-1]
+
+    def run_after(row: Any, checkpoint: str) -> AssessmentRun | None:
+        later = [
+            r
+            for r in _runs(session, checkpoint, case.persona_id, instrument)
+            if row.ended_at is not None and _naive(r.started_at) >= _naive(row.ended_at)
+        ]
+        return later[-1] if later else None
+
+    return _case_input(session, case, sessions, instrument, baseline.id, run_after, uncontrolled_ok)
+
+
+def _case_input(
+    session: Session,
+    case: Any,
+    sessions: list[Any],
+    instrument: str,
+    baseline_run_id: int,
+    run_after: Callable[[Any, str], AssessmentRun | None],
+    uncontrolled_ok: bool,
+) -> CaseInput:
+    """The case's input: per session, the run ``run_after`` finds on the checkpoint the session led to (the
+    next session's, or the case's current one after the last) and its control child's twin."""
     inputs = []
     for index, row in enumerate(sessions):
         after = sessions[index + 1].checkpoint_id if index + 1 < len(sessions) else case.current_checkpoint_id
-        later = [
-            r
-            for r in _runs(session, after, case.persona_id, instrument)
-            if row.ended_at is not None and _naive(r.started_at) >= _naive(row.ended_at)
-        ]
-        run = later[-1] if later else None
+        run = run_after(row, after)
         inputs.append(
             SessionInput(row.number, session_id=row.id, run_id=run.id if run else None,
                          control_run_id=_control_run(session, case, row.id, run, uncontrolled_ok))
@@ -166,7 +172,7 @@ def case_input(session: Session, case: Any, *, uncontrolled_ok: bool = False) ->
         specialization=case.specialization_id,
         persona_id=case.persona_id,
         instrument=instrument,
-        baseline_run_id=baseline.id,
+        baseline_run_id=baseline_run_id,
         sessions=tuple(inputs),
         closed_at=_closed_at(case),
     )
