@@ -2,6 +2,7 @@
 
 FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Form, HTTPException, Request
@@ -183,6 +184,24 @@ def register_routes(routes: "Routes") -> None:
             "If it already had one, sign in as before (or ask your operator for a new invite).",
         )
 
+    def with_current_password(request: Request, who: Visitor, act: Callable[[], None]) -> Response | None:
+        """Run ``act``, which checks the signed-in therapist's current password, under the password's rate
+        limit: the account page with the error (a wrong password counted as a failed attempt), or None."""
+        therapist_id, address = who.therapist_id or "", client_address(request)
+        key = accounts.password_key(therapist_id)
+        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
+        if wait:
+            return throttled(request, who, "account.html", wait)
+        try:
+            act()
+        except accounts.WrongPassword as exc:
+            accounts.record_attempt(database, key, address, False, config.rate_limit)
+            return page(request, "account.html", who, status=400, error=exc.message)
+        except AcademyError as exc:
+            return page(request, "account.html", who, status=400, error=exc.message)
+        accounts.record_attempt(database, key, address, True, config.rate_limit)
+        return None
+
     @app.get("/account", response_class=HTMLResponse)
     def account(request: Request, who: Me) -> Response:
         return page(request, "account.html", who)
@@ -197,19 +216,12 @@ def register_routes(routes: "Routes") -> None:
     ) -> Response:
         if new != new_again:
             return page(request, "account.html", who, status=400, error="The two new passwords differ.")
-        therapist_id, address = who.therapist_id or "", client_address(request)
-        key = accounts.password_key(therapist_id)
-        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
-        if wait:
-            return throttled(request, who, "account.html", wait)
-        try:
-            accounts.change_password(database, therapist_id, current, new)
-        except accounts.WrongPassword as exc:
-            accounts.record_attempt(database, key, address, False, config.rate_limit)
-            return page(request, "account.html", who, status=400, error=exc.message)
-        except AcademyError as exc:
-            return page(request, "account.html", who, status=400, error=exc.message)
-        accounts.record_attempt(database, key, address, True, config.rate_limit)
+        therapist_id = who.therapist_id or ""
+        refused = with_current_password(
+            request, who, lambda: accounts.change_password(database, therapist_id, current, new)
+        )
+        if refused is not None:
+            return refused
         assert who.login is not None  # a signed-in route
         accounts.drop_other_sessions(database, therapist_id, who.login.token)
         return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")
@@ -220,17 +232,12 @@ def register_routes(routes: "Routes") -> None:
         signed out, nothing they made is deleted, and only an operator can enable it again."""
         from jedi_academy.sessions.housekeeping import disable_therapist
 
-        therapist_id, address = who.therapist_id or "", client_address(request)
-        key = accounts.password_key(therapist_id)
-        wait = accounts.wait_seconds(database, key, address, config.rate_limit)
-        if wait:
-            return throttled(request, who, "account.html", wait)
-        try:
-            accounts.verify_current_password(database, therapist_id, current)
-        except accounts.WrongPassword as exc:
-            accounts.record_attempt(database, key, address, False, config.rate_limit)
-            return page(request, "account.html", who, status=400, error=exc.message)
-        accounts.record_attempt(database, key, address, True, config.rate_limit)
+        therapist_id = who.therapist_id or ""
+        refused = with_current_password(
+            request, who, lambda: accounts.verify_current_password(database, therapist_id, current)
+        )
+        if refused is not None:
+            return refused
         disable_therapist(database, therapist_id)  # also ends every login, this one included
         response = page(
             request,
