@@ -20,10 +20,10 @@ PACKAGE = "jedi_academy"
 SOURCE = Path(__file__).resolve().parents[1] / "src" / PACKAGE
 
 # Top-level modules every stage may use: errors, bounds, configuration, the hook registry, the CLI kit, the
-# one chart renderer and the one progress display.
+# one chart renderer, the one progress display and the services' result base.
 FOUNDATION = {
     "errors", "limits", "lazy", "config", "hooks", "cli_kit", "cli_errors", "terminal_text",
-    "charts", "progress",
+    "charts", "progress", "results",
 }  # fmt: skip
 # The application: it wires the stages together; no stage imports it.
 APPLICATION = {"cli", "cli_reference", "demo"}

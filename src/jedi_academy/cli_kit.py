@@ -68,7 +68,11 @@ def database(ctx: typer.Context) -> Database:
 
 
 def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """``data`` as indented JSON; service results (``results.Result``), alone or in lists, print their
+    ``as_dict()``."""
+    from jedi_academy.results import plain
+
+    typer.echo(json.dumps(plain(data), indent=2, ensure_ascii=False, default=str))
 
 
 def echo_lines(lines: list[str]) -> None:
