@@ -67,7 +67,7 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
             assert conversation.provenance["teacher"]["model"] == world.settings.model
             assert conversation.provenance["prompt_version"].startswith("expansion-")
             assert isinstance(conversation.provenance["seed"], int)
-            assert rec["text"] in conversation.turns[0].question
+            assert rec.text in conversation.turns[0].question
             assert all(t.answer.strip() for t in conversation.turns)
         child = db.get(Checkpoint, result["checkpoint_id"])
         assert child is not None and child.parent_id == world.start_checkpoint
