@@ -215,7 +215,7 @@ def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice,
     }
     page = (out / "index.html").read_text()
     assert "opened 2 case(s); 1 are published here" in page and "1 no baseline" in page
-    assert "p-kit" not in page and unmeasured["id"] not in page + (out / "portfolio.json").read_text()
+    assert "p-kit" not in page and unmeasured.id not in page + (out / "portfolio.json").read_text()
 
 
 def test_a_changed_transcript_or_decision_names_the_session(practice: Practice, tmp_path: Path) -> None:
