@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from jedi_academy.sessions.models import ModelPool, ModelSpec
     from jedi_academy.sessions.runner import SessionOptions, TurnResult
     from jedi_academy.sessions.stats import RateGroup
+    from jedi_academy.sessions.transcript_export import ExportFormat
     from jedi_academy.sessions.views import CaseView, SessionView
 
 therapist_app = typer.Typer(help="Therapists who work cases.", no_args_is_help=True)
@@ -463,7 +464,7 @@ def session_show(
     _show_session(session_view(database, session_json(database, session_id)), as_json)
 
 
-def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_format: str) -> None:
+def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_format: ExportFormat) -> None:
     """The transcript, with the codes a stage above adds per turn (the loop: MITI codes) when stored."""
     from jedi_academy.hooks import hook
     from jedi_academy.sessions.records import session_json
@@ -472,7 +473,7 @@ def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_f
     database = _database(ctx)
     record = session_json(database, session_id)
     codes = hook().turn_codes(database=database, session_id=record.session_id)
-    written = export_transcript(record, out, export_format, codes)  # type: ignore[arg-type]
+    written = export_transcript(record, out, export_format, codes)
     typer.echo(f"wrote {written}: session {record.session_id}, {len(record.turns)} turn(s)")
 
 
