@@ -481,7 +481,7 @@ def experiment_therapists(
     except AcademyError as exc:  # an unknown arm, too few personas
         raise usage_error(ctx, str(exc)) from None
     settings = _settings(ctx)
-    args = {
+    args: dict[str, Any] = {  # the job's stored arguments (JSON) and run_experiment's keywords
         "specialization": specialization,
         "sessions": sessions,
         "personas": personas,

@@ -161,7 +161,9 @@ def expand_session(
                 recommendation=rec["text"], situation=situation.strip(), session=excerpt or "(no turns)"
             )
         )
-        turns, details, failed = [], [], None
+        turns: list[tuple[str, str]] = []
+        details: list[dict[str, int]] = []
+        failed: str | None = None
         for position, template in enumerate(questions):
             question = template.format(recommendation=rec["text"])
             messages = [{"role": "system", "content": system}]

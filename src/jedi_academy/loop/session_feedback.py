@@ -41,7 +41,11 @@ def code_ended_session(
     if not turns:
         return None
     teacher = record["teacher_model"] or {}
-    spec = ModelSpec(**{key: teacher.get(key) for key in ("backend", "model", "base_url")})
+    # the session's recorded teacher (the pool's key for it); a part not recorded is the configured one, as
+    # open_llm would pick it
+    settings = pool.settings
+    backend, model = teacher.get("backend") or settings.backend, teacher.get("model") or settings.model
+    spec = ModelSpec(backend, model, teacher.get("base_url"))
     options = CodingOptions(seed=derive_seed(record["seed"], "feedback"), max_tokens=max_tokens)
     feedback = code_session(pool.get(spec), turns, session_id=record["session_id"], options=options)
     save_feedback(database, feedback)
