@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from jedi_academy.results import plain
 from jedi_academy.store import Database, open_database
 from tests.factories import add_conversation, add_persona
 from tests.sessions.planted_patient import yes_no_patient
@@ -89,14 +90,14 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     record = replay_session(
         database,
         pool,
-        case["id"],
+        case.id,
         script,
         seed=SCRIPT_SEED,
         options=SessionOptions(max_tokens=8, extract=False),
     )
     cli = ["--data-dir", str(settings.data_dir), "--model", str(tiny_dir), "--device", "cpu"]
     return LoopWorld(
-        root, settings, database, case["id"], record["session_id"], checkpoint.id, version.id, cli
+        root, settings, database, case.id, record["session_id"], checkpoint.id, version.id, cli
     )
 
 
@@ -154,8 +155,10 @@ def looped(loop_template: LoopWorld, tmp_path_factory: pytest.TempPathFactory) -
     return world, {"result": result, "stages": stages}
 
 
-def same_outcome(first: dict[str, Any], second: dict[str, Any]) -> None:
-    """Two loop results name the same dataset, checkpoint and scores."""
+def same_outcome(first: Any, second: Any) -> None:
+    """Two loop results (``LoopView`` or its JSON: a job's result, `academy loop --json`) name the same
+    dataset, checkpoint and scores."""
+    first, second = plain(first), plain(second)
     for key in (
         "dataset_id",
         "parent_dataset_id",

@@ -25,7 +25,7 @@ def loop_control_view(loop: LoopRun) -> dict[str, Any]:
     control = loop.control or {}
     assessment = control.get("assessment") or {}
     return {
-        **effect_fields(loop.control),
+        **effect_fields(loop.control).as_dict(),
         "control": None if not control else {
             "status": control.get("status"),
             "checkpoint_id": control.get("checkpoint_id"),

@@ -57,7 +57,7 @@ def register_routes(routes: "Routes") -> None:
                 settings, database, who.therapist_id or "", specialization, checkpoint=checkpoint,
                 llms=pool_llms(state.pool),
             )  # fmt: skip
-        return redirect(request, f"/cases/{case['id']}")
+        return redirect(request, f"/cases/{case.id}")
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: str, who: Me) -> Response:
