@@ -101,7 +101,7 @@ def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | N
         "scores": assessment.get("scores"),
         "change_vs_previous": assessment.get("change_vs_previous"),
         "change_vs_baseline": assessment.get("change_vs_baseline"),
-        **loop_control_view(loop),  # the control child and the therapist effect (loop/control_view.py)
+        **loop_control_view(loop).as_dict(),  # the control child, the therapist effect (loop/control_view.py)
     }
 
 
