@@ -50,7 +50,7 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     from jedi_academy.datasets.versions import build_dataset
     from jedi_academy.finetune.config import TrainingConfig
     from jedi_academy.finetune.service import FinetuneRequest, finetune
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.sessions import (
         ModelPool,
         ModelSpec,
@@ -76,9 +76,8 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     checkpoint = finetune(settings, request, TrainingConfig(**TRAINING), echo=lambda _text: None)
     add_therapist(database, "Ada Lovelace")
     # as `academy case open` does: the measurement protocol fixed and the baseline measured at opening
-    case = open_case_with_baseline(
-        settings, database, "Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id
-    )
+    request = OpenCase("Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id)
+    case = open_case_with_baseline(settings, database, request)
     script = [
         ScriptTurn("How was your week?"),
         ScriptTurn("Could you walk after breakfast?", ("Take a short walk after breakfast",)),

@@ -280,14 +280,15 @@ def case_open(
 ) -> None:
     """Open a case: a persona on its specialization's patient checkpoint, with its measurement protocol fixed
     and its baseline measured now. Shows the intake sheet, never the card."""
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.personas.intake import render_intake
 
     echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
-    case = open_case_with_baseline(
-        _settings(ctx), _database(ctx), therapist, specialization, persona=persona, checkpoint=checkpoint,
-        instruments=instrument or None, mode=assess_mode, seed=seed, samples=samples, progress=echo,
+    request = OpenCase(
+        therapist, specialization, persona=persona, checkpoint=checkpoint,
+        instruments=tuple(instrument or ()), mode=assess_mode, seed=seed, samples=samples,
     )  # fmt: skip
+    case = open_case_with_baseline(_settings(ctx), _database(ctx), request, progress=echo)
     if as_json:
         _print_json(case)
         return

@@ -53,7 +53,7 @@ def run_loop_demo(
     settings: Settings, echo: Callable[[str], None] = print, specialization: str | None = None
 ) -> LoopView:
     from jedi_academy.loop.experiment import therapist_scripts
-    from jedi_academy.loop.protocol import open_case_with_baseline, pool_llms
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline, pool_llms
     from jedi_academy.loop.report import write_case_report
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
     from jedi_academy.loop.trajectory import case_tree
@@ -65,9 +65,8 @@ def run_loop_demo(
     with contextlib.suppress(AcademyError):  # a second demo run works a new case with the same therapist
         add_therapist(database, THERAPIST)
     pool = ModelPool(settings)
-    case = open_case_with_baseline(
-        settings, database, THERAPIST, field, persona=persona, checkpoint=checkpoint, llms=pool_llms(pool)
-    )
+    request = OpenCase(THERAPIST, field, persona=persona, checkpoint=checkpoint)
+    case = open_case_with_baseline(settings, database, request, llms=pool_llms(pool))
     echo(f"[1/3] case {case.id}: {field}, persona {persona}, patient checkpoint {checkpoint}")
     script = therapist_scripts(field)["skilled"]["sessions"][0]
 

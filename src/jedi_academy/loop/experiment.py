@@ -170,7 +170,7 @@ def measurement_seed(seed: int, persona: str) -> int:
 
 
 def _case_for(context: Any, therapist: str, persona: str, specialization: str, start: str, seed: int) -> str:
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.sessions import add_therapist
 
     database = context.database
@@ -188,10 +188,10 @@ def _case_for(context: Any, therapist: str, persona: str, specialization: str, s
         add_therapist(database, therapist)
     # every case opens on the experiment's start checkpoint, never on another arm's child, with the protocol
     # (and baseline) every arm of this persona shares
-    return open_case_with_baseline(
-        context.settings, database, therapist, specialization, persona=persona, checkpoint=start,
-        seed=measurement_seed(seed, persona), llms=context.llms,
-    ).id  # fmt: skip
+    request = OpenCase(
+        therapist, specialization, persona=persona, checkpoint=start, seed=measurement_seed(seed, persona)
+    )
+    return open_case_with_baseline(context.settings, database, request, llms=context.llms).id
 
 
 def run_experiment(

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "NO_PROTOCOL",
     "CaseOpened",
+    "OpenCase",
     "Protocol",
     "ProtocolView",
     "case_protocol",
@@ -81,35 +82,47 @@ class CaseOpened(Result):
     baseline: dict[str, dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class OpenCase:
+    """What opening a case asks for (``academy case open``'s options, the web app's form): a persona of
+    ``specialization`` (default: the one the therapist worked least) on a patient checkpoint (default: the
+    specialization's newest), and the protocol: the specialization's instruments unless ``instruments``, the
+    mode, the seed (default: the configured one) and the samples of sample mode."""
+
+    therapist: str
+    specialization: str
+    persona: str | None = None
+    checkpoint: str | None = None
+    instruments: tuple[str, ...] = ()
+    mode: str = "logprob"
+    seed: int | None = None
+    samples: int | None = None
+
+
 def open_case_with_baseline(
     settings: Settings,
     database: Database,
-    therapist: str,
-    specialization: str,
+    request: OpenCase,
     *,
-    persona: str | None = None,
-    checkpoint: str | None = None,
-    instruments: list[str] | None = None,
-    mode: str = "logprob",
-    seed: int | None = None,
-    samples: int | None = None,
     llms: MutableMapping[Any, Any] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CaseOpened:
-    """Open a case: fix its protocol (the specialization's instruments unless ``instruments``; ``seed``
-    defaults to the configured seed), measure the baseline on the start checkpoint, then write the case with
+    """Open a case: fix its protocol, measure the baseline on the start checkpoint, then write the case with
     both. Returns the case's record with ``protocol``, ``baseline_runs`` (instrument -> run id) and the
     ``baseline`` measurements."""
     from jedi_academy.loop.run import case_instruments
     from jedi_academy.sessions.records import create_case, plan_case
 
-    plan = plan_case(database, therapist, specialization, persona=persona, checkpoint=checkpoint)
+    plan = plan_case(
+        database, request.therapist, request.specialization, persona=request.persona,
+        checkpoint=request.checkpoint,
+    )  # fmt: skip
     protocol = make_protocol(
         plan.persona_id,
-        list(instruments or case_instruments(settings, specialization)),
-        mode=mode,
-        seed=settings.seed if seed is None else seed,
-        samples=samples,
+        list(request.instruments or case_instruments(settings, request.specialization)),
+        mode=request.mode,
+        seed=settings.seed if request.seed is None else request.seed,
+        samples=request.samples,
     )
     baseline = measure_with_protocol(
         settings, database, protocol, plan.checkpoint_id, llms=llms if llms is not None else {},
