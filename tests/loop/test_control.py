@@ -72,6 +72,30 @@ def test_case_effect_adds_sessions_and_variances_or_names_the_missing_session() 
     assert case_effect([])["effect"] is None
 
 
+def test_effect_fields_say_why_a_loop_has_no_effect_and_name_what_is_missing() -> None:
+    """The loop record's four therapist-effect fields (a TherapistEffect) for each state of the control."""
+    from jedi_academy.loop.control import UNCONTROLLED_REASON, effect_fields, uncontrolled
+
+    assert effect_fields(None).as_dict() == {
+        "therapist_effect": None, "therapist_effect_reason": "the control arm has not run yet",
+        "control_checkpoint_id": None, "uncontrolled": False,
+    }  # fmt: skip
+    off = effect_fields(uncontrolled())
+    assert off.uncontrolled and off.therapist_effect is None
+    assert off.therapist_effect_reason == UNCONTROLLED_REASON
+    running = effect_fields({"status": "running", "checkpoint_id": "ck-control"})
+    assert running.therapist_effect is None and running.control_checkpoint_id == "ck-control"
+    assert running.therapist_effect_reason == "the control arm has not finished" and not running.uncontrolled
+    measured = session_effect(_m(9.0), _m(10.0), _m(11.0))
+    missing = session_effect(_m(9.0), _m(None, valid=False))
+    effect = {"phq-9": measured, "gad-7": missing}
+    done = effect_fields({"status": "done", "checkpoint_id": "ck-control", "therapist_effect": effect})
+    assert done.therapist_effect == effect and done.control_checkpoint_id == "ck-control"
+    assert done.therapist_effect_reason == f"gad-7: {missing['reason']}"
+    complete = {"status": "done", "checkpoint_id": "ck-c", "therapist_effect": {"phq-9": measured}}
+    assert effect_fields(complete).therapist_effect_reason is None
+
+
 def test_loop_trains_and_measures_a_control_child(
     looped: tuple[LoopWorld, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
