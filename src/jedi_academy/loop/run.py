@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +43,10 @@ StageCallback = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True)
-class LoopOptions:
+class LoopOptions(Result):
+    """What a loop run asks for (``academy loop``'s options); stored with the loop, so a resumed run keeps
+    them (``as_dict``/``from_dict``)."""
+
     teacher_backend: str | None = None
     teacher_model: str | None = None
     teacher_base_url: str | None = None
@@ -59,11 +62,6 @@ class LoopOptions:
     seed: int | None = None  # default: the session's seed
     self_cure_judge: bool = True
     control: bool = True  # False (--no-control): no control child, everything it produces is "uncontrolled"
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["instruments"] = list(self.instruments)
-        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoopOptions:
