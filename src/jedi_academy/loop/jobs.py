@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, update
 
@@ -31,6 +31,7 @@ from jedi_academy.store.models import Job
 
 if TYPE_CHECKING:
     from huey import Huey
+    from sqlalchemy import CursorResult, Result
 
     from jedi_academy.config import Settings
     from jedi_academy.store import Database
@@ -146,7 +147,12 @@ def claim_job(database: Database, job_id: str, worker: str) -> bool:
             )
             .execution_options(synchronize_session=False)
         )
-        return bool(won.rowcount == 1)
+        return _rows(won) == 1
+
+
+def _rows(result: Result[Any]) -> int:
+    """How many rows an ``UPDATE`` matched (a DML statement's result is a ``CursorResult``)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def recover_jobs(database: Database, queue: JobQueue) -> list[str]:
@@ -189,7 +195,7 @@ def _requeue(database: Database, job_id: str, worker: str | None) -> bool:
             .values(status="queued", worker=None, progress=message)
             .execution_options(synchronize_session=False)
         )
-        return bool(done.rowcount == 1)
+        return _rows(done) == 1
 
 
 class _Heartbeat:

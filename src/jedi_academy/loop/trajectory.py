@@ -445,14 +445,10 @@ def trajectory_chart(database: Database, case_id: str, settings: Settings | None
             cutoff = instrument.change.caseness_cutoff
             higher_is_worse = instrument.change.higher_is_worse
         for branch in branches:
-            scored = [p for p in branch.points if p.total is not None]
+            scored = [p.total for p in branch.points if p.total is not None]
             if len(scored) >= 2:
                 try:
-                    branch.change = reliable_change(
-                        instrument,
-                        scored[0].total,
-                        scored[-1].total,  # type: ignore[arg-type]
-                    ).as_dict()
+                    branch.change = reliable_change(instrument, scored[0], scored[-1]).as_dict()
                 except AcademyError as exc:
                     branch.change = {"classification": f"not classified: {exc.message}"}
     return Trajectory(instrument_id, score_range, cutoff, higher_is_worse, branches, controls)
@@ -471,8 +467,8 @@ def _control_branch(session: Session, case_id: str, branch: Branch) -> Branch:
         loop = loops.get(point.checkpoint_id) if point.session_number is not None else None
         if point.step == 0:
             control.points.append(Point(0, point.checkpoint_id, None))
-        elif loop is not None and (loop.control or {}).get("checkpoint_id"):
-            control.points.append(Point(point.step, loop.control["checkpoint_id"], point.session_number))
+        elif loop is not None and (child := (loop.control or {}).get("checkpoint_id")):
+            control.points.append(Point(point.step, child, point.session_number))
     return control
 
 
