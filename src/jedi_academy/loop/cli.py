@@ -132,7 +132,7 @@ def loop_command(
             _print_json(job)
         else:
             typer.echo(
-                f"queued job {job['id']}: run `academy worker` to execute it, `academy jobs` to follow it"
+                f"queued job {job.id}: run `academy worker` to execute it, `academy jobs` to follow it"
             )
         return
     from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop, stage_line
@@ -238,15 +238,15 @@ def jobs_command(
         _print_json(rows)
         return
     for row in rows:
-        progress = row["progress"]
+        progress = row.progress
         bar = ""
         if progress.get("total"):
             filled = round(20 * progress["done"] / progress["total"])
             bar = f" [{'#' * filled}{'.' * (20 - filled)}] {progress['done']}/{progress['total']}"
         message = f"  {progress['message']}" if progress.get("message") else ""
-        typer.echo(f"{row['id']}  {row['kind']:<10} {row['status']:<8}{bar}{message}")
-        if row["error"]:
-            typer.echo(f"    error: {row['error']}")
+        typer.echo(f"{row.id}  {row.kind:<10} {row.status:<8}{bar}{message}")
+        if row.error:
+            typer.echo(f"    error: {row.error}")
     if not rows:
         typer.echo("no jobs: `academy session end --refine` or `academy loop --queue` adds one")
 
@@ -502,7 +502,7 @@ def experiment_therapists(
         if as_json:
             _print_json(job)
         else:
-            typer.echo(f"queued job {job['id']}: run `academy worker`, follow with `academy jobs`")
+            typer.echo(f"queued job {job.id}: run `academy worker`, follow with `academy jobs`")
         return
     from jedi_academy.loop.experiment import render_experiment, run_experiment
 

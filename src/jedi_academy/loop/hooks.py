@@ -63,8 +63,8 @@ def session_ended(
 
     job = enqueue_loop(settings, record["session_id"])
     return Section(
-        {"job": job},
-        [f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it"],
+        {"job": job.as_dict()},
+        [f"queued the loop as job {job.id}: `academy worker` runs it, `academy jobs` follows it"],
     )
 
 
