@@ -385,7 +385,7 @@ def case_tree_command(
     if as_json:
         _print_json(tree)
     else:
-        typer.echo(tree["text"])
+        typer.echo(tree.text)
 
 
 def case_compare(
@@ -404,17 +404,17 @@ def case_compare(
     if as_json:
         _print_json(result)
         return
-    for line in result["branches"]:
-        rate = line["acceptance_rate"]
+    for line in result.branches:
+        rate = line.acceptance_rate
         typer.echo(
-            f"branch {line['branch']}: sessions {line['sessions'] or '-'}, "
-            f"latest {line['final_checkpoint_id']}, "
-            f"accepted {line['recommendations_accepted']}/{line['recommendations_decided']}"
+            f"branch {line.branch}: sessions {line.sessions or '-'}, "
+            f"latest {line.final_checkpoint_id}, "
+            f"accepted {line.recommendations_accepted}/{line.recommendations_decided}"
             + (f" ({rate:.0%})" if rate is not None else "")
         )
-        if line["final_scores"]:
-            typer.echo(f"  {scores_line(line['final_scores'])}")
-    for instrument, diff in result["difference"].items():
+        if line.final_scores:
+            typer.echo(f"  {scores_line(line.final_scores)}")
+    for instrument, diff in result.difference.items():
         if diff["classification"] is None:
             typer.echo(f"{instrument}: {diff['note']}")
         else:
@@ -422,7 +422,7 @@ def case_compare(
                 f"{instrument}: {branches[1]} - {branches[0]} = {diff['difference']:+.2f} "
                 f"({diff['classification']})"
             )
-    typer.echo(f"note: {result['cannot_conclude']}")
+    typer.echo(f"note: {result.cannot_conclude}")
 
 
 def case_report(

@@ -78,7 +78,7 @@ def register_routes(routes: "Routes") -> None:
             trajectory=trajectory,
             chart=trajectory_svg(trajectory),
             tree=checkpoint_tree(database, case_id),
-            active=next((s for s in case["sessions"] if s["status"] != "ended"), None),
+            active=next((s for s in case.sessions if s.status != "ended"), None),
             blocked=session_blocked(database, case_id, settings.data_dir),
         )
 
@@ -149,7 +149,7 @@ def register_routes(routes: "Routes") -> None:
         from jedi_academy.loop.branches import branch_case
 
         owned_case(who, case_id)
-        if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
+        if checkpoint not in {node.id for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
         try:
             branch_case(database, case_id, data_dir=settings.data_dir, at=checkpoint)
