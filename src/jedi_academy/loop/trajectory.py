@@ -220,7 +220,7 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
             s.id: s for s in session.scalars(select(TherapySession).where(TherapySession.case_id == case.id))
         }
         protocol = protocol_of(case)
-        view.update(protocol_view(protocol))
+        view.update(plain(protocol_view(protocol)))
         baseline = _protocol_baseline(session, case) if protocol is not None else None
         for loop in sorted(loops.values(), key=lambda item: item.created_at):
             if baseline is None and (loop.assessment or {}).get("baseline_scores"):

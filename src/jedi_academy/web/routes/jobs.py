@@ -29,7 +29,7 @@ def register_routes(routes: "Routes") -> None:
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
     def job_page(request: Request, job_id: str, who: Annotated[Visitor, signed_in]) -> Response:
         job = owned_job(who, job_id)
-        case_id = owned_session(who, job.session_id).case_id
+        case_id = owned_session(who, job.session_id or "").case_id  # owned_job: a job of a session
         return page(request, "job.html", who, job=job, case_id=case_id)
 
     @app.get("/jobs/{job_id}/stream")
@@ -61,7 +61,8 @@ def register_routes(routes: "Routes") -> None:
                 await asyncio.sleep(0.5)
                 if await request.is_disconnected():
                     return
-                current = await asyncio.to_thread(jobs.get, job_id) or current
+                latest = await asyncio.to_thread(jobs.get, job_id)
+                current = latest or current
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
