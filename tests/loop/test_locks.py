@@ -126,12 +126,12 @@ def test_two_burst_workers_run_one_queued_job_once(
         assert code == 0, err
         assert "Traceback" not in out + err and "IntegrityError" not in out + err
     started = [line for _code, out, _err in results for line in out.splitlines() if "started" in line]
-    assert started == [f"job {job['id']}: started"]
+    assert started == [f"job {job.id}: started"]
     # between start and end the worker shows each loop stage (here all done earlier by the looped fixture)
-    prefix = f"job {job['id']}: ["
+    prefix = f"job {job.id}: ["
     stages = [line for _code, out, _err in results for line in out.splitlines() if prefix in line]
     assert len(stages) == len(STEPS) and all("done earlier, skipped" in line for line in stages)
-    finished = job_json(world.database, job["id"])
-    assert finished["status"] == "done" and finished["attempts"] == 1
+    finished = job_json(world.database, job.id)
+    assert finished.status == "done" and finished.attempts == 1
     assert _query(world, "SELECT count(*) FROM loop_runs") == [(1,)]
     assert _query(world, "SELECT count(*) FROM assessment_runs") == runs_before

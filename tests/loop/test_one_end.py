@@ -39,8 +39,8 @@ def test_interactive_end_stores_feedback_queues_the_loop_and_blocks_the_next_ses
     assert "the teacher codes the session for feedback" in printed and "queued the loop as job" in printed
     feedback = load_feedback(world.database, runner.session_id)
     assert feedback is not None and feedback.session_id == runner.session_id
-    [job] = [j for j in list_jobs(world.database) if j["args"].get("session_id") == runner.session_id]
-    assert job["kind"] == "loop" and job["status"] == "queued"
+    [job] = [j for j in list_jobs(world.database) if j.args.get("session_id") == runner.session_id]
+    assert job.kind == "loop" and job.status == "queued"
 
     # the next session would run on the checkpoint the queued loop is replacing: refused, at once, in one line
     capsys.readouterr()

@@ -106,10 +106,11 @@ def test_case_open_fixes_the_protocol_and_only_protocol_runs_count(
         db.flush()
         other = rerun.id
     view = case_trajectory(world.database, world.case_id)
-    assert view["protocol"] == case.protocol
-    assert view["baseline"]["scores"]["phq-9"]["run_id"] == case_baseline
-    assert [(r["run_id"], r["total"], r["valid"]) for r in view["other_runs"]] == [(other, 0.0, True)]
-    assert view["sessions"][0]["loop"]["scores"]["phq-9"]["run_id"] == child_run
+    assert view.protocol == case.protocol
+    assert (view.baseline.scores or {})["phq-9"]["run_id"] == case_baseline
+    assert [(r["run_id"], r["total"], r["valid"]) for r in view.other_runs] == [(other, 0.0, True)]
+    loop = view.sessions[0].loop
+    assert loop is not None and (loop.scores or {})["phq-9"]["run_id"] == child_run
     with world.database.session() as db:
         protocol_child = db.get(AssessmentRun, child_run)
         assert protocol_child is not None

@@ -73,7 +73,7 @@ def test_a_loop_job_on_the_redis_queue_runs_once_under_two_workers(
 
     queue = open_queue(settings)
     assert type(queue.huey).__name__ == "RedisHuey"
-    assert [task.args[0] for task in queue.huey.pending()] == [job["id"]]  # on Redis, not the SQLite file
+    assert [task.args[0] for task in queue.huey.pending()] == [job.id]  # on Redis, not the SQLite file
     assert not settings.path("queue", "jobs.db").exists()
 
     first, second = _worker(world, redis_url), _worker(world, redis_url)
@@ -82,8 +82,8 @@ def test_a_loop_job_on_the_redis_queue_runs_once_under_two_workers(
         assert process.returncode == 0, err
         assert "Traceback" not in out + err
     started = [line for out, _err in outputs for line in out.splitlines() if "started" in line]
-    assert started == [f"job {job['id']}: started"]
-    finished = job_json(world.database, job["id"])
-    assert finished["status"] == "done" and finished["attempts"] == 1
-    assert finished["result"]["checkpoint_id"] == looped[1]["result"].checkpoint_id
+    assert started == [f"job {job.id}: started"]
+    finished = job_json(world.database, job.id)
+    assert finished.status == "done" and finished.attempts == 1
+    assert (finished.result or {})["checkpoint_id"] == looped[1]["result"].checkpoint_id
     assert queue.huey.pending() == []

@@ -244,12 +244,13 @@ def test_opening_a_case_fixes_its_protocol_with_its_baseline(open_site: Site) ->
     assert opened.status_code == 303
     case_id = opened.headers["location"].rsplit("/", 1)[1]
     view = case_trajectory(open_site.database, case_id)
-    protocol = Protocol.from_dict(view["protocol"])
-    assert protocol.persona_id == view["persona_id"] == "p-sam"  # the persona Bob worked least
+    assert view.protocol is not None
+    protocol = Protocol.from_dict(view.protocol)
+    assert protocol.persona_id == view.persona_id == "p-sam"  # the persona Bob worked least
     with open_site.database.session() as session:
-        assert view["baseline_runs"] == {"phq-9": planted["p-sam"]}
+        assert view.baseline_runs == {"phq-9": planted["p-sam"]}
         baseline = session.get(AssessmentRun, planted["p-sam"])
         assert baseline is not None and protocol.follows(baseline)
-        assert baseline.checkpoint_id == view["start_checkpoint_id"]
+        assert baseline.checkpoint_id == view.start_checkpoint_id
     page = bob.get(f"/cases/{case_id}").text
     assert 'id="protocol"' in page and "Measured by the case's protocol" in page

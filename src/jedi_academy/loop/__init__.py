@@ -6,9 +6,10 @@ Public API (imported lazily, so the CLI stays fast)::
     LoopContext(settings, database), LoopOptions(...)
     run_loop(context, session_id, options=None, on_stage=None) -> LoopView  # `academy loop --session ID`
     loop_json(database, loop_id) -> LoopView, loop_for_session(database, session_id)
-    enqueue_loop(settings, session_id, options=None) -> dict                 # a queued job
-    run_worker(settings, burst=False), list_jobs(database)
-    case_trajectory(database, case_id, data_dir=None), loop.branches.branch_case(...), case_tree(...)
+    enqueue_loop(settings, session_id, options=None) -> JobRecord            # a queued job
+    run_worker(settings, burst=False), list_jobs(database) -> list[JobRecord]
+    case_trajectory(database, case_id, data_dir=None) -> CaseTrajectory, case_tree(...) -> CaseTree
+    loop.branches.branch_case(...)
     write_case_report(database, case_id, path)
     run_experiment(settings, specialization, sessions=..., personas=...)
 """

@@ -133,7 +133,7 @@ def loop_command(
             _print_json(job)
         else:
             typer.echo(
-                f"queued job {job['id']}: run `academy worker` to execute it, `academy jobs` to follow it"
+                f"queued job {job.id}: run `academy worker` to execute it, `academy jobs` to follow it"
             )
         return
     from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop, stage_line
@@ -239,15 +239,15 @@ def jobs_command(
         _print_json(rows)
         return
     for row in rows:
-        progress = row["progress"]
+        progress = row.progress
         bar = ""
         if progress.get("total"):
             filled = round(20 * progress["done"] / progress["total"])
             bar = f" [{'#' * filled}{'.' * (20 - filled)}] {progress['done']}/{progress['total']}"
         message = f"  {progress['message']}" if progress.get("message") else ""
-        typer.echo(f"{row['id']}  {row['kind']:<10} {row['status']:<8}{bar}{message}")
-        if row["error"]:
-            typer.echo(f"    error: {row['error']}")
+        typer.echo(f"{row.id}  {row.kind:<10} {row.status:<8}{bar}{message}")
+        if row.error:
+            typer.echo(f"    error: {row.error}")
     if not rows:
         typer.echo("no jobs: `academy session end --refine` or `academy loop --queue` adds one")
 
@@ -388,7 +388,7 @@ def case_tree_command(
     if as_json:
         _print_json(tree)
     else:
-        typer.echo(tree["text"])
+        typer.echo(tree.text)
 
 
 def case_compare(
@@ -407,17 +407,17 @@ def case_compare(
     if as_json:
         _print_json(result)
         return
-    for line in result["branches"]:
-        rate = line["acceptance_rate"]
+    for line in result.branches:
+        rate = line.acceptance_rate
         typer.echo(
-            f"branch {line['branch']}: sessions {line['sessions'] or '-'}, "
-            f"latest {line['final_checkpoint_id']}, "
-            f"accepted {line['recommendations_accepted']}/{line['recommendations_decided']}"
+            f"branch {line.branch}: sessions {line.sessions or '-'}, "
+            f"latest {line.final_checkpoint_id}, "
+            f"accepted {line.recommendations_accepted}/{line.recommendations_decided}"
             + (f" ({rate:.0%})" if rate is not None else "")
         )
-        if line["final_scores"]:
-            typer.echo(f"  {scores_line(line['final_scores'])}")
-    for instrument, diff in result["difference"].items():
+        if line.final_scores:
+            typer.echo(f"  {scores_line(line.final_scores)}")
+    for instrument, diff in result.difference.items():
         if diff["classification"] is None:
             typer.echo(f"{instrument}: {diff['note']}")
         else:
@@ -425,7 +425,7 @@ def case_compare(
                 f"{instrument}: {branches[1]} - {branches[0]} = {diff['difference']:+.2f} "
                 f"({diff['classification']})"
             )
-    typer.echo(f"note: {result['cannot_conclude']}")
+    typer.echo(f"note: {result.cannot_conclude}")
 
 
 def case_report(
@@ -505,7 +505,7 @@ def experiment_therapists(
         if as_json:
             _print_json(job)
         else:
-            typer.echo(f"queued job {job['id']}: run `academy worker`, follow with `academy jobs`")
+            typer.echo(f"queued job {job.id}: run `academy worker`, follow with `academy jobs`")
         return
     from jedi_academy.loop.experiment import render_experiment, run_experiment
 

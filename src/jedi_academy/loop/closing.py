@@ -78,7 +78,8 @@ def closure_effect(database: Database, case_id: str) -> ClosureEffect:
     from jedi_academy.loop.control_view import case_line_effect
     from jedi_academy.loop.trajectory import case_trajectory
 
-    effects = case_line_effect(case_trajectory(database, case_id))
+    view = case_trajectory(database, case_id)
+    effects = case_line_effect(view.sessions, view.branch)
     measured = {i: e for i, e in effects.items() if e.get("effect") is not None}
     if not effects:
         return ClosureEffect(

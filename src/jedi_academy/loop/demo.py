@@ -110,7 +110,7 @@ def run_loop_demo(
         f"      checkpoint {result.checkpoint_id} (parent {result.parent_checkpoint_id}), "
         f"dataset {str(result.dataset_id)[:12]} (parent {str(result.parent_dataset_id)[:12]})"
     )
-    echo(case_tree(database, case.id)["text"])
+    echo(case_tree(database, case.id).text)
     report = write_case_report(database, case.id, settings.path("reports", f"case-{case.id}.html"))
     echo(f"case report with the trajectory plot: {report}")
     echo("the tiny model's text is gibberish and its scores noise; the loop's mechanics are real")

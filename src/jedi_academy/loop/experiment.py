@@ -455,10 +455,10 @@ def _acceptance(database: Any, cases: dict[tuple[str, str], str | None]) -> dict
         if case_id is None:
             continue
         tally = counts.setdefault(arm, [0, 0, 0])
-        for row in case_trajectory(database, case_id)["sessions"]:
-            tally[0] += len(row["accepted_recommendations"])
-            tally[1] += len(row["accepted_recommendations"]) + len(row["ignored_recommendations"])
-            tally[2] += len(row["invalid_preference_recommendations"])  # no decision: never in the rate
+        for row in case_trajectory(database, case_id).sessions:
+            tally[0] += len(row.accepted_recommendations)
+            tally[1] += len(row.accepted_recommendations) + len(row.ignored_recommendations)
+            tally[2] += len(row.invalid_preference_recommendations)  # no decision: never in the rate
     return {arm: {"accepted": a, "decided": d, "invalid_preference": n, "rate": a / d if d else None,
                   "ci95": _wilson(a, d)}
             for arm, (a, d, n) in counts.items()}  # fmt: skip

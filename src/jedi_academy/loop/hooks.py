@@ -66,8 +66,8 @@ def session_ended(
 
     job = enqueue_loop(settings, record.session_id)
     return Section(
-        {"job": job},
-        [f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it"],
+        {"job": job.as_dict()},
+        [f"queued the loop as job {job.id}: `academy worker` runs it, `academy jobs` follows it"],
     )
 
 
@@ -117,46 +117,46 @@ def case_sections(settings: Any, database: Any, case: CaseDetail) -> Section:
     from jedi_academy.loop.trajectory import case_trajectory
 
     view = case_trajectory(database, case.id, settings.data_dir)
-    lines = [view["protocol_note"]]
-    baseline = view["baseline"]["scores"]
+    lines = [view.protocol_note]
+    baseline = view.baseline.scores
     if baseline:
-        lines.append(f"baseline {view['baseline']['checkpoint_id']}: {scores_line(baseline)}")
-    for row in view["sessions"]:
-        lines.append(f"session {row['number']} [{row['branch']}]:")
-        lines += [f"  accepted: {text}" for text in row["accepted_recommendations"]]
-        lines += [f"  ignored:  {text}" for text in row["ignored_recommendations"]]
-        invalid = row["invalid_preference_recommendations"]
+        lines.append(f"baseline {view.baseline.checkpoint_id}: {scores_line(baseline)}")
+    for row in view.sessions:
+        lines.append(f"session {row.number} [{row.branch}]:")
+        lines += [f"  accepted: {text}" for text in row.accepted_recommendations]
+        lines += [f"  ignored:  {text}" for text in row.ignored_recommendations]
+        invalid = row.invalid_preference_recommendations
         lines += [f"  invalid_preference (no decision): {text}" for text in invalid]
-        loop = row["loop"]
+        loop = row.loop
         if loop is None:
             lines.append("  no loop yet")
-        elif loop["resume"]:  # interrupted (its process was killed) or failed: say how to finish it
-            where = f" at {loop['stopped_at']}" if loop["stopped_at"] else ""
-            lines.append(f"  loop {loop['loop_id']} {loop['status']}{where}: resume with `{loop['resume']}`")
-        elif loop["status"] != "done":
-            lines.append(f"  loop {loop['loop_id']} {loop['status']}")
+        elif loop.resume:  # interrupted (its process was killed) or failed: say how to finish it
+            where = f" at {loop.stopped_at}" if loop.stopped_at else ""
+            lines.append(f"  loop {loop.loop_id} {loop.status}{where}: resume with `{loop.resume}`")
+        elif loop.status != "done":
+            lines.append(f"  loop {loop.loop_id} {loop.status}")
         else:
-            lines.append(f"  -> {loop['checkpoint_id']}: {scores_line(loop['scores'], loop)}")
-    if view["other_runs"]:  # apart from the protocol's, never in their place
+            lines.append(f"  -> {loop.checkpoint_id}: {scores_line(loop.scores or {}, loop.as_dict())}")
+    if view.other_runs:  # apart from the protocol's, never in their place
         lines.append("other runs (not the case's protocol):")
-        for run in view["other_runs"]:
+        for run in view.other_runs:
             total = f"{run['total']:.2f}" if run["valid"] else "invalid"
             lines.append(
                 f"  run {run['run_id']} {run['instrument']} on {run['checkpoint_id']}: {total} "
                 f"({run['mode']}, seed {run['seed']}, {run['prompt_version']})"
             )
-    if view.get("closure"):
+    if view.closure:
         from jedi_academy.loop.closing import closure_lines
 
-        lines += closure_lines(view["closure"])
+        lines += closure_lines(view.closure)
     from jedi_academy.loop.control_view import effect_lines
 
     effects = effect_lines(view)
     if effects:
         lines += ["therapist effect (therapist child minus no-therapist control child, 95% interval):"]
         lines += effects
-    lines.append(f"note: {view['cannot_conclude']}")
-    return Section(view, lines)
+    lines.append(f"note: {view.cannot_conclude}")
+    return Section(view.as_dict(), lines)  # case show --json: the case view as its --json form
 
 
 @hookimpl

@@ -21,16 +21,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import func, select, update
 
 from jedi_academy.errors import AcademyError, ConfigError
+from jedi_academy.results import Result, plain
 from jedi_academy.store import open_database
 from jedi_academy.store.models import Job
 
 if TYPE_CHECKING:
     from huey import Huey
+    from sqlalchemy import CursorResult
+    from sqlalchemy import Result as Rows
 
     from jedi_academy.config import Settings
     from jedi_academy.store import Database
@@ -39,6 +42,26 @@ TASK_NAME = "academy.run_job"
 HEARTBEAT_S = 10.0
 STALE_AFTER_S = 90.0  # a running job whose heartbeat is older than this lost its worker
 JOB_KINDS = ("loop", "experiment")
+
+
+@dataclass(frozen=True)
+class JobRecord(Result):
+    """A job's row as ``academy jobs --json`` shows it; submitting, queueing and executing a job return it
+    too (``academy loop --queue --json``)."""
+
+    id: str
+    kind: str  # one of JOB_KINDS
+    args: dict[str, Any]  # the job kind's arguments (a loop: session_id and the loop's options)
+    status: str  # queued | running | done | failed
+    progress: dict[str, Any]  # step, state, done, total, message: what the worker last said
+    result: dict[str, Any] | None  # the job's own result (a loop's view, an experiment's report) once done
+    error: str | None
+    worker: str | None  # host:pid of the worker that claimed it
+    attempts: int
+    created_at: str | None
+    started_at: str | None
+    heartbeat_at: str | None
+    finished_at: str | None
 
 
 def _now() -> datetime:
@@ -82,7 +105,7 @@ def open_queue(settings: Settings, runner: Callable[[str], None] | None = None) 
     return JobQueue(queue, queue.task(name=TASK_NAME)(run_job_task))
 
 
-def submit_job(settings: Settings, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+def submit_job(settings: Settings, kind: str, args: dict[str, Any]) -> JobRecord:
     """Record a job and put it on the queue; a worker runs it."""
     if kind not in JOB_KINDS:
         raise ConfigError(f"unknown job kind {kind!r}", f"use one of {', '.join(JOB_KINDS)}")
@@ -94,9 +117,7 @@ def submit_job(settings: Settings, kind: str, args: dict[str, Any]) -> dict[str,
     return job_json(database, job_id)
 
 
-def enqueue_loop(
-    settings: Settings, session_id: str, options: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def enqueue_loop(settings: Settings, session_id: str, options: dict[str, Any] | None = None) -> JobRecord:
     from jedi_academy.sessions.records import get_session
 
     database = open_database(settings)
@@ -146,7 +167,12 @@ def claim_job(database: Database, job_id: str, worker: str) -> bool:
             )
             .execution_options(synchronize_session=False)
         )
-        return bool(won.rowcount == 1)
+        return _rows(won) == 1
+
+
+def _rows(result: Rows[Any]) -> int:
+    """How many rows an ``UPDATE`` matched (a DML statement's result is a ``CursorResult``)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def recover_jobs(database: Database, queue: JobQueue) -> list[str]:
@@ -189,7 +215,7 @@ def _requeue(database: Database, job_id: str, worker: str | None) -> bool:
             .values(status="queued", worker=None, progress=message)
             .execution_options(synchronize_session=False)
         )
-        return bool(done.rowcount == 1)
+        return _rows(done) == 1
 
 
 class _Heartbeat:
@@ -222,7 +248,7 @@ def set_progress(database: Database, job_id: str, **progress: Any) -> None:
             job.heartbeat_at = _now()
 
 
-def execute_job(settings: Settings, job_id: str, *, context: Any = None) -> dict[str, Any]:
+def execute_job(settings: Settings, job_id: str, *, context: Any = None) -> JobRecord:
     """Claim a queued job and run it in this process, under the data directory's writer lock: do the work,
     commit the result or the error. A job another worker has claimed is left alone (its view is returned)."""
     from jedi_academy.store import data_dir_lock
@@ -241,7 +267,7 @@ def _run_claimed(
     job_id: str,
     context: Any,
     echo: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> JobRecord:
     """Run a claimed job; ``echo`` (the worker's) also gets its progress, as the jobs table does."""
     with database.session() as session:
         job = session.get(Job, job_id)
@@ -263,7 +289,7 @@ def _run_claimed(
     except Exception as exc:  # a bug in a job must not kill the worker or print a traceback per job
         _finish(database, job_id, "failed", error=f"unexpected {type(exc).__name__}: {exc}".splitlines()[0])
         return job_json(database, job_id)
-    _finish(database, job_id, "done", result=result)
+    _finish(database, job_id, "done", result=plain(result))  # a typed result is stored as its --json form
     return job_json(database, job_id)
 
 
@@ -283,7 +309,7 @@ def _run_loop_job(
     args: dict[str, Any],
     context: Any,
     echo: Callable[[str], None],
-) -> dict[str, Any]:
+) -> Result | dict[str, Any]:
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop, stage_line
 
     def on_stage(step: str, state: str, message: str) -> None:
@@ -310,7 +336,7 @@ def _run_experiment_job(
     args: dict[str, Any],
     context: Any,
     echo: Callable[[str], None],
-) -> dict[str, Any]:
+) -> Result | dict[str, Any]:
     from jedi_academy.loop.experiment import run_experiment
 
     def progress(done: int, total: int, message: str) -> None:
@@ -320,7 +346,8 @@ def _run_experiment_job(
     return run_experiment(settings, progress=progress, **args)
 
 
-_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+# each returns the job's result: a service's typed result or a plain dict, stored as its --json form
+_RUNNERS: dict[str, Callable[..., Result | dict[str, Any]]] = {
     "loop": _run_loop_job,
     "experiment": _run_experiment_job,
 }
@@ -361,7 +388,7 @@ def run_worker(
             context = context or LoopContext(settings, database)
             echo(f"job {job_id}: started")
             job = _run_claimed(settings, database, job_id, context, echo)
-        echo(f"job {job_id}: {job['status']}" + (f" ({job['error']})" if job["error"] else ""))
+        echo(f"job {job_id}: {job.status}" + (f" ({job.error})" if job.error else ""))
         ran += 1
 
 
@@ -390,7 +417,7 @@ def _turn_of(settings: Settings, poll_s: float, echo: Callable[[str], None]) -> 
 # ---------------------------------------------------------------- views
 
 
-def job_json(database: Database, job_id: str) -> dict[str, Any]:
+def job_json(database: Database, job_id: str) -> JobRecord:
     with database.session() as session:
         job = session.get(Job, job_id)
         if job is None:
@@ -398,28 +425,28 @@ def job_json(database: Database, job_id: str) -> dict[str, Any]:
         return _job_view(job)
 
 
-def _job_view(job: Job) -> dict[str, Any]:
+def _job_view(job: Job) -> JobRecord:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "args": job.args,
-        "status": job.status,
-        "progress": job.progress,
-        "result": job.result,
-        "error": job.error,
-        "worker": job.worker,
-        "attempts": job.attempts,
-        "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at),
-        "heartbeat_at": iso(job.heartbeat_at),
-        "finished_at": iso(job.finished_at),
-    }
+    return JobRecord(
+        id=job.id,
+        kind=job.kind,
+        args=job.args,
+        status=job.status,
+        progress=job.progress,
+        result=job.result,
+        error=job.error,
+        worker=job.worker,
+        attempts=job.attempts,
+        created_at=iso(job.created_at),
+        started_at=iso(job.started_at),
+        heartbeat_at=iso(job.heartbeat_at),
+        finished_at=iso(job.finished_at),
+    )
 
 
-def list_jobs(database: Database, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def list_jobs(database: Database, status: str | None = None, limit: int = 50) -> list[JobRecord]:
     with database.session() as session:
         query = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
         if status is not None:

@@ -20,6 +20,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.loop.branches import MAIN, BranchInfo, branch_steps, case_branches, get_case
 from jedi_academy.loop.control_view import CANNOT_CONCLUDE, case_line_effect, loop_control_view
 from jedi_academy.loop.protocol import protocol_view
+from jedi_academy.results import Result, plain
 from jedi_academy.store.models import (
     AssessmentRun,
     Checkpoint,
@@ -45,13 +46,110 @@ ONE_PATIENT = (
 RESUMABLE = ("interrupted", "failed")  # loop states that `academy loop --session S` finishes
 
 
+@dataclass(frozen=True)
+class SessionLoop(Result):
+    """A session's loop in the case view: its state (``resume``: the command that finishes an interrupted or
+    failed one), the checkpoint it made, the scores after it with their change, and its control child with
+    the therapist effect (``loop/control_view.py``)."""
+
+    loop_id: str
+    status: str  # running | done | failed | interrupted (running, but no process runs it)
+    stopped_at: str | None  # the first step not done (None once done)
+    error: str | None
+    resume: str | None
+    checkpoint_id: str | None
+    parent_checkpoint_id: str | None
+    dataset_id: str | None
+    scores: dict[str, Any] | None  # per instrument, the measurement after the loop
+    change_vs_previous: dict[str, Any] | None
+    change_vs_baseline: dict[str, Any] | None
+    therapist_effect: dict[str, Any] | None  # per instrument: the child's change minus the control's
+    therapist_effect_reason: str | None
+    control_checkpoint_id: str | None
+    uncontrolled: bool
+    control: dict[str, Any] | None  # the control child's status, checkpoint, scores and change
+
+
+@dataclass(frozen=True)
+class CaseSession(Result):
+    """One session in the case view: the sessions stage's summary, the recommendations by decision and its
+    loop (None: no loop yet)."""
+
+    session_id: str
+    number: int
+    branch: str
+    checkpoint_id: str
+    status: str
+    mode: str
+    seed: int
+    turns: int
+    recommendations: int
+    accepted: int
+    ignored: int
+    invalid_preference: int
+    undecided: int
+    flags: int
+    started_at: str
+    archived: bool
+    accepted_recommendations: list[str]
+    ignored_recommendations: list[str]
+    undecided_recommendations: list[str]
+    invalid_preference_recommendations: list[str]
+    loop: SessionLoop | None
+
+
+@dataclass(frozen=True)
+class Baseline(Result):
+    checkpoint_id: str
+    scores: dict[str, Any] | None  # per instrument (None: not measured)
+
+
+@dataclass(frozen=True)
+class CaseCheckpoint(Result):
+    """A checkpoint of the case's chain: its start (``session`` None) and each one a loop made."""
+
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    session: int | None
+    branch: str
+    dataset_id: str | None
+
+
+@dataclass(frozen=True)
+class CaseTrajectory(Result):
+    """``academy case show --json`` and the web case page: the sessions stage's case view (its first
+    fields), the protocol, the baseline, the branches, the sessions with their loops and the checkpoint chain.
+    """
+
+    id: str
+    therapist: str | None
+    therapist_id: str
+    specialization: str
+    persona_id: str
+    checkpoint_id: str
+    start_checkpoint_id: str
+    branch: str  # the case's current branch
+    status: str
+    closed_at: str | None
+    closure: dict[str, Any] | None
+    archived: bool
+    protocol: dict[str, Any] | None  # None: opened before protocols
+    baseline_runs: dict[str, Any] | None
+    sessions: list[CaseSession]
+    intake: dict[str, Any] | None
+    created_at: str
+    protocol_note: str
+    baseline: Baseline
+    branches: list[BranchInfo]
+    checkpoints: list[CaseCheckpoint]
+    other_runs: list[dict[str, Any]]  # assessment runs outside the protocol (assessment.protocol)
+    therapist_effect: dict[str, Any]  # per instrument, along the current line (loop/control_view.py)
+    cannot_conclude: str
+
+
 def _loops(session: Session, case_id: str) -> dict[str, LoopRun]:
     rows = session.scalars(select(LoopRun).where(LoopRun.case_id == case_id))
     return {loop.session_id: loop for loop in rows}
-
-
-def _branches(session: Session, case: Any) -> list[dict[str, Any]]:
-    return [b.as_dict() for b in case_branches(session, case)]
 
 
 def loop_is_running(data_dir: Path, case_id: str) -> bool:
@@ -78,7 +176,7 @@ def _recommendations(session: Session, session_id: str) -> dict[str, list[str]]:
     }
 
 
-def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | None:
+def _loop_view(loop: LoopRun | None, running: bool | None) -> SessionLoop | None:
     """``running``: whether a process runs a loop of the case now (None: not known, no data directory)."""
     from jedi_academy.loop.run import STEPS
 
@@ -89,30 +187,30 @@ def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | N
     if status == "running" and running is False:
         status = "interrupted"
     stopped_at = next((s for s in STEPS if (loop.steps or {}).get(s, {}).get("status") != "done"), None)
-    return {
-        "loop_id": loop.id,
-        "status": status,
-        "stopped_at": None if status == "done" else stopped_at,
-        "error": loop.error,
-        "resume": f"academy loop --session {loop.session_id}" if status in RESUMABLE else None,
-        "checkpoint_id": loop.checkpoint_id,
-        "parent_checkpoint_id": loop.parent_checkpoint_id,
-        "dataset_id": loop.dataset_id,
-        "scores": assessment.get("scores"),
-        "change_vs_previous": assessment.get("change_vs_previous"),
-        "change_vs_baseline": assessment.get("change_vs_baseline"),
-        **loop_control_view(loop).as_dict(),  # the control child, the therapist effect (loop/control_view.py)
-    }
+    return SessionLoop(
+        loop_id=loop.id,
+        status=status,
+        stopped_at=None if status == "done" else stopped_at,
+        error=loop.error,
+        resume=f"academy loop --session {loop.session_id}" if status in RESUMABLE else None,
+        checkpoint_id=loop.checkpoint_id,
+        parent_checkpoint_id=loop.parent_checkpoint_id,
+        dataset_id=loop.dataset_id,
+        scores=assessment.get("scores"),
+        change_vs_previous=assessment.get("change_vs_previous"),
+        change_vs_baseline=assessment.get("change_vs_baseline"),
+        **plain(loop_control_view(loop)),  # the control child and the therapist effect (loop/control_view.py)
+    )
 
 
-def case_trajectory(database: Database, case_id: str, data_dir: Path | None = None) -> dict[str, Any]:
+def case_trajectory(database: Database, case_id: str, data_dir: Path | None = None) -> CaseTrajectory:
     """``academy case show --json``: the sessions stage's case view plus its branches, its checkpoint chain
     and, per session, the recommendations accepted and ignored and the scores after its loop (with
     uncertainty, validity, change and reliable change). With ``data_dir``, a loop whose process was killed
     is ``interrupted`` (with ``resume``, the command that finishes it)."""
     from jedi_academy.sessions.records import show_case
 
-    view = show_case(database, case_id).as_dict()  # the trajectory adds to the case's JSON form
+    view = plain(show_case(database, case_id))  # the sessions stage's view, as its --json keys
     with database.session() as session:
         case = get_case(session, view["id"])
         loops = _loops(session, case.id)
@@ -122,49 +220,47 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
             s.id: s for s in session.scalars(select(TherapySession).where(TherapySession.case_id == case.id))
         }
         protocol = protocol_of(case)
-        view.update(protocol_view(protocol).as_dict())
+        view.update(plain(protocol_view(protocol)))
         baseline = _protocol_baseline(session, case) if protocol is not None else None
         for loop in sorted(loops.values(), key=lambda item: item.created_at):
             if baseline is None and (loop.assessment or {}).get("baseline_scores"):
                 baseline = loop.assessment["baseline_scores"]
                 break
-        view["baseline"] = {"checkpoint_id": case.start_checkpoint_id, "scores": baseline}
-        view["branches"] = _branches(session, case)
-        for row in view["sessions"]:
+        sessions = []
+        for row in view.pop("sessions"):
             recs = _recommendations(session, row["session_id"])
-            row["accepted_recommendations"] = recs["accepted"]
-            row["ignored_recommendations"] = recs["ignored"]
-            row["undecided_recommendations"] = recs["undecided"]
-            row["invalid_preference_recommendations"] = recs["invalid_preference"]
-            row["loop"] = _loop_view(loops.get(row["session_id"]), running)
-        view["checkpoints"] = [
-            {
-                "checkpoint_id": case.start_checkpoint_id,
-                "parent_checkpoint_id": None,
-                "session": None,
-                "branch": MAIN,
-                "dataset_id": None,
-            }
-        ] + [
-            {
-                "checkpoint_id": loop.checkpoint_id,
-                "parent_checkpoint_id": loop.parent_checkpoint_id,
-                "session": by_id[loop.session_id].number,
-                "branch": loop.branch,
-                "dataset_id": loop.dataset_id,
-            }
+            sessions.append(
+                CaseSession(
+                    **row,
+                    accepted_recommendations=recs["accepted"],
+                    ignored_recommendations=recs["ignored"],
+                    undecided_recommendations=recs["undecided"],
+                    invalid_preference_recommendations=recs["invalid_preference"],
+                    loop=_loop_view(loops.get(row["session_id"]), running),
+                )
+            )
+        checkpoints = [CaseCheckpoint(case.start_checkpoint_id, None, None, MAIN, None)] + [
+            CaseCheckpoint(
+                loop.checkpoint_id,
+                loop.parent_checkpoint_id,
+                by_id[loop.session_id].number,
+                loop.branch,
+                loop.dataset_id,
+            )
             for loop in sorted(loops.values(), key=lambda item: by_id[item.session_id].number)
             if loop.checkpoint_id
         ]
-        view["other_runs"] = [
-            other_run_json(run)
-            for run in other_runs(
-                session, protocol, case.persona_id, [c["checkpoint_id"] for c in view["checkpoints"]]
-            )
-        ]
-        view["therapist_effect"] = case_line_effect(view)
-        view["cannot_conclude"] = CANNOT_CONCLUDE
-        return view
+        others = other_runs(session, protocol, case.persona_id, [c.checkpoint_id for c in checkpoints])
+        return CaseTrajectory(
+            **view,
+            sessions=sessions,
+            baseline=Baseline(case.start_checkpoint_id, baseline),
+            branches=case_branches(session, case),
+            checkpoints=checkpoints,
+            other_runs=[other_run_json(run) for run in others],
+            therapist_effect=case_line_effect(sessions, case.current_branch),
+            cannot_conclude=CANNOT_CONCLUDE,
+        )
 
 
 def _protocol_baseline(session: Session, case: Any) -> dict[str, Any] | None:
@@ -180,6 +276,41 @@ def _protocol_baseline(session: Session, case: Any) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- tree
+
+
+@dataclass(frozen=True)
+class TreeNode(Result):
+    """A checkpoint in ``academy case tree``: the baseline (``session`` None) or the child a session's loop
+    made, with the scores after it and the branches that start on it."""
+
+    checkpoint_id: str
+    session: int | None
+    branch: str
+    branches_start: list[str]
+    scores: dict[str, Any] | None
+    change_vs_previous: dict[str, Any] | None
+    children: list[TreeNode | PendingSession]
+
+
+@dataclass(frozen=True)
+class PendingSession(Result):
+    """A session without a loop yet, under the checkpoint it ran on (a leaf)."""
+
+    checkpoint_id: None
+    session: int
+    branch: str
+    status: str
+    children: list[TreeNode | PendingSession]  # always empty: the same shape as a checkpoint's
+
+
+@dataclass(frozen=True)
+class CaseTree(Result):
+    """``academy case tree --json``: the tree and its text (``text``, what the command prints)."""
+
+    case_id: str
+    current_branch: str
+    tree: TreeNode
+    text: str
 
 
 def _score_text(scores: dict[str, Any] | None, changes: dict[str, Any] | None = None) -> str:
@@ -199,52 +330,51 @@ def _score_text(scores: dict[str, Any] | None, changes: dict[str, Any] | None = 
     return "  " + "; ".join(parts)
 
 
-def case_tree(database: Database, case_id: str) -> dict[str, Any]:
+def case_tree(database: Database, case_id: str) -> CaseTree:
     """The case's checkpoints as a tree: each child under the checkpoint its session ran on, labelled with the
     session, its branch and the scores after its loop; sessions without a loop yet hang under theirs."""
     view = case_trajectory(database, case_id)
-    children: dict[str, list[dict[str, Any]]] = {}
-    for row in view["sessions"]:
-        children.setdefault(row["checkpoint_id"], []).append(row)
+    children: dict[str, list[CaseSession]] = {}
+    for row in view.sessions:
+        children.setdefault(row.checkpoint_id, []).append(row)
     starts: dict[str, list[str]] = {}
-    for branch in view["branches"][1:]:
-        starts.setdefault(branch["from_checkpoint_id"], []).append(branch["name"])
+    for branch in view.branches[1:]:
+        starts.setdefault(branch.from_checkpoint_id, []).append(branch.name)
 
-    def node(checkpoint: str, session_row: dict[str, Any] | None) -> dict[str, Any]:
-        loop = session_row["loop"] if session_row else None
-        kids = []
+    def node(checkpoint: str, session_row: CaseSession | None) -> TreeNode:
+        loop = session_row.loop if session_row else None
+        kids: list[TreeNode | PendingSession] = []
         for row in children.get(checkpoint, []):
-            if row["loop"] and row["loop"]["checkpoint_id"]:
-                kids.append(node(row["loop"]["checkpoint_id"], row))
+            if row.loop and row.loop.checkpoint_id:
+                kids.append(node(row.loop.checkpoint_id, row))
             else:
-                kids.append({"checkpoint_id": None, "session": row["number"], "branch": row["branch"],
-                             "status": row["status"], "children": []})  # fmt: skip
-        return {
-            "checkpoint_id": checkpoint,
-            "session": session_row["number"] if session_row else None,
-            "branch": session_row["branch"] if session_row else MAIN,
-            "branches_start": starts.get(checkpoint, []),
-            "scores": loop["scores"] if loop else view["baseline"]["scores"],
-            "change_vs_previous": loop["change_vs_previous"] if loop else None,
-            "children": kids,
-        }
+                kids.append(PendingSession(None, row.number, row.branch, row.status, []))
+        return TreeNode(
+            checkpoint_id=checkpoint,
+            session=session_row.number if session_row else None,
+            branch=session_row.branch if session_row else MAIN,
+            branches_start=starts.get(checkpoint, []),
+            scores=loop.scores if loop else view.baseline.scores,
+            change_vs_previous=loop.change_vs_previous if loop else None,
+            children=kids,
+        )
 
-    root = node(view["start_checkpoint_id"], None)
-    return {"case_id": view["id"], "current_branch": view["branch"], "tree": root, "text": render_tree(root)}
+    root = node(view.start_checkpoint_id, None)
+    return CaseTree(view.id, view.branch, root, render_tree(root))
 
 
-def render_tree(root: dict[str, Any]) -> str:
-    lines = [f"{root['checkpoint_id']} (baseline){_score_text(root['scores'])}" + _starts(root)]
+def render_tree(root: TreeNode) -> str:
+    lines = [f"{root.checkpoint_id} (baseline){_score_text(root.scores)}" + _starts(root)]
 
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for index, child in enumerate(node["children"]):
-            last = index == len(node["children"]) - 1
-            if child["checkpoint_id"] is None:
-                label = f"session {child['session']} [{child['branch']}] {child['status']}, no loop yet"
+    def walk(node: TreeNode | PendingSession, prefix: str) -> None:
+        for index, child in enumerate(node.children):
+            last = index == len(node.children) - 1
+            if isinstance(child, PendingSession):
+                label = f"session {child.session} [{child.branch}] {child.status}, no loop yet"
             else:
                 label = (
-                    f"session {child['session']} [{child['branch']}] -> {child['checkpoint_id']}"
-                    f"{_score_text(child['scores'], child['change_vs_previous'])}{_starts(child)}"
+                    f"session {child.session} [{child.branch}] -> {child.checkpoint_id}"
+                    f"{_score_text(child.scores, child.change_vs_previous)}{_starts(child)}"
                 )
             lines.append(prefix + ("└── " if last else "├── ") + label)
             walk(child, prefix + ("    " if last else "│   "))
@@ -253,63 +383,93 @@ def render_tree(root: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _starts(node: dict[str, Any]) -> str:
-    return f"  <- {', '.join(node['branches_start'])} start(s) here" if node.get("branches_start") else ""
+def _starts(node: TreeNode) -> str:
+    return f"  <- {', '.join(node.branches_start)} start(s) here" if node.branches_start else ""
 
 
 # ---------------------------------------------------------------- compare
 
 
-def _branch_line(view: dict[str, Any], name: str) -> dict[str, Any]:
-    branch = next((b for b in view["branches"] if b["name"] == name), None)
+@dataclass(frozen=True)
+class BranchLine(Result):
+    """One branch in ``academy case compare``: its start, sessions, latest scores and acceptance."""
+
+    branch: str
+    from_checkpoint_id: str
+    after_session: int | None
+    sessions: list[int]
+    final_checkpoint_id: str | None
+    final_scores: dict[str, Any] | None
+    change_vs_baseline: dict[str, Any] | None
+    recommendations_accepted: int
+    recommendations_decided: int
+    recommendations_invalid_preference: int
+    acceptance_rate: float | None
+
+
+@dataclass(frozen=True)
+class BranchComparison(Result):
+    """``academy case compare --json``: the two branches and, per instrument both measured, their difference
+    (keyed by the two branch names, then ``difference``, ``classification`` and ``note``)."""
+
+    case_id: str
+    branches: list[BranchLine]
+    difference: dict[str, dict[str, Any]]
+    difference_direction: str
+    cannot_conclude: str
+
+
+def _branch_line(view: CaseTrajectory, name: str) -> BranchLine:
+    branch = next((b for b in view.branches if b.name == name), None)
     if branch is None:
-        known = ", ".join(b["name"] for b in view["branches"])
-        raise AcademyError(f"case {view['id']} has no branch {name!r}", f"its branches: {known}")
-    rows = [r for r in view["sessions"] if r["branch"] == name]
-    looped = [r for r in rows if r["loop"] and r["loop"]["status"] == "done"]
-    accepted = sum(len(r["accepted_recommendations"]) for r in rows)
-    decided = accepted + sum(len(r["ignored_recommendations"]) for r in rows)
-    invalid = sum(len(r["invalid_preference_recommendations"]) for r in rows)
-    final = looped[-1]["loop"] if looped else None
-    return {
-        "branch": name,
-        "from_checkpoint_id": branch["from_checkpoint_id"],
-        "after_session": branch["after_session"],
-        "sessions": [r["number"] for r in rows],
-        "final_checkpoint_id": final["checkpoint_id"] if final else None,
-        "final_scores": final["scores"] if final else None,
-        "change_vs_baseline": final["change_vs_baseline"] if final else None,
-        "recommendations_accepted": accepted,
-        "recommendations_decided": decided,
-        "recommendations_invalid_preference": invalid,
-        "acceptance_rate": accepted / decided if decided else None,
-    }
+        known = ", ".join(b.name for b in view.branches)
+        raise AcademyError(f"case {view.id} has no branch {name!r}", f"its branches: {known}")
+    rows = [r for r in view.sessions if r.branch == name]
+    looped = [r.loop for r in rows if r.loop and r.loop.status == "done"]
+    accepted = sum(len(r.accepted_recommendations) for r in rows)
+    decided = accepted + sum(len(r.ignored_recommendations) for r in rows)
+    invalid = sum(len(r.invalid_preference_recommendations) for r in rows)
+    final = looped[-1] if looped else None
+    return BranchLine(
+        branch=name,
+        from_checkpoint_id=branch.from_checkpoint_id,
+        after_session=branch.after_session,
+        sessions=[r.number for r in rows],
+        final_checkpoint_id=final.checkpoint_id if final else None,
+        final_scores=final.scores if final else None,
+        change_vs_baseline=final.change_vs_baseline if final else None,
+        recommendations_accepted=accepted,
+        recommendations_decided=decided,
+        recommendations_invalid_preference=invalid,
+        acceptance_rate=accepted / decided if decided else None,
+    )
 
 
-def compare_branches(database: Database, case_id: str, first: str, second: str) -> dict[str, Any]:
+def compare_branches(database: Database, case_id: str, first: str, second: str) -> BranchComparison:
     """Two approaches on the same patient: each branch's latest scores and change from the baseline, and
     whether their difference exceeds the instrument's reliable-change threshold."""
     from jedi_academy.loop.reassess import change_json
 
     view = case_trajectory(database, case_id)
     a, b = _branch_line(view, first), _branch_line(view, second)
+    a_scores, b_scores = a.final_scores or {}, b.final_scores or {}
     differences = {}
-    for instrument in sorted(set(a["final_scores"] or {}) & set(b["final_scores"] or {})):
-        result = change_json(instrument, a["final_scores"][instrument], b["final_scores"][instrument])
+    for instrument in sorted(set(a_scores) & set(b_scores)):
+        result = change_json(instrument, a_scores[instrument], b_scores[instrument])
         differences[instrument] = {
-            first: a["final_scores"][instrument]["total"],
-            second: b["final_scores"][instrument]["total"],
+            first: a_scores[instrument]["total"],
+            second: b_scores[instrument]["total"],
             "difference": result["change"],  # second minus first
             "classification": result["classification"],
             "note": result.get("note"),
         }
-    return {
-        "case_id": view["id"],
-        "branches": [a, b],
-        "difference": differences,
-        "difference_direction": f"{second} minus {first}; the classification reads {second} against {first}",
-        "cannot_conclude": ONE_PATIENT,
-    }
+    return BranchComparison(
+        case_id=view.id,
+        branches=[a, b],
+        difference=differences,
+        difference_direction=f"{second} minus {first}; the classification reads {second} against {first}",
+        cannot_conclude=ONE_PATIENT,
+    )
 
 
 # ---------------------------------------------------------------- the chart series (web case page, dashboard)
@@ -445,14 +605,10 @@ def trajectory_chart(database: Database, case_id: str, settings: Settings | None
             cutoff = instrument.change.caseness_cutoff
             higher_is_worse = instrument.change.higher_is_worse
         for branch in branches:
-            scored = [p for p in branch.points if p.total is not None]
+            scored = [p.total for p in branch.points if p.total is not None]
             if len(scored) >= 2:
                 try:
-                    branch.change = reliable_change(
-                        instrument,
-                        scored[0].total,
-                        scored[-1].total,  # type: ignore[arg-type]
-                    ).as_dict()
+                    branch.change = reliable_change(instrument, scored[0], scored[-1]).as_dict()
                 except AcademyError as exc:
                     branch.change = {"classification": f"not classified: {exc.message}"}
     return Trajectory(instrument_id, score_range, cutoff, higher_is_worse, branches, controls)
@@ -471,15 +627,28 @@ def _control_branch(session: Session, case_id: str, branch: Branch) -> Branch:
         loop = loops.get(point.checkpoint_id) if point.session_number is not None else None
         if point.step == 0:
             control.points.append(Point(0, point.checkpoint_id, None))
-        elif loop is not None and (loop.control or {}).get("checkpoint_id"):
-            control.points.append(Point(point.step, loop.control["checkpoint_id"], point.session_number))
+        elif loop is not None and (child := (loop.control or {}).get("checkpoint_id")):
+            control.points.append(Point(point.step, child, point.session_number))
     return control
 
 
-def checkpoint_tree(database: Database, case_id: str) -> list[dict[str, Any]]:
-    """The checkpoints of the case's lineage, from its start checkpoint down, depth-first:
-    [{id, kind, depth, sessions: [numbers], branches: [names], current}]. Every checkpoint along every
-    branch is in it (a loop's child before any session ran on it too)."""
+@dataclass(frozen=True)
+class CheckpointNode(Result):
+    """One checkpoint of the case page's list: its depth under the case's start, the sessions that ran on it
+    and their branches, and whether the case is on it now."""
+
+    id: str
+    kind: str
+    depth: int
+    sessions: list[int]
+    branches: list[str]
+    current: bool
+    created_at: str
+
+
+def checkpoint_tree(database: Database, case_id: str) -> list[CheckpointNode]:
+    """The checkpoints of the case's lineage, from its start checkpoint down, depth-first. Every checkpoint
+    along every branch is in it (a loop's child before any session ran on it too)."""
     with database.session() as session:
         case = get_case(session, case_id)
         used: dict[str, list[TherapySession]] = {}
@@ -507,20 +676,20 @@ def checkpoint_tree(database: Database, case_id: str) -> list[dict[str, Any]]:
                 node.parent_id if node.parent_id in nodes and node.id != case.start_checkpoint_id else None
             )
             children.setdefault(parent, []).append(node)
-        out: list[dict[str, Any]] = []
+        out: list[CheckpointNode] = []
 
         def visit(node: Checkpoint, depth: int) -> None:
             sessions = used.get(node.id, [])
             out.append(
-                {
-                    "id": node.id,
-                    "kind": node.kind,
-                    "depth": depth,
-                    "sessions": [s.number for s in sessions],
-                    "branches": sorted({s.branch for s in sessions}),
-                    "current": node.id == case.current_checkpoint_id,
-                    "created_at": node.created_at.isoformat(),
-                }
+                CheckpointNode(
+                    id=node.id,
+                    kind=node.kind,
+                    depth=depth,
+                    sessions=[s.number for s in sessions],
+                    branches=sorted({s.branch for s in sessions}),
+                    current=node.id == case.current_checkpoint_id,
+                    created_at=node.created_at.isoformat(),
+                )
             )
             for child in sorted(children.get(node.id, []), key=lambda c: (c.created_at, c.id)):
                 visit(child, depth + 1)

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from jedi_academy.sessions import ModelPool
     from jedi_academy.store import Database
     from jedi_academy.store.models import Case, TherapySession
-    from jedi_academy.web.jobs import Jobs
+    from jedi_academy.web.jobs import Jobs, JobView
 
 HERE = Path(__file__).parent
 
@@ -143,7 +143,7 @@ class Routes:
     set_login_cookie: Callable[[Response, str], None]
     owned_case: Callable[[Visitor, str], "Case"]
     owned_session: Callable[[Visitor, str], "TherapySession"]
-    owned_job: Callable[[Visitor, str], Any]
+    owned_job: Callable[[Visitor, str], "JobView"]
 
 
 def model_slots(backend: str, config: WebConfig) -> int:
@@ -319,7 +319,7 @@ def create_app(
             raise HTTPException(404, "no such session")
         return row
 
-    def owned_job(who: Visitor, job_id: str) -> Any:
+    def owned_job(who: Visitor, job_id: str) -> "JobView":
         if state.jobs is None:
             raise HTTPException(404, "no such job")
         job = state.jobs.get(job_id)

@@ -10,13 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from jedi_academy.results import Result
+
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
     from jedi_academy.store import Database
 
 
 @dataclass(frozen=True)
-class JobView:
+class JobView(Result):
+    """A loop job as its page shows it (``web/loop_adapter.py`` builds it from the queue's ``JobRecord``)."""
+
     id: str
     session_id: str | None
     status: str  # queued | running | done | failed | cancelled

@@ -13,26 +13,27 @@ from jedi_academy.web.jobs import JobView
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.loop.jobs import JobRecord
     from jedi_academy.store import Database
 
 
-def _view(row: dict[str, Any]) -> JobView:
-    progress = row.get("progress") or {}
+def _view(row: JobRecord) -> JobView:
+    progress = row.progress or {}
     done, total = progress.get("done"), progress.get("total")
     fraction = None
     if isinstance(done, int | float) and isinstance(total, int | float) and total > 0:
         fraction = max(0.0, min(1.0, done / total))
-    if row["status"] == "done":
+    if row.status == "done":
         fraction = 1.0
     return JobView(
-        id=row["id"],
-        session_id=(row.get("args") or {}).get("session_id"),
-        status=row["status"],
+        id=row.id,
+        session_id=(row.args or {}).get("session_id"),
+        status=row.status,
         stage=progress.get("step"),
         progress=fraction,
         message=progress.get("message"),
-        error=row.get("error"),
-        result=row.get("result"),
+        error=row.error,
+        result=row.result,
     )
 
 

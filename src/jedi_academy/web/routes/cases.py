@@ -11,6 +11,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.hooks import hookimpl
 from jedi_academy.loop.trajectory import checkpoint_tree, trajectory_chart
 from jedi_academy.web import data
+from jedi_academy.web.app import Visitor
 from jedi_academy.web.charts import sparkline_svg, trajectory_svg
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ def register_routes(routes: "Routes") -> None:
     database = routes.database
     settings = routes.settings
     config = routes.config
-    Me = routes.Me
-    Post = routes.Post
+    signed_in = routes.signed_in  # a page of the signed-in therapist
+    signed_in_post = routes.signed_in_post  # a form it sends (with its CSRF token)
     page = routes.page
     redirect = routes.redirect
     owned_case = routes.owned_case
@@ -34,7 +35,7 @@ def register_routes(routes: "Routes") -> None:
         return data.open_specializations(database)
 
     @app.get("/", response_class=HTMLResponse)
-    def dashboard(request: Request, who: Me) -> Response:
+    def dashboard(request: Request, who: Annotated[Visitor, signed_in]) -> Response:
         from jedi_academy.sessions import list_cases
 
         cases = list_cases(database, who.therapist_id)
@@ -44,7 +45,9 @@ def register_routes(routes: "Routes") -> None:
         )
 
     @app.post("/cases")
-    def new_case(request: Request, who: Post, specialization: Annotated[str, Form()]) -> Response:
+    def new_case(
+        request: Request, who: Annotated[Visitor, signed_in_post], specialization: Annotated[str, Form()]
+    ) -> Response:
         from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline, pool_llms
 
         if specialization not in {s["id"] for s in open_specializations()}:
@@ -59,7 +62,7 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, f"/cases/{case.id}")
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
-    def case_page(request: Request, case_id: str, who: Me) -> Response:
+    def case_page(request: Request, case_id: str, who: Annotated[Visitor, signed_in]) -> Response:
         from jedi_academy.loop.trajectory import case_trajectory
         from jedi_academy.sessions.loop_gate import session_blocked
 
@@ -74,12 +77,12 @@ def register_routes(routes: "Routes") -> None:
             trajectory=trajectory,
             chart=trajectory_svg(trajectory),
             tree=checkpoint_tree(database, case_id),
-            active=next((s for s in case["sessions"] if s["status"] != "ended"), None),
+            active=next((s for s in case.sessions if s.status != "ended"), None),
             blocked=session_blocked(database, case_id, settings.data_dir),
         )
 
     @app.post("/cases/{case_id}/sessions")
-    def start_session(request: Request, case_id: str, who: Post) -> Response:
+    def start_session(request: Request, case_id: str, who: Annotated[Visitor, signed_in_post]) -> Response:
         import secrets
 
         from jedi_academy.sessions import SessionOptions, SessionRunner
@@ -96,7 +99,7 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, f"/sessions/{runner.session_id}")
 
     @app.post("/cases/{case_id}/close")
-    def close(request: Request, case_id: str, who: Post) -> Response:
+    def close(request: Request, case_id: str, who: Annotated[Visitor, signed_in_post]) -> Response:
         """The service of `academy case close`: the final measurement, the comparison with the baseline."""
         from jedi_academy.loop.closing import close_case_now
 
@@ -109,7 +112,7 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, f"/cases/{case_id}")
 
     @app.post("/cases/{case_id}/archive")
-    def archive(request: Request, case_id: str, who: Post) -> Response:
+    def archive(request: Request, case_id: str, who: Annotated[Visitor, signed_in_post]) -> Response:
         """The service of `academy case archive`: the case leaves the dashboard and its page."""
         from jedi_academy.sessions.housekeeping import archive_case
 
@@ -121,7 +124,9 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, "/")
 
     @app.post("/sessions/{session_id}/archive")
-    def archive_session(request: Request, session_id: str, who: Post) -> Response:
+    def archive_session(
+        request: Request, session_id: str, who: Annotated[Visitor, signed_in_post]
+    ) -> Response:
         """The service of `academy session archive`: the session leaves its case's page."""
         from jedi_academy.sessions.housekeeping import archive_session as archive_one
 
@@ -133,12 +138,17 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, f"/cases/{row.case_id}")
 
     @app.post("/cases/{case_id}/branch")
-    def branch(request: Request, case_id: str, who: Post, checkpoint: Annotated[str, Form()]) -> Response:
+    def branch(
+        request: Request,
+        case_id: str,
+        who: Annotated[Visitor, signed_in_post],
+        checkpoint: Annotated[str, Form()],
+    ) -> Response:
         """The service of `academy case branch`: the same CaseBranch row and naming rule."""
         from jedi_academy.loop.branches import branch_case
 
         owned_case(who, case_id)
-        if checkpoint not in {node["id"] for node in checkpoint_tree(database, case_id)}:
+        if checkpoint not in {node.id for node in checkpoint_tree(database, case_id)}:
             raise HTTPException(404, "no such checkpoint in this case")
         try:
             branch_case(database, case_id, data_dir=settings.data_dir, at=checkpoint)

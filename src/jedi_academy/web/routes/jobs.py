@@ -5,12 +5,13 @@ FastAPI resolves the routes' annotations at runtime: no postponed annotations in
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from jedi_academy.hooks import hookimpl
+from jedi_academy.web.app import Visitor
 
 if TYPE_CHECKING:
     from jedi_academy.web.app import Routes
@@ -20,19 +21,21 @@ if TYPE_CHECKING:
 def register_routes(routes: "Routes") -> None:
     app = routes.app
     state = routes.state
-    Me = routes.Me
+    signed_in = routes.signed_in  # a page of the signed-in therapist
     page = routes.page
     owned_session = routes.owned_session
     owned_job = routes.owned_job
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse)
-    def job_page(request: Request, job_id: str, who: Me) -> Response:
+    def job_page(request: Request, job_id: str, who: Annotated[Visitor, signed_in]) -> Response:
         job = owned_job(who, job_id)
-        case_id = owned_session(who, job.session_id).case_id
+        case_id = owned_session(who, job.session_id or "").case_id  # owned_job: a job of a session
         return page(request, "job.html", who, job=job, case_id=case_id)
 
     @app.get("/jobs/{job_id}/stream")
-    async def job_stream(request: Request, job_id: str, who: Me) -> StreamingResponse:
+    async def job_stream(
+        request: Request, job_id: str, who: Annotated[Visitor, signed_in]
+    ) -> StreamingResponse:
         job = await asyncio.to_thread(owned_job, who, job_id)
         jobs = state.jobs
         assert jobs is not None
@@ -58,7 +61,8 @@ def register_routes(routes: "Routes") -> None:
                 await asyncio.sleep(0.5)
                 if await request.is_disconnected():
                     return
-                current = await asyncio.to_thread(jobs.get, job_id) or current
+                latest = await asyncio.to_thread(jobs.get, job_id)
+                current = latest or current
 
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
