@@ -66,3 +66,41 @@ def test_a_sampled_reply_depends_on_its_seed_not_on_the_batch_and_a_cancelled_ro
 def test_the_batch_size_must_be_positive(tiny_llm: Any) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         BatchingLLM(tiny_llm, max_batch=0)
+
+
+def _sorted_nucleus(probabilities: Any, top_p: float) -> Any:
+    """The definition, by a full sort: a token stays while the mass before it (most probable first) is under
+    top_p."""
+    import torch
+
+    values, index = probabilities.sort(dim=-1, descending=True)
+    inside = (values.cumsum(-1) - values < top_p).to(probabilities.dtype)
+    return torch.zeros_like(probabilities).scatter(1, index, inside)
+
+
+@pytest.mark.parametrize("spread", [0.05, 1.1, 4.0, 30.0])  # flat (the tiny model's), middling, peaked
+def test_the_nucleus_found_by_bands_is_the_one_a_full_sort_finds(spread: float) -> None:
+    import torch
+
+    from jedi_academy.llm.batching import nucleus
+
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn((6, 32768), generator=generator, dtype=torch.float64) * spread
+    probabilities = logits.softmax(-1)
+    for top_p in (0.05, 0.5, 0.9, 0.95, 0.999):
+        found = nucleus(probabilities, top_p)
+        assert torch.equal(found, _sorted_nucleus(probabilities, top_p)), (spread, top_p)
+        assert bool((found.sum(-1) >= 1).all())  # the most probable token always stays
+
+
+def test_tied_probabilities_keep_as_many_tokens_as_the_sorted_nucleus() -> None:
+    import torch
+
+    from jedi_academy.llm.batching import nucleus
+
+    probabilities = torch.full((2, 1000), 1 / 1000, dtype=torch.float64)
+    probabilities[1, :10] = 0.05  # ten tied favourites, then a flat rest
+    probabilities[1, 10:] = 0.5 / 990
+    for top_p in (0.31, 0.47, 0.83):  # no boundary falls exactly on a sum of the masses
+        kept = nucleus(probabilities, top_p).sum(-1)
+        assert torch.equal(kept, _sorted_nucleus(probabilities, top_p).sum(-1))
