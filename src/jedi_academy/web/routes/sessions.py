@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from jedi_academy.web.app import Routes
 
 log = logging.getLogger("jedi_academy.web.app")
+PIECE_INTERVAL_S = 0.05  # at most about twenty stream events a second per reply
 
 
 @hookimpl
@@ -186,6 +187,9 @@ def register_routes(routes: "Routes") -> None:
                         yield f"event: waiting\ndata: {json.dumps({'position': position})}\n\n"
                 if pieces:
                     yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
+                    # the first piece goes at once; later ones are gathered for a moment, so a reply costs the
+                    # server a few events, not one wake-up per token for every therapist streaming at once
+                    await asyncio.sleep(PIECE_INTERVAL_S)
                 if done:
                     payload = {
                         "text": live.final,
