@@ -104,3 +104,41 @@ def test_tied_probabilities_keep_as_many_tokens_as_the_sorted_nucleus() -> None:
     for top_p in (0.31, 0.47, 0.83):  # no boundary falls exactly on a sum of the masses
         kept = nucleus(probabilities, top_p).sum(-1)
         assert torch.equal(kept, _sorted_nucleus(probabilities, top_p).sum(-1))
+
+
+def test_a_next_turn_reuses_the_kept_cache_of_the_last_and_replies_as_if_prefilled_whole(
+    tiny_llm: Any,
+) -> None:
+    system = {"role": "system", "content": "You are Robin. You have felt low for months. " * 6}
+    first = [system, {"role": "user", "content": "How was your week?"}]
+    greedy = GenerationParams(temperature=0, max_tokens=12)
+    batcher = BatchingLLM(tiny_llm, max_batch=2)
+    reply = batcher.generate_together([first], [greedy], None)[0]
+    assert batcher.prefixes is not None and batcher.prefixes.hits == 0
+    second = [
+        system,
+        {"role": "user", "content": "How was your week?"},
+        {"role": "assistant", "content": reply or "..."},
+        {"role": "user", "content": "What felt hardest about it?"},
+        {"role": "assistant", "content": "Sleeping, mostly."},
+        {"role": "user", "content": "And what helped?"},
+    ]
+    third = [*second[:-1], {"role": "user", "content": "Who did you see?"}]
+    batcher.generate_together([second], [greedy], None)
+    # the third turn shares the second's beginning (the first exchanges): only the rest is prefilled
+    alone = tiny_llm.generate([third], greedy)[0]
+    assert batcher.generate_together([third], [greedy], None)[0] == alone
+    assert batcher.prefixes.hits >= 1 and batcher.prefixes.reused_tokens >= batcher.prefixes.MIN_SHARED
+
+
+def test_the_kept_caches_stay_within_their_byte_budget(tiny_llm: Any) -> None:
+    batcher = BatchingLLM(tiny_llm, max_batch=2, prefix_cache_bytes=100_000)
+    prefixes = batcher.prefixes
+    assert prefixes is not None
+    greedy = GenerationParams(temperature=0, max_tokens=4)
+    for n in range(6):
+        conversation = [{"role": "user", "content": f"Tell me about day {n}. " * 8}]
+        batcher.generate_together([conversation], [greedy], None)
+        assert 0 < prefixes.used <= 100_000
+    assert 1 <= len(prefixes) < 6  # the oldest went first (a reply of these prompts keeps ~32 KB)
+    assert BatchingLLM(tiny_llm, prefix_cache_bytes=0).prefixes is None
