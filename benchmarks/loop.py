@@ -150,12 +150,12 @@ def build(root: Path) -> dict[str, Any]:
     record = replay_session(
         database,
         ModelPool(settings),
-        case["id"],
+        case.id,
         script,
         seed=1,
         options=SessionOptions(max_tokens=24, extract=False),
     )
-    return {"settings": settings, "session_id": record["session_id"]}
+    return {"settings": settings, "session_id": record.session_id}
 
 
 def run_copy(

@@ -241,9 +241,9 @@ def prepare(data_dir: Path, model: str, therapists: int) -> list[Account]:
     for number in range(therapists):
         therapist = add_therapist(database, f"Therapist {number}")
         email = f"therapist{number}@example.org"
-        accounts.accept_invite(database, accounts.invite(database, therapist["id"], email), PASSWORD)
-        case = open_case(database, therapist["id"], "depression", persona="p-robin", checkpoint="ckpt-base")
-        made.append(Account(email, PASSWORD, case["id"]))
+        accounts.accept_invite(database, accounts.invite(database, therapist.id, email), PASSWORD)
+        case = open_case(database, therapist.id, "depression", persona="p-robin", checkpoint="ckpt-base")
+        made.append(Account(email, PASSWORD, case.id))
     return made
 
 

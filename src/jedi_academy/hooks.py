@@ -109,23 +109,25 @@ class Specs:
 
     @hookspec
     def session_ended(
-        self, settings: Any, database: Any, pool: Any, record: dict[str, Any], options: dict[str, Any],
-        progress: Any,
-    ) -> Section | None:  # fmt: skip
+        self, settings: Any, database: Any, pool: Any, record: Any, options: dict[str, Any], progress: Any
+    ) -> Section | None:
         """Runs once a session has ended (CLI ``session end|replay``, the interactive ``/end``, the web app);
-        ``options`` holds the values of the options this stage added (absent ones take their defaults)."""
+        ``record`` is the session (``sessions.views.SessionView``), ``options`` holds the values of the
+        options this stage added (absent ones take their defaults)."""
 
     @hookspec
-    def session_sections(self, database: Any, record: dict[str, Any]) -> Section | None:
-        """What this stage shows about a session in ``session show`` and after ``session end``."""
+    def session_sections(self, database: Any, record: Any) -> Section | None:
+        """What this stage shows about a session (``sessions.views.SessionView``) in ``session show`` and
+        after ``session end``."""
 
     @hookspec(firstresult=True)
     def turn_codes(self, database: Any, session_id: str) -> dict[int, Any] | None:
         """Codes per turn index to print beside a transcript (the loop: the stored MITI codes), or None."""
 
     @hookspec
-    def case_sections(self, settings: Any, database: Any, case: dict[str, Any]) -> Section | None:
-        """What this stage shows about a case in ``case show`` (the loop: the trajectory)."""
+    def case_sections(self, settings: Any, database: Any, case: Any) -> Section | None:
+        """What this stage shows about a case (``sessions.views.CaseDetail``) in ``case show`` (the loop: the
+        trajectory)."""
 
     @hookspec
     def therapist_add_check(self, database: Any, options: dict[str, Any]) -> None:
@@ -133,9 +135,9 @@ class Specs:
 
     @hookspec
     def therapist_added(
-        self, settings: Any, database: Any, therapist: dict[str, Any], options: dict[str, Any]
+        self, settings: Any, database: Any, therapist: Any, options: dict[str, Any]
     ) -> Section | None:
-        """Runs after ``therapist add`` wrote the therapist."""
+        """Runs after ``therapist add`` wrote the therapist (``sessions.views.TherapistView``)."""
 
 
 @cache
@@ -173,20 +175,6 @@ def route_hook() -> Any:
     manager = plugin_manager()
     _register(manager, ROUTE_PLUGINS)
     return manager.hook
-
-
-def merge_sections(
-    record: dict[str, Any], sections: list[Section | None]
-) -> tuple[dict[str, Any], list[str]]:
-    """The record with every section's fields, and the sections' lines in order."""
-    merged = dict(record)
-    lines: list[str] = []
-    for section in sections:
-        if section is None:
-            continue
-        merged.update(section.fields)
-        lines.extend(section.lines)
-    return merged, lines
 
 
 def extra_options(command: str) -> list[ExtraOption]:

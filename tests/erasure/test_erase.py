@@ -98,7 +98,7 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
     planned = json.loads(capsys.readouterr().out)
     assert planned["dry_run"] and planned["erasure_id"] is None and planned["comments"] > 0
     assert planned["personas_kept_erased"] == [gone.id] and planned["checkpoints_retired"] == [checkpoint]
-    assert planned["cases_closed"] == [case["id"]]
+    assert planned["cases_closed"] == [case.id]
     with database.session() as session:
         assert session.get(Persona, gone.id).source_author_hash == author
         assert session.get(Checkpoint, checkpoint).retired_at is None
@@ -117,7 +117,7 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
         assert list(session.scalars(select(Conversation).where(Conversation.persona_id == stays.id)))
         kept = session.get(Persona, gone.id)  # the case names it: emptied, marked, kept
         assert kept.card == {} and kept.source_comment_ids == [] and kept.erased_at is not None
-        closed = session.get(Case, case["id"])
+        closed = session.get(Case, case.id)
         assert closed.status == "closed" and done["erasure_id"] in closed.closure["note"]
         tombstone = session.get(Erasure, done["erasure_id"])
         assert author not in json.dumps(tombstone.summary)
@@ -134,7 +134,7 @@ def test_erasing_an_author_after_academy_run(run_world: RunWorld, capsys: pytest
     out = run_world.data_dir.parent / "old.jsonl"
     assert main([*run_world.cli, "dataset", "export", old_version[:12], "--out", str(out)]) == 1
     assert f"{done['erasure_id']} deleted its export" in capsys.readouterr().err and not out.exists()
-    assert main([*run_world.cli, "case", "show", case["id"]]) == 0
+    assert main([*run_world.cli, "case", "show", case.id]) == 0
     assert f"closed by erasure {done['erasure_id']}" in capsys.readouterr().out
     assert main([*run_world.cli, "checkpoints", "list"]) == 0
     assert f"RETIRED by {done['erasure_id']}" in capsys.readouterr().out

@@ -96,7 +96,7 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     )
     cli = ["--data-dir", str(settings.data_dir), "--model", str(tiny_dir), "--device", "cpu"]
     return LoopWorld(
-        root, settings, database, case["id"], record["session_id"], checkpoint.id, version.id, cli
+        root, settings, database, case["id"], record.session_id, checkpoint.id, version.id, cli
     )
 
 

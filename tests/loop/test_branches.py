@@ -47,8 +47,8 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
         seed=SCRIPT_SEED + 1,
         options=SessionOptions(max_tokens=8, extract=False),
     )
-    assert record["branch"] == "branch-2" and record["checkpoint_id"] == world.start_checkpoint
-    sibling = run_loop(context_for(world), record["session_id"], LoopOptions(**LOOP))
+    assert record.branch == "branch-2" and record.checkpoint_id == world.start_checkpoint
+    sibling = run_loop(context_for(world), record.session_id, LoopOptions(**LOOP))
     assert sibling["parent_checkpoint_id"] == world.start_checkpoint
     assert sibling["parent_dataset_id"] == world.start_dataset
     assert sibling["checkpoint_id"] not in (main_child, world.start_checkpoint)

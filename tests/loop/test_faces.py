@@ -35,7 +35,7 @@ def served(world: LoopWorld, tiny_llm: Any) -> Iterator[httpx.Client]:
     from jedi_academy.web import accounts
     from jedi_academy.web.app import WebConfig, create_app
 
-    therapist_id = show_case(world.database, world.case_id)["therapist_id"]
+    therapist_id = show_case(world.database, world.case_id).therapist_id
     accounts.accept_invite(world.database, accounts.invite(world.database, therapist_id, EMAIL), PASSWORD)
     pool = ModelPool(world.settings)
     pool.share(ModelSpec("transformers", world.settings.model, None), tiny_llm)

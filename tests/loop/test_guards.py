@@ -94,7 +94,7 @@ def test_a_loop_leaves_out_only_the_offending_turn_and_says_why(
 
     world, run = looped
     record = session_json(world.database, world.session_id)
-    assert record["turns"][3]["therapist"] == ITEM_9 and record["turns"][3]["patient"]
+    assert record.turns[3].therapist == ITEM_9 and record.turns[3].patient
     result = run["result"]
     expansion = result["expansion"]
     assert expansion["removed_turns"] == [

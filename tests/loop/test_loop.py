@@ -31,8 +31,8 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
     assert result["parent_checkpoint_id"] == world.start_checkpoint
     assert result["parent_dataset_id"] == world.start_dataset
     session = session_json(world.database, world.session_id)
-    decided = [r for r in session["recommendations"] if r["accepted"] is not None]
-    assert decided and all(r["preference_mass"] >= 0.5 for r in decided)  # the planted patient decides
+    decided = [r for r in session.recommendations if r.accepted is not None]
+    assert decided and all((r.preference_mass or 0) >= 0.5 for r in decided)  # the planted patient decides
 
     with world.database.session() as db:
         version = db.get(DatasetVersion, result["dataset_id"])
@@ -50,15 +50,15 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
             assert conversation.provenance["contaminated"] is False
             assert conversation.provenance["guards"]["contamination"]["instruments"]
             if conversation.origin == "session":
-                kept = [t["therapist"] for t in session["turns"] if t["patient"] and t["index"] != 3]
+                kept = [t.therapist for t in session.turns if t.patient and t.index != 3]
                 assert [t.question for t in conversation.turns] == kept  # turn 3 reads out PHQ-9 item 9
                 continue
-            rec = next(r for r in decided if r["id"] == conversation.provenance["recommendation_id"])
-            assert conversation.provenance["accepted"] == rec["accepted"]
-            assert (conversation.provenance["outcome"] == "not tried") == (not rec["accepted"])
+            rec = next(r for r in decided if r.id == conversation.provenance["recommendation_id"])
+            assert conversation.provenance["accepted"] == rec.accepted
+            assert (conversation.provenance["outcome"] == "not tried") == (not rec.accepted)
             drawn = conversation.provenance["outcome_draw"]
-            if rec["accepted"]:  # the planted teacher's "Yes"/"No" is no judgement: the neutral row, said so
-                assert rec["advice"]["judgement"] == "unjudged"
+            if rec.accepted:  # the planted teacher's "Yes"/"No" is no judgement: the neutral row, said so
+                assert rec.advice is not None and rec.advice["judgement"] == "unjudged"
                 assert drawn["judgement"] == "unjudged" and drawn["row"] == "neutral"
                 assert drawn["outcome"] == conversation.provenance["outcome"] and 0 <= drawn["u"] < 1
                 assert "drawn from the neutral row" in drawn["judgement_reason"]
@@ -67,7 +67,7 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
             assert conversation.provenance["teacher"]["model"] == world.settings.model
             assert conversation.provenance["prompt_version"].startswith("expansion-")
             assert isinstance(conversation.provenance["seed"], int)
-            assert rec["text"] in conversation.turns[0].question
+            assert rec.text in conversation.turns[0].question
             assert all(t.answer.strip() for t in conversation.turns)
         child = db.get(Checkpoint, result["checkpoint_id"])
         assert child is not None and child.parent_id == world.start_checkpoint

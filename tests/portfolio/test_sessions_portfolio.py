@@ -74,8 +74,8 @@ def practice(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm:
         echo=lambda _text: None,
     ).id
     add_therapist(database, "Ada Padawan")
-    robin = open_case(database, "Ada Padawan", "depression", persona="p-robin", checkpoint=start)["id"]
-    sam = open_case(database, "Ada Padawan", "depression", persona="p-sam", checkpoint=start)["id"]
+    robin = open_case(database, "Ada Padawan", "depression", persona="p-robin", checkpoint=start).id
+    sam = open_case(database, "Ada Padawan", "depression", persona="p-sam", checkpoint=start).id
     pool = ModelPool(settings)
     pool._llms[ModelSpec("transformers", settings.model, None)] = tiny_llm
     llms: dict = {("transformers", settings.model): tiny_llm}
@@ -93,7 +93,7 @@ def practice(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm:
     checkpoint = start
     for number in (1, 2):
         record = replay_session(database, pool, robin, script, seed=number, options=options)
-        session_ids.append(record["session_id"])
+        session_ids.append(record.session_id)
         checkpoint = _retrain(settings, checkpoint, data)  # the loop: a child checkpoint after the session
         set_case_checkpoint(database, robin, checkpoint)
         target = checkpoint_target(settings, database, checkpoint, llms)
@@ -203,8 +203,8 @@ def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice,
     measured = open_case(practice.database, "Ben Padawan", "depression", persona="p-robin", checkpoint=start)
     unmeasured = open_case(practice.database, "Ben Padawan", "depression", persona="p-kit", checkpoint=start)
     request = portfolio_request(practice.database, "Ben Padawan")
-    assert [c.case_id for c in request.cases] == [measured["id"]]
-    assert request.left_out == [(unmeasured["id"], "no baseline")] and request.opened == 2
+    assert [c.case_id for c in request.cases] == [measured.id]
+    assert request.left_out == [(unmeasured.id, "no baseline")] and request.opened == 2
     out = tmp_path / "ben"
     body = build_portfolio(practice.database, practice.settings.data_dir, request, out)["body"]
     assert body["selection"] == {
@@ -215,7 +215,7 @@ def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice,
     }
     page = (out / "index.html").read_text()
     assert "opened 2 case(s); 1 are published here" in page and "1 no baseline" in page
-    assert "p-kit" not in page and unmeasured["id"] not in page + (out / "portfolio.json").read_text()
+    assert "p-kit" not in page and unmeasured.id not in page + (out / "portfolio.json").read_text()
 
 
 def test_a_changed_transcript_or_decision_names_the_session(practice: Practice, tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_scripted_therapists_form_the_reference_class(practice: Practice) -> Non
     open_case(practice.database, "Scripted placebo", "depression", persona="p-sam", checkpoint=start)
     after = portfolio_request(practice.database, "Ada Padawan", include=[practice.robin_case])
     assert list(after.references) == ["placebo"]
-    assert [c.case_id for c in after.references["placebo"]] == [placebo["id"]]  # only the same personas
+    assert [c.case_id for c in after.references["placebo"]] == [placebo.id]  # only the same personas
     named = portfolio_request(
         practice.database,
         "Ada Padawan",

@@ -57,7 +57,7 @@ def make_world(root: Path, tiny_dir: Path) -> World:
     add_therapist(database, "Ada Lovelace")
     case = open_case(database, "Ada Lovelace", "depression", persona="p-robin", checkpoint=BASE_CHECKPOINT)
     cli = ["--data-dir", str(settings.data_dir), "--model", str(tiny_dir), "--device", "cpu"]
-    return World(settings, database, case["id"], cli)
+    return World(settings, database, case.id, cli)
 
 
 @pytest.fixture(scope="module")

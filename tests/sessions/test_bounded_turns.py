@@ -89,7 +89,7 @@ def test_a_long_session_is_trimmed_to_the_context_and_says_so(fresh: tuple[World
     dropped = [row.context_dropped for row in rows]
     assert dropped[0] == 0 and dropped[-1] > 0 and dropped == sorted(dropped)
     record = session_json(world.database, runner.session_id)
-    assert [t["context_dropped"] for t in record["turns"]] == dropped
+    assert [t.context_dropped for t in record.turns] == dropped
     with world.database.session() as session:
         sealed = session_content(session.get(TherapySession, runner.session_id))
     assert [t.get("context_dropped", 0) for t in sealed["turns"]] == dropped

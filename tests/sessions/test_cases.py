@@ -29,7 +29,7 @@ def exercise_store(database: Database) -> None:
     add_therapist(database, "Grace")
     case = open_case(database, "Grace", "depression", checkpoint="ck-tinybase")
     session_id = create_session(
-        database, case["id"], seed=9, mode="replay", params={}, patient={"model": "tiny"}, teacher={}
+        database, case.id, seed=9, mode="replay", params={}, patient={"model": "tiny"}, teacher={}
     )
     with database.session() as session:
         session.add(
@@ -50,21 +50,20 @@ def exercise_store(database: Database) -> None:
             )
         )  # fmt: skip
     record = session_json(database, session_id)
-    assert record["turns"] == [
+    assert [turn.as_dict() for turn in record.turns] == [
         {"index": 0, "therapist": "Hi", "patient": "Hello", "seed": 1, "risk": [], "context_dropped": 0}
     ]
-    assert record["recommendations"][0]["accepted"] is True and record["therapist"] == "Grace"
-    assert record["recommendations"][0]["decision"] == "accepted"  # a row from before 0021: derived
-    invalid = record["recommendations"][1]
-    assert invalid["decision"] == "invalid_preference" and invalid["preference_mass"] == pytest.approx(1e-9)
-    assert invalid["advice"] == {"judgement": "unjudged", "reason": "no label"}
-    stats = session_stats(database, case=case["id"])
-    assert (
-        stats["by_kind"]["lifestyle"]["n"] == 1 and stats["by_persona"][case["persona_id"]]["accepted"] == 1
-    )
-    assert stats["invalid_preference"] == 1 and stats["undecided"] == 0 and stats["overall"]["n"] == 1
-    summary = show_case(database, case["id"])["sessions"][0]
-    assert summary["accepted"] == 1 and summary["invalid_preference"] == 1 and summary["undecided"] == 0
+    assert record.recommendations[0].accepted is True and record.therapist == "Grace"
+    assert record.recommendations[0].decision == "accepted"  # a row from before 0021: derived
+    invalid = record.recommendations[1]
+    assert invalid.decision == "invalid_preference" and invalid.preference_mass == pytest.approx(1e-9)
+    assert invalid.advice == {"judgement": "unjudged", "reason": "no label"}
+    stats = session_stats(database, case=case.id)
+    assert stats.by_kind["lifestyle"].n == 1 and stats.by_persona[case.persona_id].accepted == 1
+    assert stats.invalid_preference == 1 and stats.undecided == 0 and stats.overall.n == 1
+    assert stats.as_dict()["case"] == case.id  # --json names the case it counts
+    summary = show_case(database, case.id).sessions[0]
+    assert summary.accepted == 1 and summary.invalid_preference == 1 and summary.undecided == 0
 
 
 def test_session_tables_on_sqlite(settings) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +142,7 @@ def test_therapist_and_case_commands(tmp_path: Path, capsys) -> None:  # type: i
     assert "Presenting problem: Low mood" in out and "Robin" not in out
     assert main([*cli, "case", "list", "--json"]) == 0
     assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [c["id"] for c in opened]
-    assert [c["id"] for c in list_cases(database, "Ada Lovelace")] == [c["id"] for c in opened]
+    assert [c.id for c in list_cases(database, "Ada Lovelace")] == [c["id"] for c in opened]
     assert main([*cli, "session", "list", "--case", first["id"]]) == 0
     assert "no sessions yet" in capsys.readouterr().out
     assert main([*cli, "session", "list", "--case", "case-"]) == 1
@@ -158,7 +157,7 @@ def test_stats_warn_about_a_uniformly_compliant_patient(settings) -> None:  # ty
     add_therapist(database, "Grace")
     case = open_case(database, "Grace", "depression", persona="p-sam", checkpoint="ck-tinybase")
     session_id = create_session(
-        database, case["id"], seed=1, mode="replay", params={}, patient={}, teacher={}
+        database, case.id, seed=1, mode="replay", params={}, patient={}, teacher={}
     )
     with database.session() as session:
         for index in range(12):
@@ -176,11 +175,12 @@ def test_stats_warn_about_a_uniformly_compliant_patient(settings) -> None:  # ty
             )
         )
     stats = session_stats(database, specialization="depression")
-    assert stats["recommendations"] == 13 and stats["undecided"] == 1
-    assert stats["overall"]["accepted"] == 11 and stats["overall"]["rate"] == pytest.approx(11 / 12)
-    assert stats["by_kind"]["homework"]["n"] == 6 and stats["by_kind"]["lifestyle"]["accepted"] == 5
-    assert stats["overall"]["sd_p_accept"] == pytest.approx(0.0, abs=1e-12)
-    assert any("accepted 92% of 12" in w for w in stats["warnings"])
-    assert any(w.startswith("persona p-sam accepted") for w in stats["warnings"])
+    assert stats.recommendations == 13 and stats.undecided == 1
+    assert stats.overall.accepted == 11 and stats.overall.rate == pytest.approx(11 / 12)
+    assert stats.by_kind["homework"].n == 6 and stats.by_kind["lifestyle"].accepted == 5
+    assert stats.overall.sd_p_accept == pytest.approx(0.0, abs=1e-12)
+    assert any("accepted 92% of 12" in w for w in stats.warnings)
+    assert any(w.startswith("persona p-sam accepted") for w in stats.warnings)
+    assert "case" not in stats.as_dict()  # a specialization's stats: --json has no case key
     with pytest.raises(AcademyError, match="unknown specialization 'nope'"):
         session_stats(database, specialization="nope")

@@ -68,11 +68,11 @@ def test_killed_session_keeps_its_turns_and_resumes(fresh: World, pool: Any, cap
     child.close()
 
     stored = session_json(fresh.database, session_id)
-    assert stored["status"] == "active"
-    assert [t["therapist"] for t in stored["turns"]] == [FIRST, SECOND, THIRD]
-    assert stored["turns"][0]["patient"] == first_reply.strip()
-    assert stored["turns"][1]["patient"] is not None
-    assert [(r["text"], r["turn"]) for r in stored["recommendations"]] == [(SECOND, 1), (SECOND, 1)]
+    assert stored.status == "active"
+    assert [t.therapist for t in stored.turns] == [FIRST, SECOND, THIRD]
+    assert stored.turns[0].patient == first_reply.strip()
+    assert stored.turns[1].patient is not None
+    assert [(r.text, r.turn) for r in stored.recommendations] == [(SECOND, 1), (SECOND, 1)]
 
     child = spawn(fresh, "resume", session_id[:9])
     child.expect_exact(f"therapist> {FIRST}\r\n")
@@ -89,19 +89,20 @@ def test_killed_session_keeps_its_turns_and_resumes(fresh: World, pool: Any, cap
     assert main([*fresh.cli, "session", "end", session_id, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "ended"
     ended = session_json(fresh.database, session_id)
-    assert ended["status"] == "ended" and len(ended["turns"]) == 3
-    for rec in ended["recommendations"]:  # the random tiny model answers neither Yes nor No: no decision
-        assert rec["decision"] == "invalid_preference" and rec["accepted"] is None
+    assert ended.status == "ended" and len(ended.turns) == 3
+    for rec in ended.recommendations:  # the random tiny model answers neither Yes nor No: no decision
+        assert rec.decision == "invalid_preference" and rec.accepted is None
 
     # the same seed, checkpoint and words, replayed: the same replies and decisions as the interrupted session
     script = [ScriptTurn(FIRST), ScriptTurn(SECOND, (SECOND, SECOND)), ScriptTurn(THIRD)]
     options = SessionOptions(max_tokens=12, extract=False)
     replayed = replay_session(fresh.database, pool, fresh.case_id, script, seed=21, options=options)
-    assert [t["patient"] for t in replayed["turns"]] == [t["patient"] for t in ended["turns"]]
-    keys = ("p_accept", "u", "accepted", "decision", "preference_mass")
-    assert [[r[k] for k in keys] for r in replayed["recommendations"]] == [
-        [r[k] for k in keys] for r in ended["recommendations"]
-    ]
+    assert [t.patient for t in replayed.turns] == [t.patient for t in ended.turns]
+
+    def decided(rec: Any) -> tuple[Any, ...]:
+        return (rec.p_accept, rec.u, rec.accepted, rec.decision, rec.preference_mass)
+
+    assert [decided(r) for r in replayed.recommendations] == [decided(r) for r in ended.recommendations]
 
 
 def test_unfinished_session_blocks_a_new_one_and_end_closes_it(fresh: World, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -140,6 +141,6 @@ def test_end_in_the_terminal_runs_the_same_sequence_as_session_end(fresh: World)
     child.close()
     assert child.exitstatus == 0
 
-    assert session_json(fresh.database, session_id)["status"] == "ended"
+    assert session_json(fresh.database, session_id).status == "ended"
     feedback = load_feedback(fresh.database, session_id)
     assert feedback is not None and feedback.session_id == session_id

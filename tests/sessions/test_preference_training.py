@@ -70,18 +70,18 @@ def test_p_accept_falls_after_fine_tuning_on_refusals(world: World, pool: Any, t
     refusing = finetune(world.settings, request, config, echo=lambda _text: None)
 
     case = set_case_checkpoint(world.database, world.case_id, refusing.id)
-    assert case["checkpoint_id"] == refusing.id
+    assert case.checkpoint_id == refusing.id
     after = replay_session(world.database, pool, world.case_id, SCRIPT, seed=4, options=options)
-    assert after["checkpoint_id"] == refusing.id and before["checkpoint_id"] != refusing.id
+    assert after.checkpoint_id == refusing.id and before.checkpoint_id != refusing.id
 
-    p_before = [r["p_accept"] for r in before["recommendations"]]
-    p_after = [r["p_accept"] for r in after["recommendations"]]
+    p_before = [r.p_accept or 0.0 for r in before.recommendations]
+    p_after = [r.p_accept or 0.0 for r in after.recommendations]
     assert all(a < b - 0.2 for a, b in zip(p_after, p_before, strict=True)), (p_before, p_after)
     # the draws depend on the seed and the recommendation's place only; the patient's preference moved
-    assert [r["u"] for r in after["recommendations"]] == [r["u"] for r in before["recommendations"]]
-    for rec in after["recommendations"]:
-        assert all(p["p_yes"] < 0.5 for p in rec["phrasings"])
+    assert [r.u for r in after.recommendations] == [r.u for r in before.recommendations]
+    for rec in after.recommendations:
+        assert all(p["p_yes"] < 0.5 for p in rec.phrasings)
         # six steps move the ratio, not the mass: the whole replies "Yes" and "No" still hold under 1e-5 of
         # the patient's probability (about 1e-9 before), so it still made no decision (a planted patient
         # that does: test_preference_validity.py)
-        assert rec["decision"] == "invalid_preference" and rec["accepted"] is None
+        assert rec.decision == "invalid_preference" and rec.accepted is None

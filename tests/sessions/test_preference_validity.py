@@ -18,6 +18,7 @@ from jedi_academy.sessions.preference import (
     decision_of,
 )
 from jedi_academy.sessions.seeds import acceptance_draw
+from jedi_academy.sessions.views import RecommendationView
 from tests.sessions.conftest import make_world
 from tests.sessions.planted_patient import yes_no_patient
 
@@ -50,8 +51,11 @@ def test_the_mass_is_the_median_over_the_phrasings() -> None:
     assert Preference("sample", None, [{"p_yes": None}]).mass is None
     # older records: no stored decision, derived from accepted
     assert decision_of({"accepted": True}) == "accepted" and decision_of({"accepted": None}) == "undecided"
-    stored = {"mode": "logprob", "p_accept": 0.5, "u": 0.1, "preference_mass": 0.01}
-    line = decision_line({**stored, "decision": "invalid_preference"})
+    stored = RecommendationView(
+        id=1, index=0, text="Walk", turn=0, kind=None, source="therapist", mode="logprob", p_accept=0.5,
+        u=0.1, accepted=None, decision="invalid_preference", preference_mass=0.01, phrasings=[], advice=None,
+    )  # fmt: skip
+    line = decision_line(stored)
     assert "INVALID PREFERENCE" in line and "mass 0.01" in line and "ACCEPTED" not in line
 
 
@@ -80,25 +84,27 @@ def test_a_planted_patient_that_answers_yes_or_no_decides(
     ]
     options = SessionOptions(max_tokens=4, extract=False)
     record = replay_session(world.database, pool, world.case_id, script, seed=2, options=options)
-    recs = record["recommendations"]
+    recs = record.recommendations
     assert len(recs) == 3
     for rec in recs:
-        assert all(p["mass"] > 0.95 for p in rec["phrasings"]) and rec["preference_mass"] > 0.95
-        assert rec["p_accept"] == pytest.approx(0.8, abs=0.02)
-        assert rec["decision"] in ("accepted", "ignored") and rec["accepted"] == (rec["u"] < rec["p_accept"])
-        if rec["accepted"]:
-            assert rec["advice"]["judgement"] == "unjudged" and rec["advice"]["reply"] in ("Yes", "No")
+        assert rec.preference_mass is not None and rec.p_accept is not None and rec.u is not None
+        assert all(p["mass"] > 0.95 for p in rec.phrasings) and rec.preference_mass > 0.95
+        assert rec.p_accept == pytest.approx(0.8, abs=0.02)
+        assert rec.decision in ("accepted", "ignored") and rec.accepted == (rec.u < rec.p_accept)
+        if rec.accepted:
+            assert rec.advice is not None
+            assert rec.advice["judgement"] == "unjudged" and rec.advice["reply"] in ("Yes", "No")
         else:
-            assert rec["advice"] is None  # only accepted advice is judged
-    accepted = sum(1 for r in recs if r["accepted"])
+            assert rec.advice is None  # only accepted advice is judged
+    accepted = sum(1 for r in recs if r.accepted)
     assert accepted > 0  # seed 2's draws: at least one accepted, so the judgement step ran
 
     stats = session_stats(world.database, case=world.case_id)
-    assert stats["invalid_preference"] == 0 and stats["overall"]["n"] == 3
-    assert stats["overall"]["accepted"] == accepted
+    assert stats.invalid_preference == 0 and stats.overall.n == 3
+    assert stats.overall.accepted == accepted
     assert main([*world.cli, "session", "list", "--case", world.case_id]) == 0
     assert f"{accepted} accepted, {3 - accepted} ignored, 0 invalid_preference" in capsys.readouterr().out
-    assert main([*world.cli, "session", "show", record["session_id"]]) == 0
+    assert main([*world.cli, "session", "show", record.session_id]) == 0
     shown = capsys.readouterr().out
     assert "INVALID PREFERENCE" not in shown and shown.count("mass per phrasing") == 3
     assert "advice unjudged (the teacher's reply is not 'helpful|neutral|harmful: reason')" in shown

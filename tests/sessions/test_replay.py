@@ -105,14 +105,16 @@ def test_replayed_jsonl_script_is_stored_and_reproducible(
     # the risk question flags the session
     assert [(f["turn"], f["speaker"], f["category"]) for f in first["flags"]] == [(2, "therapist", "suicide")]
 
-    # the same seed through the Python API (the web app's path) gives the same replies and decisions
+    # the same seed through the Python API (the web app's path) gives the same replies and decisions; its
+    # result's JSON form is what the command printed
     options = SessionOptions(max_tokens=12, extract=False)
-    again = replay_session(world.database, pool, world.case_id, load_script(script), seed=11, options=options)
+    replayed = load_script(script)
+    again = replay_session(world.database, pool, world.case_id, replayed, seed=11, options=options).as_dict()
     assert again["session_id"] != first["session_id"]
     assert [t["patient"] for t in again["turns"]] == [t["patient"] for t in first["turns"]]
     assert decisions(again) == decisions(first)
 
-    other = replay_session(world.database, pool, world.case_id, load_script(script), seed=12, options=options)
+    other = replay_session(world.database, pool, world.case_id, replayed, seed=12, options=options).as_dict()
     assert [r["u"] for r in other["recommendations"]] != [r["u"] for r in first["recommendations"]]
     assert [t["patient"] for t in other["turns"]] != [t["patient"] for t in first["turns"]]
 
@@ -210,11 +212,11 @@ def test_session_end_with_extraction_through_the_api(world: World, pool: Any, tm
     script = load_script(write_script(tmp_path / "s.jsonl"))
     options = SessionOptions(**FAST)
     record = replay_session(world.database, pool, world.case_id, script[:2], seed=3, options=options)
-    assert record["extraction"]["problem"] is None and record["status"] == "ended"
-    sources = [r["source"] for r in record["recommendations"]]
+    assert record.extraction is not None and record.extraction["problem"] is None and record.status == "ended"
+    sources = [r.source for r in record.recommendations]
     assert sources[0] == "therapist" and set(sources) <= {"therapist", "extracted"}
-    assert [r["index"] for r in record["recommendations"]] == list(range(len(sources)))
-    assert record == session_json(world.database, record["session_id"])
+    assert [r.index for r in record.recommendations] == list(range(len(sources)))
+    assert record == session_json(world.database, record.session_id)
 
 
 def test_stats_leave_the_tiny_models_invalid_preferences_out(
@@ -227,11 +229,10 @@ def test_stats_leave_the_tiny_models_invalid_preferences_out(
     script = load_script(write_script(tmp_path / "s.jsonl"))
     replay_session(world.database, pool, world.case_id, script[:2], seed=4, options=SessionOptions(**FAST))
     stats = session_stats(world.database, specialization="depression")
-    assert stats["invalid_preference"] >= 1 and stats["invalid_preference"] + stats["undecided"] == (
-        stats["recommendations"]
-    )
-    assert stats["overall"]["n"] == 0 and stats["overall"]["rate"] is None
-    assert stats["by_persona"] == {} and stats["by_kind"] == {}
+    assert stats.invalid_preference >= 1
+    assert stats.invalid_preference + stats.undecided == stats.recommendations
+    assert stats.overall.n == 0 and stats.overall.rate is None
+    assert stats.by_persona == {} and stats.by_kind == {}
     assert main([*world.cli, "session", "stats", "--case", world.case_id]) == 0
     out = capsys.readouterr().out
     assert "invalid_preference (left out of every rate" in out

@@ -6,23 +6,30 @@ import pytest
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.transcript_export import export_transcript, render_html, render_markdown
+from jedi_academy.sessions.views import RecommendationView, SessionView, TurnView
 
-RECORD = {
-    "session_id": "s-1", "case_id": "case-1", "therapist": "Ada", "specialization": "depression", "number": 2,
-    "branch": "main", "checkpoint_id": "ck-1", "seed": 7, "mode": "replay", "status": "ended",
-    "started_at": "2026-12-07T10:00:00+00:00", "ended_at": "2026-12-07T10:20:00+00:00",
-    "turns": [
-        {"index": 0, "therapist": "What brings you <here>?", "patient": "I feel flat & tired."},
-        {"index": 1, "therapist": "Could you walk daily?", "patient": None},
+RECORD = SessionView(
+    session_id="s-1", case_id="case-1", therapist="Ada", therapist_id="t-1", checkpoint_id="ck-1",
+    persona_id="p-1", specialization="depression", number=2, branch="main", seed=7, mode="replay",
+    status="ended", params={}, patient_model={}, teacher_model={},
+    flags=[{"turn": 0, "speaker": "patient", "category": "self_harm", "label": "self-harm"}],
+    extraction=None,
+    turns=[
+        TurnView(index=0, therapist="What brings you <here>?", patient="I feel flat & tired.", seed=1,
+                 risk=[], context_dropped=0),
+        TurnView(index=1, therapist="Could you walk daily?", patient=None, seed=2, risk=[],
+                 context_dropped=0),
     ],
-    "recommendations": [
-        {"turn": 1, "source": "therapist", "kind": "lifestyle", "text": "walk daily", "mode": "logprob",
-         "p_accept": 0.6, "u": 0.2, "accepted": True},
-        {"turn": 1, "source": "extracted", "kind": "homework", "text": "keep a diary", "mode": None,
-         "p_accept": None, "u": None, "accepted": None},
+    recommendations=[
+        RecommendationView(id=1, index=0, turn=1, source="therapist", kind="lifestyle", text="walk daily",
+                           mode="logprob", p_accept=0.6, u=0.2, accepted=True, decision="accepted",
+                           preference_mass=None, phrasings=[], advice=None),
+        RecommendationView(id=2, index=1, turn=1, source="extracted", kind="homework", text="keep a diary",
+                           mode=None, p_accept=None, u=None, accepted=None, decision="undecided",
+                           preference_mass=None, phrasings=[], advice=None),
     ],
-    "flags": [{"turn": 0, "speaker": "patient", "category": "self_harm", "label": "self-harm"}],
-}  # fmt: skip
+    started_at="2026-12-07T10:00:00+00:00", ended_at="2026-12-07T10:20:00+00:00",
+)  # fmt: skip
 CODES = {0: ("question",), 1: None}
 
 

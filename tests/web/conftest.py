@@ -63,12 +63,12 @@ def make_site(
     people = []
     for name, email in (("Ada Lovelace", "ada@example.org"), ("Bob <b>Bold</b>", "bob@example.org")):
         therapist = add_therapist(database, name)
-        token = accounts.invite(database, therapist["id"], email)
+        token = accounts.invite(database, therapist.id, email)
         accounts.accept_invite(database, token, PASSWORD)
         case = open_case(
-            database, therapist["id"], "depression", persona="p-robin", checkpoint=BASE_CHECKPOINT
+            database, therapist.id, "depression", persona="p-robin", checkpoint=BASE_CHECKPOINT
         )
-        people.append(Therapist(therapist["id"], name, email, case["id"]))
+        people.append(Therapist(therapist.id, name, email, case.id))
     pool = ModelPool(settings)
     pool.share(ModelSpec("transformers", settings.model, None), tiny_llm)
     web_config = WebConfig(secret=b"test-secret-" + b"x" * 20, max_tokens=8, session_seed=7, **config)

@@ -29,7 +29,7 @@ def loop_site(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path, tiny_llm
     from tests.loop.conftest import LOOP, build_world
 
     world = build_world(tmp_path_factory.mktemp("web-loop"), tiny_dir, tiny_llm)
-    therapist_id = show_case(world.database, world.case_id)["therapist_id"]
+    therapist_id = show_case(world.database, world.case_id).therapist_id
     accounts.accept_invite(world.database, accounts.invite(world.database, therapist_id, EMAIL), PASSWORD)
     pool = ModelPool(world.settings)
     pool.share(ModelSpec("transformers", world.settings.model, None), tiny_llm)

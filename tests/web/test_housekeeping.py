@@ -89,7 +89,7 @@ def test_archiving_and_disabling(house: Site, capsys: pytest.CaptureFixture[str]
         open_case(house.database, house.ada.id, "depression", persona="p-sam", checkpoint="ck-tinybase0001")
     with pytest.raises(AcademyError, match="is disabled"):
         create_session(
-            house.database, second["id"], seed=1, mode="interactive", params={}, patient={}, teacher={}
+            house.database, second.id, seed=1, mode="interactive", params={}, patient={}, teacher={}
         )
     assert main([*cli, "therapist", "list"]) == 0
     assert f"{house.ada.name}  (disabled)" in capsys.readouterr().out
@@ -104,7 +104,7 @@ def test_a_therapist_disables_their_own_account(house: Site) -> None:
     from jedi_academy.web import accounts
 
     therapist = add_therapist(house.database, "Cara Self")
-    invite = accounts.invite(house.database, therapist["id"], "cara@example.org")
+    invite = accounts.invite(house.database, therapist.id, "cara@example.org")
     accounts.accept_invite(house.database, invite, PASSWORD)
     cara, elsewhere = sign_in(house.url, "cara@example.org"), sign_in(house.url, "cara@example.org")
     page = cara.get("/account").text
@@ -122,5 +122,5 @@ def test_a_therapist_disables_their_own_account(house: Site) -> None:
     )
     assert again.status_code == 401
     with house.database.session() as session:
-        row = session.get(Therapist, therapist["id"])
-        assert row is not None and therapist_json(row)["disabled"] is True
+        row = session.get(Therapist, therapist.id)
+        assert row is not None and therapist_json(row).disabled is True

@@ -202,7 +202,7 @@ def test_sign_in_is_slowed_progressively_but_the_owner_is_never_locked_out(site:
 
     limit = accounts.RateLimit()
     carol = add_therapist(site.database, "Carol")
-    invite = accounts.invite(site.database, carol["id"], "carol@example.org")
+    invite = accounts.invite(site.database, carol.id, "carol@example.org")
     accounts.accept_invite(site.database, invite, PASSWORD)
     client = httpx.Client(base_url=site.url, follow_redirects=False)
     token = csrf_of(client.get("/login").text)
@@ -231,7 +231,7 @@ def test_the_current_password_check_is_throttled(site: Site) -> None:
     from jedi_academy.web import accounts
 
     erin = add_therapist(site.database, "Erin")
-    invite = accounts.invite(site.database, erin["id"], "erin@example.org")
+    invite = accounts.invite(site.database, erin.id, "erin@example.org")
     accounts.accept_invite(site.database, invite, PASSWORD)
     client = sign_in(site.url, "erin@example.org")
     new = "a fresh and long secret"
@@ -285,7 +285,7 @@ def test_invite_password_change_and_logs(site: Site, caplog: pytest.LogCaptureFi
 
     caplog.set_level(logging.DEBUG)
     dana = add_therapist(site.database, "Dana")
-    token = accounts.invite(site.database, dana["id"], "dana@example.org")
+    token = accounts.invite(site.database, dana.id, "dana@example.org")
     client = httpx.Client(base_url=site.url, follow_redirects=False)
     form = client.get(f"/invite/{token}")
     assert form.status_code == 200 and "dana@example.org" in form.text

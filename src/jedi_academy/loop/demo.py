@@ -83,13 +83,13 @@ def run_loop_demo(
         options=SessionOptions(max_tokens=SESSION_TOKENS, extract=False),
         on_turn=show_turn,
     )
-    echo(f"[2/3] session {record['session_id']} replayed (the skilled therapist script); recommendations:")
-    for rec in record["recommendations"]:
-        echo(f"      {decision_line(rec)}  {rec['text']}")
-    invalid = sum(1 for rec in record["recommendations"] if rec["decision"] == INVALID_PREFERENCE)
+    echo(f"[2/3] session {record.session_id} replayed (the skilled therapist script); recommendations:")
+    for rec in record.recommendations:
+        echo(f"      {decision_line(rec)}  {rec.text}")
+    invalid = sum(1 for rec in record.recommendations if rec.decision == INVALID_PREFERENCE)
     if invalid:
         echo(
-            f"      {invalid} of {len(record['recommendations'])} decisions are invalid: the patient model "
+            f"      {invalid} of {len(record.recommendations)} decisions are invalid: the patient model "
             "did not answer Yes or No (its probability went elsewhere), so they are neither accepted nor "
             "ignored and get no follow-up; a random tiny model cannot make decisions"
         )
@@ -104,7 +104,7 @@ def run_loop_demo(
             echo(f"      [{STEPS.index(step) + 1}/{len(STEPS)}] {message}")
 
     result = run_loop(
-        context, record["session_id"], LoopOptions(max_tokens=LOOP_TOKENS, steps=LOOP_STEPS), on_stage=stage
+        context, record.session_id, LoopOptions(max_tokens=LOOP_TOKENS, steps=LOOP_STEPS), on_stage=stage
     )
     echo(
         f"      checkpoint {result['checkpoint_id']} (parent {result['parent_checkpoint_id']}), "

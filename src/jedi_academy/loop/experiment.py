@@ -304,7 +304,7 @@ def _held_session(
             )
         ).first()
     if found is None:
-        return str(replay_session(database, pool, case_id, turns, seed=seed, options=options)["session_id"])
+        return replay_session(database, pool, case_id, turns, seed=seed, options=options).session_id
     runner = SessionRunner.open(database, pool, found)
     if runner.status() != "ended":
         runner.finish_pending()

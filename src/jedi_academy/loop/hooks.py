@@ -9,12 +9,15 @@ trajectory (scores after each loop, change, branches). Every face that ends a se
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from jedi_academy.hooks import ExtraOption, Section, hookimpl
 from jedi_academy.loop.text import scores_line
+
+if TYPE_CHECKING:
+    from jedi_academy.sessions.views import CaseDetail, SessionView
 
 _NO_FEEDBACK = ExtraOption(
     "no_feedback",
@@ -47,21 +50,21 @@ def command_options(command: str) -> list[ExtraOption] | None:
 
 @hookimpl
 def session_ended(
-    settings: Any, database: Any, pool: Any, record: dict[str, Any], options: dict[str, Any], progress: Any
+    settings: Any, database: Any, pool: Any, record: SessionView, options: dict[str, Any], progress: Any
 ) -> Section | None:
     from jedi_academy.loop.session_feedback import code_ended_session
 
-    if not options.get("no_feedback") and record["status"] == "ended":
+    if not options.get("no_feedback") and record.status == "ended":
         if progress is not None:
             progress("the teacher codes the session for feedback (MITI 4.2.1) ...")
         code_ended_session(
-            database, pool, record["session_id"], max_tokens=options.get("feedback_max_tokens", 64)
+            database, pool, record.session_id, max_tokens=options.get("feedback_max_tokens", 64)
         )
     if not options.get("refine"):
         return None
     from jedi_academy.loop.jobs import enqueue_loop
 
-    job = enqueue_loop(settings, record["session_id"])
+    job = enqueue_loop(settings, record.session_id)
     return Section(
         {"job": job},
         [f"queued the loop as job {job['id']}: `academy worker` runs it, `academy jobs` follows it"],
@@ -69,17 +72,17 @@ def session_ended(
 
 
 @hookimpl
-def session_sections(database: Any, record: dict[str, Any]) -> Section:
+def session_sections(database: Any, record: SessionView) -> Section:
     from jedi_academy.feedback import load_feedback
     from jedi_academy.feedback.render import render_summary
     from jedi_academy.loop.session_feedback import feedback_view
 
-    guards = _guards_section(database, record["session_id"])
-    view = feedback_view(database, record["session_id"])
+    guards = _guards_section(database, record.session_id)
+    view = feedback_view(database, record.session_id)
     if view is None:
         lines = ["feedback: none stored (`academy session end` codes it)", *guards.lines]
         return Section({"feedback": None, **guards.fields}, lines)
-    feedback = load_feedback(database, record["session_id"])
+    feedback = load_feedback(database, record.session_id)
     assert feedback is not None  # feedback_view found it
     lines = [f"Feedback on technique (coder {feedback.backend}/{feedback.model}):"]
     lines += [f"  {line}" for line in render_summary(feedback.summary)]
@@ -110,10 +113,10 @@ def _guards_section(database: Any, session_id: str) -> Section:
 
 
 @hookimpl
-def case_sections(settings: Any, database: Any, case: dict[str, Any]) -> Section:
+def case_sections(settings: Any, database: Any, case: CaseDetail) -> Section:
     from jedi_academy.loop.trajectory import case_trajectory
 
-    view = case_trajectory(database, case["id"], settings.data_dir)
+    view = case_trajectory(database, case.id, settings.data_dir)
     lines = [view["protocol_note"]]
     baseline = view["baseline"]["scores"]
     if baseline:

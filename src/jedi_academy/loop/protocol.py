@@ -90,7 +90,7 @@ def open_case_with_baseline(
         protocol=protocol.as_dict(),
         baseline_runs={instrument: m["run_id"] for instrument, m in baseline.items()},
     )
-    return {**case, "baseline_run_ids": case["baseline_runs"], "baseline": baseline}
+    return {**case.as_dict(), "baseline_run_ids": case.baseline_runs, "baseline": baseline}
 
 
 def protocol_view(protocol: Protocol | None) -> dict[str, Any]:

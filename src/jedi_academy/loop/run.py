@@ -222,9 +222,10 @@ def _load(database: Database, loop_id: str) -> LoopRun:
 
 
 def _session_record(database: Database, session_id: str) -> dict[str, Any]:
+    """The session's JSON form: the expansion and the control read it as the data they expand."""
     from jedi_academy.sessions.records import session_json
 
-    return session_json(database, session_id)
+    return session_json(database, session_id).as_dict()
 
 
 def _llm(context: LoopContext, backend: str, model: str, base_url: str | None) -> Any:

@@ -27,7 +27,7 @@ def code_ended_session(
     from jedi_academy.sessions import ModelSpec, session_json
     from jedi_academy.sessions.seeds import derive_seed
 
-    record = session_json(database, session_id)
+    record = session_json(database, session_id).as_dict()  # the coder reads the session's JSON form
     if record["status"] != "ended":
         raise AcademyError(
             f"session {record['session_id']} is {record['status']}: feedback needs an ended session",
@@ -83,7 +83,7 @@ def case_feedback(database: Database, case_id: str) -> dict[str, Any]:
     views = [
         view
         for row in list_sessions(database, case_id)
-        if (view := feedback_view(database, row["session_id"])) is not None
+        if (view := feedback_view(database, row.session_id)) is not None
     ]
     figures: dict[str, dict[str, Any]] = {}
     for name in CASE_FIGURES:

@@ -112,7 +112,7 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
     is ``interrupted`` (with ``resume``, the command that finishes it)."""
     from jedi_academy.sessions.records import show_case
 
-    view = show_case(database, case_id)
+    view = show_case(database, case_id).as_dict()  # the trajectory adds to the case's JSON form
     with database.session() as session:
         case = get_case(session, view["id"])
         loops = _loops(session, case.id)

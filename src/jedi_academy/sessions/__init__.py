@@ -1,21 +1,23 @@
 """Therapy sessions with a simulated patient, and the recommendation preference system.
 
-Public API (imported lazily, so the CLI stays fast)::
+Public API (imported lazily, so the CLI stays fast); the results are ``sessions.views``' typed results, whose
+``as_dict()`` is the ``--json`` form::
 
-    add_therapist(database, name) -> dict
-    open_case(database, therapist, specialization, *, persona=None, checkpoint=None) -> dict
-    set_case_checkpoint(database, case_id, checkpoint_id, *, branch=None) -> dict   # the loop's hook
-    list_cases(database, therapist=None), show_case(database, case_id)
+    add_therapist(database, name) -> TherapistView
+    open_case(database, therapist, specialization, *, persona=None, checkpoint=None) -> CaseRow
+    set_case_checkpoint(database, case_id, checkpoint_id, *, branch=None) -> CaseRow   # the loop's hook
+    list_cases(database, therapist=None) -> list[CaseRow], show_case(database, case_id) -> CaseDetail
     ModelPool(settings)                           # loaded models, shared by all sessions of a process
     SessionRunner.start(database, pool, case_id, seed=..., options=SessionOptions(), teacher=None)
     SessionRunner.open(database, pool, session_id)  # resume
         .say(text, recommendations=(), on_text=callback) -> TurnResult   # streamed reply
-        .mark(text=None, turn=None) -> dict
-        .end(progress=None) -> dict                 # extraction, p_accept, u, accepted
-    replay_session(database, pool, case_id, script, seed=...) -> dict
+        .mark(text=None, turn=None) -> RecommendationView
+        .end(progress=None) -> SessionView          # extraction, p_accept, u, accepted
+    replay_session(database, pool, case_id, script, seed=...) -> SessionView
     load_script(path, transcript=None) -> list[ScriptTurn]
-    session_json(database, session_id), list_sessions(database, case_id)
-    session_stats(database, case=None, specialization=None) -> dict
+    session_json(database, session_id) -> SessionView
+    list_sessions(database, case_id) -> list[SessionSummary]
+    session_stats(database, case=None, specialization=None) -> SessionStats
     intake_sheet(card) lives in jedi_academy.personas.intake.
 """
 

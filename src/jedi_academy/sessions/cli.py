@@ -21,8 +21,12 @@ from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.cli_kit import CommandRegistry
+    from jedi_academy.sessions.ending import EndedSession
     from jedi_academy.sessions.models import ModelPool, ModelSpec
-    from jedi_academy.sessions.runner import SessionOptions
+    from jedi_academy.sessions.runner import SessionOptions, TurnResult
+    from jedi_academy.sessions.stats import RateGroup
+    from jedi_academy.sessions.transcript_export import ExportFormat
+    from jedi_academy.sessions.views import CaseView, SessionView
 
 therapist_app = typer.Typer(help="Therapists who work cases.", no_args_is_help=True)
 case_app = typer.Typer(help="Cases: one persona worked by one therapist.", no_args_is_help=True)
@@ -52,20 +56,21 @@ def therapist_add(
     extensions: dict[str, Any] | None = None,
 ) -> None:
     """Add a therapist; prints the id (the web stage adds --email and an invite link)."""
-    from jedi_academy.hooks import hook, merge_sections
+    from jedi_academy.hooks import hook
     from jedi_academy.sessions.records import add_therapist
+    from jedi_academy.sessions.views import with_sections
 
     database = _database(ctx)
     options = extensions or {}
     hook().therapist_add_check(database=database, options=options)  # refusals come before any write
     row = add_therapist(database, name)
     added = hook().therapist_added(settings=_settings(ctx), database=database, therapist=row, options=options)
-    row, lines = merge_sections(row, added)
+    view = with_sections(row, added)
     if as_json:
-        _print_json(row)
+        _print_json(view)
         return
-    typer.echo(f"therapist {row['name']}: {row['id']}")
-    echo_lines(lines)
+    typer.echo(f"therapist {row.name}: {row.id}")
+    echo_lines(view.lines)
 
 
 @therapist_app.command("list")
@@ -78,7 +83,7 @@ def therapist_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         _print_json(rows)
         return
     for row in rows:
-        typer.echo(f"{row['id']}  {row['name']}" + ("  (disabled)" if row["disabled"] else ""))
+        typer.echo(f"{row.id}  {row.name}" + ("  (disabled)" if row.disabled else ""))
     if not rows:
         typer.echo("no therapists yet: `academy therapist add NAME`")
 
@@ -100,9 +105,9 @@ def therapist_disable(
     if as_json:
         _print_json(row)
         return
-    state = "disabled" if row["disabled"] else "enabled"
-    signed_out = f" ({row['signed_out']} browser session(s) signed out)" if row["signed_out"] else ""
-    typer.echo(f"therapist {row['name']} ({row['id']}) is {state}{signed_out}")
+    state = "disabled" if row.disabled else "enabled"
+    signed_out = f" ({row.signed_out} browser session(s) signed out)" if row.signed_out else ""
+    typer.echo(f"therapist {row.name} ({row.id}) is {state}{signed_out}")
 
 
 # ---------------------------------------------------------------- cases
@@ -124,8 +129,8 @@ def case_list(
         return
     for row in rows:
         typer.echo(
-            f"{row['id']}  {row['therapist']}  {row['specialization']}  checkpoint {row['checkpoint_id']}  "
-            f"{row['sessions']} session(s)  {row['status']}" + ("  archived" if row["archived"] else "")
+            f"{row.id}  {row.therapist}  {row.specialization}  checkpoint {row.checkpoint_id}  "
+            f"{row.sessions} session(s)  {row.status}" + ("  archived" if row.archived else "")
         )
     if not rows:
         typer.echo("no cases yet: `academy case open --therapist T --specialization S`")
@@ -145,16 +150,16 @@ def case_archive(
     if as_json:
         _print_json(row)
         return
-    typer.echo(f"case {row['id']} is {'archived' if row['archived'] else 'back in the lists'}")
+    typer.echo(f"case {row.id} is {'archived' if row.archived else 'back in the lists'}")
 
 
-def print_case_header(case: dict[str, Any]) -> None:
+def print_case_header(case: CaseView[Any]) -> None:
     """Who works the case, on which checkpoint and branch, and the intake sheet (the loop's view too)."""
     from jedi_academy.personas.intake import render_intake
 
-    typer.echo(f"case {case['id']}  therapist {case['therapist']}  {case['specialization']}")
-    typer.echo(f"checkpoint {case['checkpoint_id']} (branch {case['branch']})")
-    typer.echo(render_intake(case["intake"]))
+    typer.echo(f"case {case.id}  therapist {case.therapist}  {case.specialization}")
+    typer.echo(f"checkpoint {case.checkpoint_id} (branch {case.branch})")
+    typer.echo(render_intake(case.intake))
 
 
 @case_app.command("show")
@@ -164,25 +169,25 @@ def case_show(
     as_json: JsonFlag = False,
 ) -> None:
     """A case: its intake sheet, its sessions and what the stages above add (the loop: the trajectory)."""
-    from jedi_academy.hooks import hook, merge_sections
+    from jedi_academy.hooks import hook
     from jedi_academy.sessions.records import show_case
+    from jedi_academy.sessions.views import with_sections
 
     database = _database(ctx)
     case = show_case(database, case_id)
-    sections = hook().case_sections(settings=_settings(ctx), database=database, case=case)
-    view, lines = merge_sections(case, sections)
+    view = with_sections(case, hook().case_sections(settings=_settings(ctx), database=database, case=case))
     if as_json:
         _print_json(view)
         return
-    print_case_header(view)
-    for row in case["sessions"]:
+    print_case_header(case)
+    for row in case.sessions:
         typer.echo(
-            f"  session {row['number']}  [{row['branch']}]  {row['session_id']}  {row['status']}  "
-            f"{row['turns']} turns  {row['accepted']}/{row['recommendations']} recommendations accepted"
-            + (f" ({row['invalid_preference']} invalid_preference)" if row.get("invalid_preference") else "")
-            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
+            f"  session {row.number}  [{row.branch}]  {row.session_id}  {row.status}  "
+            f"{row.turns} turns  {row.accepted}/{row.recommendations} recommendations accepted"
+            + (f" ({row.invalid_preference} invalid_preference)" if row.invalid_preference else "")
+            + (f"  {row.flags} risk flag(s)" if row.flags else "")
         )
-    echo_lines(lines)
+    echo_lines(view.lines)
 
 
 # ---------------------------------------------------------------- sessions
@@ -270,13 +275,13 @@ def session_start(
     chosen_seed = secrets.randbelow(2**31) if seed is None else seed
     case_view = show_case(database, case)
     runner = SessionRunner.start(
-        database, pool, case_view["id"], seed=chosen_seed, options=options, teacher=teacher
+        database, pool, case_view.id, seed=chosen_seed, options=options, teacher=teacher
     )
     typer.echo(
-        f"session {runner.session_id} (number {len(case_view['sessions']) + 1} of case {case_view['id']}), "
+        f"session {runner.session_id} (number {len(case_view.sessions) + 1} of case {case_view.id}), "
         f"checkpoint {runner.checkpoint_id}, seed {chosen_seed}"
     )
-    typer.echo(render_intake(case_view["intake"]))
+    typer.echo(render_intake(case_view.intake))
     typer.echo(HELP)
     raise typer.Exit(run_interactive(runner, end_options=extensions))
 
@@ -324,9 +329,7 @@ def session_end(
 
     runner = SessionRunner.open(_database(ctx), ModelPool(_settings(ctx), progress=_say), session_id)
     ended = end_session(runner, options=extensions, progress=None if as_json else typer.echo)
-    _show_session(ended.record, as_json)
-    if not as_json:
-        echo_lines(ended.lines)
+    _show_session(ended, as_json)
 
 
 def session_replay(
@@ -370,9 +373,7 @@ def session_replay(
         _database(ctx), pool, record, options=extensions,
         progress=None if as_json else typer.echo, command="session replay",
     )  # fmt: skip
-    _show_session(ended.record, as_json, turns_shown=not as_json)
-    if not as_json:
-        echo_lines(ended.lines)
+    _show_session(ended, as_json, turns_shown=not as_json)
 
 
 def replay_from_script(
@@ -382,10 +383,10 @@ def replay_from_script(
     script: Path,
     transcript: str | None,
     seed: int | None,
-    options: Any,
+    options: SessionOptions,
     teacher_choice: tuple[str | None, str | None, str | None],
     as_json: bool,
-) -> dict[str, Any]:
+) -> SessionView:
     """Load the script (a bad one fails before any model loads or row is written), replay it, end the session;
     the turns are echoed as they happen unless JSON is wanted."""
     from jedi_academy.sessions.scripts import load_script
@@ -395,7 +396,7 @@ def replay_from_script(
     database = _database(ctx)
     teacher = pool.teacher_spec(*teacher_choice)
 
-    def show_turn(result: Any) -> None:
+    def show_turn(result: TurnResult) -> None:
         typer.echo(terminal_safe(f"therapist> {result.therapist}\npatient> {result.patient}"))
 
     if seed is None:  # as `session start` does: a fresh seed, said out loud and stored with the session
@@ -414,35 +415,38 @@ def replay_from_script(
     )
 
 
-def _show_session(record: dict[str, Any], as_json: bool, turns_shown: bool = False) -> None:
+def _show_session(shown: EndedSession, as_json: bool, turns_shown: bool = False) -> None:
+    """The session (``--json``: with every stage's fields), then the lines the stages print about it."""
     from jedi_academy.sessions.advice import advice_line
     from jedi_academy.sessions.preference import decision_line, masses_line
 
     if as_json:
-        _print_json(record)
+        _print_json(shown)
         return
+    record = shown.record
     typer.echo(
-        f"session {record['session_id']} (case {record['case_id']}, number {record['number']}, "
-        f"{record['status']}), checkpoint {record['checkpoint_id']}, seed {record['seed']}"
+        f"session {record.session_id} (case {record.case_id}, number {record.number}, "
+        f"{record.status}), checkpoint {record.checkpoint_id}, seed {record.seed}"
     )
     if not turns_shown:
-        for turn in record["turns"]:
-            typer.echo(terminal_safe(f"therapist> {turn['therapist']}"))
-            reply = turn["patient"] if turn["patient"] is not None else "(no reply yet)"
+        for turn in record.turns:
+            typer.echo(terminal_safe(f"therapist> {turn.therapist}"))
+            reply = turn.patient if turn.patient is not None else "(no reply yet)"
             typer.echo(terminal_safe(f"patient> {reply}"))
-            if turn["context_dropped"]:
-                typer.echo(f"  (answered without the first {turn['context_dropped']} turn(s): context full)")
-    for rec in record["recommendations"]:
+            if turn.context_dropped:
+                typer.echo(f"  (answered without the first {turn.context_dropped} turn(s): context full)")
+    for rec in record.recommendations:
         typer.echo(
-            f"  rec {rec['id']} [{rec['source']}, {rec['kind']}] turn {rec['turn']}: {rec['text']}\n"
+            f"  rec {rec.id} [{rec.source}, {rec.kind}] turn {rec.turn}: {rec.text}\n"
             f"      {decision_line(rec)}"
         )
         if (masses := masses_line(rec)) is not None:
             typer.echo(f"      {masses}")
-        if rec.get("advice"):
-            typer.echo(f"      {advice_line(rec['advice'])}")
-    for flag in record["flags"]:
+        if rec.advice:
+            typer.echo(f"      {advice_line(rec.advice)}")
+    for flag in record.flags:
         typer.echo(f"  ! turn {flag['turn']}: risk content from the {flag['speaker']} ({flag['label']})")
+    echo_lines(shown.lines)
 
 
 @session_app.command("show")
@@ -457,13 +461,10 @@ def session_show(
     from jedi_academy.sessions.records import session_json
 
     database = _database(ctx)
-    view = session_view(database, session_json(database, session_id))
-    _show_session(view.record, as_json)
-    if not as_json:
-        echo_lines(view.lines)
+    _show_session(session_view(database, session_json(database, session_id)), as_json)
 
 
-def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_format: str) -> None:
+def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_format: ExportFormat) -> None:
     """The transcript, with the codes a stage above adds per turn (the loop: MITI codes) when stored."""
     from jedi_academy.hooks import hook
     from jedi_academy.sessions.records import session_json
@@ -471,9 +472,9 @@ def export_session_file(ctx: typer.Context, session_id: str, out: Path, export_f
 
     database = _database(ctx)
     record = session_json(database, session_id)
-    codes = hook().turn_codes(database=database, session_id=record["session_id"])
-    written = export_transcript(record, out, export_format, codes)  # type: ignore[arg-type]
-    typer.echo(f"wrote {written}: session {record['session_id']}, {len(record['turns'])} turn(s)")
+    codes = hook().turn_codes(database=database, session_id=record.session_id)
+    written = export_transcript(record, out, export_format, codes)
+    typer.echo(f"wrote {written}: session {record.session_id}, {len(record.turns)} turn(s)")
 
 
 ExportFormatOption = Annotated[
@@ -511,15 +512,15 @@ def session_list(
         typer.echo(f"{header} TURNS, RECOMMENDATIONS")
     for row in rows:
         decided = (
-            f"{row['accepted']} accepted, {row['ignored']} ignored, "
-            f"{row['invalid_preference']} invalid_preference, {row['undecided']} undecided"
+            f"{row.accepted} accepted, {row.ignored} ignored, "
+            f"{row.invalid_preference} invalid_preference, {row.undecided} undecided"
         )
         typer.echo(
-            f"{row['number']:>3}  {row['session_id']:14}  {row['branch']:10} {row['status']:<7} "
-            f"{row['mode']:<11} "
-            f"{row['turns']} turns  {decided}  checkpoint {row['checkpoint_id']}"
-            + (f"  {row['flags']} risk flag(s)" if row["flags"] else "")
-            + ("  archived" if row["archived"] else "")
+            f"{row.number:>3}  {row.session_id:14}  {row.branch:10} {row.status:<7} "
+            f"{row.mode:<11} "
+            f"{row.turns} turns  {decided}  checkpoint {row.checkpoint_id}"
+            + (f"  {row.flags} risk flag(s)" if row.flags else "")
+            + ("  archived" if row.archived else "")
         )
     if not rows:
         typer.echo("no sessions yet: `academy session start --case CASE`")
@@ -539,7 +540,7 @@ def session_archive(
     if as_json:
         _print_json(row)
         return
-    typer.echo(f"session {row['session_id']} is {'archived' if row['archived'] else 'back in the lists'}")
+    typer.echo(f"session {row.session_id} is {'archived' if row.archived else 'back in the lists'}")
 
 
 @session_app.command("stats")
@@ -560,27 +561,27 @@ def session_stats_command(
         _print_json(stats)
         return
 
-    def line(name: str, group: dict[str, Any]) -> str:
-        if not group["n"]:
+    def line(name: str, group: RateGroup) -> str:
+        if not group.n or group.rate_ci95 is None:
             return f"  {name}: no decided recommendations"
-        low, high = group["rate_ci95"]
+        low, high = group.rate_ci95
         return (
-            f"  {name}: {group['accepted']}/{group['n']} accepted ({group['rate']:.0%}, "
+            f"  {name}: {group.accepted}/{group.n} accepted ({group.rate or 0:.0%}, "
             f"95% CI {low:.0%}-{high:.0%}), "
-            f"mean p_accept {group['mean_p_accept']:.3f}"
+            f"mean p_accept {group.mean_p_accept or 0:.3f}"
         )
 
     typer.echo(
-        f"{stats['recommendations']} recommendation(s), {stats['invalid_preference']} invalid_preference "
-        f"(left out of every rate: the patient did not answer Yes or No), {stats['undecided']} undecided"
+        f"{stats.recommendations} recommendation(s), {stats.invalid_preference} invalid_preference "
+        f"(left out of every rate: the patient did not answer Yes or No), {stats.undecided} undecided"
     )
-    typer.echo(line("overall", stats["overall"]))
-    for title, groups in (("by persona:", stats["by_persona"]), ("by kind:", stats["by_kind"])):
+    typer.echo(line("overall", stats.overall))
+    for title, groups in (("by persona:", stats.by_persona), ("by kind:", stats.by_kind)):
         typer.echo(title)
         for name, group in groups.items():
             typer.echo(line(name, group))
         if not groups:
             typer.echo("  no decided recommendations")
-    for warning in stats["warnings"]:
+    for warning in stats.warnings:
         typer.echo(f"warning: {warning}")
-    typer.echo(f"note: {stats['cannot_conclude']}")
+    typer.echo(f"note: {stats.cannot_conclude}")

@@ -6,10 +6,10 @@ queued loop). The sessions stage cannot import those stages; the hook registry r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jedi_academy.hooks import hook, merge_sections, option_defaults
+from jedi_academy.hooks import hook, option_defaults
+from jedi_academy.sessions.views import SessionView, WithSections, with_sections
 
 if TYPE_CHECKING:
     from jedi_academy.sessions.runner import SessionRunner
@@ -20,12 +20,9 @@ if TYPE_CHECKING:
 END_COMMAND = "session end"
 
 
-@dataclass
-class EndedSession:
-    """The ended session's record, with every stage's fields, and the lines those stages print after it."""
-
-    record: dict[str, Any]
-    lines: list[str] = field(default_factory=list)
+# A session with every stage's fields (``as_dict()`` is the --json of `session show|end|replay`) and the lines
+# those stages print after it.
+EndedSession = WithSections[SessionView]
 
 
 def end_session(
@@ -46,7 +43,7 @@ def end_session(
 def after_end(
     database: Database,
     pool: Any,
-    record: dict[str, Any],
+    record: SessionView,
     *,
     options: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -58,12 +55,10 @@ def after_end(
     ended = hook().session_ended(
         settings=pool.settings, database=database, pool=pool, record=record, options=chosen, progress=progress
     )
-    view = session_view(database, record)
-    merged, lines = merge_sections(view.record, ended)
-    return EndedSession(merged, view.lines + lines)
+    shown = hook().session_sections(database=database, record=record)
+    return with_sections(record, [*shown, *ended])
 
 
-def session_view(database: Database, record: dict[str, Any]) -> EndedSession:
+def session_view(database: Database, record: SessionView) -> EndedSession:
     """A stored session as ``session show`` presents it: the record and every stage's section."""
-    merged, lines = merge_sections(record, hook().session_sections(database=database, record=record))
-    return EndedSession(merged, lines)
+    return with_sections(record, hook().session_sections(database=database, record=record))

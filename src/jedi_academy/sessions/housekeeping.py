@@ -8,19 +8,20 @@ a session; their records stay as they are."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.records import case_json, get_case, get_session, get_therapist, therapist_json
+from jedi_academy.sessions.views import CaseRow, SessionArchived, TherapistDisabled
 from jedi_academy.store.models import TherapySession, WebSession
 
 if TYPE_CHECKING:
     from jedi_academy.store import Database
 
 
-def archive_case(database: Database, case_id: str, *, undo: bool = False) -> dict[str, Any]:
+def archive_case(database: Database, case_id: str, *, undo: bool = False) -> CaseRow:
     """Archive a case (or bring it back). An open case with an unfinished session is refused: end it first."""
     with database.session() as session:
         case = get_case(session, case_id)
@@ -40,7 +41,7 @@ def archive_case(database: Database, case_id: str, *, undo: bool = False) -> dic
         return case_json(session, case)
 
 
-def archive_session(database: Database, session_id: str, *, undo: bool = False) -> dict[str, Any]:
+def archive_session(database: Database, session_id: str, *, undo: bool = False) -> SessionArchived:
     """Archive an ended session (or bring it back)."""
     with database.session() as session:
         row = get_session(session, session_id)
@@ -49,10 +50,10 @@ def archive_session(database: Database, session_id: str, *, undo: bool = False) 
                 f"session {row.id} is {row.status}", f"end it first (`academy session end {row.id}`)"
             )
         row.archived_at = None if undo else (row.archived_at or datetime.now(UTC))
-        return {"session_id": row.id, "case_id": row.case_id, "archived": row.archived_at is not None}
+        return SessionArchived(row.id, row.case_id, archived=row.archived_at is not None)
 
 
-def disable_therapist(database: Database, therapist: str, *, undo: bool = False) -> dict[str, Any]:
+def disable_therapist(database: Database, therapist: str, *, undo: bool = False) -> TherapistDisabled:
     """Disable a therapist (or enable them again); their signed-in browsers are signed out."""
     with database.session() as session:
         row = get_therapist(session, therapist)
@@ -61,4 +62,5 @@ def disable_therapist(database: Database, therapist: str, *, undo: bool = False)
         if not undo:
             result = session.execute(delete(WebSession).where(WebSession.therapist_id == row.id))
             signed_out = int(result.rowcount or 0)  # type: ignore[attr-defined]
-        return {**therapist_json(row), "signed_out": signed_out}
+        view = therapist_json(row)
+        return TherapistDisabled(view.id, view.name, view.created_at, view.disabled, signed_out=signed_out)

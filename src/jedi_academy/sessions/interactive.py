@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.ending import end_session
 from jedi_academy.sessions.risk import risk_lexicon
 from jedi_academy.sessions.runner import SessionRunner, TurnResult
 from jedi_academy.terminal_text import terminal_safe
+
+if TYPE_CHECKING:
+    from jedi_academy.sessions.views import SessionView
 
 HELP = (
     "Type what you say to the patient and press Enter.\n"
@@ -64,18 +67,18 @@ def _answer(terminal: Terminal, runner: SessionRunner, text: str, recommendation
     _show_risk(terminal, result)
 
 
-def _summary(terminal: Terminal, record: dict[str, Any]) -> None:
-    terminal.line(f"session {record['session_id']} ended: {len(record['turns'])} turns")
+def _summary(terminal: Terminal, record: SessionView) -> None:
+    terminal.line(f"session {record.session_id} ended: {len(record.turns)} turns")
     from jedi_academy.sessions.advice import advice_line
     from jedi_academy.sessions.preference import decision_line
 
-    for rec in record["recommendations"]:
-        verdict = "no usable answer from the patient" if rec["p_accept"] is None else decision_line(rec)
-        terminal.line(f"  [{rec['source']}, {rec['kind']}] {rec['text']}\n      {verdict}")
-        if rec.get("advice"):
-            terminal.line(f"      {advice_line(rec['advice'])}")
-    if record["flags"]:
-        terminal.line(f"  flagged for risk content in turn(s) {sorted({f['turn'] for f in record['flags']})}")
+    for rec in record.recommendations:
+        verdict = "no usable answer from the patient" if rec.p_accept is None else decision_line(rec)
+        terminal.line(f"  [{rec.source}, {rec.kind}] {rec.text}\n      {verdict}")
+        if rec.advice:
+            terminal.line(f"      {advice_line(rec.advice)}")
+    if record.flags:
+        terminal.line(f"  flagged for risk content in turn(s) {sorted({f['turn'] for f in record.flags})}")
 
 
 def run_interactive(
@@ -119,7 +122,7 @@ def run_interactive(
                 except AcademyError as exc:
                     terminal.line(f"  {exc.message}")
                     continue
-                terminal.line(f"  marked as a recommendation: {marked['text']}")
+                terminal.line(f"  marked as a recommendation: {marked.text}")
             elif line.startswith("/rec "):
                 text = line[len("/rec ") :].strip()
                 _answer(terminal, runner, text, (text,))

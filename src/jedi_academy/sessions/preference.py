@@ -18,12 +18,15 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import LogprobsUnavailableError
 from jedi_academy.llm import LLM, Conversation, GenerationParams, LoglikelihoodRequest
 from jedi_academy.sessions.prompts import preference_variants
 from jedi_academy.sessions.seeds import acceptance_draw, derive_seed
+
+if TYPE_CHECKING:
+    from jedi_academy.sessions.views import RecommendationView
 
 # Below this median P(yes) + P(no) the patient did not answer the question: it said something else.
 MIN_PREFERENCE_MASS = 0.5
@@ -97,11 +100,13 @@ def preferences_logprob(
     results = iter(llm.loglikelihood(requests))
     preferences = []
     for per_rec in variants:
-        phrasings = []
+        phrasings: list[dict[str, Any]] = []
+        p_yeses: list[float] = []
         for question, first, _second in per_rec:
             yes, no = next(results).logprob, next(results).logprob
             top = max(yes, no)
             p_yes = math.exp(yes - top) / (math.exp(yes - top) + math.exp(no - top))
+            p_yeses.append(p_yes)
             phrasings.append(
                 {
                     "text": question,
@@ -112,7 +117,7 @@ def preferences_logprob(
                     "mass": math.exp(yes) + math.exp(no),
                 }
             )
-        p_accept = sum(p["p_yes"] for p in phrasings) / len(phrasings)
+        p_accept = sum(p_yeses) / len(p_yeses)
         preferences.append(Preference("logprob", p_accept, phrasings))
     return preferences
 
@@ -152,7 +157,7 @@ def preferences_sample(
 ) -> list[Preference]:
     preferences = []
     for offset, text in enumerate(recommendations):
-        phrasings = []
+        phrasings: list[dict[str, Any]] = []
         for number, (question, first, second) in enumerate(preference_variants(text)):
             params = GenerationParams(
                 temperature=1.0,
@@ -211,27 +216,26 @@ def preferences(
     )
 
 
-def decision_line(rec: dict[str, Any]) -> str:
+def decision_line(rec: RecommendationView) -> str:
     """One line for a stored recommendation's decision, as the terminal shows it."""
-    if rec.get("mode") is None:
+    if rec.mode is None:
         return "not yet put to the patient"
-    if rec.get("p_accept") is None:
+    if rec.p_accept is None:
         return "no usable answer"
-    mass = rec.get("preference_mass")
+    mass = rec.preference_mass
     mass_text = "" if mass is None else f", mass {mass:.2g}"
-    head = f"p_accept {rec['p_accept']:.3f}, u {rec['u']:.3f}{mass_text}: "
-    decision = decision_of(rec)
-    if decision == INVALID_PREFERENCE:
+    head = f"p_accept {rec.p_accept:.3f}, u {rec.u or 0:.3f}{mass_text}: "
+    if rec.decision == INVALID_PREFERENCE:
         return (
-            head + f"INVALID PREFERENCE (the patient's answers held {mass:.2g} of its probability, under "
-            f"{MIN_PREFERENCE_MASS}: not a decision, neither accepted nor ignored)"
+            head + f"INVALID PREFERENCE (the patient's answers held {mass or 0:.2g} of its probability, "
+            f"under {MIN_PREFERENCE_MASS}: not a decision, neither accepted nor ignored)"
         )
-    return head + ("ACCEPTED" if decision == ACCEPTED else "ignored")
+    return head + ("ACCEPTED" if rec.decision == ACCEPTED else "ignored")
 
 
-def masses_line(rec: dict[str, Any]) -> str | None:
+def masses_line(rec: RecommendationView) -> str | None:
     """The mass P(yes) + P(no) of every phrasing, or None for records that have none."""
-    masses = [p.get("mass") for p in rec.get("phrasings") or []]
+    masses = [p.get("mass") for p in rec.phrasings]
     if not masses or any(m is None for m in masses):
         return None
     return "mass per phrasing (P(yes)+P(no)): " + " ".join(f"{m:.3g}" for m in masses)

@@ -83,7 +83,7 @@ def parse_extraction(reply: str, turn_numbers: Sequence[int]) -> tuple[list[Extr
             continue
         text = clean_text(str(item.get("text", "")))
         turn, kind = item.get("turn"), item.get("kind")
-        if len(text) >= 3 and turn in turn_numbers and kind in RECOMMENDATION_KINDS:
+        if len(text) >= 3 and turn is not None and turn in turn_numbers and kind in RECOMMENDATION_KINDS:
             found.append(Extracted(int(turn), str(kind), text))
     return found, None
 

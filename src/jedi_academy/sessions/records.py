@@ -1,4 +1,5 @@
-"""Therapists, cases and sessions in the store, and the JSON views every command and the web app print.
+"""Therapists, cases and sessions in the store, and their views (``sessions.views``): what every command and
+the web app print.
 
 Each write is its own short transaction, so that whatever was said before a crash is on disk.
 """
@@ -13,6 +14,17 @@ from sqlalchemy import func, select
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.sessions.preference import INVALID_PREFERENCE, decision_of
+from jedi_academy.sessions.views import (
+    CaseDetail,
+    CaseRow,
+    CaseView,
+    RecommendationView,
+    Sessions,
+    SessionSummary,
+    SessionView,
+    TherapistView,
+    TurnView,
+)
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import (
     Case,
@@ -43,7 +55,7 @@ def new_id(prefix: str) -> str:
 # ---------------------------------------------------------------- therapists
 
 
-def add_therapist(database: Database, name: str) -> dict[str, Any]:
+def add_therapist(database: Database, name: str) -> TherapistView:
     name = " ".join(name.split())
     if not name:
         raise AcademyError("a therapist needs a name")
@@ -79,18 +91,15 @@ def refuse_disabled(row: Therapist) -> None:
         )
 
 
-def list_therapists(database: Database) -> list[dict[str, Any]]:
+def list_therapists(database: Database) -> list[TherapistView]:
     with database.session() as session:
         return [therapist_json(t) for t in session.scalars(select(Therapist).order_by(Therapist.created_at))]
 
 
-def therapist_json(row: Therapist) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "name": row.name,
-        "created_at": row.created_at.isoformat(),
-        "disabled": row.disabled_at is not None,
-    }
+def therapist_json(row: Therapist) -> TherapistView:
+    return TherapistView(
+        id=row.id, name=row.name, created_at=row.created_at.isoformat(), disabled=row.disabled_at is not None
+    )
 
 
 # ---------------------------------------------------------------- cases
@@ -240,7 +249,7 @@ def create_case(
     *,
     protocol: dict[str, Any] | None = None,
     baseline_runs: dict[str, int] | None = None,
-) -> dict[str, Any]:
+) -> CaseRow:
     """Write the planned case (with its measurement protocol and baseline runs, when given) in one
     transaction."""
     with database.session() as session:
@@ -268,7 +277,7 @@ def open_case(
     *,
     persona: str | None = None,
     checkpoint: str | None = None,
-) -> dict[str, Any]:
+) -> CaseRow:
     """A new case without a measurement protocol: one persona of ``specialization`` on its current patient
     checkpoint (or ``checkpoint``). ``academy case open`` and the web app go through the loop's
     ``open_case_with_baseline``, which fixes the protocol and measures the baseline first."""
@@ -279,7 +288,7 @@ def open_case(
 
 def set_case_checkpoint(
     database: Database, case_id: str, checkpoint_id: str, *, branch: str | None = None
-) -> dict[str, Any]:
+) -> CaseRow:
     """Later sessions of the case run on ``checkpoint_id`` (the loop's child checkpoint, or an earlier one to
     branch from); ``branch`` names the line of sessions they grow."""
     with database.session() as session:
@@ -294,7 +303,7 @@ def set_case_checkpoint(
 
 def list_cases(
     database: Database, therapist: str | None = None, *, archived: bool = False
-) -> list[dict[str, Any]]:
+) -> list[CaseRow]:
     """The cases (of a therapist), oldest first; archived ones only with ``archived``."""
     with database.session() as session:
         query = select(Case).order_by(Case.created_at, Case.id)
@@ -305,11 +314,11 @@ def list_cases(
         return [case_json(session, c) for c in session.scalars(query)]
 
 
-def show_case(database: Database, case_id: str) -> dict[str, Any]:
+def show_case(database: Database, case_id: str) -> CaseDetail:
+    """A case with its sessions (archived ones left out): ``case show``'s own part."""
     with database.session() as session:
         case = get_case(session, case_id)
-        view = case_json(session, case)
-        view["sessions"] = [
+        summaries = [
             session_summary(session, s)
             for s in session.scalars(
                 select(TherapySession)
@@ -317,33 +326,38 @@ def show_case(database: Database, case_id: str) -> dict[str, Any]:
                 .order_by(TherapySession.number)
             )
         ]
-        return view
+        return _case_view(session, case, summaries)
 
 
-def case_json(session: Session, case: Case) -> dict[str, Any]:
-    therapist = session.get(Therapist, case.therapist_id)
+def case_json(session: Session, case: Case) -> CaseRow:
+    """A case as the lists show it: its sessions counted (archived ones too)."""
     sessions = session.scalar(
         select(func.count()).select_from(TherapySession).where(TherapySession.case_id == case.id)
     )
-    return {
-        "id": case.id,
-        "therapist": therapist.name if therapist else None,
-        "therapist_id": case.therapist_id,
-        "specialization": case.specialization_id,
-        "persona_id": case.persona_id,
-        "checkpoint_id": case.current_checkpoint_id,
-        "start_checkpoint_id": case.start_checkpoint_id,
-        "branch": case.current_branch,
-        "status": case.status,
-        "closed_at": case.closed_at.isoformat() if case.closed_at else None,
-        "closure": case.closure,
-        "archived": case.archived_at is not None,
-        "protocol": case.protocol,  # None: opened before protocols
-        "baseline_runs": case.baseline_runs,
-        "sessions": sessions or 0,
-        "intake": case.intake,
-        "created_at": case.created_at.isoformat(),
-    }
+    return _case_view(session, case, sessions or 0)
+
+
+def _case_view(session: Session, case: Case, sessions: Sessions) -> CaseView[Sessions]:
+    therapist = session.get(Therapist, case.therapist_id)
+    return CaseView(
+        id=case.id,
+        therapist=therapist.name if therapist else None,
+        therapist_id=case.therapist_id,
+        specialization=case.specialization_id,
+        persona_id=case.persona_id,
+        checkpoint_id=case.current_checkpoint_id,
+        start_checkpoint_id=case.start_checkpoint_id,
+        branch=case.current_branch,
+        status=case.status,
+        closed_at=case.closed_at.isoformat() if case.closed_at else None,
+        closure=case.closure,
+        archived=case.archived_at is not None,
+        protocol=case.protocol,
+        baseline_runs=case.baseline_runs,
+        sessions=sessions,
+        intake=case.intake,
+        created_at=case.created_at.isoformat(),
+    )
 
 
 # ---------------------------------------------------------------- sessions
@@ -431,95 +445,91 @@ def session_recommendations(session: Session, session_id: str) -> list[Recommend
     )
 
 
-def recommendation_json(row: Recommendation) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "index": row.index,
-        "text": row.text,
-        "turn": row.turn,
-        "kind": row.kind,
-        "source": row.source,
-        "mode": row.mode,
-        "p_accept": row.p_accept,
-        "u": row.u,
-        "accepted": row.accepted,
+def recommendation_json(row: Recommendation) -> RecommendationView:
+    return RecommendationView(
+        id=row.id,
+        index=row.index,
+        text=row.text,
+        turn=row.turn,
+        kind=row.kind,
+        source=row.source,
+        mode=row.mode,
+        p_accept=row.p_accept,
+        u=row.u,
+        accepted=row.accepted,
         # accepted|ignored|invalid_preference|undecided; older records have no stored decision
-        "decision": decision_of({"decision": row.decision, "accepted": row.accepted}),
-        "preference_mass": row.preference_mass,
-        "phrasings": row.phrasings,
-        "advice": row.advice,
-    }
+        decision=decision_of({"decision": row.decision, "accepted": row.accepted}),
+        preference_mass=row.preference_mass,
+        phrasings=row.phrasings,
+        advice=row.advice,
+    )
 
 
-def session_json(database: Database, session_id: str) -> dict[str, Any]:
+def session_json(database: Database, session_id: str) -> SessionView:
     """The full record of a session: the shape of ``session show --json`` and ``session replay --json``."""
     with database.session() as session:
         row = get_session(session, session_id)
         case = session.get(Case, row.case_id)
         assert case is not None  # foreign key
         therapist = session.get(Therapist, case.therapist_id)
-        return {
-            "session_id": row.id,
-            "case_id": row.case_id,
-            "therapist": therapist.name if therapist else None,
-            "therapist_id": case.therapist_id,
-            "checkpoint_id": row.checkpoint_id,
-            "persona_id": case.persona_id,
-            "specialization": case.specialization_id,
-            "number": row.number,
-            "branch": row.branch,
-            "seed": row.seed,
-            "mode": row.mode,
-            "status": row.status,
-            "params": row.params,
-            "patient_model": row.patient,
-            "teacher_model": row.teacher,
-            "flags": row.flags,
-            "extraction": row.extraction,
-            "turns": [
-                {
-                    "index": t.index,
-                    "therapist": t.therapist,
-                    "patient": t.patient,
-                    "seed": t.seed,
-                    "risk": t.risk,
-                    "context_dropped": t.context_dropped,
-                }
+        return SessionView(
+            session_id=row.id,
+            case_id=row.case_id,
+            therapist=therapist.name if therapist else None,
+            therapist_id=case.therapist_id,
+            checkpoint_id=row.checkpoint_id,
+            persona_id=case.persona_id,
+            specialization=case.specialization_id,
+            number=row.number,
+            branch=row.branch,
+            seed=row.seed,
+            mode=row.mode,
+            status=row.status,
+            params=row.params,
+            patient_model=row.patient,
+            teacher_model=row.teacher,
+            flags=row.flags,
+            extraction=row.extraction,
+            turns=[
+                TurnView(
+                    index=t.index,
+                    therapist=t.therapist,
+                    patient=t.patient,
+                    seed=t.seed,
+                    risk=t.risk,
+                    context_dropped=t.context_dropped,
+                )
                 for t in session_turns(session, row.id)
             ],
-            "recommendations": [recommendation_json(r) for r in session_recommendations(session, row.id)],
-            "started_at": row.started_at.isoformat(),
-            "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-        }
+            recommendations=[recommendation_json(r) for r in session_recommendations(session, row.id)],
+            started_at=row.started_at.isoformat(),
+            ended_at=row.ended_at.isoformat() if row.ended_at else None,
+        )
 
 
-def session_summary(session: Session, row: TherapySession) -> dict[str, Any]:
+def session_summary(session: Session, row: TherapySession) -> SessionSummary:
     recommendations = session_recommendations(session, row.id)
-    return {
-        "session_id": row.id,
-        "number": row.number,
-        "branch": row.branch,
-        "checkpoint_id": row.checkpoint_id,
-        "status": row.status,
-        "mode": row.mode,
-        "seed": row.seed,
-        "turns": len(session_turns(session, row.id)),
-        "recommendations": len(recommendations),
-        "accepted": sum(1 for r in recommendations if r.accepted),
-        "ignored": sum(1 for r in recommendations if r.accepted is False),
-        # the patient's probability was not on Yes or No: neither accepted nor ignored, left out of rates
-        "invalid_preference": sum(1 for r in recommendations if r.decision == INVALID_PREFERENCE),
-        # not yet put to the patient, or no usable answer: neither accepted nor ignored
-        "undecided": sum(
-            1 for r in recommendations if r.accepted is None and r.decision != INVALID_PREFERENCE
-        ),
-        "flags": len(row.flags),
-        "started_at": row.started_at.isoformat(),
-        "archived": row.archived_at is not None,
-    }
+    return SessionSummary(
+        session_id=row.id,
+        number=row.number,
+        branch=row.branch,
+        checkpoint_id=row.checkpoint_id,
+        status=row.status,
+        mode=row.mode,
+        seed=row.seed,
+        turns=len(session_turns(session, row.id)),
+        recommendations=len(recommendations),
+        accepted=sum(1 for r in recommendations if r.accepted),
+        ignored=sum(1 for r in recommendations if r.accepted is False),
+        invalid_preference=sum(1 for r in recommendations if r.decision == INVALID_PREFERENCE),
+        undecided=sum(1 for r in recommendations if r.accepted is None and r.decision != INVALID_PREFERENCE),
+        flags=len(row.flags),
+        started_at=row.started_at.isoformat(),
+        archived=row.archived_at is not None,
+    )
 
 
-def list_sessions(database: Database, case_id: str, *, archived: bool = False) -> list[dict[str, Any]]:
+def list_sessions(database: Database, case_id: str, *, archived: bool = False) -> list[SessionSummary]:
     """A case's sessions in order; archived ones only with ``archived``."""
     with database.session() as session:
         case = get_case(session, case_id)

@@ -38,6 +38,7 @@ from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import Case, Persona, Recommendation, SessionTurn, TherapySession
 
 if TYPE_CHECKING:
+    from jedi_academy.sessions.views import RecommendationView, SessionView
     from jedi_academy.store import Database
 
 TextSink = Callable[[str], None]
@@ -114,7 +115,8 @@ class SessionRunner:
             self.session_id = row.id
             self.seed = row.seed
             self.options = SessionOptions.from_record(row.params)
-            self.teacher_spec = ModelSpec(**{k: row.teacher.get(k) for k in ("backend", "model", "base_url")})
+            teacher: dict[str, Any] = {k: row.teacher.get(k) for k in ("backend", "model", "base_url")}
+            self.teacher_spec = ModelSpec(**teacher)
             self.checkpoint_id = row.checkpoint_id
             self.card: dict[str, Any] = dict(persona.card)
             self.persona_id = persona.id
@@ -340,7 +342,7 @@ class SessionRunner:
 
     def _add_recommendation(
         self, session: Any, turn: int, text: str, source: str, kind: str | None = None
-    ) -> dict[str, Any]:
+    ) -> RecommendationView:
         count = len(records.session_recommendations(session, self.session_id))
         row = Recommendation(
             session_id=self.session_id,
@@ -355,7 +357,7 @@ class SessionRunner:
         session.flush()
         return records.recommendation_json(row)
 
-    def mark(self, text: str | None = None, turn: int | None = None) -> dict[str, Any]:
+    def mark(self, text: str | None = None, turn: int | None = None) -> RecommendationView:
         """Mark a recommendation the therapist made: ``text`` (default: that turn's words) at ``turn``
         (default: the last therapist turn)."""
         self._require_active()
@@ -373,7 +375,7 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ ending
 
-    def end(self, progress: Progress | None = None) -> dict[str, Any]:
+    def end(self, progress: Progress | None = None) -> SessionView:
         """Close the session: finish a pending reply, extract and classify recommendations, put each to the
         patient and draw its decision. Safe to call again after a crash: finished steps are skipped."""
         from jedi_academy.store import case_lock
@@ -385,7 +387,7 @@ class SessionRunner:
         with case_lock(self.pool.settings.data_dir, case_id, "session end"):
             return self._end_locked(progress)
 
-    def _end_locked(self, progress: Progress | None) -> dict[str, Any]:
+    def _end_locked(self, progress: Progress | None) -> SessionView:
         say = progress or (lambda _text: None)
         if self.status() == "ended":
             return records.session_json(self.database, self.session_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jedi_academy.sessions import records
 from jedi_academy.sessions.models import ModelPool, ModelSpec
@@ -11,6 +11,7 @@ from jedi_academy.sessions.runner import Progress, SessionOptions, SessionRunner
 from jedi_academy.sessions.scripts import ScriptTurn
 
 if TYPE_CHECKING:
+    from jedi_academy.sessions.views import SessionView
     from jedi_academy.store import Database
 
 
@@ -25,7 +26,7 @@ def replay_session(
     teacher: ModelSpec | None = None,
     on_turn: Callable[[TurnResult], None] | None = None,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> SessionView:
     """A scripted therapist: each script turn said in order, one patient reply each, then the end."""
     runner = SessionRunner.start(
         database, pool, case_id, seed=seed, mode="replay", options=options, teacher=teacher

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.results import Result
 from jedi_academy.sessions.preference import INVALID_PREFERENCE
 from jedi_academy.sessions.records import get_case
 from jedi_academy.store.models import Case, Recommendation, Specialization, TherapySession
@@ -33,26 +35,67 @@ def wilson_interval(accepted: int, n: int, z: float = 1.959964) -> tuple[float, 
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def _group(rows: list[tuple[float, bool]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RateGroup(Result):
+    """The decided recommendations of one group: how many were accepted, the rate with its 95% Wilson
+    interval, and the patient's p_accept (mean and standard deviation)."""
+
+    n: int
+    accepted: int
+    rate: float | None  # None: nothing decided
+    rate_ci95: list[float] | None
+    mean_p_accept: float | None
+    sd_p_accept: float | None
+
+
+@dataclass(frozen=True)
+class SessionStats(Result):
+    """``academy session stats --json``: of one case (``case`` set) or of a specialization's cases."""
+
+    case: str | None  # left out of --json for a specialization's stats
+    specialization: str
+    recommendations: int
+    # the patient's probability was not on Yes or No: not a decision, so not in any rate
+    invalid_preference: int
+    undecided: int
+    overall: RateGroup
+    by_persona: dict[str, RateGroup]
+    by_kind: dict[str, RateGroup]
+    by_source: dict[str, RateGroup]
+    warnings: list[str]
+    cannot_conclude: str
+
+    def as_dict(self) -> dict[str, Any]:
+        view = super().as_dict()
+        if self.case is None:
+            del view["case"]
+        return view
+
+
+def _group(rows: list[tuple[float, bool]]) -> RateGroup:
     n = len(rows)
     accepted = sum(1 for _, a in rows if a)
     ps = [p for p, _ in rows]
     mean_p = sum(ps) / n if n else None
     sd_p = math.sqrt(sum((p - mean_p) ** 2 for p in ps) / (n - 1)) if n > 1 and mean_p is not None else None
     interval = wilson_interval(accepted, n)
-    return {
-        "n": n,
-        "accepted": accepted,
-        "rate": accepted / n if n else None,
-        "rate_ci95": list(interval) if interval else None,
-        "mean_p_accept": mean_p,
-        "sd_p_accept": sd_p,
-    }
+    return RateGroup(
+        n=n,
+        accepted=accepted,
+        rate=accepted / n if n else None,
+        rate_ci95=list(interval) if interval else None,
+        mean_p_accept=mean_p,
+        sd_p_accept=sd_p,
+    )
+
+
+def _is_compliant(group: RateGroup) -> bool:
+    return group.n >= COMPLIANT_MIN_N and (group.rate or 0) >= COMPLIANT_RATE
 
 
 def session_stats(
     database: Database, *, case: str | None = None, specialization: str | None = None
-) -> dict[str, Any]:
+) -> SessionStats:
     if (case is None) == (specialization is None):
         raise AcademyError("give exactly one of --case and --specialization")
     with database.session() as session:
@@ -64,49 +107,54 @@ def session_stats(
         if case is not None:
             found = get_case(session, case)
             query = query.where(Case.id == found.id)
-            scope = {"case": found.id, "specialization": found.specialization_id}
+            scope_case: str | None = found.id
+            scope_specialization = found.specialization_id
         else:
-            if session.get(Specialization, specialization) is None:
+            if specialization is None or session.get(Specialization, specialization) is None:
                 raise AcademyError(
                     f"unknown specialization {specialization!r}", "see `academy specializations list`"
                 )
             query = query.where(Case.specialization_id == specialization)
-            scope = {"specialization": specialization}
+            scope_case, scope_specialization = None, specialization
         rows = list(session.execute(query).all())
-    decided = [(r, persona) for r, persona in rows if r.accepted is not None and r.p_accept is not None]
+    # a decision has a p_accept; the pairs below are (p_accept, accepted)
+    decided = [
+        (rec, persona, (float(rec.p_accept), bool(rec.accepted)))
+        for rec, persona in rows
+        if rec.accepted is not None and rec.p_accept is not None
+    ]
     by_persona: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     by_kind: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     by_source: dict[str, list[tuple[float, bool]]] = defaultdict(list)
-    for rec, persona in decided:
-        point = (float(rec.p_accept), bool(rec.accepted))
+    for rec, persona, point in decided:
         by_persona[persona].append(point)
         by_kind[rec.kind or "unclassified"].append(point)
         by_source[rec.source].append(point)
-    overall = _group([(float(r.p_accept), bool(r.accepted)) for r, _ in decided])
+    overall = _group([point for _, _, point in decided])
     warnings = []
-    if overall["n"] >= COMPLIANT_MIN_N and (overall["rate"] or 0) >= COMPLIANT_RATE:
+    if _is_compliant(overall):
         warnings.append(
-            f"the patient model accepted {overall['rate']:.0%} of {overall['n']} recommendations: simulated "
+            f"the patient model accepted {overall.rate or 0:.0%} of {overall.n} recommendations: simulated "
             "patients are known to be over-cooperative; check the personas' resistances and the training data"
         )
     for persona, points in sorted(by_persona.items()):
         group = _group(points)
-        if group["n"] >= COMPLIANT_MIN_N and (group["rate"] or 0) >= COMPLIANT_RATE:
-            warnings.append(f"persona {persona} accepted {group['rate']:.0%} of {group['n']} recommendations")
+        if _is_compliant(group):
+            warnings.append(f"persona {persona} accepted {group.rate or 0:.0%} of {group.n} recommendations")
     invalid = sum(1 for r, _ in rows if r.decision == INVALID_PREFERENCE)
-    return {
-        **scope,
-        "recommendations": len(rows),
-        # the patient's probability was not on Yes or No: not a decision, so not in any rate
-        "invalid_preference": invalid,
-        "undecided": len(rows) - len(decided) - invalid,
-        "overall": overall,
-        "by_persona": {k: _group(v) for k, v in sorted(by_persona.items())},
-        "by_kind": {k: _group(v) for k, v in sorted(by_kind.items())},
-        "by_source": {k: _group(v) for k, v in sorted(by_source.items())},
-        "warnings": warnings,
-        "cannot_conclude": (
+    return SessionStats(
+        case=scope_case,
+        specialization=scope_specialization,
+        recommendations=len(rows),
+        invalid_preference=invalid,
+        undecided=len(rows) - len(decided) - invalid,
+        overall=overall,
+        by_persona={k: _group(v) for k, v in sorted(by_persona.items())},
+        by_kind={k: _group(v) for k, v in sorted(by_kind.items())},
+        by_source={k: _group(v) for k, v in sorted(by_source.items())},
+        warnings=warnings,
+        cannot_conclude=(
             "acceptance here is the patient model's own preference, drawn at random; it says how cooperative "
             "the simulated patient is, not whether a recommendation would help a real client"
         ),
-    }
+    )

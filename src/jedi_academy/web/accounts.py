@@ -171,13 +171,13 @@ def register(database: Database, name: str, email: str, password: str) -> str | 
     with database.session() as session:
         session.add(
             WebAccount(
-                therapist_id=therapist["id"],
+                therapist_id=therapist.id,
                 email=email,
                 password_hash=password_hash,
                 password_changed_at=now(),
             )
         )
-    return therapist["id"]
+    return therapist.id
 
 
 def authenticate(database: Database, email: str, password: str) -> str | None:

@@ -134,6 +134,10 @@ class Routes:
     csrf: Callable[..., Any]
     Me: Any
     Post: Any
+    # the same two dependencies as ``Annotated`` metadata, which mypy reads (it cannot read ``who: Me``, a
+    # variable used as a type): ``who: Annotated[Visitor, routes.signed_in]`` / ``routes.signed_in_post``
+    signed_in: Any
+    signed_in_post: Any
     page: Callable[..., HTMLResponse]
     redirect: Callable[[Request, str], Response]
     set_login_cookie: Callable[[Response, str], None]
@@ -328,7 +332,8 @@ def create_app(
 
     routes = Routes(
         app=app, state=state, database=database, settings=settings, config=config, templates=templates,
-        visitor=visitor, csrf=csrf, Me=Me, Post=Post, page=page, redirect=redirect,
+        visitor=visitor, csrf=csrf, Me=Me, Post=Post, signed_in=Depends(therapist),
+        signed_in_post=Depends(signed_in_csrf), page=page, redirect=redirect,
         set_login_cookie=set_login_cookie, owned_case=owned_case, owned_session=owned_session,
         owned_job=owned_job,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from jedi_academy.hooks import ExtraOption, Section, hookimpl
 
 if TYPE_CHECKING:
     from jedi_academy.cli_kit import CommandRegistry
+    from jedi_academy.sessions.views import TherapistView
 
 
 @hookimpl
@@ -52,13 +53,13 @@ def therapist_add_check(database: Any, options: dict[str, Any]) -> None:
 
 
 @hookimpl
-def therapist_added(database: Any, therapist: dict[str, Any], options: dict[str, Any]) -> Section | None:
+def therapist_added(database: Any, therapist: TherapistView, options: dict[str, Any]) -> Section | None:
     from jedi_academy.web.accounts import normalise_email
 
     if options.get("email") is None:
         return None
     email = normalise_email(options["email"])
-    link = invite_link(database, therapist["id"], email, options.get("url") or "http://127.0.0.1:8000")
+    link = invite_link(database, therapist.id, email, options.get("url") or "http://127.0.0.1:8000")
     return Section(
         {"email": email, "invite_url": link}, [f"invite link (works once, for 7 days): {link}"]
     )

@@ -25,8 +25,8 @@ def register_routes(routes: "Routes") -> None:
     config = routes.config
     visitor = routes.visitor
     csrf = routes.csrf
-    Me = routes.Me
-    Post = routes.Post
+    signed_in = routes.signed_in  # a page of the signed-in therapist
+    signed_in_post = routes.signed_in_post  # a form it sends (with its CSRF token)
     page = routes.page
     set_login_cookie = routes.set_login_cookie
 
@@ -203,13 +203,13 @@ def register_routes(routes: "Routes") -> None:
         return None
 
     @app.get("/account", response_class=HTMLResponse)
-    def account(request: Request, who: Me) -> Response:
+    def account(request: Request, who: Annotated[Visitor, signed_in]) -> Response:
         return page(request, "account.html", who)
 
     @app.post("/account/password")
     def change_password(
         request: Request,
-        who: Post,
+        who: Annotated[Visitor, signed_in_post],
         current: Annotated[str, Form()],
         new: Annotated[str, Form()],
         new_again: Annotated[str, Form()],
@@ -227,7 +227,9 @@ def register_routes(routes: "Routes") -> None:
         return page(request, "account.html", who, notice="Password changed; other browsers were signed out.")
 
     @app.post("/account/disable")
-    def disable_account(request: Request, who: Post, current: Annotated[str, Form()]) -> Response:
+    def disable_account(
+        request: Request, who: Annotated[Visitor, signed_in_post], current: Annotated[str, Form()]
+    ) -> Response:
         """The therapist closes their own account (as `academy therapist disable` does): every browser is
         signed out, nothing they made is deleted, and only an operator can enable it again."""
         from jedi_academy.sessions.housekeeping import disable_therapist

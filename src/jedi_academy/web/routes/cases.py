@@ -38,9 +38,10 @@ def register_routes(routes: "Routes") -> None:
         from jedi_academy.sessions import list_cases
 
         cases = list_cases(database, who.therapist_id)
-        for case in cases:
-            case["spark"] = sparkline_svg(trajectory_chart(database, case["id"], settings))
-        return page(request, "dashboard.html", who, cases=cases, specializations=open_specializations())
+        sparks = {case.id: sparkline_svg(trajectory_chart(database, case.id, settings)) for case in cases}
+        return page(
+            request, "dashboard.html", who, cases=cases, sparks=sparks, specializations=open_specializations()
+        )
 
     @app.post("/cases")
     def new_case(request: Request, who: Post, specialization: Annotated[str, Form()]) -> Response:

@@ -34,7 +34,7 @@ def register_routes(routes: "Routes") -> None:
 
         bundle = current_bundle(settings, who.therapist_id or "")
         built = bundle_summary(bundle) if bundle is not None else None
-        feedback = [case_feedback(database, case["id"]) for case in list_cases(database, who.therapist_id)]
+        feedback = [case_feedback(database, case.id) for case in list_cases(database, who.therapist_id)]
         return page(request, "portfolio.html", who, built=built, feedback=feedback)
 
     @app.post("/portfolio")

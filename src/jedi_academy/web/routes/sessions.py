@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Form, HTTPException, Request
@@ -19,13 +20,42 @@ from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.llm.tiny import is_tiny_model
 from jedi_academy.loop.session_feedback import feedback_view
 from jedi_academy.sessions.ending import after_end
+from jedi_academy.web.app import Visitor
 from jedi_academy.web.model_queue import Cancelled
 
 if TYPE_CHECKING:
+    from jedi_academy.sessions import SessionRunner
+    from jedi_academy.sessions.views import SessionView
     from jedi_academy.web.app import Routes
 
 log = logging.getLogger("jedi_academy.web.app")
 PIECE_INTERVAL_S = 0.05  # at most about twenty stream events a second per reply
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    """What ``session.html`` and ``_turn.html`` show: the session, the turns the therapist marked as a
+    recommendation, whether a reply is streaming, and which models are the tiny test model (every word such
+    a model wrote says so on the page)."""
+
+    record: "SessionView"
+    marked: frozenset[int]
+    streaming: bool
+    tiny_patient: bool
+    tiny_teacher: bool
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "record": self.record,
+            "marked": self.marked,
+            "streaming": self.streaming,
+            "tiny_patient": self.tiny_patient,
+            "tiny_teacher": self.tiny_teacher,
+        }
+
+
+def _is_tiny(model: dict[str, Any] | None) -> bool:
+    return is_tiny_model(str((model or {}).get("model") or ""))
 
 
 @hookimpl
@@ -34,42 +64,41 @@ def register_routes(routes: "Routes") -> None:
     state = routes.state
     database = routes.database
     config = routes.config
-    Me = routes.Me
-    Post = routes.Post
+    signed_in = routes.signed_in  # a page of the signed-in therapist
+    signed_in_post = routes.signed_in_post  # a form it sends (with its CSRF token)
     page = routes.page
     redirect = routes.redirect
     owned_session = routes.owned_session
 
-    def runner_for(session_id: str) -> Any:
+    def runner_for(session_id: str) -> "SessionRunner":
         from jedi_academy.sessions import SessionRunner
 
         return SessionRunner.open(database, state.pool, session_id)
 
-    def session_view(session_id: str) -> dict[str, Any]:
+    def session_view(session_id: str) -> SessionPage:
         from jedi_academy.sessions import session_json
 
         record = session_json(database, session_id)
-        marked = {r["turn"] for r in record["recommendations"] if r["source"] == "therapist"}
-        for turn in record["turns"]:
-            turn["marked"] = turn["index"] in marked
         live = state.live.get(session_id)
-        record["streaming"] = live is not None and not live.done
-        # the tiny test model writes random text: every model-written word on the page says so
-        record["tiny_patient"] = is_tiny_model(str((record.get("patient_model") or {}).get("model") or ""))
-        record["tiny_teacher"] = is_tiny_model(str((record.get("teacher_model") or {}).get("model") or ""))
-        return record
+        return SessionPage(
+            record,
+            marked=frozenset(r.turn for r in record.recommendations if r.source == "therapist"),
+            streaming=live is not None and not live.done,
+            tiny_patient=_is_tiny(record.patient_model),
+            tiny_teacher=_is_tiny(record.teacher_model),
+        )
 
     @app.get("/sessions/{session_id}", response_class=HTMLResponse)
-    def session_page(request: Request, session_id: str, who: Me) -> Response:
+    def session_page(request: Request, session_id: str, who: Annotated[Visitor, signed_in]) -> Response:
         row = owned_session(who, session_id)
-        record = session_view(session_id)
+        view = session_view(session_id)
         job = state.jobs.for_session(session_id) if state.jobs is not None else None
-        feedback = feedback_view(database, session_id) if record["status"] == "ended" else None
+        feedback = feedback_view(database, session_id) if view.record.status == "ended" else None
         return page(
             request,
             "session.html",
             who,
-            record=record,
+            **view.context(),
             case_id=row.case_id,
             job=job,
             loop_available=state.jobs is not None,
@@ -77,7 +106,7 @@ def register_routes(routes: "Routes") -> None:
         )
 
     @app.get("/sessions/{session_id}/export.{export_format}")
-    def export_session(session_id: str, export_format: str, who: Me) -> Response:
+    def export_session(session_id: str, export_format: str, who: Annotated[Visitor, signed_in]) -> Response:
         """The transcript download: the same file as `academy session export`."""
         from jedi_academy.feedback import load_feedback
         from jedi_academy.sessions import session_json
@@ -99,7 +128,12 @@ def register_routes(routes: "Routes") -> None:
         )
 
     @app.post("/sessions/{session_id}/say")
-    def say(request: Request, session_id: str, who: Post, text: Annotated[str, Form()]) -> Response:
+    def say(
+        request: Request,
+        session_id: str,
+        who: Annotated[Visitor, signed_in_post],
+        text: Annotated[str, Form()],
+    ) -> Response:
         row = owned_session(who, session_id)
         if row.status != "active":
             raise HTTPException(409, f"this session is {row.status}")
@@ -114,7 +148,7 @@ def register_routes(routes: "Routes") -> None:
             raise HTTPException(409, "the patient is still answering")
         stored = threading.Event()
         failure: list[str] = []
-        index = len(session_view(session_id)["turns"])
+        index = len(session_view(session_id).record.turns)
         live = state.live.begin(session_id, index)
 
         def push(piece: str) -> None:
@@ -157,24 +191,26 @@ def register_routes(routes: "Routes") -> None:
         worker = threading.Thread(target=work, name=f"reply-{session_id}", daemon=True)
         worker.start()
         stored.wait()
-        if failure and not live.pieces and live.done and not session_view(session_id)["turns"][index:]:
+        if failure and not live.pieces and live.done and not session_view(session_id).record.turns[index:]:
             raise HTTPException(400, failure[0])
         if not request.headers.get("hx-request"):
             worker.join()  # without JavaScript: answer with the whole page once the reply is in
             return RedirectResponse(f"/sessions/{session_id}", status_code=303)
-        record = session_view(session_id)
-        return page(request, "_turn.html", who, record=record, turn=record["turns"][index], live=True)
+        view = session_view(session_id)
+        return page(request, "_turn.html", who, **view.context(), turn=view.record.turns[index], live=True)
 
     @app.get("/sessions/{session_id}/stream")
-    async def stream(request: Request, session_id: str, who: Me) -> StreamingResponse:
+    async def stream(
+        request: Request, session_id: str, who: Annotated[Visitor, signed_in]
+    ) -> StreamingResponse:
         await asyncio.to_thread(owned_session, who, session_id)
 
         async def events() -> AsyncIterator[str]:
             live = state.live.get(session_id)
             if live is None:
-                record = await asyncio.to_thread(session_view, session_id)
-                last = record["turns"][-1] if record["turns"] else None
-                final = last["patient"] if last else None
+                view = await asyncio.to_thread(session_view, session_id)
+                turns = view.record.turns
+                final = turns[-1].patient if turns else None
                 yield f"event: done\ndata: {json.dumps({'text': final})}\n\n"
                 return
             seen, position = 0, None
@@ -207,7 +243,7 @@ def register_routes(routes: "Routes") -> None:
         )
 
     @app.post("/sessions/{session_id}/cancel")
-    def cancel(request: Request, session_id: str, who: Post) -> Response:
+    def cancel(request: Request, session_id: str, who: Annotated[Visitor, signed_in_post]) -> Response:
         """Stop waiting for the model: the message that waited is withdrawn (given back to the text box)."""
         owned_session(who, session_id)
         ticket = state.waiting.get(session_id)
@@ -217,20 +253,22 @@ def register_routes(routes: "Routes") -> None:
         return redirect(request, f"/sessions/{session_id}")
 
     @app.post("/sessions/{session_id}/turns/{turn}/mark")
-    def mark(request: Request, session_id: str, turn: int, who: Post) -> Response:
+    def mark(
+        request: Request, session_id: str, turn: int, who: Annotated[Visitor, signed_in_post]
+    ) -> Response:
         owned_session(who, session_id)
-        record = session_view(session_id)
-        if not any(t["index"] == turn for t in record["turns"]):
+        view = session_view(session_id)
+        if not any(t.index == turn for t in view.record.turns):
             raise HTTPException(404, "no such turn")
-        if not next(t for t in record["turns"] if t["index"] == turn)["marked"]:
+        if turn not in view.marked:
             runner_for(session_id).mark(turn=turn)
         if not request.headers.get("hx-request"):
             return RedirectResponse(f"/sessions/{session_id}#turn-{turn}", status_code=303)
-        record = session_view(session_id)
-        return page(request, "_turn.html", who, record=record, turn=record["turns"][turn], live=False)
+        view = session_view(session_id)
+        return page(request, "_turn.html", who, **view.context(), turn=view.record.turns[turn], live=False)
 
     @app.post("/sessions/{session_id}/end")
-    def end(request: Request, session_id: str, who: Post) -> Response:
+    def end(request: Request, session_id: str, who: Annotated[Visitor, signed_in_post]) -> Response:
         owned_session(who, session_id)
         if state.live.busy(session_id):
             raise HTTPException(409, "the patient is still answering")
