@@ -142,3 +142,15 @@ def test_the_kept_caches_stay_within_their_byte_budget(tiny_llm: Any) -> None:
         assert 0 < prefixes.used <= 100_000
     assert 1 <= len(prefixes) < 6  # the oldest went first (a reply of these prompts keeps ~32 KB)
     assert BatchingLLM(tiny_llm, prefix_cache_bytes=0).prefixes is None
+
+
+def test_on_a_cpu_chunks_shrink_as_the_cache_grows(tiny_llm: Any) -> None:
+    batcher = BatchingLLM(tiny_llm)
+    assert batcher.bound_chunk_attention  # the tiny model runs on the CPU here
+    assert batcher._chunk_tokens(0) == batcher.prefill_chunk
+    sizes = [batcher._chunk_tokens(done) for done in (0, 512, 2048, 8192)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
+    for done, size in zip((0, 512, 2048, 8192), sizes, strict=True):  # no chunk attends more than the first
+        assert size == 32 or size * (done + size) <= batcher.prefill_chunk**2
+    batcher.bound_chunk_attention = False  # where attention is cheap (a GPU), chunks keep their size
+    assert batcher._chunk_tokens(8192) == batcher.prefill_chunk

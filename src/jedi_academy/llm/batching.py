@@ -18,7 +18,8 @@ A conversation's next turn starts with the prompt and reply of its last one, so 
 finished reply is kept (:class:`PrefixCache`, bounded in bytes, least recently used first out): a request
 whose prompt begins with a kept sequence prefills only the rest, chunk by chunk like a long prompt. On a CPU
 a chunk's attention over a long cache dominates its time, so chunks shrink as the cache grows (at most
-``prefill_chunk``² query-key pairs each): a row that joins never waits behind more than one such chunk.
+``prefill_chunk``² query-key pairs each, and a step prefills at most about that much, nearest-ready prompt
+first): a row that joins never waits behind more than about one full chunk.
 """
 
 from __future__ import annotations
@@ -308,10 +309,13 @@ class BatchingLLM:
         size = self.prefill_chunk
         if not self.bound_chunk_attention:
             return size
-        pairs = size * size
-        while size > 32 and size * (done + size) > pairs:
+        while size > 32 and self._chunk_cost(done, size) > self._chunk_cost(0, self.prefill_chunk):
             size //= 2
         return size
+
+    def _chunk_cost(self, done: int, size: int) -> int:
+        """What a chunk costs: its query-key pairs on a CPU, its tokens where attention is cheap."""
+        return size * (done + size) if self.bound_chunk_attention else size
 
     def _serve(self) -> None:
         batch = _Batch(self._llm, self.prefixes)
@@ -348,7 +352,10 @@ class BatchingLLM:
                     batch.join(short)  # their prompts' prefill gives their first tokens at once
                 elif batch.prefilling:
                     running = bool(batch.rows)
-                    self.joined_running += batch.prefill_chunk(self._chunk_tokens) and running
+                    joined = batch.prefill(
+                        self._chunk_tokens, self._chunk_cost, self._chunk_cost(0, self.prefill_chunk)
+                    )
+                    self.joined_running += joined if running else 0
                 if batch.rows:
                     batch.decode()
             except BaseException as exc:  # the model failed: every row of the batch is told
@@ -416,12 +423,25 @@ class _Batch:
         out = self._forward(adapter, input_ids=ids, attention_mask=mask, position_ids=positions)
         self._merge(joining, out.cache, mask, out.logits[:, -1])
 
-    def prefill_chunk(self, chunk_tokens: Callable[[int], int]) -> bool:
-        """The next chunk of the waiting prompt with the least left to prefill (a row that is nearly ready
-        is not held up behind a long prompt); when it is the last, the row joins the batch (True)."""
-        job = min(self.prefilling, key=lambda waiting: len(waiting.row.request.prompt) - waiting.done)
+    def prefill(
+        self, chunk_tokens: Callable[[int], int], cost: Callable[[int, int], int], budget: int
+    ) -> int:
+        """Chunks of the waiting prompts, the one with the least left first (a row that is nearly ready is
+        not held up behind a long prompt), until their cost reaches ``budget`` (one chunk at least); a
+        prompt whose last chunk is done joins the batch. Returns how many joined."""
+        joined = spent = 0
+        while self.prefilling and (spent == 0 or spent < budget):
+            job = min(self.prefilling, key=lambda waiting: len(waiting.row.request.prompt) - waiting.done)
+            start = job.done
+            size = chunk_tokens(start)
+            spent += cost(start, size)
+            joined += self._prefill_chunk(job, size)
+        return joined
+
+    def _prefill_chunk(self, job: _Prefill, size: int) -> bool:
+        """One chunk of ``job``'s prompt; after its last, the row joins the batch (True)."""
         prompt, start = job.row.request.prompt, job.done
-        end = min(len(prompt), start + chunk_tokens(start))
+        end = min(len(prompt), start + size)
         device = self.llm.device
         inputs: dict[str, Any] = {
             "input_ids": torch.tensor([prompt[start:end]], device=device),
