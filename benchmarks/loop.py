@@ -172,7 +172,7 @@ def run_copy(
         LoopContext(settings, open_database(settings)),
         world["session_id"],
         LoopOptions(max_tokens=48, strategy=strategy, steps=steps, control=control),
-    )
+    ).as_dict()
     result["wall_s"] = time.perf_counter() - started
     return result
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from jedi_academy.results import plain
 from jedi_academy.store import Database, open_database
 from tests.factories import add_conversation, add_persona
 from tests.sessions.planted_patient import yes_no_patient
@@ -49,7 +50,7 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     from jedi_academy.datasets.versions import build_dataset
     from jedi_academy.finetune.config import TrainingConfig
     from jedi_academy.finetune.service import FinetuneRequest, finetune
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.sessions import (
         ModelPool,
         ModelSpec,
@@ -75,9 +76,8 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     checkpoint = finetune(settings, request, TrainingConfig(**TRAINING), echo=lambda _text: None)
     add_therapist(database, "Ada Lovelace")
     # as `academy case open` does: the measurement protocol fixed and the baseline measured at opening
-    case = open_case_with_baseline(
-        settings, database, "Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id
-    )
+    request = OpenCase("Ada Lovelace", "depression", persona="p-robin", checkpoint=checkpoint.id)
+    case = open_case_with_baseline(settings, database, request)
     script = [
         ScriptTurn("How was your week?"),
         ScriptTurn("Could you walk after breakfast?", ("Take a short walk after breakfast",)),
@@ -89,14 +89,14 @@ def build_world(root: Path, tiny_dir: Path, probe: Any) -> LoopWorld:
     record = replay_session(
         database,
         pool,
-        case["id"],
+        case.id,
         script,
         seed=SCRIPT_SEED,
         options=SessionOptions(max_tokens=8, extract=False),
     )
     cli = ["--data-dir", str(settings.data_dir), "--model", str(tiny_dir), "--device", "cpu"]
     return LoopWorld(
-        root, settings, database, case["id"], record.session_id, checkpoint.id, version.id, cli
+        root, settings, database, case.id, record.session_id, checkpoint.id, version.id, cli
     )
 
 
@@ -154,8 +154,10 @@ def looped(loop_template: LoopWorld, tmp_path_factory: pytest.TempPathFactory) -
     return world, {"result": result, "stages": stages}
 
 
-def same_outcome(first: dict[str, Any], second: dict[str, Any]) -> None:
-    """Two loop results name the same dataset, checkpoint and scores."""
+def same_outcome(first: Any, second: Any) -> None:
+    """Two loop results (``LoopView`` or its JSON: a job's result, `academy loop --json`) name the same
+    dataset, checkpoint and scores."""
+    first, second = plain(first), plain(second)
     for key in (
         "dataset_id",
         "parent_dataset_id",

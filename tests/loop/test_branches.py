@@ -23,7 +23,7 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
 
     reference, run = looped
     world = copy_world(reference, tmp_path / "copy")
-    main_child = run["result"]["checkpoint_id"]
+    main_child = run["result"].checkpoint_id
     capsys.readouterr()
     assert main([*world.cli, "case", "branch", world.case_id, "--after-session", "7"]) == 1
     assert "has no session 7" in capsys.readouterr().err
@@ -49,31 +49,31 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
     )
     assert record.branch == "branch-2" and record.checkpoint_id == world.start_checkpoint
     sibling = run_loop(context_for(world), record.session_id, LoopOptions(**LOOP))
-    assert sibling["parent_checkpoint_id"] == world.start_checkpoint
-    assert sibling["parent_dataset_id"] == world.start_dataset
-    assert sibling["checkpoint_id"] not in (main_child, world.start_checkpoint)
+    assert sibling.parent_checkpoint_id == world.start_checkpoint
+    assert sibling.parent_dataset_id == world.start_dataset
+    assert sibling.checkpoint_id not in (main_child, world.start_checkpoint)
 
     assert main([*world.cli, "case", "tree", world.case_id, "--json"]) == 0
     tree = json.loads(capsys.readouterr().out)
     root = tree["tree"]
     assert root["checkpoint_id"] == world.start_checkpoint and root["branches_start"] == ["branch-2"]
     children = {(c["branch"], c["session"], c["checkpoint_id"]) for c in root["children"]}
-    assert children == {("main", 1, main_child), ("branch-2", 2, sibling["checkpoint_id"])}
+    assert children == {("main", 1, main_child), ("branch-2", 2, sibling.checkpoint_id)}
     assert main([*world.cli, "case", "tree", world.case_id]) == 0
     text = capsys.readouterr().out
     assert f"session 1 [main] -> {main_child}" in text
-    assert f"session 2 [branch-2] -> {sibling['checkpoint_id']}" in text
+    assert f"session 2 [branch-2] -> {sibling.checkpoint_id}" in text
 
     assert main([*world.cli, "case", "show", world.case_id, "--json"]) == 0
     view = json.loads(capsys.readouterr().out)
     assert [b["name"] for b in view["branches"]] == ["main", "branch-2"]
     assert [c["checkpoint_id"] for c in view["checkpoints"]] == [
-        world.start_checkpoint, main_child, sibling["checkpoint_id"]
+        world.start_checkpoint, main_child, sibling.checkpoint_id
     ]  # fmt: skip
     first, second = view["sessions"]
     assert (
         first["loop"]["checkpoint_id"] == main_child
-        and second["loop"]["checkpoint_id"] == sibling["checkpoint_id"]
+        and second["loop"]["checkpoint_id"] == sibling.checkpoint_id
     )
     # session 2 ran on the start checkpoint loaded from disk (the random tiny model): it answers neither Yes
     # nor No, so its recommendation is no decision (session 1's planted patient decided: loop/conftest.py)
@@ -100,7 +100,7 @@ def test_branch_from_an_earlier_checkpoint_gives_a_sibling(
         == 0
     )
     compared = json.loads(capsys.readouterr().out)
-    assert [b["final_checkpoint_id"] for b in compared["branches"]] == [main_child, sibling["checkpoint_id"]]
+    assert [b["final_checkpoint_id"] for b in compared["branches"]] == [main_child, sibling.checkpoint_id]
     main_line, other = compared["branches"]
     assert main_line["recommendations_decided"] == 2 and main_line["recommendations_invalid_preference"] == 0
     assert other["recommendations_decided"] == 0 and other["recommendations_invalid_preference"] == 1

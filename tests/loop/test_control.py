@@ -72,6 +72,30 @@ def test_case_effect_adds_sessions_and_variances_or_names_the_missing_session() 
     assert case_effect([])["effect"] is None
 
 
+def test_effect_fields_say_why_a_loop_has_no_effect_and_name_what_is_missing() -> None:
+    """The loop record's four therapist-effect fields (a TherapistEffect) for each state of the control."""
+    from jedi_academy.loop.control import UNCONTROLLED_REASON, effect_fields, uncontrolled
+
+    assert effect_fields(None).as_dict() == {
+        "therapist_effect": None, "therapist_effect_reason": "the control arm has not run yet",
+        "control_checkpoint_id": None, "uncontrolled": False,
+    }  # fmt: skip
+    off = effect_fields(uncontrolled())
+    assert off.uncontrolled and off.therapist_effect is None
+    assert off.therapist_effect_reason == UNCONTROLLED_REASON
+    running = effect_fields({"status": "running", "checkpoint_id": "ck-control"})
+    assert running.therapist_effect is None and running.control_checkpoint_id == "ck-control"
+    assert running.therapist_effect_reason == "the control arm has not finished" and not running.uncontrolled
+    measured = session_effect(_m(9.0), _m(10.0), _m(11.0))
+    missing = session_effect(_m(9.0), _m(None, valid=False))
+    effect = {"phq-9": measured, "gad-7": missing}
+    done = effect_fields({"status": "done", "checkpoint_id": "ck-control", "therapist_effect": effect})
+    assert done.therapist_effect == effect and done.control_checkpoint_id == "ck-control"
+    assert done.therapist_effect_reason == f"gad-7: {missing['reason']}"
+    complete = {"status": "done", "checkpoint_id": "ck-c", "therapist_effect": {"phq-9": measured}}
+    assert effect_fields(complete).therapist_effect_reason is None
+
+
 def test_loop_trains_and_measures_a_control_child(
     looped: tuple[LoopWorld, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -79,14 +103,14 @@ def test_loop_trains_and_measures_a_control_child(
 
     world, run = looped
     result = run["result"]
-    control = result["control"]
-    assert control["status"] == "done" and result["uncontrolled"] is False
-    assert result["control_checkpoint_id"] == control["checkpoint_id"] != result["checkpoint_id"]
+    control = result.control
+    assert control["status"] == "done" and result.uncontrolled is False
+    assert result.control_checkpoint_id == control["checkpoint_id"] != result.checkpoint_id
     # the same budget: the training configuration (steps, batch, learning rate, seed, LoRA) is identical
-    assert control["training"]["config"] == result["training"]["config"]
-    assert control["training"]["strategy"] == result["training"]["strategy"]
+    assert control["training"]["config"] == result.training["config"]
+    assert control["training"]["strategy"] == result.training["strategy"]
     # as many conversations as the therapist's loop added, neutral ones for the same persona
-    assert len(control["conversation_ids"]) == len(result["conversation_ids"])
+    assert len(control["conversation_ids"]) == len(result.conversation_ids)
     with world.database.session() as db:
         for conversation_id in control["conversation_ids"]:
             conversation = db.get(Conversation, conversation_id)
@@ -96,27 +120,27 @@ def test_loop_trains_and_measures_a_control_child(
             assert "recommendation" not in conversation.provenance
             assert all(t.answer.strip() for t in conversation.turns)
         dataset = db.get(DatasetVersion, control["dataset_id"])
-        assert dataset is not None and dataset.parent_id == result["parent_dataset_id"]
+        assert dataset is not None and dataset.parent_id == result.parent_dataset_id
         checkpoint = db.get(Checkpoint, control["checkpoint_id"])
         assert checkpoint is not None and checkpoint.role == "control"
-        assert checkpoint.parent_id == result["parent_checkpoint_id"]
-        therapist_child = db.get(Checkpoint, result["checkpoint_id"])
+        assert checkpoint.parent_id == result.parent_checkpoint_id
+        therapist_child = db.get(Checkpoint, result.checkpoint_id)
         assert therapist_child is not None and therapist_child.role == "patient"
         patients = db.scalars(select(Checkpoint.id).where(Checkpoint.role == "patient")).all()
         assert control["checkpoint_id"] not in patients
     # measured like the therapist child: same persona, mode, seed; previous is the same parent run
-    mine, theirs = control["assessment"], result["assessment"]
+    mine, theirs = control["assessment"], result.assessment
     for key in ("persona_id", "mode", "seed", "previous_checkpoint_id", "baseline_checkpoint_id"):
         assert mine[key] == theirs[key], key
     assert mine["previous_scores"] == theirs["previous_scores"]
-    effect = result["therapist_effect"]["phq-9"]
+    effect = result.therapist_effect["phq-9"]
     therapist, other = theirs["scores"]["phq-9"], mine["scores"]["phq-9"]
     if therapist["valid"] and other["valid"]:
         assert effect["effect"] == pytest.approx(therapist["total"] - other["total"])
-        assert result["therapist_effect_reason"] is None
+        assert result.therapist_effect_reason is None
     else:
         assert effect["effect"] is None and "measurement is invalid" in effect["reason"]
-        assert result["therapist_effect_reason"] == f"phq-9: {effect['reason']}"
+        assert result.therapist_effect_reason == f"phq-9: {effect['reason']}"
 
     # a control checkpoint is never a case's patient, nor offered for a new case
     with pytest.raises(AcademyError, match="no-therapist control"):
@@ -127,7 +151,7 @@ def test_loop_trains_and_measures_a_control_child(
     assert main([*world.cli, "loop", "--session", world.session_id, "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["control_checkpoint_id"] == control["checkpoint_id"]
-    assert printed["therapist_effect"] == result["therapist_effect"]
+    assert printed["therapist_effect"] == result.therapist_effect
     assert "therapist_effect_reason" in printed
 
 
@@ -146,25 +170,25 @@ def test_case_views_show_the_control_and_the_effect(
     assert main([*world.cli, "case", "show", world.case_id, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     loop = shown["sessions"][0]["loop"]
-    assert loop["control_checkpoint_id"] == result["control_checkpoint_id"]
-    assert loop["control"]["scores"] == result["control"]["assessment"]["scores"]
-    assert loop["therapist_effect"] == result["therapist_effect"]
+    assert loop["control_checkpoint_id"] == result.control_checkpoint_id
+    assert loop["control"]["scores"] == result.control["assessment"]["scores"]
+    assert loop["therapist_effect"] == result.therapist_effect
     case_effect = shown["therapist_effect"]["phq-9"]
     # one session: the case's effect is that session's
-    assert case_effect["effect"] == result["therapist_effect"]["phq-9"]["effect"]
+    assert case_effect["effect"] == result.therapist_effect["phq-9"]["effect"]
     if case_effect["effect"] is None:
         assert case_effect["reason"].startswith("session 1: the ")
     assert main([*world.cli, "case", "show", world.case_id]) == 0
     text = capsys.readouterr().out
     assert "therapist effect (therapist child minus no-therapist control child" in text
-    assert f"(control {result['control_checkpoint_id']})" in text
+    assert f"(control {result.control_checkpoint_id})" in text
 
     chart = trajectory_chart(world.database, world.case_id, world.settings)
     [control] = chart.controls
     assert control.control_of == "main"
-    expected = [world.start_checkpoint, result["control_checkpoint_id"]]
+    expected = [world.start_checkpoint, result.control_checkpoint_id]
     assert [p.checkpoint_id for p in control.points] == expected
-    assert result["control_checkpoint_id"] not in [p.checkpoint_id for b in chart.branches for p in b.points]
+    assert result.control_checkpoint_id not in [p.checkpoint_id for b in chart.branches for p in b.points]
     assert "main: no-therapist control" in trajectory_svg(chart)
 
     page = write_case_report(world.database, world.case_id, tmp_path / "case.html").read_text()
@@ -178,7 +202,8 @@ def test_case_views_show_the_control_and_the_effect(
     # the closure (`case close`) states the same effect, or the same reason there is none
     from jedi_academy.loop.closing import closure_effect
 
-    effect, note = closure_effect(world.database, world.case_id)
+    closure = closure_effect(world.database, world.case_id)
+    effect, note = closure.therapist_effect, closure.therapist_effect_note
     if case_effect["effect"] is None:
         assert effect is None and f"phq-9: {case_effect['reason']}" in note
     else:
@@ -201,11 +226,11 @@ def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     world = copy_world(template, tmp_path / "world")
     request = portfolio_request(world.database, "Ada Lovelace")
     [session] = request.cases[0].sessions
-    assert session.control_run_id == result["control"]["assessment"]["scores"]["phq-9"]["run_id"]
+    assert session.control_run_id == result.control["assessment"]["scores"]["phq-9"]["run_id"]
     body = build_portfolio(world.database, world.settings.data_dir, request, tmp_path / "portfolio")["body"]
     figures = body["cases"][0]["figures"]
-    assert figures["sessions"][0]["effect"]["effect"] == result["therapist_effect"]["phq-9"]["effect"]
-    assert figures["effect"]["effect"] == result["therapist_effect"]["phq-9"]["effect"]
+    assert figures["sessions"][0]["effect"]["effect"] == result.therapist_effect["phq-9"]["effect"]
+    assert figures["effect"]["effect"] == result.therapist_effect["phq-9"]["effect"]
     assert set(body["aggregate"][0]) >= {"mean_effect", "mean_effect_ci95", "therapist_better_than_control"}
     assert "Summary: the therapist effect" in (tmp_path / "portfolio" / "index.html").read_text()
     # the neutral conversations train the control child only: a fresh dataset build leaves them out
@@ -213,7 +238,7 @@ def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     with world.database.session() as db:
         query = select(DatasetMember.conversation_id).where(DatasetMember.dataset_id == fresh.id)
         members = set(db.scalars(query))
-    assert members and not members & set(result["control"]["conversation_ids"])
+    assert members and not members & set(result.control["conversation_ids"])
 
     # the same loop as if first run with --no-control: only its control step runs again, and says so
     with world.database.session() as db:

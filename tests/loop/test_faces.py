@@ -59,7 +59,7 @@ def test_a_branch_made_in_the_browser_is_the_command_lines_branch(
     looped: tuple[LoopWorld, Any], tmp_path: Path, tiny_llm: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     world = copy_world(looped[0], tmp_path)
-    child = looped[1]["result"]["checkpoint_id"]
+    child = looped[1]["result"].checkpoint_id
     start = world.start_checkpoint
     case = f"/cases/{world.case_id}"
     with served(world, tiny_llm) as ada:

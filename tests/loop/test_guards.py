@@ -96,7 +96,7 @@ def test_a_loop_leaves_out_only_the_offending_turn_and_says_why(
     record = session_json(world.database, world.session_id)
     assert record.turns[3].therapist == ITEM_9 and record.turns[3].patient
     result = run["result"]
-    expansion = result["expansion"]
+    expansion = result.expansion
     assert expansion["removed_turns"] == [
         {"turn": 3, "speaker": "therapist", "reason": "contaminated", "items": ["phq-9 item 9"]}
     ]
@@ -106,7 +106,7 @@ def test_a_loop_leaves_out_only_the_offending_turn_and_says_why(
     with world.database.session() as db:
         stored = db.get(Conversation, expansion["session_conversation"])
         assert stored is not None and stored.provenance["contaminated"] is False
-        assert stored.id in result["conversation_ids"]  # the rest of the session is trained on
+        assert stored.id in result.conversation_ids  # the rest of the session is trained on
         assert stored.provenance["removed_turns"] == expansion["removed_turns"]
         assert ITEM_9 not in [t.question for t in stored.turns] and len(stored.turns) >= 1
 

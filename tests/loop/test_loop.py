@@ -27,20 +27,20 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
     world, run = looped
     result = run["result"]
     assert run["stages"] == [(s, st) for s in STEPS for st in ("start", "done")]
-    assert result["status"] == "done"
-    assert result["parent_checkpoint_id"] == world.start_checkpoint
-    assert result["parent_dataset_id"] == world.start_dataset
+    assert result.status == "done"
+    assert result.parent_checkpoint_id == world.start_checkpoint
+    assert result.parent_dataset_id == world.start_dataset
     session = session_json(world.database, world.session_id)
     decided = [r for r in session.recommendations if r.accepted is not None]
     assert decided and all((r.preference_mass or 0) >= 0.5 for r in decided)  # the planted patient decides
 
     with world.database.session() as db:
-        version = db.get(DatasetVersion, result["dataset_id"])
+        version = db.get(DatasetVersion, result.dataset_id)
         assert version is not None and version.parent_id == world.start_dataset
         members = _members(db, version.id)
         assert _members(db, world.start_dataset) < members  # the parent's data is replayed
-        assert set(result["conversation_ids"]) <= members
-        new = [db.get(Conversation, c) for c in result["conversation_ids"]]
+        assert set(result.conversation_ids) <= members
+        new = [db.get(Conversation, c) for c in result.conversation_ids]
         origins = sorted(c.origin for c in new if c is not None)
         assert origins.count("session") == 1
         assert origins.count("expansion") == len(decided)
@@ -69,15 +69,15 @@ def test_one_iteration(looped: tuple[LoopWorld, Any]) -> None:
             assert isinstance(conversation.provenance["seed"], int)
             assert rec.text in conversation.turns[0].question
             assert all(t.answer.strip() for t in conversation.turns)
-        child = db.get(Checkpoint, result["checkpoint_id"])
+        child = db.get(Checkpoint, result.checkpoint_id)
         assert child is not None and child.parent_id == world.start_checkpoint
-        assert child.dataset_id == result["dataset_id"]
+        assert child.dataset_id == result.dataset_id
         case = db.get(Case, world.case_id)
         assert case is not None and case.current_checkpoint_id == child.id  # the next session runs on it
 
-    assert result["training"]["strategy"] == "continue"
-    assert result["training"]["config"]["max_steps"] == 2
-    assessment = result["assessment"]
+    assert result.training["strategy"] == "continue"
+    assert result.training["config"]["max_steps"] == 2
+    assessment = result.assessment
     assert set(assessment["scores"]) == {"phq-9"}
     score = assessment["scores"]["phq-9"]
     assert score["checkpoint_id"] == child.id
@@ -108,8 +108,7 @@ def test_rerun_skips_every_step(looped: tuple[LoopWorld, Any], capsys: pytest.Ca
     capsys.readouterr()
     assert main([*world.cli, "loop", "--session", world.session_id[:6], "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    for key in ("checkpoint_id", "parent_checkpoint_id", "dataset_id", "parent_dataset_id", "assessment"):
-        assert printed[key] == run["result"][key]
+    assert printed == run["result"].as_dict()  # `--json` is the result's own serialisation, key for key
     assert set(printed["assessment"]) >= {"scores", "change_vs_previous", "change_vs_baseline", "valid"}
 
 

@@ -85,7 +85,7 @@ def test_case_open_fixes_the_protocol_and_only_protocol_runs_count(
     opened = json.loads(capsys.readouterr().out)
     assert opened["protocol"] == case.protocol and opened["baseline_run_ids"] == {"phq-9": case_baseline}
     assert opened["id"] != world.case_id and opened["baseline"]["phq-9"]["run_id"] == case_baseline
-    assessment = result["assessment"]
+    assessment = result.assessment
     assert assessment["protocol"] == case.protocol
     assert assessment["baseline_scores"]["phq-9"]["run_id"] == case_baseline
     assert (assessment["mode"], assessment["seed"]) == (case.protocol["mode"], case.protocol["seed"])
@@ -114,7 +114,7 @@ def test_case_open_fixes_the_protocol_and_only_protocol_runs_count(
         protocol_child = db.get(AssessmentRun, child_run)
         assert protocol_child is not None
         last = trajectory_chart(world.database, world.case_id).branches[0].points[-1]
-        assert last.checkpoint_id == result["checkpoint_id"]
+        assert last.checkpoint_id == result.checkpoint_id
         assert last.total == (protocol_child.total if last.invalid is None else None)
     request = portfolio_request(world.database, "Ada Lovelace")
     mine = next(c for c in request.cases if c.case_id == world.case_id)
@@ -188,13 +188,13 @@ def test_the_loop_counts_what_it_adds_and_refuses_nothing_new(
 ) -> None:
     template, run = looped
     result = run["result"]
-    assert result["train_conversations_added"] == len(result["conversation_ids"]) > 0
-    assert result["expansion"]["merge"]["persona_split"] == ["train"]
+    assert result.train_conversations_added == len(result.conversation_ids) > 0
+    assert result.expansion["merge"]["persona_split"] == ["train"]
 
     world = copy_world(template, tmp_path)
     with world.database.session() as db:  # the same session merged again onto the child's own data
         loop = db.scalars(select(LoopRun).where(LoopRun.session_id == world.session_id)).one()
-        loop.parent_dataset_id = result["dataset_id"]
+        loop.parent_dataset_id = result.dataset_id
         loop.steps = {"expand": loop.steps["expand"]}
         loop.status = "failed"
     assert main([*world.cli, "loop", "--session", world.session_id]) == 1

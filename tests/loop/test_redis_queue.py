@@ -85,5 +85,5 @@ def test_a_loop_job_on_the_redis_queue_runs_once_under_two_workers(
     assert started == [f"job {job['id']}: started"]
     finished = job_json(world.database, job["id"])
     assert finished["status"] == "done" and finished["attempts"] == 1
-    assert finished["result"]["checkpoint_id"] == looped[1]["result"]["checkpoint_id"]
+    assert finished["result"]["checkpoint_id"] == looped[1]["result"].checkpoint_id
     assert queue.huey.pending() == []

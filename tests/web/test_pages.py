@@ -62,10 +62,10 @@ def test_return_to_a_checkpoint_and_branch(open_site: Site) -> None:
     from jedi_academy.loop.session_feedback import case_feedback
 
     means = case_feedback(site.database, site.ada.case_id)
-    assert means["sessions_with_feedback"] == 1
-    assert means["figures"]["mi_adherent"] == {"mean": float(stored.summary.mi_adherent), "sessions": 1}
+    assert means.sessions_with_feedback == 1
+    assert means.figures["mi_adherent"] == {"mean": float(stored.summary.mi_adherent), "sessions": 1}
     ratio = stored.summary.reflection_to_question
-    assert means["figures"]["reflection_to_question"]["mean"] == (None if ratio is None else float(ratio))
+    assert means.figures["reflection_to_question"]["mean"] == (None if ratio is None else float(ratio))
     portfolio = ada.get("/portfolio").text
     assert 'id="portfolio-feedback"' in portfolio and site.ada.case_id in portfolio
     assert ada.post(f"{case}/branch", data={**branch, "checkpoint": "ck-nope"}).status_code == 404

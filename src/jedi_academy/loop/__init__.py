@@ -4,8 +4,8 @@ job queue that runs it, the case's trajectory and branches, and the scripted-the
 Public API (imported lazily, so the CLI stays fast)::
 
     LoopContext(settings, database), LoopOptions(...)
-    run_loop(context, session_id, options=None, on_stage=None) -> dict    # `academy loop --session ID`
-    loop_json(database, loop_id), loop_for_session(database, session_id)
+    run_loop(context, session_id, options=None, on_stage=None) -> LoopView  # `academy loop --session ID`
+    loop_json(database, loop_id) -> LoopView, loop_for_session(database, session_id)
     enqueue_loop(settings, session_id, options=None) -> dict                 # a queued job
     run_worker(settings, burst=False), list_jobs(database)
     case_trajectory(database, case_id, data_dir=None), loop.branches.branch_case(...), case_tree(...)

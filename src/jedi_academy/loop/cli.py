@@ -20,6 +20,7 @@ from jedi_academy.loop.text import scores_line
 
 if TYPE_CHECKING:
     from jedi_academy.cli_kit import CommandRegistry
+    from jedi_academy.loop.run import LoopView
 
 experiment_app = typer.Typer(
     help="Experiments that make the loop's numbers meaningful.", no_args_is_help=True
@@ -150,25 +151,25 @@ def loop_command(
         _print_json(result)
         return
     typer.echo(
-        f"loop {result['loop_id']} after session {result['session_number']}: checkpoint "
-        f"{result['checkpoint_id']} (parent {result['parent_checkpoint_id']}), dataset "
-        f"{result['dataset_id'][:12]} (parent {str(result['parent_dataset_id'])[:12]}), "
-        f"{result['train_conversations_added']} training conversation(s) added"
+        f"loop {result.loop_id} after session {result.session_number}: checkpoint "
+        f"{result.checkpoint_id} (parent {result.parent_checkpoint_id}), dataset "
+        f"{str(result.dataset_id)[:12]} (parent {str(result.parent_dataset_id)[:12]}), "
+        f"{result.train_conversations_added} training conversation(s) added"
     )
-    for line in expansion_lines(result["expansion"]):
+    for line in expansion_lines(result.expansion):
         typer.echo(f"  {line}")
-    _echo_assessment(result["assessment"])
+    _echo_assessment(result.assessment)
     _echo_effect(result)
 
 
-def _echo_effect(result: dict[str, Any]) -> None:
+def _echo_effect(result: LoopView) -> None:
     from jedi_academy.instruments.effect import effect_text
 
-    if result["uncontrolled"]:
-        typer.echo(f"  therapist effect: none, {result['therapist_effect_reason']}")
+    if result.uncontrolled:
+        typer.echo(f"  therapist effect: none, {result.therapist_effect_reason}")
         return
-    typer.echo(f"  control checkpoint {result['control_checkpoint_id']} (same parent, budget and seed)")
-    for instrument, effect in (result["therapist_effect"] or {}).items():
+    typer.echo(f"  control checkpoint {result.control_checkpoint_id} (same parent, budget and seed)")
+    for instrument, effect in (result.therapist_effect or {}).items():
         changes = ""
         if effect.get("therapist_change") is not None:
             therapist, control = effect["therapist_change"], effect["control_change"]
@@ -279,25 +280,27 @@ def case_open(
 ) -> None:
     """Open a case: a persona on its specialization's patient checkpoint, with its measurement protocol fixed
     and its baseline measured now. Shows the intake sheet, never the card."""
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.personas.intake import render_intake
 
     echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
-    case = open_case_with_baseline(
-        _settings(ctx), _database(ctx), therapist, specialization, persona=persona, checkpoint=checkpoint,
-        instruments=instrument or None, mode=assess_mode, seed=seed, samples=samples, progress=echo,
+    request = OpenCase(
+        therapist, specialization, persona=persona, checkpoint=checkpoint,
+        instruments=tuple(instrument or ()), mode=assess_mode, seed=seed, samples=samples,
     )  # fmt: skip
+    case = open_case_with_baseline(_settings(ctx), _database(ctx), request, progress=echo)
     if as_json:
         _print_json(case)
         return
-    typer.echo(f"case {case['id']} ({case['specialization']}) on checkpoint {case['checkpoint_id']}")
-    protocol = case["protocol"]
+    typer.echo(f"case {case.id} ({case.specialization}) on checkpoint {case.checkpoint_id}")
+    protocol = case.protocol
+    assert protocol is not None  # a case opened here always has one
     typer.echo(
         f"protocol: {', '.join(protocol['instruments'])}, {protocol['mode']} mode, seed {protocol['seed']}, "
         f"prompt {protocol['prompt_version']} (attention items {protocol['attention_version']})"
     )
-    typer.echo(f"baseline: {scores_line(case['baseline'])}")
-    typer.echo(render_intake(case["intake"]))
+    typer.echo(f"baseline: {scores_line(case.baseline)}")
+    typer.echo(render_intake(case.intake))
 
 
 def case_close(
@@ -314,7 +317,7 @@ def case_close(
 ) -> None:
     """Final evaluation: measure the case's protocol on its current checkpoint, compare with the baseline,
     and close the case (no more sessions; everything stays readable)."""
-    from jedi_academy.loop.closing import close_case_now, closure_lines
+    from jedi_academy.loop.closing import close_case_now
 
     echo = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
     closure = close_case_now(
@@ -323,7 +326,7 @@ def case_close(
     if as_json:
         _print_json(closure)
         return
-    for line in closure_lines(closure):
+    for line in closure.lines():
         typer.echo(line)
 
 
@@ -481,7 +484,7 @@ def experiment_therapists(
     except AcademyError as exc:  # an unknown arm, too few personas
         raise usage_error(ctx, str(exc)) from None
     settings = _settings(ctx)
-    args = {
+    args: dict[str, Any] = {  # the job's stored arguments (JSON) and run_experiment's keywords
         "specialization": specialization,
         "sessions": sessions,
         "personas": personas,

@@ -15,6 +15,7 @@ the control) has none, and the closure says why instead of crediting the raw cha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from jedi_academy.errors import AcademyError
 from jedi_academy.loop.protocol import case_protocol, protocol_view
 from jedi_academy.loop.reassess import reassess
+from jedi_academy.results import Result
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import Case, TherapySession
 
@@ -36,9 +38,42 @@ NO_CONTROL = (
 )
 
 
-def closure_effect(database: Database, case_id: str) -> tuple[dict[str, Any] | None, str]:
+@dataclass(frozen=True)
+class ClosureEffect(Result):
     """The case's therapist effect per instrument (None when no instrument has one) and a note saying what it
     is, or why there is none."""
+
+    therapist_effect: dict[str, dict[str, Any]] | None
+    therapist_effect_note: str
+
+
+@dataclass(frozen=True)
+class Closure(Result):
+    """A closed case's final evaluation (``academy case close --json``; ``as_dict()`` is stored as the
+    case's ``closure``). Per instrument, the measurements are ``loop.reassess.measurement_json``'s and the
+    changes ``change_json``'s."""
+
+    case_id: str
+    closed_at: str  # ISO 8601, to the second
+    baseline_checkpoint_id: str
+    final_checkpoint_id: str
+    mode: str
+    seed: int
+    protocol: dict[str, Any] | None
+    protocol_note: str
+    final_scores: dict[str, dict[str, Any]]
+    baseline_scores: dict[str, dict[str, Any]]
+    change_vs_baseline: dict[str, dict[str, Any]]
+    valid: bool  # the final and the baseline measurements are all valid
+    therapist_effect: dict[str, dict[str, Any]] | None
+    therapist_effect_note: str
+
+    def lines(self) -> list[str]:
+        return closure_lines(self.as_dict())
+
+
+def closure_effect(database: Database, case_id: str) -> ClosureEffect:
+    """The case's therapist effect along its current line of sessions (loop/control_view.py) and its note."""
     from jedi_academy.instruments.effect import effect_text
     from jedi_academy.loop.control_view import case_line_effect
     from jedi_academy.loop.trajectory import case_trajectory
@@ -46,15 +81,17 @@ def closure_effect(database: Database, case_id: str) -> tuple[dict[str, Any] | N
     effects = case_line_effect(case_trajectory(database, case_id))
     measured = {i: e for i, e in effects.items() if e.get("effect") is not None}
     if not effects:
-        return None, f"no therapist effect: no session of the case has a loop with a control; {NO_CONTROL}"
+        return ClosureEffect(
+            None, f"no therapist effect: no session of the case has a loop with a control; {NO_CONTROL}"
+        )
     if not measured:
         reasons = "; ".join(f"{i}: {e.get('reason')}" for i, e in sorted(effects.items()))
-        return None, f"no therapist effect ({reasons}); {NO_CONTROL}"
+        return ClosureEffect(None, f"no therapist effect ({reasons}); {NO_CONTROL}")
     said = "; ".join(f"{i} {effect_text(e)}" for i, e in sorted(effects.items()))
-    return effects, (
+    return ClosureEffect(effects, (
         f"{said} (the therapist child's change minus the no-therapist control's, summed over the sessions; "
         "one simulated patient, so it says nothing about other patients)"
-    )
+    ))  # fmt: skip
 
 
 def _open_case(database: Database, case_id: str) -> tuple[str, str, str, str, str]:
@@ -89,7 +126,7 @@ def close_case(
     seed: int = 0,
     llms: dict[Any, Any] | None = None,
     progress: Any = None,
-) -> dict[str, Any]:
+) -> Closure:
     """Measure, compare with the baseline, store the closure and mark the case closed; returns the closure."""
     found, persona, specialization, baseline, final = _open_case(database, case_id)
     protocol = case_protocol(database, found)
@@ -99,7 +136,7 @@ def close_case(
         samples = protocol.samples
     if not instruments:
         raise AcademyError(f"no instruments for specialization {specialization}")
-    effect, effect_note = closure_effect(database, found)
+    effect = closure_effect(database, found)
     assessment = reassess(
         settings,
         database,
@@ -114,29 +151,32 @@ def close_case(
         progress=progress,
         samples=samples,
     )
-    closure = {
-        "case_id": found,
-        "closed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "baseline_checkpoint_id": baseline,
-        "final_checkpoint_id": final,
-        "mode": mode,
-        "seed": seed,
-        **protocol_view(protocol),
-        "final_scores": assessment["scores"],
-        "baseline_scores": assessment["baseline_scores"],
-        "change_vs_baseline": assessment["change_vs_baseline"],
-        "valid": assessment["valid"] and all(s["valid"] for s in assessment["baseline_scores"].values()),
-        "therapist_effect": effect,
-        "therapist_effect_note": effect_note,
-    }
+    view = protocol_view(protocol)
+    closed_at = datetime.now(UTC).replace(microsecond=0)
+    closure = Closure(
+        case_id=found,
+        closed_at=closed_at.isoformat(),
+        baseline_checkpoint_id=baseline,
+        final_checkpoint_id=final,
+        mode=mode,
+        seed=seed,
+        protocol=view.protocol,
+        protocol_note=view.protocol_note,
+        final_scores=assessment.scores,
+        baseline_scores=assessment.baseline_scores,
+        change_vs_baseline=assessment.change_vs_baseline,
+        valid=assessment.valid and all(s["valid"] for s in assessment.baseline_scores.values()),
+        therapist_effect=effect.therapist_effect,
+        therapist_effect_note=effect.therapist_effect_note,
+    )
     with database.session() as session:
         case = session.get(Case, found)
         assert case is not None
         if case.status != "open":  # closed by someone else while we measured
             raise AcademyError(f"case {found} was closed meanwhile", f"`academy case show {found}`")
         case.status = "closed"
-        case.closed_at = datetime.fromisoformat(closure["closed_at"])
-        case.closure = closure
+        case.closed_at = closed_at
+        case.closure = closure.as_dict()
     return closure
 
 
@@ -148,7 +188,7 @@ def close_case_now(
     mode: str = "logprob",
     seed: int = 0,
     progress: Any = None,
-) -> dict[str, Any]:
+) -> Closure:
     """`academy case close` and the web's "Close case" button: the case's instruments, under the data
     directory's writer lock (a worker training meanwhile is waited for by neither: the second is refused)."""
     from jedi_academy.loop.run import case_instruments
@@ -171,7 +211,8 @@ def close_case_now(
 
 
 def closure_lines(closure: dict[str, Any]) -> list[str]:
-    """The closure in words, for `case close` and `case show`."""
+    """A stored closure (``Case.closure``: :class:`Closure`'s ``as_dict()``, or an erasure's note) in words,
+    for `case close` and `case show`."""
     if closure.get("erased"):  # closed by `academy erase`: no final measurement, a note
         return [f"case {closure.get('case_id', '')} closed {closure.get('closed_at', '')}: {closure['note']}"]
     lines = [

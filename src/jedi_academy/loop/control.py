@@ -17,6 +17,7 @@ for new cases (sessions/records.py refuses it).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ import yaml
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments.effect import no_effect, session_effect
+from jedi_academy.results import Result
 from jedi_academy.sessions.seeds import derive_seed
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.models import Case, LoopRun, Persona
@@ -195,7 +197,7 @@ def _refine(context: LoopContext, loop: LoopRun, state: dict[str, Any], echo: An
 def _reassess(context: LoopContext, loop: LoopRun, state: dict[str, Any], echo: Any) -> dict[str, Any]:
     from jedi_academy.loop.run import measure_child
 
-    assessment = measure_child(context, loop, state["checkpoint_id"], echo)
+    assessment = measure_child(context, loop, state["checkpoint_id"], echo).as_dict()
     if state["checkpoint_id"] == loop.checkpoint_id:
         # the same adapter: neither arm's new conversations reached training (a persona the lineage holds out
         # for validation), so the comparison is empty rather than an effect of exactly zero
@@ -208,11 +210,11 @@ def _reassess(context: LoopContext, loop: LoopRun, state: dict[str, Any], echo: 
     return {"assessment": assessment, "therapist_effect": effects(loop.assessment, assessment)}
 
 
-def effects(therapist: dict[str, Any], control: dict[str, Any]) -> dict[str, Any]:
+def effects(therapist: dict[str, Any], control: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per instrument: the therapist child's change minus the control child's (instruments/effect.py)."""
     from jedi_academy.instruments import load_instrument
 
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for instrument, measured in (therapist.get("scores") or {}).items():
         other = (control.get("scores") or {}).get(instrument)
         if other is None:
@@ -231,27 +233,31 @@ def effects(therapist: dict[str, Any], control: dict[str, Any]) -> dict[str, Any
 _SUBSTEPS = {"conversations": _conversations, "merge": _merge, "refine": _refine, "reassess": _reassess}
 
 
-def effect_fields(control: dict[str, Any] | None) -> dict[str, Any]:
-    """``therapist_effect`` (per instrument), ``therapist_effect_reason`` (why some or all is missing, else
-    None) and ``control_checkpoint_id`` for the loop record."""
+@dataclass(frozen=True)
+class TherapistEffect(Result):
+    """A loop's therapist effect as its views show it (the loop record, a session row of the case's view)."""
+
+    therapist_effect: dict[str, dict[str, Any]] | None  # per instrument (instruments/effect.py's shape)
+    therapist_effect_reason: str | None  # why some or all of it is missing, else None
+    control_checkpoint_id: str | None
+    uncontrolled: bool  # the loop ran with --no-control: no effect, ever
+
+
+def effect_fields(control: dict[str, Any] | None) -> TherapistEffect:
+    """The therapist effect of a loop whose stored control arm is ``control`` (``loop_runs.control``)."""
     if not control:
-        return {"therapist_effect": None, "therapist_effect_reason": "the control arm has not run yet",
-                "control_checkpoint_id": None, "uncontrolled": False}  # fmt: skip
+        return TherapistEffect(None, "the control arm has not run yet", None, uncontrolled=False)
     if control.get("status") == UNCONTROLLED:
         reason = control.get("reason", UNCONTROLLED_REASON)
-        return {"therapist_effect": None, "therapist_effect_reason": reason,
-                "control_checkpoint_id": None, "uncontrolled": True}  # fmt: skip
+        return TherapistEffect(None, reason, None, uncontrolled=True)
     effect = control.get("therapist_effect")
     if control.get("status") != "done" or effect is None:
-        return {"therapist_effect": None, "therapist_effect_reason": "the control arm has not finished",
-                "control_checkpoint_id": control.get("checkpoint_id"), "uncontrolled": False}  # fmt: skip
+        return TherapistEffect(
+            None, "the control arm has not finished", control.get("checkpoint_id"), uncontrolled=False
+        )
     missing = [f"{i}: {e['reason']}" for i, e in effect.items() if e.get("effect") is None]
-    return {
-        "therapist_effect": effect,
-        "therapist_effect_reason": "; ".join(missing) or None,
-        "control_checkpoint_id": control.get("checkpoint_id"),
-        "uncontrolled": False,
-    }
+    reason = "; ".join(missing) or None
+    return TherapistEffect(effect, reason, control.get("checkpoint_id"), uncontrolled=False)
 
 
 def control_summary(control: dict[str, Any]) -> str:

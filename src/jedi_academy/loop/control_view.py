@@ -4,10 +4,12 @@ and the control series of the trajectory chart (the second line beside the thera
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.instruments.effect import case_effect, effect_text
 from jedi_academy.loop.control import effect_fields
+from jedi_academy.results import Result
 
 if TYPE_CHECKING:
     from jedi_academy.store.models import LoopRun
@@ -20,19 +22,34 @@ CANNOT_CONCLUDE = (
 )
 
 
-def loop_control_view(loop: LoopRun) -> dict[str, Any]:
-    """The fields a session's loop view adds: the control child's scores and the therapist effect."""
+@dataclass(frozen=True)
+class LoopControlView(Result):
+    """The fields a session's loop view adds: the therapist effect (:class:`loop.control.TherapistEffect`'s
+    fields) and the control child with its scores (None before the control arm ran)."""
+
+    therapist_effect: dict[str, dict[str, Any]] | None
+    therapist_effect_reason: str | None
+    control_checkpoint_id: str | None
+    uncontrolled: bool
+    control: dict[str, Any] | None  # status, checkpoint_id, scores, change_vs_previous
+
+
+def loop_control_view(loop: LoopRun) -> LoopControlView:
     control = loop.control or {}
     assessment = control.get("assessment") or {}
-    return {
-        **effect_fields(loop.control),
-        "control": None if not control else {
+    effect = effect_fields(loop.control)
+    return LoopControlView(
+        therapist_effect=effect.therapist_effect,
+        therapist_effect_reason=effect.therapist_effect_reason,
+        control_checkpoint_id=effect.control_checkpoint_id,
+        uncontrolled=effect.uncontrolled,
+        control=None if not control else {
             "status": control.get("status"),
             "checkpoint_id": control.get("checkpoint_id"),
             "scores": assessment.get("scores"),
             "change_vs_previous": assessment.get("change_vs_previous"),
         },
-    }  # fmt: skip
+    )  # fmt: skip
 
 
 def line_sessions(view: dict[str, Any]) -> list[dict[str, Any]]:

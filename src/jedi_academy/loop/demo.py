@@ -17,6 +17,7 @@ from jedi_academy.terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.loop.run import LoopView
 
 THERAPIST = "Demo Therapist"
 SESSION_TOKENS = 24
@@ -50,9 +51,9 @@ def _patient(database: Any, specialization: str | None) -> tuple[str, str, str]:
 
 def run_loop_demo(
     settings: Settings, echo: Callable[[str], None] = print, specialization: str | None = None
-) -> dict[str, Any]:
+) -> LoopView:
     from jedi_academy.loop.experiment import therapist_scripts
-    from jedi_academy.loop.protocol import open_case_with_baseline, pool_llms
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline, pool_llms
     from jedi_academy.loop.report import write_case_report
     from jedi_academy.loop.run import STEPS, LoopContext, LoopOptions, run_loop
     from jedi_academy.loop.trajectory import case_tree
@@ -64,10 +65,9 @@ def run_loop_demo(
     with contextlib.suppress(AcademyError):  # a second demo run works a new case with the same therapist
         add_therapist(database, THERAPIST)
     pool = ModelPool(settings)
-    case = open_case_with_baseline(
-        settings, database, THERAPIST, field, persona=persona, checkpoint=checkpoint, llms=pool_llms(pool)
-    )
-    echo(f"[1/3] case {case['id']}: {field}, persona {persona}, patient checkpoint {checkpoint}")
+    request = OpenCase(THERAPIST, field, persona=persona, checkpoint=checkpoint)
+    case = open_case_with_baseline(settings, database, request, llms=pool_llms(pool))
+    echo(f"[1/3] case {case.id}: {field}, persona {persona}, patient checkpoint {checkpoint}")
     script = therapist_scripts(field)["skilled"]["sessions"][0]
 
     def show_turn(result: Any) -> None:
@@ -77,7 +77,7 @@ def run_loop_demo(
     record = replay_session(
         database,
         pool,
-        case["id"],
+        case.id,
         script,
         seed=settings.seed,
         options=SessionOptions(max_tokens=SESSION_TOKENS, extract=False),
@@ -107,11 +107,11 @@ def run_loop_demo(
         context, record.session_id, LoopOptions(max_tokens=LOOP_TOKENS, steps=LOOP_STEPS), on_stage=stage
     )
     echo(
-        f"      checkpoint {result['checkpoint_id']} (parent {result['parent_checkpoint_id']}), "
-        f"dataset {result['dataset_id'][:12]} (parent {str(result['parent_dataset_id'])[:12]})"
+        f"      checkpoint {result.checkpoint_id} (parent {result.parent_checkpoint_id}), "
+        f"dataset {str(result.dataset_id)[:12]} (parent {str(result.parent_dataset_id)[:12]})"
     )
-    echo(case_tree(database, case["id"])["text"])
-    report = write_case_report(database, case["id"], settings.path("reports", f"case-{case['id']}.html"))
+    echo(case_tree(database, case.id)["text"])
+    report = write_case_report(database, case.id, settings.path("reports", f"case-{case.id}.html"))
     echo(f"case report with the trajectory plot: {report}")
     echo("the tiny model's text is gibberish and its scores noise; the loop's mechanics are real")
     return result

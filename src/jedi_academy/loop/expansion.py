@@ -29,6 +29,7 @@ from jedi_academy.llm import GenerationParams
 from jedi_academy.loop.guards import LoopGuards
 from jedi_academy.loop.outcomes import FALLBACK_ROW, OUTCOME_TABLE, draw_outcome
 from jedi_academy.personas.intake import card_resistances
+from jedi_academy.results import Result
 from jedi_academy.sessions.advice import UNJUDGED
 from jedi_academy.sessions.preference import decision_of
 from jedi_academy.sessions.seeds import derive_seed
@@ -57,7 +58,10 @@ class ExpansionOptions:
 
 
 @dataclass
-class ExpansionReport:
+class ExpansionReport(Result):
+    """What the expansion did (stored as the loop's ``expansion``): filled in as it goes, hence not frozen;
+    ``as_dict()`` names the rejected answers ``rejected_answers`` and adds the prompt version."""
+
     conversation_ids: list[str] = field(default_factory=list)
     session_conversation: str | None = None
     existing: int = 0
@@ -161,7 +165,9 @@ def expand_session(
                 recommendation=rec["text"], situation=situation.strip(), session=excerpt or "(no turns)"
             )
         )
-        turns, details, failed = [], [], None
+        turns: list[tuple[str, str]] = []
+        details: list[dict[str, int]] = []
+        failed: str | None = None
         for position, template in enumerate(questions):
             question = template.format(recommendation=rec["text"])
             messages = [{"role": "system", "content": system}]

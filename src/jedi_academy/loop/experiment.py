@@ -56,6 +56,7 @@ from jedi_academy.store.models import (
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.loop.run import LoopView
     from jedi_academy.sessions import ScriptTurn
 
 SCRIPTS = SESSION_ARMS  # the scripted therapists (package YAML)
@@ -169,7 +170,7 @@ def measurement_seed(seed: int, persona: str) -> int:
 
 
 def _case_for(context: Any, therapist: str, persona: str, specialization: str, start: str, seed: int) -> str:
-    from jedi_academy.loop.protocol import open_case_with_baseline
+    from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline
     from jedi_academy.sessions import add_therapist
 
     database = context.database
@@ -187,12 +188,10 @@ def _case_for(context: Any, therapist: str, persona: str, specialization: str, s
         add_therapist(database, therapist)
     # every case opens on the experiment's start checkpoint, never on another arm's child, with the protocol
     # (and baseline) every arm of this persona shares
-    return str(
-        open_case_with_baseline(
-            context.settings, database, therapist, specialization, persona=persona, checkpoint=start,
-            seed=measurement_seed(seed, persona), llms=context.llms,
-        )["id"]
-    )  # fmt: skip
+    request = OpenCase(
+        therapist, specialization, persona=persona, checkpoint=start, seed=measurement_seed(seed, persona)
+    )
+    return open_case_with_baseline(context.settings, database, request, llms=context.llms).id
 
 
 def run_experiment(
@@ -358,11 +357,11 @@ def _reason_codes(score: dict[str, Any]) -> list[str]:
     return codes or [str(p).split(":")[0] for p in score.get("problems") or []]
 
 
-def _step_from_loop(database: Any, number: int, seed: int, record: dict[str, Any]) -> dict[str, Any]:
-    training = {**record["training"], "checkpoint_id": record["checkpoint_id"]}
-    parent = record["parent_checkpoint_id"]
-    step = _step_record(database, number, seed, training, record["assessment"], parent)
-    return step | {"session_id": record["session_id"], "loop_id": record["loop_id"]}
+def _step_from_loop(database: Any, number: int, seed: int, record: LoopView) -> dict[str, Any]:
+    training = {**record.training, "checkpoint_id": record.checkpoint_id}
+    parent = record.parent_checkpoint_id
+    step = _step_record(database, number, seed, training, record.assessment, parent)
+    return step | {"session_id": record.session_id, "loop_id": record.loop_id}
 
 
 def _loop_only_step(
@@ -389,7 +388,7 @@ def _loop_only_step(
         settings, database, child=training["checkpoint_id"], previous=parent, baseline=start,
         persona_id=unit.persona_id, instruments=_instruments(settings, specialization), mode="logprob",
         seed=measurement_seed(seed, unit.persona_id), llms=context.llms,
-    )  # fmt: skip
+    ).as_dict()  # fmt: skip
     step = _step_record(database, unit.session, unit.seed, training, assessment, parent)
     step |= {"session_id": None, "loop_id": None}
     _write_private(path, step)

@@ -86,7 +86,7 @@ def session_sections(database: Any, record: SessionView) -> Section:
     assert feedback is not None  # feedback_view found it
     lines = [f"Feedback on technique (coder {feedback.backend}/{feedback.model}):"]
     lines += [f"  {line}" for line in render_summary(feedback.summary)]
-    return Section({"feedback": view, **guards.fields}, lines + guards.lines)
+    return Section({"feedback": view.as_dict(), **guards.fields}, lines + guards.lines)
 
 
 def _guards_section(database: Any, session_id: str) -> Section:

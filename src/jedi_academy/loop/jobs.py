@@ -300,7 +300,7 @@ def _run_loop_job(
         LoopOptions.from_dict(args.get("options") or {}),
         on_stage=on_stage,
         echo=inner,
-    )
+    ).as_dict()  # the job's stored result
 
 
 def _run_experiment_job(

@@ -10,9 +10,11 @@ later measurement of the case (the loop's re-assessment, the control child, the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.protocol import NO_PROTOCOL, Protocol, case_protocol, make_protocol
+from jedi_academy.results import Result, plain
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -21,7 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_PROTOCOL",
+    "CaseOpened",
+    "OpenCase",
     "Protocol",
+    "ProtocolView",
     "case_protocol",
     "measure_with_protocol",
     "open_case_with_baseline",
@@ -51,34 +56,73 @@ def measure_with_protocol(
     return measured
 
 
+@dataclass(frozen=True)
+class CaseOpened(Result):
+    """An opened case (``academy case open --json``): the case's record (``sessions.records.case_json``'s
+    fields) with its baseline, instrument -> measurement (``loop.reassess.measurement_json``)."""
+
+    id: str
+    therapist: str | None
+    therapist_id: str
+    specialization: str
+    persona_id: str
+    checkpoint_id: str
+    start_checkpoint_id: str
+    branch: str
+    status: str
+    closed_at: str | None
+    closure: dict[str, Any] | None
+    archived: bool
+    protocol: dict[str, Any] | None
+    baseline_runs: dict[str, int] | None  # instrument -> run id, as stored on the case
+    sessions: int
+    intake: dict[str, Any]
+    created_at: str
+    baseline_run_ids: dict[str, int] | None  # the same, under the name `case open --json` has always used
+    baseline: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """What opening a case asks for (``academy case open``'s options, the web app's form): a persona of
+    ``specialization`` (default: the one the therapist worked least) on a patient checkpoint (default: the
+    specialization's newest), and the protocol: the specialization's instruments unless ``instruments``, the
+    mode, the seed (default: the configured one) and the samples of sample mode."""
+
+    therapist: str
+    specialization: str
+    persona: str | None = None
+    checkpoint: str | None = None
+    instruments: tuple[str, ...] = ()
+    mode: str = "logprob"
+    seed: int | None = None
+    samples: int | None = None
+
+
 def open_case_with_baseline(
     settings: Settings,
     database: Database,
-    therapist: str,
-    specialization: str,
+    request: OpenCase,
     *,
-    persona: str | None = None,
-    checkpoint: str | None = None,
-    instruments: list[str] | None = None,
-    mode: str = "logprob",
-    seed: int | None = None,
-    samples: int | None = None,
     llms: MutableMapping[Any, Any] | None = None,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Open a case: fix its protocol (the specialization's instruments unless ``instruments``; ``seed``
-    defaults to the configured seed), measure the baseline on the start checkpoint, then write the case with
-    both. Returns the case's record with ``protocol`` and ``baseline_runs`` (instrument -> run id)."""
+) -> CaseOpened:
+    """Open a case: fix its protocol, measure the baseline on the start checkpoint, then write the case with
+    both. Returns the case's record with ``protocol``, ``baseline_runs`` (instrument -> run id) and the
+    ``baseline`` measurements."""
     from jedi_academy.loop.run import case_instruments
     from jedi_academy.sessions.records import create_case, plan_case
 
-    plan = plan_case(database, therapist, specialization, persona=persona, checkpoint=checkpoint)
+    plan = plan_case(
+        database, request.therapist, request.specialization, persona=request.persona,
+        checkpoint=request.checkpoint,
+    )  # fmt: skip
     protocol = make_protocol(
         plan.persona_id,
-        list(instruments or case_instruments(settings, specialization)),
-        mode=mode,
-        seed=settings.seed if seed is None else seed,
-        samples=samples,
+        list(request.instruments or case_instruments(settings, request.specialization)),
+        mode=request.mode,
+        seed=settings.seed if request.seed is None else request.seed,
+        samples=request.samples,
     )
     baseline = measure_with_protocol(
         settings, database, protocol, plan.checkpoint_id, llms=llms if llms is not None else {},
@@ -90,14 +134,22 @@ def open_case_with_baseline(
         protocol=protocol.as_dict(),
         baseline_runs={instrument: m["run_id"] for instrument, m in baseline.items()},
     )
-    return {**case.as_dict(), "baseline_run_ids": case.baseline_runs, "baseline": baseline}
+    record = plain(case)  # the case's record, as a plain mapping whichever form the sessions stage gives
+    return CaseOpened(**record, baseline_run_ids=record["baseline_runs"], baseline=baseline)
 
 
-def protocol_view(protocol: Protocol | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ProtocolView(Result):
     """The protocol as ``case show``/``--json`` print it, or the note of a case opened before protocols."""
+
+    protocol: dict[str, Any] | None
+    protocol_note: str
+
+
+def protocol_view(protocol: Protocol | None) -> ProtocolView:
     if protocol is None:
-        return {"protocol": None, "protocol_note": NO_PROTOCOL}
-    return {"protocol": protocol.as_dict(), "protocol_note": f"protocol: {protocol.describe()}"}
+        return ProtocolView(None, NO_PROTOCOL)
+    return ProtocolView(protocol.as_dict(), f"protocol: {protocol.describe()}")
 
 
 class _PoolLLMs(MutableMapping[Any, Any]):

@@ -10,12 +10,14 @@ baseline is measured once per case.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.protocol import Protocol, make_protocol, protocol_run
 from jedi_academy.assessment.runner import assess, checkpoint_target
 from jedi_academy.assessment.summary import reported_of
 from jedi_academy.instruments import load_instrument, reliable_change
+from jedi_academy.results import Result
 from jedi_academy.store.models import AssessmentRun
 
 if TYPE_CHECKING:
@@ -124,6 +126,34 @@ def change_json(instrument_id: str, before: dict[str, Any], after: dict[str, Any
     }
 
 
+CANNOT_CONCLUDE = (
+    "one simulated patient measured on one checkpoint: a change says how this model's answers moved, "
+    "not that a real client would improve, nor by itself that the therapist caused it (the therapist "
+    "effect sets it against the loop's no-therapist control child)"
+)
+
+
+@dataclass(frozen=True)
+class Reassessment(Result):
+    """A child checkpoint measured against its previous checkpoint and the case's baseline (its ``as_dict()``
+    is stored as a loop's ``assessment``). Per instrument: the measurements (:func:`measurement_json`) and
+    the changes (:func:`change_json`), stored JSON shapes that the trajectory and the effect read."""
+
+    persona_id: str
+    checkpoint_id: str
+    previous_checkpoint_id: str
+    baseline_checkpoint_id: str
+    mode: str
+    seed: int
+    scores: dict[str, dict[str, Any]]
+    valid: bool  # every measurement of the child is valid
+    previous_scores: dict[str, dict[str, Any]]
+    baseline_scores: dict[str, dict[str, Any]]
+    change_vs_previous: dict[str, dict[str, Any]]
+    change_vs_baseline: dict[str, dict[str, Any]]
+    cannot_conclude: str = CANNOT_CONCLUDE
+
+
 def reassess(
     settings: Settings,
     database: Database,
@@ -138,7 +168,7 @@ def reassess(
     llms: dict[Any, Any],
     progress: Any = None,
     samples: int | None = None,
-) -> dict[str, Any]:
+) -> Reassessment:
     scores, previous_scores, baseline_scores = {}, {}, {}
     change_previous, change_baseline = {}, {}
     for instrument in instruments:
@@ -156,22 +186,17 @@ def reassess(
         baseline_scores[instrument] = measured[baseline]
         change_previous[instrument] = change_json(instrument, measured[previous], measured[child])
         change_baseline[instrument] = change_json(instrument, measured[baseline], measured[child])
-    return {
-        "persona_id": persona_id,
-        "checkpoint_id": child,
-        "previous_checkpoint_id": previous,
-        "baseline_checkpoint_id": baseline,
-        "mode": mode,
-        "seed": seed,
-        "scores": scores,
-        "valid": all(s["valid"] for s in scores.values()),
-        "previous_scores": previous_scores,
-        "baseline_scores": baseline_scores,
-        "change_vs_previous": change_previous,
-        "change_vs_baseline": change_baseline,
-        "cannot_conclude": (
-            "one simulated patient measured on one checkpoint: a change says how this model's answers moved, "
-            "not that a real client would improve, nor by itself that the therapist caused it (the therapist "
-            "effect sets it against the loop's no-therapist control child)"
-        ),
-    }
+    return Reassessment(
+        persona_id=persona_id,
+        checkpoint_id=child,
+        previous_checkpoint_id=previous,
+        baseline_checkpoint_id=baseline,
+        mode=mode,
+        seed=seed,
+        scores=scores,
+        valid=all(s["valid"] for s in scores.values()),
+        previous_scores=previous_scores,
+        baseline_scores=baseline_scores,
+        change_vs_previous=change_previous,
+        change_vs_baseline=change_baseline,
+    )

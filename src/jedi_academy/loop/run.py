@@ -12,18 +12,21 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.results import Result
 from jedi_academy.store import ArtifactStore
 from jedi_academy.store.models import Case, Checkpoint, LoopRun, TherapySession
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.loop.control import TherapistEffect
+    from jedi_academy.loop.reassess import Reassessment
     from jedi_academy.store import Database
 
 STEPS = ("expand", "merge", "refine", "reassess", "control")
@@ -40,7 +43,10 @@ StageCallback = Callable[[str, str, str], None]
 
 
 @dataclass(frozen=True)
-class LoopOptions:
+class LoopOptions(Result):
+    """What a loop run asks for (``academy loop``'s options); stored with the loop, so a resumed run keeps
+    them (``as_dict``/``from_dict``)."""
+
     teacher_backend: str | None = None
     teacher_model: str | None = None
     teacher_base_url: str | None = None
@@ -57,16 +63,71 @@ class LoopOptions:
     self_cure_judge: bool = True
     control: bool = True  # False (--no-control): no control child, everything it produces is "uncontrolled"
 
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["instruments"] = list(self.instruments)
-        return data
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoopOptions:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["instruments"] = tuple(known.get("instruments") or ())
         return cls(**known)
+
+
+@dataclass(frozen=True)
+class LoopView(Result):
+    """A loop run as ``academy loop --json``, a loop job's result and the experiment read it. The step
+    outcomes (``expansion``, ``training``, ``assessment``, ``control``) are the JSON each step stored; the
+    therapist effect's four fields are :class:`loop.control.TherapistEffect`'s."""
+
+    loop_id: str
+    session_id: str
+    session_number: int | None
+    case_id: str
+    branch: str
+    status: str  # running|done|failed
+    steps: dict[str, dict[str, Any]]  # step -> {status, seconds, finished_at}, "pending" before it ran
+    checkpoint_id: str | None  # the therapist child
+    parent_checkpoint_id: str
+    dataset_id: str | None
+    parent_dataset_id: str | None
+    conversation_ids: list[str]
+    train_conversations_added: int | None
+    expansion: dict[str, Any]
+    training: dict[str, Any]
+    assessment: dict[str, Any]
+    control: dict[str, Any] | None
+    therapist_effect: dict[str, Any] | None
+    therapist_effect_reason: str | None
+    control_checkpoint_id: str | None
+    uncontrolled: bool
+    options: dict[str, Any]
+    error: str | None
+
+    @classmethod
+    def of(cls, loop: LoopRun, session_number: int | None, effect: TherapistEffect) -> LoopView:
+        merge = (loop.expansion or {}).get("merge") or {}
+        return cls(
+            loop_id=loop.id,
+            session_id=loop.session_id,
+            session_number=session_number,
+            case_id=loop.case_id,
+            branch=loop.branch,
+            status=loop.status,
+            steps={s: loop.steps.get(s, {"status": "pending"}) for s in STEPS},
+            checkpoint_id=loop.checkpoint_id,
+            parent_checkpoint_id=loop.parent_checkpoint_id,
+            dataset_id=loop.dataset_id,
+            parent_dataset_id=loop.parent_dataset_id,
+            conversation_ids=list(loop.conversation_ids),
+            train_conversations_added=merge.get("train_conversations_added"),
+            expansion=loop.expansion,
+            training=loop.training,
+            assessment=loop.assessment,
+            control=loop.control,
+            therapist_effect=effect.therapist_effect,
+            therapist_effect_reason=effect.therapist_effect_reason,
+            control_checkpoint_id=effect.control_checkpoint_id,
+            uncontrolled=effect.uncontrolled,
+            options=loop.options,
+            error=loop.error,
+        )
 
 
 @dataclass
@@ -158,8 +219,8 @@ def run_loop(
     *,
     on_stage: StageCallback | None = None,
     echo: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Run (or finish) the loop after ``session_id``; returns :func:`loop_json`.
+) -> LoopView:
+    """Run (or finish) the loop after ``session_id``; returns its :func:`loop_json`.
 
     Holds the data directory's writer lock (the loop trains and writes artifacts) and then its case's lock
     (a session of the case cannot end meanwhile): a second writer is refused with one line, before anything
@@ -181,7 +242,7 @@ def _run_locked(
     options: LoopOptions | None,
     on_stage: StageCallback | None,
     echo: Callable[[str], None] | None,
-) -> dict[str, Any]:
+) -> LoopView:
     database = context.database
     loop_id = _start(database, session_id, options or LoopOptions())
     _mark_running(database, loop_id)
@@ -366,10 +427,23 @@ def _advance_case(database: Database, loop: LoopRun, child: str, set_case_checkp
 
 def _reassess(context: LoopContext, loop: LoopRun, echo: Any) -> dict[str, Any]:
     assert loop.checkpoint_id is not None
-    return {"assessment": measure_child(context, loop, loop.checkpoint_id, echo)}
+    return {"assessment": measure_child(context, loop, loop.checkpoint_id, echo).as_dict()}
 
 
-def measure_child(context: LoopContext, loop: LoopRun, child: str, echo: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ChildMeasurement(Result):
+    """A loop child's re-assessment with the case's protocol it followed (stored as ``loop_runs.assessment``,
+    or the control's)."""
+
+    reassessment: Reassessment
+    protocol: dict[str, Any] | None
+    protocol_note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.reassessment.as_dict(), "protocol": self.protocol, "protocol_note": self.protocol_note}
+
+
+def measure_child(context: LoopContext, loop: LoopRun, child: str, echo: Any) -> ChildMeasurement:
     """The case's instruments on ``child`` against the loop's parent and the case's baseline; the control
     child (loop/control.py) is measured by this same call, so both arms follow the same measurement rule."""
     from jedi_academy.loop.protocol import case_protocol, protocol_view
@@ -401,7 +475,8 @@ def measure_child(context: LoopContext, loop: LoopRun, child: str, echo: Any) ->
         progress=echo,
         samples=samples,
     )
-    return {**assessment, **protocol_view(protocol)}
+    view = protocol_view(protocol)
+    return ChildMeasurement(assessment, view.protocol, view.protocol_note)
 
 
 def case_instruments(settings: Settings, specialization: str) -> list[str]:
@@ -461,7 +536,8 @@ def _summary(step: str, values: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def loop_json(database: Database, loop_id: str) -> dict[str, Any]:
+def loop_json(database: Database, loop_id: str) -> LoopView:
+    """The loop run ``loop_id`` (``as_dict()`` is ``academy loop --json``)."""
     from jedi_academy.loop.control import effect_fields
 
     with database.session() as session:
@@ -469,27 +545,4 @@ def loop_json(database: Database, loop_id: str) -> dict[str, Any]:
         if loop is None:
             raise AcademyError(f"no loop run {loop_id}")
         number = session.scalar(select(TherapySession.number).where(TherapySession.id == loop.session_id))
-        return {
-            "loop_id": loop.id,
-            "session_id": loop.session_id,
-            "session_number": number,
-            "case_id": loop.case_id,
-            "branch": loop.branch,
-            "status": loop.status,
-            "steps": {s: loop.steps.get(s, {"status": "pending"}) for s in STEPS},
-            "checkpoint_id": loop.checkpoint_id,
-            "parent_checkpoint_id": loop.parent_checkpoint_id,
-            "dataset_id": loop.dataset_id,
-            "parent_dataset_id": loop.parent_dataset_id,
-            "conversation_ids": loop.conversation_ids,
-            "train_conversations_added": ((loop.expansion or {}).get("merge") or {}).get(
-                "train_conversations_added"
-            ),
-            "expansion": loop.expansion,
-            "training": loop.training,
-            "assessment": loop.assessment,
-            "control": loop.control,
-            **effect_fields(loop.control),
-            "options": loop.options,
-            "error": loop.error,
-        }
+        return LoopView.of(loop, number, effect_fields(loop.control))

@@ -5,9 +5,11 @@ web app call it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.results import Result
 
 if TYPE_CHECKING:
     from jedi_academy.feedback import SessionFeedback
@@ -41,26 +43,56 @@ def code_ended_session(
     if not turns:
         return None
     teacher = record["teacher_model"] or {}
-    spec = ModelSpec(**{key: teacher.get(key) for key in ("backend", "model", "base_url")})
+    # the session's recorded teacher (the pool's key for it); a part not recorded is the configured one, as
+    # open_llm would pick it
+    settings = pool.settings
+    backend, model = teacher.get("backend") or settings.backend, teacher.get("model") or settings.model
+    spec = ModelSpec(backend, model, teacher.get("base_url"))
     options = CodingOptions(seed=derive_seed(record["seed"], "feedback"), max_tokens=max_tokens)
     feedback = code_session(pool.get(spec), turns, session_id=record["session_id"], options=options)
     save_feedback(database, feedback)
     return feedback
 
 
-def feedback_view(database: Database, session_id: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class FeedbackView(Result):
+    """A session's stored MITI feedback as `session show` and the session page show it: the summary's
+    figures (``feedback.summary.SessionSummary``'s fields, its indicators and suggestions as plain values)
+    and who coded it with which prompt and scheme."""
+
+    turns: int
+    coded_turns: int
+    counts: dict[str, int]
+    reflections: int
+    questions: int
+    reflection_to_question: float | None  # None: no questions asked
+    percent_complex_reflections: float | None  # None: no reflections
+    mi_adherent: int
+    mi_non_adherent: int
+    ratings: dict[str, int] | None
+    technical_global: float | None
+    relational_global: float | None
+    indicators: list[dict[str, Any]]
+    suggestions: list[dict[str, Any]]
+    limits: list[str]
+    coder: dict[str, str]  # backend, model
+    prompt_version: str
+    scheme_version: str
+
+
+def feedback_view(database: Database, session_id: str) -> FeedbackView | None:
     """The stored feedback's summary (with its coder), or None when the session has none."""
     from jedi_academy.feedback import load_feedback
 
     feedback = load_feedback(database, session_id)
     if feedback is None:
         return None
-    return {
+    return FeedbackView(
         **feedback.summary.as_dict(),
-        "coder": {"backend": feedback.backend, "model": feedback.model},
-        "prompt_version": feedback.prompt_version,
-        "scheme_version": feedback.scheme_version,
-    }
+        coder={"backend": feedback.backend, "model": feedback.model},
+        prompt_version=feedback.prompt_version,
+        scheme_version=feedback.scheme_version,
+    )
 
 
 # The MITI summary figures a case's feedback is averaged over.
@@ -74,7 +106,17 @@ CASE_FIGURES = (
 )
 
 
-def case_feedback(database: Database, case_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CaseFeedback(Result):
+    """The MITI figures of a case, averaged over its sessions with feedback (the portfolio page)."""
+
+    case_id: str
+    sessions_with_feedback: int
+    figures: dict[str, dict[str, Any]]  # figure -> {"mean": float | None, "sessions": int}
+    cannot_conclude: str = "model-made MITI codes of simulated sessions; not part of the signed portfolio"
+
+
+def case_feedback(database: Database, case_id: str) -> CaseFeedback:
     """The mean of each MITI summary figure over the case's sessions that have stored feedback. A figure that
     was not measured in a session (no question, no reflection, unusable ratings) is left out of its mean, and
     each mean says over how many sessions it was taken (``None`` when over none)."""
@@ -87,11 +129,6 @@ def case_feedback(database: Database, case_id: str) -> dict[str, Any]:
     ]
     figures: dict[str, dict[str, Any]] = {}
     for name in CASE_FIGURES:
-        values = [float(view[name]) for view in views if view[name] is not None]
+        values = [float(value) for view in views if (value := getattr(view, name)) is not None]
         figures[name] = {"mean": sum(values) / len(values) if values else None, "sessions": len(values)}
-    return {
-        "case_id": case_id,
-        "sessions_with_feedback": len(views),
-        "figures": figures,
-        "cannot_conclude": "model-made MITI codes of simulated sessions; not part of the signed portfolio",
-    }
+    return CaseFeedback(case_id, len(views), figures)

@@ -101,7 +101,7 @@ def _loop_view(loop: LoopRun | None, running: bool | None) -> dict[str, Any] | N
         "scores": assessment.get("scores"),
         "change_vs_previous": assessment.get("change_vs_previous"),
         "change_vs_baseline": assessment.get("change_vs_baseline"),
-        **loop_control_view(loop),  # the control child and the therapist effect (loop/control_view.py)
+        **loop_control_view(loop).as_dict(),  # the control child, the therapist effect (loop/control_view.py)
     }
 
 
@@ -122,7 +122,7 @@ def case_trajectory(database: Database, case_id: str, data_dir: Path | None = No
             s.id: s for s in session.scalars(select(TherapySession).where(TherapySession.case_id == case.id))
         }
         protocol = protocol_of(case)
-        view.update(protocol_view(protocol))
+        view.update(protocol_view(protocol).as_dict())
         baseline = _protocol_baseline(session, case) if protocol is not None else None
         for loop in sorted(loops.values(), key=lambda item: item.created_at):
             if baseline is None and (loop.assessment or {}).get("baseline_scores"):

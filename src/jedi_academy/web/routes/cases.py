@@ -45,7 +45,7 @@ def register_routes(routes: "Routes") -> None:
 
     @app.post("/cases")
     def new_case(request: Request, who: Post, specialization: Annotated[str, Form()]) -> Response:
-        from jedi_academy.loop.protocol import open_case_with_baseline, pool_llms
+        from jedi_academy.loop.protocol import OpenCase, open_case_with_baseline, pool_llms
 
         if specialization not in {s["id"] for s in open_specializations()}:
             raise HTTPException(400, "no cases can be opened in this specialization yet")
@@ -54,11 +54,9 @@ def register_routes(routes: "Routes") -> None:
         # exists, with the sessions' model (the pool), in this therapist's turn of the shared model
         ticket = state.model_queue.admit(who.therapist_id or "")
         with state.model_queue.turn(ticket), state.load_lock:
-            case = open_case_with_baseline(
-                settings, database, who.therapist_id or "", specialization, checkpoint=checkpoint,
-                llms=pool_llms(state.pool),
-            )  # fmt: skip
-        return redirect(request, f"/cases/{case['id']}")
+            opening = OpenCase(who.therapist_id or "", specialization, checkpoint=checkpoint)
+            case = open_case_with_baseline(settings, database, opening, llms=pool_llms(state.pool))
+        return redirect(request, f"/cases/{case.id}")
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: str, who: Me) -> Response:
