@@ -11,7 +11,9 @@ reply's stream); then all N talk for ``--seconds``: send a message, read the str
 "think" for a seeded 1-3 s, send the next. Therapist 0 sends long messages (3,000 characters), the others
 short ones. Printed: ``solo_ttft_s``, ``p50_ttft_s``, ``p95_ttft_s``, ``max_ttft_s``, ``p95_over_solo``,
 ``p95_ttft_short_s`` and ``p95_short_over_solo`` (the same over the short-message therapists only, whose
-messages are like the solo ones), ``requests``, ``refused`` (a message answered with an error, or a reply that
+messages are like the solo ones), ``solo_long_ttft_s`` (therapist 0 alone sending long messages, after the
+short ones), ``p95_ttft_long_s`` and ``p95_long_over_solo_long`` (the long messages under load against
+alone), ``requests``, ``refused`` (a message answered with an error, or a reply that
 ended with one) and ``starved``:
 requests during whose wait another therapist had two or more later-sent requests answered first (more than
 one turn behind that therapist; the fair queue must keep it at 0).
@@ -43,6 +45,7 @@ PASSWORD = "correct horse battery staple"
 SHORT = ["How was your week?", "What felt hardest?", "Who did you see?", "What helped, even a little?"]
 LONG = "I want to understand this properly, so tell me about it in your own words. " * 40  # ~3,000 chars
 SOLO_MESSAGES = 5  # the solo figure is their median (one slow sample on a busy machine does not set it)
+SOLO_LONG_MESSAGES = 6  # the long solo figure is the median of the last three, the session being full by then
 KEYS = ("solo_ttft_s", "p50_ttft_s", "p95_ttft_s", "max_ttft_s", "p95_over_solo", "requests", "refused")
 
 
@@ -154,6 +157,9 @@ def drive(
         therapist.sign_in()
     solo = [ttft(therapists[0].say(SHORT[n % len(SHORT)])) for n in range(SOLO_MESSAGES)]
     solo_ttft = statistics.median(t for t in solo if t is not None)
+    # the long messages alone too, once the session is as full as it gets under load (the last ones)
+    solo_long = [ttft(therapists[0].say(LONG)) for _ in range(SOLO_LONG_MESSAGES)][-3:]
+    solo_long_ttft = statistics.median(t for t in solo_long if t is not None)
     requests: list[Request] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -183,6 +189,8 @@ def drive(
     # the short-message therapists alone: what solo_ttft_s (short messages) compares with
     short = [t for t in (ttft(r) for r in requests if r.therapist != 0) if t is not None]
     p95_short = percentile(short, 0.95) if short else None
+    long = [t for t in (ttft(r) for r in requests if r.therapist == 0) if t is not None]
+    p95_long = percentile(long, 0.95) if long else None
     return {
         "therapists": len(accounts),
         "seconds": seconds,
@@ -194,6 +202,11 @@ def drive(
         "p95_ttft_short_s": round(p95_short, 4) if p95_short is not None else None,
         "p95_short_over_solo": (
             round(p95_short / solo_ttft, 2) if p95_short is not None and solo_ttft > 0 else None
+        ),
+        "solo_long_ttft_s": round(solo_long_ttft, 4),
+        "p95_ttft_long_s": round(p95_long, 4) if p95_long is not None else None,
+        "p95_long_over_solo_long": (
+            round(p95_long / solo_long_ttft, 2) if p95_long is not None and solo_long_ttft > 0 else None
         ),
         "requests": len(requests),
         "refused": sum(r.refused for r in requests),

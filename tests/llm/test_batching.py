@@ -66,3 +66,91 @@ def test_a_sampled_reply_depends_on_its_seed_not_on_the_batch_and_a_cancelled_ro
 def test_the_batch_size_must_be_positive(tiny_llm: Any) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         BatchingLLM(tiny_llm, max_batch=0)
+
+
+def _sorted_nucleus(probabilities: Any, top_p: float) -> Any:
+    """The definition, by a full sort: a token stays while the mass before it (most probable first) is under
+    top_p."""
+    import torch
+
+    values, index = probabilities.sort(dim=-1, descending=True)
+    inside = (values.cumsum(-1) - values < top_p).to(probabilities.dtype)
+    return torch.zeros_like(probabilities).scatter(1, index, inside)
+
+
+@pytest.mark.parametrize("spread", [0.05, 1.1, 4.0, 30.0])  # flat (the tiny model's), middling, peaked
+def test_the_nucleus_found_by_bands_is_the_one_a_full_sort_finds(spread: float) -> None:
+    import torch
+
+    from jedi_academy.llm.batching import nucleus
+
+    generator = torch.Generator().manual_seed(7)
+    logits = torch.randn((6, 32768), generator=generator, dtype=torch.float64) * spread
+    probabilities = logits.softmax(-1)
+    for top_p in (0.05, 0.5, 0.9, 0.95, 0.999):
+        found = nucleus(probabilities, top_p)
+        assert torch.equal(found, _sorted_nucleus(probabilities, top_p)), (spread, top_p)
+        assert bool((found.sum(-1) >= 1).all())  # the most probable token always stays
+
+
+def test_tied_probabilities_keep_as_many_tokens_as_the_sorted_nucleus() -> None:
+    import torch
+
+    from jedi_academy.llm.batching import nucleus
+
+    probabilities = torch.full((2, 1000), 1 / 1000, dtype=torch.float64)
+    probabilities[1, :10] = 0.05  # ten tied favourites, then a flat rest
+    probabilities[1, 10:] = 0.5 / 990
+    for top_p in (0.31, 0.47, 0.83):  # no boundary falls exactly on a sum of the masses
+        kept = nucleus(probabilities, top_p).sum(-1)
+        assert torch.equal(kept, _sorted_nucleus(probabilities, top_p).sum(-1))
+
+
+def test_a_next_turn_reuses_the_kept_cache_of_the_last_and_replies_as_if_prefilled_whole(
+    tiny_llm: Any,
+) -> None:
+    system = {"role": "system", "content": "You are Robin. You have felt low for months. " * 6}
+    first = [system, {"role": "user", "content": "How was your week?"}]
+    greedy = GenerationParams(temperature=0, max_tokens=12)
+    batcher = BatchingLLM(tiny_llm, max_batch=2)
+    reply = batcher.generate_together([first], [greedy], None)[0]
+    assert batcher.prefixes is not None and batcher.prefixes.hits == 0
+    second = [
+        system,
+        {"role": "user", "content": "How was your week?"},
+        {"role": "assistant", "content": reply or "..."},
+        {"role": "user", "content": "What felt hardest about it?"},
+        {"role": "assistant", "content": "Sleeping, mostly."},
+        {"role": "user", "content": "And what helped?"},
+    ]
+    third = [*second[:-1], {"role": "user", "content": "Who did you see?"}]
+    batcher.generate_together([second], [greedy], None)
+    # the third turn shares the second's beginning (the first exchanges): only the rest is prefilled
+    alone = tiny_llm.generate([third], greedy)[0]
+    assert batcher.generate_together([third], [greedy], None)[0] == alone
+    assert batcher.prefixes.hits >= 1 and batcher.prefixes.reused_tokens >= batcher.prefixes.MIN_SHARED
+
+
+def test_the_kept_caches_stay_within_their_byte_budget(tiny_llm: Any) -> None:
+    batcher = BatchingLLM(tiny_llm, max_batch=2, prefix_cache_bytes=100_000)
+    prefixes = batcher.prefixes
+    assert prefixes is not None
+    greedy = GenerationParams(temperature=0, max_tokens=4)
+    for n in range(6):
+        conversation = [{"role": "user", "content": f"Tell me about day {n}. " * 8}]
+        batcher.generate_together([conversation], [greedy], None)
+        assert 0 < prefixes.used <= 100_000
+    assert 1 <= len(prefixes) < 6  # the oldest went first (a reply of these prompts keeps ~32 KB)
+    assert BatchingLLM(tiny_llm, prefix_cache_bytes=0).prefixes is None
+
+
+def test_on_a_cpu_chunks_shrink_as_the_cache_grows(tiny_llm: Any) -> None:
+    batcher = BatchingLLM(tiny_llm)
+    assert batcher.bound_chunk_attention  # the tiny model runs on the CPU here
+    assert batcher._chunk_tokens(0) == batcher.prefill_chunk
+    sizes = [batcher._chunk_tokens(done) for done in (0, 512, 2048, 8192)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0]
+    for done, size in zip((0, 512, 2048, 8192), sizes, strict=True):  # no chunk attends more than the first
+        assert size == 32 or size * (done + size) <= batcher.prefill_chunk**2
+    batcher.bound_chunk_attention = False  # where attention is cheap (a GPU), chunks keep their size
+    assert batcher._chunk_tokens(8192) == batcher.prefill_chunk

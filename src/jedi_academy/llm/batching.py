@@ -13,12 +13,19 @@ from that row's own generator, seeded with the request's seed, so a reply does n
 the batch (greedy rows equal the unbatched output). Rows must share the adapter and sampling settings; a
 request with another adapter waits until the batch in front of it is finished (it is never overtaken by
 later requests).
+
+A conversation's next turn starts with the prompt and reply of its last one, so the key/value cache of each
+finished reply is kept (:class:`PrefixCache`, bounded in bytes, least recently used first out): a request
+whose prompt begins with a kept sequence prefills only the rest, chunk by chunk like a long prompt. On a CPU
+a chunk's attention over a long cache dominates its time, so chunks shrink as the cache grows (at most
+``prefill_chunk``² query-key pairs each, and a step prefills at most about that much, nearest-ready prompt
+first): a row that joins never waits behind more than about one full chunk.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +74,7 @@ class _Row:
             seed = request.params.seed
             self.generator.manual_seed(seed if seed is not None else int(torch.seed()))
         self.steps = 0
+        self.chosen: list[int] = []  # every token drawn for the row (EOS included)
         self.finished = False
 
     @property
@@ -77,6 +85,7 @@ class _Row:
         if self.finished:
             return
         self.steps += 1
+        self.chosen.append(token)
         try:
             self.streamer.put(torch.tensor([token]))
         except BaseException as exc:  # the caller's sink refused (cancelled): this row only
@@ -89,25 +98,50 @@ class _Row:
 
 def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
     """Each row's next token: the argmax for greedy rows; for sampled rows a draw from the row's own
-    generator after temperature and top-p (the smallest set of tokens whose probability reaches top_p). The
-    rows of a batch share temperature and top-p, so the distributions are computed for all rows at once; only
-    the uniform draws are per row (one per step from each row's generator)."""
+    generator after temperature and top-p (:func:`nucleus`). The rows of a batch share temperature and top-p,
+    so the distributions are computed for all rows at once; only the uniform draws are per row (one per step
+    from each row's generator), inverted over the kept tokens in vocabulary order."""
     scores = logits.float()
     params = rows[0].request.params
     if params.temperature == 0:
         return [int(token) for token in scores.argmax(-1).tolist()]
-    ordered, order = (scores / params.temperature).sort(dim=-1, descending=True)
-    probabilities = ordered.softmax(-1)
+    probabilities = (scores / params.temperature).softmax(-1)
     if params.top_p < 1.0:
-        before = probabilities.cumsum(-1) - probabilities
-        probabilities = probabilities * (before < params.top_p)  # the first token always stays
+        probabilities = probabilities * nucleus(probabilities, params.top_p)
     cumulative = probabilities.cumsum(-1)
     draws = torch.stack(
         [torch.rand((), generator=row.generator, device=row.generator.device) for row in rows]  # type: ignore[union-attr]
     ).to(cumulative.device)
+    # the first token whose cumulative mass passes the draw: never one left out (its mass adds nothing)
     picked = torch.searchsorted(cumulative, (draws * cumulative[:, -1]).unsqueeze(-1), right=True)
-    picked = picked.clamp(max=cumulative.shape[-1] - 1)
-    return [int(token) for token in order.gather(-1, picked).squeeze(-1).tolist()]
+    return [int(token) for token in picked.clamp(max=cumulative.shape[-1] - 1).squeeze(-1).tolist()]
+
+
+BUCKETS = 512  # log-probability bands per row; only the band where the nucleus ends is sorted
+
+
+def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
+    """For each row, the smallest set of most probable tokens whose mass reaches ``top_p`` (a token is kept
+    while the mass of the tokens before it, most probable first, is under ``top_p``), as a 0/1 mask.
+
+    Sorting a 32,768-token vocabulary per row was most of a small model's decode step. Instead the tokens
+    are grouped into equal bands of log-probability (one pass): bands above the one where the mass before
+    reaches ``top_p`` are kept whole, bands below are left out, and only that one band is sorted."""
+    rows, _vocab = probabilities.shape
+    logp = probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
+    high = logp.amax(-1, keepdim=True)
+    width = (high - logp.amin(-1, keepdim=True)).clamp_min(1e-6) / BUCKETS
+    band = ((high - logp) / width).floor().long().clamp_(0, BUCKETS - 1)  # 0: the most probable band
+    mass = probabilities.new_zeros((rows, BUCKETS)).scatter_add_(1, band, probabilities)
+    before = mass.cumsum(-1) - mass  # the mass of the more probable bands
+    boundary = (before < top_p).sum(-1, keepdim=True) - 1  # the last band that starts under top_p
+    keep = (band < boundary).to(probabilities.dtype)
+    for row in range(rows):
+        members = (band[row] == boundary[row]).nonzero().squeeze(-1)
+        values, order = probabilities[row, members].sort(descending=True)
+        start = before[row, boundary[row]]
+        keep[row, members[order]] = (start + values.cumsum(0) - values < top_p).to(keep.dtype)
+    return keep
 
 
 def _left_pad(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
@@ -129,15 +163,87 @@ def _new_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
     return DynamicCache(ddp_cache_data=layers)
 
 
+@dataclass(eq=False)
+class _Kept:
+    tokens: torch.Tensor  # [n] the token ids whose keys and values are kept
+    adapter: str | None
+    layers: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, keys and values [1, heads, n, dim]
+    size: int  # bytes
+
+
+class PrefixCache:
+    """Key/value caches of finished replies (prompt and reply), most recently used last, at most
+    ``max_bytes`` in all: a new prompt reuses the one it shares the longest beginning with."""
+
+    MIN_SHARED = 16  # fewer shared tokens are not worth a copy of the cache
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._kept: OrderedDict[int, _Kept] = OrderedDict()
+        self._next = 0
+        self.used = 0
+        self.hits = 0  # prompts that reused a kept beginning
+        self.reused_tokens = 0  # prompt tokens not prefilled again thanks to it
+
+    def keep(
+        self, tokens: list[int], adapter: str | None, layers: list[tuple[torch.Tensor, torch.Tensor]]
+    ) -> None:
+        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in layers)
+        if len(tokens) < self.MIN_SHARED or size > self.max_bytes:
+            return
+        ids = torch.tensor(tokens)
+        for key, kept in list(self._kept.items()):  # a kept sequence that this one extends is dropped
+            if (
+                kept.adapter == adapter
+                and len(kept.tokens) <= len(ids)
+                and torch.equal(ids[: len(kept.tokens)], kept.tokens)
+            ):
+                self._drop(key)
+        while self._kept and self.used + size > self.max_bytes:
+            self._drop(next(iter(self._kept)))
+        self._kept[self._next] = _Kept(ids, adapter, layers, size)
+        self._next += 1
+        self.used += size
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def _drop(self, key: int) -> None:
+        self.used -= self._kept.pop(key).size
+
+    def reuse(self, prompt: list[int], adapter: str | None) -> tuple[int, Any] | None:
+        """The longest kept beginning of ``prompt`` (at least one prompt token is left to prefill, whose
+        logits give the first reply token): its length and a cache holding just it; None when none is."""
+        ids = torch.tensor(prompt)
+        best: tuple[int, int] | None = None
+        for key, kept in self._kept.items():
+            if kept.adapter != adapter:
+                continue
+            width = min(len(kept.tokens), len(ids) - 1)
+            differ = (kept.tokens[:width] != ids[:width]).nonzero()
+            shared = int(differ[0]) if len(differ) else width
+            if shared >= self.MIN_SHARED and (best is None or shared > best[1]):
+                best = (key, shared)
+        if best is None:
+            return None
+        key, shared = best
+        self._kept.move_to_end(key)
+        self.hits += 1
+        self.reused_tokens += shared
+        layers = [(k[:, :, :shared], v[:, :, :shared]) for k, v in self._kept[key].layers]
+        return shared, _new_cache([(k.clone(), v.clone()) for k, v in layers])
+
+
 class BatchingLLM:
     """A :class:`TransformersLLM` whose ``stream_generate`` batches concurrent calls; every other attribute
     is the wrapped model's (``generate``, ``loglikelihood``, ``formatter``, ``model``)."""
 
-    def __init__(self, llm: TransformersLLM, max_batch: int = 8) -> None:
+    def __init__(self, llm: TransformersLLM, max_batch: int = 8, prefix_cache_bytes: int = 1 << 30) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._llm = llm
         self.max_batch = max_batch
+        self.prefixes = PrefixCache(prefix_cache_bytes) if prefix_cache_bytes > 0 else None
         self._changed = threading.Condition()
         self._pending: deque[_Request] = deque()
         self._thread: threading.Thread | None = None
@@ -145,6 +251,8 @@ class BatchingLLM:
         self.widest = 0  # the most rows one batch had
         self.joined_running = 0  # times requests joined a batch that was already generating
         self.prefill_chunk = 512  # a longer prompt is prefilled in chunks, between the batch's steps
+        # on a CPU a chunk also holds at most prefill_chunk² query-key pairs (GPUs attend fast enough)
+        self.bound_chunk_attention = getattr(llm, "device", torch.device("cpu")).type == "cpu"
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._llm, name)
@@ -196,8 +304,21 @@ class BatchingLLM:
 
     # ------------------------------------------------------------------ the generation thread
 
+    def _chunk_tokens(self, done: int) -> int:
+        """How many prompt tokens the next chunk of a prompt with ``done`` tokens cached prefills."""
+        size = self.prefill_chunk
+        if not self.bound_chunk_attention:
+            return size
+        while size > 32 and self._chunk_cost(done, size) > self._chunk_cost(0, self.prefill_chunk):
+            size //= 2
+        return size
+
+    def _chunk_cost(self, done: int, size: int) -> int:
+        """What a chunk costs: its query-key pairs on a CPU, its tokens where attention is cheap."""
+        return size * (done + size) if self.bound_chunk_attention else size
+
     def _serve(self) -> None:
-        batch = _Batch(self._llm)
+        batch = _Batch(self._llm, self.prefixes)
         while True:
             with self._changed:
                 while not batch.rows and not batch.prefilling and not self._pending:
@@ -214,16 +335,27 @@ class BatchingLLM:
                 ):
                     joining.append(_Row(self._pending.popleft(), self._llm))
             try:
-                short = [row for row in joining if len(row.request.prompt) <= self.prefill_chunk]
-                batch.prefilling.extend(_Prefill(row) for row in joining if row not in short)
+                short = []
+                for row in joining:
+                    request = row.request
+                    kept = self.prefixes.reuse(request.prompt, request.adapter) if self.prefixes else None
+                    if kept is not None:  # only what follows the kept beginning is prefilled
+                        batch.prefilling.append(_Prefill(row, cache=kept[1], done=kept[0]))
+                    elif len(request.prompt) <= self.prefill_chunk:
+                        short.append(row)
+                    else:
+                        batch.prefilling.append(_Prefill(row))
                 # one prefill (the short prompts that came, or a chunk of a long one), then one decode step:
                 # a long prompt never holds the other rows up for more than a chunk
                 if short:
                     self.joined_running += bool(batch.rows)
                     batch.join(short)  # their prompts' prefill gives their first tokens at once
                 elif batch.prefilling:
-                    self.joined_running += bool(batch.rows) and batch.prefilling[0].done == 0
-                    batch.prefill_chunk(self.prefill_chunk)
+                    running = bool(batch.rows)
+                    joined = batch.prefill(
+                        self._chunk_tokens, self._chunk_cost, self._chunk_cost(0, self.prefill_chunk)
+                    )
+                    self.joined_running += joined if running else 0
                 if batch.rows:
                     batch.decode()
             except BaseException as exc:  # the model failed: every row of the batch is told
@@ -234,6 +366,7 @@ class BatchingLLM:
                 batch.rows, batch.prefilling = everyone, deque()
             self.steps += 1
             self.widest = max(self.widest, len(batch.rows))
+            batch.keep_finished()  # before the callers hear: a conversation's next turn finds its reply kept
             for row in batch.rows:
                 if row.finished:
                     self._complete(row)
@@ -263,8 +396,9 @@ class _Batch:
     """The rows being generated, with their KV cache: rows join after a prefill of their own prompts (the
     caches are left-padded to one length), every step decodes one token for every row, finished rows leave."""
 
-    def __init__(self, llm: TransformersLLM) -> None:
+    def __init__(self, llm: TransformersLLM, prefixes: PrefixCache | None = None) -> None:
         self.llm = llm
+        self.prefixes = prefixes
         self.rows: list[_Row] = []
         self.cache: Any = None
         self.mask: torch.Tensor | None = None  # [rows, cached positions]: 1 for a real token
@@ -289,9 +423,23 @@ class _Batch:
         out = self._forward(adapter, input_ids=ids, attention_mask=mask, position_ids=positions)
         self._merge(joining, out.cache, mask, out.logits[:, -1])
 
-    def prefill_chunk(self, size: int) -> None:
-        """The next chunk of the first long prompt waiting; when it is the last, the row joins the batch."""
-        job = self.prefilling[0]
+    def prefill(
+        self, chunk_tokens: Callable[[int], int], cost: Callable[[int, int], int], budget: int
+    ) -> int:
+        """Chunks of the waiting prompts, the one with the least left first (a row that is nearly ready is
+        not held up behind a long prompt), until their cost reaches ``budget`` (one chunk at least); a
+        prompt whose last chunk is done joins the batch. Returns how many joined."""
+        joined = spent = 0
+        while self.prefilling and (spent == 0 or spent < budget):
+            job = min(self.prefilling, key=lambda waiting: len(waiting.row.request.prompt) - waiting.done)
+            start = job.done
+            size = chunk_tokens(start)
+            spent += cost(start, size)
+            joined += self._prefill_chunk(job, size)
+        return joined
+
+    def _prefill_chunk(self, job: _Prefill, size: int) -> bool:
+        """One chunk of ``job``'s prompt; after its last, the row joins the batch (True)."""
         prompt, start = job.row.request.prompt, job.done
         end = min(len(prompt), start + size)
         device = self.llm.device
@@ -304,9 +452,11 @@ class _Batch:
             inputs["cache"] = job.cache
         out = self._forward(job.row.request.adapter, **inputs)
         job.cache, job.done = out.cache, end
-        if end == len(prompt):
-            self.prefilling.popleft()
-            self._merge([job.row], job.cache, inputs["attention_mask"], out.logits[:, -1])
+        if end < len(prompt):
+            return False
+        self.prefilling.remove(job)
+        self._merge([job.row], job.cache, inputs["attention_mask"], out.logits[:, -1])
+        return True
 
     def _merge(self, joining: list[_Row], cache: Any, mask: torch.Tensor, logits: torch.Tensor) -> None:
         """Rows whose prompts are in ``cache``: their first tokens, then their caches into the batch's."""
@@ -367,6 +517,25 @@ class _Batch:
                 for k, v in _layers(self.cache)
             ]
         )
+
+    def keep_finished(self) -> None:
+        """Keep the finished rows' keys and values for the prompts that will begin with them."""
+        if self.prefixes is None or self.mask is None or len(self.mask) != len(self.rows):
+            return
+        for index, row in enumerate(self.rows):
+            if row.finished and row.request.error is None:
+                self._keep_prefix(index, row)
+
+    def _keep_prefix(self, index: int, row: _Row) -> None:
+        """The finished row's keys and values (its real tokens are the rightmost of its cache row)."""
+        assert self.prefixes is not None and self.mask is not None
+        cached = int(self.mask[index].sum())
+        tokens = (row.request.prompt + row.chosen)[:cached]
+        layers = [
+            (k[index : index + 1, :, -cached:].clone(), v[index : index + 1, :, -cached:].clone())
+            for k, v in _layers(self.cache)
+        ]
+        self.prefixes.keep(tokens, row.request.adapter, layers)
 
 
 def batch_replies(max_batch: int) -> Callable[[Any], Any]:

@@ -121,6 +121,7 @@ class SessionRunner:
             self.card: dict[str, Any] = dict(persona.card)
             self.persona_id = persona.id
         self.persona_prompt = persona_system_prompt(database, self.persona_id)
+        self._fitted: tuple[Any, tuple[Any, int]] | None = None  # the last fit: (history and words, result)
 
     @cached_property
     def patient(self) -> PatientModel:
@@ -300,16 +301,22 @@ class SessionRunner:
         return TurnResult(index, therapist_text, reply, all_risk)
 
     def _fit(self, history: Sequence[tuple[str, str | None]], text: str) -> tuple[Any, int]:
-        """The patient's prompt for ``text`` within the context, leaving room for the reply."""
+        """The patient's prompt for ``text`` within the context, leaving room for the reply. Storing a turn
+        and answering it fit the same history and words: the second call reuses the first's tokenizing."""
+        key = (tuple(history), text)
+        if self._fitted is not None and self._fitted[0] == key:
+            return self._fitted[1]
         llm = self.patient.llm
         context = self.options.context_tokens or context_positions(llm)
-        return fit_conversation(
+        fitted = fit_conversation(
             self.persona_prompt,
             history,
             text,
             budget_tokens=context - self.options.max_tokens,
             count_tokens=token_counter(llm),
         )
+        self._fitted = (key, fitted)
+        return fitted
 
     def _generate(self, conversation: Any, params: GenerationParams, on_text: TextSink | None) -> str:
         llm, adapter = self.patient.llm, self.patient.adapter

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from jedi_academy.web.app import Routes
 
 log = logging.getLogger("jedi_academy.web.app")
+PIECE_INTERVAL_S = 0.05  # at most about twenty stream events a second per reply
 
 
 @dataclass(frozen=True)
@@ -145,9 +146,18 @@ def register_routes(routes: "Routes") -> None:
         lock = state.session_lock(session_id)
         if not lock.acquire(blocking=False):
             raise HTTPException(409, "the patient is still answering")
+        try:
+            runner = runner_for(session_id)
+            turns = runner.turns()
+        except BaseException as exc:  # the session is free again whatever went wrong
+            lock.release()
+            if isinstance(exc, AcademyError):
+                raise HTTPException(400, exc.message) from exc
+            raise
+        leftover = bool(turns) and turns[-1][2] is None  # a reply lost in a crash: answered first
+        index = len(turns)
         stored = threading.Event()
         failure: list[str] = []
-        index = len(session_view(session_id).record.turns)
         live = state.live.begin(session_id, index)
 
         def push(piece: str) -> None:
@@ -156,10 +166,7 @@ def register_routes(routes: "Routes") -> None:
             live.push(piece)
 
         def work() -> None:
-            runner = None
             try:
-                runner = runner_for(session_id)
-                leftover = runner.turns() and runner.turns()[-1][2] is None  # a reply lost in a crash
                 if not leftover:
                     runner.store_turn(text)  # the therapist's words are kept before any wait
                     stored.set()
@@ -175,7 +182,7 @@ def register_routes(routes: "Routes") -> None:
                 assert result is not None
                 live.finish(result.patient)
             except Cancelled as exc:
-                live.withdrawn = runner.withdraw_pending() if runner is not None else None
+                live.withdrawn = runner.withdraw_pending()
                 failure.append(exc.message)
                 live.finish(None, exc.message)
             except Exception as exc:  # the browser is told; the stored turn stays for a retry
@@ -222,6 +229,9 @@ def register_routes(routes: "Routes") -> None:
                         yield f"event: waiting\ndata: {json.dumps({'position': position})}\n\n"
                 if pieces:
                     yield f"event: piece\ndata: {json.dumps({'text': ''.join(pieces)})}\n\n"
+                    # the first piece goes at once; later ones are gathered for a moment, so a reply costs the
+                    # server a few events, not one wake-up per token for every therapist streaming at once
+                    await asyncio.sleep(PIECE_INTERVAL_S)
                 if done:
                     payload = {
                         "text": live.final,
