@@ -13,17 +13,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    from jedi_academy.store import Database
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio.keys import instance_key, parse_public_key, public_key_text, sign, signature_valid
 from jedi_academy.results import Result
-from jedi_academy.store import ledger
+from jedi_academy.store import Database, ledger
 
 HEAD_FORMAT = "jedi-academy-ledger-head/1"
 HEADS_FILE = "ledger-heads.jsonl"
