@@ -103,15 +103,26 @@ def _side(total: float | None, *, valid: bool = True) -> dict[str, object]:
 
 
 def test_the_reports_draw_with_the_one_renderer_and_keep_invalid_runs_off_the_axis() -> None:
+    from jedi_academy.assessment.compare import Comparison, ItemChange, RunSide
     from jedi_academy.assessment.report import comparison_plot, personas_plot
     from jedi_academy.loop.report import trajectory_plot
     from jedi_academy.pipeline.report import training_plot
 
-    comparison = {
-        "instrument": "phq-9", "before_run": "r1", "after_run": "r2", "change": None,
-        "before": _side(None, valid=False), "after": _side(9.0),
-        "items": [{"item": "q1", "before": 1.0, "after": 0.5}, {"item": "q2", "before": 2.0, "after": 1.5}],
-    }  # fmt: skip
+    def run_side(run: int, total: float | None, *, valid: bool = True) -> RunSide:
+        side = _side(total, valid=valid)
+        return RunSide(
+            run=run, total=total, standard_error=0.5 if valid else None, ci=[None, None], target=None,
+            mode="logprob", persona=None, band=None, positive_screen=None, safety_flags=[],
+            safety_flag_probabilities={}, valid=valid, reasons=list(side["reasons"]), order_sensitivity=None,
+            option_mass=None, missing_share=None,
+        )  # fmt: skip
+
+    items = [ItemChange("q1", True, 1.0, 0.5, -0.5), ItemChange("q2", True, 2.0, 1.5, -0.5)]
+    comparison = Comparison(
+        instrument="phq-9", persona=None, before_run=1, after_run=2, before=run_side(1, None, valid=False),
+        after=run_side(2, 9.0), valid=False, mismatches=[], change=None, change_se=None, change_sd_units=None,
+        reliable_change={}, items=items,
+    )  # fmt: skip
     plots = comparison_plot(comparison)
     assert plots.count("<svg") == 2 and "matplotlib" not in plots
     assert plots.count('<g class="point invalid') == 1 and "invalid (option_mass)" in plots

@@ -109,6 +109,11 @@ def test_cli_assess_json_on_a_uniform_label_model_folder(tmp_path, tiny_dir, cap
     data = ["--data-dir", str(tmp_path / "data")]
     assert main([*data, "assess", "--model", str(folder), "--instrument", "phq-9", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
+    assert list(row) == [  # the keys of `assess --json` (the typed result's as_dict)
+        "run", "instrument", "target", "persona", "mode", "total", "standard_error", "standard_error_basis",
+        "ci_low", "ci_high", "validity", "p_positive_screen", "reported", "modal", "missing_items",
+        "mean_order_sensitivity", "attention", "items",
+    ]  # fmt: skip
     assert row["validity"]["valid"] is False
     assert "inattention" in [reason["code"] for reason in row["validity"]["reasons"]]
     assert row["attention"]["family"] == "frequency" and len(row["attention"]["items"]) == 3
@@ -122,6 +127,10 @@ def test_cli_assess_json_on_a_uniform_label_model_folder(tmp_path, tiny_dir, cap
     # listed as invalid, with no total next to it
     assert main([*data, "assess", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
+    assert list(listed[0]) == [
+        "run", "instrument", "target", "checkpoint", "model", "persona", "mode", "seed", "valid", "reasons",
+        "total", "ci_low", "ci_high", "started_at",
+    ]  # fmt: skip
     assert [(r["valid"], r["reasons"], r["total"]) for r in listed] == [(False, ["inattention"], None)] * 2
     assert main([*data, "assess", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()

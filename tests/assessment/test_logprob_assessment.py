@@ -31,16 +31,16 @@ def test_symptomatic_patient_is_valid_and_scores_higher_than_a_valid_reference(t
     assert patient.result["standard_error"] is not None and patient.result["standard_error"] < 4
 
     comparison = compare_runs(calm, patient)
-    assert comparison["valid"] is True and comparison["change"] > 5
-    expected = "reliable deterioration" if comparison["change"] >= 6 else "no reliable change"  # PHQ-9: 6
-    assert comparison["reliable_change"]["classification"] == expected
-    assert comparison["change_sd_units"] == pytest.approx(comparison["change"] / 6.17)
-    assert comparison["change_se"] is not None
+    assert comparison.valid is True and comparison.change > 5
+    expected = "reliable deterioration" if comparison.change >= 6 else "no reliable change"  # PHQ-9: 6
+    assert comparison.reliable_change["classification"] == expected
+    assert comparison.change_sd_units == pytest.approx(comparison.change / 6.17)
+    assert comparison.change_se is not None
 
     # the random base model puts almost no probability on the labels: invalid, so excluded from verdicts
     reasons = [r["code"] for r in base.result["validity"]["reasons"]]
     assert base.result["validity"]["valid"] is False and "option_mass" in reasons
-    assert compare_runs(base, patient)["valid"] is False
+    assert compare_runs(base, patient).valid is False
 
 
 def test_baseline_reports_invalid_references_and_cannot_pass(trained, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -91,23 +91,31 @@ def test_runs_are_reproducible_and_mismatched_runs_are_refused(trained, capsys) 
         and first.backend == "transformers"
     )
     comparison = compare_runs(first, second)
-    if comparison["valid"]:
-        assert comparison["change"] == 0
-        assert comparison["reliable_change"]["classification"] == "no reliable change"
+    if comparison.valid:
+        assert comparison.change == 0
+        assert comparison.reliable_change["classification"] == "no reliable change"
     else:  # in the anxiety persona's card the tiny patient may fail a gate: then no change figure at all
-        assert comparison["change"] is None and comparison["change_se"] is None
-        assert comparison["reliable_change"]["classification"] == "not classifiable"
+        assert comparison.change is None and comparison.change_se is None
+        assert comparison.reliable_change["classification"] == "not classifiable"
 
     without_card = assess(settings, database, target, "phq-9")
     with pytest.raises(AcademyError, match=r"differ in persona_id \(None vs persona-1\)"):
         compare_runs(without_card, first)
     allowed = compare_runs(without_card, first, allow_mismatch=True)
-    assert allowed["mismatches"] == [{"field": "persona_id", "before": None, "after": "persona-1"}]
+    assert allowed.as_dict()["mismatches"] == [{"field": "persona_id", "before": None, "after": "persona-1"}]
     data = ["--data-dir", str(settings.data_dir)]
     assert main([*data, "compare", str(without_card.id), str(first.id)]) == 1
     assert "--allow-mismatch" in capsys.readouterr().err
     assert main([*data, "compare", str(without_card.id), str(first.id), "--allow-mismatch"]) == 0
     assert "MISMATCH (allowed): persona_id" in capsys.readouterr().out
+    assert main([*data, "compare", str(without_card.id), str(first.id), "--allow-mismatch", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert list(shown) == [
+        "instrument", "persona", "before_run", "after_run", "before", "after", "valid", "mismatches",
+        "change", "change_se", "change_sd_units", "reliable_change", "items", "report",
+    ]  # fmt: skip
+    assert shown["mismatches"] == [{"field": "persona_id", "before": None, "after": "persona-1"}]
+    assert shown["before"]["run"] == without_card.id and Path(shown["report"]).is_file()
 
 
 def test_cli_assess_json_and_errors(trained, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -48,7 +48,7 @@ def test_band_screen_and_flags_follow_the_reported_total_not_the_most_likely_ans
 def test_an_invalid_run_reports_no_band_screen_or_flag(tmp_path, tiny_dir) -> None:  # type: ignore[no-untyped-def]
     """The uniform-label respondent in sample mode: its item 9 is non-zero three times in four, a flag raised
     by noise; it is invalid (inattention), so it shows none."""
-    from jedi_academy.assessment.cli import _run_row
+    from jedi_academy.assessment.runner import AssessedRun
 
     settings = load_settings(data_dir=tmp_path / "data", model=str(tiny_dir), device="cpu")
     database = open_database(settings)
@@ -58,7 +58,7 @@ def test_an_invalid_run_reports_no_band_screen_or_flag(tmp_path, tiny_dir) -> No
     assert run.result["validity"]["valid"] is False
     assert "inattention" in [reason["code"] for reason in run.result["validity"]["reasons"]]
     assert run.result["reported"] == NO_REPORT and reported_of(run.result) == NO_REPORT
-    assert _run_row(run)["reported"]["safety_flags"] == []
+    assert AssessedRun.of(run).reported["safety_flags"] == []
     # an older run without "reported" that is invalid shows nothing either
     older = {"validity": {"valid": False}, "modal": {"band": "severe", "safety_flags": ["9"]}}
     assert reported_of(older) == NO_REPORT

@@ -1,5 +1,7 @@
 """The persona-level verdict on constructed runs (real AssessmentRun rows, never stored)."""
 
+from dataclasses import replace
+
 import pytest
 
 from jedi_academy.assessment.compare import compare_runs, verdict
@@ -34,39 +36,39 @@ def comparisons(pairs: list[tuple[float, float]], instrument: str = "phq-9", **k
 
 def test_a_tiny_shift_with_two_personas_is_underpowered_not_a_pass() -> None:
     outcome = verdict(comparisons([(10.0, 10.18), (12.0, 12.18)]))
-    assert outcome["verdict"] == "underpowered" and outcome["unit"] == "persona"
-    assert outcome["min_reachable_p"] == pytest.approx(0.25) and outcome["p"] == pytest.approx(0.25)
-    assert outcome["n_personas"] == 2
-    assert any("smallest reachable p" in note for note in outcome["cannot_conclude"])
-    assert verdict(comparisons([(10.0, 10.18)]))["verdict"] == "underpowered"
+    assert outcome.verdict == "underpowered" and outcome.unit == "persona"
+    assert outcome.min_reachable_p == pytest.approx(0.25) and outcome.p == pytest.approx(0.25)
+    assert outcome.n_personas == 2
+    assert any("smallest reachable p" in note for note in outcome.cannot_conclude)
+    assert verdict(comparisons([(10.0, 10.18)])).verdict == "underpowered"
 
 
 def test_five_personas_that_all_worsen_pass_with_a_one_sided_test() -> None:
     outcome = verdict(comparisons([(2.0 + i, 24.5 + i) for i in range(5)]))
-    assert outcome["p"] == pytest.approx(1 / 32) and outcome["verdict"] == "pass"
+    assert outcome.p == pytest.approx(1 / 32) and outcome.verdict == "pass"
 
 
 def test_six_personas_with_large_reliable_change_pass_deterministic_ones_too() -> None:
     varied = verdict(
         comparisons([(1.0, 20.0), (3.0, 25.0), (0.0, 14.0), (2.0, 27.0), (5.0, 18.0), (4.0, 22.0)])
     )
-    assert varied["verdict"] == "pass" and varied["d_z"] > 2
-    assert varied["reliable_change"] == {
+    assert varied.verdict == "pass" and varied.d_z > 2
+    assert varied.reliable_change.as_dict() == {
         "classifiable": 6,
         "reliably_higher": 6,
         "share": 1.0,
         "criterion": "fixed_threshold",
     }
     identical = verdict(comparisons([(0.0, 27.0)] * 6))
-    assert identical["verdict"] == "pass" and identical["d_z"] is None  # no spread: d_z undefined, not a fail
-    assert identical["mean_change_sd_units"] == pytest.approx(27 / 6.17)
-    assert identical["p"] == pytest.approx(1 / 64)
+    assert identical.verdict == "pass" and identical.d_z is None  # no spread: d_z undefined, not a fail
+    assert identical.mean_change_sd_units == pytest.approx(27 / 6.17)
+    assert identical.p == pytest.approx(1 / 64)
 
 
 def test_consistent_but_negligible_shifts_fail() -> None:
     outcome = verdict(comparisons([(10.0 + i, 10.18 + i) for i in range(6)]))
-    assert outcome["verdict"] == "fail" and outcome["p"] == pytest.approx(1 / 64)
-    met = {c["criterion"]: c["met"] for c in outcome["criteria"]}
+    assert outcome.verdict == "fail" and outcome.p == pytest.approx(1 / 64)
+    met = {c.criterion: c.met for c in outcome.criteria}
     assert met["at least a small effect"] is False  # 0.03 population SD
     assert met["reliable change in most classifiable personas"] is False
 
@@ -74,23 +76,23 @@ def test_consistent_but_negligible_shifts_fail() -> None:
 def test_invalid_runs_are_excluded_and_listed() -> None:
     pairs = comparisons([(0.0, 27.0)] * 5) + comparisons([(0.0, 0.0)], valid=False)
     outcome = verdict(pairs)
-    assert outcome["n_personas"] == 5 and outcome["n_excluded"] == 1
-    assert outcome["excluded"][0]["reasons"][0]["code"] == "order_sensitivity"
-    assert outcome["verdict"] == "pass"
+    assert outcome.n_personas == 5 and outcome.n_excluded == 1
+    assert outcome.excluded[0].reasons[0]["code"] == "order_sensitivity"
+    assert outcome.verdict == "pass"
 
 
 def test_instruments_without_a_change_criterion_are_not_classifiable_but_still_tested() -> None:
     outcome = verdict(comparisons([(2.0 + i % 2, 8.0 + i % 3) for i in range(6)], instrument="aq-10"))
-    assert outcome["reliable_change"]["criterion"] == "not classifiable"
-    assert outcome["reliable_change"]["classifiable"] == 0
-    assert outcome["verdict"] == "pass" and outcome["d_z"] > 0.2 and outcome["p"] < 0.05
+    assert outcome.reliable_change.criterion == "not classifiable"
+    assert outcome.reliable_change.classifiable == 0
+    assert outcome.verdict == "pass" and outcome.d_z > 0.2 and outcome.p < 0.05
     single = comparisons([(2.0, 8.0)], instrument="aq-10")[0]
-    assert single["reliable_change"]["classification"] == "not classifiable" and single["change"] == 6
+    assert single.reliable_change["classification"] == "not classifiable" and single.change == 6
 
 
 def test_change_standard_error_is_carried_into_the_comparison() -> None:
     comparison = compare_runs(run(10.0, "p", se=0.3), run(14.0, "p", se=0.4))
-    assert comparison["change_se"] == pytest.approx(0.5)
+    assert comparison.change_se == pytest.approx(0.5)
 
 
 def test_held_out_personas_carry_the_headline_and_training_ones_are_reported_apart() -> None:
@@ -98,12 +100,12 @@ def test_held_out_personas_carry_the_headline_and_training_ones_are_reported_apa
 
     pairs = comparisons([(0.0, 27.0)] * 6 + [(5.0, 5.5)] * 5)
     for index, comparison in enumerate(pairs):
-        comparison["split"] = "training" if index < 6 else "held_out"
+        pairs[index] = replace(comparison, split="training" if index < 6 else "held_out")
     overall = verdict(pairs)
     headline, basis, by_split = split_verdicts(pairs, overall)
     assert basis == "held-out personas vs the base model" and headline is by_split["held_out"]
-    assert by_split["training"]["verdict"] == "pass" and headline["verdict"] == "fail"
-    assert headline["n_personas"] == 5 and by_split["training"]["n_personas"] == 6
+    assert by_split["training"].verdict == "pass" and headline.verdict == "fail"
+    assert headline.n_personas == 5 and by_split["training"].n_personas == 6
     only_training = pairs[:6]
     _, basis, _ = split_verdicts(only_training, verdict(only_training))
     assert "every one was in the training data" in basis
@@ -137,24 +139,24 @@ def test_zero_changes_carry_no_sign() -> None:
     # five personas: four rise, one does not move. Counted as five, the smallest p would be 1/32 and this
     # would pass; the unchanged persona carries no sign, so only four are tested: 1/16, underpowered
     outcome = verdict(comparisons([(2.0, 24.5), (3.0, 25.5), (4.0, 26.5), (5.0, 27.0), (8.0, 8.0)]))
-    assert outcome["n_personas"] == 5 and outcome["n_changed"] == 4 and outcome["n_unchanged"] == 1
-    assert outcome["min_reachable_p"] == pytest.approx(1 / 16) and outcome["p"] == pytest.approx(1 / 16)
-    assert outcome["verdict"] == "underpowered"
-    detail = outcome["criteria"][0]["detail"]
+    assert outcome.n_personas == 5 and outcome.n_changed == 4 and outcome.n_unchanged == 1
+    assert outcome.min_reachable_p == pytest.approx(1 / 16) and outcome.p == pytest.approx(1 / 16)
+    assert outcome.verdict == "underpowered"
+    detail = outcome.criteria[0].detail
     assert "over the 4 non-zero change(s); 1 zero change(s) carry no sign" in detail
-    assert any("With 4 non-zero change(s) the smallest reachable p" in n for n in outcome["cannot_conclude"])
-    assert "non-zero" in outcome["test"] and "carries no sign" in outcome["rule"]
+    assert any("With 4 non-zero change(s) the smallest reachable p" in n for n in outcome.cannot_conclude)
+    assert "non-zero" in outcome.test and "carries no sign" in outcome.rule
     # six rising and one unchanged: tested over six, p = 1/64, a pass
     six = verdict(comparisons([(float(i), 20.0 + 2 * i) for i in range(6)] + [(8.0, 8.0)]))
-    assert six["p"] == pytest.approx(1 / 64) and six["verdict"] == "pass" and six["n_unchanged"] == 1
+    assert six.p == pytest.approx(1 / 64) and six.verdict == "pass" and six.n_unchanged == 1
 
 
 def test_when_no_persona_changed_the_verdict_is_underpowered_never_fail() -> None:
     outcome = verdict(comparisons([(5.0, 5.0)] * 8))
-    assert outcome["verdict"] == "underpowered" and outcome["p"] is None and outcome["n_changed"] == 0
-    assert outcome["min_reachable_p"] == 1.0
-    assert outcome["criteria"][0]["detail"] == "no persona changed (8 zero change(s)): nothing to test"
-    assert any(note.startswith("No persona changed") for note in outcome["cannot_conclude"])
+    assert outcome.verdict == "underpowered" and outcome.p is None and outcome.n_changed == 0
+    assert outcome.min_reachable_p == 1.0
+    assert outcome.criteria[0].detail == "no persona changed (8 zero change(s)): nothing to test"
+    assert any(note.startswith("No persona changed") for note in outcome.cannot_conclude)
 
 
 def test_the_verdict_line_and_report_say_that_zero_changes_were_left_out() -> None:

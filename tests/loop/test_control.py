@@ -227,7 +227,7 @@ def test_the_portfolio_reports_the_effect_and_counts_an_uncontrolled_case(
     request = portfolio_request(world.database, "Ada Lovelace")
     [session] = request.cases[0].sessions
     assert session.control_run_id == result.control["assessment"]["scores"]["phq-9"]["run_id"]
-    body = build_portfolio(world.database, world.settings.data_dir, request, tmp_path / "portfolio")["body"]
+    body = build_portfolio(world.database, world.settings.data_dir, request, tmp_path / "portfolio").body
     figures = body["cases"][0]["figures"]
     assert figures["sessions"][0]["effect"]["effect"] == result.therapist_effect["phq-9"]["effect"]
     assert figures["effect"]["effect"] == result.therapist_effect["phq-9"]["effect"]

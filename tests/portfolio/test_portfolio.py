@@ -458,7 +458,7 @@ def test_the_page_names_the_instance_and_never_the_key_to_trust(world, tmp_path)
 
     out = tmp_path / "named"
     instance = InstanceSettings(name="Jedi Academy, Coruscant", url="https://academy.example/key")
-    body = build_portfolio(world.database, world.settings.data_dir, request(world), out, instance)["body"]
+    body = build_portfolio(world.database, world.settings.data_dir, request(world), out, instance).body
     assert body["instance"]["name"] == instance.name and body["instance"]["url"] == instance.url
     page = (out / "index.html").read_text()
     assert "Jedi Academy, Coruscant" in page and "https://academy.example/key" in page

@@ -115,6 +115,10 @@ def test_portfolio_over_two_sessions(practice: Practice, tmp_path: Path, capsys:
          "--exclude", practice.sam_case, "--with-adapters", "--json"],
     )  # fmt: skip
     assert built["cases"] == [practice.robin_case]
+    # the --json summary keeps its keys (the typed result's as_dict; the signed document is not in it)
+    assert list(built) == ["out", "cases", "left_out", "records", "head", "signer", "reference_missing"]
+    assert built["left_out"] == [{"case": practice.sam_case, "reason": "excluded by the therapist"}]
+    assert list(built["head"]) == ["seq", "entry_sha256"] and built["out"] == str(out)
     body = json.loads((out / "portfolio.json").read_text())["body"]
     case = body["cases"][0]["figures"]
     assert case["n_sessions"] == 2
@@ -206,7 +210,7 @@ def test_a_case_without_baseline_is_left_out_with_its_reason(practice: Practice,
     assert [c.case_id for c in request.cases] == [measured.id]
     assert request.left_out == [(unmeasured.id, "no baseline")] and request.opened == 2
     out = tmp_path / "ben"
-    body = build_portfolio(practice.database, practice.settings.data_dir, request, out)["body"]
+    body = build_portfolio(practice.database, practice.settings.data_dir, request, out).body
     assert body["selection"] == {
         "opened": 2,
         "published": 1,

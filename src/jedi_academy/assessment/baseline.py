@@ -8,16 +8,25 @@ whenever there are any."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from jedi_academy.assessment.compare import compare_runs, latest_checkpoint_id, verdict
+from jedi_academy.assessment.compare import (
+    Comparison,
+    ControlNotRun,
+    Verdict,
+    compare_runs,
+    latest_checkpoint_id,
+    verdict,
+)
 from jedi_academy.assessment.report import baseline_sections, write_report
 from jedi_academy.assessment.runner import SampleOptions, Target, assess, checkpoint_target, model_target
 from jedi_academy.errors import AcademyError
 from jedi_academy.instruments import instruments_for_specialization, load_instrument
+from jedi_academy.results import plain
 from jedi_academy.store import Database
 from jedi_academy.store.models import Checkpoint, Conversation, DatasetMember, Persona
 
@@ -59,14 +68,14 @@ def _personas(database: Database, specialization: str, limit: int | None) -> lis
 
 
 def split_verdicts(
-    comparisons: list[dict[str, Any]], overall: dict[str, Any], *, seed: int = 0
-) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    comparisons: list[Comparison], overall: Verdict, *, seed: int = 0
+) -> tuple[Verdict, str, dict[str, Verdict]]:
     """Verdicts for held-out and training personas apart, and the headline: the held-out verdict when both
     kinds were assessed (training personas would flatter the patient), else ``overall``."""
     by_split = {
         split: verdict(subset, seed=seed)
         for split in (HELD_OUT, TRAINING)
-        if (subset := [c for c in comparisons if c["split"] == split])
+        if (subset := [c for c in comparisons if c.split == split])
     }
     if HELD_OUT in by_split and TRAINING in by_split:
         return by_split[HELD_OUT], "held-out personas vs the base model", by_split
@@ -89,6 +98,8 @@ def run_baseline(
     train_sham: bool = False,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    """The baseline's results as plain data (``--json``; the pipeline stores them in its state file as they
+    are): each instrument's block holds its verdicts' and comparisons' ``as_dict()`` forms."""
     checkpoint_id = checkpoint or latest_checkpoint_id(database, specialization)
     llms: dict = {}
     patient = checkpoint_target(settings, database, checkpoint_id, llms)
@@ -122,8 +133,10 @@ def run_baseline(
 
     blocks: dict[str, Any] = {}
     for instrument_id in usable:
-        blocks[instrument_id] = _instrument_block(
-            settings, database, instrument_id, targets, persona_ids, splits, mode, sample_options, echo
+        blocks[instrument_id] = plain(
+            _instrument_block(
+                settings, database, instrument_id, targets, persona_ids, splits, mode, sample_options, echo
+            )
         )
     primary = blocks[usable[0]]
     results: dict[str, Any] = {
@@ -170,7 +183,7 @@ def _instrument_block(
     sample_options: SampleOptions,
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
-    by_control: dict[str, list[dict[str, Any]]] = {name: [] for name in targets if name != "patient"}
+    by_control: dict[str, list[Comparison]] = {name: [] for name in targets if name != "patient"}
     rows = []
     for persona_id in persona_ids:
         runs = {}
@@ -180,26 +193,26 @@ def _instrument_block(
                                 sample_options=sample_options)  # fmt: skip
         row: dict[str, Any] = {"persona": persona_id, "split": splits[persona_id], "runs": {}}
         for name, control in by_control.items():
-            comparison = compare_runs(runs[name], runs["patient"])
-            comparison["split"] = splits[persona_id]
+            comparison = replace(compare_runs(runs[name], runs["patient"]), split=splits[persona_id])
             control.append(comparison)
-            row["runs"][name] = comparison["before"]
-            row["runs"]["patient"] = comparison["after"]
-            row[f"change_vs_{name}"] = comparison["change"]
-            row[f"reliable_change_vs_{name}"] = comparison["reliable_change"]["classification"]
-        row["valid"] = all(side["valid"] for side in row["runs"].values())
+            row["runs"][name] = comparison.before
+            row["runs"]["patient"] = comparison.after
+            row[f"change_vs_{name}"] = comparison.change
+            row[f"reliable_change_vs_{name}"] = comparison.reliable_change["classification"]
+        row["valid"] = all(side.valid for side in row["runs"].values())
         rows.append(row)
 
-    controls: dict[str, Any] = {}
+    controls: dict[str, Verdict | ControlNotRun] = {}
     for name, comparisons in by_control.items():
         reference = "base model" if name == "base" else "sham control"
         controls[name] = verdict(comparisons, seed=settings.seed, reference=reference)
     if "sham" not in controls:
-        controls["sham"] = {
-            "verdict": "not run",
-            "reason": "no sham checkpoint: pass --sham ID, or --train-sham to train one like the patient",
-        }
-    headline, basis, by_split = split_verdicts(by_control["base"], controls["base"], seed=settings.seed)
+        controls["sham"] = ControlNotRun(
+            "no sham checkpoint: pass --sham ID, or --train-sham to train one like the patient"
+        )
+    overall = controls["base"]
+    assert isinstance(overall, Verdict)  # the base model always runs
+    headline, basis, by_split = split_verdicts(by_control["base"], overall, seed=settings.seed)
     return {
         "verdict": headline,
         "verdict_basis": basis,

@@ -56,7 +56,13 @@ def assess_command(
     if instrument is None:
         raise usage_error(ctx, "Missing option '--instrument' (`academy assess list` shows the stored runs).")
     from jedi_academy.assessment import queries
-    from jedi_academy.assessment.runner import SampleOptions, assess, checkpoint_target, model_target
+    from jedi_academy.assessment.runner import (
+        AssessedRun,
+        SampleOptions,
+        assess,
+        checkpoint_target,
+        model_target,
+    )
     from jedi_academy.instruments import load_instrument
 
     if (checkpoint is None) == (model is None):
@@ -85,27 +91,25 @@ def assess_command(
             run = assess(settings, database, target, instrument, persona_id=persona_id, mode=mode, seed=seed,
                          sample_options=options)  # fmt: skip
             progress.advance(f"run {run.id}: total {'invalid' if run.total is None else f'{run.total:.2f}'}")
-            rows.append(_run_row(run))
+            rows.append(AssessedRun.of(run))
     if as_json:
         print_json(rows if all_personas else rows[0])
         return
     for row in rows:
-        shown, persona_id = row["reported"], row["persona"] or "-"
-        typer.echo(
-            f"run {row['run']}: {row['instrument']} {row['target']} persona={persona_id} mode={row['mode']}"
-        )
-        validity = row["validity"]
+        shown, persona_id = row.reported, row.persona or "-"
+        typer.echo(f"run {row.run}: {row.instrument} {row.target} persona={persona_id} mode={row.mode}")
+        validity = row.validity
         if not validity["valid"]:
             for reason in validity["reasons"]:
                 typer.echo(f"  INVALID ({reason['code']}): {reason['detail']}")
-        if row["total"] is None:
-            typer.echo(f"  no valid total: too many missing answers ({', '.join(row['missing_items'])})")
+        if row.total is None:
+            typer.echo(f"  no valid total: too many missing answers ({', '.join(row.missing_items)})")
             typer.echo(f"  {attention_line(validity)}")
             continue
-        error = row["standard_error"]
+        error = row.standard_error
         typer.echo(
-            f"  total {row['total']:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
-            + f"  one administration [{row['ci_low']:.1f}, {row['ci_high']:.1f}]  "
+            f"  total {row.total:.2f}" + ("" if error is None else f" ± {error:.2f} SE")
+            + f"  one administration [{row.ci_low:.1f}, {row.ci_high:.1f}]  "
             + (f"band {shown['band']}  screen {shown['positive_screen']}  safety flags {_flags(shown)}"
                if validity["valid"] else "no band, screen or safety flag: the run is invalid")
         )  # fmt: skip
@@ -114,7 +118,7 @@ def assess_command(
             f"  median order sensitivity {_number(validity.get('median_order_sensitivity'))}  "
             f"median option mass {'-' if mass is None else f'{mass:.2g}'}  "
             f"missing replies {_number(validity.get('missing_share'))}  "
-            f"missing items {row['missing_items'] or '-'}"
+            f"missing items {row.missing_items or '-'}"
         )
         typer.echo(f"  {attention_line(validity)}")
 
@@ -146,43 +150,6 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _run_row(run: Any) -> dict[str, Any]:
-    from jedi_academy.assessment.summary import reported_of
-
-    return {
-        "run": run.id,
-        "instrument": run.instrument_id,
-        "target": run.result["target"],
-        "persona": run.persona_id,
-        "mode": run.mode,
-        "total": run.total,
-        "standard_error": run.result.get("standard_error"),
-        "standard_error_basis": run.result.get("standard_error_basis"),
-        "ci_low": run.ci_low,
-        "ci_high": run.ci_high,
-        "validity": run.result.get("validity", {"valid": False, "reasons": []}),
-        "p_positive_screen": run.result["p_positive_screen"],
-        "reported": reported_of(run.result),
-        "modal": run.result["modal"],
-        "missing_items": run.result["missing_items"],
-        "mean_order_sensitivity": run.result["mean_order_sensitivity"],
-        "attention": run.result.get("attention"),
-        "items": [
-            {
-                "item": item.item_id,
-                "expected": item.expected_value,
-                "distribution": item.distribution,
-                "entropy_bits": item.entropy,
-                "order_sensitivity": item.order_sensitivity,
-                "option_mass": item.detail.get("option_mass"),
-                "missing_answers": item.n_missing,
-                "probe_replies": item.detail.get("probes", []),
-            }
-            for item in run.items
-        ],
-    }
-
-
 def compare_command(
     ctx: typer.Context,
     run_a: Annotated[int, typer.Argument(help="The earlier run (e.g. the base model).", **POSITIVE)],
@@ -193,6 +160,8 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One persona's change: per item and in total, with its standard error, reliable change and validity."""
+    from dataclasses import replace
+
     from jedi_academy.assessment.compare import compare_runs, load_run
     from jedi_academy.assessment.report import comparison_section, comparison_text, write_report
 
@@ -202,10 +171,10 @@ def compare_command(
     )
     report = write_report(
         settings.path("reports", f"compare-{run_a}-{run_b}.html"),
-        f"{comparison['instrument']}: run {run_a} vs run {run_b}",
+        f"{comparison.instrument}: run {run_a} vs run {run_b}",
         [("Comparison", comparison_section(comparison))],
     )
-    comparison["report"] = str(report)
+    comparison = replace(comparison, report=str(report))
     if as_json:
         print_json(comparison)
         return
@@ -301,11 +270,11 @@ def assess_list_command(
         f"{'RUN':>5}  {'INSTRUMENT':10} {'MODE':7} {'VALIDITY':28} {'TOTAL':>7}  {'PERSONA':18} TARGET"
     )
     for row in rows:
-        state = "valid" if row["valid"] else "INVALID (" + ", ".join(row["reasons"]) + ")"
-        total = "-" if row["total"] is None else f"{row['total']:.2f}"
+        state = "valid" if row.valid else "INVALID (" + ", ".join(row.reasons) + ")"
+        total = "-" if row.total is None else f"{row.total:.2f}"
         typer.echo(
-            f"{row['run']:>5}  {row['instrument']:10} {row['mode']:7} {state:28} {total:>7}  "
-            f"{(row['persona'] or '-'):18} {row['target']}"
+            f"{row.run:>5}  {row.instrument:10} {row.mode:7} {state:28} {total:>7}  "
+            f"{(row.persona or '-'):18} {row.target}"
         )
 
 

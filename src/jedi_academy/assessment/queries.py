@@ -4,16 +4,38 @@ stored runs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from jedi_academy.errors import ConfigError
+from jedi_academy.results import Result
 from jedi_academy.store.lookup import one_by_id_or_prefix
 from jedi_academy.store.models import AssessmentRun, Checkpoint, Persona, Specialization
 
 if TYPE_CHECKING:
     from jedi_academy.store import Database
+
+
+@dataclass(frozen=True)
+class RunRow(Result):
+    """One stored run as ``academy assess list`` shows it (``--json``: a list of these)."""
+
+    run: int
+    instrument: str
+    target: str
+    checkpoint: str | None
+    model: str
+    persona: str | None
+    mode: str
+    seed: int
+    valid: bool
+    reasons: list[str]  # the codes of the validity gates it failed
+    total: float | None  # an invalid run has no score to list
+    ci_low: float | None
+    ci_high: float | None
+    started_at: str
 
 
 def persona_id(database: Database, persona: str) -> str:
@@ -59,7 +81,7 @@ def baseline_checkpoint(database: Database, checkpoint: str | None, specializati
 
 def list_runs(
     database: Database, *, checkpoint: str | None, instrument: str | None, persona: str | None
-) -> list[dict[str, Any]]:
+) -> list[RunRow]:
     """Stored assessment runs, oldest first (``academy assess list``)."""
     with database.session() as session:
         query = select(AssessmentRun).order_by(AssessmentRun.id)
@@ -78,24 +100,24 @@ def list_runs(
         return [_run_row(run) for run in session.scalars(query)]
 
 
-def _run_row(run: AssessmentRun) -> dict[str, Any]:
+def _run_row(run: AssessmentRun) -> RunRow:
     from jedi_academy.assessment.compare import run_validity
 
     validity = run_validity(run)
-    valid = bool(validity["valid"])
-    return {
-        "run": run.id,
-        "instrument": run.instrument_id,
-        "target": run.result.get("target") or run.checkpoint_id or f"model {run.model}",
-        "checkpoint": run.checkpoint_id,
-        "model": run.model,
-        "persona": run.persona_id,
-        "mode": run.mode,
-        "seed": run.seed,
-        "valid": valid,
-        "reasons": [reason["code"] for reason in validity["reasons"]],
-        "total": run.total if valid else None,  # an invalid run has no score to list
-        "ci_low": run.ci_low if valid else None,
-        "ci_high": run.ci_high if valid else None,
-        "started_at": run.started_at.isoformat(),
-    }
+    valid = validity.valid
+    return RunRow(
+        run=run.id,
+        instrument=run.instrument_id,
+        target=run.result.get("target") or run.checkpoint_id or f"model {run.model}",
+        checkpoint=run.checkpoint_id,
+        model=run.model,
+        persona=run.persona_id,
+        mode=run.mode,
+        seed=run.seed,
+        valid=valid,
+        reasons=[reason["code"] for reason in validity.reasons],
+        total=run.total if valid else None,
+        ci_low=run.ci_low if valid else None,
+        ci_high=run.ci_high if valid else None,
+        started_at=run.started_at.isoformat(),
+    )

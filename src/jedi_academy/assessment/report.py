@@ -6,9 +6,12 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jedi_academy.charts import Chart, Point, Series, render_svg
+
+if TYPE_CHECKING:
+    from jedi_academy.assessment.compare import Comparison, ControlNotRun, Verdict
 
 
 def _instrument(instrument_id: str) -> Any:
@@ -37,22 +40,22 @@ def _side_point(x: float, side: dict[str, Any], note: str) -> Point:
     return Point(x, total, total - 1.96 * error, total + 1.96 * error, note=f"{note}: {total:.2f}")
 
 
-def comparison_plot(comparison: dict[str, Any]) -> str:
+def comparison_plot(comparison: Comparison) -> str:
     """The expected score per item, before and after, and the two totals on the instrument's range."""
-    instrument = _instrument(comparison["instrument"])
-    items = comparison["items"]
+    instrument = _instrument(comparison.instrument)
+    items = comparison.items
     numbered = list(enumerate(items))
-    before, after = f"run {comparison['before_run']}", f"run {comparison['after_run']}"
+    before, after = f"run {comparison.before_run}", f"run {comparison.after_run}"
     values = [option.value for item in instrument.scored_items for option in item.options]
-    change = comparison["change"]
-    reference = [Point(i - 0.15, r["before"], note=r["item"]) for i, r in numbered]
+    change = comparison.change
+    reference = [Point(i - 0.15, r.before, note=r.item) for i, r in numbered]
     per_item = Chart(
-        title=f"{comparison['instrument']}: change {'-' if change is None else f'{change:+.2f}'}",
+        title=f"{comparison.instrument}: change {'-' if change is None else f'{change:+.2f}'}",
         series=[
             Series(f"{before} (reference)", reference, line=False),
-            Series(after, [Point(i + 0.15, r["after"], note=r["item"]) for i, r in numbered], line=False),
+            Series(after, [Point(i + 0.15, r.after, note=r.item) for i, r in numbered], line=False),
         ],
-        x_ticks=[(i, str(r["item"])) for i, r in enumerate(items)],
+        x_ticks=[(i, str(r.item)) for i, r in enumerate(items)],
         x_range=(-0.6, max(len(items) - 0.4, 0.6)),
         x_label="item",
         y_label="expected item score",
@@ -61,10 +64,10 @@ def comparison_plot(comparison: dict[str, Any]) -> str:
         height=260,
     )  # fmt: skip
     totals = Chart(
-        title=f"{comparison['instrument']} total, {before} and {after}",
+        title=f"{comparison.instrument} total, {before} and {after}",
         series=[
-            Series(before, [_side_point(0, comparison["before"], before)], line=False),
-            Series(after, [_side_point(1, comparison["after"], after)], line=False),
+            Series(before, [_side_point(0, comparison.before.as_dict(), before)], line=False),
+            Series(after, [_side_point(1, comparison.after.as_dict(), after)], line=False),
         ],
         x_ticks=[(0, before), (1, after)],
         x_range=(-0.6, 1.6),
@@ -93,29 +96,27 @@ def _validity(side: dict[str, Any]) -> str:
     return "INVALID: " + "; ".join(f"{r['code']}: {r['detail']}" for r in side["reasons"])
 
 
-def comparison_text(comparison: dict[str, Any]) -> str:
-    change = comparison["reliable_change"]
-    lines = [f"{comparison['instrument']}: run {comparison['before_run']} -> run {comparison['after_run']}"]
-    for difference in comparison["mismatches"]:
-        lines.append(
-            f"  MISMATCH (allowed): {difference['field']} {difference['before']} vs {difference['after']}"
-        )
-    for key, label in (("before", "before"), ("after", "after ")):
-        side = comparison[key]
+def comparison_text(comparison: Comparison) -> str:
+    change = comparison.reliable_change
+    lines = [f"{comparison.instrument}: run {comparison.before_run} -> run {comparison.after_run}"]
+    for difference in comparison.mismatches:
+        lines.append(f"  MISMATCH (allowed): {difference.field} {difference.before} vs {difference.after}")
+    for run_side, label in ((comparison.before, "before"), (comparison.after, "after ")):
+        side = run_side.as_dict()
         lines.append(f"  {label} {_total(side)}  ({side['target']}) {_validity(side)}")
-    if comparison["change"] is None:
+    if comparison.change is None:
         lines.append("  change: none (a run is invalid or has no valid total)")
     else:
-        se = comparison["change_se"]
-        units = comparison["change_sd_units"]
+        se = comparison.change_se
+        units = comparison.change_sd_units
         lines.append(
-            f"  change {comparison['change']:+.2f}"
+            f"  change {comparison.change:+.2f}"
             + ("" if se is None else f" ± {se:.2f} SE")
             + ("" if units is None else f" ({units:+.2f} population SD)")
             + f": {change['classification']}"
             + (f" (by {change['method']}; RCI {_fmt(change['rci'])})" if change.get("method") else "")
         )
-    if not comparison["valid"]:
+    if not comparison.valid:
         lines.append("  not a valid comparison: it is excluded from any verdict")
     lines.append("  one persona is one unit: a p-value needs several personas (see `academy baseline`)")
     return "\n".join(lines)
@@ -128,8 +129,14 @@ VERDICT_WORDS = {
 }
 
 
-def verdict_line(label: str, verdict: dict[str, Any]) -> str:
+def _verdict_data(verdict: Verdict | ControlNotRun | dict[str, Any]) -> dict[str, Any]:
+    """A verdict as plain data: the baseline's results and the pipeline's state hold it so."""
+    return verdict if isinstance(verdict, dict) else verdict.as_dict()
+
+
+def verdict_line(label: str, verdict: Verdict | dict[str, Any]) -> str:
     """One terminal line for a verdict (the `baseline` command and the `run` summary)."""
+    verdict = _verdict_data(verdict)
     answer = VERDICT_WORDS.get(verdict["verdict"], verdict["verdict"].upper())
     p = "-" if verdict["p"] is None else format_p(verdict["p"])
     mean = "-" if verdict["mean_change"] is None else f"{verdict['mean_change']:+.2f}"
@@ -165,11 +172,11 @@ def write_report(path: Path, title: str, sections: list[tuple[str, str]]) -> Pat
     return path
 
 
-def comparison_section(comparison: dict[str, Any]) -> str:
+def comparison_section(comparison: Comparison) -> str:
     rows = "".join(
-        f"<tr><td>{html.escape(r['item'])}</td><td>{r['before']:.3f}</td><td>{r['after']:.3f}</td>"
-        f"<td>{r['change']:+.3f}</td></tr>"
-        for r in comparison["items"]
+        f"<tr><td>{html.escape(r.item)}</td><td>{r.before:.3f}</td><td>{r.after:.3f}</td>"
+        f"<td>{r.change:+.3f}</td></tr>"
+        for r in comparison.items
     )
     return (
         f"<pre>{html.escape(comparison_text(comparison))}</pre>\n{comparison_plot(comparison)}\n"
@@ -177,7 +184,8 @@ def comparison_section(comparison: dict[str, Any]) -> str:
     )
 
 
-def verdict_section(verdict: dict[str, Any]) -> str:
+def verdict_section(verdict: Verdict | ControlNotRun | dict[str, Any]) -> str:
+    verdict = _verdict_data(verdict)
     if verdict["verdict"] == "not run":
         return f"<p>Not run: {html.escape(verdict['reason'])}</p>"
     outcome = verdict["verdict"]

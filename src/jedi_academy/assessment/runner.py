@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 from jedi_academy.assessment.administer import Administration, administer_logprob, administer_sample
 from jedi_academy.assessment.attention import plan_attention
 from jedi_academy.assessment.prompts import PROMPT_VERSION, askable_items, require_text
-from jedi_academy.assessment.summary import NO_REPORT, summarise
+from jedi_academy.assessment.summary import NO_REPORT, reported_of, summarise
 from jedi_academy.assessment.validity import judge
 from jedi_academy.errors import AcademyError, ConfigError
 from jedi_academy.instruments import load_instrument
 from jedi_academy.llm import LLM, open_llm
+from jedi_academy.results import Result
 from jedi_academy.store import Database
 from jedi_academy.store.ledger import append_record
 from jedi_academy.store.models import AssessmentRun, Checkpoint, ItemResult
@@ -24,6 +25,81 @@ if TYPE_CHECKING:
     from jedi_academy.config import Settings
 
 MODES = ("logprob", "sample")
+
+
+@dataclass(frozen=True)
+class ItemShown(Result):
+    """One item of a stored run, as ``academy assess --json`` shows it."""
+
+    item: str
+    expected: float | None
+    distribution: dict[str, float]
+    entropy_bits: float | None
+    order_sensitivity: float | None
+    option_mass: Any
+    missing_answers: int
+    probe_replies: list[Any]
+
+
+@dataclass(frozen=True)
+class AssessedRun(Result):
+    """A stored run as ``academy assess`` shows it (``--json``). ``validity``, ``reported``, ``modal`` and
+    ``attention`` are the payloads stored with the run."""
+
+    run: int
+    instrument: str
+    target: str
+    persona: str | None
+    mode: str
+    total: float | None
+    standard_error: float | None
+    standard_error_basis: str | None
+    ci_low: float | None
+    ci_high: float | None
+    validity: dict[str, Any]
+    p_positive_screen: float | None
+    reported: dict[str, Any]
+    modal: dict[str, Any]
+    missing_items: list[str]
+    mean_order_sensitivity: float | None
+    attention: dict[str, Any] | None
+    items: list[ItemShown]
+
+    @classmethod
+    def of(cls, run: AssessmentRun) -> AssessedRun:
+        """Read from the stored run (its items loaded)."""
+        return cls(
+            run=run.id,
+            instrument=run.instrument_id,
+            target=run.result["target"],
+            persona=run.persona_id,
+            mode=run.mode,
+            total=run.total,
+            standard_error=run.result.get("standard_error"),
+            standard_error_basis=run.result.get("standard_error_basis"),
+            ci_low=run.ci_low,
+            ci_high=run.ci_high,
+            validity=run.result.get("validity", {"valid": False, "reasons": []}),
+            p_positive_screen=run.result["p_positive_screen"],
+            reported=reported_of(run.result),
+            modal=run.result["modal"],
+            missing_items=run.result["missing_items"],
+            mean_order_sensitivity=run.result["mean_order_sensitivity"],
+            attention=run.result.get("attention"),
+            items=[
+                ItemShown(
+                    item=item.item_id,
+                    expected=item.expected_value,
+                    distribution=item.distribution,
+                    entropy_bits=item.entropy,
+                    order_sensitivity=item.order_sensitivity,
+                    option_mass=item.detail.get("option_mass"),
+                    missing_answers=item.n_missing,
+                    probe_replies=item.detail.get("probes", []),
+                )
+                for item in run.items
+            ],
+        )
 
 
 @dataclass

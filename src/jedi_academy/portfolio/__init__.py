@@ -5,7 +5,7 @@ Public API (imported lazily, so the CLI stays fast)::
     instance_key(data_dir) -> Ed25519PrivateKey         # created per data directory, 0600
     public_key_text(key) -> "ed25519:BASE64"
     CaseInput, SessionInput, PortfolioRequest            # the explicit input model
-    build_portfolio(database, data_dir, request, out) -> dict
+    build_portfolio(database, data_dir, request, out) -> PortfolioBuilt
     portfolio_request(database, therapist, *, include=None, exclude=None) -> PortfolioRequest
     verify_bundle(folder, public_key=None) -> VerifyReport
     recompute_problems(settings, database, folder, body, options) -> (problems, runs)
@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from jedi_academy.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from jedi_academy.portfolio.build import CaseInput, PortfolioRequest, SessionInput, build_portfolio
+    from jedi_academy.portfolio.build import (
+        CaseInput,
+        PortfolioBuilt,
+        PortfolioRequest,
+        SessionInput,
+        build_portfolio,
+    )
     from jedi_academy.portfolio.keys import instance_key, public_key_text
     from jedi_academy.portfolio.recompute import RecomputeOptions, recompute_problems
     from jedi_academy.portfolio.source import portfolio_request
@@ -26,6 +32,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "CaseInput": "build",
+    "PortfolioBuilt": "build",
     "PortfolioRequest": "build",
     "SessionInput": "build",
     "build_portfolio": "build",
@@ -40,6 +47,7 @@ _LAZY = {
 
 __all__ = [
     "CaseInput",
+    "PortfolioBuilt",
     "PortfolioRequest",
     "RecomputeOptions",
     "SessionInput",

@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio import figures
 from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text, sign
 from jedi_academy.portfolio.statement import STATEMENT
+from jedi_academy.results import Result, plain
 from jedi_academy.store import ArtifactStore, Database, ledger
 from jedi_academy.store.models import Artifact, AssessmentRun, Checkpoint, DatasetVersion
 
@@ -76,6 +77,62 @@ class PortfolioRequest:
 
 
 LEFT_OUT_REASONS = ("excluded by the therapist", "no baseline", "uncontrolled")
+
+
+@dataclass(frozen=True)
+class LeftOut(Result):
+    """A case of the therapist's not published, and why (shown to the builder only; the body seals the
+    reason alone)."""
+
+    case: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChainHead(Result):
+    """The ledger entry a portfolio's chain ends at (the head signed into the heads file)."""
+
+    seq: int
+    entry_sha256: str
+
+
+@dataclass(frozen=True)
+class PortfolioBuilt(Result):
+    """What ``build_portfolio`` wrote; ``as_dict()`` is ``academy portfolio build --json``.
+
+    ``document`` is the signed ``portfolio.json`` itself: data (hashed and signed byte for byte), carried for
+    callers that read the bundle's figures, and not part of the JSON summary."""
+
+    out: str
+    cases: list[str]
+    left_out: list[LeftOut]
+    records: int
+    head: ChainHead
+    signer: str
+    reference_missing: str | None
+    document: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.document["body"]
+        return body
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.name != "document"}
+
+    @classmethod
+    def of(cls, document: dict[str, Any], out: Path, left_out: list[tuple[str, str]]) -> PortfolioBuilt:
+        body = document["body"]
+        return cls(
+            out=str(out),
+            cases=[c["case"] for c in body["cases"]],
+            left_out=[LeftOut(case, reason) for case, reason in left_out],
+            records=len(body["records"]),
+            head=ChainHead(**body["chain"]["head"]),
+            signer=body["instance"]["fingerprint"],
+            reference_missing=body["reference"]["missing"],
+            document=document,
+        )
 
 
 def selection_block(published: int, opened: int, left_out: list[dict[str, str]]) -> dict[str, Any]:
@@ -311,15 +368,17 @@ def build_portfolio(
     request: PortfolioRequest,
     out: Path,
     instance: InstanceSettings | None = None,
-) -> dict[str, Any]:
-    """Build, sign, verify and write the bundle into ``out`` (a new or empty folder); returns the document.
+) -> PortfolioBuilt:
+    """Build, sign, verify and write the bundle into ``out`` (a new or empty folder); returns what it wrote
+    (with the signed document).
 
     Under the data directory's writer lock: the chain head it signs and the instance key it may create must
     not change under another writer (the web app's "build portfolio" is refused alike while one runs)."""
     from jedi_academy.store.lock import data_dir_lock
 
     with data_dir_lock(data_dir, "portfolio build"):
-        return _build_locked(database, data_dir, request, out, instance)
+        document = _build_locked(database, data_dir, request, out, instance)
+    return PortfolioBuilt.of(document, out, request.left_out)
 
 
 def _build_locked(

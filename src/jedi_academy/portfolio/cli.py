@@ -33,16 +33,13 @@ def register_commands(commands: CommandRegistry) -> None:
 @keys_app.command("show")
 def keys_show(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Print the instance's public key (the private key is created on first use, 0600)."""
-    from jedi_academy.portfolio.keys import fingerprint, instance_key, key_path, public_key_text
+    from jedi_academy.portfolio.keys import show_key
 
-    settings = _settings(ctx)
-    public = public_key_text(instance_key(settings.data_dir))
-    shown = {
-        "public_key": public,
-        "fingerprint": fingerprint(public),
-        "private_key_file": str(key_path(settings.data_dir)),
-    }
-    typer.echo(json.dumps(shown, indent=2) if as_json else f"{public}\nfingerprint {shown['fingerprint']}")
+    shown = show_key(_settings(ctx).data_dir)
+    if as_json:
+        print_json(shown)
+    else:
+        typer.echo(f"{shown.public_key}\nfingerprint {shown.fingerprint}")
 
 
 @keys_app.command("trust")
@@ -56,8 +53,10 @@ def keys_trust(
     from jedi_academy.portfolio.trust import trust_key
 
     entry = trust_key(_settings(ctx).data_dir, key, name)
-    shown = f"trusted {entry['fingerprint']} as {entry['name']}"
-    typer.echo(json.dumps(entry, indent=2) if as_json else shown)
+    if as_json:
+        print_json(entry)
+    else:
+        typer.echo(f"trusted {entry.fingerprint} as {entry.name}")
 
 
 @ledger_app.command("verify")
@@ -69,7 +68,7 @@ def ledger_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with _database(ctx).session() as session:
         report = check_ledger(session, settings.data_dir)
     if as_json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")
@@ -100,7 +99,7 @@ def ledger_head(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with _database(ctx).session() as session:
         head = seal_head(session, settings.data_dir)
     if as_json:
-        print_json(head.as_dict())
+        print_json(head)
     else:
         typer.echo(f"head {head.seq} {head.entry_sha256}")
         typer.echo(f"signed {head.signed_at} by {head.public_key}: {head.signature}")
@@ -113,7 +112,10 @@ def ledger_backfill(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from jedi_academy.portfolio.heads import backfill
 
     added = backfill(_database(ctx), _settings(ctx).data_dir)
-    typer.echo(json.dumps({"appended": added}) if as_json else f"appended {added} entries")
+    if as_json:
+        typer.echo(json.dumps(added.as_dict()))  # one line, as before
+    else:
+        typer.echo(f"appended {added.appended} entries")
 
 
 @portfolio_app.command("build")
@@ -148,27 +150,17 @@ def portfolio_build(
     request = portfolio_request(
         database, therapist, include=cases, exclude=exclude, with_adapters=with_adapters
     )
-    document = build_portfolio(database, settings.data_dir, request, out, settings.instance)
-    body = document["body"]
-    summary = {
-        "out": str(out),
-        "cases": [c["case"] for c in body["cases"]],
-        "left_out": [{"case": case, "reason": reason} for case, reason in request.left_out],
-        "records": len(body["records"]),
-        "head": body["chain"]["head"],
-        "signer": body["instance"]["fingerprint"],
-        "reference_missing": body["reference"]["missing"],
-    }
+    built = build_portfolio(database, settings.data_dir, request, out, settings.instance)
     if as_json:
-        print_json(summary)
+        print_json(built)
     else:
         typer.echo(
-            f"portfolio of {body['therapist']['name']}: {len(body['cases'])} case(s) -> {out / 'index.html'}"
+            f"portfolio of {request.therapist_name}: {len(built.cases)} case(s) -> {out / 'index.html'}"
         )
-        for case, reason in request.left_out:
-            typer.echo(f"left out {case}: {reason}")
-        if body["reference"]["missing"]:
-            typer.echo(f"reference class missing: {body['reference']['missing']}")
+        for left in built.left_out:
+            typer.echo(f"left out {left.case}: {left.reason}")
+        if built.reference_missing:
+            typer.echo(f"reference class missing: {built.reference_missing}")
 
 
 @portfolio_app.command("verifier")
@@ -178,23 +170,14 @@ def portfolio_verifier(
     as_json: JsonOption = False,
 ) -> None:
     """Write a self-contained verifier page with this instance's key and name built in, for browsers."""
-    import os
-    import tempfile
-
-    from jedi_academy.portfolio.keys import fingerprint, instance_key, public_key_text
-    from jedi_academy.portfolio.render import render_verifier
+    from jedi_academy.portfolio.keys import write_verifier
 
     settings = _settings(ctx)
-    public = public_key_text(instance_key(settings.data_dir))
-    page = render_verifier(public, settings.instance.name, settings.instance.url)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".verifier-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(page)
-    os.chmod(tmp, 0o644)  # a page to publish
-    os.replace(tmp, out)
-    shown = {"out": str(out), "fingerprint": fingerprint(public), "instance": settings.instance.name}
-    typer.echo(json.dumps(shown, indent=2) if as_json else f"verifier for {fingerprint(public)} -> {out}")
+    written = write_verifier(settings.data_dir, out, settings.instance.name, settings.instance.url)
+    if as_json:
+        print_json(written)
+    else:
+        typer.echo(f"verifier for {written.fingerprint} -> {written.out}")
 
 
 @portfolio_app.command("verify")
@@ -259,7 +242,7 @@ def portfolio_verify(
         report.problems.extend(problems)
         report.checked["recomputed_runs"] = runs
     if as_json:
-        print_json(report.as_dict())
+        print_json(report)
     else:
         for problem in report.problems:
             typer.echo(f"FAIL {problem}")

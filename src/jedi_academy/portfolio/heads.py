@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,22 +19,30 @@ from sqlalchemy.orm import Session
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio.keys import instance_key, parse_public_key, public_key_text, sign, signature_valid
-from jedi_academy.store import ledger
+from jedi_academy.results import Result
+from jedi_academy.store import Database, ledger
 
 HEAD_FORMAT = "jedi-academy-ledger-head/1"
 HEADS_FILE = "ledger-heads.jsonl"
 
 
 @dataclass(frozen=True)
-class SignedHead:
+class SignedHead(Result):
+    """A signed head: one line of the heads file, ``academy ledger head --json`` and a portfolio's
+    ``chain.signed_head`` (its ``as_dict()`` is that data, so its fields never change)."""
+
     seq: int
     entry_sha256: str
     signed_at: str
     public_key: str
     signature: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+@dataclass(frozen=True)
+class Backfilled(Result):
+    """``academy ledger backfill --json``: how many entries were appended."""
+
+    appended: int
 
 
 def head_message(seq: int, entry_sha256: str, signed_at: str, public_key: str) -> bytes:
@@ -121,7 +129,7 @@ def seal_head(session: Session, data_dir: Path, *, check_records: bool = True) -
     return head
 
 
-def backfill(database: Any, data_dir: Path) -> int:
+def backfill(database: Database, data_dir: Path) -> Backfilled:
     """Enter the records that never had an entry, in one transaction under the data directory's writer lock
     (the chain must not grow under another writer's feet); refused once the instance has a signed head,
     because every record made since joined the chain when it was made, so one without an entry now lost it."""
@@ -135,7 +143,7 @@ def backfill(database: Any, data_dir: Path) -> int:
                 "run `academy ledger verify` to see which records have no entry",
             )
         with database.session() as session:
-            return ledger.append_existing(session)
+            return Backfilled(ledger.append_existing(session))
 
 
 def has_sealed_head(data_dir: Path) -> bool:

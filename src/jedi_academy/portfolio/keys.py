@@ -12,6 +12,7 @@ import hashlib
 import os
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -19,9 +20,28 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.results import Result
 
 KEY_FILE = "instance-ed25519.pem"
 PUBLIC_PREFIX = "ed25519:"
+
+
+@dataclass(frozen=True)
+class InstanceKey(Result):
+    """The instance's public key as ``academy keys show --json`` prints it."""
+
+    public_key: str
+    fingerprint: str
+    private_key_file: str
+
+
+@dataclass(frozen=True)
+class VerifierWritten(Result):
+    """The verifier page ``academy portfolio verifier`` wrote (``--json``)."""
+
+    out: str
+    fingerprint: str
+    instance: str
 
 
 def key_path(data_dir: Path) -> Path:
@@ -67,6 +87,32 @@ def instance_key(data_dir: Path, *, create: bool = True) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise AcademyError(f"the instance key {path} is not an Ed25519 key")
     return key
+
+
+def show_key(data_dir: Path) -> InstanceKey:
+    """The instance's public key (the private key is created on first use)."""
+    public = public_key_text(instance_key(data_dir))
+    return InstanceKey(public, fingerprint(public), str(key_path(data_dir)))
+
+
+def write_verifier(data_dir: Path, out: Path, name: str, url: str) -> VerifierWritten:
+    """Write the self-contained verifier page with this instance's key, name and address built in
+    (atomically, 0644: a page to publish)."""
+    from jedi_academy.portfolio.render import render_verifier
+
+    public = public_key_text(instance_key(data_dir))
+    page = render_verifier(public, name, url)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".verifier-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return VerifierWritten(str(out), fingerprint(public), name)
 
 
 def public_key_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:

@@ -10,12 +10,23 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from jedi_academy.errors import AcademyError
 from jedi_academy.portfolio.keys import fingerprint, parse_public_key, public_key_text
+from jedi_academy.results import Result
 
 TRUST_FILE = "trusted.json"
+
+
+@dataclass(frozen=True)
+class TrustedKey(Result):
+    """One entry of the trust store (``academy keys trust --json``)."""
+
+    name: str
+    public_key: str
+    fingerprint: str
 
 
 def trust_path(data_dir: Path) -> Path:
@@ -34,14 +45,14 @@ def trusted_keys(data_dir: Path) -> dict[str, str]:
         raise AcademyError(f"{path}: not a trust store ({exc})", "fix or remove the file") from exc
 
 
-def trust_key(data_dir: Path, key: str, name: str) -> dict[str, str]:
+def trust_key(data_dir: Path, key: str, name: str) -> TrustedKey:
     """Add (or rename) a trusted key; returns its entry."""
     if not name.strip():
         raise AcademyError("--name must not be empty")
     public = public_key_text(parse_public_key(key))
     known = trusted_keys(data_dir)
     known[public] = name.strip()
-    entries = [{"name": n, "public_key": k, "fingerprint": fingerprint(k)} for k, n in sorted(known.items())]
+    entries = [TrustedKey(n, k, fingerprint(k)).as_dict() for k, n in sorted(known.items())]
     path = trust_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".trusted-")  # 0600
@@ -54,4 +65,4 @@ def trust_key(data_dir: Path, key: str, name: str) -> dict[str, str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return {"name": name.strip(), "public_key": public, "fingerprint": fingerprint(public)}
+    return TrustedKey(name.strip(), public, fingerprint(public))

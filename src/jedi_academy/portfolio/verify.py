@@ -33,12 +33,16 @@ from jedi_academy.portfolio.build import (
     selection_block,
 )
 from jedi_academy.portfolio.keys import fingerprint, parse_public_key, public_key_text, signature_valid
+from jedi_academy.results import Result
 from jedi_academy.store import ledger
 from jedi_academy.store.artifacts import sha256_tree
 
 
 @dataclass
-class VerifyReport:
+class VerifyReport(Result):
+    """What ``verify_bundle`` found; ``as_dict()`` is ``academy portfolio verify --json`` (with the verdict).
+    Mutable while the checks run: each appends its problems and counts."""
+
     folder: str
     problems: list[str] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, object_session
 
+from jedi_academy.results import Result
 from jedi_academy.store.models import (
     AssessmentRun,
     Checkpoint,
@@ -424,7 +425,9 @@ def append_existing(session: Session, kinds: Iterable[str] | None = None) -> int
 
 
 @dataclass
-class ChainReport:
+class ChainReport(Result):
+    """What a walk of the chain found; ``as_dict()`` is ``academy ledger verify --json``."""
+
     entries: int = 0
     head_sha256: str = GENESIS
     head_seq: int = 0

@@ -14,13 +14,16 @@ import re
 import secrets
 import shutil
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jedi_academy.errors import AcademyError
+from jedi_academy.results import Result
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
+    from jedi_academy.portfolio.build import ChainHead
     from jedi_academy.store import Database
 
 POINTER = "current"
@@ -46,17 +49,31 @@ def current_bundle(settings: Settings, therapist_id: str) -> Path | None:
     return bundle
 
 
-def bundle_summary(bundle: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BundleSummary(Result):
+    """What the portfolio page shows about a built bundle."""
+
+    generated_at: str
+    cases: list[str]
+    records: int
+    fingerprint: str
+    head: ChainHead
+    reference_missing: str | None
+
+
+def bundle_summary(bundle: Path) -> BundleSummary:
     """What the page shows about a built bundle (read from its signed document)."""
+    from jedi_academy.portfolio.build import ChainHead
+
     body = json.loads((bundle / "portfolio.json").read_text(encoding="utf-8"))["body"]
-    return {
-        "generated_at": body["generated_at"],
-        "cases": [case["case"] for case in body["cases"]],
-        "records": len(body["records"]),
-        "fingerprint": body["instance"]["fingerprint"],
-        "head": body["chain"]["head"],
-        "reference_missing": body["reference"]["missing"],
-    }
+    return BundleSummary(
+        generated_at=body["generated_at"],
+        cases=[case["case"] for case in body["cases"]],
+        records=len(body["records"]),
+        fingerprint=body["instance"]["fingerprint"],
+        head=ChainHead(**body["chain"]["head"]),
+        reference_missing=body["reference"]["missing"],
+    )
 
 
 def build_for(settings: Settings, database: Database, therapist_id: str) -> Path:

@@ -3,7 +3,7 @@
 FastAPI resolves the routes' annotations at runtime: no postponed annotations in this module."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -22,8 +22,10 @@ def register_routes(routes: "Routes") -> None:
     app = routes.app
     database = routes.database
     settings = routes.settings
-    Me = routes.Me
-    Post = routes.Post
+    # the same dependencies as ``routes.Me``/``routes.Post``, spelled as local aliases so that mypy sees a
+    # Visitor (``Routes`` holds them as values, which a type checker cannot use as annotations)
+    Me = Annotated[Visitor, *routes.Me.__metadata__]
+    Post = Annotated[Visitor, *routes.Post.__metadata__]
     page = routes.page
     redirect = routes.redirect
 
