@@ -74,8 +74,8 @@ def _sorted_nucleus(probabilities: Any, top_p: float) -> Any:
     import torch
 
     values, index = probabilities.sort(dim=-1, descending=True)
-    inside = (values.cumsum(-1) - values < top_p).to(probabilities.dtype)
-    return torch.zeros_like(probabilities).scatter(1, index, inside)
+    inside = values.cumsum(-1) - values < top_p
+    return torch.zeros_like(probabilities, dtype=torch.bool).scatter(1, index, inside)
 
 
 @pytest.mark.parametrize("spread", [0.05, 1.1, 4.0, 30.0])  # flat (the tiny model's), middling, peaked
@@ -90,6 +90,7 @@ def test_the_nucleus_found_by_bands_is_the_one_a_full_sort_finds(spread: float) 
     for top_p in (0.05, 0.5, 0.9, 0.95, 0.999):
         found = nucleus(probabilities, top_p)
         assert torch.equal(found, _sorted_nucleus(probabilities, top_p)), (spread, top_p)
+        assert torch.equal(nucleus(probabilities, top_p, logits), found)  # banded by the logits alike
         assert bool((found.sum(-1) >= 1).all())  # the most probable token always stays
 
 

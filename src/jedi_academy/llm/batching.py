@@ -105,9 +105,10 @@ def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
     params = rows[0].request.params
     if params.temperature == 0:
         return [int(token) for token in scores.argmax(-1).tolist()]
-    probabilities = (scores / params.temperature).softmax(-1)
+    scaled = scores / params.temperature
+    probabilities = scaled.softmax(-1)
     if params.top_p < 1.0:
-        probabilities = probabilities * nucleus(probabilities, params.top_p)
+        probabilities = probabilities * nucleus(probabilities, params.top_p, scaled)
     cumulative = probabilities.cumsum(-1)
     draws = torch.stack(
         [torch.rand((), generator=row.generator, device=row.generator.device) for row in rows]  # type: ignore[union-attr]
@@ -120,27 +121,32 @@ def _choose(rows: list[_Row], logits: torch.Tensor) -> list[int]:
 BUCKETS = 512  # log-probability bands per row; only the band where the nucleus ends is sorted
 
 
-def nucleus(probabilities: torch.Tensor, top_p: float) -> torch.Tensor:
+def nucleus(probabilities: torch.Tensor, top_p: float, logits: torch.Tensor | None = None) -> torch.Tensor:
     """For each row, the smallest set of most probable tokens whose mass reaches ``top_p`` (a token is kept
-    while the mass of the tokens before it, most probable first, is under ``top_p``), as a 0/1 mask.
+    while the mass of the tokens before it, most probable first, is under ``top_p``), as a boolean mask.
+    ``logits``: the scores ``probabilities`` is the softmax of (they band alike, without a logarithm).
 
     Sorting a 32,768-token vocabulary per row was most of a small model's decode step. Instead the tokens
     are grouped into equal bands of log-probability (one pass): bands above the one where the mass before
     reaches ``top_p`` are kept whole, bands below are left out, and only that one band is sorted."""
     rows, _vocab = probabilities.shape
-    logp = probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
-    high = logp.amax(-1, keepdim=True)
-    width = (high - logp.amin(-1, keepdim=True)).clamp_min(1e-6) / BUCKETS
-    band = ((high - logp) / width).floor().long().clamp_(0, BUCKETS - 1)  # 0: the most probable band
+    if logits is None:
+        logits = probabilities.clamp_min(torch.finfo(probabilities.dtype).tiny).log()
+    high = logits.amax(-1, keepdim=True)
+    # a hair over 1/BUCKETS of the range per band, so that the least probable token falls in the last band
+    scale = BUCKETS * (1 - 1e-6) / (high - logits.amin(-1, keepdim=True)).clamp_min(1e-6)
+    band = ((high - logits) * scale).long()  # 0: the most probable band (truncation is floor here)
     mass = probabilities.new_zeros((rows, BUCKETS)).scatter_add_(1, band, probabilities)
     before = mass.cumsum(-1) - mass  # the mass of the more probable bands
     boundary = (before < top_p).sum(-1, keepdim=True) - 1  # the last band that starts under top_p
-    keep = (band < boundary).to(probabilities.dtype)
-    for row in range(rows):
-        members = (band[row] == boundary[row]).nonzero().squeeze(-1)
-        values, order = probabilities[row, members].sort(descending=True)
-        start = before[row, boundary[row]]
-        keep[row, members[order]] = (start + values.cumsum(0) - values < top_p).to(keep.dtype)
+    keep = band < boundary
+    # the boundary band's tokens, most probable first, for every row at once (the others' values are -1)
+    member = band == boundary
+    values, index = torch.where(member, probabilities, -1.0).topk(int(member.sum(-1).max()), dim=-1)
+    present = values >= 0
+    weight = values.clamp_min(0)
+    inside = (before.gather(1, boundary) + weight.cumsum(-1) - weight < top_p) & present
+    keep.scatter_(1, index, torch.where(present, inside, keep.gather(1, index)))
     return keep
 
 

@@ -42,6 +42,7 @@ from jedi_academy.web.security import (
     CookieSigner,
     HeadAsGet,
     SecurityHeaders,
+    StateCookie,
     same_token,
 )
 
@@ -233,21 +234,22 @@ def create_app(
         )
         response.delete_cookie(CSRF_COOKIE, path="/")
 
-    @app.middleware("http")
-    async def anonymous_cookie(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        token = getattr(request.state, "set_csrf_cookie", None)
-        if token is not None and COOKIE not in response.headers.get("set-cookie", ""):
-            response.set_cookie(
-                CSRF_COOKIE,
-                state.signer.sign(token, salt=CSRF_COOKIE),
-                max_age=accounts.ANONYMOUS_HOURS * 3600,
-                httponly=True,
-                samesite="lax",
-                secure=config.secure_cookies,
-                path="/",
-            )
-        return response
+    def anonymous_cookie(token: str) -> bytes:
+        """The Set-Cookie header of an anonymous visitor's signed CSRF token (see ``visitor``)."""
+        response = Response()
+        response.set_cookie(
+            CSRF_COOKIE,
+            state.signer.sign(token, salt=CSRF_COOKIE),
+            max_age=accounts.ANONYMOUS_HOURS * 3600,
+            httponly=True,
+            samesite="lax",
+            secure=config.secure_cookies,
+            path="/",
+        )
+        return next(value for key, value in response.raw_headers if key == b"set-cookie")
+
+    # set after the handler, unless the response signs the visitor in (its session cookie replaces it)
+    app.add_middleware(StateCookie, attribute="set_csrf_cookie", header=anonymous_cookie, unless=COOKIE)
 
     def page(
         request: Request, template: str, who: Visitor, status: int = 200, **context: Any

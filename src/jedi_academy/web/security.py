@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from itsdangerous import BadSignature, Signer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 COOKIE = "academy_session"
@@ -100,6 +102,35 @@ class SecurityHeaders:
             route = scope.get("route")
             path = getattr(route, "path", None) or ("/static" if scope["path"].startswith("/static") else "?")
             log.info("%s %s %s %.0fms", scope["method"], path, status, (time.monotonic() - started) * 1000)
+
+
+class StateCookie:
+    """Adds the cookie a handler asked for (``request.state.<attribute>``, see ``app.visitor``) to its
+    response, unless the response sets cookie ``unless`` itself (a sign-in). Plain ASGI rather than an
+    ``@app.middleware("http")`` function: Starlette's ``BaseHTTPMiddleware`` relays a streamed reply through a
+    task group and memory streams per chunk, which was a large part of the web app's CPU under load."""
+
+    def __init__(self, app: ASGIApp, attribute: str, header: Callable[[str], bytes], unless: str) -> None:
+        self.app = app
+        self.attribute = attribute
+        self.header = header
+        self.unless = f"{unless}=".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})  # what request.state writes to
+
+        async def with_cookie(message: Message) -> None:
+            value = state.get(self.attribute) if message["type"] == "http.response.start" else None
+            if value is not None:
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"set-cookie" and v.startswith(self.unless) for k, v in headers):
+                    message = {**message, "headers": [*headers, (b"set-cookie", self.header(value))]}
+            await send(message)
+
+        await self.app(scope, receive, with_cookie)
 
 
 class HeadAsGet:

@@ -241,7 +241,7 @@ def register_routes(routes: "Routes") -> None:
                     }
                     yield f"event: done\ndata: {json.dumps(payload)}\n\n"
                     return
-                if await request.is_disconnected():
+                if not pieces and await request.is_disconnected():  # only when idle: it is not cheap
                     return
 
         return StreamingResponse(
