@@ -102,6 +102,33 @@ def _side(total: float | None, *, valid: bool = True) -> dict[str, object]:
     return {"valid": valid, "total": total, "standard_error": 0.5 if valid else None, "reasons": reasons}
 
 
+def _trajectory(baseline: dict[str, object], after: dict[str, object]) -> Any:
+    """A case view with one session on ``main`` whose loop measured ``after`` (PHQ-9)."""
+    from jedi_academy.loop.branches import BranchInfo
+    from jedi_academy.loop.trajectory import Baseline, CaseSession, CaseTrajectory, SessionLoop
+
+    loop = SessionLoop(
+        loop_id="loop-1", status="done", stopped_at=None, error=None, resume=None, checkpoint_id="ck-1",
+        parent_checkpoint_id="ck-0", dataset_id=None, scores={"phq-9": after}, change_vs_previous=None,
+        change_vs_baseline=None, therapist_effect=None, therapist_effect_reason=None,
+        control_checkpoint_id=None, uncontrolled=True, control=None,
+    )  # fmt: skip
+    session = CaseSession(
+        session_id="s-1", number=1, branch="main", checkpoint_id="ck-0", status="ended", mode="manual",
+        seed=1, turns=1, recommendations=0, accepted=0, ignored=0, invalid_preference=0, undecided=0, flags=0,
+        started_at="", archived=False, accepted_recommendations=[], ignored_recommendations=[],
+        undecided_recommendations=[], invalid_preference_recommendations=[], loop=loop,
+    )  # fmt: skip
+    return CaseTrajectory(
+        id="c-1", therapist=None, therapist_id="t-1", specialization="depression", persona_id="p-1",
+        checkpoint_id="ck-1", start_checkpoint_id="ck-0", branch="main", status="open", closed_at=None,
+        closure=None, archived=False, protocol=None, baseline_runs=None, sessions=[session], intake=None,
+        created_at="", protocol_note="", baseline=Baseline("ck-0", {"phq-9": baseline}),
+        branches=[BranchInfo("main", "ck-0", None, None)], checkpoints=[], other_runs=[], therapist_effect={},
+        cannot_conclude="",
+    )  # fmt: skip
+
+
 def test_the_reports_draw_with_the_one_renderer_and_keep_invalid_runs_off_the_axis() -> None:
     from jedi_academy.assessment.compare import Comparison, ItemChange, RunSide
     from jedi_academy.assessment.report import comparison_plot, personas_plot
@@ -132,13 +159,11 @@ def test_the_reports_draw_with_the_one_renderer_and_keep_invalid_runs_off_the_ax
     assert personas.count('<g class="point invalid series-0"') == 1 and personas.count("<circle") == 1
 
     start = {"valid": True, "total": 14.0, "ci95": [12, 16]}
-    view = {
-        "baseline": {"checkpoint_id": "ck-0", "scores": {"phq-9": start}},
-        "branches": [{"name": "main", "from_checkpoint_id": "ck-0"}],
-        "sessions": [{"number": 1, "branch": "main", "loop": {"checkpoint_id": "ck-1", "scores": {"phq-9": {
-            "valid": False, "total": None, "ci95": None, "problems": ["x"],
-            "validity": {"reasons": [{"code": "option_mass"}]}}}}}],
+    invalid = {
+        "valid": False, "total": None, "ci95": None, "problems": ["x"],
+        "validity": {"reasons": [{"code": "option_mass"}]},
     }  # fmt: skip
+    view = _trajectory(start, invalid)
     case = trajectory_plot(view, "phq-9")
     axis = int(_found(r'<line class="axis" x1="\d+" y1="(\d+)"', case))
     cross = re.search(r'<g class="point invalid[^>]*><path d="M[\d.]+,([\d.]+)', case)
