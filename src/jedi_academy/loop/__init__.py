@@ -11,7 +11,7 @@ Public API (imported lazily, so the CLI stays fast)::
     case_trajectory(database, case_id, data_dir=None) -> CaseTrajectory, case_tree(...) -> CaseTree
     loop.branches.branch_case(...)
     write_case_report(database, case_id, path)
-    run_experiment(settings, specialization, sessions=..., personas=...)
+    run_experiment(settings, specialization, sessions=..., personas=...) -> ExperimentReport
 """
 
 from __future__ import annotations

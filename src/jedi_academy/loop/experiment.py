@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -42,6 +43,7 @@ from jedi_academy.loop.experiment_plan import (
     power_note,
     training_budget,
 )
+from jedi_academy.results import Result
 from jedi_academy.store import open_database
 from jedi_academy.store.models import (
     Case,
@@ -208,7 +210,7 @@ def run_experiment(
     allow_underpowered: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
     context: Any = None,
-) -> dict[str, Any]:
+) -> ExperimentReport:
     """Under the data directory's writer lock (it replays sessions and runs loops, which take it again).
     ``personas`` defaults to the fewest the design's tests need (:func:`needed_personas`)."""
     from jedi_academy.store import data_dir_lock
@@ -238,7 +240,7 @@ def _run_experiment(
     power: str | None,
     progress: Callable[[int, int, str], None] | None,
     context: Any,
-) -> dict[str, Any]:
+) -> ExperimentReport:
     from jedi_academy.loop.run import LoopContext, LoopOptions, run_loop
     from jedi_academy.sessions import ModelPool, SessionOptions
 
@@ -464,6 +466,30 @@ def _acceptance(database: Any, cases: dict[tuple[str, str], str | None]) -> dict
             for arm, (a, d, n) in counts.items()}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ExperimentReport(Result):
+    """``academy experiment therapists --json`` (and a queued experiment job's result). The per-case rows,
+    per-arm outcomes and tests inside stay the JSON shapes they are stored as."""
+
+    experiment: dict[str, Any]  # the design: specialization, sessions, personas, arms, seed, budget, key
+    start_checkpoint_id: str
+    arms: list[str]
+    personas: list[str]
+    budget: dict[str, Any]
+    underpowered: bool
+    power: str
+    primary_instrument: str
+    cases: list[dict[str, Any]]
+    outcomes: dict[str, Any]  # per instrument, per arm, per persona: the mean improvement
+    ordering: dict[str, Any]  # Page's L over skilled > placebo > harmful
+    comparisons: list[dict[str, Any]]  # the Holm-corrected pairs
+    no_valid_measurements: str | None
+    acceptance: dict[str, Any] | None
+    warnings: list[str]
+    note: str
+    cannot_conclude: str
+
+
 def analyse(
     database: Any,
     args: dict[str, Any],
@@ -471,7 +497,7 @@ def analyse(
     steps_done: dict[tuple[str, str], list[dict[str, Any]]],
     instruments: list[str],
     power: str | None,
-) -> dict[str, Any]:
+) -> ExperimentReport:
     arms = args["arms"]
     primary = instruments[0]
     case_rows = []
@@ -503,65 +529,65 @@ def analyse(
         for row in case_rows
         if row["arm"] != LOOP_ONLY and row["train_conversations_added"] == 0
     ]
-    return {
-        "experiment": args,
-        "start_checkpoint_id": args["start_checkpoint_id"],
-        "arms": arms,
-        "personas": args["personas"],
-        "budget": args["budget"],
-        "underpowered": power is not None,
-        "power": power or f"{len(args['personas'])} personas: every test can reach p < 0.05",
-        "primary_instrument": primary,
-        "cases": case_rows,
-        "outcomes": outcomes,
-        "ordering": ordering,
-        "comparisons": pairs,
-        "no_valid_measurements": invalid,
-        "acceptance": _acceptance(database, cases) if invalid is None else None,
-        "warnings": warnings,
-        "note": TINY_NOTE,
-        "cannot_conclude": (
+    return ExperimentReport(
+        experiment=args,
+        start_checkpoint_id=args["start_checkpoint_id"],
+        arms=arms,
+        personas=args["personas"],
+        budget=args["budget"],
+        underpowered=power is not None,
+        power=power or f"{len(args['personas'])} personas: every test can reach p < 0.05",
+        primary_instrument=primary,
+        cases=case_rows,
+        outcomes=outcomes,
+        ordering=ordering,
+        comparisons=pairs,
+        no_valid_measurements=invalid,
+        acceptance=_acceptance(database, cases) if invalid is None else None,
+        warnings=warnings,
+        note=TINY_NOTE,
+        cannot_conclude=(
             "scripted therapists test the patient model, not a therapist: a difference says the simulated "
             "patients respond to what is said; no difference (or placebo or loop-only matching skilled) says "
             "their improvement would not be evidence of a therapist's skill"
         ),
-    }
+    )
 
 
-def render_experiment(result: dict[str, Any]) -> str:
-    setup = result["experiment"]
-    budget = result["budget"]
+def render_experiment(result: ExperimentReport) -> str:
+    setup = result.experiment
+    budget = result.budget
     lines = [
-        f"experiment {setup['key']}: {setup['specialization']}, {len(result['personas'])} persona(s), "
-        f"{setup['sessions']} session(s), arms {', '.join(result['arms'])}",
-        f"start checkpoint {result['start_checkpoint_id']} for every case; each loop iteration trains "
+        f"experiment {setup['key']}: {setup['specialization']}, {len(result.personas)} persona(s), "
+        f"{setup['sessions']} session(s), arms {', '.join(result.arms)}",
+        f"start checkpoint {result.start_checkpoint_id} for every case; each loop iteration trains "
         f"{budget['steps']} step(s), batch {budget['batch_size']}; the arms share each persona's seeds",
     ]
-    if result["underpowered"]:
-        lines.append(result["power"].replace("underpowered:", "UNDERPOWERED:", 1))
-    for row in result["cases"]:
+    if result.underpowered:
+        lines.append(result.power.replace("underpowered:", "UNDERPOWERED:", 1))
+    for row in result.cases:
         added = row["train_conversations_added"]
         lines.append(
             f"  {row['arm']:<9} {row['persona_id']}  {row['case_id'] or '(no case)'}  "
             f"{row['start_checkpoint_id']} -> {row['checkpoints'][-1]}  {row['train_steps']} step(s), "
             f"+{'?' if added is None else added} training conversation(s)"
         )
-    lines.extend(f"warning: {w}" for w in result["warnings"])
-    if result["no_valid_measurements"]:
-        lines.append(result["no_valid_measurements"])
+    lines.extend(f"warning: {w}" for w in result.warnings)
+    if result.no_valid_measurements:
+        lines.append(result.no_valid_measurements)
     else:
-        primary = result["primary_instrument"]
-        for arm, by_persona in result["outcomes"][primary].items():
+        primary = result.primary_instrument
+        for arm, by_persona in result.outcomes[primary].items():
             shown = ", ".join(f"{p} {v:+.2f}" for p, v in by_persona.items())
             lines.append(f"  {primary} improvement, persona means over valid sessions, {arm}: {shown}")
-        lines.append(f"  ordering skilled > placebo > harmful: {result['ordering']['verdict']}")
-        for row in result["comparisons"]:
+        lines.append(f"  ordering skilled > placebo > harmful: {result.ordering['verdict']}")
+        for row in result.comparisons:
             lines.append(f"  {row['a']} vs {row['b']}: {row['verdict']}")
-        for arm, rates in (result["acceptance"] or {}).items():
+        for arm, rates in (result.acceptance or {}).items():
             rate = "-" if rates["rate"] is None else f"{rates['rate']:.0%}"
             interval = rates["ci95"]
             ci = f" (95% CI {interval[0]:.0%}-{interval[1]:.0%})" if interval else ""
             lines.append(f"  {arm}: accepted {rates['accepted']}/{rates['decided']} = {rate}{ci}")
-    lines.append(f"note: {result['note']}")
-    lines.append(f"cannot conclude: {result['cannot_conclude']}")
+    lines.append(f"note: {result.note}")
+    lines.append(f"cannot conclude: {result.cannot_conclude}")
     return "\n".join(lines)
