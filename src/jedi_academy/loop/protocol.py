@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jedi_academy.assessment.protocol import NO_PROTOCOL, Protocol, case_protocol, make_protocol
 from jedi_academy.results import Result, plain
+from jedi_academy.sessions.views import CaseView
 
 if TYPE_CHECKING:
     from jedi_academy.config import Settings
@@ -57,27 +58,10 @@ def measure_with_protocol(
 
 
 @dataclass(frozen=True)
-class CaseOpened(Result):
-    """An opened case (``academy case open --json``): the case's record (``sessions.records.case_json``'s
-    fields) with its baseline, instrument -> measurement (``loop.reassess.measurement_json``)."""
+class CaseOpened(CaseView[int]):
+    """An opened case (``academy case open --json``): the case's record (the sessions stage's ``CaseView``)
+    with its baseline, instrument -> measurement (``loop.reassess.measurement_json``)."""
 
-    id: str
-    therapist: str | None
-    therapist_id: str
-    specialization: str
-    persona_id: str
-    checkpoint_id: str
-    start_checkpoint_id: str
-    branch: str
-    status: str
-    closed_at: str | None
-    closure: dict[str, Any] | None
-    archived: bool
-    protocol: dict[str, Any] | None
-    baseline_runs: dict[str, int] | None  # instrument -> run id, as stored on the case
-    sessions: int
-    intake: dict[str, Any]
-    created_at: str
     baseline_run_ids: dict[str, int] | None  # the same, under the name `case open --json` has always used
     baseline: dict[str, dict[str, Any]]
 

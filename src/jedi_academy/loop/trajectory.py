@@ -21,6 +21,7 @@ from jedi_academy.loop.branches import MAIN, BranchInfo, branch_steps, case_bran
 from jedi_academy.loop.control_view import CANNOT_CONCLUDE, case_line_effect, loop_control_view
 from jedi_academy.loop.protocol import protocol_view
 from jedi_academy.results import Result, plain
+from jedi_academy.sessions.views import CaseView, SessionSummary
 from jedi_academy.store.models import (
     AssessmentRun,
     Checkpoint,
@@ -71,26 +72,10 @@ class SessionLoop(Result):
 
 
 @dataclass(frozen=True)
-class CaseSession(Result):
+class CaseSession(SessionSummary):
     """One session in the case view: the sessions stage's summary, the recommendations by decision and its
     loop (None: no loop yet)."""
 
-    session_id: str
-    number: int
-    branch: str
-    checkpoint_id: str
-    status: str
-    mode: str
-    seed: int
-    turns: int
-    recommendations: int
-    accepted: int
-    ignored: int
-    invalid_preference: int
-    undecided: int
-    flags: int
-    started_at: str
-    archived: bool
     accepted_recommendations: list[str]
     ignored_recommendations: list[str]
     undecided_recommendations: list[str]
@@ -116,28 +101,11 @@ class CaseCheckpoint(Result):
 
 
 @dataclass(frozen=True)
-class CaseTrajectory(Result):
+class CaseTrajectory(CaseView[list[CaseSession]]):
     """``academy case show --json`` and the web case page: the sessions stage's case view (its first
     fields), the protocol, the baseline, the branches, the sessions with their loops and the checkpoint chain.
     """
 
-    id: str
-    therapist: str | None
-    therapist_id: str
-    specialization: str
-    persona_id: str
-    checkpoint_id: str
-    start_checkpoint_id: str
-    branch: str  # the case's current branch
-    status: str
-    closed_at: str | None
-    closure: dict[str, Any] | None
-    archived: bool
-    protocol: dict[str, Any] | None  # None: opened before protocols
-    baseline_runs: dict[str, Any] | None
-    sessions: list[CaseSession]
-    intake: dict[str, Any] | None
-    created_at: str
     protocol_note: str
     baseline: Baseline
     branches: list[BranchInfo]

@@ -57,8 +57,9 @@ class SessionSummary(Result):
     archived: bool
 
 
-# A case's ``sessions``: their number in lists (``CaseView[int]``), the sessions themselves in ``case show``.
-Sessions = TypeVar("Sessions", int, list[SessionSummary])
+# A case's ``sessions``: their number in lists (``CaseView[int]``), the sessions themselves in ``case show``
+# (``CaseView[list[SessionSummary]]``; the loop's case view extends each summary: ``loop.trajectory``).
+Sessions = TypeVar("Sessions")
 
 
 @dataclass(frozen=True)
