@@ -74,7 +74,6 @@ class _Row:
             seed = request.params.seed
             self.generator.manual_seed(seed if seed is not None else int(torch.seed()))
         self.steps = 0
-        self.chosen: list[int] = []  # every token drawn for the row (EOS included)
         self.finished = False
 
     @property
@@ -85,7 +84,6 @@ class _Row:
         if self.finished:
             return
         self.steps += 1
-        self.chosen.append(token)
         try:
             self.streamer.put(torch.tensor([token]))
         except BaseException as exc:  # the caller's sink refused (cancelled): this row only
@@ -236,8 +234,9 @@ class PrefixCache:
         self._kept.move_to_end(key)
         self.hits += 1
         self.reused_tokens += shared
-        layers = [(k[:, :, :shared], v[:, :, :shared]) for k, v in self._kept[key].layers]
-        return shared, _new_cache([(k.clone(), v.clone()) for k, v in layers])
+        return shared, _new_cache(
+            [(k[:, :, :shared].clone(), v[:, :, :shared].clone()) for k, v in self._kept[key].layers]
+        )
 
 
 class BatchingLLM:
@@ -533,10 +532,12 @@ class _Batch:
                 self._keep_prefix(index, row)
 
     def _keep_prefix(self, index: int, row: _Row) -> None:
-        """The finished row's keys and values (its real tokens are the rightmost of its cache row)."""
+        """The finished row's keys and values: its real tokens are the rightmost of its cache row, the prompt
+        and the reply's tokens but the last drawn (never fed back; an end-of-sequence token is not a reply
+        token), so the first ``cached`` of ``row.tokens``."""
         assert self.prefixes is not None and self.mask is not None
         cached = int(self.mask[index].sum())
-        tokens = (row.request.prompt + row.chosen)[:cached]
+        tokens = row.tokens[:cached]
         layers = [
             (k[index : index + 1, :, -cached:].clone(), v[index : index + 1, :, -cached:].clone())
             for k, v in _layers(self.cache)
