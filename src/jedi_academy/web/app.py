@@ -121,8 +121,9 @@ class NotSignedIn(Exception):
 @dataclass
 class Routes:
     """What ``create_app`` hands to the route modules (``register_routes``): the app, its state, and the
-    plumbing every route shares — the sign-in and CSRF dependencies (``Me`` for a page of the signed-in
-    therapist, ``Post`` for a form it sends), page rendering, and the ownership checks that answer 404 for
+    plumbing every route shares — the sign-in and CSRF dependencies (``who: Annotated[Visitor,
+    routes.signed_in]`` for a page of the signed-in therapist, ``routes.signed_in_post`` for a form it sends),
+    page rendering, and the ownership checks that answer 404 for
     another therapist's case, session or job."""
 
     app: FastAPI
@@ -133,10 +134,7 @@ class Routes:
     templates: Jinja2Templates
     visitor: Callable[..., Visitor]
     csrf: Callable[..., Any]
-    Me: Any
-    Post: Any
-    # the same two dependencies as ``Annotated`` metadata, which mypy reads (it cannot read ``who: Me``, a
-    # variable used as a type): ``who: Annotated[Visitor, routes.signed_in]`` / ``routes.signed_in_post``
+    # dependencies as ``Annotated`` metadata, which mypy reads (it cannot read a variable used as a type)
     signed_in: Any
     signed_in_post: Any
     page: Callable[..., HTMLResponse]
@@ -216,9 +214,6 @@ def create_app(
         who: Annotated[Visitor, Depends(csrf)], _: Annotated[Visitor, Depends(therapist)]
     ) -> Visitor:
         return who
-
-    Me = Annotated[Visitor, Depends(therapist)]
-    Post = Annotated[Visitor, Depends(signed_in_csrf)]
 
     def set_login_cookie(response: Response, token: str) -> None:
         # Lax: a therapist who follows a link to the app from elsewhere arrives signed in; every POST still
@@ -334,7 +329,7 @@ def create_app(
 
     routes = Routes(
         app=app, state=state, database=database, settings=settings, config=config, templates=templates,
-        visitor=visitor, csrf=csrf, Me=Me, Post=Post, signed_in=Depends(therapist),
+        visitor=visitor, csrf=csrf, signed_in=Depends(therapist),
         signed_in_post=Depends(signed_in_csrf), page=page, redirect=redirect,
         set_login_cookie=set_login_cookie, owned_case=owned_case, owned_session=owned_session,
         owned_job=owned_job,

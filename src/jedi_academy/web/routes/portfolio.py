@@ -22,15 +22,13 @@ def register_routes(routes: "Routes") -> None:
     app = routes.app
     database = routes.database
     settings = routes.settings
-    # the same dependencies as ``routes.Me``/``routes.Post``, spelled as local aliases so that mypy sees a
-    # Visitor (``Routes`` holds them as values, which a type checker cannot use as annotations)
-    Me = Annotated[Visitor, *routes.Me.__metadata__]
-    Post = Annotated[Visitor, *routes.Post.__metadata__]
+    signed_in = routes.signed_in  # a page of the signed-in therapist
+    signed_in_post = routes.signed_in_post  # a form it sends (with its CSRF token)
     page = routes.page
     redirect = routes.redirect
 
     @app.get("/portfolio", response_class=HTMLResponse)
-    def portfolio_page(request: Request, who: Me) -> Response:
+    def portfolio_page(request: Request, who: Annotated[Visitor, signed_in]) -> Response:
         from jedi_academy.sessions import list_cases
         from jedi_academy.web.portfolio import bundle_summary, current_bundle
 
@@ -40,7 +38,7 @@ def register_routes(routes: "Routes") -> None:
         return page(request, "portfolio.html", who, built=built, feedback=feedback)
 
     @app.post("/portfolio")
-    def build_portfolio(request: Request, who: Post) -> Response:
+    def build_portfolio(request: Request, who: Annotated[Visitor, signed_in_post]) -> Response:
         from jedi_academy.web.portfolio import build_for
 
         try:
@@ -58,7 +56,7 @@ def register_routes(routes: "Routes") -> None:
         return bundle
 
     @app.get("/portfolio/view", response_class=HTMLResponse)
-    def view_portfolio(who: Me) -> Response:
+    def view_portfolio(who: Annotated[Visitor, signed_in]) -> Response:
         from jedi_academy.portfolio.render import with_linked_stylesheet
 
         html = (own_bundle(who) / "index.html").read_text(encoding="utf-8")
@@ -73,7 +71,7 @@ def register_routes(routes: "Routes") -> None:
         return Response(stylesheet(), media_type="text/css")
 
     @app.get("/portfolio/download")
-    def download_portfolio(who: Me) -> Response:
+    def download_portfolio(who: Annotated[Visitor, signed_in]) -> Response:
         from jedi_academy.web.portfolio import bundle_zip
 
         bundle = own_bundle(who)

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Form, HTTPException, Request
@@ -45,13 +45,8 @@ class SessionPage:
     tiny_teacher: bool
 
     def context(self) -> dict[str, Any]:
-        return {
-            "record": self.record,
-            "marked": self.marked,
-            "streaming": self.streaming,
-            "tiny_patient": self.tiny_patient,
-            "tiny_teacher": self.tiny_teacher,
-        }
+        """The template variables: each field as it is (the record stays an object)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def _is_tiny(model: dict[str, Any] | None) -> bool:
