@@ -50,6 +50,23 @@ def test_prompt_ids_equal_mistral_common(formatter, messages) -> None:  # type: 
     assert formatter.encode_prompt(messages) == reference_ids(messages)
 
 
+def test_a_prompt_encoded_again_comes_from_the_recent_encodings_and_callers_cannot_change_them(
+    formatter,
+) -> None:  # type: ignore[no-untyped-def]
+    messages = [{"role": "system", "content": "You are terse."}, *CONVERSATIONS[1]]
+    first = formatter.encode_prompt(messages)
+    first.append(99)  # a caller's list is its own
+    again = formatter.encode_prompt([dict(m) for m in messages])  # equal messages, other objects
+    assert again == reference_ids(messages) and again is not first
+    key = formatter._recent.key(messages)
+    assert formatter._recent.get(key) == again  # kept: the second call did not encode
+    changed = [*messages[:-1], {"role": "user", "content": "And of Spain?"}]
+    assert formatter.encode_prompt(changed) == reference_ids(changed)
+    with pytest.raises(AcademyError, match="role 'patient'"):  # only valid conversations are kept
+        formatter.encode_prompt([{"role": "patient", "content": "hi"}])
+    assert formatter._recent.get(formatter._recent.key([{"role": "patient", "content": "hi"}])) is None
+
+
 def test_documented_example_and_system_prompt_placement(formatter) -> None:  # type: ignore[no-untyped-def]
     ids = formatter.encode_prompt(CONVERSATIONS[1])
     assert len(ids) == 24

@@ -7,6 +7,8 @@ template; a model with neither gets a clear error.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +51,44 @@ def _assistant_weights(messages: Sequence[Message]) -> list[bool]:
     return weights
 
 
+class _RecentEncodings:
+    """The last few prompts encoded, by content: a session's prompt is encoded to count its tokens and then
+    again, the same messages, to generate; a long one takes milliseconds each time."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._kept: OrderedDict[tuple[Any, ...], tuple[int, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(messages: Sequence[Message]) -> tuple[Any, ...] | None:
+        """None for messages that cannot be a key (not plain text: validation will say what is wrong)."""
+        try:
+            key = tuple(tuple(sorted(message.items())) for message in messages)
+            hash(key)
+        except (TypeError, AttributeError):
+            return None
+        return key
+
+    def get(self, key: tuple[Any, ...] | None) -> list[int] | None:
+        if key is None:
+            return None
+        with self._lock:
+            ids = self._kept.get(key)
+            if ids is None:
+                return None
+            self._kept.move_to_end(key)
+            return list(ids)
+
+    def put(self, key: tuple[Any, ...] | None, ids: list[int]) -> None:
+        if key is None:
+            return
+        with self._lock:
+            self._kept[key] = tuple(ids)
+            while len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+
+
 def _check_prefix(prompt: list[int], full: list[int], what: str) -> None:
     if full[: len(prompt)] != prompt:
         raise AcademyError(
@@ -79,6 +119,7 @@ class MistralCommonFormatter:
         # mistral-common has no pad id for SentencePiece models; 0 (<unk>) never appears in real text.
         self.pad_id = raw.pad_id if raw.pad_id is not None and raw.pad_id >= 0 else 0
         self.vocab_size = raw.n_words
+        self._recent = _RecentEncodings()
 
     @staticmethod
     def _to_request(messages: Sequence[Message]) -> Any:
@@ -97,8 +138,13 @@ class MistralCommonFormatter:
             raise AcademyError(f"conversation rejected by the Mistral chat format: {exc}") from exc
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
-        validate_conversation(list(messages))
-        return self._encode(self._serving, messages)
+        key = self._recent.key(messages)
+        ids = self._recent.get(key)
+        if ids is None:
+            validate_conversation(list(messages))
+            ids = self._encode(self._serving, messages)
+            self._recent.put(key, ids)
+        return ids
 
     def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
         if not reply:
@@ -182,6 +228,7 @@ class HFTemplateFormatter:
         self.eos_id = self._tok.eos_token_id
         self.pad_id = self._tok.pad_token_id if self._tok.pad_token_id is not None else self.eos_id
         self.vocab_size = len(self._tok)
+        self._recent = _RecentEncodings()
 
     def _apply(self, messages: Sequence[Message], **kwargs: Any) -> list[int]:
         ids = self._tok.apply_chat_template(list(messages), tokenize=True, return_dict=False, **kwargs)
@@ -190,8 +237,13 @@ class HFTemplateFormatter:
         return [int(i) for i in ids]
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
-        validate_conversation(list(messages))
-        return self._apply(messages, add_generation_prompt=True)
+        key = self._recent.key(messages)
+        ids = self._recent.get(key)
+        if ids is None:
+            validate_conversation(list(messages))
+            ids = self._apply(messages, add_generation_prompt=True)
+            self._recent.put(key, ids)
+        return ids
 
     def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
         if not reply:
