@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
+import torch
 
 from jedi_academy.llm import GenerationParams
 from jedi_academy.llm.batching import BatchingLLM
@@ -155,3 +157,49 @@ def test_on_a_cpu_chunks_shrink_as_the_cache_grows(tiny_llm: Any) -> None:
         assert size == 32 or size * (done + size) <= batcher.prefill_chunk**2
     batcher.bound_chunk_attention = False  # where attention is cheap (a GPU), chunks keep their size
     assert batcher._chunk_tokens(8192) == batcher.prefill_chunk
+
+
+def test_a_prepared_next_turn_prefills_only_the_new_words_and_replies_as_if_prefilled_whole(
+    tiny_llm: Any,
+) -> None:
+    system = {"role": "system", "content": "You are Robin. You have felt low for months. " * 6}
+    earlier = [
+        {"role": "user", "content": "How was your week? " * 10},
+        {"role": "assistant", "content": "Long, and mostly grey."},
+    ]
+    greedy = GenerationParams(temperature=0, max_tokens=12)
+    batcher = BatchingLLM(tiny_llm, max_batch=2)
+    assert batcher.prefixes is not None
+    batcher.prepare([system, *earlier, {"role": "user", "content": ""}])
+    deadline = time.monotonic() + 60
+    while batcher.prepared == 0 and time.monotonic() < deadline:  # done in the background, nothing else waits
+        time.sleep(0.01)
+    assert batcher.prepared == 1 and len(batcher.prefixes) == 1
+    following = [system, *earlier, {"role": "user", "content": "What felt hardest?"}]
+    prompt = tiny_llm.formatter.encode_prompt(following)
+    prepared = tiny_llm.formatter.encode_prompt([system, *earlier, {"role": "user", "content": ""}])
+    assert prompt[: len(prepared) - 1] == prepared[:-1]  # all but the closing [/INST]
+    alone = tiny_llm.generate([following], greedy)[0]
+    assert batcher.generate_together([following], [greedy], None)[0] == alone
+    assert batcher.prefixes.hits == 1 and batcher.prefixes.reused_tokens == len(prepared) - 1
+
+
+def test_a_request_takes_over_the_unfinished_preparation_of_its_own_beginning(tiny_llm: Any) -> None:
+    from jedi_academy.llm.batching import _Batch, _Preparation
+
+    system = {"role": "system", "content": "You are Robin. You have felt low for months. " * 6}
+    earlier = [{"role": "user", "content": "How was your week?"}, {"role": "assistant", "content": "Grey."}]
+    following = [system, *earlier, {"role": "user", "content": "What felt hardest?"}]
+    batcher = BatchingLLM(tiny_llm, max_batch=2)
+    tokens = torch.tensor(
+        tiny_llm.formatter.encode_prompt([system, *earlier, {"role": "user", "content": ""}])
+    )
+    half = len(tokens) // 2
+    cache, _logits = _Batch(tiny_llm).forward_chunk(tokens[:half].tolist(), 0, None, None)
+    # half prefilled when the message comes (set before the generation thread starts: no race)
+    batcher._preparing.append(_Preparation(tokens, None, cache=cache, done=half))
+    greedy = GenerationParams(temperature=0, max_tokens=10)
+    assert (
+        batcher.generate_together([following], [greedy], None)[0] == tiny_llm.generate([following], greedy)[0]
+    )
+    assert batcher.taken_over == 1 and batcher.prepared == 0 and not batcher._preparing

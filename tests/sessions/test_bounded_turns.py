@@ -3,6 +3,8 @@ the oldest turns are left out, and the turn record says how many."""
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from jedi_academy.errors import AcademyError
 from jedi_academy.limits import MAX_MESSAGE_CHARS
 from jedi_academy.sessions import ModelPool, ModelSpec, SessionOptions, SessionRunner, session_json
 from jedi_academy.sessions.context import context_positions, token_counter
-from jedi_academy.sessions.prompts import fit_conversation, preference_variants
+from jedi_academy.sessions.prompts import fit_conversation, patient_conversation, preference_variants
 from jedi_academy.store.ledger import session_content
 from jedi_academy.store.models import SessionTurn, TherapySession
 from tests.sessions.conftest import World, make_world
@@ -34,6 +36,25 @@ def test_the_oldest_turns_leave_first_and_the_new_message_always_stays() -> None
     assert none_dropped == 0 and len(everything) == 2 + 2 * len(history)
     with pytest.raises(AcademyError, match="leaves 1 for them"):
         fit_conversation("sys", history, "now", budget_tokens=1, count_tokens=count_words)
+
+
+def test_a_cut_goes_to_half_the_budget_and_the_next_messages_keep_its_beginning() -> None:
+    history = [(f"t{i} one two", f"p{i} one two") for i in range(12)]  # 6 words a turn
+    fit = partial(fit_conversation, "sys", budget_tokens=40, count_tokens=count_words)
+    messages, dropped = fit(history[:6], "now")  # 1 + 36 + 1 words: fits whole
+    assert dropped == 0
+    messages, dropped = fit(history[:7], "now")  # 44 words: the turns keep half their room (38), not all
+    assert dropped == 4 and count_words(messages) == 20  # 1 + 3 turns (18) + 1
+    beginning = messages[1]["content"]
+    for turns in range(8, 10):  # the next messages fit without leaving out more: the prompt begins alike
+        later, later_dropped = fit(history[:turns], "now", dropped_before=dropped)
+        assert later_dropped == dropped and later[1]["content"] == beginning
+    # a turn once left out stays out, even where it would fit again (a short message after a long one)
+    assert fit(history[:2], "now", dropped_before=1) == (fit(history[1:2], "now")[0], 1)
+    # a long message leaves the turns less room: 40 - 1 - 24 = 15 words, half of it (7) holds one turn
+    long = " ".join(["word"] * 24)
+    messages, dropped = fit(history[:7], long)
+    assert dropped == 6 and count_words(messages) == 31 and messages[1]["content"] == "t6 one two"
 
 
 def test_token_counts_are_exact_with_a_formatter_and_cautious_without(tiny_llm: Any) -> None:
@@ -83,10 +104,12 @@ def test_a_long_session_is_trimmed_to_the_context_and_says_so(fresh: tuple[World
     with pytest.raises(AcademyError, match="context leaves 696"):
         runner.say("Tell me everything. " * 150)  # does not fit even alone: refused before it is stored
     assert turn_rows(world, runner.session_id) == []
-    for number in range(6):
+    for number in range(10):
         runner.say(f"Turn {number}: tell me more about how the week went, and what made it hard. " * 3)
     rows = turn_rows(world, runner.session_id)
     dropped = [row.context_dropped for row in rows]
+    after_cut = [d for d in dropped if d > 0]
+    assert len(after_cut) >= 3 and len(set(after_cut)) < len(after_cut)  # the next turns keep its beginning
     assert dropped[0] == 0 and dropped[-1] > 0 and dropped == sorted(dropped)
     record = session_json(world.database, runner.session_id)
     assert [t.context_dropped for t in record.turns] == dropped
@@ -107,3 +130,31 @@ def test_a_long_session_is_trimmed_to_the_context_and_says_so(fresh: tuple[World
 def test_context_tokens_must_leave_room_for_the_prompt() -> None:
     with pytest.raises(AcademyError, match="leaves no room"):
         SessionOptions(max_tokens=200, context_tokens=200)
+
+
+def test_after_each_reply_the_next_prompt_is_prepared_and_the_message_prefills_only_its_words(
+    tmp_path: Path, tiny_dir: Path, tiny_llm: Any
+) -> None:
+    from jedi_academy.llm.batching import BatchingLLM
+
+    world = make_world(tmp_path, tiny_dir)
+    batcher = BatchingLLM(tiny_llm)
+    pool = ModelPool(world.settings)
+    pool.share(ModelSpec("transformers", world.settings.model, None), batcher)
+    runner = SessionRunner.start(
+        world.database, pool, world.case_id, seed=5, options=SessionOptions(max_tokens=6)
+    )
+    pieces: list[str] = []
+    runner.say("How was your week?", on_text=pieces.append)  # streamed: the web app's way, through the batch
+    deadline = time.monotonic() + 60
+    while batcher.prepared < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batcher.prepared == 1
+    history = [(therapist, patient) for _, therapist, patient in runner.turns()]
+    prepared = tiny_llm.formatter.encode_prompt(
+        patient_conversation(runner.persona_prompt, history, pending="")
+    )
+    assert batcher.prefixes is not None and batcher.prefixes.reused_tokens == 0
+    runner.say("What felt hardest?", on_text=pieces.append)
+    # everything before the new words came from the preparation: only they (and [/INST]) were prefilled
+    assert batcher.prefixes.hits == 1 and batcher.prefixes.reused_tokens == len(prepared) - 1

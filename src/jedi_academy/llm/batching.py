@@ -20,6 +20,11 @@ whose prompt begins with a kept sequence prefills only the rest, chunk by chunk 
 a chunk's attention over a long cache dominates its time, so chunks shrink as the cache grows (at most
 ``prefill_chunk``² query-key pairs each, and a step prefills at most about that much, nearest-ready prompt
 first): a row that joins never waits behind more than about one full chunk.
+
+The next turn's prompt is known, all but the therapist's new words, as soon as a reply ends:
+:meth:`BatchingLLM.prepare` prefills it while the therapist reads and types, a chunk at a time in steps that
+have no other prefill to do, and keeps it like a finished reply. The message then prefills only its own
+words; a message that comes before its preparation is done takes over what was prefilled so far.
 """
 
 from __future__ import annotations
@@ -215,28 +220,51 @@ class PrefixCache:
     def _drop(self, key: int) -> None:
         self.used -= self._kept.pop(key).size
 
-    def reuse(self, prompt: list[int], adapter: str | None) -> tuple[int, Any] | None:
+    def reuse(self, prompt: list[int], adapter: str | None, *, count: bool = True) -> tuple[int, Any] | None:
         """The longest kept beginning of ``prompt`` (at least one prompt token is left to prefill, whose
-        logits give the first reply token): its length and a cache holding just it; None when none is."""
+        logits give the first reply token): its length and a cache holding just it; None when none is.
+        ``count``: add it to ``hits`` and ``reused_tokens`` (a request's prompt; not a preparation)."""
         ids = torch.tensor(prompt)
         best: tuple[int, int] | None = None
         for key, kept in self._kept.items():
             if kept.adapter != adapter:
                 continue
-            width = min(len(kept.tokens), len(ids) - 1)
-            differ = (kept.tokens[:width] != ids[:width]).nonzero()
-            shared = int(differ[0]) if len(differ) else width
+            shared = _shared(kept.tokens, ids, len(ids) - 1)
             if shared >= self.MIN_SHARED and (best is None or shared > best[1]):
                 best = (key, shared)
         if best is None:
             return None
         key, shared = best
         self._kept.move_to_end(key)
-        self.hits += 1
-        self.reused_tokens += shared
-        return shared, _new_cache(
-            [(k[:, :, :shared].clone(), v[:, :, :shared].clone()) for k, v in self._kept[key].layers]
-        )
+        if count:
+            self.hits += 1
+            self.reused_tokens += shared
+        return shared, _slice_cache(self._kept[key].layers, shared, copy=True)
+
+
+def _shared(first: torch.Tensor, second: torch.Tensor, at_most: int) -> int:
+    """How many tokens two sequences begin with alike, at most ``at_most``."""
+    width = max(0, min(len(first), len(second), at_most))
+    differ = (first[:width] != second[:width]).nonzero()
+    return int(differ[0]) if len(differ) else width
+
+
+def _slice_cache(layers: list[tuple[torch.Tensor, torch.Tensor]], length: int, *, copy: bool) -> Any:
+    """A cache of the first ``length`` positions of ``layers`` (copied where the original is kept)."""
+    if copy:
+        return _new_cache([(k[:, :, :length].clone(), v[:, :, :length].clone()) for k, v in layers])
+    return _new_cache([(k[:, :, :length], v[:, :, :length]) for k, v in layers])
+
+
+@dataclass(eq=False)
+class _Preparation:
+    """A prompt expected soon (a session's next turn without its new words), prefilled when nothing else
+    needs a prefill, then kept in the :class:`PrefixCache`."""
+
+    tokens: torch.Tensor
+    adapter: str | None
+    cache: Any = None
+    done: int = 0
 
 
 class BatchingLLM:
@@ -251,6 +279,9 @@ class BatchingLLM:
         self.prefixes = PrefixCache(prefix_cache_bytes) if prefix_cache_bytes > 0 else None
         self._changed = threading.Condition()
         self._pending: deque[_Request] = deque()
+        self._preparing: deque[_Preparation] = deque()  # oldest first; at most max_batch are waiting
+        self.prepared = 0  # preparations finished and kept
+        self.taken_over = 0  # preparations a request took over before they were finished
         self._thread: threading.Thread | None = None
         self.steps = 0  # forward passes made, since start (prefills of joining rows and decode steps)
         self.widest = 0  # the most rows one batch had
@@ -299,12 +330,88 @@ class BatchingLLM:
                 raise request.error
         return [r.text or "" for r in requests]
 
+    def prepare(self, conversation: Conversation, adapter: str | None = None) -> None:
+        """Prefill ``conversation`` (the next turn's prompt with an empty message: its earlier exchanges and
+        the persona prompt) when the model has time, for a request that will begin the same way; returns at
+        once. Nothing is done without a prefix cache. A conversation prepared again replaces the older."""
+        if self.prefixes is None:
+            return
+        tokens = torch.tensor(self._llm.formatter.encode_prompt(conversation))
+        with self._changed:
+            # the older preparation of the same session (one that this one begins alike) is no longer needed
+            for waiting in list(self._preparing):
+                if waiting.adapter == adapter and _shared(waiting.tokens, tokens, len(tokens)) >= (
+                    PrefixCache.MIN_SHARED
+                ):
+                    self._preparing.remove(waiting)
+            self._preparing.append(_Preparation(tokens, adapter))
+            while len(self._preparing) > self.max_batch:
+                self._preparing.popleft()
+            self._start()
+            self._changed.notify_all()
+
+    def _take_preparation(self, request: _Request, kept: tuple[int, Any] | None) -> tuple[int, Any] | None:
+        """Where ``request`` starts: ``kept`` (the prefix cache's best), or what the preparation of its own
+        beginning prefilled so far where that is more. The preparation leaves the queue either way: the
+        request prefills the rest itself."""
+        prompt = torch.tensor(request.prompt)
+        best: tuple[_Preparation, int] | None = None
+        with self._changed:
+            for waiting in list(self._preparing):
+                if waiting.adapter != request.adapter:
+                    continue
+                if _shared(waiting.tokens, prompt, len(prompt) - 1) < PrefixCache.MIN_SHARED:
+                    continue
+                self._preparing.remove(waiting)
+                shared = _shared(waiting.tokens, prompt, min(waiting.done, len(prompt) - 1))
+                if shared >= PrefixCache.MIN_SHARED and (best is None or shared > best[1]):
+                    best = (waiting, shared)
+        if best is None or (kept is not None and kept[0] >= best[1]):
+            return kept
+        self.taken_over += 1
+        preparation, shared = best
+        return shared, _slice_cache(_layers(preparation.cache), shared, copy=False)
+
+    def _prepare_step(self, batch: _Batch) -> None:
+        """One chunk of the oldest preparation (as long as a joining prompt's chunk may be); a finished one is
+        kept. A preparation that fails is dropped: nobody waits for it."""
+        with self._changed:
+            if not self._preparing:
+                return
+            job = self._preparing[0]
+        assert self.prefixes is not None
+        try:
+            if job.cache is None and job.done == 0:
+                kept = self.prefixes.reuse(job.tokens.tolist(), job.adapter, count=False)
+                if kept is not None:
+                    job.done, job.cache = kept
+            end = min(len(job.tokens), job.done + self._chunk_tokens(job.done))
+            chunk = job.tokens[job.done : end].tolist()
+            job.cache, _logits = batch.forward_chunk(chunk, job.done, job.cache, job.adapter)
+            job.done = end
+        except Exception:
+            with self._changed:
+                if job in self._preparing:
+                    self._preparing.remove(job)
+            return
+        if job.done < len(job.tokens):
+            return
+        with self._changed:
+            if job not in self._preparing:  # a request took it over meanwhile
+                return
+            self._preparing.remove(job)
+        self.prefixes.keep(job.tokens.tolist(), job.adapter, _layers(job.cache))
+        self.prepared += 1
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name="reply-batches", daemon=True)
+            self._thread.start()
+
     def submit(self, requests: Sequence[_Request]) -> None:
         with self._changed:
             self._pending.extend(requests)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name="reply-batches", daemon=True)
-                self._thread.start()
+            self._start()
             self._changed.notify_all()
 
     # ------------------------------------------------------------------ the generation thread
@@ -318,6 +425,9 @@ class BatchingLLM:
             size //= 2
         return size
 
+    def _whole_chunk(self, done: int) -> int:
+        return self.prefill_chunk
+
     def _chunk_cost(self, done: int, size: int) -> int:
         """What a chunk costs: its query-key pairs on a CPU, its tokens where attention is cheap."""
         return size * (done + size) if self.bound_chunk_attention else size
@@ -326,10 +436,11 @@ class BatchingLLM:
         batch = _Batch(self._llm, self.prefixes)
         while True:
             with self._changed:
-                while not batch.rows and not batch.prefilling and not self._pending:
+                while not batch.rows and not batch.prefilling and not self._pending and not self._preparing:
                     self._changed.wait()
                 members = batch.members()
-                key = members[0].request.key if members else self._pending[0].key
+                waiting = self._pending[0].key if self._pending else None  # None: only preparations wait
+                key = members[0].request.key if members else waiting
                 # join in arrival order, and only while the oldest waiting request fits this batch, so a
                 # request with another adapter is never overtaken by later ones
                 joining: list[_Row] = []
@@ -344,6 +455,8 @@ class BatchingLLM:
                 for row in joining:
                     request = row.request
                     kept = self.prefixes.reuse(request.prompt, request.adapter) if self.prefixes else None
+                    if self._preparing:
+                        kept = self._take_preparation(request, kept)
                     if kept is not None:  # only what follows the kept beginning is prefilled
                         batch.prefilling.append(_Prefill(row, cache=kept[1], done=kept[0]))
                     elif len(request.prompt) <= self.prefill_chunk:
@@ -357,8 +470,12 @@ class BatchingLLM:
                     batch.join(short)  # their prompts' prefill gives their first tokens at once
                 elif batch.prefilling:
                     running = bool(batch.rows)
+                    # nobody waits behind this prompt: whole chunks (the bounds are for the others)
+                    alone = not running and len(batch.prefilling) == 1 and not self._pending
                     joined = batch.prefill(
-                        self._chunk_tokens, self._chunk_cost, self._chunk_cost(0, self.prefill_chunk)
+                        self._whole_chunk if alone else self._chunk_tokens,
+                        self._chunk_cost,
+                        self._chunk_cost(0, self.prefill_chunk),
                     )
                     self.joined_running += joined if running else 0
                 if batch.rows:
@@ -369,6 +486,8 @@ class BatchingLLM:
                     row.request.error = row.request.error or exc
                     row.finished = True
                 batch.rows, batch.prefilling = everyone, deque()
+            if not joining and not batch.prefilling and self._preparing:
+                self._prepare_step(batch)  # only in a step with no prompt of a request to prefill
             self.steps += 1
             self.widest = max(self.widest, len(batch.rows))
             batch.keep_finished()  # before the callers hear: a conversation's next turn finds its reply kept
@@ -443,24 +562,33 @@ class _Batch:
             joined += self._prefill_chunk(job, size)
         return joined
 
+    def forward_chunk(
+        self, tokens: list[int], start: int, cache: Any, adapter: str | None
+    ) -> tuple[Any, torch.Tensor]:
+        """``tokens`` at positions ``start``…, after ``cache`` (the ``start`` tokens before them, or None):
+        the cache that holds them all, and the logits after the last."""
+        device, end = self.llm.device, start + len(tokens)
+        inputs: dict[str, Any] = {
+            "input_ids": torch.tensor([tokens], device=device),
+            "position_ids": torch.arange(start, end, device=device).unsqueeze(0),
+            "attention_mask": torch.ones((1, end), dtype=torch.long, device=device),
+        }
+        if cache is not None:
+            inputs["cache"] = cache
+        out = self._forward(adapter, **inputs)
+        return out.cache, out.logits[:, -1]
+
     def _prefill_chunk(self, job: _Prefill, size: int) -> bool:
         """One chunk of ``job``'s prompt; after its last, the row joins the batch (True)."""
         prompt, start = job.row.request.prompt, job.done
         end = min(len(prompt), start + size)
-        device = self.llm.device
-        inputs: dict[str, Any] = {
-            "input_ids": torch.tensor([prompt[start:end]], device=device),
-            "position_ids": torch.arange(start, end, device=device).unsqueeze(0),
-            "attention_mask": torch.ones((1, end), dtype=torch.long, device=device),
-        }
-        if job.cache is not None:
-            inputs["cache"] = job.cache
-        out = self._forward(job.row.request.adapter, **inputs)
-        job.cache, job.done = out.cache, end
+        job.cache, logits = self.forward_chunk(prompt[start:end], start, job.cache, job.row.request.adapter)
+        job.done = end
         if end < len(prompt):
             return False
         self.prefilling.remove(job)
-        self._merge([job.row], job.cache, inputs["attention_mask"], out.logits[:, -1])
+        mask = torch.ones((1, end), dtype=torch.long, device=self.llm.device)
+        self._merge([job.row], job.cache, mask, logits)
         return True
 
     def _merge(self, joining: list[_Row], cache: Any, mask: torch.Tensor, logits: torch.Tensor) -> None:

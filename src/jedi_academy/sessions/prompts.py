@@ -67,6 +67,9 @@ def patient_conversation(
     return messages
 
 
+TRIM_TO = 0.5  # when turns must leave, the earlier turns keep this share of their room (see fit_conversation)
+
+
 def fit_conversation(
     persona_prompt: str,
     turns: Sequence[tuple[str, str | None]],
@@ -74,34 +77,44 @@ def fit_conversation(
     *,
     budget_tokens: int,
     count_tokens: Callable[[Conversation], int],
+    dropped_before: int = 0,
 ) -> tuple[Conversation, int]:
     """The patient's conversation within ``budget_tokens``: the oldest whole turns are left out until it fits
     (the persona prompt and the therapist's new message always stay). Returns the conversation and how many
-    earlier turns were left out; a message that does not fit even alone is refused."""
+    earlier turns were left out; a message that does not fit even alone is refused.
 
-    def fits(dropped: int) -> bool:
-        messages = patient_conversation(persona_prompt, turns[dropped:], pending=pending)
-        return count_tokens(messages) <= budget_tokens
+    ``dropped_before``: how many the previous message was answered without. Those stay out (a turn, once
+    left out, never comes back), and while the conversation fits nothing more leaves; when it no longer
+    does, turns leave until the earlier turns take at most ``TRIM_TO`` of the room that the persona prompt
+    and the message leave them. Leaving out one turn per message would change the prompt's beginning every
+    time, so a model server could reuse nothing of the previous prompt; cutting to half the room keeps the
+    beginning the same for the many messages after each cut."""
 
+    def count(dropped: int) -> int:
+        return count_tokens(patient_conversation(persona_prompt, turns[dropped:], pending=pending))
+
+    kept_out = min(max(dropped_before, 0), len(turns))
+    if count(kept_out) <= budget_tokens:
+        return patient_conversation(persona_prompt, turns[kept_out:], pending=pending), kept_out
+    everything_out = count(len(turns))
+    if everything_out > budget_tokens:
+        raise AcademyError(
+            f"the persona prompt and this message take {everything_out} tokens; the patient model's "
+            f"context leaves {budget_tokens} for them",
+            "send a shorter message",
+        )
+    # the earlier turns keep at most TRIM_TO of the room that the persona prompt and the message leave them
+    target = everything_out + int((budget_tokens - everything_out) * TRIM_TO)
     # leaving a turn out never adds tokens: a binary search finds the fewest to leave out with a few counts
-    # (a long session is tokenized O(log turns) times per message, not once per turn)
-    low, high = 0, len(turns)
-    if fits(low):
-        return patient_conversation(persona_prompt, turns, pending=pending), 0
+    # (a long session is tokenized O(log turns) times when it is cut, not once per turn)
+    low, high = kept_out, len(turns)  # count(low) > target >= count(high)
     while low + 1 < high:
         middle = (low + high) // 2
-        if fits(middle):
+        if count(middle) <= target:
             high = middle
         else:
             low = middle
-    messages = patient_conversation(persona_prompt, turns[high:], pending=pending)
-    if count_tokens(messages) <= budget_tokens:
-        return messages, high
-    raise AcademyError(
-        f"the persona prompt and this message take {count_tokens(messages)} tokens; the patient model's "
-        f"context leaves {budget_tokens} for them",
-        "send a shorter message",
-    )
+    return patient_conversation(persona_prompt, turns[high:], pending=pending), high
 
 
 def preference_system_prompt(persona_prompt: str, resistances: Sequence[str], stage: str | None) -> str:

@@ -218,10 +218,13 @@ class SessionRunner:
                 "split it into shorter turns",
             )
         self._require_active()
-        history = self.turns()
-        if history and history[-1][2] is None:
+        with self.database.session() as session:
+            earlier = records.session_turns(session, self.session_id)
+            history = [(t.therapist, t.patient) for t in earlier]
+            dropped_before = earlier[-1].context_dropped if earlier else 0
+        if history and history[-1][1] is None:
             raise AcademyError("the patient has not answered the last message yet")
-        self._fit([(therapist, patient) for _, therapist, patient in history], text)  # before storing
+        self._fit(history, text, dropped_before)  # before storing
         risk = [{"speaker": "therapist", "category": c} for c in risk_lexicon().scan(text)]
         with self._one_writer(), self.database.session() as session:
             index = len(records.session_turns(session, self.session_id))
@@ -278,8 +281,9 @@ class SessionRunner:
                 return None
             pending = turns[-1]
             history = [(t.therapist, t.patient) for t in turns[:-1]]
+            dropped_before = turns[-2].context_dropped if len(turns) > 1 else 0
             index, therapist_text, seed = pending.index, pending.therapist, pending.seed
-        conversation, dropped = self._fit(history, therapist_text)
+        conversation, dropped = self._fit(history, therapist_text, dropped_before)
         params = GenerationParams(
             temperature=self.options.temperature,
             top_p=self.options.top_p,
@@ -298,12 +302,28 @@ class SessionRunner:
             row.seconds = (datetime.now(UTC) - started).total_seconds()
             self._flag(session, index, risk)
             all_risk = list(row.risk)
+        self._prepare_next([*history, (therapist_text, reply)], dropped)
         return TurnResult(index, therapist_text, reply, all_risk)
 
-    def _fit(self, history: Sequence[tuple[str, str | None]], text: str) -> tuple[Any, int]:
-        """The patient's prompt for ``text`` within the context, leaving room for the reply. Storing a turn
-        and answering it fit the same history and words: the second call reuses the first's tokenizing."""
-        key = (tuple(history), text)
+    def _prepare_next(self, history: Sequence[tuple[str, str | None]], dropped: int) -> None:
+        """Let a model that can (the web app's batching one) prefill the next turn's prompt, all of it but the
+        therapist's coming words, while the therapist reads the reply."""
+        prepare = getattr(self.patient.llm, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            conversation, _dropped = self._fit(history, "", dropped)
+            prepare(conversation, adapter=self.patient.adapter)
+        except AcademyError:  # nothing more fits: the next message will be cut or refused, as it will say
+            return
+
+    def _fit(
+        self, history: Sequence[tuple[str, str | None]], text: str, dropped_before: int
+    ) -> tuple[Any, int]:
+        """The patient's prompt for ``text`` within the context, leaving room for the reply, without the
+        turns the last reply was written without (``dropped_before``) at least. Storing a turn and answering
+        it fit the same history and words: the second call reuses the first's tokenizing."""
+        key = (tuple(history), text, dropped_before)
         if self._fitted is not None and self._fitted[0] == key:
             return self._fitted[1]
         llm = self.patient.llm
@@ -314,6 +334,7 @@ class SessionRunner:
             text,
             budget_tokens=context - self.options.max_tokens,
             count_tokens=token_counter(llm),
+            dropped_before=dropped_before,
         )
         self._fitted = (key, fitted)
         return fitted
