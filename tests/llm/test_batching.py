@@ -188,18 +188,31 @@ def test_a_request_takes_over_the_unfinished_preparation_of_its_own_beginning(ti
     from jedi_academy.llm.batching import _Batch, _Preparation
 
     system = {"role": "system", "content": "You are Robin. You have felt low for months. " * 6}
-    earlier = [{"role": "user", "content": "How was your week?"}, {"role": "assistant", "content": "Grey."}]
-    following = [system, *earlier, {"role": "user", "content": "What felt hardest?"}]
+    opening = {"role": "user", "content": "How was your week? Tell me about the days that felt heaviest."}
+    mine = [system, opening, {"role": "assistant", "content": "Grey."}, {"role": "user", "content": ""}]
+    # another session that began with the same words: its preparation is not this request's
+    theirs = [
+        system,
+        opening,
+        {"role": "assistant", "content": "Fine, thanks."},
+        {"role": "user", "content": ""},
+    ]
+    following = [*mine[:-1], {"role": "user", "content": "What felt hardest?"}]
     batcher = BatchingLLM(tiny_llm, max_batch=2)
-    tokens = torch.tensor(
-        tiny_llm.formatter.encode_prompt([system, *earlier, {"role": "user", "content": ""}])
-    )
+    tokens = torch.tensor(tiny_llm.formatter.encode_prompt(mine))
+    other = torch.tensor(tiny_llm.formatter.encode_prompt(theirs))
+    assert int((tokens[:20] == other[:20]).sum()) >= 16  # they begin alike for more than MIN_SHARED tokens
     half = len(tokens) // 2
     cache, _logits = _Batch(tiny_llm).forward_chunk(tokens[:half].tolist(), 0, None, None)
-    # half prefilled when the message comes (set before the generation thread starts: no race)
-    batcher._preparing.append(_Preparation(tokens, None, cache=cache, done=half))
-    greedy = GenerationParams(temperature=0, max_tokens=10)
-    assert (
-        batcher.generate_together([following], [greedy], None)[0] == tiny_llm.generate([following], greedy)[0]
+    # half prefilled when the message comes (queued before the generation thread starts: no race)
+    batcher._preparing.extend(
+        [_Preparation(other, None, "theirs"), _Preparation(tokens, None, "mine", cache, half)]
     )
-    assert batcher.taken_over == 1 and batcher.prepared == 0 and not batcher._preparing
+    greedy = GenerationParams(temperature=0, max_tokens=10)
+    alone = tiny_llm.generate([following], greedy)[0]
+    assert batcher.generate_together([following], [greedy], None)[0] == alone
+    assert batcher.taken_over == 1
+    deadline = time.monotonic() + 60
+    while batcher.prepared < 1 and time.monotonic() < deadline:  # the other session's is still done
+        time.sleep(0.01)
+    assert batcher.prepared == 1 and not batcher._preparing

@@ -263,6 +263,7 @@ class _Preparation:
 
     tokens: torch.Tensor
     adapter: str | None
+    key: str | None = None  # what it is for (a session): a newer one with the same key replaces it
     cache: Any = None
     done: int = 0
 
@@ -270,6 +271,10 @@ class _Preparation:
 class BatchingLLM:
     """A :class:`TransformersLLM` whose ``stream_generate`` batches concurrent calls; every other attribute
     is the wrapped model's (``generate``, ``loglikelihood``, ``formatter``, ``model``)."""
+
+    # a prompt continues a preparation when it begins with all of it but at most this many last tokens (the
+    # empty message's end: "[/INST]", or what a chat template puts around a message)
+    PREPARED_TAIL = 8
 
     def __init__(self, llm: TransformersLLM, max_batch: int = 8, prefix_cache_bytes: int = 1 << 30) -> None:
         if max_batch < 1:
@@ -330,47 +335,48 @@ class BatchingLLM:
                 raise request.error
         return [r.text or "" for r in requests]
 
-    def prepare(self, conversation: Conversation, adapter: str | None = None) -> None:
+    def prepare(
+        self, conversation: Conversation, adapter: str | None = None, *, key: str | None = None
+    ) -> None:
         """Prefill ``conversation`` (the next turn's prompt with an empty message: its earlier exchanges and
         the persona prompt) when the model has time, for a request that will begin the same way; returns at
-        once. Nothing is done without a prefix cache. A conversation prepared again replaces the older."""
+        once. Nothing is done without a prefix cache. ``key`` says what it is for (a session): a newer
+        preparation with the same key replaces the older."""
         if self.prefixes is None:
             return
         tokens = torch.tensor(self._llm.formatter.encode_prompt(conversation))
         with self._changed:
-            # the older preparation of the same session (one that this one begins alike) is no longer needed
-            for waiting in list(self._preparing):
-                if waiting.adapter == adapter and _shared(waiting.tokens, tokens, len(tokens)) >= (
-                    PrefixCache.MIN_SHARED
-                ):
+            if key is not None:
+                for waiting in [w for w in self._preparing if w.key == key]:
                     self._preparing.remove(waiting)
-            self._preparing.append(_Preparation(tokens, adapter))
+            self._preparing.append(_Preparation(tokens, adapter, key))
             while len(self._preparing) > self.max_batch:
                 self._preparing.popleft()
             self._start()
             self._changed.notify_all()
 
     def _take_preparation(self, request: _Request, kept: tuple[int, Any] | None) -> tuple[int, Any] | None:
-        """Where ``request`` starts: ``kept`` (the prefix cache's best), or what the preparation of its own
-        beginning prefilled so far where that is more. The preparation leaves the queue either way: the
-        request prefills the rest itself."""
+        """Where ``request`` starts: ``kept`` (the prefix cache's best), or what the preparation that its
+        prompt continues (all of it but its last few tokens, where the empty message was) prefilled so far,
+        where that is more. That preparation leaves the queue either way: the request prefills the rest."""
         prompt = torch.tensor(request.prompt)
-        best: tuple[_Preparation, int] | None = None
+        mine: _Preparation | None = None
         with self._changed:
-            for waiting in list(self._preparing):
-                if waiting.adapter != request.adapter:
-                    continue
-                if _shared(waiting.tokens, prompt, len(prompt) - 1) < PrefixCache.MIN_SHARED:
-                    continue
-                self._preparing.remove(waiting)
-                shared = _shared(waiting.tokens, prompt, min(waiting.done, len(prompt) - 1))
-                if shared >= PrefixCache.MIN_SHARED and (best is None or shared > best[1]):
-                    best = (waiting, shared)
-        if best is None or (kept is not None and kept[0] >= best[1]):
+            for waiting in self._preparing:
+                tail = min(len(waiting.tokens), self.PREPARED_TAIL)
+                continued = _shared(waiting.tokens, prompt, len(prompt) - 1) >= len(waiting.tokens) - tail
+                if waiting.adapter == request.adapter and continued:
+                    mine = waiting
+                    break
+            if mine is not None:
+                self._preparing.remove(mine)
+        if mine is None or mine.cache is None:
+            return kept
+        shared = _shared(mine.tokens, prompt, min(mine.done, len(prompt) - 1))
+        if shared < PrefixCache.MIN_SHARED or (kept is not None and kept[0] >= shared):
             return kept
         self.taken_over += 1
-        preparation, shared = best
-        return shared, _slice_cache(_layers(preparation.cache), shared, copy=False)
+        return shared, _slice_cache(_layers(mine.cache), shared, copy=False)
 
     def _prepare_step(self, batch: _Batch) -> None:
         """One chunk of the oldest preparation (as long as a joining prompt's chunk may be); a finished one is

@@ -313,7 +313,7 @@ class SessionRunner:
             return
         try:
             conversation, _dropped = self._fit(history, "", dropped)
-            prepare(conversation, adapter=self.patient.adapter)
+            prepare(conversation, adapter=self.patient.adapter, key=self.session_id)
         except AcademyError:  # nothing more fits: the next message will be cut or refused, as it will say
             return
 
