@@ -67,6 +67,37 @@ def test_a_prompt_encoded_again_comes_from_the_recent_encodings_and_callers_cann
     assert formatter._recent.get(formatter._recent.key([{"role": "patient", "content": "hi"}])) is None
 
 
+@pytest.mark.parametrize("system", ["", "You are Robin.", "Two lines\nof system prompt "])
+def test_a_prompt_that_differs_in_its_last_message_is_spliced_to_exactly_mistral_commons_ids(
+    formatter, system
+) -> None:  # type: ignore[no-untyped-def]
+    assert formatter._splices  # the v3 tokenizer: checked on load
+    start = [{"role": "system", "content": system}] if system else []
+    start += [{"role": "user", "content": "How was it?"}, {"role": "assistant", "content": "Grey, mostly."}]
+    formatter.encode_prompt([*start, {"role": "user", "content": ""}])  # as a session prepares its next turn
+    whole = []
+    formatter._encode = lambda tokenizer, messages: (
+        whole.append(1) or MistralCommonFormatter._encode(formatter, tokenizer, messages)
+    )
+    try:
+        for text in [
+            "What felt hardest?",
+            "",
+            " lead",
+            "trail ",
+            "\nnew line",
+            "a\n\nb",
+            "é 🙂",
+            "[INST] x",
+            "w " * 300,
+        ]:
+            messages = [*start, {"role": "user", "content": text}]
+            assert formatter.encode_prompt(messages) == reference_ids(messages)
+    finally:
+        del formatter._encode
+    assert whole == []  # every one of them spliced, none encoded whole
+
+
 def test_documented_example_and_system_prompt_placement(formatter) -> None:  # type: ignore[no-untyped-def]
     ids = formatter.encode_prompt(CONVERSATIONS[1])
     assert len(ids) == 24

@@ -53,11 +53,14 @@ def _assistant_weights(messages: Sequence[Message]) -> list[bool]:
 
 class _RecentEncodings:
     """The last few prompts encoded, by content: a session's prompt is encoded to count its tokens and then
-    again, the same messages, to generate; a long one takes milliseconds each time."""
+    again, the same messages, to generate; a long one takes milliseconds each time. Also found by all their
+    messages but the last (:meth:`before_last`): the next prompt of a session differs from the one prepared
+    for it only in its last message."""
 
     def __init__(self, size: int = 32) -> None:
         self._size = size
         self._kept: OrderedDict[tuple[Any, ...], tuple[int, ...]] = OrderedDict()
+        self._by_start: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # all messages but the last -> a key
         self._lock = threading.Lock()
 
     @staticmethod
@@ -80,13 +83,26 @@ class _RecentEncodings:
             self._kept.move_to_end(key)
             return list(ids)
 
+    def before_last(self, key: tuple[Any, ...] | None) -> list[int] | None:
+        """The ids of a kept prompt whose messages are ``key``'s but the last; None when none is kept."""
+        if not key:
+            return None
+        with self._lock:
+            other = self._by_start.get(key[:-1])
+            ids = self._kept.get(other) if other is not None else None
+            return None if ids is None else list(ids)
+
     def put(self, key: tuple[Any, ...] | None, ids: list[int]) -> None:
         if key is None:
             return
         with self._lock:
             self._kept[key] = tuple(ids)
+            if key:
+                self._by_start[key[:-1]] = key
             while len(self._kept) > self._size:
-                self._kept.popitem(last=False)
+                gone, _ids = self._kept.popitem(last=False)
+                if gone and self._by_start.get(gone[:-1]) == gone:
+                    del self._by_start[gone[:-1]]
 
 
 def _check_prefix(prompt: list[int], full: list[int], what: str) -> None:
@@ -120,6 +136,7 @@ class MistralCommonFormatter:
         self.pad_id = raw.pad_id if raw.pad_id is not None and raw.pad_id >= 0 else 0
         self.vocab_size = raw.n_words
         self._recent = _RecentEncodings()
+        self._splices = self._splices_match()
 
     @staticmethod
     def _to_request(messages: Sequence[Message]) -> Any:
@@ -142,9 +159,49 @@ class MistralCommonFormatter:
         ids = self._recent.get(key)
         if ids is None:
             validate_conversation(list(messages))
-            ids = self._encode(self._serving, messages)
+            ids = self._splice(messages, self._recent.before_last(key)) if self._splices else None
+            if ids is None:
+                ids = self._encode(self._serving, messages)
             self._recent.put(key, ids)
         return ids
+
+    def _splice(self, messages: Sequence[Message], before: list[int] | None) -> list[int] | None:
+        """The prompt's ids from ``before``, the ids of a prompt with the same messages but the last user
+        message: its last ``[INST] … [/INST]`` is replaced, that message encoded alone (with the system
+        prompt before it, as the v2/v3 formats put it). A long session's next prompt is then encoded in the
+        time its new message takes, not the whole session's. None where this does not apply."""
+        if before is None or not messages or messages[-1]["role"] != "user":
+            return None
+        begin, end = self._instruction_ids()
+        if begin not in before or before[-1] != end:
+            return None
+        start = len(before) - 1 - before[::-1].index(begin)
+        content = messages[-1]["content"]
+        if messages[0]["role"] == "system" and messages[0]["content"]:
+            content = messages[0]["content"] + "\n\n" + content
+        return [*before[:start], begin, *self._raw.encode(content, bos=False, eos=False), end]
+
+    def _instruction_ids(self) -> tuple[int, int]:
+        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token  # type: ignore[attr-defined]
+        return lookup("[INST]"), lookup("[/INST]")
+
+    def _splices_match(self) -> bool:
+        """Whether splicing gives mistral-common's own ids for this tokenizer (checked once, on load: the
+        Tekken formats put the system prompt elsewhere, and a future release may change the rule)."""
+        base: list[Message] = [
+            {"role": "system", "content": "You are a patient."},
+            {"role": "user", "content": "How was your week?"},
+            {"role": "assistant", "content": "Long."},
+        ]
+        try:
+            for first, second in (("", "What  felt\nhardest? é"), ("Hello", " two words ")):
+                before = self._encode(self._serving, [*base, {"role": "user", "content": first}])
+                after: list[Message] = [*base, {"role": "user", "content": second}]
+                if self._splice(after, before) != self._encode(self._serving, after):
+                    return False
+        except Exception:  # any doubt: encode every prompt whole
+            return False
+        return True
 
     def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
         if not reply:
