@@ -29,6 +29,7 @@ words; a message that comes before its preparation is done takes over what was p
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from jedi_academy.llm.transformers_backend import TransformersLLM
 
 TextSink = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -363,8 +365,8 @@ class BatchingLLM:
         mine: _Preparation | None = None
         with self._changed:
             for waiting in self._preparing:
-                tail = min(len(waiting.tokens), self.PREPARED_TAIL)
-                continued = _shared(waiting.tokens, prompt, len(prompt) - 1) >= len(waiting.tokens) - tail
+                least = max(len(waiting.tokens) - self.PREPARED_TAIL, PrefixCache.MIN_SHARED)
+                continued = _shared(waiting.tokens, prompt, len(prompt) - 1) >= least
                 if waiting.adapter == request.adapter and continued:
                     mine = waiting
                     break
@@ -395,7 +397,8 @@ class BatchingLLM:
             chunk = job.tokens[job.done : end].tolist()
             job.cache, _logits = batch.forward_chunk(chunk, job.done, job.cache, job.adapter)
             job.done = end
-        except Exception:
+        except Exception as exc:
+            log.warning("preparing a prompt failed (its request will prefill it): %s", exc)
             with self._changed:
                 if job in self._preparing:
                     self._preparing.remove(job)
