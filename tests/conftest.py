@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -36,6 +37,12 @@ if os.environ.get("PYTHONPATH"):
 TEST_PSEUDONYM_KEY = os.environ.get("ACADEMY_TEST_PSEUDONYM_KEY", "5e" * 32)
 PSEUDONYM_KEY_ENV = "ACADEMY_PSEUDONYM_KEY_FILE"
 KEPT_VARIABLES = ("ACADEMY_TEST_POSTGRES_URL", "ACADEMY_TEST_PSEUDONYM_KEY")  # the suite's own switches
+
+
+# A suite started as a background job of a non-interactive shell inherits SIGINT ignored, and so would every
+# process its tests start; the tests that press Ctrl-C need it delivered, as at a terminal. A handled signal
+# is back to its default in a started program.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
