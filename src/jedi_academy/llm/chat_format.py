@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -73,6 +73,18 @@ class _RecentEncodings:
             return None
         return key
 
+    def encoded(
+        self, messages: Sequence[Message], encode: Callable[[tuple[Any, ...] | None], list[int]]
+    ) -> list[int]:
+        """The kept ids of ``messages``, or ``encode(key)``'s (after validating them), kept from now on."""
+        key = self.key(messages)
+        ids = self.get(key)
+        if ids is None:
+            validate_conversation(list(messages))
+            ids = encode(key)
+            self.put(key, ids)
+        return ids
+
     def get(self, key: tuple[Any, ...] | None) -> list[int] | None:
         if key is None:
             return None
@@ -135,6 +147,9 @@ class MistralCommonFormatter:
         # mistral-common has no pad id for SentencePiece models; 0 (<unk>) never appears in real text.
         self.pad_id = raw.pad_id if raw.pad_id is not None and raw.pad_id >= 0 else 0
         self.vocab_size = raw.n_words
+        # mistral-common renamed get_control_token to get_special_token; the old name is for older releases
+        lookup = getattr(raw, "get_special_token", None) or raw.get_control_token  # type: ignore[attr-defined]
+        self._begin_instruction, self._end_instruction = lookup("[INST]"), lookup("[/INST]")
         self._recent = _RecentEncodings()
         self._splices = self._splices_match()
 
@@ -155,15 +170,11 @@ class MistralCommonFormatter:
             raise AcademyError(f"conversation rejected by the Mistral chat format: {exc}") from exc
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
-        key = self._recent.key(messages)
-        ids = self._recent.get(key)
-        if ids is None:
-            validate_conversation(list(messages))
-            ids = self._splice(messages, self._recent.before_last(key)) if self._splices else None
-            if ids is None:
-                ids = self._encode(self._serving, messages)
-            self._recent.put(key, ids)
-        return ids
+        def encode(key: tuple[Any, ...] | None) -> list[int]:
+            spliced = self._splice(messages, self._recent.before_last(key)) if self._splices else None
+            return spliced if spliced is not None else self._encode(self._serving, messages)
+
+        return self._recent.encoded(messages, encode)
 
     def _splice(self, messages: Sequence[Message], before: list[int] | None) -> list[int] | None:
         """The prompt's ids from ``before``, the ids of a prompt with the same messages but the last user
@@ -172,7 +183,7 @@ class MistralCommonFormatter:
         time its new message takes, not the whole session's. None where this does not apply."""
         if before is None or not messages or messages[-1]["role"] != "user":
             return None
-        begin, end = self._instruction_ids()
+        begin, end = self._begin_instruction, self._end_instruction
         if begin not in before or before[-1] != end:
             return None
         start = len(before) - 1 - before[::-1].index(begin)
@@ -180,10 +191,6 @@ class MistralCommonFormatter:
         if messages[0]["role"] == "system" and messages[0]["content"]:
             content = messages[0]["content"] + "\n\n" + content
         return [*before[:start], begin, *self._raw.encode(content, bos=False, eos=False), end]
-
-    def _instruction_ids(self) -> tuple[int, int]:
-        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token  # type: ignore[attr-defined]
-        return lookup("[INST]"), lookup("[/INST]")
 
     def _splices_match(self) -> bool:
         """Whether splicing gives mistral-common's own ids for this tokenizer (checked once, on load: the
@@ -223,9 +230,7 @@ class MistralCommonFormatter:
             raise AcademyError("a training conversation must end with an assistant message")
         clean = [{"role": m["role"], "content": m["content"]} for m in messages]
         ids = self._encode(self._training, clean)
-        # mistral-common renamed get_control_token to get_special_token; the old name is for older releases
-        lookup = getattr(self._raw, "get_special_token", None) or self._raw.get_control_token  # type: ignore[attr-defined]
-        end_of_instruction = lookup("[/INST]")
+        end_of_instruction = self._end_instruction
         mask = [False] * len(ids)
         turn, inside = -1, False
         for index, token in enumerate(ids):
@@ -294,13 +299,7 @@ class HFTemplateFormatter:
         return [int(i) for i in ids]
 
     def encode_prompt(self, messages: Sequence[Message]) -> list[int]:
-        key = self._recent.key(messages)
-        ids = self._recent.get(key)
-        if ids is None:
-            validate_conversation(list(messages))
-            ids = self._apply(messages, add_generation_prompt=True)
-            self._recent.put(key, ids)
-        return ids
+        return self._recent.encoded(messages, lambda _key: self._apply(messages, add_generation_prompt=True))
 
     def encode_with_reply(self, messages: Sequence[Message], reply: str, *, close: bool) -> list[int]:
         if not reply:
