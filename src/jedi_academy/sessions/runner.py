@@ -121,7 +121,6 @@ class SessionRunner:
             self.card: dict[str, Any] = dict(persona.card)
             self.persona_id = persona.id
         self.persona_prompt = persona_system_prompt(database, self.persona_id)
-        self._fitted: tuple[Any, tuple[Any, int]] | None = None  # the last fit: (history and words, result)
 
     @cached_property
     def patient(self) -> PatientModel:
@@ -322,13 +321,11 @@ class SessionRunner:
     ) -> tuple[Any, int]:
         """The patient's prompt for ``text`` within the context, leaving room for the reply, without the
         turns the last reply was written without (``dropped_before``) at least. Storing a turn and answering
-        it fit the same history and words: the second call reuses the first's tokenizing."""
-        key = (tuple(history), text, dropped_before)
-        if self._fitted is not None and self._fitted[0] == key:
-            return self._fitted[1]
+        it fit the same history and words: the second fit's counts come from the chat format's kept
+        encodings."""
         llm = self.patient.llm
         context = self.options.context_tokens or context_positions(llm)
-        fitted = fit_conversation(
+        return fit_conversation(
             self.persona_prompt,
             history,
             text,
@@ -336,8 +333,6 @@ class SessionRunner:
             count_tokens=token_counter(llm),
             dropped_before=dropped_before,
         )
-        self._fitted = (key, fitted)
-        return fitted
 
     def _generate(self, conversation: Any, params: GenerationParams, on_text: TextSink | None) -> str:
         llm, adapter = self.patient.llm, self.patient.adapter
